@@ -1,0 +1,15 @@
+// isocket: the headless console program (ED daemon, receiver, scanner, simulator).
+
+#include "cli/cli.h"
+#include "core/logging.h"
+
+#include <QCoreApplication>
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("isocket"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(ISOCKET_VERSION));
+    isocket::installConsoleMessagePattern();
+    return isocket::cli::run(QCoreApplication::arguments());
+}

@@ -1,0 +1,96 @@
+#include "cli/options.h"
+
+#include "core/logging.h"
+
+#include <QFile>
+#include <QFileInfo>
+
+#include <cstdio>
+
+#include <sys/stat.h>
+
+namespace isocket::cli {
+
+void printError(const QString &command, const QString &message)
+{
+    std::fprintf(stderr, "isocket %s: %s\n", qPrintable(command), qPrintable(message));
+}
+
+CommandLine::CommandLine(const QString &command, const QString &description,
+                         const QStringList &sections)
+    : m_command(command), m_sections(sections)
+{
+    m_parser.setApplicationDescription(description);
+    m_parser.addHelpOption();
+    m_parser.addOption({QStringLiteral("config"),
+                        QStringLiteral("read settings from this INI file (default: %1 if it exists)")
+                            .arg(Config::defaultPath()),
+                        QStringLiteral("FILE")});
+    m_parser.addOption({QStringLiteral("verbose"), QStringLiteral("log debug messages")});
+    for (const Config::KeyInfo &key : Config::keys()) {
+        if (!sections.contains(key.key.section(QLatin1Char('.'), 0, 0)))
+            continue;
+        QString text = key.description + QStringLiteral(" [%1]").arg(key.key);
+        m_parser.addOption({key.option, text, key.valueName});
+    }
+}
+
+int CommandLine::parse(const QStringList &args)
+{
+    if (!m_parser.parse(args)) {
+        printError(m_command, m_parser.errorText() + QStringLiteral(" (see --help)"));
+        return ExitUsage;
+    }
+    if (m_parser.isSet(QStringLiteral("help"))) {
+        std::fputs(qPrintable(m_parser.helpText()), stdout);
+        return ExitOk;
+    }
+    if (m_parser.isSet(QStringLiteral("verbose")))
+        enableVerboseLogging();
+
+    QString configPath = m_parser.value(QStringLiteral("config"));
+    if (configPath.isEmpty() && QFileInfo::exists(Config::defaultPath()))
+        configPath = Config::defaultPath();
+    if (!configPath.isEmpty()) {
+        if (auto r = m_config.loadFile(configPath); !r) {
+            printError(m_command, r.error().message);
+            return ExitUsage;
+        }
+    }
+    for (const Config::KeyInfo &key : Config::keys()) {
+        if (!m_sections.contains(key.key.section(QLatin1Char('.'), 0, 0)))
+            continue;
+        if (!m_parser.isSet(key.option))
+            continue;
+        const QString origin = QStringLiteral("--") + key.option;
+        if (auto r = m_config.set(key.key, m_parser.value(key.option), origin); !r) {
+            printError(m_command, r.error().message);
+            return ExitUsage;
+        }
+    }
+    return -1;
+}
+
+Result<QByteArray> readSecretFile(const QString &path)
+{
+    if (path.isEmpty())
+        return QByteArray();
+    struct stat st;
+    if (::stat(QFile::encodeName(path).constData(), &st) != 0)
+        return Error{ErrorCode::ConfigError, QStringLiteral("--secret-file: cannot read %1").arg(path)};
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        return Error{ErrorCode::ConfigError,
+                     QStringLiteral("--secret-file: %1 is readable by others (mode %2); "
+                                    "run chmod 600 on it")
+                         .arg(path, QString::number(st.st_mode & 0777, 8))};
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly))
+        return Error{ErrorCode::ConfigError,
+                     QStringLiteral("--secret-file: cannot read %1: %2").arg(path, f.errorString())};
+    const QByteArray secret = f.readAll().trimmed();
+    if (secret.isEmpty())
+        return Error{ErrorCode::ConfigError, QStringLiteral("--secret-file: %1 is empty").arg(path)};
+    return secret;
+}
+
+} // namespace isocket::cli

@@ -1,0 +1,44 @@
+#pragma once
+// Command-line plumbing shared by the subcommands: a QCommandLineParser built from the
+// configuration key table, the configuration file loaded under the options, and exit codes.
+
+#include "core/config.h"
+
+#include <QCommandLineParser>
+#include <QStringList>
+
+namespace isocket::cli {
+
+enum ExitCode { ExitOk = 0, ExitFailure = 1, ExitUsage = 2 };
+
+class CommandLine
+{
+public:
+    // `sections`: which configuration sections ("data", "send", …) this command takes as options.
+    CommandLine(const QString &command, const QString &description, const QStringList &sections);
+
+    QCommandLineParser &parser() { return m_parser; }
+
+    // Parses `args` (args[0] is the program), loads --config or the default file, applies the
+    // options over it. On failure prints the reason to stderr and returns the exit code to use
+    // (ExitUsage); on --help prints help and returns ExitOk. Returns -1 to go on.
+    int parse(const QStringList &args);
+
+    const Config &config() const { return m_config; }
+    Config &config() { return m_config; }
+    bool isSet(const QString &option) const { return m_parser.isSet(option); }
+
+private:
+    QString m_command;
+    QStringList m_sections;
+    QCommandLineParser m_parser;
+    Config m_config;
+};
+
+// Prints to stderr: "isocket <command>: <message>".
+void printError(const QString &command, const QString &message);
+
+// Reads a shared secret file: refuses one that group or others can read. Empty path → empty.
+Result<QByteArray> readSecretFile(const QString &path);
+
+} // namespace isocket::cli

@@ -1,0 +1,110 @@
+// `isocket scan`: a read-only report of the data root.
+
+#include "cli/cli.h"
+#include "cli/options.h"
+#include "core/scanner.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+
+#include <cstdio>
+
+namespace isocket::cli {
+
+namespace {
+
+QJsonObject toJson(const DbtagInfo &tag)
+{
+    QJsonObject o{{QStringLiteral("name"), tag.name},
+                  {QStringLiteral("state"), stateName(tag.state)},
+                  {QStringLiteral("newest"), tag.newest},
+                  {QStringLiteral("finished_parse"), tag.hasParse},
+                  {QStringLiteral("finished_watch"), tag.hasWatch}};
+    if (!tag.listed) {
+        for (const char *key : {"files", "unsent", "unsent_bytes", "unsent_files"})
+            o.insert(QLatin1String(key), QJsonValue::Null);
+        return o;
+    }
+    QJsonArray unsent;
+    for (const DataFile &f : tag.files)
+        if (!f.sent)
+            unsent.append(f.relPath);
+    o.insert(QStringLiteral("files"), static_cast<int>(tag.files.size()));
+    o.insert(QStringLiteral("unsent"), tag.unsentCount());
+    o.insert(QStringLiteral("unsent_bytes"), tag.unsentBytes());
+    o.insert(QStringLiteral("unsent_files"), unsent);
+    return o;
+}
+
+QString humanBytes(qint64 bytes)
+{
+    const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(bytes);
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        ++u;
+    }
+    return u == 0 ? QStringLiteral("%1 B").arg(bytes)
+                  : QStringLiteral("%1 %2").arg(v, 0, 'f', 1).arg(QLatin1String(units[u]));
+}
+
+} // namespace
+
+int runScan(const QStringList &args)
+{
+    CommandLine cl(QStringLiteral("scan"),
+                   QStringLiteral("Show every dbtag of the data root: its state (live, closed, done, "
+                                  "abnormal), its files and what is not yet sent. Changes nothing."),
+                   {QStringLiteral("data")});
+    cl.parser().addOption({QStringLiteral("json"), QStringLiteral("print JSON on stdout")});
+    if (const int rc = cl.parse(args); rc >= 0)
+        return rc;
+    const Config &config = cl.config();
+
+    Scanner scanner(ScanOptions{config.dataRoot, config.prefix, config.doneParse, config.doneWatch});
+    auto result = scanner.scan(true);
+    if (!result) {
+        printError(QStringLiteral("scan"), result.error().message);
+        return ExitFailure;
+    }
+    const QList<DbtagInfo> &tags = result.value();
+
+    if (cl.isSet(QStringLiteral("json"))) {
+        QJsonArray array;
+        for (const DbtagInfo &tag : tags)
+            array.append(toJson(tag));
+        const QJsonObject doc{{QStringLiteral("root"), config.dataRoot},
+                              {QStringLiteral("prefix"), config.prefix},
+                              {QStringLiteral("dbtags"), array}};
+        std::fputs(QJsonDocument(doc).toJson(QJsonDocument::Indented).constData(), stdout);
+        return ExitOk;
+    }
+
+    std::printf("%-28s %-9s %7s %7s %12s\n", "DBTAG", "STATE", "FILES", "UNSENT", "UNSENT SIZE");
+    for (const DbtagInfo &tag : tags) {
+        QString state = stateName(tag.state);
+        if (tag.state == DbtagState::Abnormal)
+            state += QLatin1Char('!');
+        if (tag.listed)
+            std::printf("%-28s %-9s %7lld %7d %12s\n", qPrintable(tag.name), qPrintable(state),
+                        static_cast<long long>(tag.files.size()), tag.unsentCount(),
+                        qPrintable(humanBytes(tag.unsentBytes())));
+        else
+            std::printf("%-28s %-9s %7s %7s %12s\n", qPrintable(tag.name), qPrintable(state), "-",
+                        "-", "-");
+    }
+    if (tags.isEmpty())
+        std::printf("(no dbtag under %s with prefix '%s')\n", qPrintable(config.dataRoot),
+                    qPrintable(config.prefix));
+    bool abnormal = false;
+    for (const DbtagInfo &tag : tags)
+        abnormal |= tag.state == DbtagState::Abnormal;
+    if (abnormal)
+        std::printf("abnormal!: %s written without %s (the producer did not close it)\n",
+                    qPrintable(config.doneWatch), qPrintable(config.doneParse));
+    return ExitOk;
+}
+
+} // namespace isocket::cli

@@ -1,0 +1,352 @@
+#include "core/config.h"
+
+#include "core/logging.h"
+
+#include <QFile>
+#include <QHostInfo>
+#include <QRegularExpression>
+#include <QTextStream>
+
+#include <cmath>
+#include <limits>
+
+namespace isocket {
+
+namespace {
+
+Error keyError(const QString &origin, const QString &key, const QString &why)
+{
+    return Error{ErrorCode::ConfigError, QStringLiteral("%1: %2: %3").arg(origin, key, why)};
+}
+
+Result<int> parseInt(const QString &text, int min, int max, const QString &what)
+{
+    bool ok = false;
+    const qlonglong v = text.trimmed().toLongLong(&ok);
+    if (!ok)
+        return Error{ErrorCode::ConfigError, QStringLiteral("'%1' is not a whole number").arg(text)};
+    if (v < min || v > max)
+        return Error{ErrorCode::ConfigError,
+                     QStringLiteral("%1 is out of range %2..%3").arg(text).arg(min).arg(max)};
+    Q_UNUSED(what);
+    return static_cast<int>(v);
+}
+
+// "2" (seconds, as the original's error_retry_interval), "1.5s", "500ms", "2m".
+Result<int> parseDurationMs(const QString &text)
+{
+    static const QRegularExpression re(QStringLiteral("^\\s*([0-9]+(?:\\.[0-9]+)?)\\s*(ms|s|m)?\\s*$"));
+    const auto m = re.match(text);
+    if (!m.hasMatch())
+        return Error{ErrorCode::ConfigError,
+                     QStringLiteral("'%1' is not a duration (examples: 2, 1.5s, 500ms, 2m)").arg(text)};
+    double v = m.captured(1).toDouble();
+    const QString unit = m.captured(2);
+    if (unit == QLatin1String("ms"))
+        ;
+    else if (unit == QLatin1String("m"))
+        v *= 60000.0;
+    else
+        v *= 1000.0;
+    if (v > 24.0 * 3600 * 1000)
+        return Error{ErrorCode::ConfigError, QStringLiteral("'%1' is longer than a day").arg(text)};
+    return static_cast<int>(std::llround(v));
+}
+
+Result<quint16> parsePort(const QString &text)
+{
+    auto r = parseInt(text, 0, 65535, QString());
+    if (!r)
+        return r.error();
+    return static_cast<quint16>(r.value());
+}
+
+} // namespace
+
+const QList<Config::KeyInfo> &Config::keys()
+{
+    static const QList<KeyInfo> table = {
+        {QStringLiteral("data.root"), QStringLiteral("root"), QStringLiteral("DIR"),
+         QStringLiteral("the ED's data root holding the dbtag directories"),
+         QStringLiteral("scan.conf dir, fsync.conf dir")},
+        {QStringLiteral("data.prefix"), QStringLiteral("prefix"), QStringLiteral("PREFIX"),
+         QStringLiteral("name prefix of dbtag directories"), QStringLiteral("scan.conf tag")},
+        {QStringLiteral("data.done_parse"), QStringLiteral("done-parse"), QStringLiteral("NAME"),
+         QStringLiteral("marker the producer writes when a dbtag is complete"),
+         QStringLiteral("scan.conf/watch.conf done_parse")},
+        {QStringLiteral("data.done_watch"), QStringLiteral("done-watch"), QStringLiteral("NAME"),
+         QStringLiteral("marker isocket writes when every file of a dbtag is on the receiver"),
+         QStringLiteral("scan.conf/watch.conf done_watch")},
+        {QStringLiteral("data.settle"), QStringLiteral("settle"), QStringLiteral("DURATION"),
+         QStringLiteral("how long a file found by a sweep must be still when no lease can tell "
+                        "whether a writer holds it"),
+         QString()},
+        {QStringLiteral("general.log"), QStringLiteral("log"), QStringLiteral("FILE"),
+         QStringLiteral("also append log lines to this file"),
+         QStringLiteral("scan.conf/watch.conf/fsync.conf log")},
+        {QStringLiteral("general.secret_file"), QStringLiteral("secret-file"), QStringLiteral("FILE"),
+         QStringLiteral("shared secret for mutual authentication (mode 0600 or stricter)"),
+         QString()},
+        {QStringLiteral("send.server"), QStringLiteral("server"), QStringLiteral("HOST"),
+         QStringLiteral("receiver host"), QStringLiteral("lsocket.conf server")},
+        {QStringLiteral("send.port"), QStringLiteral("port"), QStringLiteral("PORT"),
+         QStringLiteral("receiver port"), QStringLiteral("lsocket.conf port")},
+        {QStringLiteral("send.source"), QStringLiteral("source"), QStringLiteral("NAME"),
+         QStringLiteral("this ED's name on the receiver (default: the host name)"), QString()},
+        {QStringLiteral("send.jobs"), QStringLiteral("jobs"), QStringLiteral("N"),
+         QStringLiteral("parallel connections to the receiver (1-32)"), QString()},
+        {QStringLiteral("send.window"), QStringLiteral("window"), QStringLiteral("N"),
+         QStringLiteral("files in flight per connection (1-1024)"), QString()},
+        {QStringLiteral("send.retry_interval"), QStringLiteral("retry-interval"),
+         QStringLiteral("DURATION"), QStringLiteral("first retry delay after a transient error"),
+         QStringLiteral("fsync.conf error_retry_interval")},
+        {QStringLiteral("send.retry_max"), QStringLiteral("retry-max"), QStringLiteral("DURATION"),
+         QStringLiteral("cap of the exponential retry delay"), QString()},
+        {QStringLiteral("receive.root"), QStringLiteral("root"), QStringLiteral("DIR"),
+         QStringLiteral("where the receiver stores <source>/<dbtag>/<path>"), QString()},
+        {QStringLiteral("receive.listen"), QStringLiteral("listen"), QStringLiteral("ADDR:PORT"),
+         QStringLiteral("address and port the receiver listens on"),
+         QStringLiteral("lsocket.conf server, port")},
+        {QStringLiteral("receive.reserve"), QStringLiteral("reserve"), QStringLiteral("BYTES"),
+         QStringLiteral("free space the receiver keeps on its disk (K, M, G suffixes)"), QString()},
+    };
+    return table;
+}
+
+QString Config::defaultPath()
+{
+    return QStringLiteral("/etc/isocket/isocket.ini");
+}
+
+QString Config::effectiveSource() const
+{
+    if (!source.isEmpty())
+        return source;
+    const QString host = QHostInfo::localHostName();
+    return host.isEmpty() ? QStringLiteral("localhost") : host;
+}
+
+Result<void> Config::set(const QString &key, const QString &rawValue, const QString &origin)
+{
+    const QString value = rawValue.trimmed();
+    auto fail = [&](const QString &why) -> Result<void> { return keyError(origin, key, why); };
+    auto nonEmpty = [&](QString &field) -> Result<void> {
+        if (value.isEmpty())
+            return fail(QStringLiteral("must not be empty"));
+        field = value;
+        return {};
+    };
+    auto markerName = [&](QString &field) -> Result<void> {
+        if (auto r = validateName(value, key); !r)
+            return fail(r.error().message);
+        field = value;
+        return {};
+    };
+    auto duration = [&](int &field) -> Result<void> {
+        auto r = parseDurationMs(value);
+        if (!r)
+            return fail(r.error().message);
+        field = r.value();
+        return {};
+    };
+    auto integer = [&](int &field, int min, int max) -> Result<void> {
+        auto r = parseInt(value, min, max, key);
+        if (!r)
+            return fail(r.error().message);
+        field = r.value();
+        return {};
+    };
+
+    if (key == QLatin1String("data.root"))
+        return nonEmpty(dataRoot);
+    if (key == QLatin1String("data.prefix")) {
+        if (value.contains(QLatin1Char('/')) || value.startsWith(QLatin1Char('.')))
+            return fail(QStringLiteral("'%1' cannot start a directory name").arg(value));
+        prefix = value; // an empty prefix takes every directory
+        return {};
+    }
+    if (key == QLatin1String("data.done_parse"))
+        return markerName(doneParse);
+    if (key == QLatin1String("data.done_watch"))
+        return markerName(doneWatch);
+    if (key == QLatin1String("data.settle"))
+        return duration(settleMs);
+    if (key == QLatin1String("general.log")) {
+        logFile = value;
+        return {};
+    }
+    if (key == QLatin1String("general.secret_file")) {
+        secretFile = value;
+        return {};
+    }
+    if (key == QLatin1String("send.server"))
+        return nonEmpty(server);
+    if (key == QLatin1String("send.port")) {
+        auto r = parsePort(value);
+        if (!r || r.value() == 0)
+            return fail(QStringLiteral("'%1' is not a port (1-65535)").arg(value));
+        port = r.value();
+        return {};
+    }
+    if (key == QLatin1String("send.source")) {
+        if (auto r = validateName(value, key); !r)
+            return fail(r.error().message);
+        source = value;
+        return {};
+    }
+    if (key == QLatin1String("send.jobs"))
+        return integer(jobs, 1, 32);
+    if (key == QLatin1String("send.window"))
+        return integer(window, 1, 1024);
+    if (key == QLatin1String("send.retry_interval"))
+        return duration(retryIntervalMs);
+    if (key == QLatin1String("send.retry_max"))
+        return duration(retryMaxMs);
+    if (key == QLatin1String("receive.root"))
+        return nonEmpty(receiveRoot);
+    if (key == QLatin1String("receive.listen")) {
+        auto r = parseHostPort(value, key);
+        if (!r)
+            return fail(r.error().message);
+        listenHost = r.value().first;
+        listenPort = r.value().second;
+        return {};
+    }
+    if (key == QLatin1String("receive.reserve")) {
+        auto r = parseByteSize(value, key);
+        if (!r)
+            return fail(r.error().message);
+        reserveBytes = r.value();
+        return {};
+    }
+    return fail(QStringLiteral("unknown key"));
+}
+
+Result<void> Config::loadFile(const QString &path)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly | QIODevice::Text))
+        return Error{ErrorCode::ConfigError,
+                     QStringLiteral("cannot read configuration %1: %2").arg(path, file.errorString())};
+    QTextStream in(&file);
+    QString section;
+    int lineNo = 0;
+    while (!in.atEnd()) {
+        const QString line = in.readLine().trimmed();
+        ++lineNo;
+        const QString origin = QStringLiteral("%1:%2").arg(path).arg(lineNo);
+        if (line.isEmpty() || line.startsWith(QLatin1Char('#')) || line.startsWith(QLatin1Char(';')))
+            continue;
+        if (line.startsWith(QLatin1Char('['))) {
+            if (!line.endsWith(QLatin1Char(']')))
+                return Error{ErrorCode::ConfigError,
+                             QStringLiteral("%1: malformed section header '%2'").arg(origin, line)};
+            section = line.mid(1, line.size() - 2).trimmed();
+            continue;
+        }
+        const qsizetype eq = line.indexOf(QLatin1Char('='));
+        if (eq <= 0)
+            return Error{ErrorCode::ConfigError,
+                         QStringLiteral("%1: expected 'key = value', got '%2'").arg(origin, line)};
+        if (section.isEmpty())
+            return Error{ErrorCode::ConfigError,
+                         QStringLiteral("%1: key '%2' outside of a [section]")
+                             .arg(origin, line.left(eq).trimmed())};
+        QString value = line.mid(eq + 1).trimmed();
+        if (value.size() >= 2 && value.startsWith(QLatin1Char('"')) && value.endsWith(QLatin1Char('"')))
+            value = value.mid(1, value.size() - 2);
+        if (auto r = set(section + QLatin1Char('.') + line.left(eq).trimmed(), value, origin); !r)
+            return r;
+    }
+    qCDebug(lcConfig) << "loaded" << path;
+    return {};
+}
+
+Result<std::pair<QString, quint16>> parseHostPort(const QString &text, const QString &what)
+{
+    const QString t = text.trimmed();
+    QString host;
+    QString portText;
+    if (t.startsWith(QLatin1Char('['))) {
+        const qsizetype close = t.indexOf(QLatin1String("]:"));
+        if (close < 0)
+            return Error{ErrorCode::ConfigError,
+                         QStringLiteral("%1: '%2' is not [ADDRESS]:PORT").arg(what, text)};
+        host = t.mid(1, close - 1);
+        portText = t.mid(close + 2);
+    } else {
+        const qsizetype colon = t.lastIndexOf(QLatin1Char(':'));
+        if (colon <= 0 || t.indexOf(QLatin1Char(':')) != colon)
+            return Error{ErrorCode::ConfigError,
+                         QStringLiteral("%1: '%2' is not HOST:PORT").arg(what, text)};
+        host = t.left(colon);
+        portText = t.mid(colon + 1);
+    }
+    bool ok = false;
+    const uint port = portText.toUInt(&ok);
+    if (!ok || port > 65535 || host.isEmpty())
+        return Error{ErrorCode::ConfigError,
+                     QStringLiteral("%1: '%2' has no valid port (0-65535)").arg(what, text)};
+    return std::pair<QString, quint16>{host, static_cast<quint16>(port)};
+}
+
+Result<qint64> parseByteSize(const QString &text, const QString &what)
+{
+    static const QRegularExpression re(QStringLiteral("^\\s*([0-9]+)\\s*([KMGT]?)(i?B)?\\s*$"),
+                                       QRegularExpression::CaseInsensitiveOption);
+    const auto m = re.match(text);
+    if (!m.hasMatch())
+        return Error{ErrorCode::ConfigError,
+                     QStringLiteral("%1: '%2' is not a size (examples: 0, 512K, 64M, 2G)").arg(what, text)};
+    bool ok = false;
+    qint64 v = m.captured(1).toLongLong(&ok);
+    const QString unit = m.captured(2).toUpper();
+    int shift = unit == QLatin1String("K") ? 10 : unit == QLatin1String("M") ? 20
+              : unit == QLatin1String("G") ? 30 : unit == QLatin1String("T") ? 40 : 0;
+    if (!ok || v > (std::numeric_limits<qint64>::max() >> shift))
+        return Error{ErrorCode::ConfigError, QStringLiteral("%1: '%2' is too large").arg(what, text)};
+    return v << shift;
+}
+
+Result<void> validateName(const QString &name, const QString &what)
+{
+    auto bad = [&](const QString &why) -> Result<void> {
+        return Error{ErrorCode::BadPath, QStringLiteral("%1 '%2' %3").arg(what, name, why)};
+    };
+    if (name.isEmpty())
+        return bad(QStringLiteral("is empty"));
+    if (name.toUtf8().size() > 255)
+        return bad(QStringLiteral("is longer than 255 bytes"));
+    if (name == QLatin1String(".") || name == QLatin1String(".."))
+        return bad(QStringLiteral("is not a name"));
+    if (name.startsWith(QLatin1Char('.')))
+        return bad(QStringLiteral("starts with '.' (hidden names are reserved)"));
+    for (const QChar c : name) {
+        if (c == QLatin1Char('/'))
+            return bad(QStringLiteral("contains '/'"));
+        if (c.unicode() < 0x20 || c.unicode() == 0x7f)
+            return bad(QStringLiteral("contains a control character"));
+    }
+    return {};
+}
+
+Result<void> validateRelativePath(const QString &path, const QString &what)
+{
+    if (path.isEmpty())
+        return Error{ErrorCode::BadPath, QStringLiteral("%1 is empty").arg(what)};
+    if (path.startsWith(QLatin1Char('/')))
+        return Error{ErrorCode::BadPath, QStringLiteral("%1 '%2' is absolute").arg(what, path)};
+    if (path.toUtf8().size() > 4096)
+        return Error{ErrorCode::BadPath, QStringLiteral("%1 is longer than 4096 bytes").arg(what)};
+    const QStringList parts = path.split(QLatin1Char('/'));
+    for (const QString &part : parts) {
+        if (part.isEmpty())
+            return Error{ErrorCode::BadPath,
+                         QStringLiteral("%1 '%2' has an empty component").arg(what, path)};
+        if (auto r = validateName(part, what); !r)
+            return r;
+    }
+    return {};
+}
+
+} // namespace isocket

@@ -1,0 +1,82 @@
+#pragma once
+// isocket's configuration: one INI file whose keys map the original's scan.conf, watch.conf,
+// fsync.conf and lsocket.conf, every key also a command-line option that wins over the file.
+//
+// Values are validated where they are set: a bad value is an Error naming the key (or option)
+// and the file and line, never a silent default. A plain value type, any thread.
+
+#include "core/error.h"
+
+#include <QList>
+#include <QString>
+#include <QStringList>
+
+namespace isocket {
+
+struct Config
+{
+    // [data]: the ED's data root (scan.conf dir, fsync.conf dir) and its markers.
+    QString dataRoot = QStringLiteral("/datas");
+    QString prefix = QStringLiteral("DC");              // scan.conf tag
+    QString doneParse = QStringLiteral("finished.parse"); // scan.conf/watch.conf done_parse
+    QString doneWatch = QStringLiteral("finished.watch"); // scan.conf/watch.conf done_watch
+    int settleMs = 2000; // a swept file with no lease possible must be still this long
+
+    // [general]
+    QString logFile;    // scan.conf/watch.conf/fsync.conf log; empty: stderr only
+    QString secretFile; // shared secret for mutual authentication
+
+    // [send]: the ED side (fsync.conf, lsocket.conf).
+    QString server = QStringLiteral("127.0.0.1"); // lsocket.conf server
+    quint16 port = 12345;                         // lsocket.conf port
+    QString source;                               // empty: the host name
+    int jobs = 2;                                 // parallel connections
+    int window = 64;                              // files in flight per connection
+    int retryIntervalMs = 2000;                   // fsync.conf error_retry_interval (first backoff)
+    int retryMaxMs = 60000;                       // backoff cap
+
+    // [receive]: the DRMS side.
+    QString receiveRoot = QStringLiteral("/var/lib/isocket/received");
+    QString listenHost = QStringLiteral("127.0.0.1");
+    quint16 listenPort = 12345;
+    qint64 reserveBytes = 64LL * 1024 * 1024; // free space the receiver always keeps
+
+    // The effective source name: `source`, or the host name when empty.
+    QString effectiveSource() const;
+
+    // Loads `path` over the current values. Errors name file, line and key.
+    Result<void> loadFile(const QString &path);
+
+    // Sets one key ("send.port") from text; `origin` names where the text came from
+    // ("isocket.ini:12" or "--port") and appears in the error.
+    Result<void> set(const QString &key, const QString &value, const QString &origin);
+
+    // Every key, for the sample file, --help and the CLI's option table.
+    struct KeyInfo
+    {
+        QString key;         // "send.port"
+        QString option;      // "port" (the long command-line option)
+        QString valueName;   // "PORT"
+        QString description; // one line
+        QString original;    // the original's key it maps, "lsocket.conf port", or empty
+    };
+    static const QList<KeyInfo> &keys();
+
+    // /etc/isocket/isocket.ini
+    static QString defaultPath();
+};
+
+// Parses "HOST:PORT" or "[v6]:PORT"; `what` names the key or option in the error.
+Result<std::pair<QString, quint16>> parseHostPort(const QString &text, const QString &what);
+
+// Parses "123", "64K", "10M", "1G" (powers of 1024) into bytes.
+Result<qint64> parseByteSize(const QString &text, const QString &what);
+
+// Validates a name used as one path component on the receiver (source, dbtag): non-empty,
+// at most 255 bytes, no '/', not "." or "..", no control characters, no leading '.'.
+Result<void> validateName(const QString &name, const QString &what);
+
+// Validates a relative path inside a dbtag: components as validateName, at most 4096 bytes.
+Result<void> validateRelativePath(const QString &path, const QString &what);
+
+} // namespace isocket

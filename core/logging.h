@@ -1,0 +1,24 @@
+#pragma once
+// The logging categories of isocket, declared in one place. Default level: info.
+// Enable debug with QT_LOGGING_RULES="isocket.*.debug=true" or the CLI's --verbose.
+
+#include <QLoggingCategory>
+
+namespace isocket {
+
+Q_DECLARE_LOGGING_CATEGORY(lcScan)
+Q_DECLARE_LOGGING_CATEGORY(lcWatch)
+Q_DECLARE_LOGGING_CATEGORY(lcSend)
+Q_DECLARE_LOGGING_CATEGORY(lcRecv)
+Q_DECLARE_LOGGING_CATEGORY(lcProto)
+Q_DECLARE_LOGGING_CATEGORY(lcConfig)
+Q_DECLARE_LOGGING_CATEGORY(lcGui)
+Q_DECLARE_LOGGING_CATEGORY(lcCli)
+
+// Message pattern for console programs: time, level, category, message (stderr).
+void installConsoleMessagePattern();
+
+// Turns on debug output for every isocket category.
+void enableVerboseLogging();
+
+} // namespace isocket

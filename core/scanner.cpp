@@ -1,0 +1,195 @@
+#include "core/scanner.h"
+
+#include "core/logging.h"
+#include "core/sentmark.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <QFile>
+
+namespace isocket {
+
+QString stateName(DbtagState state)
+{
+    switch (state) {
+    case DbtagState::Live: return QStringLiteral("live");
+    case DbtagState::Closed: return QStringLiteral("closed");
+    case DbtagState::Done: return QStringLiteral("done");
+    case DbtagState::Abnormal: return QStringLiteral("abnormal");
+    }
+    return QString();
+}
+
+int DbtagInfo::unsentCount() const
+{
+    return static_cast<int>(std::count_if(files.cbegin(), files.cend(),
+                                          [](const DataFile &f) { return !f.sent; }));
+}
+
+qint64 DbtagInfo::unsentBytes() const
+{
+    qint64 total = 0;
+    for (const DataFile &f : files)
+        if (!f.sent)
+            total += f.stamp.size;
+    return total;
+}
+
+Scanner::Scanner(ScanOptions options) : m_options(std::move(options)) {}
+
+bool Scanner::isDbtagName(const QString &name) const
+{
+    return !name.startsWith(QLatin1Char('.')) && name.startsWith(m_options.prefix);
+}
+
+bool Scanner::isDataPath(const QString &relPath) const
+{
+    if (relPath.isEmpty() || relPath == m_options.doneParse || relPath == m_options.doneWatch)
+        return false;
+    for (const QStringView part : QStringView(relPath).split(QLatin1Char('/')))
+        if (part.isEmpty() || part.startsWith(QLatin1Char('.')))
+            return false;
+    return true;
+}
+
+void Scanner::reportLinkOnce(const QString &path) const
+{
+    QMutexLocker lock(&m_linksMutex);
+    if (!m_reportedLinks.contains(path)) {
+        m_reportedLinks.insert(path);
+        qCInfo(lcScan) << "not following symbolic link" << path;
+    }
+}
+
+namespace {
+
+struct WalkEntry
+{
+    QByteArray dirNative; // directory path, native encoding
+    QString relPrefix;    // "" or "sub/"
+};
+
+} // namespace
+
+Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath) const
+{
+    QList<DataFile> files;
+    QList<WalkEntry> pending{{nativePath(dbtagPath), QString()}};
+    bool top = true;
+    while (!pending.isEmpty()) {
+        const WalkEntry entry = pending.takeLast();
+        UniqueFd dirFd(::open(entry.dirNative.constData(),
+                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!dirFd.valid()) {
+            const int err = errno;
+            if (!top && err == ENOENT)
+                continue; // a subdirectory removed while we walked
+            return Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
+                         QStringLiteral("cannot read directory %1: %2")
+                             .arg(QFile::decodeName(entry.dirNative), osError(err))};
+        }
+        DIR *dir = ::fdopendir(dirFd.get());
+        if (!dir) {
+            const int err = errno;
+            return Error{ErrorCode::IoError, QStringLiteral("cannot read directory %1: %2")
+                                                 .arg(QFile::decodeName(entry.dirNative), osError(err))};
+        }
+        dirFd.release(); // closedir() owns it now
+        while (const dirent *d = ::readdir(dir)) {
+            if (d->d_name[0] == '.')
+                continue; // ".", "..", and hidden temporaries
+            const QString name = QFile::decodeName(d->d_name);
+            const QString rel = entry.relPrefix + name;
+            if (top && (name == m_options.doneParse || name == m_options.doneWatch))
+                continue;
+            struct stat st;
+            if (::fstatat(::dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+                continue; // removed meanwhile
+            const QByteArray childNative = entry.dirNative + '/' + d->d_name;
+            if (S_ISLNK(st.st_mode)) {
+                reportLinkOnce(QFile::decodeName(childNative));
+            } else if (S_ISDIR(st.st_mode)) {
+                pending.append({childNative, rel + QLatin1Char('/')});
+            } else if (S_ISREG(st.st_mode)) {
+                files.append({rel, stampOf(st), SentMark::isSent(childNative, st)});
+            }
+        }
+        ::closedir(dir);
+        top = false;
+    }
+    std::sort(files.begin(), files.end(), [](const DataFile &a, const DataFile &b) {
+        return a.stamp.mtimeNs != b.stamp.mtimeNs ? a.stamp.mtimeNs < b.stamp.mtimeNs
+                                                  : a.relPath < b.relPath;
+    });
+    return files;
+}
+
+Result<QList<DbtagInfo>> Scanner::scan(bool withFiles) const
+{
+    const QByteArray rootNative = nativePath(m_options.root);
+    DIR *dir = ::opendir(rootNative.constData());
+    if (!dir) {
+        const int err = errno;
+        return Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
+                     QStringLiteral("cannot read data root %1: %2").arg(m_options.root, osError(err))};
+    }
+    QList<DbtagInfo> tags;
+    const QByteArray parseName = QFile::encodeName(m_options.doneParse);
+    const QByteArray watchName = QFile::encodeName(m_options.doneWatch);
+    while (const dirent *d = ::readdir(dir)) {
+        const QString name = QFile::decodeName(d->d_name);
+        if (!isDbtagName(name))
+            continue;
+        struct stat st;
+        if (::fstatat(::dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        DbtagInfo tag;
+        tag.name = name;
+        tag.path = m_options.root + QLatin1Char('/') + name;
+        tag.mtimeNs = stampOf(st).mtimeNs;
+        const QByteArray base = rootNative + '/' + d->d_name + '/';
+        struct stat mst;
+        tag.hasParse = ::lstat(QByteArray(base + parseName).constData(), &mst) == 0;
+        tag.hasWatch = ::lstat(QByteArray(base + watchName).constData(), &mst) == 0;
+        tags.append(std::move(tag));
+    }
+    ::closedir(dir);
+
+    std::sort(tags.begin(), tags.end(), [](const DbtagInfo &a, const DbtagInfo &b) {
+        return a.mtimeNs != b.mtimeNs ? a.mtimeNs < b.mtimeNs : a.name < b.name;
+    });
+
+    // The newest among the dbtags without finished.watch (isocket's own writes do not count).
+    for (auto it = tags.rbegin(); it != tags.rend(); ++it) {
+        if (!it->hasWatch) {
+            it->newest = true;
+            break;
+        }
+    }
+    for (DbtagInfo &tag : tags) {
+        if (tag.hasWatch)
+            tag.state = tag.hasParse ? DbtagState::Done : DbtagState::Abnormal;
+        else if (tag.hasParse || !tag.newest)
+            tag.state = DbtagState::Closed;
+        else
+            tag.state = DbtagState::Live;
+        if (withFiles && tag.state != DbtagState::Done && tag.state != DbtagState::Abnormal) {
+            auto files = listFiles(tag.path);
+            if (!files) {
+                if (files.error().code == ErrorCode::FileVanished)
+                    continue; // removed while we scanned
+                return files.error();
+            }
+            tag.files = std::move(files).value();
+            tag.listed = true;
+        }
+    }
+    return tags;
+}
+
+} // namespace isocket

@@ -1,0 +1,92 @@
+#pragma once
+// The scanner: paths in, dbtag states out. It classifies every dbtag directory under the data
+// root by its two markers and age, and lists the data files of the ones not yet done.
+//
+// Rules (DESIGN.md, made exact):
+//   finished.watch + finished.parse          → Done
+//   finished.watch, no finished.parse        → Abnormal (done, but closed abnormally)
+//   finished.parse, no finished.watch        → Closed (send all, then write finished.watch)
+//   no markers, not the newest               → Closed (the producer died)
+//   no markers, newest                       → Live (watch it)
+// "Newest" is by mtime, ties broken by name, among dbtags *without* finished.watch, so that
+// isocket's own writes of finished.watch never change which dbtag is live.
+// A Done/Abnormal dbtag is decided from its markers alone; its files are never listed.
+//
+// Read-only: changes nothing on disk. Stateless apart from the set of symbolic links already
+// reported, so one instance may be used from several threads.
+
+#include "core/error.h"
+#include "core/fileutil.h"
+
+#include <QList>
+#include <QMutex>
+#include <QSet>
+#include <QString>
+
+namespace isocket {
+
+enum class DbtagState { Live, Closed, Done, Abnormal };
+
+QString stateName(DbtagState state); // "live", "closed", "done", "abnormal"
+
+struct DataFile
+{
+    QString relPath; // inside the dbtag, "sub/file"
+    FileStamp stamp;
+    bool sent = false;
+};
+
+struct DbtagInfo
+{
+    QString name;
+    QString path; // absolute
+    DbtagState state = DbtagState::Closed;
+    bool newest = false;
+    bool hasParse = false;
+    bool hasWatch = false;
+    qint64 mtimeNs = 0;
+    bool listed = false;    // files were listed (never for Done/Abnormal)
+    QList<DataFile> files;  // every data file, sent or not, sorted by mtime then path
+
+    int unsentCount() const;
+    qint64 unsentBytes() const;
+};
+
+struct ScanOptions
+{
+    QString root;
+    QString prefix = QStringLiteral("DC");
+    QString doneParse = QStringLiteral("finished.parse");
+    QString doneWatch = QStringLiteral("finished.watch");
+};
+
+class Scanner
+{
+public:
+    explicit Scanner(ScanOptions options);
+
+    const ScanOptions &options() const { return m_options; }
+
+    // Classifies every dbtag under the root, oldest first, and lists the files of those that
+    // are not Done/Abnormal when `listFiles` is set. Fails when the root is missing/unreadable.
+    Result<QList<DbtagInfo>> scan(bool listFiles = true) const;
+
+    // Every data file of one dbtag directory, recursively: regular files only, no hidden names
+    // (a leading '.'), no markers at its top level; symbolic links are skipped and logged once.
+    Result<QList<DataFile>> listFiles(const QString &dbtagPath) const;
+
+    // Whether `name` (an entry directly in the root) is a dbtag by its name.
+    bool isDbtagName(const QString &name) const;
+
+    // Whether `relPath` inside a dbtag is a data file name (not hidden, not a top-level marker).
+    bool isDataPath(const QString &relPath) const;
+
+private:
+    void reportLinkOnce(const QString &path) const;
+
+    ScanOptions m_options;
+    mutable QMutex m_linksMutex;
+    mutable QSet<QString> m_reportedLinks;
+};
+
+} // namespace isocket

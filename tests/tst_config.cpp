@@ -1,0 +1,221 @@
+// Configuration: defaults, the INI file, options over the file, and errors that name the key,
+// the file and the line.
+
+#include "core/config.h"
+#include "tests/testlib/testtree.h"
+
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace isocket;
+
+class TestConfig : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void defaults();
+    void loadsEveryKey();
+    void badValues_data();
+    void badValues();
+    void optionWinsOverFile();
+    void hostPort_data();
+    void hostPort();
+    void names_data();
+    void names();
+    void everyKeyIsSettable();
+};
+
+void TestConfig::defaults()
+{
+    const Config c;
+    QCOMPARE(c.dataRoot, QStringLiteral("/datas"));
+    QCOMPARE(c.prefix, QStringLiteral("DC"));
+    QCOMPARE(c.doneParse, QStringLiteral("finished.parse"));
+    QCOMPARE(c.doneWatch, QStringLiteral("finished.watch"));
+    QCOMPARE(c.server, QStringLiteral("127.0.0.1"));
+    QCOMPARE(c.port, quint16(12345));
+    QCOMPARE(c.retryIntervalMs, 2000);
+    QVERIFY(!c.effectiveSource().isEmpty());
+}
+
+void TestConfig::loadsEveryKey()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("isocket.ini"));
+    QVERIFY(test::writeFile(path, "# comment\n"
+                                  "[data]\n"
+                                  "root = /srv/data\n"
+                                  "prefix = XY\n"
+                                  "done_parse = parse.done\n"
+                                  "done_watch = \"watch.done\"\n"
+                                  "settle = 500ms\n"
+                                  "[send]\n"
+                                  "; another comment\n"
+                                  "server = drms.example\n"
+                                  "port = 4000\n"
+                                  "source = ed-7\n"
+                                  "jobs = 3\n"
+                                  "retry_interval = 1.5s\n"
+                                  "retry_max = 2m\n"
+                                  "[receive]\n"
+                                  "root = /srv/in\n"
+                                  "listen = [::1]:5000\n"
+                                  "reserve = 1G\n"));
+    Config c;
+    const auto r = c.loadFile(path);
+    QVERIFY2(r.ok(), r.ok() ? "" : qPrintable(r.error().message));
+    QCOMPARE(c.dataRoot, QStringLiteral("/srv/data"));
+    QCOMPARE(c.prefix, QStringLiteral("XY"));
+    QCOMPARE(c.doneParse, QStringLiteral("parse.done"));
+    QCOMPARE(c.doneWatch, QStringLiteral("watch.done"));
+    QCOMPARE(c.settleMs, 500);
+    QCOMPARE(c.server, QStringLiteral("drms.example"));
+    QCOMPARE(c.port, quint16(4000));
+    QCOMPARE(c.effectiveSource(), QStringLiteral("ed-7"));
+    QCOMPARE(c.jobs, 3);
+    QCOMPARE(c.retryIntervalMs, 1500);
+    QCOMPARE(c.retryMaxMs, 120000);
+    QCOMPARE(c.receiveRoot, QStringLiteral("/srv/in"));
+    QCOMPARE(c.listenHost, QStringLiteral("::1"));
+    QCOMPARE(c.listenPort, quint16(5000));
+    QCOMPARE(c.reserveBytes, qint64(1) << 30);
+}
+
+void TestConfig::badValues_data()
+{
+    QTest::addColumn<QByteArray>("ini");
+    QTest::addColumn<QString>("expected"); // must appear in the message
+
+    QTest::newRow("unknown key") << QByteArray("[send]\nsrever = x\n") << QStringLiteral(":2: send.srever: unknown key");
+    QTest::newRow("unknown section") << QByteArray("[sned]\nserver = x\n") << QStringLiteral(":2: sned.server: unknown key");
+    QTest::newRow("port not a number") << QByteArray("[send]\nport = http\n") << QStringLiteral(":2: send.port");
+    QTest::newRow("port out of range") << QByteArray("\n[send]\nport = 70000\n") << QStringLiteral(":3: send.port");
+    QTest::newRow("port zero") << QByteArray("[send]\nport = 0\n") << QStringLiteral(":2: send.port");
+    QTest::newRow("jobs zero") << QByteArray("[send]\njobs = 0\n") << QStringLiteral("send.jobs");
+    QTest::newRow("bad duration") << QByteArray("[send]\nretry_interval = soon\n") << QStringLiteral("send.retry_interval");
+    QTest::newRow("bad listen") << QByteArray("[receive]\nlisten = nowhere\n") << QStringLiteral("receive.listen");
+    QTest::newRow("bad size") << QByteArray("[receive]\nreserve = lots\n") << QStringLiteral("receive.reserve");
+    QTest::newRow("empty root") << QByteArray("[data]\nroot =\n") << QStringLiteral("data.root: must not be empty");
+    QTest::newRow("marker with slash") << QByteArray("[data]\ndone_watch = a/b\n") << QStringLiteral("data.done_watch");
+    QTest::newRow("key outside section") << QByteArray("root = /x\n") << QStringLiteral(":1: key 'root' outside");
+    QTest::newRow("no equals sign") << QByteArray("[data]\nroot\n") << QStringLiteral(":2: expected 'key = value'");
+    QTest::newRow("broken section") << QByteArray("[data\n") << QStringLiteral(":1: malformed section");
+    QTest::newRow("bad source") << QByteArray("[send]\nsource = ../x\n") << QStringLiteral("send.source");
+}
+
+void TestConfig::badValues()
+{
+    QFETCH(QByteArray, ini);
+    QFETCH(QString, expected);
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("bad.ini"));
+    QVERIFY(test::writeFile(path, ini));
+    Config c;
+    const auto r = c.loadFile(path);
+    QVERIFY(!r.ok());
+    QCOMPARE(r.error().code, ErrorCode::ConfigError);
+    QVERIFY2(r.error().message.contains(path), qPrintable(r.error().message));
+    QVERIFY2(r.error().message.contains(expected), qPrintable(r.error().message));
+}
+
+void TestConfig::optionWinsOverFile()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("isocket.ini"));
+    QVERIFY(test::writeFile(path, "[send]\nport = 4000\n"));
+    Config c;
+    QVERIFY(c.loadFile(path).ok());
+    QVERIFY(c.set(QStringLiteral("send.port"), QStringLiteral("4001"), QStringLiteral("--port")).ok());
+    QCOMPARE(c.port, quint16(4001));
+    const auto bad = c.set(QStringLiteral("send.port"), QStringLiteral("x"), QStringLiteral("--port"));
+    QVERIFY(!bad.ok());
+    QVERIFY(bad.error().message.startsWith(QStringLiteral("--port: send.port")));
+    QCOMPARE(c.port, quint16(4001)); // a failed set changes nothing
+}
+
+void TestConfig::hostPort_data()
+{
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<bool>("ok");
+    QTest::addColumn<QString>("host");
+    QTest::addColumn<int>("port");
+    QTest::newRow("v4") << QStringLiteral("127.0.0.1:12345") << true << QStringLiteral("127.0.0.1") << 12345;
+    QTest::newRow("name") << QStringLiteral("localhost:1") << true << QStringLiteral("localhost") << 1;
+    QTest::newRow("v6") << QStringLiteral("[::1]:80") << true << QStringLiteral("::1") << 80;
+    QTest::newRow("port 0 (any)") << QStringLiteral("127.0.0.1:0") << true << QStringLiteral("127.0.0.1") << 0;
+    QTest::newRow("no port") << QStringLiteral("127.0.0.1") << false << QString() << 0;
+    QTest::newRow("bare v6") << QStringLiteral("::1:80") << false << QString() << 0;
+    QTest::newRow("big port") << QStringLiteral("h:65536") << false << QString() << 0;
+    QTest::newRow("no host") << QStringLiteral(":80") << false << QString() << 0;
+}
+
+void TestConfig::hostPort()
+{
+    QFETCH(QString, text);
+    QFETCH(bool, ok);
+    QFETCH(QString, host);
+    QFETCH(int, port);
+    const auto r = parseHostPort(text, QStringLiteral("--listen"));
+    QCOMPARE(r.ok(), ok);
+    if (ok) {
+        QCOMPARE(r.value().first, host);
+        QCOMPARE(int(r.value().second), port);
+    } else {
+        QVERIFY(r.error().message.startsWith(QStringLiteral("--listen")));
+    }
+}
+
+void TestConfig::names_data()
+{
+    QTest::addColumn<QString>("path");
+    QTest::addColumn<bool>("ok");
+    QTest::newRow("plain") << QStringLiteral("a.dat") << true;
+    QTest::newRow("nested") << QStringLiteral("sub/dir/a.dat") << true;
+    QTest::newRow("utf8") << QStringLiteral("données/ü.dat") << true;
+    QTest::newRow("dotdot") << QStringLiteral("../a") << false;
+    QTest::newRow("inner dotdot") << QStringLiteral("a/../../b") << false;
+    QTest::newRow("absolute") << QStringLiteral("/etc/passwd") << false;
+    QTest::newRow("empty component") << QStringLiteral("a//b") << false;
+    QTest::newRow("trailing slash") << QStringLiteral("a/") << false;
+    QTest::newRow("hidden") << QStringLiteral("a/.tmp") << false;
+    QTest::newRow("control char") << QStringLiteral("a\nb") << false;
+    QTest::newRow("nul") << QString(QStringLiteral("a") + QChar(0) + QStringLiteral("b")) << false;
+    QTest::newRow("empty") << QString() << false;
+    QTest::newRow("long component") << QString(256, QLatin1Char('x')) << false;
+}
+
+void TestConfig::names()
+{
+    QFETCH(QString, path);
+    QFETCH(bool, ok);
+    const auto r = validateRelativePath(path, QStringLiteral("path"));
+    QCOMPARE(r.ok(), ok);
+    if (!ok)
+        QCOMPARE(r.error().code, ErrorCode::BadPath);
+}
+
+void TestConfig::everyKeyIsSettable()
+{
+    // The documented key table and set() must agree: every listed key accepts a sample value.
+    Config c;
+    for (const Config::KeyInfo &key : Config::keys()) {
+        QString sample = QStringLiteral("x");
+        if (key.valueName == QLatin1String("PORT") || key.valueName == QLatin1String("N"))
+            sample = QStringLiteral("3");
+        else if (key.valueName == QLatin1String("DURATION"))
+            sample = QStringLiteral("2");
+        else if (key.valueName == QLatin1String("ADDR:PORT"))
+            sample = QStringLiteral("127.0.0.1:1");
+        else if (key.valueName == QLatin1String("BYTES"))
+            sample = QStringLiteral("1M");
+        const auto r = c.set(key.key, sample, QStringLiteral("test"));
+        QVERIFY2(r.ok(), qPrintable(key.key + QStringLiteral(": ") + (r.ok() ? QString() : r.error().message)));
+        QVERIFY(!key.option.isEmpty());
+        QVERIFY(!key.description.isEmpty());
+    }
+}
+
+QTEST_GUILESS_MAIN(TestConfig)
+#include "tst_config.moc"

@@ -1,0 +1,294 @@
+// The scanner and the sent mark: the seed's scan_p?w? and fsync_x? situations, newest versus
+// older, hidden files, subdirectories, symbolic links, and a file rewritten after it was sent.
+
+#include "core/scanner.h"
+#include "core/sentmark.h"
+#include "tests/testlib/testtree.h"
+
+#include <QDir>
+#include <QFile>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace isocket;
+
+Q_DECLARE_METATYPE(isocket::DbtagState)
+
+class TestScanner : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void states_data();
+    void states();
+    void newestIgnoresFinishedWatch();
+    void tiesBrokenByName();
+    void sentBit_data();
+    void sentBit();
+    void dataFiles();
+    void doneDbtagsAreNotListed();
+    void rewriteAfterMarkIsUnsent();
+    void markRefusesChangedFile();
+    void markVanishedFile();
+    void clearMark();
+    void missingRoot();
+    void prefixAndMarkerNames();
+};
+
+static const DbtagInfo *findTag(const QList<DbtagInfo> &tags, const QString &name)
+{
+    for (const DbtagInfo &t : tags)
+        if (t.name == name)
+            return &t;
+    return nullptr;
+}
+
+void TestScanner::states_data()
+{
+    QTest::addColumn<bool>("parse");
+    QTest::addColumn<bool>("watch");
+    QTest::addColumn<bool>("newest");
+    QTest::addColumn<DbtagState>("expected");
+    QTest::addColumn<bool>("listed");
+
+    // The seed's scan tests, each for the newest dbtag and for an older one.
+    QTest::newRow("scan_p0w0 newest") << false << false << true << DbtagState::Live << true;
+    QTest::newRow("scan_p0w0 older") << false << false << false << DbtagState::Closed << true;
+    QTest::newRow("scan_p0w1 newest") << false << true << true << DbtagState::Abnormal << false;
+    QTest::newRow("scan_p0w1 older") << false << true << false << DbtagState::Abnormal << false;
+    QTest::newRow("scan_p1w0 newest") << true << false << true << DbtagState::Closed << true;
+    QTest::newRow("scan_p1w0 older") << true << false << false << DbtagState::Closed << true;
+    QTest::newRow("scan_p1w1 newest") << true << true << true << DbtagState::Done << false;
+    QTest::newRow("scan_p1w1 older") << true << true << false << DbtagState::Done << false;
+}
+
+void TestScanner::states()
+{
+    QFETCH(bool, parse);
+    QFETCH(bool, watch);
+    QFETCH(bool, newest);
+    QFETCH(DbtagState, expected);
+    QFETCH(bool, listed);
+
+    QTemporaryDir root;
+    QVERIFY(root.isValid());
+    const QString tag = QStringLiteral("DC20151225000000");
+    QVERIFY(test::writeFile(root.filePath(tag + QStringLiteral("/a.dat")), "aaa"));
+    QVERIFY(test::makeDbtag(root.path(), tag, parse, watch, newest ? 2000000 : 1000000));
+    // The other dbtag: a plain one without markers, older or newer than the one under test.
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC20151226000000"), false, false,
+                            newest ? 1000000 : 2000000));
+
+    Scanner scanner(ScanOptions{root.path()});
+    const auto result = scanner.scan();
+    QVERIFY(result.ok());
+    QCOMPARE(result.value().size(), 2);
+    const DbtagInfo *info = findTag(result.value(), tag);
+    QVERIFY(info);
+    QCOMPARE(info->state, expected);
+    QCOMPARE(info->hasParse, parse);
+    QCOMPARE(info->hasWatch, watch);
+    QCOMPARE(info->listed, listed);
+    if (listed) {
+        QCOMPARE(info->files.size(), 1);
+        QCOMPARE(info->files.first().relPath, QStringLiteral("a.dat"));
+        QCOMPARE(info->unsentCount(), 1);
+        QCOMPARE(info->unsentBytes(), 3);
+    }
+    // Oldest first.
+    QVERIFY(result.value().first().mtimeNs <= result.value().last().mtimeNs);
+}
+
+void TestScanner::newestIgnoresFinishedWatch()
+{
+    // isocket just finished an older dbtag (finished.watch bumped its mtime past the live one):
+    // the live one must stay live, or its later files would never be sent.
+    QTemporaryDir root;
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC2"), false, false, 2000));
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/finished.watch")), QByteArray()));
+    QVERIFY(test::setMtime(root.filePath(QStringLiteral("DC1")), 3000)); // now the newest by mtime
+
+    Scanner scanner(ScanOptions{root.path()});
+    const auto r = scanner.scan();
+    QVERIFY(r.ok());
+    QCOMPARE(findTag(r.value(), QStringLiteral("DC1"))->state, DbtagState::Done);
+    QCOMPARE(findTag(r.value(), QStringLiteral("DC2"))->state, DbtagState::Live);
+    QVERIFY(findTag(r.value(), QStringLiteral("DC2"))->newest);
+    QVERIFY(!findTag(r.value(), QStringLiteral("DC1"))->newest);
+}
+
+void TestScanner::tiesBrokenByName()
+{
+    QTemporaryDir root;
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC_b"), false, false, 5000));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC_a"), false, false, 5000));
+    Scanner scanner(ScanOptions{root.path()});
+    const auto r = scanner.scan();
+    QVERIFY(r.ok());
+    QCOMPARE(r.value().at(0).name, QStringLiteral("DC_a"));
+    QCOMPARE(r.value().at(1).name, QStringLiteral("DC_b"));
+    QCOMPARE(r.value().at(1).state, DbtagState::Live);
+    QCOMPARE(r.value().at(0).state, DbtagState::Closed);
+}
+
+void TestScanner::sentBit_data()
+{
+    QTest::addColumn<unsigned>("mode");
+    QTest::addColumn<bool>("sent");
+    QTest::newRow("fsync_x0 (0644)") << 0644u << false;
+    QTest::newRow("fsync_x1 (0664)") << 0664u << true;
+    QTest::newRow("fsync_x0 (0600)") << 0600u << false;
+    QTest::newRow("fsync_x1 (0620)") << 0620u << true;
+}
+
+void TestScanner::sentBit()
+{
+    QFETCH(unsigned, mode);
+    QFETCH(bool, sent);
+    QTemporaryDir root;
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/f.dat")), "x", mode));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+    Scanner scanner(ScanOptions{root.path()});
+    const auto r = scanner.scan();
+    QVERIFY(r.ok());
+    QCOMPARE(r.value().first().files.size(), 1);
+    QCOMPARE(r.value().first().files.first().sent, sent);
+    QCOMPARE(r.value().first().unsentCount(), sent ? 0 : 1);
+}
+
+void TestScanner::dataFiles()
+{
+    QTemporaryDir root;
+    const QString tag = root.filePath(QStringLiteral("DC1"));
+    QVERIFY(test::writeFile(tag + QStringLiteral("/top.dat"), "1"));
+    QVERIFY(test::writeFile(tag + QStringLiteral("/sub/deeper/inner.dat"), "22"));
+    QVERIFY(test::writeFile(tag + QStringLiteral("/.hidden.tmp"), "333"));
+    QVERIFY(test::writeFile(tag + QStringLiteral("/.hiddendir/x.dat"), "4444"));
+    QVERIFY(test::writeFile(tag + QStringLiteral("/sub/finished.parse"), "5")); // not a top-level marker
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("outside.dat")), "secret"));
+    QVERIFY(QFile::link(root.filePath(QStringLiteral("outside.dat")), tag + QStringLiteral("/link.dat")));
+    QVERIFY(QFile::link(root.path(), tag + QStringLiteral("/linkdir")));
+    QVERIFY(QDir().mkpath(root.filePath(QStringLiteral("notatag"))));
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DCfile")), "a file, not a dbtag"));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+
+    Scanner scanner(ScanOptions{root.path()});
+    QTest::ignoreMessage(QtInfoMsg, QRegularExpression(QStringLiteral("not following symbolic link .*link\\.dat")));
+    QTest::ignoreMessage(QtInfoMsg, QRegularExpression(QStringLiteral("not following symbolic link .*linkdir")));
+    const auto r = scanner.scan();
+    QVERIFY(r.ok());
+    QCOMPARE(r.value().size(), 1); // "notatag" and the file "DCfile" are no dbtags
+    QStringList paths;
+    for (const DataFile &f : r.value().first().files)
+        paths << f.relPath;
+    paths.sort();
+    QCOMPARE(paths, (QStringList{QStringLiteral("sub/deeper/inner.dat"),
+                                 QStringLiteral("sub/finished.parse"), QStringLiteral("top.dat")}));
+    // Links are reported once, not at every scan.
+    QVERIFY(scanner.scan().ok());
+}
+
+void TestScanner::doneDbtagsAreNotListed()
+{
+    QTemporaryDir root;
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/a.dat")), "a"));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, true, 1000));
+    // Make its contents unreadable to prove the scan does not need them.
+    QVERIFY(QFile::setPermissions(root.filePath(QStringLiteral("DC1")), QFileDevice::ExeOwner));
+    Scanner scanner(ScanOptions{root.path()});
+    const auto r = scanner.scan();
+    QVERIFY(QFile::setPermissions(root.filePath(QStringLiteral("DC1")),
+                                  QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner));
+    QVERIFY(r.ok());
+    QCOMPARE(r.value().first().state, DbtagState::Done);
+    QVERIFY(!r.value().first().listed);
+}
+
+void TestScanner::rewriteAfterMarkIsUnsent()
+{
+    QTemporaryDir root;
+    const QString file = root.filePath(QStringLiteral("DC1/a.dat"));
+    QVERIFY(test::writeFile(file, "first"));
+    QVERIFY(test::setMtime(file, 1000));
+    Scanner scanner(ScanOptions{root.path()});
+    auto files = scanner.listFiles(root.filePath(QStringLiteral("DC1")));
+    QVERIFY(files.ok());
+    QVERIFY(!files.value().first().sent);
+    QVERIFY(SentMark::mark(file, files.value().first().stamp).ok());
+    QVERIFY(test::hasGroupWrite(file));
+    QVERIFY(SentMark::isSent(file));
+
+    // The producer writes it again (its mode keeps g+w): it must count as unsent.
+    QFile f(file);
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write("second version");
+    f.close();
+    QVERIFY(test::setMtime(file, 2000));
+    QVERIFY(test::hasGroupWrite(file));
+    QVERIFY(!SentMark::isSent(file));
+    files = scanner.listFiles(root.filePath(QStringLiteral("DC1")));
+    QVERIFY(files.ok());
+    QVERIFY(!files.value().first().sent);
+}
+
+void TestScanner::markRefusesChangedFile()
+{
+    QTemporaryDir root;
+    const QString file = root.filePath(QStringLiteral("a.dat"));
+    QVERIFY(test::writeFile(file, "abc"));
+    Scanner scanner(ScanOptions{root.path()});
+    auto files = scanner.listFiles(root.path());
+    QVERIFY(files.ok());
+    const FileStamp read = files.value().first().stamp;
+    QVERIFY(test::writeFile(file, "abcdef")); // grew after it was read
+    const auto r = SentMark::mark(file, read);
+    QVERIFY(!r.ok());
+    QCOMPARE(r.error().code, ErrorCode::FileChanged);
+    QVERIFY(!test::hasGroupWrite(file));
+}
+
+void TestScanner::markVanishedFile()
+{
+    QTemporaryDir root;
+    const auto r = SentMark::mark(root.filePath(QStringLiteral("gone.dat")), FileStamp{1, 1});
+    QVERIFY(!r.ok());
+    QCOMPARE(r.error().code, ErrorCode::FileVanished);
+}
+
+void TestScanner::clearMark()
+{
+    QTemporaryDir root;
+    const QString file = root.filePath(QStringLiteral("a.dat"));
+    QVERIFY(test::writeFile(file, "abc", 0664));
+    QVERIFY(SentMark::isSent(file));
+    QVERIFY(SentMark::clear(file).ok());
+    QVERIFY(!test::hasGroupWrite(file));
+    QVERIFY(!SentMark::isSent(file));
+}
+
+void TestScanner::missingRoot()
+{
+    Scanner scanner(ScanOptions{QStringLiteral("/nonexistent/isocket-test-root")});
+    const auto r = scanner.scan();
+    QVERIFY(!r.ok());
+    QVERIFY(r.error().message.contains(QStringLiteral("/nonexistent/isocket-test-root")));
+}
+
+void TestScanner::prefixAndMarkerNames()
+{
+    QTemporaryDir root;
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("XY1"), true, true, 1000,
+                            QStringLiteral("p.done"), QStringLiteral("w.done")));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), false, false, 2000));
+    Scanner scanner(ScanOptions{root.path(), QStringLiteral("XY"), QStringLiteral("p.done"),
+                                QStringLiteral("w.done")});
+    const auto r = scanner.scan();
+    QVERIFY(r.ok());
+    QCOMPARE(r.value().size(), 1);
+    QCOMPARE(r.value().first().name, QStringLiteral("XY1"));
+    QCOMPARE(r.value().first().state, DbtagState::Done);
+}
+
+QTEST_GUILESS_MAIN(TestScanner)
+#include "tst_scanner.moc"

@@ -1,0 +1,119 @@
+#pragma once
+// The isocket wire protocol, version 1 (docs/PROTOCOL.md): frames on bytes, size caps, codes.
+// No sockets here: encode() turns a message into a frame, FrameReader turns bytes into
+// messages and refuses anything over a cap before buffering it.
+//
+// Frame: u32 length (big endian, of type + payload) | u8 type | payload.
+// Integers are big endian; a string is u16 length + UTF-8; hashes and nonces are raw bytes.
+
+#include "core/checksum.h"
+#include "core/error.h"
+
+#include <QByteArray>
+#include <QIODevice>
+#include <QList>
+#include <QString>
+
+#include <optional>
+#include <variant>
+
+namespace isocket::proto {
+
+constexpr quint16 Version = 1;
+constexpr quint32 Magic = 0x49534B54; // "ISKT"
+constexpr quint32 MaxControlFrame = 64 * 1024;     // any frame but DATA
+constexpr quint32 MaxChunk = 1024 * 1024;          // DATA payload bytes
+constexpr quint32 MaxDataFrame = MaxChunk + 5;     // type + id + payload
+constexpr int MaxStringBytes = 4096;               // a path, whole
+constexpr int MaxComponentBytes = 255;             // one path component
+constexpr quint32 MaxInFlight = 1024;              // offers not yet answered by STORED/CANCEL
+constexpr quint32 MaxManifestFiles = 10'000'000;
+constexpr int NonceSize = 32;
+constexpr int ProofSize = 32;
+
+enum class FrameType : quint8 {
+    Hello = 0x01,
+    Challenge = 0x02,
+    Auth = 0x03,
+    Welcome = 0x04,
+    Error = 0x05,
+    Offer = 0x10,
+    Accept = 0x11,
+    Begin = 0x12,
+    Data = 0x13,
+    End = 0x14,
+    Cancel = 0x15,
+    Stored = 0x16,
+    CloseDbtag = 0x20,
+    Manifest = 0x21,
+    Closed = 0x22,
+};
+
+struct Hello      { quint16 minVersion = Version; quint16 maxVersion = Version; QString source; QByteArray nonce; };
+struct Challenge  { quint16 version = Version; QByteArray nonce; QByteArray proof; };
+struct Auth       { QByteArray proof; };
+struct Welcome    { quint32 maxInFlight = 0; quint32 maxChunk = 0; };
+struct ErrorMsg   { ErrorCode code = ErrorCode::Ok; QString message; };
+struct Offer      { quint32 id = 0; QString dbtag; QString path; quint64 size = 0; qint64 mtimeNs = 0; };
+enum class Decision : quint8 { Send = 0, AlreadyStored = 1, Refused = 2 };
+struct Accept     { quint32 id = 0; Decision decision = Decision::Send; quint64 offset = 0; Hash128 hash{};
+                    ErrorCode code = ErrorCode::Ok; QString message; };
+struct Begin      { quint32 id = 0; quint64 offset = 0; };
+struct Data       { quint32 id = 0; QByteArray bytes; };
+struct End        { quint32 id = 0; Hash128 hash{}; };
+struct Cancel     { quint32 id = 0; };
+struct Stored     { quint32 id = 0; ErrorCode code = ErrorCode::Ok; QString message; };
+struct CloseDbtag { quint32 id = 0; QString dbtag; quint32 fileCount = 0; };
+struct ManifestEntry { QString path; quint64 size = 0; };
+struct Manifest   { quint32 id = 0; QList<ManifestEntry> entries; };
+struct Closed     { quint32 id = 0; ErrorCode code = ErrorCode::Ok; QString message; };
+
+using Message = std::variant<Hello, Challenge, Auth, Welcome, ErrorMsg, Offer, Accept, Begin, Data,
+                             End, Cancel, Stored, CloseDbtag, Manifest, Closed>;
+
+FrameType typeOf(const Message &message);
+QString typeName(FrameType type);
+
+// One whole frame, length prefix included.
+QByteArray encode(const Message &message);
+
+// The 9-byte head of a DATA frame carrying `payloadSize` bytes for `id`; the caller writes the
+// payload right after it (so a chunk read from disk is not copied into a frame first).
+QByteArray encodeDataHead(quint32 id, quint32 payloadSize);
+
+// How many ManifestEntry fit in one MANIFEST frame, given their paths.
+// Splits `entries` into frames that each stay under MaxControlFrame.
+QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries);
+
+// Decodes one frame body (type + payload, without the length prefix). Strict: every field in
+// range, strings valid UTF-8 within their caps, no trailing bytes.
+Result<Message> decodeBody(const QByteArray &body);
+
+// Incremental reader: pull whole frames out of a device or an appended buffer.
+// The length prefix is checked against the caps (MaxControlFrame, or MaxDataFrame for DATA)
+// before the body is read, so a hostile length never makes it buffer more than a cap.
+class FrameReader
+{
+public:
+    // Next message from `device`, or nullopt when a whole frame is not there yet.
+    // Reads at most one frame. An Error (BadFrame, FrameTooLarge) is final for the connection.
+    Result<std::optional<Message>> read(QIODevice *device);
+
+    // Same, over bytes handed in with feed() (tests, fuzzing).
+    void feed(const QByteArray &bytes) { m_buffer += bytes; }
+    Result<std::optional<Message>> next();
+
+private:
+    Result<std::optional<quint32>> checkHead(const char *head) const;
+    QByteArray m_buffer;
+};
+
+// HMAC-SHA256 proofs for mutual authentication. The receiver proves with role "receiver",
+// the sender with role "sender", each over both nonces and the source name.
+enum class Role { Sender, Receiver };
+QByteArray proof(const QByteArray &secret, Role role, const QByteArray &clientNonce,
+                 const QByteArray &serverNonce, const QString &source);
+bool proofMatches(const QByteArray &expected, const QByteArray &actual); // constant time
+QByteArray randomNonce();
+
+} // namespace isocket::proto

@@ -19,6 +19,7 @@ struct Command
 
 const Command Commands[] = {
     {"scan", "show every dbtag of the data root with its state and unsent files", runScan},
+    {"send", "ship every completed file to the receiver (the ED daemon; --once for one pass)", runSend},
 };
 
 void printUsage(FILE *out)

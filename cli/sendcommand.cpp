@@ -1,0 +1,140 @@
+// `isocket send`: the ED daemon (or one pass with --once) that ships every completed file.
+
+#include "cli/cli.h"
+#include "cli/options.h"
+#include "cli/unixsignals.h"
+#include "core/edengine.h"
+#include "core/logging.h"
+#include "core/sender.h"
+
+#include <QCoreApplication>
+#include <QElapsedTimer>
+
+#include <cstdio>
+
+namespace isocket::cli {
+
+int runSend(const QStringList &args)
+{
+    CommandLine cl(QStringLiteral("send"),
+                   QStringLiteral(
+                       "Send every completed data file of the data root to the receiver, mark each "
+                       "one (g+w) once the receiver stored it durably, and write finished.watch "
+                       "into a dbtag once the receiver confirmed it complete. Runs until stopped "
+                       "(SIGINT/SIGTERM), watching the live dbtag; --once sends what is there and "
+                       "exits."),
+                   {QStringLiteral("data"), QStringLiteral("send"), QStringLiteral("general")});
+    cl.parser().addOption({QStringLiteral("to"),
+                           QStringLiteral("receiver address, shorthand for --server and --port"),
+                           QStringLiteral("HOST:PORT")});
+    cl.parser().addOption({QStringLiteral("once"),
+                           QStringLiteral("send everything unsent now (the live dbtag too), then "
+                                          "exit: 0 when all went, 1 otherwise")});
+    if (const int rc = cl.parse(args); rc >= 0)
+        return rc;
+    Config &config = cl.config();
+    if (cl.isSet(QStringLiteral("to"))) {
+        auto hp = parseHostPort(cl.parser().value(QStringLiteral("to")), QStringLiteral("--to"));
+        if (!hp || hp.value().second == 0) {
+            printError(QStringLiteral("send"),
+                       hp ? QStringLiteral("--to: port 0 is not a receiver port") : hp.error().message);
+            return ExitUsage;
+        }
+        config.server = hp.value().first;
+        config.port = hp.value().second;
+    }
+    const QString source = config.effectiveSource();
+    if (auto r = validateName(source, QStringLiteral("source name")); !r) {
+        printError(QStringLiteral("send"), r.error().message + QStringLiteral(" (set --source)"));
+        return ExitUsage;
+    }
+    auto secret = readSecretFile(config.secretFile);
+    if (!secret) {
+        printError(QStringLiteral("send"), secret.error().message);
+        return ExitUsage;
+    }
+    const bool once = cl.isSet(QStringLiteral("once"));
+
+    EngineOptions engineOptions;
+    engineOptions.watch = !once;
+    engineOptions.settleMs = config.settleMs;
+    engineOptions.retryIntervalMs = config.retryIntervalMs;
+    engineOptions.retryMaxMs = config.retryMaxMs;
+    EdEngine engine(ScanOptions{config.dataRoot, config.prefix, config.doneParse, config.doneWatch},
+                    engineOptions);
+
+    SenderOptions senderOptions;
+    senderOptions.host = config.server;
+    senderOptions.port = config.port;
+    senderOptions.source = source;
+    senderOptions.secret = secret.value();
+    senderOptions.jobs = config.jobs;
+    senderOptions.window = config.window;
+    senderOptions.retryIntervalMs = config.retryIntervalMs;
+    senderOptions.retryMaxMs = config.retryMaxMs;
+    senderOptions.maxConnectAttempts = once ? 5 : 0;
+    Sender sender(&engine, senderOptions);
+
+    int exitCode = ExitOk;
+    qint64 files = 0;
+    qint64 bytes = 0;
+    int finished = 0;
+    QElapsedTimer clock;
+    clock.start();
+    QObject::connect(&sender, &Sender::fileDelivered, &sender,
+                     [&](const FileTicket &t, qint64, qint64) {
+                         ++files;
+                         bytes += t.stamp.size;
+                     });
+    QObject::connect(&engine, &EdEngine::dbtagFinished, &engine, [&] { ++finished; });
+    QObject::connect(&engine, &EdEngine::watcherUnreliable, &engine,
+                     [](const QString &reason) { qCCritical(lcCli).noquote() << reason; });
+    auto quit = [&](int code) {
+        exitCode = code;
+        QCoreApplication::exit(code);
+    };
+    QObject::connect(&sender, &Sender::permanentError, &sender, [&](const Error &error) {
+        printError(QStringLiteral("send"), error.toString());
+        quit(ExitFailure);
+    });
+    UnixSignals signals_;
+    QObject::connect(&signals_, &UnixSignals::terminationRequested, &signals_, [&](int number) {
+        qCInfo(lcCli) << "stopping on signal" << number;
+        quit(ExitOk);
+    });
+    auto onIdle = [&] {
+        if (!once)
+            return;
+        const int failed = engine.failedCount();
+        if (failed > 0) {
+            printError(QStringLiteral("send"),
+                       QStringLiteral("%1 file(s) or dbtag(s) could not be sent; see the log").arg(failed));
+            quit(ExitFailure);
+        } else {
+            quit(ExitOk);
+        }
+    };
+    QObject::connect(&engine, &EdEngine::idle, &engine, onIdle);
+
+    if (!engine.start()) {
+        printError(QStringLiteral("send"), engine.errorString());
+        return ExitFailure;
+    }
+    qCInfo(lcCli).noquote() << "sending" << config.dataRoot << "to" << config.server + QLatin1Char(':')
+                                   + QString::number(config.port)
+                            << "as" << source << (once ? "(once)" : "");
+    sender.start();
+    if (once && engine.isIdle())
+        onIdle();
+    else
+        QCoreApplication::exec();
+
+    sender.stop();
+    if (once || exitCode == ExitOk)
+        std::printf("sent %lld file(s), %lld bytes in %.1f s; %d dbtag(s) finished\n",
+                    static_cast<long long>(files), static_cast<long long>(bytes),
+                    clock.elapsed() / 1000.0, finished);
+    return exitCode;
+}
+
+} // namespace isocket::cli

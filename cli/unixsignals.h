@@ -1,0 +1,27 @@
+#pragma once
+// Turns SIGINT and SIGTERM into a Qt signal, through a self-pipe and a QSocketNotifier, so that
+// a console command can stop cleanly (return tickets, close sockets) in its event loop.
+
+#include <QObject>
+#include <QSocketNotifier>
+
+#include <memory>
+
+namespace isocket::cli {
+
+class UnixSignals : public QObject
+{
+    Q_OBJECT
+
+public:
+    explicit UnixSignals(QObject *parent = nullptr);
+    ~UnixSignals() override;
+
+Q_SIGNALS:
+    void terminationRequested(int signalNumber);
+
+private:
+    std::unique_ptr<QSocketNotifier> m_notifier;
+};
+
+} // namespace isocket::cli

@@ -1,0 +1,744 @@
+#include "core/edengine.h"
+
+#include "core/inotifywatcher.h"
+#include "core/logging.h"
+#include "core/rootwatcher.h"
+#include "core/sentmark.h"
+
+#include <QRandomGenerator>
+
+#include <cerrno>
+#include <csignal>
+#include <mutex>
+
+#include <fcntl.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+namespace isocket {
+
+namespace {
+
+enum class Writer { None, Open, Unknown };
+
+// Whether some process holds `path` open for writing. A read lease can only be taken when no
+// one does (F_SETLEASE fails with EAGAIN otherwise). Where no lease can be had (not the owner
+// without CAP_LEASE, a filesystem without leases) the answer is Unknown.
+Writer writerOf(const QString &path)
+{
+    static std::once_flag sigioOnce;
+    std::call_once(sigioOnce, [] {
+        // Taking a lease makes us the owner of SIGIO for the file; should a writer open it in the
+        // instant before we release the lease, the kernel signals us. SIGIO's default action would
+        // end the process: ignore it unless somebody else already handles it.
+        struct sigaction old;
+        if (::sigaction(SIGIO, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
+            ::signal(SIGIO, SIG_IGN);
+    });
+    UniqueFd fd(::open(nativePath(path).constData(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid())
+        return Writer::Unknown;
+    if (::fcntl(fd.get(), F_SETLEASE, F_RDLCK) == 0) {
+        ::fcntl(fd.get(), F_SETLEASE, F_UNLCK);
+        return Writer::None;
+    }
+    return errno == EAGAIN ? Writer::Open : Writer::Unknown;
+}
+
+bool hasSentRecord(const QString &path)
+{
+    char buf[64];
+    return ::lgetxattr(nativePath(path).constData(), SentMark::AttributeName, buf, sizeof buf) >= 0;
+}
+
+qint64 nowMs()
+{
+    return QDateTime::currentMSecsSinceEpoch();
+}
+
+} // namespace
+
+EdEngine::EdEngine(ScanOptions scan, EngineOptions options, QObject *parent)
+    : QObject(parent), m_scanner(std::move(scan)), m_options(options)
+{
+    qRegisterMetaType<FileTicket>();
+    qRegisterMetaType<DbtagStatus>();
+    m_retryTimer.setSingleShot(true);
+    m_settleTimer.setSingleShot(true);
+    m_settleTimer.setInterval(m_options.settleMs);
+    m_unreliableTimer.setInterval(10000);
+    connect(&m_retryTimer, &QTimer::timeout, this, &EdEngine::onRetryTimer);
+    connect(&m_settleTimer, &QTimer::timeout, this, &EdEngine::onSettleTimer);
+    connect(&m_unreliableTimer, &QTimer::timeout, this, [this] {
+        if (TagRec *live = liveTag())
+            sweep(*live);
+        checkIdle();
+    });
+}
+
+EdEngine::~EdEngine() = default;
+
+bool EdEngine::start()
+{
+    const QString root = m_scanner.options().root;
+    if (m_options.watch) {
+        // Watch the root before scanning it, so that a dbtag created meanwhile is not missed.
+        m_rootWatcher = std::make_unique<RootWatcher>();
+        if (!m_rootWatcher->setRoot(root)) {
+            m_errorString = m_rootWatcher->errorString();
+            return false;
+        }
+        connect(m_rootWatcher.get(), &RootWatcher::changed, this, &EdEngine::onRootChanged);
+        QString why;
+        m_inotify = InotifyWatcher::create(&why);
+        if (!m_inotify) {
+            m_errorString = QStringLiteral("cannot watch %1: %2").arg(root, why);
+            return false;
+        }
+        connect(m_inotify.get(), &InotifyWatcher::fileClosed, this, &EdEngine::onFileClosed);
+        connect(m_inotify.get(), &InotifyWatcher::directoryAdded, this, &EdEngine::onDirectoryAdded);
+        connect(m_inotify.get(), &InotifyWatcher::overflowed, this, [this] {
+            qCWarning(lcWatch) << "rescanning after an inotify queue overflow";
+            rescan();
+        });
+        connect(m_inotify.get(), &InotifyWatcher::watchLimitReached, this, [this](const QString &path) {
+            const QString reason = QStringLiteral(
+                "out of inotify watches at %1: raise the sysctl fs.inotify.max_user_watches; "
+                "rescanning the live dbtag every %2 s meanwhile")
+                                       .arg(path).arg(m_unreliableTimer.interval() / 1000);
+            if (!m_unreliable) {
+                m_unreliable = true;
+                m_unreliableTimer.start();
+                Q_EMIT watcherUnreliable(reason);
+            }
+        });
+        connect(m_inotify.get(), &InotifyWatcher::directoryGone, this, [this](const QString &) {
+            onRootChanged();
+        });
+    }
+    auto result = m_scanner.scan(true);
+    if (!result) {
+        m_errorString = result.error().message;
+        return false;
+    }
+    applyScan(result.value(), true);
+    checkIdle();
+    return true;
+}
+
+void EdEngine::rescan()
+{
+    auto result = m_scanner.scan(false);
+    if (!result) {
+        qCWarning(lcScan) << "rescan failed:" << result.error().message;
+        return;
+    }
+    applyScan(result.value(), false);
+    for (TagRec &tag : m_tags) {
+        if (tag.state != DbtagState::Live && tag.state != DbtagState::Closed)
+            continue;
+        for (FileRec &rec : tag.files)
+            if (rec.state == FileState::Failed) // the operator asked: try them again
+                setState(tag, rec, FileState::New);
+        sweep(tag);
+        maybeClose(tag);
+    }
+    checkIdle();
+}
+
+EdEngine::TagRec *EdEngine::tagOf(const QString &name)
+{
+    auto it = m_tags.find(name);
+    return it == m_tags.end() ? nullptr : &*it;
+}
+
+EdEngine::TagRec *EdEngine::liveTag()
+{
+    return m_liveName.isEmpty() ? nullptr : tagOf(m_liveName);
+}
+
+void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
+{
+    QSet<QString> seen;
+    for (const DbtagInfo &info : infos) {
+        seen.insert(info.name);
+        TagRec *tag = tagOf(info.name);
+        const bool isNew = !tag;
+        if (isNew) {
+            TagRec rec;
+            rec.name = info.name;
+            rec.path = info.path;
+            rec.seq = m_nextSeq++;
+            rec.state = info.state;
+            rec.lastActivity = QDateTime::fromMSecsSinceEpoch(info.mtimeNs / 1000000);
+            m_seqToTag.insert(rec.seq, rec.name);
+            tag = &*m_tags.insert(info.name, rec);
+        }
+        const DbtagState old = tag->state;
+        tag->newest = info.newest;
+        tag->state = info.state;
+        if (isNew) {
+            if (info.state == DbtagState::Live) {
+                makeLive(*tag);
+            } else if (info.state == DbtagState::Closed) {
+                if (info.listed)
+                    addFiles(*tag, info.files, QString());
+                else
+                    sweep(*tag);
+                maybeClose(*tag);
+            }
+        } else if (old != info.state) {
+            qCInfo(lcScan).noquote() << info.name << stateName(old) << "→" << stateName(info.state);
+            if (old == DbtagState::Live)
+                endLive(*tag);
+            if (info.state == DbtagState::Live)
+                makeLive(*tag);
+            else if (info.state == DbtagState::Closed)
+                maybeClose(*tag);
+        }
+        if (isNew && !initial)
+            qCInfo(lcScan).noquote() << "new dbtag" << info.name << stateName(info.state);
+        if (isNew || old != info.state)
+            emitStatus(*tag);
+    }
+    // dbtags removed from disk: forget them and whatever of them was queued.
+    const QStringList names = m_tags.keys();
+    for (const QString &name : names) {
+        if (seen.contains(name))
+            continue;
+        TagRec &tag = m_tags[name];
+        qCInfo(lcScan).noquote() << "dbtag" << name << "was removed; dropping its queue";
+        if (tag.state == DbtagState::Live)
+            endLive(tag);
+        for (FileRec &rec : tag.files)
+            setState(tag, rec, FileState::New);
+        if (tag.closing)
+            --m_closing;
+        m_queuedCount -= static_cast<int>(m_queue[tag.seq].size());
+        m_queue.erase(tag.seq);
+        m_seqToTag.remove(tag.seq);
+        m_tags.remove(name);
+        Q_EMIT dbtagRemoved(name);
+    }
+}
+
+void EdEngine::makeLive(TagRec &tag)
+{
+    m_liveName = tag.name;
+    if (m_inotify && !m_inotify->addTree(tag.path))
+        qCWarning(lcWatch) << "cannot watch the live dbtag" << tag.path << "; relying on rescans";
+    else if (m_inotify)
+        qCInfo(lcWatch).noquote() << "watching live dbtag" << tag.name;
+    // Sweep after the watch is in place: a file closed meanwhile is seen by one or the other.
+    sweep(tag);
+}
+
+void EdEngine::endLive(TagRec &tag)
+{
+    if (m_inotify)
+        m_inotify->removeTree(tag.path);
+    if (m_liveName == tag.name)
+        m_liveName.clear();
+    // Files that were waiting to settle are complete now: the producer moved on.
+    for (auto it = m_settling.begin(); it != m_settling.end();) {
+        if (it->first == tag.name) {
+            auto rit = tag.files.find(it->second);
+            const QString rel = it->second;
+            it = m_settling.erase(it);
+            if (rit != tag.files.end() && rit->state == FileState::Settling)
+                enqueue(tag, rel);
+        } else {
+            ++it;
+        }
+    }
+    sweep(tag); // pick up the rest
+}
+
+void EdEngine::sweep(TagRec &tag, const QString &subdir)
+{
+    const QString dir = subdir.isEmpty() ? tag.path : tag.path + QLatin1Char('/') + subdir;
+    auto files = m_scanner.listFiles(dir);
+    if (!files) {
+        if (files.error().code != ErrorCode::FileVanished)
+            qCWarning(lcScan) << files.error().message;
+        return;
+    }
+    addFiles(tag, files.value(), subdir.isEmpty() ? QString() : subdir + QLatin1Char('/'));
+}
+
+void EdEngine::addFiles(TagRec &tag, const QList<DataFile> &files, const QString &relPrefix)
+{
+    for (const DataFile &f : files) {
+        const QString rel = relPrefix + f.relPath;
+        if (!relPrefix.isEmpty() && !m_scanner.isDataPath(rel))
+            continue;
+        auto it = tag.files.find(rel);
+        if (it == tag.files.end()) {
+            FileRec rec;
+            rec.stamp = f.stamp;
+            it = tag.files.insert(rel, rec);
+            tag.bytes += f.stamp.size;
+            if (f.sent)
+                setState(tag, *it, FileState::Sent);
+            else
+                considerFile(tag, rel, f.stamp, true);
+        } else if (!f.sent && (it->state == FileState::Sent || it->state == FileState::Waiting
+                               || it->state == FileState::New)) {
+            tag.bytes += f.stamp.size - it->stamp.size;
+            considerFile(tag, rel, f.stamp, true); // rewritten since it was marked, or closed now
+        }
+    }
+}
+
+void EdEngine::considerFile(TagRec &tag, const QString &relPath, const FileStamp &stamp, bool fromSweep)
+{
+    FileRec &rec = tag.files[relPath];
+    const QString abs = tag.path + QLatin1Char('/') + relPath;
+    if (rec.state == FileState::Queued || rec.state == FileState::InFlight
+        || rec.state == FileState::Delayed) {
+        rec.stamp = stamp;
+        return; // already on its way; the mark compares what was read with what is there
+    }
+    if (fromSweep && tag.state == DbtagState::Live) {
+        switch (writerOf(abs)) {
+        case Writer::Open:
+            // Still being written: its close event will queue it.
+            qCDebug(lcWatch) << "still open for writing, waiting for its close:" << abs;
+            setState(tag, rec, FileState::Waiting);
+            rec.stamp = stamp;
+            return;
+        case Writer::Unknown:
+            if (rec.state != FileState::Settling) {
+                setState(tag, rec, FileState::Settling);
+                rec.stamp = stamp;
+                m_settling.insert(abs, {tag.name, relPath});
+                if (!m_settleTimer.isActive())
+                    m_settleTimer.start();
+            }
+            return;
+        case Writer::None:
+            break;
+        }
+    }
+    m_settling.remove(abs);
+    rec.stamp = stamp;
+    enqueue(tag, relPath);
+}
+
+void EdEngine::setState(TagRec &tag, FileRec &rec, FileState state)
+{
+    auto isBusy = [](FileState s) {
+        return s == FileState::Queued || s == FileState::InFlight || s == FileState::Delayed
+            || s == FileState::Settling;
+    };
+    auto isPending = [&](FileState s) { return isBusy(s) || s == FileState::Waiting; };
+    if (rec.state == state)
+        return;
+    m_busy += int(isBusy(state)) - int(isBusy(rec.state));
+    tag.pending += int(isPending(state)) - int(isPending(rec.state));
+    if (rec.state == FileState::Sent) {
+        --tag.sent;
+        tag.bytesSent -= rec.stamp.size;
+    } else if (rec.state == FileState::Failed) {
+        --tag.failed;
+    }
+    rec.state = state;
+    if (state == FileState::Sent) {
+        ++tag.sent;
+        tag.bytesSent += rec.stamp.size;
+    } else if (state == FileState::Failed) {
+        ++tag.failed;
+    }
+}
+
+void EdEngine::enqueue(TagRec &tag, const QString &relPath, bool front)
+{
+    FileRec &rec = tag.files[relPath];
+    setState(tag, rec, FileState::Queued);
+    auto &q = m_queue[tag.seq];
+    if (front)
+        q.push_front(relPath);
+    else
+        q.push_back(relPath);
+    const bool wasEmpty = m_queuedCount == 0;
+    ++m_queuedCount;
+    tag.lastActivity = QDateTime::currentDateTimeUtc();
+    Q_EMIT fileQueued(ticketFor(tag, relPath, rec));
+    if (wasEmpty)
+        Q_EMIT filesAvailable();
+}
+
+FileTicket EdEngine::ticketFor(const TagRec &tag, const QString &relPath, const FileRec &rec) const
+{
+    return FileTicket{tag.name, relPath, tag.path + QLatin1Char('/') + relPath, rec.stamp, rec.attempts};
+}
+
+std::optional<FileTicket> EdEngine::takeNext()
+{
+    while (!m_queue.empty()) {
+        auto first = m_queue.begin();
+        if (first->second.empty()) {
+            m_queue.erase(first);
+            continue;
+        }
+        const QString rel = first->second.front();
+        first->second.pop_front();
+        --m_queuedCount;
+        TagRec *tag = tagOf(m_seqToTag.value(first->first));
+        if (!tag)
+            continue;
+        auto it = tag->files.find(rel);
+        if (it == tag->files.end() || it->state != FileState::Queued)
+            continue; // stale entry
+        setState(*tag, *it, FileState::InFlight);
+        return ticketFor(*tag, rel, *it);
+    }
+    return std::nullopt;
+}
+
+void EdEngine::markDelivered(const FileTicket &ticket, const FileStamp &read)
+{
+    TagRec *tag = tagOf(ticket.dbtag);
+    if (!tag)
+        return;
+    auto it = tag->files.find(ticket.relPath);
+    if (it == tag->files.end())
+        return;
+    const auto marked = SentMark::mark(ticket.absPath, read);
+    if (!marked) {
+        fileFailed(ticket, marked.error());
+        return;
+    }
+    it->attempts = 0;
+    // The size may have changed since the file was queued: account the bytes that were sent.
+    tag->bytes += read.size - it->stamp.size;
+    it->stamp = read;
+    setState(*tag, *it, FileState::Sent);
+    tag->lastActivity = QDateTime::currentDateTimeUtc();
+    Q_EMIT fileMarked(ticketFor(*tag, ticket.relPath, *it));
+    emitStatus(*tag);
+    maybeClose(*tag);
+    checkIdle();
+}
+
+void EdEngine::fileFailed(const FileTicket &ticket, const Error &error)
+{
+    TagRec *tag = tagOf(ticket.dbtag);
+    if (!tag)
+        return;
+    auto it = tag->files.find(ticket.relPath);
+    if (it == tag->files.end())
+        return;
+    if (error.code == ErrorCode::FileVanished) {
+        qCInfo(lcSend).noquote() << ticket.absPath << "was deleted before it was sent; dropped";
+        Q_EMIT fileDropped(ticket, error.message);
+        removeFile(*tag, ticket.relPath);
+    } else if (error.code == ErrorCode::FileChanged) {
+        // Written again while it was read: send the new version (its close event may come too).
+        qCInfo(lcSend).noquote() << ticket.absPath << "changed while it was sent; queued again";
+        enqueue(*tag, ticket.relPath);
+    } else if (isTransient(error.code)) {
+        const int attempts = ++it->attempts;
+        const qint64 base = qMin<qint64>(m_options.retryMaxMs,
+                                         qint64(m_options.retryIntervalMs) << qMin(attempts - 1, 20));
+        // ±25 % jitter so that many files (or EDs) do not retry in lockstep.
+        const qint64 delay = base * (75 + QRandomGenerator::global()->bounded(51)) / 100;
+        qCWarning(lcSend).noquote() << ticket.absPath << error.toString() << "; retry"
+                                    << attempts << "in" << delay << "ms";
+        setState(*tag, *it, FileState::Delayed);
+        m_delayed.emplace(nowMs() + delay, std::make_pair(tag->name, ticket.relPath));
+        armRetryTimer();
+    } else {
+        qCCritical(lcSend).noquote() << "cannot send" << ticket.absPath << ":" << error.toString();
+        setState(*tag, *it, FileState::Failed);
+        Q_EMIT fileFailedPermanently(ticket, error);
+    }
+    emitStatus(*tag);
+    checkIdle();
+}
+
+void EdEngine::returnTicket(const FileTicket &ticket)
+{
+    TagRec *tag = tagOf(ticket.dbtag);
+    if (!tag)
+        return;
+    auto it = tag->files.find(ticket.relPath);
+    if (it == tag->files.end() || it->state != FileState::InFlight)
+        return;
+    enqueue(*tag, ticket.relPath, true);
+}
+
+void EdEngine::removeFile(TagRec &tag, const QString &relPath)
+{
+    auto it = tag.files.find(relPath);
+    if (it == tag.files.end())
+        return;
+    setState(tag, *it, FileState::New); // keeps the counters consistent
+    tag.bytes -= it->stamp.size;
+    m_settling.remove(tag.path + QLatin1Char('/') + relPath);
+    tag.files.erase(it);
+    maybeClose(tag);
+}
+
+void EdEngine::armRetryTimer()
+{
+    if (m_delayed.empty()) {
+        m_retryTimer.stop();
+        return;
+    }
+    const qint64 wait = qMax<qint64>(0, m_delayed.begin()->first - nowMs());
+    m_retryTimer.start(static_cast<int>(qMin<qint64>(wait, 24 * 3600 * 1000)));
+}
+
+void EdEngine::onRetryTimer()
+{
+    const qint64 now = nowMs();
+    while (!m_delayed.empty() && m_delayed.begin()->first <= now) {
+        const auto [name, rel] = m_delayed.begin()->second;
+        m_delayed.erase(m_delayed.begin());
+        TagRec *tag = tagOf(name);
+        if (!tag)
+            continue;
+        if (rel.isEmpty()) { // a dbtag close to ask again
+            if (tag->closing)
+                requestClose(*tag);
+            continue;
+        }
+        auto it = tag->files.find(rel);
+        if (it != tag->files.end() && it->state == FileState::Delayed)
+            enqueue(*tag, rel);
+    }
+    armRetryTimer();
+}
+
+void EdEngine::onSettleTimer()
+{
+    for (auto it = m_settling.begin(); it != m_settling.end();) {
+        const auto [name, rel] = it.value();
+        TagRec *tag = tagOf(name);
+        auto rit = tag ? tag->files.find(rel) : QHash<QString, FileRec>::iterator();
+        if (!tag || rit == tag->files.end() || rit->state != FileState::Settling) {
+            it = m_settling.erase(it);
+            continue;
+        }
+        struct stat st;
+        if (::lstat(nativePath(it.key()).constData(), &st) != 0) {
+            it = m_settling.erase(it);
+            removeFile(*tag, rel);
+            continue;
+        }
+        const FileStamp now = stampOf(st);
+        if (now == rit->stamp) {
+            it = m_settling.erase(it);
+            enqueue(*tag, rel);
+        } else {
+            rit->stamp = now; // still changing: wait another round
+            ++it;
+        }
+    }
+    if (!m_settling.isEmpty())
+        m_settleTimer.start();
+    checkIdle();
+}
+
+void EdEngine::onFileClosed(const QString &path)
+{
+    TagRec *tag = liveTag();
+    if (!tag || !path.startsWith(tag->path + QLatin1Char('/')))
+        return;
+    const QString rel = path.mid(tag->path.size() + 1);
+    const ScanOptions &opt = m_scanner.options();
+    if (rel == opt.doneParse) {
+        qCInfo(lcWatch).noquote() << tag->name << "finished by the producer";
+        onRootChanged(); // it is closed now: stop watching, pick up the rest
+        return;
+    }
+    if (!m_scanner.isDataPath(rel))
+        return;
+    struct stat st;
+    const QByteArray native = nativePath(path);
+    if (::lstat(native.constData(), &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    const FileStamp stamp = stampOf(st);
+    auto it = tag->files.find(rel);
+    if (it != tag->files.end() && it->state == FileState::Sent) {
+        if (it->stamp == stamp)
+            return; // a late event of the version that was sent
+        if (auto r = SentMark::clear(path); !r)
+            qCWarning(lcWatch) << r.error().message;
+    } else if (it == tag->files.end() && (st.st_mode & S_IWGRP) && !hasSentRecord(path)) {
+        if (!tag->umaskWarned) {
+            tag->umaskWarned = true;
+            qCWarning(lcWatch).noquote()
+                << path << "was created group-writable; g+w means 'sent' to isocket. "
+                << "The producer's umask is probably 002: set umask 022. Sending it anyway.";
+        }
+        if (auto r = SentMark::clear(path); !r)
+            qCWarning(lcWatch) << r.error().message;
+    }
+    if (it == tag->files.end()) {
+        FileRec rec;
+        rec.stamp = stamp;
+        tag->files.insert(rel, rec);
+        tag->bytes += stamp.size;
+    } else {
+        tag->bytes += stamp.size - it->stamp.size;
+        if (it->state == FileState::Sent || it->state == FileState::Failed)
+            setState(*tag, *it, FileState::New);
+    }
+    considerFile(*tag, rel, stamp, false);
+    emitStatus(*tag);
+}
+
+void EdEngine::onDirectoryAdded(const QString &path)
+{
+    TagRec *tag = liveTag();
+    if (!tag || !path.startsWith(tag->path + QLatin1Char('/')))
+        return;
+    sweep(*tag, path.mid(tag->path.size() + 1));
+    emitStatus(*tag);
+}
+
+void EdEngine::onRootChanged()
+{
+    auto result = m_scanner.scan(false);
+    if (!result) {
+        qCWarning(lcScan) << result.error().message;
+        return;
+    }
+    applyScan(result.value(), false);
+    checkIdle();
+}
+
+void EdEngine::maybeClose(TagRec &tag)
+{
+    if (tag.state != DbtagState::Closed || tag.closing || tag.pending > 0 || tag.failed > 0)
+        return;
+    tag.closing = true;
+    ++m_closing;
+    requestClose(tag);
+}
+
+void EdEngine::requestClose(TagRec &tag)
+{
+    // List once more: only a dbtag whose every file on disk is marked may be closed.
+    auto files = m_scanner.listFiles(tag.path);
+    QList<proto::ManifestEntry> manifest;
+    bool allSent = files.ok();
+    if (allSent) {
+        for (const DataFile &f : files.value()) {
+            if (!f.sent) {
+                allSent = false;
+                break;
+            }
+            manifest.append({f.relPath, static_cast<quint64>(f.stamp.size)});
+        }
+    }
+    if (!allSent) {
+        tag.closing = false;
+        --m_closing;
+        if (files.ok())
+            addFiles(tag, files.value(), QString());
+        else
+            qCWarning(lcScan) << files.error().message;
+        emitStatus(tag);
+        return;
+    }
+    emitStatus(tag);
+    Q_EMIT dbtagReadyToClose(tag.name, manifest);
+}
+
+void EdEngine::dbtagClosed(const QString &dbtag, const Error &result)
+{
+    TagRec *tag = tagOf(dbtag);
+    if (!tag || !tag->closing)
+        return;
+    if (result.code != ErrorCode::Ok) {
+        qCWarning(lcSend).noquote() << "receiver did not confirm" << dbtag << "complete:"
+                                    << result.toString();
+        if (isTransient(result.code) && result.code != ErrorCode::Incomplete) {
+            // Ask again later; the dbtag stays "closing".
+            m_delayed.emplace(nowMs() + m_options.retryIntervalMs, std::make_pair(tag->name, QString()));
+            armRetryTimer();
+            return;
+        }
+        tag->closing = false;
+        --m_closing;
+        auto it = tag->files.find(result.message);
+        if (result.code == ErrorCode::Incomplete && it != tag->files.end()) {
+            // The receiver lacks a file we marked: unmark it and send it again.
+            if (auto r = SentMark::clear(tag->path + QLatin1Char('/') + result.message); !r)
+                qCWarning(lcSend) << r.error().message;
+            enqueue(*tag, result.message);
+        } else {
+            qCCritical(lcSend).noquote() << "cannot finish" << dbtag << ":" << result.toString();
+            ++m_closeFailures;
+        }
+        emitStatus(*tag);
+        checkIdle();
+        return;
+    }
+    tag->closing = false;
+    --m_closing;
+    const auto written = writeFileAtomically(tag->path, m_scanner.options().doneWatch, QByteArray());
+    if (!written) {
+        qCCritical(lcSend).noquote() << "cannot write" << m_scanner.options().doneWatch << "in"
+                                     << tag->path << ":" << written.error().message;
+        ++m_closeFailures;
+        emitStatus(*tag);
+        checkIdle();
+        return;
+    }
+    tag->state = DbtagState::Done;
+    tag->lastActivity = QDateTime::currentDateTimeUtc();
+    qCInfo(lcSend).noquote() << tag->name << "complete on the receiver:" << tag->sent << "files,"
+                             << tag->bytesSent << "bytes; wrote" << m_scanner.options().doneWatch;
+    emitStatus(*tag);
+    Q_EMIT dbtagFinished(tag->name);
+    checkIdle();
+}
+
+void EdEngine::emitStatus(const TagRec &tag)
+{
+    Q_EMIT dbtagStateChanged(DbtagStatus{tag.name, tag.path, tag.state, tag.newest,
+                                         static_cast<int>(tag.files.size()), tag.sent, tag.failed,
+                                         tag.bytes, tag.bytesSent, tag.closing, tag.lastActivity});
+}
+
+QList<DbtagStatus> EdEngine::dbtags() const
+{
+    QList<const TagRec *> ordered;
+    for (const TagRec &tag : m_tags)
+        ordered.append(&tag);
+    std::sort(ordered.begin(), ordered.end(),
+              [](const TagRec *a, const TagRec *b) { return a->seq < b->seq; });
+    QList<DbtagStatus> out;
+    for (const TagRec *tag : ordered)
+        out.append(DbtagStatus{tag->name, tag->path, tag->state, tag->newest,
+                               static_cast<int>(tag->files.size()), tag->sent, tag->failed,
+                               tag->bytes, tag->bytesSent, tag->closing, tag->lastActivity});
+    return out;
+}
+
+int EdEngine::failedCount() const
+{
+    int n = m_closeFailures;
+    for (const TagRec &tag : m_tags)
+        n += tag.failed;
+    return n;
+}
+
+bool EdEngine::isIdle() const
+{
+    return m_busy == 0 && m_closing == 0;
+}
+
+void EdEngine::checkIdle()
+{
+    const bool nowIdle = isIdle();
+    if (nowIdle && !m_wasIdle)
+        Q_EMIT idle();
+    m_wasIdle = nowIdle;
+}
+
+} // namespace isocket

@@ -1,0 +1,202 @@
+#pragma once
+// EdEngine: the ED side's facade. It owns the scanner, the watchers (RootWatcher on the data
+// root, InotifyWatcher on the live dbtag) and the queue of files to send, and keeps, per dbtag,
+// the state of every data file it knows: queued, in flight, waiting (delayed retry or settling),
+// sent, failed.
+//
+// The transfer (Sender) takes tickets with takeNext() and reports back with markDelivered(),
+// fileFailed() or returnTicket(); when every file of a closed dbtag is marked, the engine emits
+// dbtagReadyToClose() with the manifest, and writes finished.watch (atomically) only after the
+// transfer reports with dbtagClosed() that the receiver confirmed the dbtag complete.
+//
+// Lives in one thread (the one that calls start()); every call and signal is in that thread.
+// Blocking work here is small: directory listings of unfinished dbtags, stat/xattr/chmod of
+// single files. A GUI runs the engine on a worker thread. Nothing fires while nothing changes:
+// timers are armed only for delayed retries, settling files or an unreliable watcher.
+
+#include "core/error.h"
+#include "core/fileutil.h"
+#include "core/protocol.h"
+#include "core/scanner.h"
+
+#include <QDateTime>
+#include <QHash>
+#include <QObject>
+#include <QTimer>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+
+namespace isocket {
+
+class InotifyWatcher;
+class RootWatcher;
+
+// One file handed to the transfer.
+struct FileTicket
+{
+    QString dbtag;
+    QString relPath;
+    QString absPath;
+    FileStamp stamp; // when queued; the transfer re-reads it
+    int attempts = 0;
+};
+
+// What a GUI or the CLI shows about one dbtag.
+struct DbtagStatus
+{
+    QString name;
+    QString path;
+    DbtagState state = DbtagState::Closed;
+    bool newest = false;
+    int files = 0;        // known data files (0 for done/abnormal: never listed)
+    int sent = 0;
+    int failed = 0;
+    qint64 bytes = 0;
+    qint64 bytesSent = 0;
+    bool closing = false; // waiting for the receiver to confirm it complete
+    QDateTime lastActivity;
+};
+
+struct EngineOptions
+{
+    bool watch = true;          // false: one pass (send --once), no watchers
+    int settleMs = 2000;        // stillness needed where no lease can tell about writers
+    int retryIntervalMs = 2000; // first retry delay of a file after a transient error
+    int retryMaxMs = 60000;     // cap of the exponential delay
+};
+
+class EdEngine : public QObject
+{
+    Q_OBJECT
+
+public:
+    EdEngine(ScanOptions scan, EngineOptions options, QObject *parent = nullptr);
+    ~EdEngine() override;
+
+    // Scans the root, starts the watchers, queues every unsent file. False + errorString()
+    // when the root cannot be read or watched.
+    bool start();
+    QString errorString() const { return m_errorString; }
+
+    // Rescans everything now (operator action; also after an inotify overflow).
+    void rescan();
+
+    // --- the transfer's side ---
+    bool hasQueued() const { return m_queuedCount > 0; }
+    int queuedCount() const { return m_queuedCount; }
+    // The next file to send (oldest dbtag first, then by mtime); it is in flight until reported.
+    std::optional<FileTicket> takeNext();
+    // The receiver stored the file durably; `read` is the size and mtime that were read and sent.
+    // Marks it sent, unless it changed meanwhile (then it is queued again).
+    void markDelivered(const FileTicket &ticket, const FileStamp &read);
+    // A transient error: retried with backoff. FileVanished: dropped. Otherwise: failed for good
+    // (the operator must act; the dbtag cannot be finished).
+    void fileFailed(const FileTicket &ticket, const Error &error);
+    // Not attempted after all (connection lost before it was sent): back to the queue's front.
+    void returnTicket(const FileTicket &ticket);
+    // The receiver's answer to dbtagReadyToClose(): Ok → finished.watch is written.
+    void dbtagClosed(const QString &dbtag, const Error &result);
+
+    // --- state for views ---
+    QList<DbtagStatus> dbtags() const;
+    bool isIdle() const;
+    int failedCount() const; // files failed for good, and dbtags that could not be finished
+    const ScanOptions &scanOptions() const { return m_scanner.options(); }
+
+Q_SIGNALS:
+    void dbtagStateChanged(const isocket::DbtagStatus &status);
+    void dbtagRemoved(const QString &dbtag);
+    void fileQueued(const isocket::FileTicket &ticket);
+    void filesAvailable(); // the queue went from empty to non-empty
+    void fileMarked(const isocket::FileTicket &ticket);
+    void fileDropped(const isocket::FileTicket &ticket, const QString &reason);
+    void fileFailedPermanently(const isocket::FileTicket &ticket, const isocket::Error &error);
+    void dbtagReadyToClose(const QString &dbtag, const QList<isocket::proto::ManifestEntry> &files);
+    void dbtagFinished(const QString &dbtag);
+    void watcherUnreliable(const QString &reason);
+    void idle(); // nothing queued, in flight, waiting or closing
+
+private:
+    // New: just found, not yet decided. Waiting: a writer holds it open (its close event will
+    // queue it). Settling: no lease could tell; must be still for settleMs.
+    enum class FileState : quint8 { New, Queued, InFlight, Delayed, Settling, Waiting, Sent, Failed };
+    struct FileRec
+    {
+        FileStamp stamp;
+        FileState state = FileState::New;
+        int attempts = 0;
+    };
+    struct TagRec
+    {
+        QString name;
+        QString path;
+        DbtagState state = DbtagState::Closed;
+        bool newest = false;
+        quint64 seq = 0;
+        QHash<QString, FileRec> files;
+        int pending = 0; // Queued + InFlight + Delayed + Settling + Waiting
+        int sent = 0;
+        int failed = 0;
+        qint64 bytes = 0;
+        qint64 bytesSent = 0;
+        bool closing = false;
+        bool umaskWarned = false;
+        QDateTime lastActivity;
+    };
+
+    void applyScan(const QList<DbtagInfo> &infos, bool initial);
+    void addFiles(TagRec &tag, const QList<DataFile> &files, const QString &relPrefix);
+    void makeLive(TagRec &tag);
+    void endLive(TagRec &tag);
+    void sweep(TagRec &tag, const QString &subdir = QString());
+    void considerFile(TagRec &tag, const QString &relPath, const FileStamp &stamp, bool fromSweep);
+    void enqueue(TagRec &tag, const QString &relPath, bool front = false);
+    void setState(TagRec &tag, FileRec &rec, FileState state);
+    void removeFile(TagRec &tag, const QString &relPath);
+    void maybeClose(TagRec &tag);
+    void requestClose(TagRec &tag);
+    void emitStatus(const TagRec &tag);
+    void checkIdle();
+    FileTicket ticketFor(const TagRec &tag, const QString &relPath, const FileRec &rec) const;
+    TagRec *tagOf(const QString &name);
+    TagRec *liveTag();
+    void onFileClosed(const QString &path);
+    void onDirectoryAdded(const QString &path);
+    void onRootChanged();
+    void onRetryTimer();
+    void onSettleTimer();
+    void armRetryTimer();
+
+    Scanner m_scanner;
+    EngineOptions m_options;
+    QString m_errorString;
+    std::unique_ptr<InotifyWatcher> m_inotify;
+    std::unique_ptr<RootWatcher> m_rootWatcher;
+    QHash<QString, TagRec> m_tags;
+    quint64 m_nextSeq = 1;
+    QString m_liveName;
+    // The queue: per dbtag (by discovery order, oldest first), relative paths in send order.
+    std::map<quint64, std::deque<QString>> m_queue;
+    QHash<quint64, QString> m_seqToTag;
+    int m_queuedCount = 0;
+    // Delayed retries: due time (ms since epoch) → (dbtag, relPath).
+    std::multimap<qint64, std::pair<QString, QString>> m_delayed;
+    QTimer m_retryTimer;
+    // Files found by a sweep whose writer state is unknown: must be still for settleMs.
+    QHash<QString, std::pair<QString, QString>> m_settling; // absPath → (dbtag, relPath)
+    QTimer m_settleTimer;
+    QTimer m_unreliableTimer;
+    bool m_unreliable = false;
+    int m_busy = 0;    // files Queued, InFlight, Delayed or Settling, in all dbtags
+    int m_closing = 0; // dbtags waiting for the receiver's confirmation
+    int m_closeFailures = 0;
+    bool m_wasIdle = false;
+};
+
+} // namespace isocket
+
+Q_DECLARE_METATYPE(isocket::FileTicket)
+Q_DECLARE_METATYPE(isocket::DbtagStatus)

@@ -1,0 +1,242 @@
+#include "core/sender.h"
+
+#include "core/logging.h"
+
+#include <QEventLoop>
+#include <QMutex>
+#include <QRunnable>
+
+namespace isocket {
+
+// What the Sender knows of one connection. The SenderConnection itself lives on the pool
+// thread's stack; `conn` is published under `mutex` while it exists, so calls are posted to a
+// live object only.
+struct Sender::Link
+{
+    int index = 0;
+    QMutex mutex;
+    SenderConnection *conn = nullptr;
+    LinkState state = LinkState::Disconnected;
+    int assigned = 0; // tickets handed to it and not yet reported back
+    bool closeBusy = false;
+
+    template <typename F>
+    void post(F &&fn)
+    {
+        QMutexLocker lock(&mutex);
+        if (conn)
+            QMetaObject::invokeMethod(conn, std::forward<F>(fn), Qt::QueuedConnection);
+    }
+};
+
+namespace {
+
+class LinkRunnable : public QRunnable
+{
+public:
+    LinkRunnable(std::shared_ptr<void> keepAlive, std::function<void(QEventLoop &)> body)
+        : m_keepAlive(std::move(keepAlive)), m_body(std::move(body))
+    {
+    }
+    void run() override
+    {
+        QEventLoop loop;
+        m_body(loop);
+    }
+
+private:
+    std::shared_ptr<void> m_keepAlive;
+    std::function<void(QEventLoop &)> m_body;
+};
+
+} // namespace
+
+Sender::Sender(EdEngine *engine, SenderOptions options, QObject *parent)
+    : QObject(parent), m_engine(engine), m_options(std::move(options))
+{
+    qRegisterMetaType<LinkState>();
+    qRegisterMetaType<FileStamp>();
+    qRegisterMetaType<Error>();
+    qRegisterMetaType<QList<FileTicket>>();
+    qRegisterMetaType<QList<proto::ManifestEntry>>();
+    m_options.jobs = qBound(1, m_options.jobs, 32);
+    m_pool.setMaxThreadCount(m_options.jobs);
+    m_pool.setExpiryTimeout(-1);
+    connect(m_engine, &EdEngine::filesAvailable, this, qOverload<>(&Sender::feed));
+    connect(m_engine, &EdEngine::dbtagReadyToClose, this,
+            [this](const QString &dbtag, const QList<proto::ManifestEntry> &files) {
+                m_closes.push_back({dbtag, files});
+                dispatchCloses();
+            });
+}
+
+Sender::~Sender()
+{
+    m_stopping = true;
+    stop();
+    m_pool.waitForDone();
+}
+
+void Sender::start()
+{
+    for (int i = 0; i < m_options.jobs; ++i) {
+        auto link = std::make_shared<Link>();
+        link->index = i;
+        m_links.push_back(link);
+        const SenderOptions options = m_options;
+        m_pool.start(new LinkRunnable(link, [link, options, this](QEventLoop &loop) {
+            SenderConnection conn(link->index, options);
+            // Signals come back queued into the Sender's thread; `this` outlives the pool.
+            connect(&conn, &SenderConnection::stateChanged, this,
+                    [this](int index, LinkState state, const QString &detail, int retryIn) {
+                        m_links[index]->state = state;
+                        Q_EMIT linkStateChanged(index, state, detail, retryIn);
+                        if (state == LinkState::Ready) {
+                            feed(*m_links[index]);
+                            dispatchCloses();
+                        }
+                    });
+            connect(&conn, &SenderConnection::wantsTickets, this,
+                    [this](int index, int) { feed(*m_links[index]); });
+            connect(&conn, &SenderConnection::fileStarted, this, &Sender::fileStarted);
+            connect(&conn, &SenderConnection::fileProgress, this, &Sender::fileProgress);
+            connect(&conn, &SenderConnection::delivered, this, &Sender::onDelivered);
+            connect(&conn, &SenderConnection::failed, this, &Sender::onFailed);
+            connect(&conn, &SenderConnection::returned, this, &Sender::onReturned);
+            connect(&conn, &SenderConnection::dbtagClosed, this,
+                    [this](int index, const QString &dbtag, const Error &result) {
+                        m_links[index]->closeBusy = false;
+                        m_engine->dbtagClosed(dbtag, result);
+                        dispatchCloses();
+                    });
+            connect(&conn, &SenderConnection::fatal, this, [this](int, const Error &error) {
+                if (++m_fatalLinks == static_cast<int>(m_links.size()))
+                    Q_EMIT permanentError(error);
+            });
+            connect(&conn, &SenderConnection::stopped, &loop, &QEventLoop::quit);
+            connect(&conn, &SenderConnection::stopped, this, [this] {
+                if (++m_stoppedLinks == static_cast<int>(m_links.size()))
+                    Q_EMIT stopped();
+            });
+            {
+                QMutexLocker lock(&link->mutex);
+                link->conn = &conn;
+            }
+            conn.start();
+            loop.exec();
+            QMutexLocker lock(&link->mutex);
+            link->conn = nullptr;
+        }));
+    }
+}
+
+void Sender::stop()
+{
+    m_stopping = true;
+    for (auto &link : m_links)
+        link->post([c = link.get()] {
+            if (c->conn)
+                c->conn->shutdown();
+        });
+}
+
+void Sender::retryNow()
+{
+    m_fatalLinks = 0;
+    for (auto &link : m_links)
+        link->post([c = link.get()] {
+            if (c->conn)
+                c->conn->retryNow();
+        });
+}
+
+void Sender::setPaused(bool paused)
+{
+    m_paused = paused;
+    if (!paused)
+        feed();
+}
+
+int Sender::inFlight() const
+{
+    int n = 0;
+    for (const auto &link : m_links)
+        n += link->assigned;
+    return n;
+}
+
+void Sender::feed()
+{
+    for (auto &link : m_links)
+        feed(*link);
+}
+
+void Sender::feed(Link &link)
+{
+    if (m_paused || m_stopping || link.state != LinkState::Ready)
+        return;
+    // Keep each link's window full; the link itself limits what it offers at once.
+    while (link.assigned < m_options.window) {
+        auto ticket = m_engine->takeNext();
+        if (!ticket)
+            break;
+        ++link.assigned;
+        link.post([c = &link, t = *ticket] {
+            if (c->conn)
+                c->conn->addTicket(t);
+        });
+    }
+}
+
+void Sender::dispatchCloses()
+{
+    while (!m_closes.empty()) {
+        Link *free = nullptr;
+        for (auto &link : m_links)
+            if (link->state == LinkState::Ready && !link->closeBusy) {
+                free = link.get();
+                break;
+            }
+        if (!free)
+            return;
+        PendingClose c = std::move(m_closes.front());
+        m_closes.pop_front();
+        free->closeBusy = true;
+        free->post([link = free, c] {
+            if (link->conn)
+                link->conn->closeDbtag(c.dbtag, c.files);
+        });
+    }
+}
+
+void Sender::onDelivered(int index, const FileTicket &ticket, const FileStamp &read, qint64 bytes,
+                         qint64 ms)
+{
+    --m_links[index]->assigned;
+    const double rate = ms > 0 ? bytes / 1048576.0 / (ms / 1000.0) : 0.0;
+    qCInfo(lcSend).noquote() << QStringLiteral("sent %1/%2 (%3 bytes, %4 ms, %5 MiB/s)")
+                                    .arg(ticket.dbtag, ticket.relPath)
+                                    .arg(read.size).arg(ms).arg(rate, 0, 'f', 1);
+    m_engine->markDelivered(ticket, read);
+    Q_EMIT fileDelivered(ticket, bytes, ms);
+    feed(*m_links[index]);
+}
+
+void Sender::onFailed(int index, const FileTicket &ticket, const Error &error)
+{
+    --m_links[index]->assigned;
+    m_engine->fileFailed(ticket, error);
+    Q_EMIT fileFailed(ticket, error);
+    feed(*m_links[index]);
+}
+
+void Sender::onReturned(int index, const QList<FileTicket> &tickets)
+{
+    m_links[index]->assigned -= static_cast<int>(tickets.size());
+    // Back to the front of the queue, in their order.
+    for (auto it = tickets.crbegin(); it != tickets.crend(); ++it)
+        m_engine->returnTicket(*it);
+    feed();
+}
+
+} // namespace isocket

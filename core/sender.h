@@ -1,0 +1,74 @@
+#pragma once
+// Sender: the transfer side of the ED. Feeds the engine's queue to `jobs` connections to the
+// receiver and reports their outcomes back to the engine (markDelivered, fileFailed,
+// returnTicket, dbtagClosed), so a file is marked sent only after the receiver stored it.
+//
+// Lives in the engine's thread. Each connection (SenderConnection) runs in a thread of this
+// object's own QThreadPool, with an event loop of its own; all traffic between them is queued
+// calls and queued signals. The destructor stops the connections and waits for the pool, so no
+// ticket is left in a thread that outlives us (tickets in flight return to the engine unmarked).
+
+#include "core/edengine.h"
+#include "core/senderconnection.h"
+
+#include <QObject>
+#include <QThreadPool>
+
+#include <deque>
+#include <memory>
+#include <vector>
+
+namespace isocket {
+
+class Sender : public QObject
+{
+    Q_OBJECT
+
+public:
+    Sender(EdEngine *engine, SenderOptions options, QObject *parent = nullptr);
+    ~Sender() override;
+
+    void start();
+    void stop();                 // returns at once; stopped() follows
+    void retryNow();             // reconnect every waiting link now
+    void setPaused(bool paused); // paused: no new file is handed to a connection
+    bool isPaused() const { return m_paused; }
+    const SenderOptions &options() const { return m_options; }
+    int inFlight() const;
+
+Q_SIGNALS:
+    void linkStateChanged(int link, isocket::LinkState state, const QString &detail, int retryInMs);
+    void fileStarted(const isocket::FileTicket &ticket, qint64 offset, qint64 size);
+    void fileProgress(const isocket::FileTicket &ticket, qint64 done, qint64 size);
+    void fileDelivered(const isocket::FileTicket &ticket, qint64 bytesSent, qint64 durationMs);
+    void fileFailed(const isocket::FileTicket &ticket, const isocket::Error &error);
+    // Every link gave up (wrong secret, version, or --once out of attempts): an operator must act.
+    void permanentError(const isocket::Error &error);
+    void stopped();
+
+private:
+    struct Link;
+    void feed();
+    void feed(Link &link);
+    void dispatchCloses();
+    void onDelivered(int index, const FileTicket &ticket, const FileStamp &read, qint64 bytes, qint64 ms);
+    void onFailed(int index, const FileTicket &ticket, const Error &error);
+    void onReturned(int index, const QList<FileTicket> &tickets);
+
+    EdEngine *m_engine;
+    SenderOptions m_options;
+    QThreadPool m_pool;
+    std::vector<std::shared_ptr<Link>> m_links;
+    struct PendingClose
+    {
+        QString dbtag;
+        QList<proto::ManifestEntry> files;
+    };
+    std::deque<PendingClose> m_closes;
+    bool m_paused = false;
+    bool m_stopping = false;
+    int m_stoppedLinks = 0;
+    int m_fatalLinks = 0;
+};
+
+} // namespace isocket

@@ -1,0 +1,529 @@
+#include "core/senderconnection.h"
+
+#include "core/config.h"
+#include "core/logging.h"
+
+#include <QRandomGenerator>
+
+#include <cerrno>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace isocket {
+
+namespace {
+
+// Stop reading files while this much is still queued in the socket.
+constexpr qint64 HighWater = 4 * 1024 * 1024;
+constexpr qint64 ProgressIntervalMs = 100;
+
+} // namespace
+
+QString linkStateName(LinkState state)
+{
+    switch (state) {
+    case LinkState::Disconnected: return QStringLiteral("disconnected");
+    case LinkState::Connecting: return QStringLiteral("connecting");
+    case LinkState::Authenticating: return QStringLiteral("authenticating");
+    case LinkState::Ready: return QStringLiteral("connected");
+    case LinkState::Retrying: return QStringLiteral("retrying");
+    case LinkState::Refused: return QStringLiteral("refused");
+    case LinkState::Stopped: return QStringLiteral("stopped");
+    }
+    return QString();
+}
+
+SenderConnection::SenderConnection(int index, const SenderOptions &options, QObject *parent)
+    : QObject(parent), m_index(index), m_options(options)
+{
+    m_reconnectTimer.setSingleShot(true);
+    connect(&m_reconnectTimer, &QTimer::timeout, this, &SenderConnection::connectNow);
+    m_watchdog.setSingleShot(true);
+    m_watchdog.setInterval(m_options.timeoutMs);
+    connect(&m_watchdog, &QTimer::timeout, this, [this] {
+        lose(Error{ErrorCode::Timeout,
+                   QStringLiteral("no answer from %1:%2 for %3 s")
+                       .arg(m_options.host).arg(m_options.port).arg(m_options.timeoutMs / 1000)});
+    });
+}
+
+SenderConnection::~SenderConnection() = default;
+
+void SenderConnection::start()
+{
+    connectNow();
+}
+
+void SenderConnection::setState(LinkState state, const QString &detail, int retryInMs)
+{
+    m_state = state;
+    Q_EMIT stateChanged(m_index, state, detail, retryInMs);
+}
+
+void SenderConnection::connectNow()
+{
+    if (m_stopping)
+        return;
+    if (m_socket) {
+        m_socket->disconnect(this);
+        m_socket->abort();
+        m_socket->deleteLater();
+    }
+    m_socket = new QTcpSocket(this);
+    m_socket->setReadBufferSize(2 * proto::MaxDataFrame);
+    connect(m_socket, &QTcpSocket::connected, this, &SenderConnection::onConnected);
+    connect(m_socket, &QTcpSocket::readyRead, this, &SenderConnection::onReadyRead);
+    connect(m_socket, &QTcpSocket::bytesWritten, this, &SenderConnection::onBytesWritten);
+    connect(m_socket, &QTcpSocket::errorOccurred, this, &SenderConnection::onSocketError);
+    m_reader = proto::FrameReader();
+    setState(LinkState::Connecting, QStringLiteral("%1:%2").arg(m_options.host).arg(m_options.port));
+    m_socket->connectToHost(m_options.host, m_options.port);
+    armWatchdog();
+}
+
+void SenderConnection::onConnected()
+{
+    m_socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+    m_socket->setSocketOption(QAbstractSocket::KeepAliveOption, 1);
+    setState(LinkState::Authenticating);
+    m_clientNonce = proto::randomNonce();
+    send(proto::Hello{proto::Version, proto::Version, m_options.source, m_clientNonce});
+}
+
+void SenderConnection::send(const proto::Message &message)
+{
+    m_socket->write(proto::encode(message));
+}
+
+void SenderConnection::armWatchdog()
+{
+    // Only while we wait for the receiver: an idle link costs no wake-ups.
+    if (m_state != LinkState::Ready || !m_offers.empty() || !m_closesSent.empty())
+        m_watchdog.start();
+    else
+        m_watchdog.stop();
+}
+
+void SenderConnection::onSocketError()
+{
+    if (!m_socket)
+        return;
+    const auto err = m_socket->error();
+    const ErrorCode code = m_state == LinkState::Connecting ? ErrorCode::ConnectFailed
+                                                            : ErrorCode::PeerClosed;
+    if (err == QAbstractSocket::RemoteHostClosedError && m_state == LinkState::Ready
+        && m_offers.empty())
+        qCInfo(lcSend) << "receiver closed the connection";
+    lose(Error{code, QStringLiteral("%1:%2: %3").arg(m_options.host).arg(m_options.port)
+                         .arg(m_socket->errorString())});
+}
+
+void SenderConnection::lose(const Error &error)
+{
+    m_watchdog.stop();
+    if (m_socket) {
+        m_socket->disconnect(this);
+        m_socket->abort();
+        m_socket->deleteLater();
+        m_socket = nullptr;
+    }
+    // Everything not confirmed goes back to the engine, unmarked.
+    QList<FileTicket> back;
+    for (auto &[id, t] : m_offers)
+        back.append(t->ticket);
+    for (const FileTicket &t : m_pending)
+        back.append(t);
+    m_offers.clear();
+    m_pending.clear();
+    m_streamQueue.clear();
+    m_current = 0;
+    if (!back.isEmpty())
+        Q_EMIT returned(m_index, back);
+    for (const auto &[id, dbtag] : m_closesSent)
+        Q_EMIT dbtagClosed(m_index, dbtag, error);
+    m_closesSent.clear();
+
+    if (m_stopping)
+        return;
+    const bool permanent = !isTransient(error.code);
+    if (permanent) {
+        qCCritical(lcSend).noquote() << error.toString();
+        setState(LinkState::Refused, error.toString());
+        for (const Close &c : m_closesWaiting)
+            Q_EMIT dbtagClosed(m_index, c.dbtag, error);
+        m_closesWaiting.clear();
+        Q_EMIT fatal(m_index, error);
+        return;
+    }
+    ++m_failedAttempts;
+    if (m_options.maxConnectAttempts > 0 && m_failedAttempts >= m_options.maxConnectAttempts) {
+        qCCritical(lcSend).noquote() << "giving up after" << m_failedAttempts << "attempts:"
+                                     << error.toString();
+        setState(LinkState::Refused, error.toString());
+        for (const Close &c : m_closesWaiting)
+            Q_EMIT dbtagClosed(m_index, c.dbtag, error);
+        m_closesWaiting.clear();
+        Q_EMIT fatal(m_index, error);
+        return;
+    }
+    const qint64 base = qMin<qint64>(m_options.retryMaxMs,
+                                     qint64(m_options.retryIntervalMs) << qMin(m_failedAttempts - 1, 20));
+    const int delay = static_cast<int>(base * (75 + QRandomGenerator::global()->bounded(51)) / 100);
+    qCWarning(lcSend).noquote() << error.toString() << "; reconnecting in" << delay << "ms";
+    setState(LinkState::Retrying, error.toString(), delay);
+    m_reconnectTimer.start(delay);
+}
+
+void SenderConnection::retryNow()
+{
+    if (m_state == LinkState::Retrying || m_state == LinkState::Refused) {
+        m_reconnectTimer.stop();
+        m_failedAttempts = 0;
+        connectNow();
+    }
+}
+
+void SenderConnection::shutdown()
+{
+    m_stopping = true;
+    m_reconnectTimer.stop();
+    lose(Error{ErrorCode::PeerClosed, QStringLiteral("stopped")});
+    for (const Close &c : m_closesWaiting)
+        Q_EMIT dbtagClosed(m_index, c.dbtag, Error{ErrorCode::PeerClosed, QStringLiteral("stopped")});
+    m_closesWaiting.clear();
+    setState(LinkState::Stopped);
+    Q_EMIT stopped(m_index);
+}
+
+void SenderConnection::onReadyRead()
+{
+    while (m_socket) {
+        auto r = m_reader.read(m_socket);
+        if (!r) {
+            lose(r.error());
+            return;
+        }
+        if (!r.value())
+            break;
+        handle(*r.value());
+    }
+    armWatchdog();
+}
+
+void SenderConnection::handle(const proto::Message &message)
+{
+    if (const auto *c = std::get_if<proto::Challenge>(&message)) {
+        handleChallenge(*c);
+    } else if (const auto *w = std::get_if<proto::Welcome>(&message)) {
+        if (m_state != LinkState::Authenticating) {
+            lose(Error{ErrorCode::BadFrame, QStringLiteral("unexpected WELCOME")});
+            return;
+        }
+        m_maxInFlight = qMax<quint32>(1, qMin<quint32>(w->maxInFlight, proto::MaxInFlight));
+        m_failedAttempts = 0;
+        qCInfo(lcSend).noquote() << "connected to" << m_options.host << m_options.port << "as"
+                                 << m_options.source;
+        setState(LinkState::Ready);
+        while (!m_closesWaiting.empty()) {
+            Close waiting = std::move(m_closesWaiting.front());
+            m_closesWaiting.pop_front();
+            closeDbtag(waiting.dbtag, waiting.files);
+        }
+        pumpOffers();
+        if (room() > 0)
+            Q_EMIT wantsTickets(m_index, room());
+    } else if (const auto *e = std::get_if<proto::ErrorMsg>(&message)) {
+        lose(Error{e->code, QStringLiteral("receiver: %1").arg(e->message)});
+    } else if (const auto *a = std::get_if<proto::Accept>(&message)) {
+        handleAccept(*a);
+    } else if (const auto *s = std::get_if<proto::Stored>(&message)) {
+        handleStored(*s);
+    } else if (const auto *cl = std::get_if<proto::Closed>(&message)) {
+        handleClosed(*cl);
+    } else {
+        lose(Error{ErrorCode::BadFrame,
+                   QStringLiteral("unexpected %1 from the receiver").arg(proto::typeName(proto::typeOf(message)))});
+    }
+}
+
+void SenderConnection::handleChallenge(const proto::Challenge &c)
+{
+    if (m_state != LinkState::Authenticating || c.version != proto::Version) {
+        lose(Error{ErrorCode::BadVersion, QStringLiteral("receiver chose protocol version %1").arg(c.version)});
+        return;
+    }
+    const QByteArray expected = proto::proof(m_options.secret, proto::Role::Receiver, m_clientNonce,
+                                             c.nonce, m_options.source);
+    if (!proto::proofMatches(expected, c.proof)) {
+        // An impostor (or a receiver with another secret): never trust its acknowledgements.
+        lose(Error{ErrorCode::AuthFailed,
+                   QStringLiteral("the receiver at %1:%2 could not prove it knows the shared secret")
+                       .arg(m_options.host).arg(m_options.port)});
+        return;
+    }
+    send(proto::Auth{proto::proof(m_options.secret, proto::Role::Sender, m_clientNonce, c.nonce,
+                                  m_options.source)});
+}
+
+int SenderConnection::room() const
+{
+    if (m_state != LinkState::Ready)
+        return 0;
+    const int cap = qMin<int>(m_options.window, static_cast<int>(m_maxInFlight));
+    return qMax(0, cap - static_cast<int>(m_offers.size() + m_pending.size()));
+}
+
+void SenderConnection::addTicket(const FileTicket &ticket)
+{
+    if (m_state != LinkState::Ready) {
+        Q_EMIT returned(m_index, {ticket});
+        return;
+    }
+    m_pending.push_back(ticket);
+    pumpOffers();
+}
+
+void SenderConnection::pumpOffers()
+{
+    const int cap = qMin<int>(m_options.window, static_cast<int>(m_maxInFlight));
+    while (m_state == LinkState::Ready && !m_pending.empty()
+           && static_cast<int>(m_offers.size()) < cap) {
+        FileTicket ticket = std::move(m_pending.front());
+        m_pending.pop_front();
+        if (auto r = validateName(ticket.dbtag, QStringLiteral("dbtag")); !r) {
+            Q_EMIT failed(m_index, ticket, r.error());
+            continue;
+        }
+        if (auto r = validateRelativePath(ticket.relPath, QStringLiteral("path")); !r) {
+            Q_EMIT failed(m_index, ticket, r.error());
+            continue;
+        }
+        struct stat st;
+        if (::lstat(nativePath(ticket.absPath).constData(), &st) != 0) {
+            const int err = errno;
+            Q_EMIT failed(m_index, ticket,
+                          Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
+                                QStringLiteral("%1: %2").arg(ticket.absPath, osError(err))});
+            continue;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            Q_EMIT failed(m_index, ticket, Error{ErrorCode::Unsupported,
+                                                 QStringLiteral("%1 is not a regular file").arg(ticket.absPath)});
+            continue;
+        }
+        auto t = std::make_unique<Transfer>();
+        t->ticket = std::move(ticket);
+        t->id = m_nextId++;
+        t->offered = stampOf(st);
+        send(proto::Offer{t->id, t->ticket.dbtag, t->ticket.relPath,
+                          static_cast<quint64>(t->offered.size), t->offered.mtimeNs});
+        m_offers.emplace(t->id, std::move(t));
+    }
+    armWatchdog();
+}
+
+void SenderConnection::handleAccept(const proto::Accept &a)
+{
+    auto it = m_offers.find(a.id);
+    if (it == m_offers.end() || it->second->streaming) {
+        lose(Error{ErrorCode::BadFrame, QStringLiteral("ACCEPT for unknown file %1").arg(a.id)});
+        return;
+    }
+    Transfer &t = *it->second;
+    if (a.decision == proto::Decision::Refused) {
+        const FileTicket ticket = t.ticket;
+        m_offers.erase(it);
+        Q_EMIT failed(m_index, ticket, Error{a.code, QStringLiteral("receiver refused %1/%2: %3")
+                                                         .arg(ticket.dbtag, ticket.relPath, a.message)});
+        pumpOffers();
+        Q_EMIT wantsTickets(m_index, room());
+        return;
+    }
+    t.fd = UniqueFd(::open(nativePath(t.ticket.absPath).constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st;
+    if (!t.fd.valid() || ::fstat(t.fd.get(), &st) != 0) {
+        const int err = errno;
+        cancel(a.id, Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
+                           QStringLiteral("%1: %2").arg(t.ticket.absPath, osError(err))});
+        return;
+    }
+    if (stampOf(st) != t.offered) {
+        cancel(a.id, Error{ErrorCode::FileChanged, QStringLiteral("%1 changed").arg(t.ticket.absPath)});
+        return;
+    }
+    ::posix_fadvise(t.fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    t.clock.start();
+    if (a.decision == proto::Decision::AlreadyStored) {
+        // Same size and mtime at the final name: if the content is ours too, it is delivered.
+        if (auto r = hashFileRange(t.fd.get(), t.offered.size, t.hasher); !r) {
+            cancel(a.id, r.error());
+            return;
+        }
+        if (t.hasher.result() == a.hash) {
+            const FileTicket ticket = t.ticket;
+            const FileStamp stamp = t.offered;
+            send(proto::Cancel{a.id});
+            m_offers.erase(it);
+            qCInfo(lcSend).noquote() << "already on the receiver:" << ticket.dbtag + QLatin1Char('/') + ticket.relPath;
+            Q_EMIT delivered(m_index, ticket, stamp, 0, 0);
+            pumpOffers();
+            Q_EMIT wantsTickets(m_index, room());
+            return;
+        }
+        t.hasher.reset();
+        t.offset = 0;
+    } else if (a.offset > 0) {
+        // Resume: only if the receiver's partial is a prefix of our file.
+        if (a.offset <= static_cast<quint64>(t.offered.size)
+            && hashFileRange(t.fd.get(), static_cast<qint64>(a.offset), t.hasher).ok()
+            && t.hasher.result() == a.hash) {
+            t.offset = static_cast<qint64>(a.offset);
+        } else {
+            t.hasher.reset();
+            t.offset = 0;
+        }
+    }
+    t.pos = t.offset;
+    t.streaming = true;
+    m_streamQueue.push_back(a.id);
+    if (m_current == 0)
+        startNextStream();
+}
+
+void SenderConnection::startNextStream()
+{
+    while (m_current == 0 && !m_streamQueue.empty()) {
+        const quint32 id = m_streamQueue.front();
+        m_streamQueue.pop_front();
+        auto it = m_offers.find(id);
+        if (it == m_offers.end())
+            continue;
+        m_current = id;
+        Transfer &t = *it->second;
+        send(proto::Begin{id, static_cast<quint64>(t.offset)});
+        Q_EMIT fileStarted(t.ticket, t.offset, t.offered.size);
+    }
+    pumpData();
+}
+
+void SenderConnection::onBytesWritten()
+{
+    armWatchdog();
+    pumpData();
+}
+
+void SenderConnection::pumpData()
+{
+    while (m_socket && m_current != 0 && m_socket->bytesToWrite() < HighWater) {
+        auto it = m_offers.find(m_current);
+        if (it == m_offers.end()) {
+            m_current = 0;
+            startNextStream();
+            return;
+        }
+        Transfer &t = *it->second;
+        const qint64 left = t.offered.size - t.pos;
+        if (left > 0) {
+            const qint64 want = qMin<qint64>(left, m_options.chunkSize);
+            m_buffer.resize(want);
+            const ssize_t n = ::pread(t.fd.get(), m_buffer.data(), static_cast<size_t>(want), t.pos);
+            if (n <= 0) {
+                const int err = errno;
+                cancel(t.id, n == 0 ? Error{ErrorCode::FileChanged,
+                                            QStringLiteral("%1 shrank while it was read").arg(t.ticket.absPath)}
+                                    : Error{ErrorCode::IoError, QStringLiteral("cannot read %1: %2")
+                                                                    .arg(t.ticket.absPath, osError(err))});
+                continue;
+            }
+            t.hasher.add(m_buffer.constData(), n);
+            m_socket->write(proto::encodeDataHead(t.id, static_cast<quint32>(n)));
+            m_socket->write(m_buffer.constData(), n);
+            t.pos += n;
+            const qint64 ms = t.clock.elapsed();
+            if (ms - t.lastProgressMs >= ProgressIntervalMs) {
+                t.lastProgressMs = ms;
+                Q_EMIT fileProgress(t.ticket, t.pos, t.offered.size);
+            }
+            continue;
+        }
+        // All read: the file must not have changed while we read it.
+        struct stat st;
+        if (::fstat(t.fd.get(), &st) != 0 || stampOf(st) != t.offered) {
+            cancel(t.id, Error{ErrorCode::FileChanged,
+                               QStringLiteral("%1 changed while it was read").arg(t.ticket.absPath)});
+            continue;
+        }
+        send(proto::End{t.id, t.hasher.result()});
+        t.ended = true;
+        t.fd.reset();
+        Q_EMIT fileProgress(t.ticket, t.pos, t.offered.size);
+        m_current = 0;
+        startNextStream();
+        return;
+    }
+}
+
+void SenderConnection::cancel(quint32 id, const Error &error)
+{
+    auto it = m_offers.find(id);
+    if (it == m_offers.end())
+        return;
+    const FileTicket ticket = it->second->ticket;
+    send(proto::Cancel{id});
+    m_offers.erase(it);
+    if (m_current == id)
+        m_current = 0;
+    Q_EMIT failed(m_index, ticket, error);
+    startNextStream();
+    pumpOffers();
+    Q_EMIT wantsTickets(m_index, room());
+}
+
+void SenderConnection::handleStored(const proto::Stored &s)
+{
+    auto it = m_offers.find(s.id);
+    if (it == m_offers.end() || !it->second->ended) {
+        lose(Error{ErrorCode::BadFrame, QStringLiteral("STORED for file %1 that was not sent").arg(s.id)});
+        return;
+    }
+    std::unique_ptr<Transfer> t = std::move(it->second);
+    m_offers.erase(it);
+    if (s.code == ErrorCode::Ok) {
+        Q_EMIT delivered(m_index, t->ticket, t->offered, t->offered.size - t->offset, t->clock.elapsed());
+    } else {
+        Q_EMIT failed(m_index, t->ticket,
+                      Error{s.code, QStringLiteral("receiver could not store %1/%2: %3")
+                                        .arg(t->ticket.dbtag, t->ticket.relPath, s.message)});
+    }
+    pumpOffers();
+    Q_EMIT wantsTickets(m_index, room());
+}
+
+void SenderConnection::closeDbtag(const QString &dbtag, const QList<proto::ManifestEntry> &files)
+{
+    if (m_state != LinkState::Ready) {
+        m_closesWaiting.push_back({dbtag, files});
+        return;
+    }
+    const quint32 id = m_nextId++;
+    send(proto::CloseDbtag{id, dbtag, static_cast<quint32>(files.size())});
+    for (const proto::Manifest &m : proto::splitManifest(id, files))
+        send(m);
+    m_closesSent.emplace(id, dbtag);
+    armWatchdog();
+}
+
+void SenderConnection::handleClosed(const proto::Closed &c)
+{
+    auto it = m_closesSent.find(c.id);
+    if (it == m_closesSent.end()) {
+        lose(Error{ErrorCode::BadFrame, QStringLiteral("CLOSED for unknown request %1").arg(c.id)});
+        return;
+    }
+    const QString dbtag = it->second;
+    m_closesSent.erase(it);
+    Q_EMIT dbtagClosed(m_index, dbtag, Error{c.code, c.message});
+}
+
+} // namespace isocket

@@ -73,6 +73,7 @@ int runSend(const QStringList &args)
     senderOptions.retryIntervalMs = config.retryIntervalMs;
     senderOptions.retryMaxMs = config.retryMaxMs;
     senderOptions.maxConnectAttempts = once ? 5 : 0;
+    senderOptions.bwlimit = config.bwlimit / qMax(1, config.jobs);
     Sender sender(&engine, senderOptions);
 
     int exitCode = ExitOk;

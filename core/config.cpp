@@ -102,6 +102,9 @@ const QList<Config::KeyInfo> &Config::keys()
          QStringLiteral("fsync.conf error_retry_interval")},
         {QStringLiteral("send.retry_max"), QStringLiteral("retry-max"), QStringLiteral("DURATION"),
          QStringLiteral("cap of the exponential retry delay"), QString()},
+        {QStringLiteral("send.bwlimit"), QStringLiteral("bwlimit"), QStringLiteral("BYTES"),
+         QStringLiteral("limit the sending rate to this many bytes per second (K, M, G; 0: none)"),
+         QString()},
         {QStringLiteral("receive.root"), QStringLiteral("root"), QStringLiteral("DIR"),
          QStringLiteral("where the receiver stores <source>/<dbtag>/<path>"), QString()},
         {QStringLiteral("receive.listen"), QStringLiteral("listen"), QStringLiteral("ADDR:PORT"),
@@ -202,6 +205,13 @@ Result<void> Config::set(const QString &key, const QString &rawValue, const QStr
         return duration(retryIntervalMs);
     if (key == QLatin1String("send.retry_max"))
         return duration(retryMaxMs);
+    if (key == QLatin1String("send.bwlimit")) {
+        auto r = parseByteSize(value, key);
+        if (!r)
+            return fail(r.error().message);
+        bwlimit = r.value();
+        return {};
+    }
     if (key == QLatin1String("receive.root"))
         return nonEmpty(receiveRoot);
     if (key == QLatin1String("receive.listen")) {

@@ -34,6 +34,7 @@ struct Config
     int window = 64;                              // files in flight per connection
     int retryIntervalMs = 2000;                   // fsync.conf error_retry_interval (first backoff)
     int retryMaxMs = 60000;                       // backoff cap
+    qint64 bwlimit = 0;                           // bytes per second for all jobs; 0: no limit
 
     // [receive]: the DRMS side.
     QString receiveRoot = QStringLiteral("/var/lib/isocket/received");

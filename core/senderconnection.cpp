@@ -41,6 +41,8 @@ SenderConnection::SenderConnection(int index, const SenderOptions &options, QObj
     connect(&m_reconnectTimer, &QTimer::timeout, this, &SenderConnection::connectNow);
     m_watchdog.setSingleShot(true);
     m_watchdog.setInterval(m_options.timeoutMs);
+    m_throttle.setSingleShot(true);
+    connect(&m_throttle, &QTimer::timeout, this, &SenderConnection::pumpData);
     connect(&m_watchdog, &QTimer::timeout, this, [this] {
         lose(Error{ErrorCode::Timeout,
                    QStringLiteral("no answer from %1:%2 for %3 s")
@@ -426,6 +428,11 @@ void SenderConnection::pumpData()
         const qint64 left = t.offered.size - t.pos;
         if (left > 0) {
             const qint64 want = qMin<qint64>(left, m_options.chunkSize);
+            if (const int wait = throttleDelayMs(want); wait > 0) {
+                if (!m_throttle.isActive())
+                    m_throttle.start(wait);
+                return;
+            }
             m_buffer.resize(want);
             const ssize_t n = ::pread(t.fd.get(), m_buffer.data(), static_cast<size_t>(want), t.pos);
             if (n <= 0) {
@@ -437,6 +444,7 @@ void SenderConnection::pumpData()
                 continue;
             }
             t.hasher.add(m_buffer.constData(), n);
+            m_rateBytes += n;
             m_socket->write(proto::encodeDataHead(t.id, static_cast<quint32>(n)));
             m_socket->write(m_buffer.constData(), n);
             t.pos += n;
@@ -462,6 +470,20 @@ void SenderConnection::pumpData()
         startNextStream();
         return;
     }
+}
+
+int SenderConnection::throttleDelayMs(qint64 nextChunk)
+{
+    if (m_options.bwlimit <= 0)
+        return 0;
+    if (!m_rateClock.isValid() || m_rateClock.elapsed() > 10000) {
+        // A fresh window now and then, so an idle spell does not bank an unlimited burst.
+        m_rateClock.start();
+        m_rateBytes = 0;
+    }
+    const qint64 allowedAt = (m_rateBytes + nextChunk) * 1000 / m_options.bwlimit;
+    const qint64 wait = allowedAt - m_rateClock.elapsed();
+    return wait > 0 ? static_cast<int>(qMin<qint64>(wait, 1000)) : 0;
 }
 
 void SenderConnection::cancel(quint32 id, const Error &error)

@@ -39,6 +39,7 @@ struct SenderOptions
     int maxConnectAttempts = 0;  // give up after this many failed attempts in a row (0: never)
     int chunkSize = 256 * 1024;
     int timeoutMs = 60000;       // receiver silent this long while we wait for it: reconnect
+    qint64 bwlimit = 0;          // bytes per second for this connection; 0: no limit
 };
 
 enum class LinkState { Disconnected, Connecting, Authenticating, Ready, Retrying, Refused, Stopped };
@@ -107,12 +108,16 @@ private:
     void lose(const Error &error); // connection lost: return tickets, schedule reconnect
     void armWatchdog();
     int room() const;
+    int throttleDelayMs(qint64 nextChunk);
 
     int m_index;
     SenderOptions m_options;
     QTcpSocket *m_socket = nullptr; // child
     QTimer m_reconnectTimer;
     QTimer m_watchdog;
+    QTimer m_throttle;        // armed only while over the rate limit
+    QElapsedTimer m_rateClock;
+    qint64 m_rateBytes = 0;   // sent since m_rateClock started
     LinkState m_state = LinkState::Disconnected;
     proto::FrameReader m_reader;
     QByteArray m_clientNonce;

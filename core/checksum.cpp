@@ -107,7 +107,8 @@ Hash128 Hasher::result() const
 Result<void> hashFileRange(int fd, qint64 length, Hasher &hasher)
 {
     if (length < 0)
-        return {ErrorCode::IoError, QStringLiteral("cannot hash a negative length (%1)").arg(length)};
+        return {ErrorCode::IoError,
+                QStringLiteral("cannot hash a negative length (%1)").arg(length)};
     std::vector<char> buffer(size_t(qMin<qint64>(length, ReadChunk)));
     qint64 offset = 0;
     while (offset < length) {

@@ -13,17 +13,17 @@ namespace isocket::proto {
 
 namespace {
 
-constexpr int HeadSize = 5;        // u32 length + u8 type
-constexpr int ManifestFixed = 7;   // type + id + count
+constexpr int HeadSize = 5;      // u32 length + u8 type
+constexpr int ManifestFixed = 7; // type + id + count
 constexpr int ManifestEntryFixed = 2 + 8;
 constexpr quint64 MaxSize = quint64(std::numeric_limits<qint64>::max());
 
 // In the order of the Message variant's alternatives.
 constexpr std::array<FrameType, 15> TypeByIndex = {
-    FrameType::Hello,  FrameType::Challenge, FrameType::Auth,       FrameType::Welcome,
-    FrameType::Error,  FrameType::Offer,     FrameType::Accept,     FrameType::Begin,
-    FrameType::Data,   FrameType::End,       FrameType::Cancel,     FrameType::Stored,
-    FrameType::CloseDbtag, FrameType::Manifest, FrameType::Closed,
+    FrameType::Hello,      FrameType::Challenge, FrameType::Auth,   FrameType::Welcome,
+    FrameType::Error,      FrameType::Offer,     FrameType::Accept, FrameType::Begin,
+    FrameType::Data,       FrameType::End,       FrameType::Cancel, FrameType::Stored,
+    FrameType::CloseDbtag, FrameType::Manifest,  FrameType::Closed,
 };
 static_assert(std::variant_size_v<Message> == TypeByIndex.size());
 
@@ -43,8 +43,9 @@ quint32 capOf(FrameType type)
 
 QString typeLabel(quint8 type)
 {
-    return isKnownType(type) ? typeName(FrameType(type))
-                             : QStringLiteral("unknown type 0x%1").arg(type, 2, 16, QLatin1Char('0'));
+    return isKnownType(type)
+               ? typeName(FrameType(type))
+               : QStringLiteral("unknown type 0x%1").arg(type, 2, 16, QLatin1Char('0'));
 }
 
 // UTF-8 of `text`, cut at a character boundary so that it fits MaxStringBytes.
@@ -101,8 +102,7 @@ public:
     }
 
 private:
-    template <typename T>
-    void put(T bigEndian)
+    template <typename T> void put(T bigEndian)
     {
         m_bytes.append(reinterpret_cast<const char *>(&bigEndian), sizeof(T));
     }
@@ -192,13 +192,15 @@ public:
             return {};
         const QByteArrayView utf8(m_data, n);
         // ConvertInitialBom: a leading U+FEFF is data and must survive the round trip.
-        QStringDecoder decoder(QStringConverter::Utf8, QStringConverter::Flag::Stateless
-                                                           | QStringConverter::Flag::ConvertInitialBom);
+        QStringDecoder decoder(QStringConverter::Utf8,
+                               QStringConverter::Flag::Stateless |
+                                   QStringConverter::Flag::ConvertInitialBom);
         QString text = decoder.decode(utf8);
         // The re-encoding check also refuses overlong forms and surrogates, whatever the
         // decoder lets through: what we decode is exactly what was sent.
         if (decoder.hasError() || QByteArrayView(text.toUtf8()) != utf8) {
-            fail(ErrorCode::BadFrame, QStringLiteral("%1 is not valid UTF-8").arg(QLatin1String(field)));
+            fail(ErrorCode::BadFrame,
+                 QStringLiteral("%1 is not valid UTF-8").arg(QLatin1String(field)));
             return {};
         }
         advance(n);
@@ -227,10 +229,11 @@ private:
         if (failed())
             return false;
         if (count > m_left) {
-            fail(ErrorCode::BadFrame, QStringLiteral("frame ends inside %1 (%2 bytes needed, %3 left)")
-                                          .arg(QLatin1String(field))
-                                          .arg(count)
-                                          .arg(m_left));
+            fail(ErrorCode::BadFrame,
+                 QStringLiteral("frame ends inside %1 (%2 bytes needed, %3 left)")
+                     .arg(QLatin1String(field))
+                     .arg(count)
+                     .arg(m_left));
             return false;
         }
         return true;
@@ -242,8 +245,7 @@ private:
         m_left -= count;
     }
 
-    template <typename T>
-    T take(const char *field)
+    template <typename T> T take(const char *field)
     {
         if (!need(sizeof(T), field))
             return T{};
@@ -258,8 +260,7 @@ private:
     std::optional<Error> m_error;
 };
 
-template <typename T>
-Result<Message> done(Reader &r, T message)
+template <typename T> Result<Message> done(Reader &r, T message)
 {
     r.finish();
     if (r.failed())
@@ -275,8 +276,9 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
         Hello m;
         const quint32 magic = r.u32("magic");
         if (!r.failed() && magic != Magic) {
-            r.fail(ErrorCode::BadFrame,
-                   QStringLiteral("magic 0x%1 is not isocket's").arg(magic, 8, 16, QLatin1Char('0')));
+            r.fail(
+                ErrorCode::BadFrame,
+                QStringLiteral("magic 0x%1 is not isocket's").arg(magic, 8, 16, QLatin1Char('0')));
         }
         m.minVersion = r.u16("minVersion");
         m.maxVersion = r.u16("maxVersion");
@@ -308,8 +310,9 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
         m.maxInFlight = r.u32("maxInFlight");
         m.maxChunk = r.u32("maxChunk");
         if (!r.failed() && (m.maxInFlight == 0 || m.maxInFlight > MaxInFlight)) {
-            r.fail(ErrorCode::BadFrame,
-                   QStringLiteral("maxInFlight %1 not in 1..%2").arg(m.maxInFlight).arg(MaxInFlight));
+            r.fail(
+                ErrorCode::BadFrame,
+                QStringLiteral("maxInFlight %1 not in 1..%2").arg(m.maxInFlight).arg(MaxInFlight));
         }
         if (!r.failed() && (m.maxChunk == 0 || m.maxChunk > MaxChunk)) {
             r.fail(ErrorCode::BadFrame,
@@ -356,7 +359,9 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
         m.id = r.u32("id");
         if (!r.failed() && r.left() > qsizetype(MaxChunk)) {
             r.fail(ErrorCode::FrameTooLarge,
-                   QStringLiteral("payload of %1 bytes over the cap of %2").arg(r.left()).arg(MaxChunk));
+                   QStringLiteral("payload of %1 bytes over the cap of %2")
+                       .arg(r.left())
+                       .arg(MaxChunk));
         }
         if (!r.failed())
             m.bytes = r.rest();
@@ -399,9 +404,8 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
         // Each entry takes at least ManifestEntryFixed bytes: refuse a count the frame cannot
         // hold before reserving anything for it.
         if (!r.failed() && qsizetype(count) * ManifestEntryFixed > r.left()) {
-            r.fail(ErrorCode::BadFrame, QStringLiteral("count %1 does not fit in %2 bytes")
-                                            .arg(count)
-                                            .arg(r.left()));
+            r.fail(ErrorCode::BadFrame,
+                   QStringLiteral("count %1 does not fit in %2 bytes").arg(count).arg(r.left()));
         }
         if (!r.failed())
             m.entries.reserve(count);
@@ -434,21 +438,36 @@ FrameType typeOf(const Message &message)
 QString typeName(FrameType type)
 {
     switch (type) {
-    case FrameType::Hello: return QStringLiteral("HELLO");
-    case FrameType::Challenge: return QStringLiteral("CHALLENGE");
-    case FrameType::Auth: return QStringLiteral("AUTH");
-    case FrameType::Welcome: return QStringLiteral("WELCOME");
-    case FrameType::Error: return QStringLiteral("ERROR");
-    case FrameType::Offer: return QStringLiteral("OFFER");
-    case FrameType::Accept: return QStringLiteral("ACCEPT");
-    case FrameType::Begin: return QStringLiteral("BEGIN");
-    case FrameType::Data: return QStringLiteral("DATA");
-    case FrameType::End: return QStringLiteral("END");
-    case FrameType::Cancel: return QStringLiteral("CANCEL");
-    case FrameType::Stored: return QStringLiteral("STORED");
-    case FrameType::CloseDbtag: return QStringLiteral("CLOSE_DBTAG");
-    case FrameType::Manifest: return QStringLiteral("MANIFEST");
-    case FrameType::Closed: return QStringLiteral("CLOSED");
+    case FrameType::Hello:
+        return QStringLiteral("HELLO");
+    case FrameType::Challenge:
+        return QStringLiteral("CHALLENGE");
+    case FrameType::Auth:
+        return QStringLiteral("AUTH");
+    case FrameType::Welcome:
+        return QStringLiteral("WELCOME");
+    case FrameType::Error:
+        return QStringLiteral("ERROR");
+    case FrameType::Offer:
+        return QStringLiteral("OFFER");
+    case FrameType::Accept:
+        return QStringLiteral("ACCEPT");
+    case FrameType::Begin:
+        return QStringLiteral("BEGIN");
+    case FrameType::Data:
+        return QStringLiteral("DATA");
+    case FrameType::End:
+        return QStringLiteral("END");
+    case FrameType::Cancel:
+        return QStringLiteral("CANCEL");
+    case FrameType::Stored:
+        return QStringLiteral("STORED");
+    case FrameType::CloseDbtag:
+        return QStringLiteral("CLOSE_DBTAG");
+    case FrameType::Manifest:
+        return QStringLiteral("MANIFEST");
+    case FrameType::Closed:
+        return QStringLiteral("CLOSED");
     }
     return QStringLiteral("0x%1").arg(quint8(type), 2, 16, QLatin1Char('0'));
 }
@@ -576,8 +595,8 @@ QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries)
     qsizetype used = 0;
     for (const ManifestEntry &e : entries) {
         const qsizetype entrySize = ManifestEntryFixed + wireUtf8(e.path).size();
-        if (frames.isEmpty() || used + entrySize > qsizetype(MaxControlFrame)
-            || frames.last().entries.size() == 0xFFFF) {
+        if (frames.isEmpty() || used + entrySize > qsizetype(MaxControlFrame) ||
+            frames.last().entries.size() == 0xFFFF) {
             frames.append(Manifest{id, {}});
             used = 4 + ManifestFixed;
         }
@@ -596,10 +615,11 @@ Result<Message> decodeBody(const QByteArray &body)
         return Error{ErrorCode::BadFrame, QStringLiteral("%1").arg(typeLabel(type))};
     const FrameType frameType = FrameType(type);
     if (quint64(body.size()) > capOf(frameType)) {
-        return Error{ErrorCode::FrameTooLarge, QStringLiteral("%1 frame of %2 bytes over the cap of %3")
-                                                   .arg(typeName(frameType))
-                                                   .arg(body.size())
-                                                   .arg(capOf(frameType))};
+        return Error{ErrorCode::FrameTooLarge,
+                     QStringLiteral("%1 frame of %2 bytes over the cap of %3")
+                         .arg(typeName(frameType))
+                         .arg(body.size())
+                         .arg(capOf(frameType))};
     }
     return decodeTyped(body, frameType);
 }
@@ -611,14 +631,16 @@ Result<std::optional<quint32>> FrameReader::checkHead(const char *head, qsizetyp
     if (available < 4)
         return std::optional<quint32>();
     const quint32 length = qFromBigEndian<quint32>(head);
-    const QString type = available >= HeadSize ? typeLabel(quint8(head[4])) : QStringLiteral("frame");
+    const QString type =
+        available >= HeadSize ? typeLabel(quint8(head[4])) : QStringLiteral("frame");
     if (length == 0)
         return Error{ErrorCode::BadFrame, QStringLiteral("frame of length 0")};
     if (length > MaxDataFrame) {
-        return Error{ErrorCode::FrameTooLarge, QStringLiteral("%1 frame of %2 bytes over the cap of %3")
-                                                   .arg(type)
-                                                   .arg(length)
-                                                   .arg(MaxDataFrame)};
+        return Error{ErrorCode::FrameTooLarge,
+                     QStringLiteral("%1 frame of %2 bytes over the cap of %3")
+                         .arg(type)
+                         .arg(length)
+                         .arg(MaxDataFrame)};
     }
     if (available < HeadSize)
         return std::optional<quint32>();
@@ -627,10 +649,11 @@ Result<std::optional<quint32>> FrameReader::checkHead(const char *head, qsizetyp
         return Error{ErrorCode::BadFrame, type};
     const quint32 cap = capOf(FrameType(rawType));
     if (length > cap) {
-        return Error{ErrorCode::FrameTooLarge, QStringLiteral("%1 frame of %2 bytes over the cap of %3")
-                                                   .arg(type)
-                                                   .arg(length)
-                                                   .arg(cap)};
+        return Error{ErrorCode::FrameTooLarge,
+                     QStringLiteral("%1 frame of %2 bytes over the cap of %3")
+                         .arg(type)
+                         .arg(length)
+                         .arg(cap)};
     }
     return std::optional<quint32>(length);
 }

@@ -188,14 +188,15 @@ QList<std::pair<const char *, Message>> sampleMessages()
         {"welcome-small", Welcome{1, 1}},
         {"error", ErrorMsg{ErrorCode::AuthFailed, QStringLiteral("wrong secret")}},
         {"error-bad-frame", ErrorMsg{ErrorCode::BadFrame, QStringLiteral("OFFER: trailing")}},
-        {"offer", Offer{42, QStringLiteral("DC20151225"), QStringLiteral("sub/dir/f.dat"),
-                        quint64(std::numeric_limits<qint64>::max()),
-                        std::numeric_limits<qint64>::min()}},
+        {"offer",
+         Offer{42, QStringLiteral("DC20151225"), QStringLiteral("sub/dir/f.dat"),
+               quint64(std::numeric_limits<qint64>::max()), std::numeric_limits<qint64>::min()}},
         {"offer-long-path", Offer{0xFFFFFFFF, QStringLiteral("DC1"),
                                   QString(MaxStringBytes, QLatin1Char('p')), 0, -1}},
         {"offer-tricky", Offer{7, tricky, tricky, 1, 2}},
         {"accept-send", Accept{1, Decision::Send, 0, Hash128{}, ErrorCode::Ok, QString()}},
-        {"accept-resume", Accept{2, Decision::Send, 123456789, hashOf(2), ErrorCode::Ok, QString()}},
+        {"accept-resume",
+         Accept{2, Decision::Send, 123456789, hashOf(2), ErrorCode::Ok, QString()}},
         {"accept-stored", Accept{3, Decision::AlreadyStored, 99, hashOf(3), ErrorCode::Ok, {}}},
         {"accept-refused", Accept{4, Decision::Refused, 0, Hash128{}, ErrorCode::Busy,
                                   QStringLiteral("another connection writes it")}},
@@ -211,6 +212,8 @@ QList<std::pair<const char *, Message>> sampleMessages()
         {"manifest", Manifest{14, {{QStringLiteral("a.dat"), 1}, {tricky, 0}, {QString(), 5}}}},
         {"manifest-empty", Manifest{15, {}}},
         {"closed", Closed{16, ErrorCode::Incomplete, QStringLiteral("missing a.dat")}},
+        {"leading-bom", Stored{17, ErrorCode::IoError, QStringLiteral("\uFEFFkept")}},
+        {"max-string", Closed{18, ErrorCode::Ok, QString(MaxStringBytes / 2, QChar(0xe9))}},
     };
 }
 
@@ -306,12 +309,17 @@ void TestProtocol::goldenBytes()
     QCOMPARE(encode(Begin{7, 0x0102}).toHex(), QByteArray("0000000d12000000070000000000000102"));
     QCOMPARE(encode(Cancel{0x01020304}).toHex(), QByteArray("000000051501020304"));
     QCOMPARE(encode(Stored{1, ErrorCode::DiskFull, QStringLiteral("é")}).toHex(),
-             QByteArray("0000000b1600000001006700" "02c3a9"));
+             QByteArray("0000000b1600000001006700"
+                        "02c3a9"));
     QCOMPARE(encode(Welcome{4, 1024}).toHex(), QByteArray("00000009040000000400000400"));
     QCOMPARE(encodeDataHead(9, 3).toHex(), QByteArray("000000081300000009"));
     QCOMPARE(encodeDataHead(9, 3) + "xyz", encode(Data{9, "xyz"}));
     const QByteArray hello = encode(Hello{1, 2, QStringLiteral("ed"), QByteArray(NonceSize, 'n')});
-    QCOMPARE(hello.left(15).toHex(), QByteArray("0000002d01" "49534b54" "0001" "0002" "0002"));
+    QCOMPARE(hello.left(15).toHex(), QByteArray("0000002d01"
+                                                "49534b54"
+                                                "0001"
+                                                "0002"
+                                                "0002"));
     QCOMPARE(hello.size(), 4 + 1 + 4 + 2 + 2 + 2 + 2 + NonceSize);
 }
 
@@ -408,21 +416,24 @@ void TestProtocol::hostile_data()
         frame(FrameType::Offer, be32(1) + be16(100) + "DC1" + be16(1) + "f" + be64(1) + be64(2)),
         Bad);
     row("string-over-cap",
-        frame(FrameType::Offer, be32(1) + be16(MaxStringBytes + 1) + QByteArray(MaxStringBytes + 1, 'a')
-                                    + str("f") + be64(1) + be64(2)),
+        frame(FrameType::Offer, be32(1) + be16(MaxStringBytes + 1) +
+                                    QByteArray(MaxStringBytes + 1, 'a') + str("f") + be64(1) +
+                                    be64(2)),
         Large);
     row("bad-utf8", frame(FrameType::Stored, be32(1) + be16(0) + str("\xc3\x28")), Bad);
     row("utf8-overlong", frame(FrameType::Stored, be32(1) + be16(0) + str("\xc0\xaf")), Bad);
     row("utf8-surrogate", frame(FrameType::Stored, be32(1) + be16(0) + str("\xed\xa0\x80")), Bad);
     row("utf8-cut", frame(FrameType::Stored, be32(1) + be16(0) + str("ok\xe2\x82")), Bad);
-    row("utf8-over-max", frame(FrameType::Stored, be32(1) + be16(0) + str("\xf4\x90\x80\x80")), Bad);
-    row("bad-magic", frame(FrameType::Hello, be32(0x48545450) + be16(1) + be16(1) + str("ed") + nonce),
+    row("utf8-over-max", frame(FrameType::Stored, be32(1) + be16(0) + str("\xf4\x90\x80\x80")),
         Bad);
-    row("empty-version-range", frame(FrameType::Hello, be32(Magic) + be16(2) + be16(1) + str("ed") + nonce),
+    row("bad-magic",
+        frame(FrameType::Hello, be32(0x48545450) + be16(1) + be16(1) + str("ed") + nonce), Bad);
+    row("empty-version-range",
+        frame(FrameType::Hello, be32(Magic) + be16(2) + be16(1) + str("ed") + nonce), Bad);
+    row("version-zero",
+        frame(FrameType::Hello, be32(Magic) + be16(0) + be16(1) + str("ed") + nonce), Bad);
+    row("short-nonce", frame(FrameType::Hello, helloHead + str("ed") + nonce.left(NonceSize - 1)),
         Bad);
-    row("version-zero", frame(FrameType::Hello, be32(Magic) + be16(0) + be16(1) + str("ed") + nonce),
-        Bad);
-    row("short-nonce", frame(FrameType::Hello, helloHead + str("ed") + nonce.left(NonceSize - 1)), Bad);
     row("long-nonce", frame(FrameType::Hello, helloHead + str("ed") + nonce + 'x'), Bad);
     row("short-proof", frame(FrameType::Auth, QByteArray(ProofSize - 1, 'p')), Bad);
     row("challenge-short", frame(FrameType::Challenge, be16(1) + nonce + QByteArray(10, 'p')), Bad);
@@ -436,8 +447,7 @@ void TestProtocol::hostile_data()
     row("accept-short-hash",
         frame(FrameType::Accept, be32(1) + char(0) + be64(0) + QByteArray(15, 0)), Bad);
     row("size-top-bit",
-        frame(FrameType::Offer, be32(1) + str("DC1") + str("f") + be64(1ull << 63) + be64(0)),
-        Bad);
+        frame(FrameType::Offer, be32(1) + str("DC1") + str("f") + be64(1ull << 63) + be64(0)), Bad);
     row("offset-top-bit", frame(FrameType::Begin, be32(1) + be64(~0ull)), Bad);
     row("unknown-error-code", frame(FrameType::Stored, be32(1) + be16(999) + str("")), Bad);
     row("local-error-code", frame(FrameType::Closed, be32(1) + be16(300) + str("")), Bad);
@@ -445,7 +455,8 @@ void TestProtocol::hostile_data()
     row("file-count-over-cap",
         frame(FrameType::CloseDbtag, be32(1) + str("DC1") + be32(MaxManifestFiles + 1)), Large);
     row("manifest-count-over-entries",
-        frame(FrameType::Manifest, be32(1) + be16(3) + str("a") + be64(1) + str("b") + be64(2)), Bad);
+        frame(FrameType::Manifest, be32(1) + be16(3) + str("a") + be64(1) + str("b") + be64(2)),
+        Bad);
     row("manifest-huge-count", frame(FrameType::Manifest, be32(1) + be16(0xFFFF)), Bad);
     row("manifest-entry-trailing",
         frame(FrameType::Manifest, be32(1) + be16(1) + str("a") + be64(1) + "zz"), Bad);
@@ -571,7 +582,8 @@ void TestProtocol::errorsAreFinal()
 void TestProtocol::encodeCutsLongStrings()
 {
     // 4095 ASCII bytes then a 4-byte character: the cut must not split it.
-    const QString text = QString(MaxStringBytes - 1, QLatin1Char('x')) + QStringLiteral("\U0001F600z");
+    const QString text =
+        QString(MaxStringBytes - 1, QLatin1Char('x')) + QStringLiteral("\U0001F600z");
     const QByteArray bytes = encode(ErrorMsg{ErrorCode::IoError, text});
     auto decoded = decodeBody(bytes.mid(4));
     VERIFY_OK(decoded);
@@ -626,8 +638,8 @@ void TestProtocol::fuzz()
         if (bytes.size() < 20000)
             corpus.append(bytes);
     }
-    const QByteArray knownTypes = QByteArrayLiteral(
-        "\x01\x02\x03\x04\x05\x10\x11\x12\x13\x14\x15\x16\x20\x21\x22");
+    const QByteArray knownTypes =
+        QByteArrayLiteral("\x01\x02\x03\x04\x05\x10\x11\x12\x13\x14\x15\x16\x20\x21\x22");
 
     int messages = 0, errors = 0, needMore = 0;
     constexpr int Iterations = 60000;
@@ -664,8 +676,8 @@ void TestProtocol::fuzz()
                 break;
             case 4: { // length tampering
                 const quint32 length = qFromBigEndian<quint32>(input.constData());
-                const quint32 tampered = rng.bounded(2) ? length + quint32(rng.bounded(9)) - 4
-                                                        : rng.generate();
+                const quint32 tampered =
+                    rng.bounded(2) ? length + quint32(rng.bounded(9)) - 4 : rng.generate();
                 qToBigEndian(tampered, input.data());
                 break;
             }
@@ -698,12 +710,13 @@ void TestProtocol::fuzz()
             total.error = d.error;
         }
         if (total.mismatch)
-            QFAIL(qPrintable(QStringLiteral("re-encoding differs for input %1").arg(QString::fromLatin1(input.toHex()))));
+            QFAIL(qPrintable(QStringLiteral("re-encoding differs for input %1")
+                                 .arg(QString::fromLatin1(input.toHex()))));
         messages += total.messages;
         if (total.error) {
             ++errors;
-            QVERIFY(total.error->code == ErrorCode::BadFrame
-                    || total.error->code == ErrorCode::FrameTooLarge);
+            QVERIFY(total.error->code == ErrorCode::BadFrame ||
+                    total.error->code == ErrorCode::FrameTooLarge);
         } else if (position < input.size()) {
             ++needMore;
         }

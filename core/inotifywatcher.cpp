@@ -1,0 +1,385 @@
+#include "core/inotifywatcher.h"
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <QDir>
+#include <QDirIterator>
+#include <QFile>
+#include <QFileInfo>
+#include <QPointer>
+
+#include "core/logging.h"
+
+namespace isocket {
+
+namespace {
+
+// IN_MOVED_FROM is not a completion event; it is watched so that a subdirectory renamed inside
+// the tree (or moved out of it) drops its watches under the old path before MOVED_TO re-adds it.
+constexpr quint32 DirectoryMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                                  IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
+
+// The value of /proc/sys/fs/inotify/<name>, for warnings that tell the operator what to raise.
+QString sysctlValue(const char *name)
+{
+    QFile file(QStringLiteral("/proc/sys/fs/inotify/") + QLatin1String(name));
+    if (!file.open(QIODevice::ReadOnly))
+        return QStringLiteral("unknown");
+    return QString::fromLatin1(file.readAll().trimmed());
+}
+
+QString childPath(const QString &dir, const QString &name)
+{
+    if (dir.endsWith(QLatin1Char('/')))
+        return dir + name;
+    return dir + QLatin1Char('/') + name;
+}
+
+bool isUnder(const QString &path, const QString &dir)
+{
+    if (path == dir)
+        return true;
+    if (dir.endsWith(QLatin1Char('/')))
+        return path.startsWith(dir);
+    return path.startsWith(dir + QLatin1Char('/'));
+}
+
+bool isHidden(const QString &name)
+{
+    return name.startsWith(QLatin1Char('.'));
+}
+
+} // namespace
+
+std::unique_ptr<InotifyWatcher> InotifyWatcher::create(QString *errorString)
+{
+    UniqueFd fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (!fd.valid()) {
+        const int err = errno;
+        if (errorString) {
+            *errorString =
+                QStringLiteral("cannot create an inotify instance: %1").arg(osError(err));
+            if (err == EMFILE)
+                *errorString += QStringLiteral("; raise the sysctl fs.inotify.max_user_instances "
+                                               "(now %1)")
+                                    .arg(sysctlValue("max_user_instances"));
+        }
+        return nullptr;
+    }
+    return std::unique_ptr<InotifyWatcher>(new InotifyWatcher(std::move(fd)));
+}
+
+InotifyWatcher::InotifyWatcher(UniqueFd fd)
+    : m_fd(std::move(fd)), m_notifier(m_fd.get(), QSocketNotifier::Read, this)
+{
+    connect(&m_notifier, &QSocketNotifier::activated, this, &InotifyWatcher::readEvents);
+}
+
+InotifyWatcher::~InotifyWatcher()
+{
+    m_notifier.setEnabled(false);
+    for (auto it = m_pathByWd.cbegin(); it != m_pathByWd.cend(); ++it)
+        ::inotify_rm_watch(m_fd.get(), it.key());
+    // m_notifier, then m_fd (which closes the descriptor), are destroyed after this body.
+}
+
+bool InotifyWatcher::addTree(const QString &dir)
+{
+    const QString top = QDir::cleanPath(QFileInfo(dir).absoluteFilePath());
+    QString limitPath;
+    const bool ok = watchRecursively(top, true, &limitPath);
+    if (ok)
+        m_tops.insert(top);
+    if (!limitPath.isEmpty())
+        emit watchLimitReached(limitPath); // may delete this: touch no member afterwards
+    return ok;
+}
+
+bool InotifyWatcher::watchRecursively(const QString &dir, bool top, QString *limitPath,
+                                      QSet<int> *seen)
+{
+    QStringList pending{dir};
+    bool dirWatched = false;
+    while (!pending.isEmpty()) {
+        const QString path = pending.takeLast();
+        const bool isStart = path == dir;
+        // Below the start, never follow a symbolic link that replaced a directory meanwhile.
+        const quint32 mask = (top && isStart) ? DirectoryMask : DirectoryMask | IN_DONT_FOLLOW;
+        const int wd = ::inotify_add_watch(m_fd.get(), nativePath(path).constData(), mask);
+        if (wd < 0) {
+            const int err = errno;
+            const QString reason = osError(err);
+            if (isStart)
+                m_errorString = QStringLiteral("cannot watch %1: %2").arg(path, reason);
+            if (err == ENOSPC) {
+                qCWarning(lcWatch).noquote()
+                    << "cannot watch" << path
+                    << ": the inotify watch limit is reached; raise the sysctl"
+                    << "fs.inotify.max_user_watches (now" << sysctlValue("max_user_watches")
+                    << "). Falling back to rescans.";
+                *limitPath = path;
+                return dirWatched;
+            }
+            if (err == ENOENT || err == ENOTDIR) {
+                // Gone (or replaced) between its listing and now: nothing left to watch there.
+                qCDebug(lcWatch).noquote() << "not watching" << path << ":" << reason;
+            } else if (!isStart || !top) {
+                qCWarning(lcWatch).noquote() << "cannot watch" << path << ":" << reason
+                                             << "; files completed there are found by rescans only";
+            }
+            if (isStart)
+                return false;
+            continue;
+        }
+        if (isStart)
+            dirWatched = true;
+
+        if (seen)
+            seen->insert(wd);
+        // The same directory under another name (renamed while we looked): keep the new name.
+        const auto old = m_pathByWd.constFind(wd);
+        if (old != m_pathByWd.cend() && *old != path)
+            m_wdByPath.remove(*old);
+        // Another directory now at this path: the old one was replaced or moved away unseen.
+        const auto replaced = m_wdByPath.constFind(path);
+        if (replaced != m_wdByPath.cend() && *replaced != wd) {
+            ::inotify_rm_watch(m_fd.get(), *replaced);
+            m_pathByWd.remove(*replaced);
+        }
+        m_pathByWd.insert(wd, path);
+        m_wdByPath.insert(path, wd);
+
+        QDirIterator it(path, QDir::Dirs | QDir::NoDotAndDotDot | QDir::NoSymLinks);
+        while (it.hasNext()) {
+            it.next();
+            if (!isHidden(it.fileName()))
+                pending.append(it.filePath());
+        }
+    }
+    if (dirWatched)
+        qCDebug(lcWatch).noquote() << "watching" << dir << "recursively";
+    return dirWatched;
+}
+
+void InotifyWatcher::removeTree(const QString &dir)
+{
+    const QString top = QDir::cleanPath(QFileInfo(dir).absoluteFilePath());
+    forgetTree(top);
+}
+
+void InotifyWatcher::clear()
+{
+    for (auto it = m_pathByWd.cbegin(); it != m_pathByWd.cend(); ++it)
+        ::inotify_rm_watch(m_fd.get(), it.key());
+    m_pathByWd.clear();
+    m_wdByPath.clear();
+    m_tops.clear();
+}
+
+QStringList InotifyWatcher::watchedDirectories() const
+{
+    QStringList dirs = m_wdByPath.keys();
+    dirs.sort();
+    return dirs;
+}
+
+QStringList InotifyWatcher::forgetTree(const QString &dir)
+{
+    for (auto it = m_wdByPath.begin(); it != m_wdByPath.end();) {
+        if (isUnder(it.key(), dir)) {
+            ::inotify_rm_watch(m_fd.get(), it.value());
+            m_pathByWd.remove(it.value());
+            it = m_wdByPath.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    QStringList tops;
+    for (auto it = m_tops.begin(); it != m_tops.end();) {
+        if (isUnder(*it, dir)) {
+            tops.append(*it);
+            it = m_tops.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return tops;
+}
+
+void InotifyWatcher::readEvents()
+{
+    int available = 0;
+    if (::ioctl(m_fd.get(), FIONREAD, &available) < 0) {
+        qCWarning(lcWatch).noquote()
+            << "ioctl(FIONREAD) on the inotify fd failed:" << osError(errno);
+        available = 0;
+    }
+    // At least room for one event with the longest name, so that read() never fails with EINVAL.
+    const qsizetype size = qMax<qsizetype>(available, sizeof(inotify_event) + NAME_MAX + 1);
+    QByteArray buffer(size, Qt::Uninitialized);
+    ssize_t n;
+    do {
+        n = ::read(m_fd.get(), buffer.data(), size_t(size));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno != EAGAIN)
+            qCWarning(lcWatch).noquote() << "reading the inotify fd failed:" << osError(errno);
+        return;
+    }
+    buffer.truncate(n);
+    processEvents(buffer);
+}
+
+void InotifyWatcher::processEvents(const QByteArray &buffer)
+{
+    // A slot may delete this watcher: check after every emit.
+    const QPointer<InotifyWatcher> self(this);
+    const char *const data = buffer.constData();
+    const qsizetype size = buffer.size();
+    qsizetype offset = 0;
+    while (offset < size) {
+        inotify_event event;
+        if (size - offset < qsizetype(sizeof event)) {
+            qCWarning(lcWatch) << "truncated inotify event buffer:" << size - offset
+                               << "bytes left over; treated as an overflow";
+            handleLostEvents();
+            return;
+        }
+        std::memcpy(&event, data + offset, sizeof event);
+        const char *const nameData = data + offset + sizeof event;
+        if (size - offset - qsizetype(sizeof event) < qsizetype(event.len)) {
+            qCWarning(lcWatch) << "truncated inotify event buffer: a name of" << event.len
+                               << "bytes does not fit; treated as an overflow";
+            handleLostEvents();
+            return;
+        }
+        offset += qsizetype(sizeof event) + event.len;
+        const quint32 mask = event.mask;
+
+        if (mask & IN_Q_OVERFLOW) {
+            qCWarning(lcWatch).noquote()
+                << "the inotify event queue overflowed and changes were lost; rescanning."
+                << "Raise the sysctl fs.inotify.max_queued_events (now"
+                << sysctlValue("max_queued_events") << ")";
+            handleLostEvents();
+            return; // the kernel puts nothing after an overflow; resync made older wds stale
+        }
+
+        const auto found = m_pathByWd.constFind(event.wd);
+        if (found == m_pathByWd.cend())
+            continue; // a watch we removed; its late events do not matter any more
+        const QString dir = *found;
+
+        if (mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+            // The directory itself is gone (deleted, moved, unmounted). A subdirectory that is
+            // deleted needs nothing more; one moved within the tree was already dropped by the
+            // parent's IN_MOVED_FROM, and its new name re-added by IN_MOVED_TO.
+            QStringList gone;
+            if (m_tops.contains(dir) || (mask & (IN_MOVE_SELF | IN_IGNORED)))
+                gone = forgetTree(dir);
+            for (const QString &top : std::as_const(gone)) {
+                qCWarning(lcWatch).noquote()
+                    << "watched directory" << top << "was deleted or moved away";
+                emit directoryGone(top);
+                if (!self)
+                    return;
+            }
+            continue;
+        }
+
+        const QString name = QFile::decodeName(QByteArray(nameData, qstrnlen(nameData, event.len)));
+        if (name.isEmpty())
+            continue;
+        const QString path = childPath(dir, name);
+
+        if (mask & IN_ISDIR) {
+            if (mask & IN_MOVED_FROM) {
+                const QStringList gone = forgetTree(path);
+                for (const QString &top : gone) {
+                    emit directoryGone(top);
+                    if (!self)
+                        return;
+                }
+            } else if ((mask & (IN_CREATE | IN_MOVED_TO)) && !isHidden(name)) {
+                handleNewDirectory(path);
+                if (!self)
+                    return;
+            }
+            continue;
+        }
+
+        if ((mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) && !isHidden(name)) {
+            emit fileClosed(path);
+            if (!self)
+                return;
+        }
+    }
+}
+
+void InotifyWatcher::handleLostEvents()
+{
+    // Lost events may include directories created, renamed or removed: walk every tree again so
+    // that the watches match the disk before the engine's rescan (which follows overflowed())
+    // looks. Re-adding an existing watch keeps its wd, so nothing is unwatched meanwhile.
+    QSet<int> seen;
+    QString limitPath;
+    QStringList gone;
+    const QStringList tops(m_tops.cbegin(), m_tops.cend());
+    for (const QString &top : tops) {
+        QString limit;
+        if (!watchRecursively(top, true, &limit, &seen)) {
+            m_tops.remove(top);
+            gone.append(top);
+        }
+        if (limitPath.isEmpty())
+            limitPath = limit;
+    }
+    for (auto it = m_pathByWd.begin(); it != m_pathByWd.end();) {
+        if (seen.contains(it.key())) {
+            ++it;
+            continue;
+        }
+        ::inotify_rm_watch(m_fd.get(), it.key());
+        if (m_wdByPath.value(it.value(), -1) == it.key())
+            m_wdByPath.remove(it.value());
+        it = m_pathByWd.erase(it);
+    }
+
+    const QPointer<InotifyWatcher> self(this);
+    for (const QString &top : std::as_const(gone)) {
+        qCWarning(lcWatch).noquote() << "watched directory" << top << "is gone:" << m_errorString;
+        emit directoryGone(top);
+        if (!self)
+            return;
+    }
+    if (!limitPath.isEmpty()) {
+        emit watchLimitReached(limitPath);
+        if (!self)
+            return;
+    }
+    emit overflowed();
+}
+
+void InotifyWatcher::handleNewDirectory(const QString &path)
+{
+    QString limitPath;
+    const bool watched = watchRecursively(path, false, &limitPath);
+    const QPointer<InotifyWatcher> self(this);
+    if (!limitPath.isEmpty()) {
+        emit watchLimitReached(limitPath);
+        if (!self)
+            return;
+    }
+    if (watched) {
+        qCDebug(lcWatch).noquote() << "new directory" << path;
+        emit directoryAdded(path);
+    }
+}
+
+} // namespace isocket

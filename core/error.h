@@ -5,6 +5,7 @@
 // 1xx are transient (back off and retry), 2xx need an operator (stop that file or that
 // connection), 3xx are local usage/configuration errors that never travel on the wire.
 
+#include <QMetaType>
 #include <QString>
 #include <QtGlobal>
 
@@ -103,3 +104,5 @@ private:
 };
 
 } // namespace isocket
+
+Q_DECLARE_METATYPE(isocket::Error)

@@ -6,6 +6,7 @@
 #include "core/error.h"
 
 #include <QByteArray>
+#include <QMetaType>
 #include <QString>
 
 #include <sys/stat.h>
@@ -69,3 +70,5 @@ Result<void> writeFileAtomically(const QString &dir, const QString &name, const 
 Result<void> syncDirectory(const QString &dir);
 
 } // namespace isocket
+
+Q_DECLARE_METATYPE(isocket::FileStamp)

@@ -142,5 +142,3 @@ private:
 } // namespace isocket
 
 Q_DECLARE_METATYPE(isocket::LinkState)
-Q_DECLARE_METATYPE(isocket::FileStamp)
-Q_DECLARE_METATYPE(isocket::Error)

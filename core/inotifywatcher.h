@@ -10,13 +10,18 @@
 // Signals (facts; a slot may call any method, or delete the watcher):
 //   fileClosed(path)        a non-directory under a watched directory was closed after writing
 //                           (IN_CLOSE_WRITE) or renamed into it (IN_MOVED_TO). Absolute path.
-//                           Names starting with '.' (temporaries) are never reported.
-//   directoryAdded(path)    a new subdirectory appeared (created or moved in) and it and every
-//                           directory below it are now watched. Files written into it before
-//                           the watch existed are NOT reported: sweep `path` recursively.
-//   overflowed()            the kernel queue overflowed and events were lost: rescan everything.
+//                           Names starting with '.' (temporaries) are never reported. A file
+//                           that is not yet closed is not reported.
+//   directoryAdded(path)    a new subdirectory appeared (created, moved in, or renamed inside
+//                           the tree) and it and every directory below it are now watched.
+//                           Files completed in it before the watch existed are NOT reported:
+//                           sweep `path` recursively. A file may therefore be seen twice (sweep
+//                           and event); the receiver of these signals de-duplicates.
+//   overflowed()            events were lost (kernel queue overflow): every tree has already
+//                           been walked again, so the watches match the disk; rescan everything.
 //   watchLimitReached(path) `path` could not be watched (fs.inotify.max_user_watches): events
-//                           under it will not come; rely on rescans.
+//                           under it will not come; rely on rescans. May be emitted from inside
+//                           addTree().
 //   directoryGone(path)     a top directory given to addTree() was deleted or moved away; its
 //                           watches are gone.
 

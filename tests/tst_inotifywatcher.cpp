@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -380,9 +381,12 @@ void TestInotifyWatcher::overflow()
     std::unique_ptr<InotifyWatcher> watcher;
     if (how == QLatin1String("kernel")) {
         // The limit is taken when the inotify instance is created: lower it just for that.
-        // It is system-wide: keep the window short, so other processes are not affected.
+        // It is system-wide: keep the window short, so other processes are not affected, and
+        // hold a lock so that a concurrent run of this test never saves our lowered value.
         QFile reader(MaxQueuedEvents);
-        const QByteArray saved = reader.open(QIODevice::ReadOnly) ? reader.readAll() : QByteArray();
+        if (!reader.open(QIODevice::ReadOnly) || ::flock(reader.handle(), LOCK_EX) != 0)
+            QSKIP("fs.inotify.max_queued_events is not readable here");
+        const QByteArray saved = reader.readAll();
         QFile limit(MaxQueuedEvents);
         if (saved.trimmed().isEmpty() || !limit.open(QIODevice::WriteOnly))
             QSKIP("fs.inotify.max_queued_events is not writable here");

@@ -11,6 +11,7 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 
 using namespace isocket;
 
@@ -40,6 +41,7 @@ private slots:
     void entryChange();
     void burstIsCoalesced_data();
     void burstIsCoalesced();
+    void steadyStreamDoesNotPostpone();
     void rootDeleted();
 };
 
@@ -144,6 +146,32 @@ void TestRootWatcher::burstIsCoalesced()
 
     QVERIFY2(changed.count() <= 5, qPrintable(QString::number(changed.count())));
     QCOMPARE(seen.last(), Burst);
+}
+
+void TestRootWatcher::steadyStreamDoesNotPostpone()
+{
+    // A producer that changes the root more often than the coalescing interval, for a long time:
+    // changed() must come while it is still running, not only once it stops.
+    constexpr int Changes = 100;
+    QTemporaryDir root;
+    QVERIFY(root.isValid());
+    RootWatcher watcher;
+    watcher.setCoalesceInterval(std::chrono::milliseconds(100));
+    QVERIFY(watcher.setRoot(root.path()));
+    QSignalSpy changed(&watcher, &RootWatcher::changed);
+
+    int made = 0;
+    QTimer producer;
+    producer.setInterval(20);
+    connect(&producer, &QTimer::timeout, this, [&] {
+        QDir().mkdir(join(root.path(), QStringLiteral("DC%1").arg(made)));
+        if (++made == Changes)
+            producer.stop();
+    });
+    producer.start();
+    QVERIFY(changed.wait(timeoutMs()));
+    QVERIFY2(made < Changes, "changed() waited for the stream to end");
+    producer.stop();
 }
 
 void TestRootWatcher::rootDeleted()

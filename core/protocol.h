@@ -74,15 +74,17 @@ using Message = std::variant<Hello, Challenge, Auth, Welcome, ErrorMsg, Offer, A
 FrameType typeOf(const Message &message);
 QString typeName(FrameType type);
 
-// One whole frame, length prefix included.
+// One whole frame, length prefix included. Strings longer than MaxStringBytes are cut at a
+// character boundary (callers validate paths before offering them); nonces and proofs are
+// written as exactly NonceSize/ProofSize bytes. A MANIFEST must come from splitManifest().
 QByteArray encode(const Message &message);
 
 // The 9-byte head of a DATA frame carrying `payloadSize` bytes for `id`; the caller writes the
 // payload right after it (so a chunk read from disk is not copied into a frame first).
 QByteArray encodeDataHead(quint32 id, quint32 payloadSize);
 
-// How many ManifestEntry fit in one MANIFEST frame, given their paths.
-// Splits `entries` into frames that each stay under MaxControlFrame.
+// Splits `entries` into MANIFEST frames that each stay within MaxControlFrame (length prefix
+// included) and 65535 entries. No entries, no frames.
 QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries);
 
 // Decodes one frame body (type + payload, without the length prefix). Strict: every field in
@@ -96,7 +98,9 @@ class FrameReader
 {
 public:
     // Next message from `device`, or nullopt when a whole frame is not there yet.
-    // Reads at most one frame. An Error (BadFrame, FrameTooLarge) is final for the connection.
+    // Reads at most one frame, and only once all of it is available; the head alone is enough
+    // to refuse a frame over its cap. An Error (BadFrame, FrameTooLarge, IoError) is final:
+    // every later call returns it again, and the caller closes the connection.
     Result<std::optional<Message>> read(QIODevice *device);
 
     // Same, over bytes handed in with feed() (tests, fuzzing).
@@ -104,8 +108,12 @@ public:
     Result<std::optional<Message>> next();
 
 private:
-    Result<std::optional<quint32>> checkHead(const char *head) const;
+    // The frame length once the 5-byte head is complete, nullopt before; an error as soon as
+    // the bytes present already break a rule.
+    Result<std::optional<quint32>> checkHead(const char *head, qsizetype available) const;
+    Result<std::optional<Message>> fail(Error error);
     QByteArray m_buffer;
+    std::optional<Error> m_error;
 };
 
 // HMAC-SHA256 proofs for mutual authentication. The receiver proves with role "receiver",

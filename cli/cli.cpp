@@ -19,6 +19,7 @@ struct Command
 
 const Command Commands[] = {
     {"scan", "show every dbtag of the data root with its state and unsent files", runScan},
+    {"receive", "receive files from edge devices and store them (the DRMS side)", runReceive},
 };
 
 void printUsage(FILE *out)

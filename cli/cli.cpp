@@ -20,6 +20,7 @@ struct Command
 const Command Commands[] = {
     {"scan", "show every dbtag of the data root with its state and unsent files", runScan},
     {"send", "ship every completed file to the receiver (the ED daemon; --once for one pass)", runSend},
+    {"receive", "receive files from edge devices and store them (the DRMS side)", runReceive},
 };
 
 void printUsage(FILE *out)

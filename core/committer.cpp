@@ -1,0 +1,154 @@
+#include "core/committer.h"
+
+#include <cerrno>
+#include <utility>
+#include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include <QMetaObject>
+#include <QPointer>
+#include <QThread>
+
+#include "core/logging.h"
+
+namespace isocket {
+
+void Committer::ThreadStopper::operator()(QThread *thread) const
+{
+    {
+        std::lock_guard lock(committer->m_mutex);
+        committer->m_stop = true;
+    }
+    committer->m_wake.notify_all();
+    thread->wait();
+    delete thread;
+}
+
+Committer::Committer(QObject *parent)
+    : QObject(parent),
+      m_thread(QThread::create([this] { run(); }), ThreadStopper{this})
+{
+    m_thread->setObjectName(QStringLiteral("isocket-committer"));
+    m_thread->start();
+}
+
+Committer::~Committer()
+{
+    m_thread.reset(); // stop and join before the members the worker uses go away
+}
+
+quint64 Committer::submit(CommitJob job)
+{
+    quint64 token;
+    {
+        std::lock_guard lock(m_mutex);
+        token = m_nextToken++;
+        job.token = token;
+        m_queue.push_back(std::move(job));
+    }
+    m_wake.notify_one();
+    return token;
+}
+
+void Committer::run()
+{
+    for (;;) {
+        std::deque<CommitJob> batch;
+        {
+            std::unique_lock lock(m_mutex);
+            m_wake.wait(lock, [this] { return m_stop || !m_queue.empty(); });
+            if (m_stop)
+                return; // queued fds close with m_queue; no one is left to tell
+            batch.swap(m_queue);
+        }
+        processBatch(batch);
+    }
+}
+
+void Committer::processBatch(std::deque<CommitJob> &batch)
+{
+    std::vector<Outcome> outcomes;
+    outcomes.reserve(batch.size());
+    auto fail = [](int err, const QString &what, const QString &name) {
+        return QStringLiteral("cannot %1 %2: %3").arg(what, name, osError(err));
+    };
+    auto codeOf = [](int err) {
+        return err == ENOSPC || err == EDQUOT ? ErrorCode::DiskFull : ErrorCode::IoError;
+    };
+
+    struct DirKey
+    {
+        dev_t dev;
+        ino_t ino;
+        int fd;
+    };
+    std::vector<DirKey> dirs;
+    std::vector<size_t> renamed; // indices into outcomes waiting for their directory's fsync
+    std::vector<size_t> dirOf;
+
+    for (CommitJob &job : batch) {
+        Outcome outcome{job.token, ErrorCode::Ok, QString()};
+        if (::fdatasync(job.file.get()) != 0) {
+            const int err = errno;
+            outcome = {job.token, codeOf(err), fail(err, QStringLiteral("sync"), job.partName)};
+        } else if (::renameat(job.dir.get(), nativePath(job.partName).constData(), job.dir.get(),
+                              nativePath(job.finalName).constData())
+                   != 0) {
+            const int err = errno;
+            outcome = {job.token, codeOf(err),
+                       fail(err, QStringLiteral("rename to"), job.finalName)};
+        } else {
+            struct stat st = {};
+            size_t index = dirs.size();
+            if (::fstat(job.dir.get(), &st) == 0) {
+                for (size_t i = 0; i < dirs.size(); ++i) {
+                    if (dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino) {
+                        index = i;
+                        break;
+                    }
+                }
+            }
+            if (index == dirs.size())
+                dirs.push_back({st.st_dev, st.st_ino, job.dir.get()});
+            renamed.push_back(outcomes.size());
+            dirOf.push_back(index);
+        }
+        outcomes.push_back(std::move(outcome));
+    }
+
+    std::vector<int> dirErrors(dirs.size(), 0);
+    for (size_t i = 0; i < dirs.size(); ++i)
+        if (::fsync(dirs[i].fd) != 0)
+            dirErrors[i] = errno;
+    for (size_t k = 0; k < renamed.size(); ++k) {
+        if (const int err = dirErrors[dirOf[k]]) {
+            Outcome &o = outcomes[renamed[k]];
+            o.code = codeOf(err);
+            o.message = QStringLiteral("cannot sync the directory of a stored file: %1")
+                            .arg(osError(err));
+        }
+    }
+    qCDebug(lcRecv) << "committed" << batch.size() << "files," << dirs.size() << "directories";
+    batch.clear(); // close the fds before reporting
+    deliver(outcomes);
+}
+
+void Committer::deliver(const std::vector<Outcome> &outcomes)
+{
+    QMetaObject::invokeMethod(
+        this,
+        [this, outcomes] {
+            QPointer<Committer> self(this);
+            for (const Outcome &o : outcomes) {
+                emit committed(o.token, o.code, o.message);
+                if (!self)
+                    return;
+            }
+        },
+        Qt::QueuedConnection);
+}
+
+} // namespace isocket

@@ -1,0 +1,126 @@
+#include "core/receiver.h"
+
+#include <QTcpSocket>
+
+#include "core/logging.h"
+#include "core/receiverconnection.h"
+
+namespace isocket {
+
+Receiver::Receiver(ReceiverOptions options, QObject *parent)
+    : QObject(parent),
+      m_options(std::move(options)),
+      m_store(m_options.root, m_options.reserveBytes)
+{
+    qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
+    connect(&m_server, &QTcpServer::newConnection, this,
+            &Receiver::acceptConnections);
+    connect(&m_committer, &Committer::committed, this, &Receiver::onCommitted);
+}
+
+Receiver::~Receiver()
+{
+    // Connections are children and go with QObject's destructor; they never call back into
+    // us from their own destructors.
+    m_server.close();
+}
+
+bool Receiver::listen(const QHostAddress &address, quint16 port)
+{
+    if (m_options.secret.isEmpty() && !address.isLoopback()) {
+        m_errorString = QStringLiteral("refusing to listen on %1 without a shared secret: anyone "
+                                       "could write files; give a secret file or listen on "
+                                       "127.0.0.1")
+                            .arg(address.toString());
+        return false;
+    }
+    if (auto r = m_store.open(); !r) {
+        m_errorString = r.error().message;
+        return false;
+    }
+    if (!m_server.listen(address, port)) {
+        m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
+                            .arg(address.toString())
+                            .arg(port)
+                            .arg(m_server.errorString());
+        return false;
+    }
+    qCInfo(lcRecv).noquote() << "listening on" << m_server.serverAddress().toString()
+                             << m_server.serverPort() << "storing into" << m_options.root;
+    return true;
+}
+
+quint16 Receiver::serverPort() const
+{
+    return m_server.serverPort();
+}
+
+QHostAddress Receiver::serverAddress() const
+{
+    return m_server.serverAddress();
+}
+
+int Receiver::connectionCount() const
+{
+    return int(findChildren<ReceiverConnection *>(Qt::FindDirectChildrenOnly).size());
+}
+
+void Receiver::close()
+{
+    m_server.close();
+    const auto connections = findChildren<ReceiverConnection *>(Qt::FindDirectChildrenOnly);
+    for (ReceiverConnection *c : connections)
+        c->abort();
+}
+
+void Receiver::acceptConnections()
+{
+    while (QTcpSocket *socket = m_server.nextPendingConnection()) {
+        const quint64 id = m_nextConnectionId++;
+        auto *c = new ReceiverConnection(id, socket, this); // child of this
+        connect(c, &ReceiverConnection::peerAuthenticated, this, &Receiver::peerAuthenticated);
+        connect(c, &ReceiverConnection::authFailed, this,
+                [this](const QString &peer, const QString &reason) {
+                    ++m_authFailures;
+                    emit authFailed(peer, reason);
+                });
+        connect(c, &ReceiverConnection::fileStarted, this, &Receiver::fileStarted);
+        connect(c, &ReceiverConnection::fileProgress, this, &Receiver::fileProgress);
+        connect(c, &ReceiverConnection::fileStored, this, &Receiver::fileStored);
+        connect(c, &ReceiverConnection::fileFailed, this, &Receiver::fileFailed);
+        connect(c, &ReceiverConnection::dbtagCompleted, this, &Receiver::dbtagCompleted);
+        connect(c, &ReceiverConnection::finished, this, &Receiver::peerDisconnected);
+        qCDebug(lcRecv).noquote() << "connection" << id << "from" << c->peerAddress();
+        emit peerConnected(id, c->peerAddress());
+    }
+}
+
+bool Receiver::claim(const QString &key)
+{
+    if (m_busy.contains(key))
+        return false;
+    m_busy.insert(key);
+    return true;
+}
+
+void Receiver::release(const QString &key)
+{
+    m_busy.remove(key);
+}
+
+quint64 Receiver::commit(ReceiverConnection *connection, const QString &key, CommitJob job)
+{
+    const quint64 token = m_committer.submit(std::move(job));
+    m_pending.insert(token, PendingCommit{connection, key});
+    return token;
+}
+
+void Receiver::onCommitted(quint64 token, ErrorCode code, const QString &message)
+{
+    const PendingCommit pending = m_pending.take(token);
+    release(pending.key);
+    if (pending.connection)
+        pending.connection->onCommitted(token, code, message);
+}
+
+} // namespace isocket

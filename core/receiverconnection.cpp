@@ -1,0 +1,540 @@
+#include "core/receiverconnection.h"
+
+#include <sys/socket.h>
+
+#include <QPointer>
+#include <QTcpSocket>
+
+#include "core/config.h"
+#include "core/logging.h"
+#include "core/receiver.h"
+
+namespace isocket {
+
+using namespace proto;
+
+namespace {
+
+QString rate(qint64 bytes, qint64 ms)
+{
+    const double mib = double(bytes) / (1024.0 * 1024.0);
+    const double seconds = qMax<qint64>(ms, 1) / 1000.0;
+    return QStringLiteral("%1 MiB/s").arg(mib / seconds, 0, 'f', 1);
+}
+
+} // namespace
+
+ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver *receiver)
+    : QObject(receiver), m_id(id), m_socket(socket), m_receiver(receiver)
+{
+    m_socket->setParent(this);
+    m_peerAddress = m_socket->peerAddress().toString() + QLatin1Char(':')
+                    + QString::number(m_socket->peerPort());
+    // A peer that floods us is held back by TCP, not buffered here: one DATA frame in flight
+    // plus the next.
+    m_socket->setReadBufferSize(2 * qint64(MaxDataFrame));
+
+    m_deadline.setSingleShot(true);
+    connect(&m_deadline, &QTimer::timeout, this, [this] {
+        if (m_phase == Phase::Closing) {
+            m_socket->abort();
+            return;
+        }
+        fail(ErrorCode::Timeout, QStringLiteral("handshake not finished within %1 s")
+                                     .arg(HandshakeTimeoutMs / 1000));
+    });
+    m_deadline.start(HandshakeTimeoutMs);
+
+    connect(m_socket, &QTcpSocket::readyRead, this, &ReceiverConnection::onReadyRead);
+    connect(m_socket, &QTcpSocket::disconnected, this, &ReceiverConnection::onDisconnected);
+    connect(m_socket, &QTcpSocket::bytesWritten, this, [this] {
+        // After an ERROR: once it has left, half-close so the peer reads it before we go.
+        if (m_phase == Phase::Closing && m_socket->bytesToWrite() == 0)
+            ::shutdown(int(m_socket->socketDescriptor()), SHUT_WR);
+    });
+    // Data may have arrived before we connected to readyRead.
+    QMetaObject::invokeMethod(this, &ReceiverConnection::onReadyRead, Qt::QueuedConnection);
+}
+
+ReceiverConnection::~ReceiverConnection() = default;
+
+void ReceiverConnection::abort()
+{
+    if (m_phase == Phase::Done)
+        return;
+    m_socket->abort();
+    onDisconnected(); // no-op when abort() already reported the disconnection
+}
+
+void ReceiverConnection::onReadyRead()
+{
+    QPointer<ReceiverConnection> self(this);
+    while (self && m_phase != Phase::Done) {
+        if (m_phase == Phase::Closing) {
+            m_socket->readAll(); // drained and ignored until the peer closes
+            return;
+        }
+        auto r = m_reader.read(m_socket);
+        if (!r) {
+            fail(r.error().code, r.error().message);
+            return;
+        }
+        if (!r.value())
+            return;
+        handle(std::move(*r.value()));
+    }
+}
+
+void ReceiverConnection::handle(Message &&message)
+{
+    const bool handshake = m_phase == Phase::AwaitHello || m_phase == Phase::AwaitAuth;
+    if (m_phase == Phase::AwaitHello) {
+        if (auto *m = std::get_if<Hello>(&message))
+            return handleHello(*m);
+    } else if (m_phase == Phase::AwaitAuth) {
+        if (auto *m = std::get_if<Auth>(&message))
+            return handleAuth(*m);
+    } else if (m_phase == Phase::Ready) {
+        if (auto *m = std::get_if<Offer>(&message))
+            return handleOffer(*m);
+        if (auto *m = std::get_if<Begin>(&message))
+            return handleBegin(*m);
+        if (auto *m = std::get_if<Data>(&message))
+            return handleData(*m);
+        if (auto *m = std::get_if<End>(&message))
+            return handleEnd(*m);
+        if (auto *m = std::get_if<Cancel>(&message))
+            return handleCancel(*m);
+        if (auto *m = std::get_if<CloseDbtag>(&message))
+            return handleCloseDbtag(*m);
+        if (auto *m = std::get_if<Manifest>(&message))
+            return handleManifest(*m);
+    }
+    if (auto *m = std::get_if<ErrorMsg>(&message)) {
+        // The peer gives up on us; say nothing back.
+        qCWarning(lcRecv).noquote() << m_peerAddress << "sent ERROR" << errorName(m->code)
+                                    << m->message;
+        m_phase = Phase::Closing;
+        m_socket->disconnectFromHost();
+        return;
+    }
+    fail(ErrorCode::BadFrame, QStringLiteral("%1 not expected %2")
+                                  .arg(typeName(typeOf(message)),
+                                       handshake ? QStringLiteral("during the handshake")
+                                                 : QStringLiteral("here")));
+}
+
+void ReceiverConnection::handleHello(const Hello &m)
+{
+    if (auto r = validateName(m.source, QStringLiteral("source")); !r)
+        return fail(ErrorCode::BadPath, r.error().message);
+    if (m.minVersion > Version || m.maxVersion < Version)
+        return fail(ErrorCode::BadVersion,
+                    QStringLiteral("versions %1..%2 offered, this receiver speaks %3")
+                        .arg(m.minVersion)
+                        .arg(m.maxVersion)
+                        .arg(Version));
+    m_source = m.source;
+    m_clientNonce = m.nonce;
+    m_serverNonce = randomNonce();
+    send(Challenge{Version, m_serverNonce,
+                   proof(m_receiver->secret(), Role::Receiver, m_clientNonce, m_serverNonce,
+                         m_source)});
+    m_phase = Phase::AwaitAuth;
+}
+
+void ReceiverConnection::handleAuth(const Auth &m)
+{
+    const QByteArray expected =
+        proof(m_receiver->secret(), Role::Sender, m_clientNonce, m_serverNonce, m_source);
+    if (!proofMatches(expected, m.proof)) {
+        const QString reason =
+            QStringLiteral("source '%1' does not know the shared secret").arg(m_source);
+        emit authFailed(m_peerAddress, reason);
+        return fail(ErrorCode::AuthFailed, reason);
+    }
+    m_deadline.stop();
+    m_phase = Phase::Ready;
+    send(Welcome{MaxInFlight, MaxChunk});
+    qCInfo(lcRecv).noquote() << m_peerAddress << "authenticated as" << m_source;
+    emit peerAuthenticated(m_id, m_source);
+}
+
+QString ReceiverConnection::describe(const Offer &offer) const
+{
+    return m_source + QLatin1Char('/') + offer.dbtag + QLatin1Char('/') + offer.path;
+}
+
+void ReceiverConnection::refuse(const Offer &offer, ErrorCode code, const QString &message)
+{
+    Accept a;
+    a.id = offer.id;
+    a.decision = Decision::Refused;
+    a.code = code;
+    a.message = message;
+    send(a);
+    if (code == ErrorCode::Busy) {
+        qCDebug(lcRecv).noquote() << describe(offer) << "busy on another connection";
+        return;
+    }
+    qCWarning(lcRecv).noquote() << "refused" << describe(offer) << "from" << m_peerAddress << ":"
+                                << message;
+    emit fileFailed(m_source, offer.dbtag, offer.path, code, message);
+}
+
+void ReceiverConnection::handleOffer(const Offer &m)
+{
+    if (m_transfers.count(m.id))
+        return fail(ErrorCode::BadFrame, QStringLiteral("OFFER id %1 already in flight").arg(m.id));
+    if (m_transfers.size() >= MaxInFlight)
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("more than %1 offers in flight").arg(MaxInFlight));
+    if (m.size > quint64(std::numeric_limits<qint64>::max()))
+        return refuse(m, ErrorCode::BadFrame, QStringLiteral("size out of range"));
+    const qint64 size = qint64(m.size);
+
+    // Validation first: an invalid path must not reach the registry or the disk.
+    if (auto r = validateName(m.dbtag, QStringLiteral("dbtag")); !r)
+        return refuse(m, ErrorCode::BadPath, r.error().message);
+    if (auto r = validateRelativePath(m.path, QStringLiteral("path")); !r)
+        return refuse(m, ErrorCode::BadPath, r.error().message);
+    if (m.path == QLatin1String(ReceiveStore::ManifestName))
+        return refuse(m, ErrorCode::BadPath,
+                      QStringLiteral("'%1' is reserved for the receiver's manifest").arg(m.path));
+
+    const QString key = describe(m);
+    if (!m_receiver->claim(key))
+        return refuse(m, ErrorCode::Busy,
+                      QStringLiteral("%1 is being written by another connection").arg(key));
+
+    ReceiveStore &store = m_receiver->store();
+    auto slot = store.locate(m_source, m.dbtag, m.path);
+    if (!slot) {
+        m_receiver->release(key);
+        return refuse(m, slot.error().code, slot.error().message);
+    }
+    auto stored = store.storedHash(slot.value(), size, m.mtimeNs);
+    if (!stored) {
+        m_receiver->release(key);
+        return refuse(m, stored.error().code, stored.error().message);
+    }
+    if (stored.value()) {
+        m_receiver->release(key);
+        Accept a;
+        a.id = m.id;
+        a.decision = Decision::AlreadyStored;
+        a.offset = m.size;
+        a.hash = *stored.value();
+        send(a);
+        qCDebug(lcRecv).noquote() << describe(m) << "already stored";
+        return;
+    }
+    auto partial = store.findPartial(slot.value(), size);
+    if (!partial) {
+        m_receiver->release(key);
+        return refuse(m, partial.error().code, partial.error().message);
+    }
+    const qint64 offset = partial.value() ? partial.value()->length : 0;
+    if (auto r = store.checkSpace(slot.value(), size - offset); !r) {
+        m_receiver->release(key);
+        return refuse(m, r.error().code, r.error().message);
+    }
+
+    Transfer &t = m_transfers[m.id];
+    t.offer = m;
+    t.key = key;
+    t.offeredOffset = offset;
+    Accept a;
+    a.id = m.id;
+    a.decision = Decision::Send;
+    a.offset = quint64(offset);
+    if (partial.value()) {
+        t.hasher = partial.value()->hasher;
+        a.hash = t.hasher.result();
+    }
+    send(a);
+}
+
+void ReceiverConnection::handleBegin(const Begin &m)
+{
+    auto it = m_transfers.find(m.id);
+    if (it == m_transfers.end() || it->second.stage != Transfer::Stage::Offered)
+        return fail(ErrorCode::BadFrame, QStringLiteral("BEGIN for id %1 not offered").arg(m.id));
+    if (m_current)
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("BEGIN %1 while %2 is not ended").arg(m.id).arg(*m_current));
+    Transfer &t = it->second;
+    if (m.offset != 0 && m.offset != quint64(t.offeredOffset))
+        return fail(ErrorCode::BadFrame, QStringLiteral("BEGIN %1 at offset %2, accepted %3")
+                                             .arg(m.id)
+                                             .arg(m.offset)
+                                             .arg(t.offeredOffset));
+    t.stage = Transfer::Stage::Writing;
+    t.startOffset = qint64(m.offset);
+    t.written = qint64(m.offset);
+    if (m.offset == 0)
+        t.hasher.reset();
+    t.clock.start();
+    t.progressClock.start();
+    m_current = m.id;
+
+    // The slot is opened again here rather than held since OFFER: a thousand offers in flight
+    // must not hold a thousand directory fds.
+    auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path);
+    if (!slot) {
+        failTransfer(t, slot.error().code, slot.error().message);
+    } else {
+        auto fd = m_receiver->store().openPartial(slot.value(), t.written);
+        if (!fd)
+            failTransfer(t, fd.error().code, fd.error().message);
+        else
+            t.file = std::move(fd).value();
+    }
+    emit fileStarted(m_id, m_source, t.offer.dbtag, t.offer.path, qint64(t.offer.size),
+                     t.startOffset);
+}
+
+void ReceiverConnection::failTransfer(Transfer &t, ErrorCode code, const QString &message)
+{
+    if (t.failure != ErrorCode::Ok)
+        return;
+    t.failure = code;
+    t.failureMessage = message;
+    t.file.reset();
+}
+
+void ReceiverConnection::handleData(const Data &m)
+{
+    if (!m_current || *m_current != m.id)
+        return fail(ErrorCode::BadFrame, QStringLiteral("DATA for id %1 outside its BEGIN/END")
+                                             .arg(m.id));
+    Transfer &t = m_transfers.at(m.id);
+    const qint64 size = qint64(t.offer.size);
+    if (m.bytes.size() > size - t.written)
+        return fail(ErrorCode::BadFrame, QStringLiteral("DATA for id %1 beyond its size %2")
+                                             .arg(m.id)
+                                             .arg(size));
+    if (t.failure == ErrorCode::Ok) {
+        if (auto r = ReceiveStore::writeAt(t.file.get(), t.written, m.bytes.constData(),
+                                           m.bytes.size());
+            !r) {
+            failTransfer(t, r.error().code, describe(t.offer) + QStringLiteral(": ")
+                                                + r.error().message);
+        } else {
+            t.hasher.add(m.bytes);
+        }
+    }
+    t.written += m.bytes.size();
+    if (t.progressClock.elapsed() >= 100) {
+        t.progressClock.restart();
+        emit fileProgress(m_id, m_source, t.offer.dbtag, t.offer.path, t.written, size);
+    }
+}
+
+void ReceiverConnection::handleEnd(const End &m)
+{
+    if (!m_current || *m_current != m.id)
+        return fail(ErrorCode::BadFrame, QStringLiteral("END for id %1 without BEGIN").arg(m.id));
+    m_current.reset();
+    Transfer &t = m_transfers.at(m.id);
+    const qint64 size = qint64(t.offer.size);
+    auto removePartial = [&] {
+        t.file.reset();
+        if (auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path))
+            m_receiver->store().removePartial(slot.value());
+    };
+    if (t.failure != ErrorCode::Ok) {
+        removePartial();
+        return replyStored(t, t.failure, t.failureMessage);
+    }
+    if (t.written != size) {
+        removePartial();
+        return replyStored(t, ErrorCode::ChecksumMismatch,
+                           QStringLiteral("%1: END after %2 of %3 bytes")
+                               .arg(describe(t.offer))
+                               .arg(t.written)
+                               .arg(size));
+    }
+    const Hash128 hash = t.hasher.result();
+    if (hash != m.hash) {
+        removePartial();
+        return replyStored(t, ErrorCode::ChecksumMismatch,
+                           QStringLiteral("%1: received xxh128 %2, sender says %3")
+                               .arg(describe(t.offer), toHex(hash), toHex(m.hash)));
+    }
+    if (auto r = ReceiveStore::finish(t.file.get(), t.offer.mtimeNs, hash); !r) {
+        removePartial();
+        return replyStored(t, r.error().code,
+                           describe(t.offer) + QStringLiteral(": ") + r.error().message);
+    }
+    auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path);
+    if (!slot) {
+        t.file.reset();
+        return replyStored(t, slot.error().code, slot.error().message);
+    }
+    CommitJob job;
+    job.file = std::move(t.file);
+    job.dir = std::move(slot.value().dir);
+    job.partName = slot.value().partName;
+    job.finalName = slot.value().name;
+    t.stage = Transfer::Stage::Committing;
+    // The registry entry now belongs to the commit: it outlives this connection if need be.
+    t.token = m_receiver->commit(this, t.key, std::move(job));
+    t.key.clear();
+    m_tokens[t.token] = m.id;
+}
+
+void ReceiverConnection::onCommitted(quint64 token, ErrorCode code, const QString &message)
+{
+    auto it = m_tokens.find(token);
+    if (it == m_tokens.end())
+        return;
+    const quint32 id = it->second;
+    m_tokens.erase(it);
+    auto t = m_transfers.find(id);
+    if (t == m_transfers.end())
+        return;
+    replyStored(t->second, code, message);
+}
+
+void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString &message)
+{
+    const Offer offer = t.offer;
+    const qint64 ms = t.clock.isValid() ? t.clock.elapsed() : 0;
+    const qint64 received = t.written - t.startOffset;
+    if (!t.key.isEmpty())
+        m_receiver->release(t.key);
+    m_transfers.erase(offer.id);
+    if (m_phase == Phase::Ready)
+        send(Stored{offer.id, code, code == ErrorCode::Ok ? QString() : message});
+    if (code == ErrorCode::Ok) {
+        qCInfo(lcRecv).noquote() << "stored" << m_source << offer.dbtag << offer.path
+                                 << offer.size << "bytes in" << ms << "ms"
+                                 << QStringLiteral("(%1)").arg(rate(received, ms));
+        emit fileStored(m_source, offer.dbtag, offer.path, qint64(offer.size), ms);
+    } else {
+        qCWarning(lcRecv).noquote() << "not stored" << describe(offer) << errorName(code) << ":"
+                                    << message;
+        emit fileFailed(m_source, offer.dbtag, offer.path, code, message);
+    }
+}
+
+void ReceiverConnection::handleCancel(const Cancel &m)
+{
+    auto it = m_transfers.find(m.id);
+    if (it == m_transfers.end())
+        return fail(ErrorCode::BadFrame, QStringLiteral("CANCEL for id %1 not in flight").arg(m.id));
+    if (it->second.stage == Transfer::Stage::Committing)
+        return; // too late: STORED follows
+    if (m_current == m.id)
+        m_current.reset();
+    qCDebug(lcRecv).noquote() << describe(it->second.offer) << "cancelled; partial kept";
+    dropTransfer(m.id);
+}
+
+void ReceiverConnection::dropTransfer(quint32 id)
+{
+    auto it = m_transfers.find(id);
+    if (it == m_transfers.end())
+        return;
+    if (!it->second.key.isEmpty())
+        m_receiver->release(it->second.key);
+    m_transfers.erase(it); // closes the partial, which stays for a resume
+}
+
+void ReceiverConnection::handleCloseDbtag(const CloseDbtag &m)
+{
+    if (m_close)
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("CLOSE_DBTAG %1 while %2 is open").arg(m.id).arg(m_close->id));
+    m_close = PendingClose{m.id, m.dbtag, m.fileCount, {}};
+    if (m.fileCount == 0)
+        finishClose();
+}
+
+void ReceiverConnection::handleManifest(const Manifest &m)
+{
+    if (!m_close || m_close->id != m.id)
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("MANIFEST for id %1 without CLOSE_DBTAG").arg(m.id));
+    if (quint64(m_close->entries.size()) + quint64(m.entries.size()) > m_close->fileCount)
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("MANIFEST %1 has more than %2 entries")
+                        .arg(m.id)
+                        .arg(m_close->fileCount));
+    for (const ManifestEntry &e : m.entries) {
+        if (e.size > quint64(std::numeric_limits<qint64>::max()))
+            return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST size out of range"));
+        m_close->entries.append({e.path, qint64(e.size)});
+    }
+    if (quint64(m_close->entries.size()) == m_close->fileCount)
+        finishClose();
+}
+
+void ReceiverConnection::finishClose()
+{
+    const PendingClose close = std::move(*m_close);
+    m_close.reset();
+    auto r = m_receiver->store().writeManifest(m_source, close.dbtag, close.entries);
+    if (!r) {
+        qCWarning(lcRecv).noquote() << "dbtag" << m_source << close.dbtag << "not closed:"
+                                    << r.error().message;
+        send(Closed{close.id, r.error().code, r.error().message});
+        return;
+    }
+    send(Closed{close.id, ErrorCode::Ok, QString()});
+    qCInfo(lcRecv).noquote() << "dbtag" << m_source << close.dbtag << "complete:"
+                             << close.entries.size() << "files," << r.value() << "bytes";
+    emit dbtagCompleted(m_source, close.dbtag, int(close.entries.size()), r.value());
+}
+
+void ReceiverConnection::send(const Message &message)
+{
+    m_socket->write(encode(message));
+}
+
+void ReceiverConnection::fail(ErrorCode code, const QString &message)
+{
+    if (m_phase == Phase::Closing || m_phase == Phase::Done)
+        return;
+    qCWarning(lcRecv).noquote() << "closing" << m_peerAddress
+                                << (m_source.isEmpty() ? QString() : QStringLiteral("(%1)").arg(m_source))
+                                << errorName(code) << ":" << message;
+    send(ErrorMsg{code, message});
+    m_phase = Phase::Closing;
+    cleanup();
+    m_deadline.start(LingerMs);
+    m_socket->flush();
+    if (m_socket->bytesToWrite() == 0)
+        ::shutdown(int(m_socket->socketDescriptor()), SHUT_WR);
+    m_socket->readAll();
+}
+
+void ReceiverConnection::cleanup()
+{
+    // Partials stay for a resume; commits in progress keep their registry entry until durable.
+    m_current.reset();
+    m_close.reset();
+    std::vector<quint32> ids;
+    for (const auto &[id, t] : m_transfers)
+        if (t.stage != Transfer::Stage::Committing)
+            ids.push_back(id);
+    for (quint32 id : ids)
+        dropTransfer(id);
+}
+
+void ReceiverConnection::onDisconnected()
+{
+    if (m_phase == Phase::Done)
+        return;
+    m_phase = Phase::Done;
+    m_deadline.stop();
+    cleanup();
+    m_transfers.clear();
+    m_tokens.clear();
+    qCDebug(lcRecv).noquote() << m_peerAddress << "disconnected";
+    emit finished(m_id);
+    deleteLater();
+}
+
+} // namespace isocket

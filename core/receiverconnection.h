@@ -1,0 +1,138 @@
+#pragma once
+// ReceiverConnection: the receiving side of one protocol v1 conversation (docs/PROTOCOL.md).
+//
+// Handshake (HELLO → CHALLENGE → AUTH → WELCOME, within 30 s), then OFFER/ACCEPT,
+// BEGIN/DATA/END/STORED, CANCEL and CLOSE_DBTAG/MANIFEST/CLOSED. Event driven: it reacts to
+// readyRead and never waits for the peer. DATA goes to the partial file as it arrives (no
+// whole-file buffering) and is hashed on the way; a verified file is handed to the Receiver's
+// committer and acknowledged with STORED only once it is durable at its final name.
+// A frame that does not parse or comes out of order gets ERROR and closes this connection only.
+//
+// Owns its socket (reparented to it), the reader state and the fds of the file being written.
+// A child of its Receiver, in the Receiver's thread; deletes itself (deleteLater) once the peer
+// is gone and emits finished() then. Its signals mirror Receiver's and are forwarded by it.
+
+#include "core/checksum.h"
+#include "core/error.h"
+#include "core/protocol.h"
+#include "core/receivestore.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QString>
+#include <QTimer>
+
+#include <map>
+
+class QTcpSocket;
+
+namespace isocket {
+
+class Receiver;
+
+class ReceiverConnection : public QObject
+{
+    Q_OBJECT
+
+public:
+    static constexpr int HandshakeTimeoutMs = 30'000;
+    static constexpr int LingerMs = 5'000; // after ERROR, how long we drain before aborting
+
+    // Takes `socket` (connected) and becomes its parent; `receiver` becomes ours.
+    ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver *receiver);
+    ~ReceiverConnection() override;
+
+    quint64 id() const { return m_id; }
+    QString peerAddress() const { return m_peerAddress; }
+
+    // Drops the connection now (Receiver::close). finished() follows.
+    void abort();
+
+    // The committer's answer for `token` (routed by the Receiver).
+    void onCommitted(quint64 token, ErrorCode code, const QString &message);
+
+signals:
+    void peerAuthenticated(quint64 connId, const QString &source);
+    void authFailed(const QString &peerAddress, const QString &reason);
+    void fileStarted(quint64 connId, const QString &source, const QString &dbtag,
+                     const QString &path, qint64 size, qint64 offset);
+    void fileProgress(quint64 connId, const QString &source, const QString &dbtag,
+                      const QString &path, qint64 bytesDone, qint64 size);
+    void fileStored(const QString &source, const QString &dbtag, const QString &path, qint64 size,
+                    qint64 durationMs);
+    void fileFailed(const QString &source, const QString &dbtag, const QString &path,
+                    isocket::ErrorCode code, const QString &message);
+    void dbtagCompleted(const QString &source, const QString &dbtag, int files, qint64 bytes);
+    // The peer is gone (or was dropped); the object deletes itself next.
+    void finished(quint64 connId);
+
+private:
+    enum class Phase { AwaitHello, AwaitAuth, Ready, Closing, Done };
+
+    struct Transfer
+    {
+        enum class Stage { Offered, Writing, Committing };
+        proto::Offer offer;
+        QString key;          // in the Receiver's registry while we hold it
+        Stage stage = Stage::Offered;
+        qint64 offeredOffset = 0;
+        Hasher hasher;        // of the bytes before `written`
+        UniqueFd file;        // the partial, while writing
+        qint64 written = 0;   // bytes in the partial
+        qint64 startOffset = 0;
+        ErrorCode failure = ErrorCode::Ok; // once set, DATA is dropped and END reports it
+        QString failureMessage;
+        quint64 token = 0;    // committer token while committing
+        QElapsedTimer clock;
+        QElapsedTimer progressClock;
+    };
+
+    struct PendingClose
+    {
+        quint32 id = 0;
+        QString dbtag;
+        quint32 fileCount = 0;
+        QList<ReceiveStore::ManifestEntryIn> entries;
+    };
+
+    void onReadyRead();
+    void onDisconnected();
+    void handle(proto::Message &&message);
+    void handleHello(const proto::Hello &m);
+    void handleAuth(const proto::Auth &m);
+    void handleOffer(const proto::Offer &m);
+    void handleBegin(const proto::Begin &m);
+    void handleData(const proto::Data &m);
+    void handleEnd(const proto::End &m);
+    void handleCancel(const proto::Cancel &m);
+    void handleCloseDbtag(const proto::CloseDbtag &m);
+    void handleManifest(const proto::Manifest &m);
+    void finishClose();
+
+    void send(const proto::Message &message);
+    void refuse(const proto::Offer &offer, ErrorCode code, const QString &message);
+    // ERROR(code) to the peer, then a graceful close (drain, then abort after LingerMs).
+    void fail(ErrorCode code, const QString &message);
+    void failTransfer(Transfer &t, ErrorCode code, const QString &message);
+    void replyStored(Transfer &t, ErrorCode code, const QString &message);
+    void dropTransfer(quint32 id);
+    void cleanup();
+    QString describe(const proto::Offer &offer) const;
+
+    quint64 m_id;
+    QTcpSocket *m_socket; // child
+    Receiver *m_receiver; // parent
+    QString m_peerAddress;
+    QString m_source;
+    Phase m_phase = Phase::AwaitHello;
+    proto::FrameReader m_reader;
+    QByteArray m_clientNonce;
+    QByteArray m_serverNonce;
+    QTimer m_deadline; // handshake, then linger after an ERROR
+    std::map<quint32, Transfer> m_transfers; // offers not yet answered by STORED or CANCEL
+    std::map<quint64, quint32> m_tokens;     // committer token → offer id
+    std::optional<quint32> m_current;        // the offer between BEGIN and END
+    std::optional<PendingClose> m_close;
+};
+
+} // namespace isocket

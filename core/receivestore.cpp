@@ -1,0 +1,408 @@
+#include "core/receivestore.h"
+
+#include <cerrno>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "core/config.h"
+
+namespace isocket {
+
+namespace {
+
+QByteArray enc(const QString &name)
+{
+    return nativePath(name);
+}
+
+ErrorCode ioCode(int err)
+{
+    return err == ENOSPC || err == EDQUOT ? ErrorCode::DiskFull : ErrorCode::IoError;
+}
+
+Error osFailure(const QString &what, const QString &path, int err)
+{
+    if (err == ELOOP)
+        return {ErrorCode::SymlinkRefused,
+                QStringLiteral("%1 is a symbolic link (refused)").arg(path)};
+    if (err == ENAMETOOLONG)
+        return {ErrorCode::BadPath, QStringLiteral("%1: name too long").arg(path)};
+    return {ioCode(err), QStringLiteral("cannot %1 %2: %3").arg(what, path, osError(err))};
+}
+
+bool isSymlinkAt(int dir, const QByteArray &name)
+{
+    struct stat st;
+    return ::fstatat(dir, name.constData(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+Result<void> syncFd(int fd, const QString &shown)
+{
+    if (::fsync(fd) != 0) {
+        const int err = errno;
+        return osFailure(QStringLiteral("sync"), shown, err);
+    }
+    return {};
+}
+
+} // namespace
+
+ReceiveStore::ReceiveStore(QString root, qint64 reserveBytes)
+    : m_root(std::move(root)), m_reserveBytes(reserveBytes)
+{
+}
+
+Result<void> ReceiveStore::open()
+{
+    // The root itself is the operator's choice and may be a symlink; below it, nothing may.
+    m_rootFd.reset(::open(enc(m_root).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!m_rootFd.valid()) {
+        const int err = errno;
+        return Error{ErrorCode::IoError,
+                     QStringLiteral("cannot open receive root %1: %2").arg(m_root, osError(err))};
+    }
+    return {};
+}
+
+Result<UniqueFd> ReceiveStore::openDir(int parent, const QString &name, bool create,
+                                       const QString &shown)
+{
+    const QByteArray n = enc(name);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        UniqueFd fd(::openat(parent, n.constData(),
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (fd.valid())
+            return fd;
+        const int err = errno;
+        if (err == ELOOP || (err == ENOTDIR && isSymlinkAt(parent, n)))
+            return Error{ErrorCode::SymlinkRefused,
+                         QStringLiteral("%1 is a symbolic link (refused)").arg(shown)};
+        if (err == ENOTDIR)
+            return Error{ErrorCode::BadPath, QStringLiteral("%1 is not a directory").arg(shown)};
+        if (err != ENOENT || !create)
+            return osFailure(QStringLiteral("open directory"), shown, err);
+        if (::mkdirat(parent, n.constData(), 0755) != 0 && errno != EEXIST) {
+            const int mkErr = errno;
+            return osFailure(QStringLiteral("create directory"), shown, mkErr);
+        }
+        // The new entry must survive a crash along with the files that go into it.
+        if (auto r = syncFd(parent, shown + QStringLiteral("/..")); !r)
+            return r.error();
+    }
+    return Error{ErrorCode::IoError, QStringLiteral("cannot open directory %1").arg(shown)};
+}
+
+Result<UniqueFd> ReceiveStore::openDirs(const QStringList &components, bool create)
+{
+    if (!m_rootFd.valid())
+        return Error{ErrorCode::IoError, QStringLiteral("receive root is not open")};
+    UniqueFd current(::fcntl(m_rootFd.get(), F_DUPFD_CLOEXEC, 0));
+    if (!current.valid()) {
+        const int err = errno;
+        return osFailure(QStringLiteral("open"), m_root, err);
+    }
+    QString shown = m_root;
+    for (const QString &c : components) {
+        shown += QLatin1Char('/') + c;
+        auto next = openDir(current.get(), c, create, shown);
+        if (!next)
+            return next.error();
+        current = std::move(next).value();
+    }
+    return current;
+}
+
+Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbtag,
+                                      const QString &path)
+{
+    if (auto r = validateName(source, QStringLiteral("source")); !r)
+        return r.error();
+    if (auto r = validateName(dbtag, QStringLiteral("dbtag")); !r)
+        return r.error();
+    if (auto r = validateRelativePath(path, QStringLiteral("path")); !r)
+        return r.error();
+    if (path == QLatin1String(ManifestName))
+        return Error{ErrorCode::BadPath,
+                     QStringLiteral("path '%1' is reserved for the receiver's manifest").arg(path)};
+    QStringList parts = path.split(QLatin1Char('/'));
+    const QString name = parts.takeLast();
+    if (enc(name).size() + qsizetype(qstrlen(PartSuffix)) + 1 > 255)
+        return Error{ErrorCode::BadPath,
+                     QStringLiteral("path '%1': last component too long for the receiver's "
+                                    "partial name")
+                         .arg(path)};
+    parts.prepend(dbtag);
+    parts.prepend(source);
+    auto dir = openDirs(parts, true);
+    if (!dir)
+        return dir.error();
+    FileSlot slot;
+    slot.dir = std::move(dir).value();
+    slot.name = name;
+    slot.partName = QLatin1Char('.') + name + QLatin1String(PartSuffix);
+    return slot;
+}
+
+Result<std::optional<Hash128>> ReceiveStore::hashOf(int dirFd, const QString &name, qint64 size,
+                                                    const QString &shown)
+{
+    UniqueFd fd(::openat(dirFd, enc(name).constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) {
+        const int err = errno;
+        return osFailure(QStringLiteral("open"), shown, err);
+    }
+    char hex[64];
+    const ssize_t n = ::fgetxattr(fd.get(), HashXattr, hex, sizeof hex);
+    if (n == 32) {
+        if (auto h = hashFromHex(QString::fromLatin1(hex, 32)))
+            return std::optional<Hash128>(*h);
+    }
+    Hasher hasher;
+    if (auto r = hashFileRange(fd.get(), size, hasher); !r)
+        return r.error();
+    return std::optional<Hash128>(hasher.result());
+}
+
+Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qint64 size,
+                                                        qint64 mtimeNs)
+{
+    const QByteArray n = enc(slot.name);
+    struct stat st;
+    if (::fstatat(slot.dir.get(), n.constData(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        const int err = errno;
+        if (err == ENOENT)
+            return std::optional<Hash128>();
+        return osFailure(QStringLiteral("stat"), slot.name, err);
+    }
+    if (S_ISLNK(st.st_mode))
+        return Error{ErrorCode::SymlinkRefused,
+                     QStringLiteral("%1 is a symbolic link (refused)").arg(slot.name)};
+    if (!S_ISREG(st.st_mode))
+        return Error{ErrorCode::BadPath,
+                     QStringLiteral("%1 exists and is not a regular file").arg(slot.name)};
+    const FileStamp stamp = stampOf(st);
+    if (stamp.size != size || stamp.mtimeNs != mtimeNs)
+        return std::optional<Hash128>();
+    return hashOf(slot.dir.get(), slot.name, size, slot.name);
+}
+
+Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slot, qint64 size)
+{
+    const QByteArray n = enc(slot.partName);
+    UniqueFd fd(::openat(slot.dir.get(), n.constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) {
+        const int err = errno;
+        if (err == ENOENT)
+            return std::optional<PartialInfo>();
+        return osFailure(QStringLiteral("open"), slot.partName, err);
+    }
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) {
+        const int err = errno;
+        return osFailure(QStringLiteral("stat"), slot.partName, err);
+    }
+    if (!S_ISREG(st.st_mode))
+        return Error{ErrorCode::BadPath,
+                     QStringLiteral("%1 exists and is not a regular file").arg(slot.partName)};
+    if (st.st_size == 0)
+        return std::optional<PartialInfo>();
+    if (st.st_size > size) {
+        ::unlinkat(slot.dir.get(), n.constData(), 0);
+        return std::optional<PartialInfo>();
+    }
+    PartialInfo info;
+    info.length = st.st_size;
+    if (auto r = hashFileRange(fd.get(), info.length, info.hasher); !r)
+        return r.error();
+    return std::optional<PartialInfo>(std::move(info));
+}
+
+Result<UniqueFd> ReceiveStore::openPartial(const FileSlot &slot, qint64 offset)
+{
+    const QByteArray n = enc(slot.partName);
+    const int flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | (offset == 0 ? O_CREAT : 0);
+    UniqueFd fd(::openat(slot.dir.get(), n.constData(), flags, 0644));
+    if (!fd.valid()) {
+        const int err = errno;
+        return osFailure(QStringLiteral("open"), slot.partName, err);
+    }
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        return Error{ErrorCode::IoError,
+                     QStringLiteral("%1 is not a regular file").arg(slot.partName)};
+    if (st.st_size < offset)
+        return Error{ErrorCode::IoError,
+                     QStringLiteral("%1 shrank below the offset %2").arg(slot.partName).arg(offset)};
+    if (st.st_size != offset && ::ftruncate(fd.get(), offset) != 0) {
+        const int err = errno;
+        return osFailure(QStringLiteral("truncate"), slot.partName, err);
+    }
+    return fd;
+}
+
+Result<void> ReceiveStore::checkSpace(const FileSlot &slot, qint64 needed) const
+{
+    struct statvfs vfs;
+    if (::fstatvfs(slot.dir.get(), &vfs) != 0) {
+        const int err = errno;
+        return osFailure(QStringLiteral("statvfs"), m_root, err);
+    }
+    const qint64 avail = qint64(vfs.f_bavail) * qint64(vfs.f_frsize);
+    if (avail - needed < m_reserveBytes)
+        return Error{ErrorCode::DiskFull,
+                     QStringLiteral("%1 bytes free, %2 needed, %3 reserved on %4")
+                         .arg(avail)
+                         .arg(needed)
+                         .arg(m_reserveBytes)
+                         .arg(m_root)};
+    return {};
+}
+
+void ReceiveStore::removePartial(const FileSlot &slot)
+{
+    ::unlinkat(slot.dir.get(), enc(slot.partName).constData(), 0);
+}
+
+Result<void> ReceiveStore::writeAt(int fd, qint64 offset, const char *data, qint64 size)
+{
+    while (size > 0) {
+        const ssize_t n = ::pwrite(fd, data, size_t(size), off_t(offset));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            const int err = errno;
+            return Error{ioCode(err), QStringLiteral("write failed: %1").arg(osError(err))};
+        }
+        data += n;
+        size -= n;
+        offset += n;
+    }
+    return {};
+}
+
+Result<void> ReceiveStore::finish(int fd, qint64 mtimeNs, const Hash128 &hash)
+{
+    struct timespec times[2];
+    times[0].tv_sec = 0;
+    times[0].tv_nsec = UTIME_OMIT;
+    times[1].tv_sec = time_t(mtimeNs / 1000000000LL);
+    times[1].tv_nsec = long(mtimeNs % 1000000000LL);
+    if (times[1].tv_nsec < 0) {
+        times[1].tv_nsec += 1000000000L;
+        times[1].tv_sec -= 1;
+    }
+    if (::futimens(fd, times) != 0) {
+        const int err = errno;
+        return Error{ErrorCode::IoError, QStringLiteral("cannot set mtime: %1").arg(osError(err))};
+    }
+    const QByteArray hex = toHex(hash).toLatin1();
+    if (::fsetxattr(fd, HashXattr, hex.constData(), size_t(hex.size()), 0) != 0) {
+        const int err = errno;
+        if (err != ENOTSUP && err != EPERM)
+            return Error{ioCode(err),
+                         QStringLiteral("cannot set the hash attribute: %1").arg(osError(err))};
+    }
+    return {};
+}
+
+QByteArray ReceiveStore::manifestText(const QString &source, const QString &dbtag,
+                                      const QList<StoredEntry> &entries)
+{
+    qint64 bytes = 0;
+    for (const StoredEntry &e : entries)
+        bytes += e.size;
+    QByteArray text = QStringLiteral("# isocket manifest v1 source=%1 dbtag=%2 files=%3 bytes=%4\n")
+                          .arg(source, dbtag)
+                          .arg(entries.size())
+                          .arg(bytes)
+                          .toUtf8();
+    for (const StoredEntry &e : entries)
+        text += (toHex(e.hash) + QStringLiteral("  %1  ").arg(e.size) + e.path).toUtf8() + '\n';
+    return text;
+}
+
+Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString &dbtag,
+                                           const QList<ManifestEntryIn> &entries)
+{
+    if (auto r = validateName(source, QStringLiteral("source")); !r)
+        return r.error();
+    if (auto r = validateName(dbtag, QStringLiteral("dbtag")); !r)
+        return r.error();
+    auto dbtagDir = openDirs({source, dbtag}, entries.isEmpty());
+    if (!dbtagDir) {
+        if (dbtagDir.error().code == ErrorCode::IoError && !entries.isEmpty())
+            return Error{ErrorCode::Incomplete,
+                         QStringLiteral("%1: not stored").arg(entries.first().path)};
+        return dbtagDir.error();
+    }
+    const int dfd = dbtagDir.value().get();
+
+    QList<StoredEntry> stored;
+    stored.reserve(entries.size());
+    qint64 bytes = 0;
+    for (const ManifestEntryIn &e : entries) {
+        auto missing = [&](const QString &why) {
+            return Error{ErrorCode::Incomplete, QStringLiteral("%1: %2").arg(e.path, why)};
+        };
+        if (!validateRelativePath(e.path, QStringLiteral("path")) || e.path == QLatin1String(ManifestName))
+            return missing(QStringLiteral("not a valid path"));
+        QStringList parts = e.path.split(QLatin1Char('/'));
+        const QString name = parts.takeLast();
+        UniqueFd dir(::fcntl(dfd, F_DUPFD_CLOEXEC, 0));
+        QString shown = source + QLatin1Char('/') + dbtag;
+        for (const QString &c : parts) {
+            shown += QLatin1Char('/') + c;
+            auto next = openDir(dir.get(), c, false, shown);
+            if (!next)
+                return missing(next.error().message);
+            dir = std::move(next).value();
+        }
+        struct stat st;
+        if (::fstatat(dir.get(), enc(name).constData(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+            return missing(QStringLiteral("not stored"));
+        if (!S_ISREG(st.st_mode))
+            return missing(QStringLiteral("not a regular file"));
+        if (st.st_size != e.size)
+            return missing(QStringLiteral("stored with %1 bytes, expected %2")
+                               .arg(qint64(st.st_size))
+                               .arg(e.size));
+        auto hash = hashOf(dir.get(), name, e.size, e.path);
+        if (!hash)
+            return missing(hash.error().message);
+        stored.append({e.path, e.size, *hash.value()});
+        bytes += e.size;
+    }
+
+    const QByteArray text = manifestText(source, dbtag, stored);
+    const QByteArray tmpName = QByteArray(".") + ManifestName + ".isocket-tmp";
+    const QString shown = m_root + QLatin1Char('/') + source + QLatin1Char('/') + dbtag
+                          + QLatin1Char('/') + QLatin1String(ManifestName);
+    UniqueFd fd(::openat(dfd, tmpName.constData(),
+                         O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!fd.valid()) {
+        const int err = errno;
+        return osFailure(QStringLiteral("create"), shown, err);
+    }
+    auto fail = [&](const Error &error) -> Result<qint64> {
+        ::unlinkat(dfd, tmpName.constData(), 0);
+        return error;
+    };
+    if (auto r = writeAt(fd.get(), 0, text.constData(), text.size()); !r)
+        return fail(r.error());
+    if (auto r = syncFd(fd.get(), shown); !r)
+        return fail(r.error());
+    fd.reset();
+    if (::renameat(dfd, tmpName.constData(), dfd, ManifestName) != 0) {
+        const int err = errno;
+        return fail(osFailure(QStringLiteral("rename into"), shown, err));
+    }
+    if (auto r = syncFd(dfd, shown); !r)
+        return r.error();
+    return bytes;
+}
+
+} // namespace isocket

@@ -1,0 +1,124 @@
+#pragma once
+// ReceiveStore: the receiver's filesystem side, no sockets. Files land at
+// `<root>/<source>/<dbtag>/<path>`.
+//
+// Every directory below the root is opened component by component with
+// openat(O_DIRECTORY | O_NOFOLLOW) from the root's directory fd (created with mkdirat when
+// missing), every file with openat(O_NOFOLLOW) and every rename is a renameat inside one
+// directory fd: a symbolic link planted anywhere inside the root is refused
+// (SymlinkRefused), never followed, so nothing is ever written outside the root.
+//
+// A file is written to a hidden partial `.<name>.isocket-part` next to its final name (names
+// starting with '.' are refused on the wire, so a partial never collides with data and
+// readers of the tree can skip hidden names). A partial left by a dropped connection or a
+// crash is resumed when the same file is offered again: its length and prefix hash go back in
+// the ACCEPT. The manifest `finished.isocket` is written atomically through the dbtag's dir fd.
+//
+// Owns only the root's directory fd. Plain object; its functions block on the disk only
+// and may be called from any one thread at a time (the receiver calls them from its own).
+
+#include "core/checksum.h"
+#include "core/error.h"
+#include "core/fileutil.h"
+
+#include <QList>
+#include <QString>
+
+#include <optional>
+
+namespace isocket {
+
+// Where one offered file goes: its final directory (an open fd) and names inside it.
+struct FileSlot
+{
+    UniqueFd dir;      // the directory holding the final name
+    QString name;      // the final name (last path component)
+    QString partName;  // the hidden partial next to it
+};
+
+// A partial found for an offered file: its length and the hash of those bytes.
+struct PartialInfo
+{
+    qint64 length = 0;
+    Hasher hasher; // state after `length` bytes, to continue the whole-file hash
+};
+
+// One line of a manifest, as written.
+struct StoredEntry
+{
+    QString path;
+    qint64 size = 0;
+    Hash128 hash{};
+};
+
+class ReceiveStore
+{
+public:
+    static constexpr const char *HashXattr = "user.isocket.xxh128";
+    static constexpr const char *ManifestName = "finished.isocket";
+    static constexpr const char *PartSuffix = ".isocket-part";
+
+    ReceiveStore(QString root, qint64 reserveBytes);
+
+    // Opens the root directory (it must exist). Called once before anything else.
+    Result<void> open();
+    const QString &root() const { return m_root; }
+    qint64 reserveBytes() const { return m_reserveBytes; }
+
+    // Validates source, dbtag and path (BadPath; the top-level `finished.isocket` is reserved),
+    // then opens, creating what is missing, the directories down to the file's own.
+    // SymlinkRefused when any component is a symbolic link.
+    Result<FileSlot> locate(const QString &source, const QString &dbtag, const QString &path);
+
+    // The hash of the final file when it exists as a regular file with this size and mtime
+    // (from its xattr, else computed); nullopt when it is missing or differs.
+    Result<std::optional<Hash128>> storedHash(const FileSlot &slot, qint64 size, qint64 mtimeNs);
+
+    // The usable partial of the final file: one with 0 < length <= size, hashed. nullopt when
+    // there is none (a longer one is useless and is removed).
+    Result<std::optional<PartialInfo>> findPartial(const FileSlot &slot, qint64 size);
+
+    // Opens the partial for writing at `offset`: 0 creates or truncates it; a positive offset
+    // requires the partial to hold at least that many bytes, and cuts anything beyond.
+    Result<UniqueFd> openPartial(const FileSlot &slot, qint64 offset);
+
+    // DiskFull when the free space of the slot's filesystem minus `needed` is below the reserve.
+    Result<void> checkSpace(const FileSlot &slot, qint64 needed) const;
+
+    // Removes the partial (after a checksum mismatch or an I/O error).
+    void removePartial(const FileSlot &slot);
+
+    // Checks that each entry exists at its final name (regular file, no symlink) with that size
+    // and writes `<root>/<source>/<dbtag>/finished.isocket` atomically. Incomplete names the first
+    // missing or mismatched file; nothing is written then.
+    struct ManifestEntryIn
+    {
+        QString path;
+        qint64 size = 0;
+    };
+    Result<qint64> writeManifest(const QString &source, const QString &dbtag,
+                                 const QList<ManifestEntryIn> &entries);
+
+    // The header and lines of a manifest (also used by tests).
+    static QByteArray manifestText(const QString &source, const QString &dbtag,
+                                   const QList<StoredEntry> &entries);
+
+    // Writes `bytes` at `offset` of `fd` (pwrite, whole). DiskFull on ENOSPC.
+    static Result<void> writeAt(int fd, qint64 offset, const char *data, qint64 size);
+
+    // Sets the mtime (nanoseconds) and the hash xattr of a finished partial. A filesystem
+    // without user xattrs is not an error (the hash is then computed when needed).
+    static Result<void> finish(int fd, qint64 mtimeNs, const Hash128 &hash);
+
+private:
+    Result<UniqueFd> openDir(int parent, const QString &name, bool create, const QString &shown);
+    Result<UniqueFd> openDirs(const QStringList &components, bool create);
+    Result<std::optional<Hash128>> hashOf(int dirFd, const QString &name, qint64 size,
+                                          const QString &shown);
+
+    QString m_root;
+    qint64 m_reserveBytes = 0;
+    UniqueFd m_rootFd;
+};
+
+} // namespace isocket

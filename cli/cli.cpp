@@ -19,6 +19,8 @@ struct Command
 
 const Command Commands[] = {
     {"scan", "show every dbtag of the data root with its state and unsent files", runScan},
+    {"simulate", "write dbtags of data files like the ED's parser (demo, tests, benchmarks)",
+     runSimulate},
 };
 
 void printUsage(FILE *out)

@@ -10,5 +10,6 @@ namespace isocket::cli {
 int run(const QStringList &args);
 
 int runScan(const QStringList &args);
+int runSimulate(const QStringList &args);
 
 } // namespace isocket::cli

@@ -12,5 +12,6 @@ int run(const QStringList &args);
 int runScan(const QStringList &args);
 int runSend(const QStringList &args);
 int runReceive(const QStringList &args);
+int runSimulate(const QStringList &args);
 
 } // namespace isocket::cli

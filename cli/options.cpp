@@ -11,6 +11,19 @@
 
 namespace isocket::cli {
 
+QString humanBytes(qint64 bytes)
+{
+    const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(bytes);
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        ++u;
+    }
+    return u == 0 ? QStringLiteral("%1 B").arg(bytes)
+                  : QStringLiteral("%1 %2").arg(v, 0, 'f', 1).arg(QLatin1String(units[u]));
+}
+
 void printError(const QString &command, const QString &message)
 {
     std::fprintf(stderr, "isocket %s: %s\n", qPrintable(command), qPrintable(message));

@@ -38,6 +38,9 @@ private:
 // Prints to stderr: "isocket <command>: <message>".
 void printError(const QString &command, const QString &message);
 
+// "512 B", "40.0 KiB", "1.5 GiB".
+QString humanBytes(qint64 bytes);
+
 // Reads a shared secret file: refuses one that group or others can read. Empty path → empty.
 Result<QByteArray> readSecretFile(const QString &path);
 

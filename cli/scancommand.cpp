@@ -37,19 +37,6 @@ QJsonObject toJson(const DbtagInfo &tag)
     return o;
 }
 
-QString humanBytes(qint64 bytes)
-{
-    const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = static_cast<double>(bytes);
-    int u = 0;
-    while (v >= 1024.0 && u < 4) {
-        v /= 1024.0;
-        ++u;
-    }
-    return u == 0 ? QStringLiteral("%1 B").arg(bytes)
-                  : QStringLiteral("%1 %2").arg(v, 0, 'f', 1).arg(QLatin1String(units[u]));
-}
-
 } // namespace
 
 int runScan(const QStringList &args)

@@ -6,6 +6,7 @@
 #include <QFileInfo>
 
 #include <cstdio>
+#include <memory>
 
 #include <sys/stat.h>
 
@@ -55,7 +56,11 @@ int CommandLine::parse(const QStringList &args)
         return ExitUsage;
     }
     if (m_parser.isSet(QStringLiteral("help"))) {
-        std::fputs(qPrintable(m_parser.helpText()), stdout);
+        // QCommandLineParser names the binary; name the subcommand as the user types it.
+        QString help = m_parser.helpText();
+        const qsizetype eol = help.indexOf(QLatin1Char('\n'));
+        help.replace(0, eol, QStringLiteral("Usage: isocket %1 [options]").arg(m_command));
+        std::fputs(qPrintable(help), stdout);
         return ExitOk;
     }
     if (m_parser.isSet(QStringLiteral("verbose")))
@@ -81,7 +86,43 @@ int CommandLine::parse(const QStringList &args)
             return ExitUsage;
         }
     }
+    if (!m_config.logFile.isEmpty()) {
+        if (auto r = openLogFile(m_config.logFile); !r) {
+            printError(m_command, r.error().message);
+            return ExitUsage;
+        }
+    }
     return -1;
+}
+
+namespace {
+
+QFile *g_logFile = nullptr;
+QtMessageHandler g_previousHandler = nullptr;
+
+void logToFile(QtMsgType type, const QMessageLogContext &context, const QString &message)
+{
+    if (g_logFile) {
+        const QString line = qFormatLogMessage(type, context, message) + QLatin1Char('\n');
+        g_logFile->write(line.toUtf8());
+        g_logFile->flush();
+    }
+    if (g_previousHandler)
+        g_previousHandler(type, context, message);
+}
+
+} // namespace
+
+Result<void> openLogFile(const QString &path)
+{
+    auto file = std::make_unique<QFile>(path);
+    if (!file->open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Text))
+        return Error{ErrorCode::ConfigError,
+                     QStringLiteral("--log: cannot open %1: %2").arg(path, file->errorString())};
+    // Lives until the process ends: messages may come until the very last moment.
+    g_logFile = file.release();
+    g_previousHandler = qInstallMessageHandler(logToFile);
+    return {};
 }
 
 Result<QByteArray> readSecretFile(const QString &path)

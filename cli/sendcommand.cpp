@@ -60,6 +60,7 @@ int runSend(const QStringList &args)
     engineOptions.settleMs = config.settleMs;
     engineOptions.retryIntervalMs = config.retryIntervalMs;
     engineOptions.retryMaxMs = config.retryMaxMs;
+    engineOptions.maxAttempts = once ? 5 : 0; // one pass must end
     EdEngine engine(ScanOptions{config.dataRoot, config.prefix, config.doneParse, config.doneWatch},
                     engineOptions);
 

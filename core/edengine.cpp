@@ -437,7 +437,8 @@ void EdEngine::fileFailed(const FileTicket &ticket, const Error &error)
         // Written again while it was read: send the new version (its close event may come too).
         qCInfo(lcSend).noquote() << ticket.absPath << "changed while it was sent; queued again";
         enqueue(*tag, ticket.relPath);
-    } else if (isTransient(error.code)) {
+    } else if (isTransient(error.code)
+               && (m_options.maxAttempts <= 0 || it->attempts + 1 < m_options.maxAttempts)) {
         const int attempts = ++it->attempts;
         const qint64 base = qMin<qint64>(m_options.retryMaxMs,
                                          qint64(m_options.retryIntervalMs) << qMin(attempts - 1, 20));
@@ -449,7 +450,8 @@ void EdEngine::fileFailed(const FileTicket &ticket, const Error &error)
         m_delayed.emplace(nowMs() + delay, std::make_pair(tag->name, ticket.relPath));
         armRetryTimer();
     } else {
-        qCCritical(lcSend).noquote() << "cannot send" << ticket.absPath << ":" << error.toString();
+        qCCritical(lcSend).noquote() << "cannot send" << ticket.absPath << ":" << error.toString()
+                                     << (isTransient(error.code) ? "(giving up)" : "");
         setState(*tag, *it, FileState::Failed);
         Q_EMIT fileFailedPermanently(ticket, error);
     }
@@ -664,12 +666,18 @@ void EdEngine::dbtagClosed(const QString &dbtag, const Error &result)
         }
         tag->closing = false;
         --m_closing;
-        auto it = tag->files.find(result.message);
-        if (result.code == ErrorCode::Incomplete && it != tag->files.end()) {
+        // The receiver names the file it lacks first: "<path>: <why>".
+        QString missing;
+        for (qsizetype at = result.message.indexOf(QLatin1String(": ")); at > 0;
+             at = result.message.indexOf(QLatin1String(": "), at + 1)) {
+            if (tag->files.contains(result.message.left(at)))
+                missing = result.message.left(at);
+        }
+        if (result.code == ErrorCode::Incomplete && !missing.isEmpty()) {
             // The receiver lacks a file we marked: unmark it and send it again.
-            if (auto r = SentMark::clear(tag->path + QLatin1Char('/') + result.message); !r)
+            if (auto r = SentMark::clear(tag->path + QLatin1Char('/') + missing); !r)
                 qCWarning(lcSend) << r.error().message;
-            enqueue(*tag, result.message);
+            enqueue(*tag, missing);
         } else {
             qCCritical(lcSend).noquote() << "cannot finish" << dbtag << ":" << result.toString();
             ++m_closeFailures;

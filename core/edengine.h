@@ -66,6 +66,7 @@ struct EngineOptions
     int settleMs = 2000;        // stillness needed where no lease can tell about writers
     int retryIntervalMs = 2000; // first retry delay of a file after a transient error
     int retryMaxMs = 60000;     // cap of the exponential delay
+    int maxAttempts = 0;        // transient failures before a file counts as failed (0: never)
 };
 
 class EdEngine : public QObject

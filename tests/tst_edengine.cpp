@@ -396,7 +396,7 @@ void TestEdEngine::incompleteCloseResendsTheMissingFile()
     deliver(engine, *t);
     QCOMPARE(ready.count(), 1);
     QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("did not confirm")));
-    engine.dbtagClosed(QStringLiteral("DC1"), Error{ErrorCode::Incomplete, QStringLiteral("a.dat")});
+    engine.dbtagClosed(QStringLiteral("DC1"), Error{ErrorCode::Incomplete, QStringLiteral("a.dat: not stored")});
     QVERIFY(!QFile::exists(root.filePath(QStringLiteral("DC1/finished.watch"))));
     QVERIFY(!test::hasGroupWrite(t->absPath));
     auto again = engine.takeNext();

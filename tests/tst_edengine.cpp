@@ -28,6 +28,7 @@ private slots:
     void markRefusesAChangedFile();
     void vanishedFileIsDropped();
     void transientFailureIsRetried();
+    void givesUpAfterMaxAttempts();
     void groupWritableAtFirstCloseWarns();
     void rescanQueuesNothingTwice();
     void incompleteCloseResendsTheMissingFile();
@@ -333,6 +334,33 @@ void TestEdEngine::transientFailureIsRetried()
     engine.fileFailed(*again, Error{ErrorCode::BadPath, QStringLiteral("refused")});
     QCOMPARE(engine.failedCount(), 1);
     QVERIFY(engine.isIdle());
+}
+
+void TestEdEngine::givesUpAfterMaxAttempts()
+{
+    // One pass (send --once) must end: a file that keeps failing transiently counts as failed.
+    QTemporaryDir root;
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/a.dat")), "a"));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+    EngineOptions options = fastOptions(false);
+    options.maxAttempts = 2;
+    EdEngine engine(ScanOptions{root.path()}, options);
+    QSignalSpy available(&engine, &EdEngine::filesAvailable);
+    QSignalSpy failed(&engine, &EdEngine::fileFailedPermanently);
+    QVERIFY(engine.start());
+    auto t = engine.takeNext();
+    QVERIFY(t);
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("disk-full.*retry 1")));
+    engine.fileFailed(*t, Error{ErrorCode::DiskFull, QStringLiteral("full")});
+    QVERIFY(available.wait(5000));
+    t = engine.takeNext();
+    QVERIFY(t);
+    QTest::ignoreMessage(QtCriticalMsg, QRegularExpression(QStringLiteral("disk-full.*giving up")));
+    engine.fileFailed(*t, Error{ErrorCode::DiskFull, QStringLiteral("full")});
+    QCOMPARE(failed.count(), 1);
+    QCOMPARE(engine.failedCount(), 1);
+    QVERIFY(engine.isIdle());
+    QVERIFY(!test::hasGroupWrite(t->absPath));
 }
 
 void TestEdEngine::groupWritableAtFirstCloseWarns()

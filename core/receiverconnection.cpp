@@ -15,6 +15,20 @@ using namespace proto;
 
 namespace {
 
+// Peer-supplied text made safe for one log line (control characters escaped).
+QString printable(const QString &text)
+{
+    QString out;
+    out.reserve(text.size());
+    for (const QChar c : text) {
+        if (c.unicode() < 0x20 || c.unicode() == 0x7f)
+            out += QStringLiteral("\\x%1").arg(c.unicode(), 2, 16, QLatin1Char('0'));
+        else
+            out += c;
+    }
+    return out;
+}
+
 QString rate(qint64 bytes, qint64 ms)
 {
     const double mib = double(bytes) / (1024.0 * 1024.0);
@@ -44,6 +58,13 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver 
                                      .arg(HandshakeTimeoutMs / 1000));
     });
     m_deadline.start(HandshakeTimeoutMs);
+    m_idle.setSingleShot(true);
+    connect(&m_idle, &QTimer::timeout, this, [this] {
+        fail(ErrorCode::Timeout, QStringLiteral("silent for %1 s with %2 files in flight")
+                                     .arg(IdleTimeoutMs / 1000)
+                                     .arg(m_transfers.size()));
+    });
+    m_socket->setSocketOption(QAbstractSocket::KeepAliveOption, 1);
 
     connect(m_socket, &QTcpSocket::readyRead, this, &ReceiverConnection::onReadyRead);
     connect(m_socket, &QTcpSocket::disconnected, this, &ReceiverConnection::onDisconnected);
@@ -82,6 +103,12 @@ void ReceiverConnection::onReadyRead()
         if (!r.value())
             return;
         handle(std::move(*r.value()));
+        if (self && m_phase == Phase::Ready) {
+            if (m_transfers.empty())
+                m_idle.stop();
+            else
+                m_idle.start(IdleTimeoutMs);
+        }
     }
 }
 
@@ -113,7 +140,7 @@ void ReceiverConnection::handle(Message &&message)
     if (auto *m = std::get_if<ErrorMsg>(&message)) {
         // The peer gives up on us; say nothing back.
         qCWarning(lcRecv).noquote() << m_peerAddress << "sent ERROR" << errorName(m->code)
-                                    << m->message;
+                                    << printable(m->message);
         m_phase = Phase::Closing;
         m_socket->disconnectFromHost();
         return;
@@ -177,8 +204,8 @@ void ReceiverConnection::refuse(const Offer &offer, ErrorCode code, const QStrin
         qCDebug(lcRecv).noquote() << describe(offer) << "busy on another connection";
         return;
     }
-    qCWarning(lcRecv).noquote() << "refused" << describe(offer) << "from" << m_peerAddress << ":"
-                                << message;
+    qCWarning(lcRecv).noquote() << "refused" << printable(describe(offer)) << "from"
+                                << m_peerAddress << ":" << printable(message);
     emit fileFailed(m_source, offer.dbtag, offer.path, code, message);
 }
 
@@ -379,22 +406,25 @@ void ReceiverConnection::handleEnd(const End &m)
     job.finalName = slot.value().name;
     t.stage = Transfer::Stage::Committing;
     // The registry entry now belongs to the commit: it outlives this connection if need be.
-    t.token = m_receiver->commit(this, t.key, std::move(job));
+    t.token = m_receiver->commit(this, t.key,
+                                 {m_source, t.offer.dbtag, t.offer.path, size, t.clock},
+                                 std::move(job));
     t.key.clear();
     m_tokens[t.token] = m.id;
 }
 
-void ReceiverConnection::onCommitted(quint64 token, ErrorCode code, const QString &message)
+bool ReceiverConnection::onCommitted(quint64 token, ErrorCode code, const QString &message)
 {
     auto it = m_tokens.find(token);
     if (it == m_tokens.end())
-        return;
+        return false;
     const quint32 id = it->second;
     m_tokens.erase(it);
     auto t = m_transfers.find(id);
     if (t == m_transfers.end())
-        return;
+        return false;
     replyStored(t->second, code, message);
+    return true;
 }
 
 void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString &message)
@@ -408,13 +438,13 @@ void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString 
     if (m_phase == Phase::Ready)
         send(Stored{offer.id, code, code == ErrorCode::Ok ? QString() : message});
     if (code == ErrorCode::Ok) {
-        qCInfo(lcRecv).noquote() << "stored" << m_source << offer.dbtag << offer.path
+        qCInfo(lcRecv).noquote() << "stored" << m_source << offer.dbtag << printable(offer.path)
                                  << offer.size << "bytes in" << ms << "ms"
                                  << QStringLiteral("(%1)").arg(rate(received, ms));
         emit fileStored(m_source, offer.dbtag, offer.path, qint64(offer.size), ms);
     } else {
-        qCWarning(lcRecv).noquote() << "not stored" << describe(offer) << errorName(code) << ":"
-                                    << message;
+        qCWarning(lcRecv).noquote() << "not stored" << printable(describe(offer))
+                                    << errorName(code) << ":" << printable(message);
         emit fileFailed(m_source, offer.dbtag, offer.path, code, message);
     }
 }
@@ -477,8 +507,8 @@ void ReceiverConnection::finishClose()
     m_close.reset();
     auto r = m_receiver->store().writeManifest(m_source, close.dbtag, close.entries);
     if (!r) {
-        qCWarning(lcRecv).noquote() << "dbtag" << m_source << close.dbtag << "not closed:"
-                                    << r.error().message;
+        qCWarning(lcRecv).noquote() << "dbtag" << m_source << printable(close.dbtag)
+                                    << "not closed:" << printable(r.error().message);
         send(Closed{close.id, r.error().code, r.error().message});
         return;
     }
@@ -499,10 +529,11 @@ void ReceiverConnection::fail(ErrorCode code, const QString &message)
         return;
     qCWarning(lcRecv).noquote() << "closing" << m_peerAddress
                                 << (m_source.isEmpty() ? QString() : QStringLiteral("(%1)").arg(m_source))
-                                << errorName(code) << ":" << message;
+                                << errorName(code) << ":" << printable(message);
     send(ErrorMsg{code, message});
     m_phase = Phase::Closing;
     cleanup();
+    m_idle.stop();
     m_deadline.start(LingerMs);
     m_socket->flush();
     if (m_socket->bytesToWrite() == 0)
@@ -529,6 +560,7 @@ void ReceiverConnection::onDisconnected()
         return;
     m_phase = Phase::Done;
     m_deadline.stop();
+    m_idle.stop();
     cleanup();
     m_transfers.clear();
     m_tokens.clear();

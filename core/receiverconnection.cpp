@@ -121,6 +121,10 @@ void ReceiverConnection::handle(Message &&message)
     } else if (m_phase == Phase::AwaitAuth) {
         if (auto *m = std::get_if<Auth>(&message))
             return handleAuth(*m);
+    } else if (m_phase == Phase::Ready && m_close) {
+        // Nothing else may come between CLOSE_DBTAG and its last MANIFEST.
+        if (auto *m = std::get_if<Manifest>(&message))
+            return handleManifest(*m);
     } else if (m_phase == Phase::Ready) {
         if (auto *m = std::get_if<Offer>(&message))
             return handleOffer(*m);
@@ -246,14 +250,17 @@ void ReceiverConnection::handleOffer(const Offer &m)
         return refuse(m, stored.error().code, stored.error().message);
     }
     if (stored.value()) {
-        m_receiver->release(key);
+        // Outstanding until the sender compares hashes: CANCEL (same file) or BEGIN(0) to
+        // overwrite the stored copy. The key stays claimed meanwhile.
+        Transfer &t = m_transfers[m.id];
+        t.offer = m;
+        t.key = key;
         Accept a;
         a.id = m.id;
         a.decision = Decision::AlreadyStored;
-        a.offset = m.size;
         a.hash = *stored.value();
         send(a);
-        qCDebug(lcRecv).noquote() << describe(m) << "already stored";
+        qCDebug(lcRecv).noquote() << printable(describe(m)) << "already stored";
         return;
     }
     auto partial = store.findPartial(slot.value(), size);
@@ -452,10 +459,10 @@ void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString 
 void ReceiverConnection::handleCancel(const Cancel &m)
 {
     auto it = m_transfers.find(m.id);
-    if (it == m_transfers.end())
-        return fail(ErrorCode::BadFrame, QStringLiteral("CANCEL for id %1 not in flight").arg(m.id));
-    if (it->second.stage == Transfer::Stage::Committing)
-        return; // too late: STORED follows
+    // An id already finished (a CANCEL crossing our STORED or a Refused ACCEPT) is ignored;
+    // so is a CANCEL after END: STORED follows anyway.
+    if (it == m_transfers.end() || it->second.stage == Transfer::Stage::Committing)
+        return;
     if (m_current == m.id)
         m_current.reset();
     qCDebug(lcRecv).noquote() << describe(it->second.offer) << "cancelled; partial kept";
@@ -474,9 +481,9 @@ void ReceiverConnection::dropTransfer(quint32 id)
 
 void ReceiverConnection::handleCloseDbtag(const CloseDbtag &m)
 {
-    if (m_close)
+    if (m_transfers.count(m.id))
         return fail(ErrorCode::BadFrame,
-                    QStringLiteral("CLOSE_DBTAG %1 while %2 is open").arg(m.id).arg(m_close->id));
+                    QStringLiteral("CLOSE_DBTAG id %1 is an outstanding OFFER").arg(m.id));
     m_close = PendingClose{m.id, m.dbtag, m.fileCount, {}};
     if (m.fileCount == 0)
         finishClose();

@@ -182,7 +182,7 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
         return Error{ErrorCode::SymlinkRefused,
                      QStringLiteral("%1 is a symbolic link (refused)").arg(slot.name)};
     if (!S_ISREG(st.st_mode))
-        return Error{ErrorCode::BadPath,
+        return Error{ErrorCode::Unsupported,
                      QStringLiteral("%1 exists and is not a regular file").arg(slot.name)};
     const FileStamp stamp = stampOf(st);
     if (stamp.size != size || stamp.mtimeNs != mtimeNs)
@@ -206,7 +206,7 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
         return osFailure(QStringLiteral("stat"), slot.partName, err);
     }
     if (!S_ISREG(st.st_mode))
-        return Error{ErrorCode::BadPath,
+        return Error{ErrorCode::Unsupported,
                      QStringLiteral("%1 exists and is not a regular file").arg(slot.partName)};
     if (st.st_size == 0)
         return std::optional<PartialInfo>();

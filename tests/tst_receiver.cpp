@@ -206,12 +206,26 @@ void TestReceiver::alreadyStored()
     auto a = c.offer(2, QStringLiteral("DC1"), QStringLiteral("a"), data.size(), MtimeNs);
     QVERIFY(a);
     QCOMPARE(a->decision, Decision::AlreadyStored);
+    QCOMPARE(a->offset, 0u);
     QCOMPARE(a->hash, hashOf(data));
+    c.send(Cancel{2});  // same hash: delivered
+    c.send(Cancel{99}); // an id already finished (or never seen) is ignored
     // Another mtime: not the same file any more.
     a = c.offer(3, QStringLiteral("DC1"), QStringLiteral("a"), data.size(), MtimeNs + 1);
     QVERIFY(a);
     QCOMPARE(a->decision, Decision::Send);
     QCOMPARE(a->offset, 0u);
+    c.send(Cancel{3});
+    // AlreadyStored, but the sender's hash differs: BEGIN(0) overwrites the stored copy.
+    const QByteArray other = test::patternBytes(data.size(), 44);
+    a = c.offer(4, QStringLiteral("DC1"), QStringLiteral("a"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::AlreadyStored);
+    auto s = c.sendFile(4, other);
+    QVERIFY(s);
+    QCOMPARE(s->code, ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a"))), other);
+    QVERIFY(c.isConnected());
 }
 
 void TestReceiver::checksumMismatch()
@@ -396,6 +410,12 @@ void TestReceiver::badFrames_data()
         << true << offer + encode(Begin{1, 0}) + encode(Data{1, QByteArray(11, 'x')})
         << ErrorCode::BadFrame;
     QTest::newRow("end without begin") << true << offer + encode(End{1, {}}) << ErrorCode::BadFrame;
+    QTest::newRow("offer inside close") << true
+                                        << encode(CloseDbtag{5, QStringLiteral("DC1"), 2}) + offer
+                                        << ErrorCode::BadFrame;
+    QTest::newRow("close reusing offer id") << true
+                                            << offer + encode(CloseDbtag{1, QStringLiteral("DC1"), 0})
+                                            << ErrorCode::BadFrame;
     QTest::newRow("manifest alone") << true << encode(Manifest{3, {{QStringLiteral("f"), 1}}})
                                     << ErrorCode::BadFrame;
     QTest::newRow("truncated") << true << encode(Offer{1, QStringLiteral("DC1"), QStringLiteral("f"), 10, 0}).left(9)

@@ -8,13 +8,11 @@
 namespace isocket {
 
 Receiver::Receiver(ReceiverOptions options, QObject *parent)
-    : QObject(parent),
-      m_options(std::move(options)),
+    : QObject(parent), m_options(std::move(options)),
       m_store(m_options.root, m_options.reserveBytes)
 {
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
-    connect(&m_server, &QTcpServer::newConnection, this,
-            &Receiver::acceptConnections);
+    connect(&m_server, &QTcpServer::newConnection, this, &Receiver::acceptConnections);
     connect(&m_committer, &Committer::committed, this, &Receiver::onCommitted);
 }
 
@@ -130,8 +128,8 @@ void Receiver::onCommitted(quint64 token, ErrorCode code, const QString &message
                                  << "bytes (sender gone before the acknowledgement)";
         emit fileStored(f.source, f.dbtag, f.path, f.size, f.clock.elapsed());
     } else {
-        qCWarning(lcRecv).noquote() << "not stored" << f.source << f.dbtag << f.path
-                                    << errorName(code) << ":" << message;
+        qCWarning(lcRecv).noquote()
+            << "not stored" << f.source << f.dbtag << f.path << errorName(code) << ":" << message;
         emit fileFailed(f.source, f.dbtag, f.path, code, message);
     }
 }

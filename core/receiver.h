@@ -32,8 +32,8 @@ class ReceiverConnection;
 
 struct ReceiverOptions
 {
-    QString root;          // must exist
-    QByteArray secret;     // empty: an empty HMAC key (only on a loopback address)
+    QString root;            // must exist
+    QByteArray secret;       // empty: an empty HMAC key (only on a loopback address)
     qint64 reserveBytes = 0; // free space always kept on the root's filesystem
 };
 

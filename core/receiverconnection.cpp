@@ -42,8 +42,8 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver 
     : QObject(receiver), m_id(id), m_socket(socket), m_receiver(receiver)
 {
     m_socket->setParent(this);
-    m_peerAddress = m_socket->peerAddress().toString() + QLatin1Char(':')
-                    + QString::number(m_socket->peerPort());
+    m_peerAddress = m_socket->peerAddress().toString() + QLatin1Char(':') +
+                    QString::number(m_socket->peerPort());
     // A peer that floods us is held back by TCP, not buffered here: one DATA frame in flight
     // plus the next.
     m_socket->setReadBufferSize(2 * qint64(MaxDataFrame));
@@ -54,8 +54,8 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver 
             m_socket->abort();
             return;
         }
-        fail(ErrorCode::Timeout, QStringLiteral("handshake not finished within %1 s")
-                                     .arg(HandshakeTimeoutMs / 1000));
+        fail(ErrorCode::Timeout,
+             QStringLiteral("handshake not finished within %1 s").arg(HandshakeTimeoutMs / 1000));
     });
     m_deadline.start(HandshakeTimeoutMs);
     m_idle.setSingleShot(true);
@@ -143,16 +143,16 @@ void ReceiverConnection::handle(Message &&message)
     }
     if (auto *m = std::get_if<ErrorMsg>(&message)) {
         // The peer gives up on us; say nothing back.
-        qCWarning(lcRecv).noquote() << m_peerAddress << "sent ERROR" << errorName(m->code)
-                                    << printable(m->message);
+        qCWarning(lcRecv).noquote()
+            << m_peerAddress << "sent ERROR" << errorName(m->code) << printable(m->message);
         m_phase = Phase::Closing;
         m_socket->disconnectFromHost();
         return;
     }
-    fail(ErrorCode::BadFrame, QStringLiteral("%1 not expected %2")
-                                  .arg(typeName(typeOf(message)),
-                                       handshake ? QStringLiteral("during the handshake")
-                                                 : QStringLiteral("here")));
+    fail(ErrorCode::BadFrame,
+         QStringLiteral("%1 not expected %2")
+             .arg(typeName(typeOf(message)),
+                  handshake ? QStringLiteral("during the handshake") : QStringLiteral("here")));
 }
 
 void ReceiverConnection::handleHello(const Hello &m)
@@ -168,9 +168,9 @@ void ReceiverConnection::handleHello(const Hello &m)
     m_source = m.source;
     m_clientNonce = m.nonce;
     m_serverNonce = randomNonce();
-    send(Challenge{Version, m_serverNonce,
-                   proof(m_receiver->secret(), Role::Receiver, m_clientNonce, m_serverNonce,
-                         m_source)});
+    send(Challenge{
+        Version, m_serverNonce,
+        proof(m_receiver->secret(), Role::Receiver, m_clientNonce, m_serverNonce, m_source)});
     m_phase = Phase::AwaitAuth;
 }
 
@@ -340,20 +340,19 @@ void ReceiverConnection::failTransfer(Transfer &t, ErrorCode code, const QString
 void ReceiverConnection::handleData(const Data &m)
 {
     if (!m_current || *m_current != m.id)
-        return fail(ErrorCode::BadFrame, QStringLiteral("DATA for id %1 outside its BEGIN/END")
-                                             .arg(m.id));
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("DATA for id %1 outside its BEGIN/END").arg(m.id));
     Transfer &t = m_transfers.at(m.id);
     const qint64 size = qint64(t.offer.size);
     if (m.bytes.size() > size - t.written)
-        return fail(ErrorCode::BadFrame, QStringLiteral("DATA for id %1 beyond its size %2")
-                                             .arg(m.id)
-                                             .arg(size));
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("DATA for id %1 beyond its size %2").arg(m.id).arg(size));
     if (t.failure == ErrorCode::Ok) {
-        if (auto r = ReceiveStore::writeAt(t.file.get(), t.written, m.bytes.constData(),
-                                           m.bytes.size());
+        if (auto r =
+                ReceiveStore::writeAt(t.file.get(), t.written, m.bytes.constData(), m.bytes.size());
             !r) {
-            failTransfer(t, r.error().code, describe(t.offer) + QStringLiteral(": ")
-                                                + r.error().message);
+            failTransfer(t, r.error().code,
+                         describe(t.offer) + QStringLiteral(": ") + r.error().message);
         } else {
             t.hasher.add(m.bytes);
         }
@@ -413,9 +412,8 @@ void ReceiverConnection::handleEnd(const End &m)
     job.finalName = slot.value().name;
     t.stage = Transfer::Stage::Committing;
     // The registry entry now belongs to the commit: it outlives this connection if need be.
-    t.token = m_receiver->commit(this, t.key,
-                                 {m_source, t.offer.dbtag, t.offer.path, size, t.clock},
-                                 std::move(job));
+    t.token = m_receiver->commit(
+        this, t.key, {m_source, t.offer.dbtag, t.offer.path, size, t.clock}, std::move(job));
     t.key.clear();
     m_tokens[t.token] = m.id;
 }
@@ -450,8 +448,8 @@ void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString 
                                  << QStringLiteral("(%1)").arg(rate(received, ms));
         emit fileStored(m_source, offer.dbtag, offer.path, qint64(offer.size), ms);
     } else {
-        qCWarning(lcRecv).noquote() << "not stored" << printable(describe(offer))
-                                    << errorName(code) << ":" << printable(message);
+        qCWarning(lcRecv).noquote() << "not stored" << printable(describe(offer)) << errorName(code)
+                                    << ":" << printable(message);
         emit fileFailed(m_source, offer.dbtag, offer.path, code, message);
     }
 }
@@ -495,10 +493,9 @@ void ReceiverConnection::handleManifest(const Manifest &m)
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("MANIFEST for id %1 without CLOSE_DBTAG").arg(m.id));
     if (quint64(m_close->entries.size()) + quint64(m.entries.size()) > m_close->fileCount)
-        return fail(ErrorCode::BadFrame,
-                    QStringLiteral("MANIFEST %1 has more than %2 entries")
-                        .arg(m.id)
-                        .arg(m_close->fileCount));
+        return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST %1 has more than %2 entries")
+                                             .arg(m.id)
+                                             .arg(m_close->fileCount));
     for (const ManifestEntry &e : m.entries) {
         if (e.size > quint64(std::numeric_limits<qint64>::max()))
             return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST size out of range"));
@@ -520,8 +517,9 @@ void ReceiverConnection::finishClose()
         return;
     }
     send(Closed{close.id, ErrorCode::Ok, QString()});
-    qCInfo(lcRecv).noquote() << "dbtag" << m_source << close.dbtag << "complete:"
-                             << close.entries.size() << "files," << r.value() << "bytes";
+    qCInfo(lcRecv).noquote() << "dbtag" << m_source << close.dbtag
+                             << "complete:" << close.entries.size() << "files," << r.value()
+                             << "bytes";
     emit dbtagCompleted(m_source, close.dbtag, int(close.entries.size()), r.value());
 }
 
@@ -535,7 +533,8 @@ void ReceiverConnection::fail(ErrorCode code, const QString &message)
     if (m_phase == Phase::Closing || m_phase == Phase::Done)
         return;
     qCWarning(lcRecv).noquote() << "closing" << m_peerAddress
-                                << (m_source.isEmpty() ? QString() : QStringLiteral("(%1)").arg(m_source))
+                                << (m_source.isEmpty() ? QString()
+                                                       : QStringLiteral("(%1)").arg(m_source))
                                 << errorName(code) << ":" << printable(message);
     send(ErrorMsg{code, message});
     m_phase = Phase::Closing;

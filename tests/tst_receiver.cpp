@@ -46,9 +46,8 @@ qint64 mtimeNsOf(const QString &path)
 
 QStringList allEntries(const QString &dir)
 {
-    return QDir(dir).entryList(QDir::AllEntries | QDir::Hidden | QDir::System
-                                   | QDir::NoDotAndDotDot,
-                               QDir::Name);
+    return QDir(dir).entryList(
+        QDir::AllEntries | QDir::Hidden | QDir::System | QDir::NoDotAndDotDot, QDir::Name);
 }
 
 Hash128 hashOf(const QByteArray &data)
@@ -78,12 +77,13 @@ struct Fixture
     quint16 port() const { return receiver->serverPort(); }
     QString file(const QString &source, const QString &dbtag, const QString &path) const
     {
-        return root + QLatin1Char('/') + source + QLatin1Char('/') + dbtag + QLatin1Char('/')
-               + path;
+        return root + QLatin1Char('/') + source + QLatin1Char('/') + dbtag + QLatin1Char('/') +
+               path;
     }
 };
 
-bool connectAndGreet(ProtoClient &client, quint16 port, const QString &source = QStringLiteral("ed1"),
+bool connectAndGreet(ProtoClient &client, quint16 port,
+                     const QString &source = QStringLiteral("ed1"),
                      const QByteArray &secret = QByteArrayLiteral("s3cret"))
 {
     return client.connectTo(port) && client.handshake(secret, source).ok;
@@ -132,8 +132,9 @@ void TestReceiver::storeFile()
     QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a.dat"))),
              data);
     QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{QStringLiteral("a.dat")});
-    QCOMPARE(mtimeNsOf(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a.dat"))),
-             MtimeNs);
+    QCOMPARE(
+        mtimeNsOf(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a.dat"))),
+        MtimeNs);
     QCOMPARE(stored.size(), 1);
     QCOMPARE(stored.at(0).at(0).toString(), QStringLiteral("ed1"));
     QCOMPARE(stored.at(0).at(3).toLongLong(), data.size());
@@ -149,8 +150,9 @@ void TestReceiver::nestedPath()
     const QByteArray data = test::patternBytes(1000, 2);
     QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("x/y/z.bin"), data, MtimeNs),
              ErrorCode::Ok);
-    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("x/y/z.bin"))),
-             data);
+    QCOMPARE(
+        readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("x/y/z.bin"))),
+        data);
     QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1/x/y")),
              QStringList{QStringLiteral("z.bin")});
 }
@@ -178,7 +180,8 @@ void TestReceiver::resume()
         c.disconnect();
     }
     QTRY_COMPARE(gone.size(), 1);
-    QVERIFY(!QFile::exists(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))));
+    QVERIFY(!QFile::exists(
+        f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))));
 
     ProtoClient c;
     QVERIFY(connectAndGreet(c, f.port()));
@@ -202,7 +205,8 @@ void TestReceiver::alreadyStored()
     ProtoClient c;
     QVERIFY(connectAndGreet(c, f.port()));
     const QByteArray data = test::patternBytes(5000, 4);
-    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), data, MtimeNs), ErrorCode::Ok);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), data, MtimeNs),
+             ErrorCode::Ok);
     auto a = c.offer(2, QStringLiteral("DC1"), QStringLiteral("a"), data.size(), MtimeNs);
     QVERIFY(a);
     QCOMPARE(a->decision, Decision::AlreadyStored);
@@ -224,7 +228,8 @@ void TestReceiver::alreadyStored()
     auto s = c.sendFile(4, other);
     QVERIFY(s);
     QCOMPARE(s->code, ErrorCode::Ok);
-    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a"))), other);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a"))),
+             other);
     QVERIFY(c.isConnected());
 }
 
@@ -246,7 +251,8 @@ void TestReceiver::checksumMismatch()
     QCOMPARE(failed.size(), 1);
     QCOMPARE(failed.at(0).at(3).value<ErrorCode>(), ErrorCode::ChecksumMismatch);
     // The connection goes on.
-    QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("a"), data, MtimeNs), ErrorCode::Ok);
+    QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("a"), data, MtimeNs),
+             ErrorCode::Ok);
 }
 
 void TestReceiver::wrongSecret()
@@ -304,31 +310,37 @@ void TestReceiver::hostile_data()
     const QString ed = QStringLiteral("ed1");
     const QString dc = QStringLiteral("DC1");
     const QString f = QStringLiteral("f");
-    QTest::newRow("source ..") << QStringLiteral("..") << dc << f << QString() << ErrorCode::BadPath;
-    QTest::newRow("source a/b") << QStringLiteral("a/b") << dc << f << QString() << ErrorCode::BadPath;
-    QTest::newRow("dbtag ../x") << ed << QStringLiteral("../x") << f << QString() << ErrorCode::BadPath;
+    QTest::newRow("source ..") << QStringLiteral("..") << dc << f << QString()
+                               << ErrorCode::BadPath;
+    QTest::newRow("source a/b") << QStringLiteral("a/b") << dc << f << QString()
+                                << ErrorCode::BadPath;
+    QTest::newRow("dbtag ../x") << ed << QStringLiteral("../x") << f << QString()
+                                << ErrorCode::BadPath;
     QTest::newRow("dbtag ..") << ed << QStringLiteral("..") << f << QString() << ErrorCode::BadPath;
-    QTest::newRow("path ../../etc/x") << ed << dc << QStringLiteral("../../etc/x") << QString()
-                                      << ErrorCode::BadPath;
-    QTest::newRow("path /abs") << ed << dc << QStringLiteral("/abs") << QString() << ErrorCode::BadPath;
-    QTest::newRow("path a//b") << ed << dc << QStringLiteral("a//b") << QString() << ErrorCode::BadPath;
-    QTest::newRow("path a/./b") << ed << dc << QStringLiteral("a/./b") << QString() << ErrorCode::BadPath;
+    QTest::newRow("path ../../etc/x")
+        << ed << dc << QStringLiteral("../../etc/x") << QString() << ErrorCode::BadPath;
+    QTest::newRow("path /abs") << ed << dc << QStringLiteral("/abs") << QString()
+                               << ErrorCode::BadPath;
+    QTest::newRow("path a//b") << ed << dc << QStringLiteral("a//b") << QString()
+                               << ErrorCode::BadPath;
+    QTest::newRow("path a/./b") << ed << dc << QStringLiteral("a/./b") << QString()
+                                << ErrorCode::BadPath;
     QTest::newRow("path control") << ed << dc << QStringLiteral("a\nb") << QString()
                                   << ErrorCode::BadPath;
     QTest::newRow("path hidden") << ed << dc << QStringLiteral(".f.isocket-part") << QString()
                                  << ErrorCode::BadPath;
-    QTest::newRow("reserved manifest") << ed << dc << QStringLiteral("finished.isocket") << QString()
-                                       << ErrorCode::BadPath;
-    QTest::newRow("symlink dbtag") << ed << dc << f << QStringLiteral("ed1/DC1")
-                                   << ErrorCode::SymlinkRefused;
-    QTest::newRow("symlink source") << ed << dc << f << QStringLiteral("ed1")
-                                    << ErrorCode::SymlinkRefused;
+    QTest::newRow("reserved manifest")
+        << ed << dc << QStringLiteral("finished.isocket") << QString() << ErrorCode::BadPath;
+    QTest::newRow("symlink dbtag")
+        << ed << dc << f << QStringLiteral("ed1/DC1") << ErrorCode::SymlinkRefused;
+    QTest::newRow("symlink source")
+        << ed << dc << f << QStringLiteral("ed1") << ErrorCode::SymlinkRefused;
     QTest::newRow("symlink subdir") << ed << dc << QStringLiteral("sub/f")
                                     << QStringLiteral("ed1/DC1/sub") << ErrorCode::SymlinkRefused;
-    QTest::newRow("symlink final") << ed << dc << f << QStringLiteral("ed1/DC1/f")
-                                   << ErrorCode::SymlinkRefused;
-    QTest::newRow("symlink partial") << ed << dc << f << QStringLiteral("ed1/DC1/.f.isocket-part")
-                                     << ErrorCode::SymlinkRefused;
+    QTest::newRow("symlink final")
+        << ed << dc << f << QStringLiteral("ed1/DC1/f") << ErrorCode::SymlinkRefused;
+    QTest::newRow("symlink partial")
+        << ed << dc << f << QStringLiteral("ed1/DC1/.f.isocket-part") << ErrorCode::SymlinkRefused;
 }
 
 void TestReceiver::hostile()
@@ -371,7 +383,8 @@ void TestReceiver::hostile()
     // The receiver keeps serving.
     ProtoClient d;
     QVERIFY(connectAndGreet(d, f.port(), QStringLiteral("ed2")));
-    QCOMPARE(d.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), data, MtimeNs), ErrorCode::Ok);
+    QCOMPARE(d.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), data, MtimeNs),
+             ErrorCode::Ok);
     QCOMPARE(allEntries(f.outside), QStringList());
 }
 
@@ -390,36 +403,37 @@ void TestReceiver::badFrames_data()
     };
     const QByteArray offer = encode(Offer{1, QStringLiteral("DC1"), QStringLiteral("f"), 10, 0});
 
-    QTest::newRow("garbage") << false << QByteArray("GET / HTTP/1.1\r\n\r\n") << ErrorCode::FrameTooLarge;
-    QTest::newRow("oversize head") << true << QByteArray("\xff\xff\xff\xff\x13", 5)
-                                   << ErrorCode::FrameTooLarge;
-    QTest::newRow("oversize control") << true << QByteArray("\x00\x10\x00\x00\x10", 5)
-                                      << ErrorCode::FrameTooLarge;
+    QTest::newRow("garbage") << false << QByteArray("GET / HTTP/1.1\r\n\r\n")
+                             << ErrorCode::FrameTooLarge;
+    QTest::newRow("oversize head")
+        << true << QByteArray("\xff\xff\xff\xff\x13", 5) << ErrorCode::FrameTooLarge;
+    QTest::newRow("oversize control")
+        << true << QByteArray("\x00\x10\x00\x00\x10", 5) << ErrorCode::FrameTooLarge;
     QTest::newRow("zero length") << true << QByteArray(4, '\0') << ErrorCode::BadFrame;
     QTest::newRow("unknown type") << true << frame(0x7f, QByteArray(4, 'x')) << ErrorCode::BadFrame;
-    QTest::newRow("bad offer body") << true << frame(0x10, QByteArray(3, 'x')) << ErrorCode::BadFrame;
+    QTest::newRow("bad offer body")
+        << true << frame(0x10, QByteArray(3, 'x')) << ErrorCode::BadFrame;
     QTest::newRow("offer before hello") << false << offer << ErrorCode::BadFrame;
     QTest::newRow("hello twice") << true
                                  << encode(Hello{1, 1, QStringLiteral("ed1"), randomNonce()})
                                  << ErrorCode::BadFrame;
-    QTest::newRow("data before begin") << true << offer + encode(Data{1, QByteArray(5, 'x')})
-                                       << ErrorCode::BadFrame;
+    QTest::newRow("data before begin")
+        << true << offer + encode(Data{1, QByteArray(5, 'x')}) << ErrorCode::BadFrame;
     QTest::newRow("begin not offered") << true << encode(Begin{9, 0}) << ErrorCode::BadFrame;
     QTest::newRow("begin bad offset") << true << offer + encode(Begin{1, 5}) << ErrorCode::BadFrame;
     QTest::newRow("data beyond size")
         << true << offer + encode(Begin{1, 0}) + encode(Data{1, QByteArray(11, 'x')})
         << ErrorCode::BadFrame;
     QTest::newRow("end without begin") << true << offer + encode(End{1, {}}) << ErrorCode::BadFrame;
-    QTest::newRow("offer inside close") << true
-                                        << encode(CloseDbtag{5, QStringLiteral("DC1"), 2}) + offer
-                                        << ErrorCode::BadFrame;
-    QTest::newRow("close reusing offer id") << true
-                                            << offer + encode(CloseDbtag{1, QStringLiteral("DC1"), 0})
-                                            << ErrorCode::BadFrame;
-    QTest::newRow("manifest alone") << true << encode(Manifest{3, {{QStringLiteral("f"), 1}}})
-                                    << ErrorCode::BadFrame;
-    QTest::newRow("truncated") << true << encode(Offer{1, QStringLiteral("DC1"), QStringLiteral("f"), 10, 0}).left(9)
-                               << ErrorCode::Ok;
+    QTest::newRow("offer inside close")
+        << true << encode(CloseDbtag{5, QStringLiteral("DC1"), 2}) + offer << ErrorCode::BadFrame;
+    QTest::newRow("close reusing offer id")
+        << true << offer + encode(CloseDbtag{1, QStringLiteral("DC1"), 0}) << ErrorCode::BadFrame;
+    QTest::newRow("manifest alone")
+        << true << encode(Manifest{3, {{QStringLiteral("f"), 1}}}) << ErrorCode::BadFrame;
+    QTest::newRow("truncated")
+        << true << encode(Offer{1, QStringLiteral("DC1"), QStringLiteral("f"), 10, 0}).left(9)
+        << ErrorCode::Ok;
 }
 
 void TestReceiver::badFrames()
@@ -458,7 +472,8 @@ void TestReceiver::badFrames()
     QCOMPARE(s->code, ErrorCode::Ok);
     ProtoClient d;
     QVERIFY(connectAndGreet(d, f.port()));
-    QCOMPARE(d.storeFile(1, QStringLiteral("DC1"), QStringLiteral("g"), data, MtimeNs), ErrorCode::Ok);
+    QCOMPARE(d.storeFile(1, QStringLiteral("DC1"), QStringLiteral("g"), data, MtimeNs),
+             ErrorCode::Ok);
     QCOMPARE(allEntries(f.outside), QStringList());
 }
 
@@ -477,7 +492,8 @@ void TestReceiver::busy()
     QCOMPARE(second->decision, Decision::Refused);
     QCOMPARE(second->code, ErrorCode::Busy);
     // Another file on b is fine meanwhile.
-    QCOMPARE(b.storeFile(2, QStringLiteral("DC1"), QStringLiteral("g"), data, MtimeNs), ErrorCode::Ok);
+    QCOMPARE(b.storeFile(2, QStringLiteral("DC1"), QStringLiteral("g"), data, MtimeNs),
+             ErrorCode::Ok);
     auto s = a.sendFile(1, data);
     QVERIFY(s && s->code == ErrorCode::Ok);
     auto again = b.offer(3, QStringLiteral("DC1"), QStringLiteral("f"), data.size(), MtimeNs);
@@ -494,10 +510,14 @@ void TestReceiver::twoSourcesSameDbtag()
     ProtoClient a, b;
     QVERIFY(connectAndGreet(a, f.port(), QStringLiteral("edA")));
     QVERIFY(connectAndGreet(b, f.port(), QStringLiteral("edB")));
-    QCOMPARE(a.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), one, MtimeNs), ErrorCode::Ok);
-    QCOMPARE(b.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), two, MtimeNs), ErrorCode::Ok);
-    QCOMPARE(readAll(f.file(QStringLiteral("edA"), QStringLiteral("DC1"), QStringLiteral("f"))), one);
-    QCOMPARE(readAll(f.file(QStringLiteral("edB"), QStringLiteral("DC1"), QStringLiteral("f"))), two);
+    QCOMPARE(a.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), one, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(b.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), two, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("edA"), QStringLiteral("DC1"), QStringLiteral("f"))),
+             one);
+    QCOMPARE(readAll(f.file(QStringLiteral("edB"), QStringLiteral("DC1"), QStringLiteral("f"))),
+             two);
     QCOMPARE(allEntries(f.root), (QStringList{QStringLiteral("edA"), QStringLiteral("edB")}));
 }
 
@@ -511,7 +531,8 @@ void TestReceiver::reserve()
     QVERIFY(a);
     QCOMPARE(a->decision, Decision::Refused);
     QCOMPARE(a->code, ErrorCode::DiskFull);
-    QVERIFY(!QFile::exists(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("f"))));
+    QVERIFY(
+        !QFile::exists(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("f"))));
     QVERIFY(allEntries(f.root + QStringLiteral("/ed1/DC1")).isEmpty());
 }
 
@@ -524,21 +545,26 @@ void TestReceiver::closeDbtag()
     QVERIFY(connectAndGreet(c, f.port()));
     const QByteArray one = test::patternBytes(1234, 11);
     const QByteArray two = test::patternBytes(4321, 12);
-    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), one, MtimeNs), ErrorCode::Ok);
-    QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("d/b"), two, MtimeNs), ErrorCode::Ok);
-    auto closed = c.closeDbtag(7, QStringLiteral("DC1"),
-                               {{QStringLiteral("a"), quint64(one.size())},
-                                {QStringLiteral("d/b"), quint64(two.size())}});
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), one, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("d/b"), two, MtimeNs),
+             ErrorCode::Ok);
+    auto closed = c.closeDbtag(
+        7, QStringLiteral("DC1"),
+        {{QStringLiteral("a"), quint64(one.size())}, {QStringLiteral("d/b"), quint64(two.size())}});
     QVERIFY(closed);
     QCOMPARE(closed->code, ErrorCode::Ok);
     QCOMPARE(closed->id, 7u);
-    const QByteArray expected = QByteArrayLiteral("# isocket manifest v1 source=ed1 dbtag=DC1 files=2 bytes=5555\n")
-                                + toHex(hashOf(one)).toLatin1() + "  1234  a\n"
-                                + toHex(hashOf(two)).toLatin1() + "  4321  d/b\n";
-    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("finished.isocket"))),
+    const QByteArray expected =
+        QByteArrayLiteral("# isocket manifest v1 source=ed1 dbtag=DC1 files=2 bytes=5555\n") +
+        toHex(hashOf(one)).toLatin1() + "  1234  a\n" + toHex(hashOf(two)).toLatin1() +
+        "  4321  d/b\n";
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"),
+                            QStringLiteral("finished.isocket"))),
              expected);
     QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")),
-             (QStringList{QStringLiteral("a"), QStringLiteral("d"), QStringLiteral("finished.isocket")}));
+             (QStringList{QStringLiteral("a"), QStringLiteral("d"),
+                          QStringLiteral("finished.isocket")}));
     QCOMPARE(completed.size(), 1);
     QCOMPARE(completed.at(0).at(2).toInt(), 2);
     QCOMPARE(completed.at(0).at(3).toLongLong(), 5555);
@@ -552,10 +578,11 @@ void TestReceiver::closeDbtagIncomplete()
     ProtoClient c;
     QVERIFY(connectAndGreet(c, f.port()));
     const QByteArray one = test::patternBytes(1234, 13);
-    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), one, MtimeNs), ErrorCode::Ok);
-    auto closed = c.closeDbtag(7, QStringLiteral("DC1"),
-                               {{QStringLiteral("a"), quint64(one.size())},
-                                {QStringLiteral("missing"), 10}});
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), one, MtimeNs),
+             ErrorCode::Ok);
+    auto closed =
+        c.closeDbtag(7, QStringLiteral("DC1"),
+                     {{QStringLiteral("a"), quint64(one.size())}, {QStringLiteral("missing"), 10}});
     QVERIFY(closed);
     QCOMPARE(closed->code, ErrorCode::Incomplete);
     QVERIFY(closed->message.contains(QLatin1String("missing")));
@@ -563,7 +590,8 @@ void TestReceiver::closeDbtagIncomplete()
     closed = c.closeDbtag(8, QStringLiteral("DC1"), {{QStringLiteral("a"), 1}});
     QVERIFY(closed);
     QCOMPARE(closed->code, ErrorCode::Incomplete);
-    QVERIFY(!QFile::exists(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("finished.isocket"))));
+    QVERIFY(!QFile::exists(
+        f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("finished.isocket"))));
     QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{QStringLiteral("a")});
     QCOMPARE(completed.size(), 0);
 }
@@ -598,7 +626,8 @@ void TestReceiver::pipelined()
     }
     QCOMPARE(done.size(), Count);
     for (int i = 0; i < Count; ++i)
-        QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("f%1").arg(i))),
+        QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"),
+                                QStringLiteral("f%1").arg(i))),
                  contents.at(i));
     QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")).size(), Count);
 }
@@ -635,7 +664,8 @@ void TestReceiver::cliReceive()
     QVERIFY(c.connectTo(port));
     QVERIFY(c.handshake(QByteArrayLiteral("topsecret"), QStringLiteral("ed1")).ok);
     const QByteArray data = test::patternBytes(300'000, 14);
-    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), data, MtimeNs), ErrorCode::Ok);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), data, MtimeNs),
+             ErrorCode::Ok);
     QCOMPARE(readAll(root + QStringLiteral("/ed1/DC1/f")), data);
 
     ::kill(pid_t(p.processId()), SIGTERM);

@@ -13,10 +13,13 @@ ProtoClient::ProtoClient() = default;
 bool ProtoClient::connectTo(quint16 port, const QString &host)
 {
     m_socket.connectToHost(host, port);
-    return QTest::qWaitFor([this] { return m_socket.state() == QAbstractSocket::ConnectedState
-                                           || m_socket.state() == QAbstractSocket::UnconnectedState; },
-                           10000)
-           && m_socket.state() == QAbstractSocket::ConnectedState;
+    return QTest::qWaitFor(
+               [this] {
+                   return m_socket.state() == QAbstractSocket::ConnectedState ||
+                          m_socket.state() == QAbstractSocket::UnconnectedState;
+               },
+               10000) &&
+           m_socket.state() == QAbstractSocket::ConnectedState;
 }
 
 void ProtoClient::send(const Message &message)
@@ -71,9 +74,8 @@ ProtoClient::HandshakeResult ProtoClient::handshake(const QByteArray &secret, co
         result.message = m_lastError ? m_lastError->message : QStringLiteral("no CHALLENGE");
         return result;
     }
-    result.receiverProofOk =
-        proofMatches(proof(secret, Role::Receiver, clientNonce, challenge->nonce, source),
-                     challenge->proof);
+    result.receiverProofOk = proofMatches(
+        proof(secret, Role::Receiver, clientNonce, challenge->nonce, source), challenge->proof);
     if (!result.receiverProofOk && stopOnBadProof) {
         result.error = ErrorCode::AuthFailed;
         result.message = QStringLiteral("the receiver does not know our secret");

@@ -26,8 +26,8 @@ public:
 
     struct HandshakeResult
     {
-        bool ok = false;                // WELCOME received
-        bool receiverProofOk = false;   // the CHALLENGE proved the receiver knows our secret
+        bool ok = false;                 // WELCOME received
+        bool receiverProofOk = false;    // the CHALLENGE proved the receiver knows our secret
         ErrorCode error = ErrorCode::Ok; // the receiver's ERROR, or what went wrong here
         QString message;
         proto::Welcome welcome;
@@ -42,8 +42,7 @@ public:
 
     // The next message, waiting up to `timeoutMs`; nullopt on timeout or when the peer closed.
     std::optional<proto::Message> next(int timeoutMs = 10000);
-    template <typename T>
-    std::optional<T> expect(int timeoutMs = 10000)
+    template <typename T> std::optional<T> expect(int timeoutMs = 10000)
     {
         auto m = next(timeoutMs);
         if (!m)

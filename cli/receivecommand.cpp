@@ -70,8 +70,8 @@ int runReceive(const QStringList &args)
     if (config.listenHost == QLatin1String("localhost"))
         address = QHostAddress(QHostAddress::LocalHost);
     else if (!address.setAddress(config.listenHost)) {
-        printError(command, QStringLiteral("--listen: '%1' is not an IP address")
-                                .arg(config.listenHost));
+        printError(command,
+                   QStringLiteral("--listen: '%1' is not an IP address").arg(config.listenHost));
         return ExitUsage;
     }
     auto secret = readSecretFile(config.secretFile);
@@ -101,8 +101,8 @@ int runReceive(const QStringList &args)
         printError(command, receiver.errorString());
         return ExitFailure;
     }
-    std::printf("listening %s\n", qPrintable(hostPort(receiver.serverAddress(),
-                                                      receiver.serverPort())));
+    std::printf("listening %s\n",
+                qPrintable(hostPort(receiver.serverAddress(), receiver.serverPort())));
     std::fflush(stdout);
 
     QSocketNotifier notifier(qintptr(s_signalPipe[0]), QSocketNotifier::Read);

@@ -28,8 +28,7 @@ void Committer::ThreadStopper::operator()(QThread *thread) const
 }
 
 Committer::Committer(QObject *parent)
-    : QObject(parent),
-      m_thread(QThread::create([this] { run(); }), ThreadStopper{this})
+    : QObject(parent), m_thread(QThread::create([this] { run(); }), ThreadStopper{this})
 {
     m_thread->setObjectName(QStringLiteral("isocket-committer"));
     m_thread->start();
@@ -95,8 +94,7 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
             const int err = errno;
             outcome = {job.token, codeOf(err), fail(err, QStringLiteral("sync"), job.partName)};
         } else if (::renameat(job.dir.get(), nativePath(job.partName).constData(), job.dir.get(),
-                              nativePath(job.finalName).constData())
-                   != 0) {
+                              nativePath(job.finalName).constData()) != 0) {
             const int err = errno;
             outcome = {job.token, codeOf(err),
                        fail(err, QStringLiteral("rename to"), job.finalName)};
@@ -127,8 +125,8 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
         if (const int err = dirErrors[dirOf[k]]) {
             Outcome &o = outcomes[renamed[k]];
             o.code = codeOf(err);
-            o.message = QStringLiteral("cannot sync the directory of a stored file: %1")
-                            .arg(osError(err));
+            o.message =
+                QStringLiteral("cannot sync the directory of a stored file: %1").arg(osError(err));
         }
     }
     qCDebug(lcRecv) << "committed" << batch.size() << "files," << dirs.size() << "directories";

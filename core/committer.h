@@ -8,8 +8,9 @@
 // Idle, the worker blocks on a condition variable; nothing polls.
 //
 // Owns its worker thread (stopped and joined by the destructor; jobs still queued then are
-// dropped unreported, their partials left to be resumed) and the fds of queued jobs. Lives in the thread that created it;
-// committed() is emitted there, exactly once per token, in submission order per batch.
+// dropped unreported, their partials left to be resumed) and the fds of queued jobs. Lives in the
+// thread that created it; committed() is emitted there, exactly once per token, in submission order
+// per batch.
 
 #include "core/error.h"
 #include "core/fileutil.h"
@@ -28,8 +29,8 @@ namespace isocket {
 
 struct CommitJob
 {
-    UniqueFd file;     // the partial, written and finished (mtime, xattr)
-    UniqueFd dir;      // the directory holding partName and finalName
+    UniqueFd file; // the partial, written and finished (mtime, xattr)
+    UniqueFd dir;  // the directory holding partName and finalName
     QString partName;
     QString finalName;
     quint64 token = 0; // set by submit()

@@ -8,13 +8,11 @@
 namespace isocket {
 
 Receiver::Receiver(ReceiverOptions options, QObject *parent)
-    : QObject(parent),
-      m_options(std::move(options)),
+    : QObject(parent), m_options(std::move(options)),
       m_store(m_options.root, m_options.reserveBytes)
 {
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
-    connect(&m_server, &QTcpServer::newConnection, this,
-            &Receiver::acceptConnections);
+    connect(&m_server, &QTcpServer::newConnection, this, &Receiver::acceptConnections);
     connect(&m_committer, &Committer::committed, this, &Receiver::onCommitted);
 }
 
@@ -108,10 +106,11 @@ void Receiver::release(const QString &key)
     m_busy.remove(key);
 }
 
-quint64 Receiver::commit(ReceiverConnection *connection, const QString &key, CommitJob job)
+quint64 Receiver::commit(ReceiverConnection *connection, const QString &key, CommittingFile file,
+                         CommitJob job)
 {
     const quint64 token = m_committer.submit(std::move(job));
-    m_pending.insert(token, PendingCommit{connection, key});
+    m_pending.insert(token, PendingCommit{connection, key, std::move(file)});
     return token;
 }
 
@@ -119,8 +118,20 @@ void Receiver::onCommitted(quint64 token, ErrorCode code, const QString &message
 {
     const PendingCommit pending = m_pending.take(token);
     release(pending.key);
-    if (pending.connection)
-        pending.connection->onCommitted(token, code, message);
+    if (pending.connection && pending.connection->onCommitted(token, code, message))
+        return;
+    // The connection went away while the file was being committed: the sender will hear
+    // AlreadyStored next time, but the outcome is a fact to report now.
+    const CommittingFile &f = pending.file;
+    if (code == ErrorCode::Ok) {
+        qCInfo(lcRecv).noquote() << "stored" << f.source << f.dbtag << f.path << f.size
+                                 << "bytes (sender gone before the acknowledgement)";
+        emit fileStored(f.source, f.dbtag, f.path, f.size, f.clock.elapsed());
+    } else {
+        qCWarning(lcRecv).noquote()
+            << "not stored" << f.source << f.dbtag << f.path << errorName(code) << ":" << message;
+        emit fileFailed(f.source, f.dbtag, f.path, code, message);
+    }
 }
 
 } // namespace isocket

@@ -17,6 +17,7 @@
 #include "core/receivestore.h"
 
 #include <QByteArray>
+#include <QElapsedTimer>
 #include <QHash>
 #include <QHostAddress>
 #include <QObject>
@@ -31,8 +32,8 @@ class ReceiverConnection;
 
 struct ReceiverOptions
 {
-    QString root;          // must exist
-    QByteArray secret;     // empty: an empty HMAC key (only on a loopback address)
+    QString root;            // must exist
+    QByteArray secret;       // empty: an empty HMAC key (only on a loopback address)
     qint64 reserveBytes = 0; // free space always kept on the root's filesystem
 };
 
@@ -80,8 +81,18 @@ private:
     bool claim(const QString &key);
     void release(const QString &key);
     // Hands a finished partial to the committer; `key` stays claimed until it is durable, even
-    // when `connection` goes away first. The result goes to connection->onCommitted().
-    quint64 commit(ReceiverConnection *connection, const QString &key, CommitJob job);
+    // when `connection` goes away first. The result goes to connection->onCommitted(), or, when
+    // the connection is gone, is reported here (fileStored/fileFailed) from `file`.
+    struct CommittingFile
+    {
+        QString source;
+        QString dbtag;
+        QString path;
+        qint64 size = 0;
+        QElapsedTimer clock; // started at BEGIN
+    };
+    quint64 commit(ReceiverConnection *connection, const QString &key, CommittingFile file,
+                   CommitJob job);
     ReceiveStore &store() { return m_store; }
     const QByteArray &secret() const { return m_options.secret; }
 
@@ -92,6 +103,7 @@ private:
     {
         QPointer<ReceiverConnection> connection;
         QString key;
+        CommittingFile file;
     };
 
     ReceiverOptions m_options;

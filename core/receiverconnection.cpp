@@ -15,6 +15,20 @@ using namespace proto;
 
 namespace {
 
+// Peer-supplied text made safe for one log line (control characters escaped).
+QString printable(const QString &text)
+{
+    QString out;
+    out.reserve(text.size());
+    for (const QChar c : text) {
+        if (c.unicode() < 0x20 || c.unicode() == 0x7f)
+            out += QStringLiteral("\\x%1").arg(c.unicode(), 2, 16, QLatin1Char('0'));
+        else
+            out += c;
+    }
+    return out;
+}
+
 QString rate(qint64 bytes, qint64 ms)
 {
     const double mib = double(bytes) / (1024.0 * 1024.0);
@@ -28,8 +42,8 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver 
     : QObject(receiver), m_id(id), m_socket(socket), m_receiver(receiver)
 {
     m_socket->setParent(this);
-    m_peerAddress = m_socket->peerAddress().toString() + QLatin1Char(':')
-                    + QString::number(m_socket->peerPort());
+    m_peerAddress = m_socket->peerAddress().toString() + QLatin1Char(':') +
+                    QString::number(m_socket->peerPort());
     // A peer that floods us is held back by TCP, not buffered here: one DATA frame in flight
     // plus the next.
     m_socket->setReadBufferSize(2 * qint64(MaxDataFrame));
@@ -40,10 +54,17 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver 
             m_socket->abort();
             return;
         }
-        fail(ErrorCode::Timeout, QStringLiteral("handshake not finished within %1 s")
-                                     .arg(HandshakeTimeoutMs / 1000));
+        fail(ErrorCode::Timeout,
+             QStringLiteral("handshake not finished within %1 s").arg(HandshakeTimeoutMs / 1000));
     });
     m_deadline.start(HandshakeTimeoutMs);
+    m_idle.setSingleShot(true);
+    connect(&m_idle, &QTimer::timeout, this, [this] {
+        fail(ErrorCode::Timeout, QStringLiteral("silent for %1 s with %2 files in flight")
+                                     .arg(IdleTimeoutMs / 1000)
+                                     .arg(m_transfers.size()));
+    });
+    m_socket->setSocketOption(QAbstractSocket::KeepAliveOption, 1);
 
     connect(m_socket, &QTcpSocket::readyRead, this, &ReceiverConnection::onReadyRead);
     connect(m_socket, &QTcpSocket::disconnected, this, &ReceiverConnection::onDisconnected);
@@ -82,6 +103,12 @@ void ReceiverConnection::onReadyRead()
         if (!r.value())
             return;
         handle(std::move(*r.value()));
+        if (self && m_phase == Phase::Ready) {
+            if (m_transfers.empty())
+                m_idle.stop();
+            else
+                m_idle.start(IdleTimeoutMs);
+        }
     }
 }
 
@@ -94,6 +121,10 @@ void ReceiverConnection::handle(Message &&message)
     } else if (m_phase == Phase::AwaitAuth) {
         if (auto *m = std::get_if<Auth>(&message))
             return handleAuth(*m);
+    } else if (m_phase == Phase::Ready && m_close) {
+        // Nothing else may come between CLOSE_DBTAG and its last MANIFEST.
+        if (auto *m = std::get_if<Manifest>(&message))
+            return handleManifest(*m);
     } else if (m_phase == Phase::Ready) {
         if (auto *m = std::get_if<Offer>(&message))
             return handleOffer(*m);
@@ -112,16 +143,16 @@ void ReceiverConnection::handle(Message &&message)
     }
     if (auto *m = std::get_if<ErrorMsg>(&message)) {
         // The peer gives up on us; say nothing back.
-        qCWarning(lcRecv).noquote() << m_peerAddress << "sent ERROR" << errorName(m->code)
-                                    << m->message;
+        qCWarning(lcRecv).noquote()
+            << m_peerAddress << "sent ERROR" << errorName(m->code) << printable(m->message);
         m_phase = Phase::Closing;
         m_socket->disconnectFromHost();
         return;
     }
-    fail(ErrorCode::BadFrame, QStringLiteral("%1 not expected %2")
-                                  .arg(typeName(typeOf(message)),
-                                       handshake ? QStringLiteral("during the handshake")
-                                                 : QStringLiteral("here")));
+    fail(ErrorCode::BadFrame,
+         QStringLiteral("%1 not expected %2")
+             .arg(typeName(typeOf(message)),
+                  handshake ? QStringLiteral("during the handshake") : QStringLiteral("here")));
 }
 
 void ReceiverConnection::handleHello(const Hello &m)
@@ -137,9 +168,9 @@ void ReceiverConnection::handleHello(const Hello &m)
     m_source = m.source;
     m_clientNonce = m.nonce;
     m_serverNonce = randomNonce();
-    send(Challenge{Version, m_serverNonce,
-                   proof(m_receiver->secret(), Role::Receiver, m_clientNonce, m_serverNonce,
-                         m_source)});
+    send(Challenge{
+        Version, m_serverNonce,
+        proof(m_receiver->secret(), Role::Receiver, m_clientNonce, m_serverNonce, m_source)});
     m_phase = Phase::AwaitAuth;
 }
 
@@ -177,8 +208,8 @@ void ReceiverConnection::refuse(const Offer &offer, ErrorCode code, const QStrin
         qCDebug(lcRecv).noquote() << describe(offer) << "busy on another connection";
         return;
     }
-    qCWarning(lcRecv).noquote() << "refused" << describe(offer) << "from" << m_peerAddress << ":"
-                                << message;
+    qCWarning(lcRecv).noquote() << "refused" << printable(describe(offer)) << "from"
+                                << m_peerAddress << ":" << printable(message);
     emit fileFailed(m_source, offer.dbtag, offer.path, code, message);
 }
 
@@ -219,14 +250,17 @@ void ReceiverConnection::handleOffer(const Offer &m)
         return refuse(m, stored.error().code, stored.error().message);
     }
     if (stored.value()) {
-        m_receiver->release(key);
+        // Outstanding until the sender compares hashes: CANCEL (same file) or BEGIN(0) to
+        // overwrite the stored copy. The key stays claimed meanwhile.
+        Transfer &t = m_transfers[m.id];
+        t.offer = m;
+        t.key = key;
         Accept a;
         a.id = m.id;
         a.decision = Decision::AlreadyStored;
-        a.offset = m.size;
         a.hash = *stored.value();
         send(a);
-        qCDebug(lcRecv).noquote() << describe(m) << "already stored";
+        qCDebug(lcRecv).noquote() << printable(describe(m)) << "already stored";
         return;
     }
     auto partial = store.findPartial(slot.value(), size);
@@ -306,20 +340,19 @@ void ReceiverConnection::failTransfer(Transfer &t, ErrorCode code, const QString
 void ReceiverConnection::handleData(const Data &m)
 {
     if (!m_current || *m_current != m.id)
-        return fail(ErrorCode::BadFrame, QStringLiteral("DATA for id %1 outside its BEGIN/END")
-                                             .arg(m.id));
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("DATA for id %1 outside its BEGIN/END").arg(m.id));
     Transfer &t = m_transfers.at(m.id);
     const qint64 size = qint64(t.offer.size);
     if (m.bytes.size() > size - t.written)
-        return fail(ErrorCode::BadFrame, QStringLiteral("DATA for id %1 beyond its size %2")
-                                             .arg(m.id)
-                                             .arg(size));
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("DATA for id %1 beyond its size %2").arg(m.id).arg(size));
     if (t.failure == ErrorCode::Ok) {
-        if (auto r = ReceiveStore::writeAt(t.file.get(), t.written, m.bytes.constData(),
-                                           m.bytes.size());
+        if (auto r =
+                ReceiveStore::writeAt(t.file.get(), t.written, m.bytes.constData(), m.bytes.size());
             !r) {
-            failTransfer(t, r.error().code, describe(t.offer) + QStringLiteral(": ")
-                                                + r.error().message);
+            failTransfer(t, r.error().code,
+                         describe(t.offer) + QStringLiteral(": ") + r.error().message);
         } else {
             t.hasher.add(m.bytes);
         }
@@ -379,22 +412,24 @@ void ReceiverConnection::handleEnd(const End &m)
     job.finalName = slot.value().name;
     t.stage = Transfer::Stage::Committing;
     // The registry entry now belongs to the commit: it outlives this connection if need be.
-    t.token = m_receiver->commit(this, t.key, std::move(job));
+    t.token = m_receiver->commit(
+        this, t.key, {m_source, t.offer.dbtag, t.offer.path, size, t.clock}, std::move(job));
     t.key.clear();
     m_tokens[t.token] = m.id;
 }
 
-void ReceiverConnection::onCommitted(quint64 token, ErrorCode code, const QString &message)
+bool ReceiverConnection::onCommitted(quint64 token, ErrorCode code, const QString &message)
 {
     auto it = m_tokens.find(token);
     if (it == m_tokens.end())
-        return;
+        return false;
     const quint32 id = it->second;
     m_tokens.erase(it);
     auto t = m_transfers.find(id);
     if (t == m_transfers.end())
-        return;
+        return false;
     replyStored(t->second, code, message);
+    return true;
 }
 
 void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString &message)
@@ -408,13 +443,13 @@ void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString 
     if (m_phase == Phase::Ready)
         send(Stored{offer.id, code, code == ErrorCode::Ok ? QString() : message});
     if (code == ErrorCode::Ok) {
-        qCInfo(lcRecv).noquote() << "stored" << m_source << offer.dbtag << offer.path
+        qCInfo(lcRecv).noquote() << "stored" << m_source << offer.dbtag << printable(offer.path)
                                  << offer.size << "bytes in" << ms << "ms"
                                  << QStringLiteral("(%1)").arg(rate(received, ms));
         emit fileStored(m_source, offer.dbtag, offer.path, qint64(offer.size), ms);
     } else {
-        qCWarning(lcRecv).noquote() << "not stored" << describe(offer) << errorName(code) << ":"
-                                    << message;
+        qCWarning(lcRecv).noquote() << "not stored" << printable(describe(offer)) << errorName(code)
+                                    << ":" << printable(message);
         emit fileFailed(m_source, offer.dbtag, offer.path, code, message);
     }
 }
@@ -422,10 +457,10 @@ void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString 
 void ReceiverConnection::handleCancel(const Cancel &m)
 {
     auto it = m_transfers.find(m.id);
-    if (it == m_transfers.end())
-        return fail(ErrorCode::BadFrame, QStringLiteral("CANCEL for id %1 not in flight").arg(m.id));
-    if (it->second.stage == Transfer::Stage::Committing)
-        return; // too late: STORED follows
+    // An id already finished (a CANCEL crossing our STORED or a Refused ACCEPT) is ignored;
+    // so is a CANCEL after END: STORED follows anyway.
+    if (it == m_transfers.end() || it->second.stage == Transfer::Stage::Committing)
+        return;
     if (m_current == m.id)
         m_current.reset();
     qCDebug(lcRecv).noquote() << describe(it->second.offer) << "cancelled; partial kept";
@@ -444,9 +479,9 @@ void ReceiverConnection::dropTransfer(quint32 id)
 
 void ReceiverConnection::handleCloseDbtag(const CloseDbtag &m)
 {
-    if (m_close)
+    if (m_transfers.count(m.id))
         return fail(ErrorCode::BadFrame,
-                    QStringLiteral("CLOSE_DBTAG %1 while %2 is open").arg(m.id).arg(m_close->id));
+                    QStringLiteral("CLOSE_DBTAG id %1 is an outstanding OFFER").arg(m.id));
     m_close = PendingClose{m.id, m.dbtag, m.fileCount, {}};
     if (m.fileCount == 0)
         finishClose();
@@ -458,10 +493,9 @@ void ReceiverConnection::handleManifest(const Manifest &m)
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("MANIFEST for id %1 without CLOSE_DBTAG").arg(m.id));
     if (quint64(m_close->entries.size()) + quint64(m.entries.size()) > m_close->fileCount)
-        return fail(ErrorCode::BadFrame,
-                    QStringLiteral("MANIFEST %1 has more than %2 entries")
-                        .arg(m.id)
-                        .arg(m_close->fileCount));
+        return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST %1 has more than %2 entries")
+                                             .arg(m.id)
+                                             .arg(m_close->fileCount));
     for (const ManifestEntry &e : m.entries) {
         if (e.size > quint64(std::numeric_limits<qint64>::max()))
             return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST size out of range"));
@@ -477,14 +511,15 @@ void ReceiverConnection::finishClose()
     m_close.reset();
     auto r = m_receiver->store().writeManifest(m_source, close.dbtag, close.entries);
     if (!r) {
-        qCWarning(lcRecv).noquote() << "dbtag" << m_source << close.dbtag << "not closed:"
-                                    << r.error().message;
+        qCWarning(lcRecv).noquote() << "dbtag" << m_source << printable(close.dbtag)
+                                    << "not closed:" << printable(r.error().message);
         send(Closed{close.id, r.error().code, r.error().message});
         return;
     }
     send(Closed{close.id, ErrorCode::Ok, QString()});
-    qCInfo(lcRecv).noquote() << "dbtag" << m_source << close.dbtag << "complete:"
-                             << close.entries.size() << "files," << r.value() << "bytes";
+    qCInfo(lcRecv).noquote() << "dbtag" << m_source << close.dbtag
+                             << "complete:" << close.entries.size() << "files," << r.value()
+                             << "bytes";
     emit dbtagCompleted(m_source, close.dbtag, int(close.entries.size()), r.value());
 }
 
@@ -498,11 +533,13 @@ void ReceiverConnection::fail(ErrorCode code, const QString &message)
     if (m_phase == Phase::Closing || m_phase == Phase::Done)
         return;
     qCWarning(lcRecv).noquote() << "closing" << m_peerAddress
-                                << (m_source.isEmpty() ? QString() : QStringLiteral("(%1)").arg(m_source))
-                                << errorName(code) << ":" << message;
+                                << (m_source.isEmpty() ? QString()
+                                                       : QStringLiteral("(%1)").arg(m_source))
+                                << errorName(code) << ":" << printable(message);
     send(ErrorMsg{code, message});
     m_phase = Phase::Closing;
     cleanup();
+    m_idle.stop();
     m_deadline.start(LingerMs);
     m_socket->flush();
     if (m_socket->bytesToWrite() == 0)
@@ -529,6 +566,7 @@ void ReceiverConnection::onDisconnected()
         return;
     m_phase = Phase::Done;
     m_deadline.stop();
+    m_idle.stop();
     cleanup();
     m_transfers.clear();
     m_tokens.clear();

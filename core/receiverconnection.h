@@ -37,6 +37,9 @@ class ReceiverConnection : public QObject
 public:
     static constexpr int HandshakeTimeoutMs = 30'000;
     static constexpr int LingerMs = 5'000; // after ERROR, how long we drain before aborting
+    // A peer silent this long while files are in flight is taken for gone (a rebooted ED leaves
+    // no FIN): the connection closes and its files stop being Busy for the others.
+    static constexpr int IdleTimeoutMs = 120'000;
 
     // Takes `socket` (connected) and becomes its parent; `receiver` becomes ours.
     ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver *receiver);
@@ -48,8 +51,9 @@ public:
     // Drops the connection now (Receiver::close). finished() follows.
     void abort();
 
-    // The committer's answer for `token` (routed by the Receiver).
-    void onCommitted(quint64 token, ErrorCode code, const QString &message);
+    // The committer's answer for `token` (routed by the Receiver). False when this connection
+    // no longer tracks the token (it was closed meanwhile): the Receiver reports it then.
+    bool onCommitted(quint64 token, ErrorCode code, const QString &message);
 
 signals:
     void peerAuthenticated(quint64 connId, const QString &source);
@@ -67,22 +71,34 @@ signals:
     void finished(quint64 connId);
 
 private:
-    enum class Phase { AwaitHello, AwaitAuth, Ready, Closing, Done };
+    enum class Phase
+    {
+        AwaitHello,
+        AwaitAuth,
+        Ready,
+        Closing,
+        Done
+    };
 
     struct Transfer
     {
-        enum class Stage { Offered, Writing, Committing };
+        enum class Stage
+        {
+            Offered,
+            Writing,
+            Committing
+        };
         proto::Offer offer;
-        QString key;          // in the Receiver's registry while we hold it
+        QString key; // in the Receiver's registry while we hold it
         Stage stage = Stage::Offered;
         qint64 offeredOffset = 0;
-        Hasher hasher;        // of the bytes before `written`
-        UniqueFd file;        // the partial, while writing
-        qint64 written = 0;   // bytes in the partial
+        Hasher hasher;      // of the bytes before `written`
+        UniqueFd file;      // the partial, while writing
+        qint64 written = 0; // bytes in the partial
         qint64 startOffset = 0;
         ErrorCode failure = ErrorCode::Ok; // once set, DATA is dropped and END reports it
         QString failureMessage;
-        quint64 token = 0;    // committer token while committing
+        quint64 token = 0; // committer token while committing
         QElapsedTimer clock;
         QElapsedTimer progressClock;
     };
@@ -128,7 +144,8 @@ private:
     proto::FrameReader m_reader;
     QByteArray m_clientNonce;
     QByteArray m_serverNonce;
-    QTimer m_deadline; // handshake, then linger after an ERROR
+    QTimer m_deadline;                       // handshake, then linger after an ERROR
+    QTimer m_idle;                           // armed while offers are in flight
     std::map<quint32, Transfer> m_transfers; // offers not yet answered by STORED or CANCEL
     std::map<quint64, quint32> m_tokens;     // committer token → offer id
     std::optional<quint32> m_current;        // the offer between BEGIN and END

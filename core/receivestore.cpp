@@ -73,8 +73,8 @@ Result<UniqueFd> ReceiveStore::openDir(int parent, const QString &name, bool cre
 {
     const QByteArray n = enc(name);
     for (int attempt = 0; attempt < 3; ++attempt) {
-        UniqueFd fd(::openat(parent, n.constData(),
-                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd fd(
+            ::openat(parent, n.constData(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (fd.valid())
             return fd;
         const int err = errno;
@@ -182,7 +182,7 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
         return Error{ErrorCode::SymlinkRefused,
                      QStringLiteral("%1 is a symbolic link (refused)").arg(slot.name)};
     if (!S_ISREG(st.st_mode))
-        return Error{ErrorCode::BadPath,
+        return Error{ErrorCode::Unsupported,
                      QStringLiteral("%1 exists and is not a regular file").arg(slot.name)};
     const FileStamp stamp = stampOf(st);
     if (stamp.size != size || stamp.mtimeNs != mtimeNs)
@@ -206,7 +206,7 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
         return osFailure(QStringLiteral("stat"), slot.partName, err);
     }
     if (!S_ISREG(st.st_mode))
-        return Error{ErrorCode::BadPath,
+        return Error{ErrorCode::Unsupported,
                      QStringLiteral("%1 exists and is not a regular file").arg(slot.partName)};
     if (st.st_size == 0)
         return std::optional<PartialInfo>();
@@ -235,8 +235,9 @@ Result<UniqueFd> ReceiveStore::openPartial(const FileSlot &slot, qint64 offset)
         return Error{ErrorCode::IoError,
                      QStringLiteral("%1 is not a regular file").arg(slot.partName)};
     if (st.st_size < offset)
-        return Error{ErrorCode::IoError,
-                     QStringLiteral("%1 shrank below the offset %2").arg(slot.partName).arg(offset)};
+        return Error{
+            ErrorCode::IoError,
+            QStringLiteral("%1 shrank below the offset %2").arg(slot.partName).arg(offset)};
     if (st.st_size != offset && ::ftruncate(fd.get(), offset) != 0) {
         const int err = errno;
         return osFailure(QStringLiteral("truncate"), slot.partName, err);
@@ -348,7 +349,8 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
         auto missing = [&](const QString &why) {
             return Error{ErrorCode::Incomplete, QStringLiteral("%1: %2").arg(e.path, why)};
         };
-        if (!validateRelativePath(e.path, QStringLiteral("path")) || e.path == QLatin1String(ManifestName))
+        if (!validateRelativePath(e.path, QStringLiteral("path")) ||
+            e.path == QLatin1String(ManifestName))
             return missing(QStringLiteral("not a valid path"));
         QStringList parts = e.path.split(QLatin1Char('/'));
         const QString name = parts.takeLast();
@@ -379,8 +381,8 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
 
     const QByteArray text = manifestText(source, dbtag, stored);
     const QByteArray tmpName = QByteArray(".") + ManifestName + ".isocket-tmp";
-    const QString shown = m_root + QLatin1Char('/') + source + QLatin1Char('/') + dbtag
-                          + QLatin1Char('/') + QLatin1String(ManifestName);
+    const QString shown = m_root + QLatin1Char('/') + source + QLatin1Char('/') + dbtag +
+                          QLatin1Char('/') + QLatin1String(ManifestName);
     UniqueFd fd(::openat(dfd, tmpName.constData(),
                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd.valid()) {

@@ -31,9 +31,9 @@ namespace isocket {
 // Where one offered file goes: its final directory (an open fd) and names inside it.
 struct FileSlot
 {
-    UniqueFd dir;      // the directory holding the final name
-    QString name;      // the final name (last path component)
-    QString partName;  // the hidden partial next to it
+    UniqueFd dir;     // the directory holding the final name
+    QString name;     // the final name (last path component)
+    QString partName; // the hidden partial next to it
 };
 
 // A partial found for an offered file: its length and the hash of those bytes.

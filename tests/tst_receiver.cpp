@@ -1,0 +1,694 @@
+// The receiver in-process on 127.0.0.1:0, driven by ProtoClient: storing, resuming, refusing,
+// hostile input, concurrency, the dbtag manifest; and the real `isocket receive` binary.
+
+#include "core/checksum.h"
+#include "core/receiver.h"
+#include "core/receivestore.h"
+#include "tests/testlib/protoclient.h"
+#include "tests/testlib/testtree.h"
+
+#include <csignal>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <QDir>
+#include <QFile>
+#include <QProcess>
+#include <QScopeGuard>
+#include <QSet>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QtEndian>
+
+using namespace isocket;
+using namespace isocket::proto;
+using isocket::test::ProtoClient;
+
+namespace {
+
+constexpr qint64 MtimeNs = 1'600'000'000'123'456'789LL;
+
+QByteArray readAll(const QString &path)
+{
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+qint64 mtimeNsOf(const QString &path)
+{
+    struct stat st;
+    if (::lstat(QFile::encodeName(path).constData(), &st) != 0)
+        return -1;
+    return qint64(st.st_mtim.tv_sec) * 1'000'000'000LL + st.st_mtim.tv_nsec;
+}
+
+QStringList allEntries(const QString &dir)
+{
+    return QDir(dir).entryList(
+        QDir::AllEntries | QDir::Hidden | QDir::System | QDir::NoDotAndDotDot, QDir::Name);
+}
+
+Hash128 hashOf(const QByteArray &data)
+{
+    Hasher h;
+    h.add(data);
+    return h.result();
+}
+
+// A receiver on 127.0.0.1:0 over <tmp>/root, with <tmp>/outside as the place nothing may reach.
+struct Fixture
+{
+    QTemporaryDir tmp;
+    QString root;
+    QString outside;
+    std::unique_ptr<Receiver> receiver;
+
+    explicit Fixture(const QByteArray &secret = QByteArrayLiteral("s3cret"), qint64 reserve = 0)
+    {
+        root = tmp.path() + QStringLiteral("/root");
+        outside = tmp.path() + QStringLiteral("/outside");
+        QDir().mkpath(root);
+        QDir().mkpath(outside);
+        receiver = std::make_unique<Receiver>(ReceiverOptions{root, secret, reserve});
+    }
+    bool listen() { return receiver->listen(QHostAddress::LocalHost, 0); }
+    quint16 port() const { return receiver->serverPort(); }
+    QString file(const QString &source, const QString &dbtag, const QString &path) const
+    {
+        return root + QLatin1Char('/') + source + QLatin1Char('/') + dbtag + QLatin1Char('/') +
+               path;
+    }
+};
+
+bool connectAndGreet(ProtoClient &client, quint16 port,
+                     const QString &source = QStringLiteral("ed1"),
+                     const QByteArray &secret = QByteArrayLiteral("s3cret"))
+{
+    return client.connectTo(port) && client.handshake(secret, source).ok;
+}
+
+} // namespace
+
+class TestReceiver : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void storeFile();
+    void nestedPath();
+    void resume();
+    void alreadyStored();
+    void checksumMismatch();
+    void wrongSecret();
+    void emptySecretRefusesPublicAddress();
+    void hostile_data();
+    void hostile();
+    void badFrames_data();
+    void badFrames();
+    void busy();
+    void twoSourcesSameDbtag();
+    void reserve();
+    void closeDbtag();
+    void closeDbtagIncomplete();
+    void pipelined();
+    void cliReceive();
+    void cliRefusesPublicWithoutSecret();
+};
+
+void TestReceiver::storeFile()
+{
+    Fixture f;
+    QVERIFY(f.listen());
+    QSignalSpy stored(f.receiver.get(), &Receiver::fileStored);
+    QSignalSpy started(f.receiver.get(), &Receiver::fileStarted);
+    QVERIFY(stored.isValid());
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QByteArray data = test::patternBytes(3 * 1024 * 1024 + 17, 1);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a.dat"), data, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a.dat"))),
+             data);
+    QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{QStringLiteral("a.dat")});
+    QCOMPARE(
+        mtimeNsOf(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a.dat"))),
+        MtimeNs);
+    QCOMPARE(stored.size(), 1);
+    QCOMPARE(stored.at(0).at(0).toString(), QStringLiteral("ed1"));
+    QCOMPARE(stored.at(0).at(3).toLongLong(), data.size());
+    QCOMPARE(started.size(), 1);
+}
+
+void TestReceiver::nestedPath()
+{
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QByteArray data = test::patternBytes(1000, 2);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("x/y/z.bin"), data, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(
+        readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("x/y/z.bin"))),
+        data);
+    QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1/x/y")),
+             QStringList{QStringLiteral("z.bin")});
+}
+
+void TestReceiver::resume()
+{
+    Fixture f;
+    QVERIFY(f.listen());
+    QSignalSpy gone(f.receiver.get(), &Receiver::peerDisconnected);
+    const QByteArray data = test::patternBytes(1024 * 1024 + 3, 3);
+    const qint64 half = data.size() / 2;
+    {
+        ProtoClient c;
+        QVERIFY(connectAndGreet(c, f.port()));
+        auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("big"), data.size(), MtimeNs);
+        QVERIFY(a);
+        QCOMPARE(a->decision, Decision::Send);
+        QCOMPARE(a->offset, 0u);
+        c.send(Begin{1, 0});
+        for (qint64 pos = 0; pos < half; pos += 100'000)
+            c.send(Data{1, data.mid(pos, qMin<qint64>(100'000, half - pos))});
+        // A barrier: frames are handled in order, so once this is answered the half is on disk.
+        auto barrier = c.offer(2, QStringLiteral("DC1"), QStringLiteral("other"), 1, MtimeNs);
+        QVERIFY(barrier);
+        c.disconnect();
+    }
+    QTRY_COMPARE(gone.size(), 1);
+    QVERIFY(!QFile::exists(
+        f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))));
+
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("big"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::Send);
+    QCOMPARE(qint64(a->offset), half);
+    QCOMPARE(a->hash, hashOf(data.left(half)));
+    auto s = c.sendFile(1, data, half);
+    QVERIFY(s);
+    QCOMPARE(s->code, ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))),
+             data);
+    QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{QStringLiteral("big")});
+}
+
+void TestReceiver::alreadyStored()
+{
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QByteArray data = test::patternBytes(5000, 4);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), data, MtimeNs),
+             ErrorCode::Ok);
+    auto a = c.offer(2, QStringLiteral("DC1"), QStringLiteral("a"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::AlreadyStored);
+    QCOMPARE(a->offset, 0u);
+    QCOMPARE(a->hash, hashOf(data));
+    c.send(Cancel{2});  // same hash: delivered
+    c.send(Cancel{99}); // an id already finished (or never seen) is ignored
+    // Another mtime: not the same file any more.
+    a = c.offer(3, QStringLiteral("DC1"), QStringLiteral("a"), data.size(), MtimeNs + 1);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::Send);
+    QCOMPARE(a->offset, 0u);
+    c.send(Cancel{3});
+    // AlreadyStored, but the sender's hash differs: BEGIN(0) overwrites the stored copy.
+    const QByteArray other = test::patternBytes(data.size(), 44);
+    a = c.offer(4, QStringLiteral("DC1"), QStringLiteral("a"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::AlreadyStored);
+    auto s = c.sendFile(4, other);
+    QVERIFY(s);
+    QCOMPARE(s->code, ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a"))),
+             other);
+    QVERIFY(c.isConnected());
+}
+
+void TestReceiver::checksumMismatch()
+{
+    Fixture f;
+    QVERIFY(f.listen());
+    QSignalSpy failed(f.receiver.get(), &Receiver::fileFailed);
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QByteArray data = test::patternBytes(200'000, 5);
+    auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("a"), data.size(), MtimeNs);
+    QVERIFY(a && a->decision == Decision::Send);
+    c.streamFile(1, data, 0, hashOf(QByteArrayLiteral("something else")));
+    auto s = c.expect<Stored>();
+    QVERIFY(s);
+    QCOMPARE(s->code, ErrorCode::ChecksumMismatch);
+    QVERIFY(allEntries(f.root + QStringLiteral("/ed1/DC1")).isEmpty());
+    QCOMPARE(failed.size(), 1);
+    QCOMPARE(failed.at(0).at(3).value<ErrorCode>(), ErrorCode::ChecksumMismatch);
+    // The connection goes on.
+    QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("a"), data, MtimeNs),
+             ErrorCode::Ok);
+}
+
+void TestReceiver::wrongSecret()
+{
+    Fixture f(QByteArrayLiteral("right"));
+    QVERIFY(f.listen());
+    QSignalSpy authFailed(f.receiver.get(), &Receiver::authFailed);
+
+    // The sender does not know the secret: the receiver refuses it.
+    ProtoClient c;
+    QVERIFY(c.connectTo(f.port()));
+    auto r = c.handshake(QByteArrayLiteral("wrong"), QStringLiteral("ed1"));
+    QVERIFY(!r.ok);
+    QVERIFY(!r.receiverProofOk); // and the sender can tell the receiver is not its own
+    QCOMPARE(r.error, ErrorCode::AuthFailed);
+    QVERIFY(c.waitClosed());
+    QCOMPARE(authFailed.size(), 1);
+    QCOMPARE(f.receiver->authFailureCount(), 1);
+
+    // A receiver that does not know the sender's secret is detected by the sender.
+    ProtoClient d;
+    QVERIFY(d.connectTo(f.port()));
+    r = d.handshake(QByteArrayLiteral("mine"), QStringLiteral("ed1"), true);
+    QVERIFY(!r.receiverProofOk);
+    QCOMPARE(r.error, ErrorCode::AuthFailed);
+
+    // The right secret still works, both proofs hold.
+    ProtoClient e;
+    QVERIFY(e.connectTo(f.port()));
+    r = e.handshake(QByteArrayLiteral("right"), QStringLiteral("ed1"));
+    QVERIFY(r.ok);
+    QVERIFY(r.receiverProofOk);
+    QCOMPARE(r.welcome.maxChunk, MaxChunk);
+}
+
+void TestReceiver::emptySecretRefusesPublicAddress()
+{
+    Fixture f{QByteArray()};
+    QVERIFY(!f.receiver->listen(QHostAddress::AnyIPv4, 0));
+    QVERIFY(f.receiver->errorString().contains(QLatin1String("secret")));
+    QVERIFY(f.listen()); // loopback is fine, with an empty HMAC key on both sides
+    ProtoClient c;
+    QVERIFY(c.connectTo(f.port()));
+    QVERIFY(c.handshake(QByteArray(), QStringLiteral("ed1")).ok);
+}
+
+void TestReceiver::hostile_data()
+{
+    QTest::addColumn<QString>("source");
+    QTest::addColumn<QString>("dbtag");
+    QTest::addColumn<QString>("path");
+    QTest::addColumn<QString>("plant"); // a symlink to the outside, relative to the root
+    QTest::addColumn<ErrorCode>("expected");
+
+    const QString ed = QStringLiteral("ed1");
+    const QString dc = QStringLiteral("DC1");
+    const QString f = QStringLiteral("f");
+    QTest::newRow("source ..") << QStringLiteral("..") << dc << f << QString()
+                               << ErrorCode::BadPath;
+    QTest::newRow("source a/b") << QStringLiteral("a/b") << dc << f << QString()
+                                << ErrorCode::BadPath;
+    QTest::newRow("dbtag ../x") << ed << QStringLiteral("../x") << f << QString()
+                                << ErrorCode::BadPath;
+    QTest::newRow("dbtag ..") << ed << QStringLiteral("..") << f << QString() << ErrorCode::BadPath;
+    QTest::newRow("path ../../etc/x")
+        << ed << dc << QStringLiteral("../../etc/x") << QString() << ErrorCode::BadPath;
+    QTest::newRow("path /abs") << ed << dc << QStringLiteral("/abs") << QString()
+                               << ErrorCode::BadPath;
+    QTest::newRow("path a//b") << ed << dc << QStringLiteral("a//b") << QString()
+                               << ErrorCode::BadPath;
+    QTest::newRow("path a/./b") << ed << dc << QStringLiteral("a/./b") << QString()
+                                << ErrorCode::BadPath;
+    QTest::newRow("path control") << ed << dc << QStringLiteral("a\nb") << QString()
+                                  << ErrorCode::BadPath;
+    QTest::newRow("path hidden") << ed << dc << QStringLiteral(".f.isocket-part") << QString()
+                                 << ErrorCode::BadPath;
+    QTest::newRow("reserved manifest")
+        << ed << dc << QStringLiteral("finished.isocket") << QString() << ErrorCode::BadPath;
+    QTest::newRow("symlink dbtag")
+        << ed << dc << f << QStringLiteral("ed1/DC1") << ErrorCode::SymlinkRefused;
+    QTest::newRow("symlink source")
+        << ed << dc << f << QStringLiteral("ed1") << ErrorCode::SymlinkRefused;
+    QTest::newRow("symlink subdir") << ed << dc << QStringLiteral("sub/f")
+                                    << QStringLiteral("ed1/DC1/sub") << ErrorCode::SymlinkRefused;
+    QTest::newRow("symlink final")
+        << ed << dc << f << QStringLiteral("ed1/DC1/f") << ErrorCode::SymlinkRefused;
+    QTest::newRow("symlink partial")
+        << ed << dc << f << QStringLiteral("ed1/DC1/.f.isocket-part") << ErrorCode::SymlinkRefused;
+}
+
+void TestReceiver::hostile()
+{
+    QFETCH(QString, source);
+    QFETCH(QString, dbtag);
+    QFETCH(QString, path);
+    QFETCH(QString, plant);
+    QFETCH(ErrorCode, expected);
+
+    Fixture f;
+    QVERIFY(f.listen());
+    if (!plant.isEmpty()) {
+        const QString link = f.root + QLatin1Char('/') + plant;
+        QVERIFY(QDir().mkpath(QFileInfo(link).absolutePath()));
+        QVERIFY(QFile::link(f.outside, link));
+    }
+    const QByteArray data = test::patternBytes(1000, 6);
+    ProtoClient c;
+    QVERIFY(c.connectTo(f.port()));
+    auto r = c.handshake(QByteArrayLiteral("s3cret"), source);
+    if (!r.ok) {
+        QCOMPARE(r.error, expected);
+        QVERIFY(c.waitClosed());
+    } else {
+        auto a = c.offer(1, dbtag, path, data.size(), MtimeNs);
+        QVERIFY(a);
+        QCOMPARE(a->decision, Decision::Refused);
+        QCOMPARE(a->code, expected);
+        // A per-file refusal keeps the connection: the same client stores a good file.
+        if (plant != QLatin1String("ed1"))
+            QCOMPARE(c.storeFile(2, QStringLiteral("DCok"), QStringLiteral("good"), data, MtimeNs),
+                     ErrorCode::Ok);
+        // Even a sender that ignores the refusal gets nowhere.
+        c.streamFile(1, data);
+        QVERIFY(c.waitClosed());
+        QCOMPARE(c.lastError()->code, ErrorCode::BadFrame);
+    }
+    QCOMPARE(allEntries(f.outside), QStringList());
+    // The receiver keeps serving.
+    ProtoClient d;
+    QVERIFY(connectAndGreet(d, f.port(), QStringLiteral("ed2")));
+    QCOMPARE(d.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), data, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(allEntries(f.outside), QStringList());
+}
+
+void TestReceiver::badFrames_data()
+{
+    QTest::addColumn<bool>("handshake");
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<ErrorCode>("expected"); // Ok: only that the connection is dropped
+
+    auto frame = [](quint8 type, const QByteArray &payload) {
+        QByteArray b(4, '\0');
+        qToBigEndian<quint32>(quint32(payload.size() + 1), b.data());
+        b.append(char(type));
+        b.append(payload);
+        return b;
+    };
+    const QByteArray offer = encode(Offer{1, QStringLiteral("DC1"), QStringLiteral("f"), 10, 0});
+
+    QTest::newRow("garbage") << false << QByteArray("GET / HTTP/1.1\r\n\r\n")
+                             << ErrorCode::FrameTooLarge;
+    QTest::newRow("oversize head")
+        << true << QByteArray("\xff\xff\xff\xff\x13", 5) << ErrorCode::FrameTooLarge;
+    QTest::newRow("oversize control")
+        << true << QByteArray("\x00\x10\x00\x00\x10", 5) << ErrorCode::FrameTooLarge;
+    QTest::newRow("zero length") << true << QByteArray(4, '\0') << ErrorCode::BadFrame;
+    QTest::newRow("unknown type") << true << frame(0x7f, QByteArray(4, 'x')) << ErrorCode::BadFrame;
+    QTest::newRow("bad offer body")
+        << true << frame(0x10, QByteArray(3, 'x')) << ErrorCode::BadFrame;
+    QTest::newRow("offer before hello") << false << offer << ErrorCode::BadFrame;
+    QTest::newRow("hello twice") << true
+                                 << encode(Hello{1, 1, QStringLiteral("ed1"), randomNonce()})
+                                 << ErrorCode::BadFrame;
+    QTest::newRow("data before begin")
+        << true << offer + encode(Data{1, QByteArray(5, 'x')}) << ErrorCode::BadFrame;
+    QTest::newRow("begin not offered") << true << encode(Begin{9, 0}) << ErrorCode::BadFrame;
+    QTest::newRow("begin bad offset") << true << offer + encode(Begin{1, 5}) << ErrorCode::BadFrame;
+    QTest::newRow("data beyond size")
+        << true << offer + encode(Begin{1, 0}) + encode(Data{1, QByteArray(11, 'x')})
+        << ErrorCode::BadFrame;
+    QTest::newRow("end without begin") << true << offer + encode(End{1, {}}) << ErrorCode::BadFrame;
+    QTest::newRow("offer inside close")
+        << true << encode(CloseDbtag{5, QStringLiteral("DC1"), 2}) + offer << ErrorCode::BadFrame;
+    QTest::newRow("close reusing offer id")
+        << true << offer + encode(CloseDbtag{1, QStringLiteral("DC1"), 0}) << ErrorCode::BadFrame;
+    QTest::newRow("manifest alone")
+        << true << encode(Manifest{3, {{QStringLiteral("f"), 1}}}) << ErrorCode::BadFrame;
+    QTest::newRow("truncated")
+        << true << encode(Offer{1, QStringLiteral("DC1"), QStringLiteral("f"), 10, 0}).left(9)
+        << ErrorCode::Ok;
+}
+
+void TestReceiver::badFrames()
+{
+    QFETCH(bool, handshake);
+    QFETCH(QByteArray, bytes);
+    QFETCH(ErrorCode, expected);
+
+    Fixture f;
+    QVERIFY(f.listen());
+    QSignalSpy gone(f.receiver.get(), &Receiver::peerDisconnected);
+    const QByteArray data = test::patternBytes(4000, 7);
+
+    // A bystander with a transfer in the middle: it must not notice anything.
+    ProtoClient bystander;
+    QVERIFY(connectAndGreet(bystander, f.port(), QStringLiteral("ed2")));
+    auto a = bystander.offer(1, QStringLiteral("DC1"), QStringLiteral("f"), data.size(), MtimeNs);
+    QVERIFY(a && a->decision == Decision::Send);
+
+    ProtoClient c;
+    QVERIFY(c.connectTo(f.port()));
+    if (handshake)
+        QVERIFY(c.handshake(QByteArrayLiteral("s3cret"), QStringLiteral("ed1")).ok);
+    c.sendRaw(bytes);
+    if (expected == ErrorCode::Ok) {
+        c.disconnect(); // a frame cut short by the peer going away
+    } else {
+        QVERIFY(c.waitClosed());
+        QVERIFY(c.lastError());
+        QCOMPARE(c.lastError()->code, expected);
+    }
+    QTRY_COMPARE(gone.size(), 1);
+
+    auto s = bystander.sendFile(1, data);
+    QVERIFY(s);
+    QCOMPARE(s->code, ErrorCode::Ok);
+    ProtoClient d;
+    QVERIFY(connectAndGreet(d, f.port()));
+    QCOMPARE(d.storeFile(1, QStringLiteral("DC1"), QStringLiteral("g"), data, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(allEntries(f.outside), QStringList());
+}
+
+void TestReceiver::busy()
+{
+    Fixture f;
+    QVERIFY(f.listen());
+    const QByteArray data = test::patternBytes(10'000, 8);
+    ProtoClient a, b;
+    QVERIFY(connectAndGreet(a, f.port()));
+    QVERIFY(connectAndGreet(b, f.port())); // the same source on two connections is normal
+    auto first = a.offer(1, QStringLiteral("DC1"), QStringLiteral("f"), data.size(), MtimeNs);
+    QVERIFY(first && first->decision == Decision::Send);
+    auto second = b.offer(1, QStringLiteral("DC1"), QStringLiteral("f"), data.size(), MtimeNs);
+    QVERIFY(second);
+    QCOMPARE(second->decision, Decision::Refused);
+    QCOMPARE(second->code, ErrorCode::Busy);
+    // Another file on b is fine meanwhile.
+    QCOMPARE(b.storeFile(2, QStringLiteral("DC1"), QStringLiteral("g"), data, MtimeNs),
+             ErrorCode::Ok);
+    auto s = a.sendFile(1, data);
+    QVERIFY(s && s->code == ErrorCode::Ok);
+    auto again = b.offer(3, QStringLiteral("DC1"), QStringLiteral("f"), data.size(), MtimeNs);
+    QVERIFY(again);
+    QCOMPARE(again->decision, Decision::AlreadyStored);
+}
+
+void TestReceiver::twoSourcesSameDbtag()
+{
+    Fixture f;
+    QVERIFY(f.listen());
+    const QByteArray one = test::patternBytes(7000, 9);
+    const QByteArray two = test::patternBytes(9000, 10);
+    ProtoClient a, b;
+    QVERIFY(connectAndGreet(a, f.port(), QStringLiteral("edA")));
+    QVERIFY(connectAndGreet(b, f.port(), QStringLiteral("edB")));
+    QCOMPARE(a.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), one, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(b.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), two, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("edA"), QStringLiteral("DC1"), QStringLiteral("f"))),
+             one);
+    QCOMPARE(readAll(f.file(QStringLiteral("edB"), QStringLiteral("DC1"), QStringLiteral("f"))),
+             two);
+    QCOMPARE(allEntries(f.root), (QStringList{QStringLiteral("edA"), QStringLiteral("edB")}));
+}
+
+void TestReceiver::reserve()
+{
+    Fixture f(QByteArrayLiteral("s3cret"), qint64(1) << 60);
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("f"), 100, MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::Refused);
+    QCOMPARE(a->code, ErrorCode::DiskFull);
+    QVERIFY(
+        !QFile::exists(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("f"))));
+    QVERIFY(allEntries(f.root + QStringLiteral("/ed1/DC1")).isEmpty());
+}
+
+void TestReceiver::closeDbtag()
+{
+    Fixture f;
+    QVERIFY(f.listen());
+    QSignalSpy completed(f.receiver.get(), &Receiver::dbtagCompleted);
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QByteArray one = test::patternBytes(1234, 11);
+    const QByteArray two = test::patternBytes(4321, 12);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), one, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("d/b"), two, MtimeNs),
+             ErrorCode::Ok);
+    auto closed = c.closeDbtag(
+        7, QStringLiteral("DC1"),
+        {{QStringLiteral("a"), quint64(one.size())}, {QStringLiteral("d/b"), quint64(two.size())}});
+    QVERIFY(closed);
+    QCOMPARE(closed->code, ErrorCode::Ok);
+    QCOMPARE(closed->id, 7u);
+    const QByteArray expected =
+        QByteArrayLiteral("# isocket manifest v1 source=ed1 dbtag=DC1 files=2 bytes=5555\n") +
+        toHex(hashOf(one)).toLatin1() + "  1234  a\n" + toHex(hashOf(two)).toLatin1() +
+        "  4321  d/b\n";
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"),
+                            QStringLiteral("finished.isocket"))),
+             expected);
+    QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")),
+             (QStringList{QStringLiteral("a"), QStringLiteral("d"),
+                          QStringLiteral("finished.isocket")}));
+    QCOMPARE(completed.size(), 1);
+    QCOMPARE(completed.at(0).at(2).toInt(), 2);
+    QCOMPARE(completed.at(0).at(3).toLongLong(), 5555);
+}
+
+void TestReceiver::closeDbtagIncomplete()
+{
+    Fixture f;
+    QVERIFY(f.listen());
+    QSignalSpy completed(f.receiver.get(), &Receiver::dbtagCompleted);
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QByteArray one = test::patternBytes(1234, 13);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), one, MtimeNs),
+             ErrorCode::Ok);
+    auto closed =
+        c.closeDbtag(7, QStringLiteral("DC1"),
+                     {{QStringLiteral("a"), quint64(one.size())}, {QStringLiteral("missing"), 10}});
+    QVERIFY(closed);
+    QCOMPARE(closed->code, ErrorCode::Incomplete);
+    QVERIFY(closed->message.contains(QLatin1String("missing")));
+    // A size mismatch is incomplete too.
+    closed = c.closeDbtag(8, QStringLiteral("DC1"), {{QStringLiteral("a"), 1}});
+    QVERIFY(closed);
+    QCOMPARE(closed->code, ErrorCode::Incomplete);
+    QVERIFY(!QFile::exists(
+        f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("finished.isocket"))));
+    QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{QStringLiteral("a")});
+    QCOMPARE(completed.size(), 0);
+}
+
+void TestReceiver::pipelined()
+{
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    constexpr int Count = 200;
+    QList<QByteArray> contents;
+    for (int i = 0; i < Count; ++i) {
+        contents.append(test::patternBytes(100 + i * 37, 100 + i));
+        c.send(Offer{quint32(i + 1), QStringLiteral("DC1"), QStringLiteral("f%1").arg(i),
+                     quint64(contents.last().size()), MtimeNs});
+    }
+    for (int i = 0; i < Count; ++i) {
+        auto a = c.expect<Accept>();
+        QVERIFY(a);
+        QCOMPARE(a->id, quint32(i + 1));
+        QCOMPARE(a->decision, Decision::Send);
+    }
+    for (int i = 0; i < Count; ++i)
+        c.streamFile(quint32(i + 1), contents.at(i));
+    QSet<quint32> done;
+    for (int i = 0; i < Count; ++i) {
+        auto s = c.expect<Stored>(30000);
+        QVERIFY(s);
+        QCOMPARE(s->code, ErrorCode::Ok);
+        done.insert(s->id);
+    }
+    QCOMPARE(done.size(), Count);
+    for (int i = 0; i < Count; ++i)
+        QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"),
+                                QStringLiteral("f%1").arg(i))),
+                 contents.at(i));
+    QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")).size(), Count);
+}
+
+void TestReceiver::cliReceive()
+{
+    QTemporaryDir tmp;
+    const QString root = tmp.path() + QStringLiteral("/new/root"); // created by the command
+    const QString secretFile = tmp.path() + QStringLiteral("/secret");
+    QVERIFY(test::writeFile(secretFile, "topsecret\n", 0600));
+    QProcess p;
+    p.setProcessChannelMode(QProcess::SeparateChannels);
+    p.start(QStringLiteral(ISOCKET_BINARY),
+            {QStringLiteral("receive"), QStringLiteral("--root"), root, QStringLiteral("--listen"),
+             QStringLiteral("127.0.0.1:0"), QStringLiteral("--secret-file"), secretFile,
+             QStringLiteral("--reserve"), QStringLiteral("0"), QStringLiteral("--config"),
+             QStringLiteral("/dev/null")});
+    QVERIFY(p.waitForStarted());
+    auto killer = qScopeGuard([&p] {
+        if (p.state() != QProcess::NotRunning) {
+            ::kill(pid_t(p.processId()), SIGKILL);
+            p.waitForFinished();
+        }
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(p.canReadLine() || p.state() == QProcess::NotRunning,
+                             10000 * test::timeoutFactor());
+    const QString line = QString::fromUtf8(p.readLine()).trimmed();
+    QVERIFY2(line.startsWith(QLatin1String("listening 127.0.0.1:")),
+             qPrintable(line + QString::fromUtf8(p.readAllStandardError())));
+    const quint16 port = line.section(QLatin1Char(':'), -1).toUShort();
+    QVERIFY(port != 0);
+
+    ProtoClient c;
+    QVERIFY(c.connectTo(port));
+    QVERIFY(c.handshake(QByteArrayLiteral("topsecret"), QStringLiteral("ed1")).ok);
+    const QByteArray data = test::patternBytes(300'000, 14);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), data, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(readAll(root + QStringLiteral("/ed1/DC1/f")), data);
+
+    ::kill(pid_t(p.processId()), SIGTERM);
+    QTRY_VERIFY_WITH_TIMEOUT(p.state() == QProcess::NotRunning, 10000 * test::timeoutFactor());
+    QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(p.exitCode(), 0);
+    QVERIFY(p.readAllStandardError().contains("stored"));
+}
+
+void TestReceiver::cliRefusesPublicWithoutSecret()
+{
+    QTemporaryDir tmp;
+    QProcess p;
+    p.start(QStringLiteral(ISOCKET_BINARY),
+            {QStringLiteral("receive"), QStringLiteral("--root"), tmp.path(),
+             QStringLiteral("--listen"), QStringLiteral("0.0.0.0:0"), QStringLiteral("--config"),
+             QStringLiteral("/dev/null")});
+    QVERIFY(p.waitForFinished(10000 * test::timeoutFactor()));
+    QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(p.exitCode(), 2);
+    QVERIFY(p.readAllStandardError().contains("secret"));
+    QVERIFY(p.readAllStandardOutput().isEmpty());
+}
+
+QTEST_GUILESS_MAIN(TestReceiver)
+#include "tst_receiver.moc"

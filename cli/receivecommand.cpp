@@ -3,45 +3,19 @@
 
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "cli/unixsignals.h"
 #include "core/logging.h"
 #include "core/receiver.h"
 
-#include <csignal>
 #include <cstdio>
-
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <QCoreApplication>
 #include <QDir>
 #include <QHostAddress>
-#include <QSocketNotifier>
 
 namespace isocket::cli {
 
 namespace {
-
-int s_signalPipe[2] = {-1, -1};
-
-void onSignal(int)
-{
-    const char byte = 1;
-    // Async-signal-safe; a full pipe already carries a pending wake-up.
-    [[maybe_unused]] const ssize_t n = ::write(s_signalPipe[1], &byte, 1);
-}
-
-// Turns SIGINT/SIGTERM into a readable fd for the event loop (the self-pipe trick).
-bool installSignalPipe()
-{
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, s_signalPipe) != 0)
-        return false;
-    struct sigaction sa = {};
-    sa.sa_handler = onSignal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    return ::sigaction(SIGINT, &sa, nullptr) == 0 && ::sigaction(SIGTERM, &sa, nullptr) == 0;
-}
 
 QString hostPort(const QHostAddress &address, quint16 port)
 {
@@ -91,11 +65,6 @@ int runReceive(const QStringList &args)
                    QStringLiteral("cannot create the receive root %1").arg(config.receiveRoot));
         return ExitFailure;
     }
-    if (!installSignalPipe()) {
-        printError(command, QStringLiteral("cannot install signal handlers"));
-        return ExitFailure;
-    }
-
     Receiver receiver(ReceiverOptions{config.receiveRoot, secret.value(), config.reserveBytes});
     if (!receiver.listen(address, config.listenPort)) {
         printError(command, receiver.errorString());
@@ -105,13 +74,9 @@ int runReceive(const QStringList &args)
                 qPrintable(hostPort(receiver.serverAddress(), receiver.serverPort())));
     std::fflush(stdout);
 
-    QSocketNotifier notifier(qintptr(s_signalPipe[0]), QSocketNotifier::Read);
-    QObject::connect(&notifier, &QSocketNotifier::activated, &receiver, [&receiver, &notifier] {
-        char buffer[16];
-        while (::read(s_signalPipe[0], buffer, sizeof buffer) > 0) {
-        }
-        notifier.setEnabled(false);
-        qCInfo(lcCli) << "signal received; closing";
+    UnixSignals signals_;
+    QObject::connect(&signals_, &UnixSignals::terminationRequested, &receiver, [&receiver](int number) {
+        qCInfo(lcCli) << "stopping on signal" << number;
         receiver.close();
         QCoreApplication::quit();
     });

@@ -206,7 +206,7 @@ Result<void> Config::set(const QString &key, const QString &rawValue, const QStr
     if (key == QLatin1String("send.retry_max"))
         return duration(retryMaxMs);
     if (key == QLatin1String("send.bwlimit")) {
-        auto r = parseByteSize(value, key);
+        auto r = parseByteSize(value, QString());
         if (!r)
             return fail(r.error().message);
         bwlimit = r.value();
@@ -215,7 +215,7 @@ Result<void> Config::set(const QString &key, const QString &rawValue, const QStr
     if (key == QLatin1String("receive.root"))
         return nonEmpty(receiveRoot);
     if (key == QLatin1String("receive.listen")) {
-        auto r = parseHostPort(value, key);
+        auto r = parseHostPort(value, QString());
         if (!r)
             return fail(r.error().message);
         listenHost = r.value().first;
@@ -223,7 +223,7 @@ Result<void> Config::set(const QString &key, const QString &rawValue, const QStr
         return {};
     }
     if (key == QLatin1String("receive.reserve")) {
-        auto r = parseByteSize(value, key);
+        auto r = parseByteSize(value, QString());
         if (!r)
             return fail(r.error().message);
         reserveBytes = r.value();
@@ -272,8 +272,9 @@ Result<void> Config::loadFile(const QString &path)
     return {};
 }
 
-Result<std::pair<QString, quint16>> parseHostPort(const QString &text, const QString &what)
+Result<std::pair<QString, quint16>> parseHostPort(const QString &text, const QString &whatIn)
 {
+    const QString what = whatIn.isEmpty() ? QString() : whatIn + QStringLiteral(": ");
     const QString t = text.trimmed();
     QString host;
     QString portText;
@@ -281,14 +282,14 @@ Result<std::pair<QString, quint16>> parseHostPort(const QString &text, const QSt
         const qsizetype close = t.indexOf(QLatin1String("]:"));
         if (close < 0)
             return Error{ErrorCode::ConfigError,
-                         QStringLiteral("%1: '%2' is not [ADDRESS]:PORT").arg(what, text)};
+                         QStringLiteral("%1'%2' is not [ADDRESS]:PORT").arg(what, text)};
         host = t.mid(1, close - 1);
         portText = t.mid(close + 2);
     } else {
         const qsizetype colon = t.lastIndexOf(QLatin1Char(':'));
         if (colon <= 0 || t.indexOf(QLatin1Char(':')) != colon)
             return Error{ErrorCode::ConfigError,
-                         QStringLiteral("%1: '%2' is not HOST:PORT").arg(what, text)};
+                         QStringLiteral("%1'%2' is not HOST:PORT").arg(what, text)};
         host = t.left(colon);
         portText = t.mid(colon + 1);
     }
@@ -296,25 +297,26 @@ Result<std::pair<QString, quint16>> parseHostPort(const QString &text, const QSt
     const uint port = portText.toUInt(&ok);
     if (!ok || port > 65535 || host.isEmpty())
         return Error{ErrorCode::ConfigError,
-                     QStringLiteral("%1: '%2' has no valid port (0-65535)").arg(what, text)};
+                     QStringLiteral("%1'%2' has no valid port (0-65535)").arg(what, text)};
     return std::pair<QString, quint16>{host, static_cast<quint16>(port)};
 }
 
-Result<qint64> parseByteSize(const QString &text, const QString &what)
+Result<qint64> parseByteSize(const QString &text, const QString &whatIn)
 {
+    const QString what = whatIn.isEmpty() ? QString() : whatIn + QStringLiteral(": ");
     static const QRegularExpression re(QStringLiteral("^\\s*([0-9]+)\\s*([KMGT]?)(i?B)?\\s*$"),
                                        QRegularExpression::CaseInsensitiveOption);
     const auto m = re.match(text);
     if (!m.hasMatch())
         return Error{ErrorCode::ConfigError,
-                     QStringLiteral("%1: '%2' is not a size (examples: 0, 512K, 64M, 2G)").arg(what, text)};
+                     QStringLiteral("%1'%2' is not a size (examples: 0, 512K, 64M, 2G)").arg(what, text)};
     bool ok = false;
     qint64 v = m.captured(1).toLongLong(&ok);
     const QString unit = m.captured(2).toUpper();
     int shift = unit == QLatin1String("K") ? 10 : unit == QLatin1String("M") ? 20
               : unit == QLatin1String("G") ? 30 : unit == QLatin1String("T") ? 40 : 0;
     if (!ok || v > (std::numeric_limits<qint64>::max() >> shift))
-        return Error{ErrorCode::ConfigError, QStringLiteral("%1: '%2' is too large").arg(what, text)};
+        return Error{ErrorCode::ConfigError, QStringLiteral("%1'%2' is too large").arg(what, text)};
     return v << shift;
 }
 

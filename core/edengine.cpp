@@ -1,11 +1,11 @@
 #include "core/edengine.h"
 
+#include "core/backoff.h"
 #include "core/inotifywatcher.h"
 #include "core/logging.h"
 #include "core/rootwatcher.h"
 #include "core/sentmark.h"
 
-#include <QRandomGenerator>
 
 #include <cerrno>
 #include <csignal>
@@ -440,10 +440,7 @@ void EdEngine::fileFailed(const FileTicket &ticket, const Error &error)
     } else if (isTransient(error.code)
                && (m_options.maxAttempts <= 0 || it->attempts + 1 < m_options.maxAttempts)) {
         const int attempts = ++it->attempts;
-        const qint64 base = qMin<qint64>(m_options.retryMaxMs,
-                                         qint64(m_options.retryIntervalMs) << qMin(attempts - 1, 20));
-        // ±25 % jitter so that many files (or EDs) do not retry in lockstep.
-        const qint64 delay = base * (75 + QRandomGenerator::global()->bounded(51)) / 100;
+        const int delay = backoffDelayMs(attempts, m_options.retryIntervalMs, m_options.retryMaxMs);
         qCWarning(lcSend).noquote() << ticket.absPath << error.toString() << "; retry"
                                     << attempts << "in" << delay << "ms";
         setState(*tag, *it, FileState::Delayed);

@@ -1,9 +1,9 @@
 #include "core/senderconnection.h"
 
+#include "core/backoff.h"
 #include "core/config.h"
 #include "core/logging.h"
 
-#include <QRandomGenerator>
 
 #include <cerrno>
 
@@ -148,9 +148,17 @@ void SenderConnection::lose(const Error &error)
 
     if (m_stopping)
         return;
-    const bool permanent = !isTransient(error.code);
-    if (permanent) {
-        qCCritical(lcSend).noquote() << error.toString();
+    if (isTransient(error.code))
+        ++m_failedAttempts;
+    const bool givingUp = !isTransient(error.code)
+                          || (m_options.maxConnectAttempts > 0
+                              && m_failedAttempts >= m_options.maxConnectAttempts);
+    if (givingUp) {
+        if (isTransient(error.code))
+            qCCritical(lcSend).noquote() << "giving up after" << m_failedAttempts << "attempts:"
+                                         << error.toString();
+        else
+            qCCritical(lcSend).noquote() << error.toString();
         setState(LinkState::Refused, error.toString());
         for (const Close &c : m_closesWaiting)
             Q_EMIT dbtagClosed(m_index, c.dbtag, error);
@@ -158,20 +166,7 @@ void SenderConnection::lose(const Error &error)
         Q_EMIT fatal(m_index, error);
         return;
     }
-    ++m_failedAttempts;
-    if (m_options.maxConnectAttempts > 0 && m_failedAttempts >= m_options.maxConnectAttempts) {
-        qCCritical(lcSend).noquote() << "giving up after" << m_failedAttempts << "attempts:"
-                                     << error.toString();
-        setState(LinkState::Refused, error.toString());
-        for (const Close &c : m_closesWaiting)
-            Q_EMIT dbtagClosed(m_index, c.dbtag, error);
-        m_closesWaiting.clear();
-        Q_EMIT fatal(m_index, error);
-        return;
-    }
-    const qint64 base = qMin<qint64>(m_options.retryMaxMs,
-                                     qint64(m_options.retryIntervalMs) << qMin(m_failedAttempts - 1, 20));
-    const int delay = static_cast<int>(base * (75 + QRandomGenerator::global()->bounded(51)) / 100);
+    const int delay = backoffDelayMs(m_failedAttempts, m_options.retryIntervalMs, m_options.retryMaxMs);
     qCWarning(lcSend).noquote() << error.toString() << "; reconnecting in" << delay << "ms";
     setState(LinkState::Retrying, error.toString(), delay);
     m_reconnectTimer.start(delay);

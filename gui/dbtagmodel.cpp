@@ -67,7 +67,8 @@ QVariant DbtagModel::data(const QModelIndex &index, int role) const
     const DbtagStatus &s = rowAt(index.row()).status;
     const int pending = s.files - s.sent - s.failed;
     const DbtagLook look = dbtagLook(s.state, s.closing, pending, s.failed);
-    const bool listed = s.state == DbtagState::Live || s.state == DbtagState::Closed;
+    // Done and abnormal dbtags found finished are never listed; those finished now keep counts.
+    const bool listed = s.files > 0 || s.state == DbtagState::Live || s.state == DbtagState::Closed;
 
     switch (role) {
     case Qt::DisplayRole:

@@ -80,8 +80,18 @@ void PeerModel::onPeerAuthenticated(quint64 connId, const QString &source)
 void PeerModel::onPeerDisconnected(quint64 connId)
 {
     const Conn c = m_conns.take(connId);
-    if (c.source.isEmpty())
+    if (c.source.isEmpty()) {
+        if (c.address.isEmpty())
+            return;
+        const QString host = hostOf(c.address);
+        Peer &p = peer(QStringLiteral("@") + host);
+        p.row.source = QStringLiteral("(not authenticated)");
+        p.row.address = host;
+        ++p.row.handshakesLeft;
+        p.row.lastSeen = QDateTime::currentDateTimeUtc();
+        changed();
         return;
+    }
     auto it = m_peers.find(c.source);
     if (it == m_peers.end())
         return;
@@ -97,6 +107,7 @@ void PeerModel::onAuthFailed(const QString &peerAddress, const QString &reason)
     p.row.source = QStringLiteral("(not authenticated)");
     p.row.address = host;
     ++p.row.authFailures;
+    --p.row.handshakesLeft; // its disconnection follows and is no news
     p.row.lastFailure = reason;
     p.row.lastSeen = QDateTime::currentDateTimeUtc();
     changed();
@@ -179,7 +190,9 @@ QVariant PeerModel::data(const QModelIndex &index, int role) const
         switch (index.column()) {
         case Source:
             if (refused)
-                return QStringLiteral("%1 — refused: wrong secret").arg(r.source);
+                return r.authFailures > 0
+                           ? QStringLiteral("%1 — refused: wrong secret").arg(r.source)
+                           : QStringLiteral("%1 — left during authentication").arg(r.source);
             return connected ? r.source
                              : r.source + QStringLiteral(" (disconnected)");
         case Address: return r.address;
@@ -188,7 +201,10 @@ QVariant PeerModel::data(const QModelIndex &index, int role) const
         case Bytes: return formatBytes(r.bytes);
         case Rate: return formatRate(r.rate);
         case LastFile: return r.lastFile;
-        case AuthFailures: return r.authFailures;
+        case AuthFailures:
+            return r.handshakesLeft > 0
+                       ? QStringLiteral("%1 (+%2 left)").arg(r.authFailures).arg(r.handshakesLeft)
+                       : QString::number(r.authFailures);
         }
         break;
     case Qt::DecorationRole:
@@ -198,7 +214,7 @@ QVariant PeerModel::data(const QModelIndex &index, int role) const
     case Qt::ForegroundRole:
         if (!connected && !refused)
             return QColor(0x70, 0x70, 0x70);
-        if (index.column() == AuthFailures && r.authFailures > 0)
+        if (index.column() == AuthFailures && (r.authFailures > 0 || r.handshakesLeft > 0))
             return badgeColor(Badge::Refused);
         break;
     case Qt::BackgroundRole:
@@ -213,10 +229,15 @@ QVariant PeerModel::data(const QModelIndex &index, int role) const
         }
         break;
     case Qt::ToolTipRole:
-        if (refused)
+        if (refused && r.authFailures > 0)
             return QStringLiteral("Connections from %1 failed to authenticate (%2 times); last "
                                   "reason: %3. Check that both sides use the same secret file.")
                 .arg(r.address).arg(r.authFailures).arg(r.lastFailure);
+        if (refused)
+            return QStringLiteral("Connections from %1 ended before authenticating (%2 times). "
+                                  "An ED closes the connection when our proof does not match "
+                                  "its secret: check that both sides use the same secret file.")
+                .arg(r.address).arg(r.handshakesLeft);
         if (index.column() == Source)
             return connected ? QStringLiteral("Connected with %1 connection(s)").arg(r.connections)
                              : QStringLiteral("Not connected now; last seen %1")
@@ -238,7 +259,7 @@ QVariant PeerModel::data(const QModelIndex &index, int role) const
         case Bytes: return r.bytes;
         case Rate: return r.rate;
         case LastFile: return r.lastFile;
-        case AuthFailures: return r.authFailures;
+        case AuthFailures: return r.authFailures + r.handshakesLeft;
         }
         break;
     }
@@ -262,7 +283,8 @@ QVariant PeerModel::headerData(int section, Qt::Orientation orientation, int rol
         }
     }
     if (role == Qt::ToolTipRole && section == AuthFailures)
-        return QStringLiteral("Connections refused because the secret did not match");
+        return QStringLiteral("Connections refused because the secret did not match; \"+N left\": "
+                              "connections that ended during authentication");
     return QVariant();
 }
 

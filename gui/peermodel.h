@@ -29,7 +29,9 @@ struct PeerRow
     qint64 bytes = 0;
     double rate = 0;
     QString lastFile;
-    int authFailures = 0;
+    int authFailures = 0;     // the ED's proof did not match our secret
+    int handshakesLeft = 0;   // connections that ended before authenticating (the ED may have
+                              // refused *our* proof: a wrong secret seen from its side)
     QString lastFailure;
 };
 

@@ -197,7 +197,10 @@ void ReceiverWindow::buildLayout(LogModel *log)
     m_datasetView->sortByColumn(DatasetModel::Completed, Qt::DescendingOrder);
     QHeaderView *dh = m_datasetView->horizontalHeader();
     dh->setStretchLastSection(true);
-    dh->resizeSection(DatasetModel::Dbtag, fm.horizontalAdvance(QStringLiteral("DC20250101120000")) + 40);
+    dh->resizeSection(DatasetModel::Dbtag, fm.horizontalAdvance(QStringLiteral("DC20250101120000")) + 36);
+    dh->resizeSection(DatasetModel::Source, fm.horizontalAdvance(QStringLiteral("ed-source-00")) + 12);
+    dh->resizeSection(DatasetModel::Files, fm.horizontalAdvance(QStringLiteral("Files")) + 16);
+    dh->resizeSection(DatasetModel::Bytes, fm.horizontalAdvance(QStringLiteral("000.0 MiB")) + 16);
 
     m_logPane = new LogPane(log, m_splitter);
 
@@ -205,8 +208,8 @@ void ReceiverWindow::buildLayout(LogModel *log)
     m_lower->setObjectName(QStringLiteral("lowerSplitter"));
     m_lower->addWidget(section(QStringLiteral("&Completed datasets (newest first)"), m_datasetView, m_datasetView, m_lower));
     m_lower->addWidget(section(QStringLiteral("Lo&g"), m_logPane->view(), m_logPane, m_lower));
-    m_lower->setStretchFactor(0, 2);
-    m_lower->setStretchFactor(1, 3);
+    m_lower->setStretchFactor(0, 1);
+    m_lower->setStretchFactor(1, 1);
 
     m_splitter->addWidget(section(QStringLiteral("Connected &EDs"), m_peerView, m_peerView, m_splitter));
     m_splitter->addWidget(section(QStringLiteral("&Incoming files"), m_incomingView, m_incomingView, m_splitter));

@@ -161,7 +161,7 @@ QList<TransferRow> TransferModel::composeRows() const
         r.when = f->started;
         const qint64 ms = f->clock.elapsed();
         r.rate = ms > 0 ? double(f->done - f->offset) * 1000.0 / double(ms) : 0.0;
-        r.etaSeconds = r.rate > 0 ? double(f->size - f->done) / r.rate : -1.0;
+        r.etaSeconds = r.rate > 0 && f->done < f->size ? double(f->size - f->done) / r.rate : -1.0;
         rows.append(std::move(r));
     }
 
@@ -189,7 +189,9 @@ QList<TransferRow> TransferModel::composeRows() const
 static QString kindText(const TransferRow &r)
 {
     switch (r.kind) {
-    case TransferRow::InFlight: return QStringLiteral("sending");
+    case TransferRow::InFlight:
+        return r.size > 0 && r.done >= r.size ? QStringLiteral("confirming")
+                                              : QStringLiteral("sending");
     case TransferRow::Queued: return QStringLiteral("queued #%1").arg(r.position);
     case TransferRow::Delivered: return QStringLiteral("delivered");
     case TransferRow::Retrying: return QStringLiteral("will retry");
@@ -256,6 +258,9 @@ QVariant TransferModel::data(const QModelIndex &index, int role) const
     case Qt::ToolTipRole:
         switch (r.kind) {
         case TransferRow::InFlight:
+            if (r.size > 0 && r.done >= r.size)
+                return QStringLiteral("Every byte is sent; the receiver verifies the checksum, "
+                                      "fsyncs and renames it before it is marked sent.");
             return QStringLiteral("Sending: %1 of %2").arg(formatBytes(r.done), formatBytes(r.size));
         case TransferRow::Queued:
             return QStringLiteral("Waiting for a free connection; sent in this order.");

@@ -44,7 +44,7 @@ class TransferModel : public KeyedTableModel<TransferRow>
     Q_OBJECT
 
 public:
-    static constexpr int MaxQueuedShown = 50;
+    static constexpr int MaxQueuedShown = 10;
     static constexpr int MaxHistory = 500;
 
     enum Column { File, Status, Progress, Size, Rate, Eta, Time, ColumnCount };

@@ -1,0 +1,46 @@
+// isocket-gui: the operator window, for an edge device (--role sender) or for DRMS
+// (--role receiver). Without --role a dialog asks.
+
+#include "gui/logcapture.h"
+#include "gui/logmodel.h"
+#include "gui/receiverwindow.h"
+#include "gui/senderwindow.h"
+#include "gui/startup.h"
+
+#include <QApplication>
+#include <QDir>
+
+#include <memory>
+
+int main(int argc, char *argv[])
+{
+    using namespace isocket::gui;
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("isocket"));
+    QApplication::setApplicationName(QStringLiteral("isocket-gui"));
+    QApplication::setApplicationVersion(QStringLiteral(ISOCKET_VERSION));
+    QApplication::setDesktopFileName(QStringLiteral("isocket-gui"));
+
+    LogCapture capture; // before anything logs: the log pane shows the whole session
+    LogModel log;
+    QObject::connect(&capture, &LogCapture::messageLogged, &log, &LogModel::append);
+
+    const Startup startup = resolveStartup(QApplication::arguments());
+    if (startup.exitCode >= 0)
+        return startup.exitCode;
+
+    std::unique_ptr<QMainWindow> window;
+    if (startup.role == Startup::Role::Sender) {
+        auto w = std::make_unique<SenderWindow>(startup.sender, &log);
+        w->start();
+        window = std::move(w);
+    } else {
+        // As `isocket receive` does: the receive root is created if missing.
+        QDir().mkpath(startup.receiver.options.root);
+        auto w = std::make_unique<ReceiverWindow>(startup.receiver, &log);
+        w->start();
+        window = std::move(w);
+    }
+    window->show();
+    return QApplication::exec();
+}

@@ -1,0 +1,99 @@
+#include "gui/connectionpanel.h"
+
+#include "gui/sendersession.h"
+
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPushButton>
+#include <QStyle>
+
+namespace isocket::gui {
+
+ConnectionPanel::ConnectionPanel(SenderSession *session, QWidget *parent)
+    : QWidget(parent),
+      m_session(session),
+      m_icon(new QLabel(this)),
+      m_state(new QLabel(this)),
+      m_address(new QLabel(session->receiverAddress(), this)),
+      m_source(new QLabel(session->setup().sender.source, this)),
+      m_retry(new QPushButton(QStringLiteral("&Retry now"), this))
+{
+    setAccessibleName(QStringLiteral("Connection to the receiver"));
+    m_state->setObjectName(QStringLiteral("connectionState"));
+    m_state->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_address->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    QFont bold = m_state->font();
+    bold.setBold(true);
+    m_state->setFont(bold);
+    m_retry->setToolTip(QStringLiteral("Reconnect now instead of waiting for the next attempt "
+                                       "(also after fixing a refused secret). Ctrl+R"));
+    connect(m_retry, &QPushButton::clicked, m_session, &SenderSession::retryNow);
+
+    auto *stateRow = new QHBoxLayout;
+    stateRow->addWidget(m_icon);
+    stateRow->addWidget(m_state, 1);
+    stateRow->addWidget(m_retry);
+
+    auto *form = new QFormLayout(this);
+    form->setContentsMargins(0, 0, 0, 0);
+    form->addRow(QStringLiteral("Receiver:"), m_address);
+    form->addRow(QStringLiteral("State:"), stateRow);
+    form->addRow(QStringLiteral("Source name:"), m_source);
+
+    m_countdown.setInterval(1000);
+    connect(&m_countdown, &QTimer::timeout, this, &ConnectionPanel::refresh);
+    connect(m_session, &SenderSession::linksChanged, this, &ConnectionPanel::refresh);
+    connect(m_session, &SenderSession::pausedChanged, this, &ConnectionPanel::refresh);
+    refresh();
+}
+
+QString ConnectionPanel::stateText() const
+{
+    return m_state->text();
+}
+
+void ConnectionPanel::refresh()
+{
+    const LinkSummary &links = m_session->links();
+    const LinkSummary::Kind kind = links.kind();
+    switch (kind) {
+    case LinkSummary::Kind::Connected: m_badge = Badge::Connected; break;
+    case LinkSummary::Kind::Refused: m_badge = Badge::Refused; break;
+    case LinkSummary::Kind::Retrying:
+    case LinkSummary::Kind::Connecting:
+    case LinkSummary::Kind::Authenticating: m_badge = Badge::Waiting; break;
+    case LinkSummary::Kind::Starting:
+    case LinkSummary::Kind::Stopped: m_badge = Badge::Idle; break;
+    }
+    QString text = links.text(QDateTime::currentDateTimeUtc());
+    if (m_session->isPaused())
+        text += QStringLiteral(" · sending paused");
+    m_state->setText(text);
+    m_state->setStyleSheet(QStringLiteral("color: %1").arg(badgeColor(m_badge).name()));
+    const int size = fontMetrics().height();
+    m_icon->setPixmap(badgeIcon(m_badge).pixmap(QSize(size, size), devicePixelRatioF()));
+    const QString tip = links.tooltip();
+    m_state->setToolTip(tip);
+    m_icon->setToolTip(tip);
+    m_retry->setEnabled(kind == LinkSummary::Kind::Retrying || kind == LinkSummary::Kind::Refused);
+    const bool counting = kind == LinkSummary::Kind::Retrying && isVisible();
+    if (counting && !m_countdown.isActive())
+        m_countdown.start();
+    else if (!counting)
+        m_countdown.stop();
+}
+
+void ConnectionPanel::showEvent(QShowEvent *event)
+{
+    QWidget::showEvent(event);
+    refresh();
+}
+
+void ConnectionPanel::hideEvent(QHideEvent *event)
+{
+    QWidget::hideEvent(event);
+    m_countdown.stop();
+}
+
+} // namespace isocket::gui

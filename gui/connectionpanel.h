@@ -1,0 +1,48 @@
+#pragma once
+// ConnectionPanel: the sender's connection to the receiver at a glance: the receiver's
+// address, the state in words with a shaped icon (connected / authenticating / refused: wrong
+// secret / retrying in N s), the source name, and a "&Retry now" button. Reads the
+// SenderSession's LinkSummary on linksChanged(); a 1 s timer runs only while a retry countdown
+// is shown and the panel is visible. GUI thread.
+
+#include "gui/statevisuals.h"
+
+#include <QTimer>
+#include <QWidget>
+
+class QLabel;
+class QPushButton;
+
+namespace isocket::gui {
+
+class SenderSession;
+
+class ConnectionPanel : public QWidget
+{
+    Q_OBJECT
+
+public:
+    explicit ConnectionPanel(SenderSession *session, QWidget *parent = nullptr);
+
+    QString stateText() const;
+    Badge badge() const { return m_badge; }
+    QPushButton *retryButton() const { return m_retry; }
+
+protected:
+    void showEvent(QShowEvent *event) override;
+    void hideEvent(QHideEvent *event) override;
+
+private:
+    void refresh();
+
+    SenderSession *m_session;
+    QLabel *m_icon;
+    QLabel *m_state;
+    QLabel *m_address;
+    QLabel *m_source;
+    QPushButton *m_retry;
+    QTimer m_countdown;
+    Badge m_badge = Badge::Idle;
+};
+
+} // namespace isocket::gui

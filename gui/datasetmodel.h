@@ -1,0 +1,51 @@
+#pragma once
+// DatasetModel: the receiver window's completed datasets: dbtags whose completion the
+// receiver confirmed (its completion marker written), newest first, at most MaxRows.
+// Fed by Receiver::dbtagCompleted through the ReceiverSession. Batched; GUI thread.
+
+#include "gui/keyedtablemodel.h"
+
+#include <QDateTime>
+
+#include <deque>
+
+namespace isocket::gui {
+
+struct DatasetRow
+{
+    QString key; // "source/dbtag"
+    QString source;
+    QString dbtag;
+    int files = 0;
+    qint64 bytes = 0;
+    QDateTime completed;
+};
+
+class DatasetModel : public KeyedTableModel<DatasetRow>
+{
+    Q_OBJECT
+
+public:
+    static constexpr int MaxRows = 1000;
+
+    enum Column { Dbtag, Source, Files, Bytes, Completed, ColumnCount };
+    enum Role { SortRole = Qt::UserRole + 1 };
+
+    explicit DatasetModel(QObject *parent = nullptr);
+
+    int columnCount(const QModelIndex &parent = QModelIndex()) const override;
+    QVariant data(const QModelIndex &index, int role) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+
+    void onDbtagCompleted(const QString &source, const QString &dbtag, int files, qint64 bytes);
+    qint64 completedCount() const { return m_count; }
+
+protected:
+    QList<DatasetRow> composeRows() const override;
+
+private:
+    std::deque<DatasetRow> m_rows; // newest first
+    qint64 m_count = 0;
+};
+
+} // namespace isocket::gui

@@ -1,0 +1,162 @@
+#include "gui/dbtagmodel.h"
+
+#include "gui/format.h"
+#include "gui/statevisuals.h"
+
+#include <QFont>
+
+namespace isocket::gui {
+
+DbtagModel::DbtagModel(QObject *parent) : KeyedTableModel<DbtagRow>(parent) {}
+
+int DbtagModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+void DbtagModel::updateStatus(const DbtagStatus &status)
+{
+    m_tags.insert(status.name, status);
+    changed();
+}
+
+void DbtagModel::removeDbtag(const QString &name)
+{
+    if (m_tags.remove(name))
+        changed();
+}
+
+const DbtagStatus *DbtagModel::statusOf(const QString &name) const
+{
+    const int row = rowOf(name);
+    return row < 0 ? nullptr : &rowAt(row).status;
+}
+
+int DbtagModel::abnormalCount() const
+{
+    int n = 0;
+    for (int i = 0; i < rowCount(); ++i)
+        n += rowAt(i).status.state == DbtagState::Abnormal ? 1 : 0;
+    return n;
+}
+
+QList<DbtagRow> DbtagModel::composeRows() const
+{
+    QList<DbtagRow> rows;
+    rows.reserve(m_tags.size());
+    for (auto it = m_tags.cbegin(); it != m_tags.cend(); ++it)
+        rows.append(DbtagRow{it.key(), it.value()});
+    return rows;
+}
+
+static int stateRank(const DbtagStatus &s)
+{
+    switch (s.state) {
+    case DbtagState::Live: return 0;
+    case DbtagState::Closed: return s.failed > 0 ? 1 : 2;
+    case DbtagState::Abnormal: return 3;
+    case DbtagState::Done: return 4;
+    }
+    return 5;
+}
+
+QVariant DbtagModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return QVariant();
+    const DbtagStatus &s = rowAt(index.row()).status;
+    const int pending = s.files - s.sent - s.failed;
+    const DbtagLook look = dbtagLook(s.state, s.closing, pending, s.failed);
+    // Done and abnormal dbtags found finished are never listed; those finished now keep counts.
+    const bool listed = s.files > 0 || s.state == DbtagState::Live || s.state == DbtagState::Closed;
+
+    switch (role) {
+    case Qt::DisplayRole:
+        switch (index.column()) {
+        case Name: return s.name;
+        case State: return look.text;
+        case Files:
+            return listed ? QStringLiteral("%1 / %2").arg(s.sent).arg(s.files) : QStringLiteral("—");
+        case Bytes:
+            return listed ? QStringLiteral("%1 / %2").arg(formatBytes(s.bytesSent), formatBytes(s.bytes))
+                          : QStringLiteral("—");
+        case LastActivity: return formatTime(s.lastActivity);
+        }
+        break;
+    case Qt::DecorationRole:
+        if (index.column() == State)
+            return badgeIcon(look.badge);
+        break;
+    case Qt::ToolTipRole:
+        switch (index.column()) {
+        case Name: return s.path;
+        case State: return look.tooltip;
+        case Files:
+            return listed ? QStringLiteral("%1 sent, %2 failed, %3 to go of %4 data files")
+                                .arg(s.sent).arg(s.failed).arg(qMax(0, pending)).arg(s.files)
+                          : QStringLiteral("Finished dbtags are not listed again.");
+        case LastActivity:
+            return s.lastActivity.isValid() ? s.lastActivity.toLocalTime().toString(Qt::ISODate)
+                                            : QString();
+        }
+        break;
+    case Qt::ForegroundRole:
+        if (index.column() == State)
+            return badgeColor(look.badge);
+        break;
+    case Qt::BackgroundRole:
+        if (const QColor tint = badgeTint(look.badge); tint.isValid())
+            return tint;
+        break;
+    case Qt::FontRole:
+        if (badgeTint(look.badge).isValid() || (s.state == DbtagState::Live && index.column() == Name)) {
+            QFont f;
+            f.setBold(true);
+            return f;
+        }
+        break;
+    case Qt::TextAlignmentRole:
+        if (index.column() == Files || index.column() == Bytes)
+            return int(Qt::AlignRight | Qt::AlignVCenter);
+        break;
+    case SortRole:
+        switch (index.column()) {
+        case Name: return s.name;
+        case State: return stateRank(s);
+        case Files: return s.files;
+        case Bytes: return s.bytes;
+        case LastActivity: return s.lastActivity;
+        }
+        break;
+    case PathRole: return s.path;
+    case StateRole: return int(s.state);
+    }
+    return QVariant();
+}
+
+QVariant DbtagModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || section < 0 || section >= ColumnCount)
+        return QVariant();
+    if (role == Qt::DisplayRole) {
+        switch (section) {
+        case Name: return QStringLiteral("Dbtag");
+        case State: return QStringLiteral("State");
+        case Files: return QStringLiteral("Files sent");
+        case Bytes: return QStringLiteral("Bytes sent");
+        case LastActivity: return QStringLiteral("Last activity");
+        }
+    }
+    if (role == Qt::ToolTipRole) {
+        switch (section) {
+        case State:
+            return QStringLiteral("live: being written · closed: sending the rest · done: all on "
+                                  "the receiver · closed abnormally: finished.watch without "
+                                  "finished.parse");
+        case Files: return QStringLiteral("Data files sent / known (markers are not counted)");
+        }
+    }
+    return QVariant();
+}
+
+} // namespace isocket::gui

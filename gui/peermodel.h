@@ -1,0 +1,94 @@
+#pragma once
+// PeerModel: the receiver window's table of EDs: one row per source (all of its connections
+// together), and one per peer address whose authentication failed. Columns: source, peer
+// address, connected since, files and bytes received, current rate, last file, authentication
+// failures. Fed by the Receiver's signals through the ReceiverSession. Disconnected EDs stay
+// listed (greyed) up to MaxPeers rows; the oldest of them go first. Batched; GUI thread.
+
+#include "gui/keyedtablemodel.h"
+#include "gui/throughput.h"
+
+#include <QDateTime>
+#include <QHash>
+#include <QSet>
+
+#include <memory>
+
+namespace isocket::gui {
+
+struct PeerRow
+{
+    QString key;
+    QString source;
+    QString address;
+    bool authenticated = false;
+    int connections = 0;
+    QDateTime since;
+    QDateTime lastSeen;
+    qint64 files = 0;
+    qint64 bytes = 0;
+    double rate = 0;
+    QString lastFile;
+    int authFailures = 0;     // the ED's proof did not match our secret
+    int handshakesLeft = 0;   // connections that ended before authenticating (the ED may have
+                              // refused *our* proof: a wrong secret seen from its side)
+    QString lastFailure;
+};
+
+class PeerModel : public KeyedTableModel<PeerRow>
+{
+    Q_OBJECT
+
+public:
+    static constexpr int MaxPeers = 200;
+
+    enum Column { Source, Address, Since, Files, Bytes, Rate, LastFile, AuthFailures, ColumnCount };
+    enum Role { SortRole = Qt::UserRole + 1 };
+
+    explicit PeerModel(QObject *parent = nullptr);
+
+    int columnCount(const QModelIndex &parent = QModelIndex()) const override;
+    QVariant data(const QModelIndex &index, int role) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+
+    void onPeerConnected(quint64 connId, const QString &peerAddress);
+    void onPeerAuthenticated(quint64 connId, const QString &source);
+    void onPeerDisconnected(quint64 connId);
+    void onAuthFailed(const QString &peerAddress, const QString &reason);
+    void onFileProgress(quint64 connId, const QString &source, const QString &dbtag,
+                        const QString &path, qint64 bytesDone, qint64 size);
+    void onFileStored(const QString &source, const QString &dbtag, const QString &path,
+                      qint64 size, qint64 durationMs);
+    // Rates move with time: refresh them (the window's 1 s timer, only while visible).
+    void tick();
+
+    int connectedSources() const;
+
+protected:
+    QList<PeerRow> composeRows() const override;
+
+private:
+    struct Peer
+    {
+        PeerRow row;
+        std::shared_ptr<Throughput> meter = std::make_shared<Throughput>();
+        quint64 order = 0;
+    };
+    struct Conn
+    {
+        QString address;
+        QString source;
+    };
+    Peer &peer(const QString &key);
+    void evict();
+
+    QHash<QString, Peer> m_peers;
+    QHash<quint64, Conn> m_conns;
+    QHash<QString, qint64> m_progress; // "source/dbtag/path" → bytes counted so far
+    quint64 m_nextOrder = 1;
+};
+
+// "10.0.0.5:41234" → "10.0.0.5"; "[::1]:5" and "::1:5" → "::1".
+QString hostOf(const QString &peerAddress);
+
+} // namespace isocket::gui

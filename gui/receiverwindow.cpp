@@ -1,0 +1,315 @@
+#include "gui/receiverwindow.h"
+
+#include "gui/datasetmodel.h"
+#include "gui/format.h"
+#include "gui/incomingmodel.h"
+#include "gui/logmodel.h"
+#include "gui/logpane.h"
+#include "gui/peermodel.h"
+#include "gui/progressdelegate.h"
+#include "gui/receiversession.h"
+#include "gui/statevisuals.h"
+#include "gui/throughputchart.h"
+#include "gui/trayicon.h"
+#include "gui/windowstate.h"
+
+#include <QAction>
+#include <QComboBox>
+#include <QCloseEvent>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QMenuBar>
+#include <QSortFilterProxyModel>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QTableView>
+#include <QVBoxLayout>
+
+namespace isocket::gui {
+
+namespace {
+
+QTableView *makeTable(const QString &name, const QString &accessible, QWidget *parent)
+{
+    auto *view = new QTableView(parent);
+    view->setObjectName(name);
+    view->setAccessibleName(accessible);
+    view->setSelectionBehavior(QAbstractItemView::SelectRows);
+    view->setSelectionMode(QAbstractItemView::SingleSelection);
+    view->setAlternatingRowColors(true);
+    view->setShowGrid(false);
+    view->setWordWrap(false);
+    view->setTextElideMode(Qt::ElideMiddle);
+    view->verticalHeader()->hide();
+    view->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    view->verticalHeader()->setDefaultSectionSize(view->fontMetrics().height() + 8);
+    view->horizontalHeader()->setHighlightSections(false);
+    view->horizontalHeader()->setSectionsMovable(true);
+    return view;
+}
+
+QWidget *section(const QString &title, QWidget *buddy, QWidget *body, QWidget *parent)
+{
+    auto *w = new QWidget(parent);
+    auto *l = new QVBoxLayout(w);
+    l->setContentsMargins(0, 4, 0, 0);
+    l->setSpacing(2);
+    auto *label = new QLabel(title, w);
+    QFont f = label->font();
+    f.setBold(true);
+    label->setFont(f);
+    label->setBuddy(buddy);
+    l->addWidget(label);
+    l->addWidget(body, 1);
+    return w;
+}
+
+QSortFilterProxyModel *sorted(QAbstractItemModel *model, int role, QObject *parent)
+{
+    auto *proxy = new QSortFilterProxyModel(parent);
+    proxy->setSourceModel(model);
+    proxy->setSortRole(role);
+    return proxy;
+}
+
+} // namespace
+
+ReceiverWindow::ReceiverWindow(ReceiverSetup setup, LogModel *log, QWidget *parent)
+    : QMainWindow(parent),
+      m_session(new ReceiverSession(std::move(setup), this)),
+      m_peers(new PeerModel(this)),
+      m_incoming(new IncomingModel(this)),
+      m_datasets(new DatasetModel(this))
+{
+    setObjectName(QStringLiteral("receiverWindow"));
+    setWindowTitle(QStringLiteral("isocket — receiver"));
+    setWindowIcon(appIcon());
+
+    ReceiverSession *s = m_session;
+    connect(s, &ReceiverSession::peerConnected, m_peers, &PeerModel::onPeerConnected);
+    connect(s, &ReceiverSession::peerAuthenticated, m_peers, &PeerModel::onPeerAuthenticated);
+    connect(s, &ReceiverSession::peerDisconnected, m_peers, &PeerModel::onPeerDisconnected);
+    connect(s, &ReceiverSession::authFailed, m_peers, &PeerModel::onAuthFailed);
+    connect(s, &ReceiverSession::fileProgress, m_peers, &PeerModel::onFileProgress);
+    connect(s, &ReceiverSession::fileStored, m_peers, &PeerModel::onFileStored);
+    connect(s, &ReceiverSession::fileStarted, m_incoming, &IncomingModel::onFileStarted);
+    connect(s, &ReceiverSession::fileProgress, m_incoming, &IncomingModel::onFileProgress);
+    connect(s, &ReceiverSession::fileStored, m_incoming, &IncomingModel::onFileStored);
+    connect(s, &ReceiverSession::fileFailed, m_incoming, &IncomingModel::onFileFailed);
+    connect(s, &ReceiverSession::peerDisconnected, m_incoming, &IncomingModel::onPeerDisconnected);
+    connect(s, &ReceiverSession::dbtagCompleted, m_datasets, &DatasetModel::onDbtagCompleted);
+    connect(s, &ReceiverSession::listening, this, &ReceiverWindow::updateState);
+    connect(s, &ReceiverSession::listenFailed, this, &ReceiverWindow::updateState);
+
+    auto *quit = new QAction(QStringLiteral("&Quit"), this);
+    quit->setShortcut(QKeySequence::Quit);
+    connect(quit, &QAction::triggered, this, &QWidget::close);
+    menuBar()->addMenu(QStringLiteral("&File"))->addAction(quit);
+
+    buildLayout(log);
+
+    m_tick.setInterval(1000);
+    connect(&m_tick, &QTimer::timeout, this, &ReceiverWindow::updateStatus);
+    m_tray = TrayIcon::create(this, QStringLiteral("isocket receiver"));
+    if (m_tray)
+        m_tray->addAction(quit);
+
+    WindowState{QStringLiteral("receiverWindow"), this, headers(), {m_splitter, m_lower}}.restore();
+    updateState();
+    updateStatus();
+}
+
+ReceiverWindow::~ReceiverWindow() = default;
+
+void ReceiverWindow::start()
+{
+    m_session->start();
+}
+
+QList<QHeaderView *> ReceiverWindow::headers() const
+{
+    return {m_peerView->horizontalHeader(), m_incomingView->horizontalHeader(),
+            m_datasetView->horizontalHeader(), m_logPane->view()->horizontalHeader()};
+}
+
+void ReceiverWindow::buildLayout(LogModel *log)
+{
+    auto *central = new QWidget(this);
+    auto *layout = new QVBoxLayout(central);
+    const QFontMetrics fm = fontMetrics();
+
+    auto *box = new QGroupBox(QStringLiteral("Receiver"), central);
+    m_icon = new QLabel(box);
+    m_state = new QLabel(box);
+    m_state->setObjectName(QStringLiteral("listenState"));
+    QFont bold = m_state->font();
+    bold.setBold(true);
+    m_state->setFont(bold);
+    m_address = new QLabel(box);
+    m_address->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_root = new QLabel(m_session->setup().options.root, box);
+    m_root->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_root->setToolTip(QStringLiteral("Files are stored as <root>/<source>/<dbtag>/<path>"));
+    auto *stateRow = new QHBoxLayout;
+    stateRow->addWidget(m_icon);
+    stateRow->addWidget(m_state, 1);
+    auto *form = new QFormLayout(box);
+    form->addRow(QStringLiteral("State:"), stateRow);
+    form->addRow(QStringLiteral("Listening on:"), m_address);
+    form->addRow(QStringLiteral("Receive root:"), m_root);
+    m_chart = new ThroughputChart(&m_incoming->throughput(), central);
+    m_chart->setCaption(QStringLiteral("Received"));
+    auto *top = new QHBoxLayout;
+    top->addWidget(box, 2);
+    top->addWidget(m_chart, 3);
+    layout->addLayout(top);
+
+    m_splitter = new QSplitter(Qt::Vertical, central);
+    m_splitter->setObjectName(QStringLiteral("mainSplitter"));
+    m_splitter->setChildrenCollapsible(false);
+
+    m_peerView = makeTable(QStringLiteral("peerView"), QStringLiteral("Connected EDs"), m_splitter);
+    m_peerView->setModel(sorted(m_peers, PeerModel::SortRole, this));
+    m_peerView->setSortingEnabled(true);
+    m_peerView->sortByColumn(PeerModel::Source, Qt::AscendingOrder);
+    QHeaderView *ph = m_peerView->horizontalHeader();
+    ph->setStretchLastSection(false);
+    ph->setSectionResizeMode(PeerModel::LastFile, QHeaderView::Stretch);
+    ph->resizeSection(PeerModel::Source, fm.horizontalAdvance(QStringLiteral("(not authenticated) — refused: wrong secret")) + 30);
+    ph->resizeSection(PeerModel::Address, fm.horizontalAdvance(QStringLiteral("000.000.000.000")) + 20);
+
+    m_incomingView = makeTable(QStringLiteral("incomingView"), QStringLiteral("Incoming files"), m_splitter);
+    m_incomingView->setModel(m_incoming);
+    m_incomingView->setItemDelegateForColumn(
+        IncomingModel::Progress, new ProgressDelegate(IncomingModel::ProgressRole, m_incomingView));
+    QHeaderView *ih = m_incomingView->horizontalHeader();
+    ih->setStretchLastSection(false);
+    ih->setSectionResizeMode(IncomingModel::File, QHeaderView::Stretch);
+    ih->resizeSection(IncomingModel::Progress, fm.horizontalAdvance(QStringLiteral("100 %")) * 4);
+    ih->resizeSection(IncomingModel::Status, fm.horizontalAdvance(QStringLiteral("interrupted")) + 40);
+
+    m_datasetView = makeTable(QStringLiteral("datasetView"), QStringLiteral("Completed datasets"), m_splitter);
+    m_datasetView->setModel(sorted(m_datasets, DatasetModel::SortRole, this));
+    m_datasetView->setSortingEnabled(true);
+    m_datasetView->sortByColumn(DatasetModel::Completed, Qt::DescendingOrder);
+    QHeaderView *dh = m_datasetView->horizontalHeader();
+    dh->setStretchLastSection(true);
+    dh->resizeSection(DatasetModel::Dbtag, fm.horizontalAdvance(QStringLiteral("DC20250101120000")) + 36);
+    dh->resizeSection(DatasetModel::Source, fm.horizontalAdvance(QStringLiteral("ed-source-00")) + 12);
+    dh->resizeSection(DatasetModel::Files, fm.horizontalAdvance(QStringLiteral("Files")) + 16);
+    dh->resizeSection(DatasetModel::Bytes, fm.horizontalAdvance(QStringLiteral("000.0 MiB")) + 16);
+
+    m_logPane = new LogPane(log, m_splitter);
+
+    m_lower = new QSplitter(Qt::Horizontal, m_splitter);
+    m_lower->setObjectName(QStringLiteral("lowerSplitter"));
+    m_lower->addWidget(section(QStringLiteral("&Completed datasets (newest first)"), m_datasetView, m_datasetView, m_lower));
+    m_lower->addWidget(section(QStringLiteral("Lo&g"), m_logPane->view(), m_logPane, m_lower));
+    m_lower->setStretchFactor(0, 1);
+    m_lower->setStretchFactor(1, 1);
+
+    m_splitter->addWidget(section(QStringLiteral("Connected &EDs"), m_peerView, m_peerView, m_splitter));
+    m_splitter->addWidget(section(QStringLiteral("&Incoming files"), m_incomingView, m_incomingView, m_splitter));
+    m_splitter->addWidget(m_lower);
+    m_splitter->setStretchFactor(0, 2);
+    m_splitter->setStretchFactor(1, 3);
+    m_splitter->setStretchFactor(2, 3);
+    layout->addWidget(m_splitter, 1);
+    setCentralWidget(central);
+
+    setTabOrder(m_peerView, m_incomingView);
+    setTabOrder(m_incomingView, m_datasetView);
+    setTabOrder(m_datasetView, m_logPane->levelBox());
+
+    m_statusText = new QLabel(this);
+    statusBar()->addWidget(m_statusText, 1);
+    resize(fm.averageCharWidth() * 140, fm.height() * 48);
+}
+
+void ReceiverWindow::updateState()
+{
+    Badge badge = Badge::Waiting;
+    QString text = QStringLiteral("starting");
+    QString tip = QStringLiteral("Opening the receive root and the listening socket.");
+    const ReceiverOptions &o = m_session->setup().options;
+    switch (m_session->state()) {
+    case ReceiverSession::State::Starting: break;
+    case ReceiverSession::State::Listening:
+        badge = Badge::Connected;
+        text = QStringLiteral("listening");
+        tip = QStringLiteral("Accepting EDs; each must prove it holds the shared secret%1.")
+                  .arg(o.secret.isEmpty() ? QStringLiteral(" (none set: loopback only)") : QString());
+        break;
+    case ReceiverSession::State::Failed:
+        badge = Badge::Refused;
+        text = QStringLiteral("not listening: ") + m_session->errorString();
+        tip = QStringLiteral("The receiver could not start; fix the cause and restart.");
+        break;
+    }
+    m_state->setText(text);
+    m_state->setToolTip(tip);
+    m_state->setStyleSheet(QStringLiteral("color: %1").arg(badgeColor(badge).name()));
+    const int size = fontMetrics().height();
+    m_icon->setPixmap(badgeIcon(badge).pixmap(QSize(size, size), devicePixelRatioF()));
+    m_address->setText(m_session->state() == ReceiverSession::State::Listening
+                           ? m_session->listenAddress()
+                           : m_session->setup().address.toString() + QLatin1Char(':')
+                                 + QString::number(m_session->setup().port));
+    setWindowTitle(QStringLiteral("isocket — receiver %1").arg(m_address->text()));
+    updateStatus();
+}
+
+void ReceiverWindow::updateStatus()
+{
+    const double rate = m_incoming->throughput().rate(5);
+    const QString text =
+        QStringLiteral("%1 ED(s) connected · %2 file(s) stored (%3) · %4 receiving · %5 dataset(s) "
+                       "complete · %6")
+            .arg(m_peers->connectedSources())
+            .arg(m_incoming->storedCount())
+            .arg(formatBytes(m_incoming->storedBytes()))
+            .arg(m_incoming->receivingCount())
+            .arg(m_datasets->completedCount())
+            .arg(formatRate(rate));
+    m_statusText->setText(text);
+    if (m_tray)
+        m_tray->setStatus(m_session->state() == ReceiverSession::State::Listening ? Badge::Connected
+                          : m_session->state() == ReceiverSession::State::Failed  ? Badge::Refused
+                                                                                  : Badge::Waiting,
+                          m_state->text(),
+                          QStringLiteral("%1 · %2 ED(s)").arg(formatRate(rate)).arg(m_peers->connectedSources()));
+    if (isVisible())
+        m_peers->tick();
+}
+
+void ReceiverWindow::flushModels()
+{
+    m_peers->flush();
+    m_incoming->flush();
+    m_datasets->flush();
+    updateStatus();
+}
+
+void ReceiverWindow::showEvent(QShowEvent *event)
+{
+    QMainWindow::showEvent(event);
+    m_tick.start();
+    updateStatus();
+}
+
+void ReceiverWindow::hideEvent(QHideEvent *event)
+{
+    QMainWindow::hideEvent(event);
+    m_tick.stop();
+}
+
+void ReceiverWindow::closeEvent(QCloseEvent *event)
+{
+    WindowState{QStringLiteral("receiverWindow"), this, headers(), {m_splitter, m_lower}}.save();
+    QMainWindow::closeEvent(event);
+}
+
+} // namespace isocket::gui

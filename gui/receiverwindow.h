@@ -1,0 +1,78 @@
+#pragma once
+// ReceiverWindow: the DRMS operator's window. Wires a ReceiverSession (the Receiver on a
+// worker thread) to its models (PeerModel, IncomingModel, DatasetModel) and widgets (the
+// listening state, a ThroughputChart of received bytes, the LogPane, a tray icon). Does no
+// file or socket I/O itself. Owns the session, models and widgets (children); the LogModel is
+// shared and not owned. Persists geometry and column layouts (QSettings). GUI thread.
+
+#include "gui/receiverworker.h"
+
+#include <QMainWindow>
+#include <QTimer>
+
+class QHeaderView;
+class QLabel;
+class QSortFilterProxyModel;
+class QSplitter;
+class QTableView;
+
+namespace isocket::gui {
+
+class DatasetModel;
+class IncomingModel;
+class LogModel;
+class LogPane;
+class PeerModel;
+class ReceiverSession;
+class ThroughputChart;
+class TrayIcon;
+
+class ReceiverWindow : public QMainWindow
+{
+    Q_OBJECT
+
+public:
+    ReceiverWindow(ReceiverSetup setup, LogModel *log, QWidget *parent = nullptr);
+    ~ReceiverWindow() override;
+
+    void start();
+
+    ReceiverSession *session() const { return m_session; }
+    PeerModel *peerModel() const { return m_peers; }
+    IncomingModel *incomingModel() const { return m_incoming; }
+    DatasetModel *datasetModel() const { return m_datasets; }
+    QLabel *listenState() const { return m_state; }
+    void flushModels();
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
+    void showEvent(QShowEvent *event) override;
+    void hideEvent(QHideEvent *event) override;
+
+private:
+    void buildLayout(LogModel *log);
+    void updateState();
+    void updateStatus();
+    QList<QHeaderView *> headers() const;
+
+    ReceiverSession *m_session;
+    PeerModel *m_peers;
+    IncomingModel *m_incoming;
+    DatasetModel *m_datasets;
+    QLabel *m_icon = nullptr;
+    QLabel *m_state = nullptr;
+    QLabel *m_address = nullptr;
+    QLabel *m_root = nullptr;
+    QLabel *m_statusText = nullptr;
+    ThroughputChart *m_chart = nullptr;
+    LogPane *m_logPane = nullptr;
+    QTableView *m_peerView = nullptr;
+    QTableView *m_incomingView = nullptr;
+    QTableView *m_datasetView = nullptr;
+    QSplitter *m_splitter = nullptr;
+    QSplitter *m_lower = nullptr;
+    TrayIcon *m_tray = nullptr;
+    QTimer m_tick; // 1 s, only while visible: rates, status line, tray tooltip
+};
+
+} // namespace isocket::gui

@@ -1,0 +1,375 @@
+#include "gui/senderwindow.h"
+
+#include "gui/connectionpanel.h"
+#include "gui/dbtagmodel.h"
+#include "gui/format.h"
+#include "gui/logmodel.h"
+#include "gui/logpane.h"
+#include "gui/progressdelegate.h"
+#include "gui/sendersession.h"
+#include "gui/statevisuals.h"
+#include "gui/throughputchart.h"
+#include "gui/transfermodel.h"
+#include "gui/trayicon.h"
+#include "gui/windowstate.h"
+
+#include <QAction>
+#include <QComboBox>
+#include <QPushButton>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDesktopServices>
+#include <QGroupBox>
+#include <QHeaderView>
+#include <QLabel>
+#include <QMenuBar>
+#include <QSortFilterProxyModel>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QTableView>
+#include <QToolBar>
+#include <QUrl>
+#include <QVBoxLayout>
+
+namespace isocket::gui {
+
+namespace {
+
+QTableView *makeTable(const QString &name, const QString &accessible, QWidget *parent)
+{
+    auto *view = new QTableView(parent);
+    view->setObjectName(name);
+    view->setAccessibleName(accessible);
+    view->setSelectionBehavior(QAbstractItemView::SelectRows);
+    view->setSelectionMode(QAbstractItemView::SingleSelection);
+    view->setAlternatingRowColors(true);
+    view->setShowGrid(false);
+    view->setWordWrap(false);
+    view->setTextElideMode(Qt::ElideMiddle);
+    view->verticalHeader()->hide();
+    view->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    view->verticalHeader()->setDefaultSectionSize(view->fontMetrics().height() + 8);
+    view->horizontalHeader()->setHighlightSections(false);
+    view->horizontalHeader()->setSectionsMovable(true);
+    return view;
+}
+
+// A caption whose mnemonic moves the focus to `buddy`.
+QLabel *heading(const QString &text, QWidget *buddy, QWidget *parent)
+{
+    auto *label = new QLabel(text, parent);
+    QFont f = label->font();
+    f.setBold(true);
+    label->setFont(f);
+    label->setBuddy(buddy);
+    return label;
+}
+
+QWidget *section(QLabel *title, QWidget *body, QWidget *parent)
+{
+    auto *w = new QWidget(parent);
+    auto *l = new QVBoxLayout(w);
+    l->setContentsMargins(0, 4, 0, 0);
+    l->setSpacing(2);
+    l->addWidget(title);
+    l->addWidget(body, 1);
+    return w;
+}
+
+} // namespace
+
+SenderWindow::SenderWindow(SenderSetup setup, LogModel *log, QWidget *parent)
+    : QMainWindow(parent),
+      m_session(new SenderSession(std::move(setup), this)),
+      m_dbtags(new DbtagModel(this)),
+      m_transfers(new TransferModel(this)),
+      m_dbtagProxy(new QSortFilterProxyModel(this))
+{
+    setObjectName(QStringLiteral("senderWindow"));
+    setWindowTitle(QStringLiteral("isocket — sender %1 → %2")
+                       .arg(m_session->setup().sender.source, m_session->receiverAddress()));
+    setWindowIcon(appIcon());
+
+    SenderSession *s = m_session;
+    connect(s, &SenderSession::dbtagStateChanged, m_dbtags, &DbtagModel::updateStatus);
+    connect(s, &SenderSession::dbtagRemoved, m_dbtags, &DbtagModel::removeDbtag);
+    connect(s, &SenderSession::fileQueued, m_transfers, &TransferModel::onFileQueued);
+    connect(s, &SenderSession::fileStarted, m_transfers, &TransferModel::onFileStarted);
+    connect(s, &SenderSession::fileProgress, m_transfers, &TransferModel::onFileProgress);
+    connect(s, &SenderSession::fileDelivered, m_transfers, &TransferModel::onFileDelivered);
+    connect(s, &SenderSession::fileFailed, m_transfers, &TransferModel::onFileFailed);
+    connect(s, &SenderSession::fileDropped, m_transfers, &TransferModel::onFileDropped);
+    connect(s, &SenderSession::watcherUnreliable, this, [this](const QString &reason) {
+        m_unreliable = reason;
+        updateBanner();
+    });
+    connect(s, &SenderSession::permanentError, this, [this](const Error &error) {
+        m_fatal = error.toString();
+        updateBanner();
+    });
+    connect(s, &SenderSession::started, this, [this](bool ok, const QString &error) {
+        m_startError = ok ? QString() : error;
+        updateBanner();
+        updateStatus();
+    });
+    connect(s, &SenderSession::linksChanged, this, [this] {
+        if (m_session->links().readyCount() > 0 && !m_fatal.isEmpty()) {
+            m_fatal.clear(); // the operator fixed it and retried
+            updateBanner();
+        }
+        updateStatus();
+    });
+    connect(m_dbtags, &QAbstractItemModel::dataChanged, this, &SenderWindow::updateBanner);
+    connect(m_dbtags, &QAbstractItemModel::rowsRemoved, this, &SenderWindow::updateBanner);
+
+    buildActions();
+    buildLayout(log);
+
+    m_tick.setInterval(1000);
+    connect(&m_tick, &QTimer::timeout, this, &SenderWindow::updateStatus);
+
+    m_tray = TrayIcon::create(this, QStringLiteral("isocket sender"));
+    if (m_tray) {
+        m_tray->addAction(m_pause);
+        m_tray->addAction(m_quit);
+    }
+
+    WindowState{QStringLiteral("senderWindow"), this,
+                {m_dbtagView->horizontalHeader(), m_transferView->horizontalHeader(),
+                 m_logPane->view()->horizontalHeader()},
+                {m_splitter}}
+        .restore();
+    updateBanner();
+    updateStatus();
+}
+
+SenderWindow::~SenderWindow() = default;
+
+void SenderWindow::start()
+{
+    m_session->start();
+}
+
+void SenderWindow::buildActions()
+{
+    m_pause = new QAction(badgeIcon(Badge::Paused), QStringLiteral("&Pause sending"), this);
+    m_pause->setCheckable(true);
+    m_pause->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
+    m_pause->setToolTip(QStringLiteral("Hand no new file to the connections (files in flight "
+                                       "finish). Ctrl+P"));
+    connect(m_pause, &QAction::toggled, m_session, &SenderSession::setPaused);
+    connect(m_session, &SenderSession::pausedChanged, this, [this](bool paused) {
+        m_pause->setChecked(paused);
+        m_pause->setText(paused ? QStringLiteral("Resume &sending") : QStringLiteral("&Pause sending"));
+        updateStatus();
+    });
+
+    m_rescan = new QAction(QStringLiteral("Re&scan now"), this);
+    m_rescan->setShortcut(QKeySequence::Refresh);
+    m_rescan->setToolTip(QStringLiteral("Scan the data root again now (new dbtags, changed "
+                                        "markers, files missed). F5"));
+    connect(m_rescan, &QAction::triggered, m_session, &SenderSession::rescan);
+
+    m_retry = new QAction(QStringLiteral("&Retry connection now"), this);
+    m_retry->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    m_retry->setToolTip(QStringLiteral("Reconnect to the receiver now. Ctrl+R"));
+    connect(m_retry, &QAction::triggered, m_session, &SenderSession::retryNow);
+
+    m_openFolder = new QAction(QStringLiteral("&Open dbtag folder"), this);
+    m_openFolder->setShortcut(QKeySequence::Open);
+    m_openFolder->setToolTip(QStringLiteral("Open the selected dbtag's folder in the file "
+                                            "manager. Ctrl+O"));
+    m_openFolder->setEnabled(false);
+    connect(m_openFolder, &QAction::triggered, this, &SenderWindow::openSelectedDbtag);
+
+    m_quit = new QAction(QStringLiteral("&Quit"), this);
+    m_quit->setShortcut(QKeySequence::Quit);
+    connect(m_quit, &QAction::triggered, this, &QWidget::close);
+
+    QMenu *file = menuBar()->addMenu(QStringLiteral("&File"));
+    file->addAction(m_openFolder);
+    file->addSeparator();
+    file->addAction(m_quit);
+    QMenu *transfer = menuBar()->addMenu(QStringLiteral("&Transfer"));
+    transfer->addAction(m_pause);
+    transfer->addAction(m_rescan);
+    transfer->addAction(m_retry);
+
+    QToolBar *bar = addToolBar(QStringLiteral("Actions"));
+    bar->setObjectName(QStringLiteral("actionsToolBar"));
+    bar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    bar->addAction(m_pause);
+    bar->addAction(m_rescan);
+    bar->addAction(m_retry);
+    bar->addAction(m_openFolder);
+}
+
+void SenderWindow::buildLayout(LogModel *log)
+{
+    auto *central = new QWidget(this);
+    auto *layout = new QVBoxLayout(central);
+
+    // Top: the connection and the chart side by side.
+    auto *connectionBox = new QGroupBox(QStringLiteral("Connection"), central);
+    m_connection = new ConnectionPanel(m_session, connectionBox);
+    auto *cl = new QVBoxLayout(connectionBox);
+    cl->addWidget(m_connection);
+    cl->addStretch(1);
+    m_chart = new ThroughputChart(&m_transfers->throughput(), central);
+    m_chart->setCaption(QStringLiteral("Sent"));
+    auto *top = new QHBoxLayout;
+    top->addWidget(connectionBox, 2);
+    top->addWidget(m_chart, 3);
+    layout->addLayout(top);
+
+    m_banner = new QLabel(central);
+    m_banner->setObjectName(QStringLiteral("banner"));
+    m_banner->setWordWrap(true);
+    m_banner->setTextFormat(Qt::PlainText);
+    m_banner->setMargin(6);
+    m_banner->setStyleSheet(QStringLiteral("QLabel#banner { background: %1; color: #5a3300; "
+                                           "border: 1px solid %2; border-radius: 3px; }")
+                                .arg(badgeTint(Badge::Abnormal).name(), badgeColor(Badge::Abnormal).name()));
+    m_banner->hide();
+    layout->addWidget(m_banner);
+
+    m_splitter = new QSplitter(Qt::Vertical, central);
+    m_splitter->setObjectName(QStringLiteral("mainSplitter"));
+    m_splitter->setChildrenCollapsible(false);
+
+    m_dbtagView = makeTable(QStringLiteral("dbtagView"), QStringLiteral("Dbtags"), m_splitter);
+    m_dbtagProxy->setSourceModel(m_dbtags);
+    m_dbtagProxy->setSortRole(DbtagModel::SortRole);
+    m_dbtagView->setModel(m_dbtagProxy);
+    m_dbtagView->setSortingEnabled(true);
+    m_dbtagView->sortByColumn(DbtagModel::Name, Qt::DescendingOrder);
+    QHeaderView *dh = m_dbtagView->horizontalHeader();
+    dh->setStretchLastSection(true);
+    const QFontMetrics fm = fontMetrics();
+    dh->resizeSection(DbtagModel::Name, fm.horizontalAdvance(QStringLiteral("DC20250101120000")) + 24);
+    dh->resizeSection(DbtagModel::State, fm.horizontalAdvance(QStringLiteral("closed abnormally")) + 48);
+    dh->resizeSection(DbtagModel::Files, fm.horizontalAdvance(QStringLiteral("00000 / 00000")) + 24);
+    dh->resizeSection(DbtagModel::Bytes, fm.horizontalAdvance(QStringLiteral("000.0 MiB / 000.0 MiB")) + 24);
+    connect(m_dbtagView, &QAbstractItemView::doubleClicked, this, &SenderWindow::openSelectedDbtag);
+    connect(m_dbtagView->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            [this] { m_openFolder->setEnabled(!selectedDbtagPath().isEmpty()); });
+
+    m_transferView = makeTable(QStringLiteral("transferView"), QStringLiteral("Transfers"), m_splitter);
+    m_transferView->setModel(m_transfers);
+    m_transferView->setItemDelegateForColumn(
+        TransferModel::Progress, new ProgressDelegate(TransferModel::ProgressRole, m_transferView));
+    QHeaderView *th = m_transferView->horizontalHeader();
+    th->setStretchLastSection(false);
+    th->setSectionResizeMode(TransferModel::File, QHeaderView::Stretch);
+    th->resizeSection(TransferModel::Status, fm.horizontalAdvance(QStringLiteral("queued #000")) + 40);
+    th->resizeSection(TransferModel::Progress, fm.horizontalAdvance(QStringLiteral("100 %")) * 4);
+    th->resizeSection(TransferModel::Size, fm.horizontalAdvance(QStringLiteral("000.0 KiB")) + 20);
+    th->resizeSection(TransferModel::Rate, fm.horizontalAdvance(QStringLiteral("000.0 MiB/s")) + 20);
+    th->resizeSection(TransferModel::Eta, fm.horizontalAdvance(QStringLiteral("00 min 00 s")) + 20);
+    th->resizeSection(TransferModel::Time, fm.horizontalAdvance(QStringLiteral("00:00:00")) + 20);
+
+    m_logPane = new LogPane(log, m_splitter);
+
+    m_splitter->addWidget(section(heading(QStringLiteral("&Dbtags"), m_dbtagView, central), m_dbtagView, m_splitter));
+    m_splitter->addWidget(section(heading(QStringLiteral("T&ransfers — in flight, queued next, last delivered"), m_transferView, central), m_transferView, m_splitter));
+    m_splitter->addWidget(section(heading(QStringLiteral("Lo&g"), m_logPane->view(), central), m_logPane, m_splitter));
+    m_splitter->setStretchFactor(0, 3);
+    m_splitter->setStretchFactor(1, 4);
+    m_splitter->setStretchFactor(2, 2);
+    layout->addWidget(m_splitter, 1);
+    setCentralWidget(central);
+
+    setTabOrder(m_connection->retryButton(), m_dbtagView);
+    setTabOrder(m_dbtagView, m_transferView);
+    setTabOrder(m_transferView, m_logPane->levelBox());
+
+    m_statusText = new QLabel(this);
+    statusBar()->addWidget(m_statusText, 1);
+    resize(fm.averageCharWidth() * 140, fm.height() * 48);
+}
+
+QString SenderWindow::selectedDbtagPath() const
+{
+    const QModelIndexList rows = m_dbtagView->selectionModel()->selectedRows();
+    return rows.isEmpty() ? QString() : rows.first().data(DbtagModel::PathRole).toString();
+}
+
+void SenderWindow::openSelectedDbtag()
+{
+    const QString path = selectedDbtagPath();
+    if (!path.isEmpty())
+        QDesktopServices::openUrl(QUrl::fromLocalFile(path)); // the desktop opens it, not us
+}
+
+void SenderWindow::updateBanner()
+{
+    QStringList lines;
+    if (!m_startError.isEmpty())
+        lines << QStringLiteral("Cannot start: %1").arg(m_startError);
+    if (!m_fatal.isEmpty())
+        lines << QStringLiteral("Sending stopped, an operator must act: %1. Fix it, then "
+                                "\"Retry connection now\" (Ctrl+R).")
+                     .arg(m_fatal);
+    if (!m_unreliable.isEmpty())
+        lines << QStringLiteral("File watching is unreliable: %1. New files may be picked up "
+                                "late; isocket rescans until watching works again.")
+                     .arg(m_unreliable);
+    if (const int abnormal = m_dbtags->abnormalCount(); abnormal > 0)
+        lines << QStringLiteral("%1 dbtag(s) closed abnormally (finished.watch without "
+                                "finished.parse): nothing is sent from them; check the producer.")
+                     .arg(abnormal);
+    m_banner->setText(lines.join(QLatin1Char('\n')));
+    m_banner->setVisible(!lines.isEmpty());
+}
+
+void SenderWindow::updateStatus()
+{
+    const TransferModel *t = m_transfers;
+    const double rate = t->throughput().rate(5);
+    const QString text = QStringLiteral("%1 file(s) delivered (%2) · %3 in flight · %4 queued · %5")
+                             .arg(t->deliveredCount())
+                             .arg(formatBytes(t->deliveredBytes()))
+                             .arg(t->inFlightCount())
+                             .arg(t->queuedCount())
+                             .arg(formatRate(rate));
+    m_statusText->setText(text + (m_session->isPaused() ? QStringLiteral(" · paused") : QString()));
+    if (m_tray)
+        m_tray->setStatus(m_session->isPaused() ? Badge::Paused : m_connection->badge(),
+                          m_connection->stateText(),
+                          QStringLiteral("%1 · %2 delivered").arg(formatRate(rate)).arg(t->deliveredCount()));
+    if (isVisible() && t->inFlightCount() > 0)
+        m_transfers->flush(); // rates and ETAs move with time
+}
+
+void SenderWindow::flushModels()
+{
+    m_dbtags->flush();
+    m_transfers->flush();
+    updateStatus();
+    updateBanner();
+}
+
+void SenderWindow::showEvent(QShowEvent *event)
+{
+    QMainWindow::showEvent(event);
+    m_tick.start();
+    updateStatus();
+}
+
+void SenderWindow::hideEvent(QHideEvent *event)
+{
+    QMainWindow::hideEvent(event);
+    m_tick.stop();
+}
+
+void SenderWindow::closeEvent(QCloseEvent *event)
+{
+    WindowState{QStringLiteral("senderWindow"), this,
+                {m_dbtagView->horizontalHeader(), m_transferView->horizontalHeader(),
+                 m_logPane->view()->horizontalHeader()},
+                {m_splitter}}
+        .save();
+    QMainWindow::closeEvent(event);
+}
+
+} // namespace isocket::gui

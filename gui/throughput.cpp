@@ -1,0 +1,59 @@
+#include "gui/throughput.h"
+
+#include <algorithm>
+
+namespace isocket::gui {
+
+Throughput::Throughput()
+{
+    m_clock.start();
+}
+
+qint64 Throughput::nowSecond() const
+{
+    return (m_clock.elapsed() + m_offsetMs) / 1000;
+}
+
+void Throughput::roll(qint64 second) const
+{
+    if (second <= m_second)
+        return;
+    const qint64 steps = std::min<qint64>(second - m_second, Seconds);
+    for (qint64 i = 1; i <= steps; ++i)
+        m_buckets[size_t((m_second + i) % Seconds)] = 0;
+    m_second = second;
+}
+
+void Throughput::add(qint64 bytes)
+{
+    if (bytes <= 0)
+        return;
+    roll(nowSecond());
+    m_buckets[size_t(m_second % Seconds)] += bytes;
+    m_total += bytes;
+}
+
+double Throughput::rate(int seconds) const
+{
+    seconds = std::clamp(seconds, 1, Seconds - 1);
+    const qint64 now = nowSecond();
+    roll(now);
+    qint64 sum = 0;
+    for (int i = 0; i <= seconds; ++i)
+        sum += m_buckets[size_t((now - i + Seconds) % Seconds)];
+    // The current second is partial: count it by the fraction elapsed.
+    const double partial = double((m_clock.elapsed() + m_offsetMs) % 1000) / 1000.0;
+    return double(sum) / (seconds + partial);
+}
+
+QList<qint64> Throughput::samples() const
+{
+    roll(nowSecond());
+    QList<qint64> out;
+    out.reserve(Seconds);
+    for (int i = Seconds - 1; i >= 0; --i)
+        out.append(m_buckets[size_t((m_second - i + Seconds * 2) % Seconds)]);
+    return out;
+}
+
+} // namespace isocket::gui

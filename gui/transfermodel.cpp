@@ -1,0 +1,320 @@
+#include "gui/transfermodel.h"
+
+#include "gui/format.h"
+#include "gui/statevisuals.h"
+
+#include <algorithm>
+
+namespace isocket::gui {
+
+TransferModel::TransferModel(QObject *parent) : KeyedTableModel<TransferRow>(parent) {}
+
+int TransferModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+void TransferModel::onFileQueued(const FileTicket &ticket)
+{
+    const QString key = fileKey(ticket);
+    m_inFlight.remove(key); // a ticket returned by a lost connection is queued again
+    auto it = m_queued.find(key);
+    if (it != m_queued.end())
+        m_queueOrder.erase(it->order);
+    const quint64 order = m_nextOrder++;
+    m_queued.insert(key, QueuedFile{order, ticket.stamp.size, QDateTime::currentDateTimeUtc()});
+    m_queueOrder.emplace(order, key);
+    changed();
+}
+
+void TransferModel::onFileStarted(const FileTicket &ticket, qint64 offset, qint64 size)
+{
+    const QString key = fileKey(ticket);
+    if (auto it = m_queued.find(key); it != m_queued.end()) {
+        m_queueOrder.erase(it->order);
+        m_queued.erase(it);
+    }
+    Flight f;
+    f.dbtag = ticket.dbtag;
+    f.relPath = ticket.relPath;
+    f.offset = offset;
+    f.size = size;
+    f.done = offset;
+    f.started = QDateTime::currentDateTimeUtc();
+    f.clock.start();
+    f.order = m_nextOrder++;
+    m_inFlight.insert(key, f);
+    changed();
+}
+
+void TransferModel::onFileProgress(const FileTicket &ticket, qint64 done, qint64 size)
+{
+    auto it = m_inFlight.find(fileKey(ticket));
+    if (it == m_inFlight.end())
+        return;
+    m_throughput.add(done - it->done);
+    it->done = std::max(it->done, done);
+    it->size = size;
+    changed();
+}
+
+void TransferModel::addHistory(TransferRow row)
+{
+    row.key = QStringLiteral("h:%1").arg(m_nextHistory++);
+    row.when = QDateTime::currentDateTimeUtc();
+    m_history.push_front(std::move(row));
+    while (m_history.size() > size_t(MaxHistory))
+        m_history.pop_back();
+    changed();
+}
+
+void TransferModel::onFileDelivered(const FileTicket &ticket, qint64 bytesSent, qint64 durationMs)
+{
+    const QString key = fileKey(ticket);
+    TransferRow row;
+    row.kind = TransferRow::Delivered;
+    row.dbtag = ticket.dbtag;
+    row.relPath = ticket.relPath;
+    row.size = ticket.stamp.size;
+    if (auto it = m_inFlight.find(key); it != m_inFlight.end()) {
+        row.size = it->size;
+        m_throughput.add(it->size - it->done);
+        m_inFlight.erase(it);
+    } else {
+        m_throughput.add(bytesSent);
+    }
+    row.done = row.size;
+    row.durationMs = durationMs;
+    row.rate = durationMs > 0 ? double(bytesSent) * 1000.0 / double(durationMs) : 0.0;
+    ++m_deliveredCount;
+    m_deliveredBytes += row.size;
+    addHistory(std::move(row));
+}
+
+void TransferModel::onFileFailed(const FileTicket &ticket, const Error &error)
+{
+    const QString key = fileKey(ticket);
+    TransferRow row;
+    row.dbtag = ticket.dbtag;
+    row.relPath = ticket.relPath;
+    row.size = ticket.stamp.size;
+    if (auto it = m_inFlight.find(key); it != m_inFlight.end()) {
+        row.done = it->done;
+        row.durationMs = it->clock.elapsed();
+        m_inFlight.erase(it);
+    }
+    if (error.code == ErrorCode::FileVanished)
+        row.kind = TransferRow::Dropped;
+    else if (isTransient(error.code))
+        row.kind = TransferRow::Retrying;
+    else {
+        row.kind = TransferRow::Failed;
+        ++m_failedCount;
+    }
+    row.detail = error.toString();
+    addHistory(std::move(row));
+}
+
+void TransferModel::onFileDropped(const FileTicket &ticket, const QString &reason)
+{
+    const QString key = fileKey(ticket);
+    auto it = m_queued.find(key);
+    if (it == m_queued.end())
+        return; // dropped in flight: onFileFailed() told it already
+    m_queueOrder.erase(it->order);
+    m_queued.erase(it);
+    TransferRow row;
+    row.kind = TransferRow::Dropped;
+    row.dbtag = ticket.dbtag;
+    row.relPath = ticket.relPath;
+    row.detail = reason;
+    addHistory(std::move(row));
+}
+
+void TransferModel::clearInFlight()
+{
+    if (m_inFlight.isEmpty())
+        return;
+    m_inFlight.clear();
+    changed();
+}
+
+QList<TransferRow> TransferModel::composeRows() const
+{
+    QList<TransferRow> rows;
+    rows.reserve(m_inFlight.size() + MaxQueuedShown + qsizetype(m_history.size()));
+
+    std::vector<const Flight *> flights;
+    flights.reserve(m_inFlight.size());
+    for (const Flight &f : m_inFlight)
+        flights.push_back(&f);
+    std::sort(flights.begin(), flights.end(),
+              [](const Flight *a, const Flight *b) { return a->order < b->order; });
+    for (const Flight *f : flights) {
+        TransferRow r;
+        r.key = QStringLiteral("f:") + f->dbtag + QLatin1Char('/') + f->relPath;
+        r.kind = TransferRow::InFlight;
+        r.dbtag = f->dbtag;
+        r.relPath = f->relPath;
+        r.size = f->size;
+        r.done = f->done;
+        r.when = f->started;
+        const qint64 ms = f->clock.elapsed();
+        r.rate = ms > 0 ? double(f->done - f->offset) * 1000.0 / double(ms) : 0.0;
+        r.etaSeconds = r.rate > 0 && f->done < f->size ? double(f->size - f->done) / r.rate : -1.0;
+        rows.append(std::move(r));
+    }
+
+    int position = 0;
+    for (const auto &[order, key] : m_queueOrder) {
+        if (position >= MaxQueuedShown)
+            break;
+        const QueuedFile &q = m_queued[key];
+        TransferRow r;
+        r.key = QStringLiteral("q:") + key;
+        r.kind = TransferRow::Queued;
+        r.dbtag = key.section(QLatin1Char('/'), 0, 0);
+        r.relPath = key.section(QLatin1Char('/'), 1);
+        r.size = q.size;
+        r.when = q.when;
+        r.position = ++position;
+        rows.append(std::move(r));
+    }
+
+    for (const TransferRow &h : m_history)
+        rows.append(h);
+    return rows;
+}
+
+static QString kindText(const TransferRow &r)
+{
+    switch (r.kind) {
+    case TransferRow::InFlight:
+        return r.size > 0 && r.done >= r.size ? QStringLiteral("confirming")
+                                              : QStringLiteral("sending");
+    case TransferRow::Queued: return QStringLiteral("queued #%1").arg(r.position);
+    case TransferRow::Delivered: return QStringLiteral("delivered");
+    case TransferRow::Retrying: return QStringLiteral("will retry");
+    case TransferRow::Failed: return QStringLiteral("failed");
+    case TransferRow::Dropped: return QStringLiteral("dropped");
+    }
+    return QString();
+}
+
+static Badge kindBadge(TransferRow::Kind kind)
+{
+    switch (kind) {
+    case TransferRow::InFlight: return Badge::Sending;
+    case TransferRow::Queued: return Badge::Waiting;
+    case TransferRow::Delivered: return Badge::Done;
+    case TransferRow::Retrying: return Badge::Waiting;
+    case TransferRow::Failed: return Badge::Failed;
+    case TransferRow::Dropped: return Badge::Idle;
+    }
+    return Badge::Idle;
+}
+
+QVariant TransferModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return QVariant();
+    const TransferRow &r = rowAt(index.row());
+    const int percent = r.size > 0 ? int(r.done * 100 / r.size) : (r.kind == TransferRow::Delivered ? 100 : 0);
+    switch (role) {
+    case Qt::DisplayRole:
+        switch (index.column()) {
+        case File: return QString(r.dbtag + QLatin1Char('/') + r.relPath);
+        case Status: return kindText(r);
+        case Progress:
+            return r.kind == TransferRow::InFlight || r.kind == TransferRow::Delivered
+                       ? QVariant(QStringLiteral("%1 %").arg(percent))
+                       : QVariant();
+        case Size: return formatBytes(r.size);
+        case Rate:
+            return r.kind == TransferRow::InFlight || r.kind == TransferRow::Delivered
+                       ? formatRate(r.rate)
+                       : QString();
+        case Eta:
+            if (r.kind == TransferRow::InFlight)
+                return formatEta(r.etaSeconds);
+            if (r.kind == TransferRow::Queued)
+                return QString();
+            return formatDuration(r.durationMs);
+        case Time: return formatTime(r.when);
+        }
+        break;
+    case Qt::DecorationRole:
+        if (index.column() == Status)
+            return badgeIcon(kindBadge(r.kind));
+        break;
+    case Qt::ForegroundRole:
+        if (index.column() == Status)
+            return badgeColor(kindBadge(r.kind));
+        break;
+    case Qt::BackgroundRole:
+        if (r.kind == TransferRow::Failed)
+            return badgeTint(Badge::Failed);
+        break;
+    case Qt::ToolTipRole:
+        switch (r.kind) {
+        case TransferRow::InFlight:
+            if (r.size > 0 && r.done >= r.size)
+                return QStringLiteral("Every byte is sent; the receiver verifies the checksum, "
+                                      "fsyncs and renames it before it is marked sent.");
+            return QStringLiteral("Sending: %1 of %2").arg(formatBytes(r.done), formatBytes(r.size));
+        case TransferRow::Queued:
+            return QStringLiteral("Waiting for a free connection; sent in this order.");
+        case TransferRow::Delivered:
+            return QStringLiteral("The receiver stored it durably and verified its checksum; "
+                                  "marked sent (g+w).");
+        case TransferRow::Retrying:
+            return QString(QStringLiteral("A transient error; it is sent again with backoff: ") + r.detail);
+        case TransferRow::Failed:
+            return QString(QStringLiteral("Failed for good; an operator must act: ") + r.detail);
+        case TransferRow::Dropped:
+            return QString(QStringLiteral("The file disappeared before it was sent: ") + r.detail);
+        }
+        break;
+    case Qt::TextAlignmentRole:
+        if (index.column() == Size || index.column() == Rate || index.column() == Eta)
+            return int(Qt::AlignRight | Qt::AlignVCenter);
+        break;
+    case ProgressRole:
+        return r.kind == TransferRow::InFlight || r.kind == TransferRow::Delivered ? percent : -1;
+    case KindRole: return int(r.kind);
+    case SortRole:
+        switch (index.column()) {
+        case File: return QString(r.dbtag + QLatin1Char('/') + r.relPath);
+        case Status: return int(r.kind);
+        case Progress: return percent;
+        case Size: return r.size;
+        case Rate: return r.rate;
+        case Eta: return r.kind == TransferRow::InFlight ? r.etaSeconds : double(r.durationMs) / 1000;
+        case Time: return r.when;
+        }
+        break;
+    }
+    return QVariant();
+}
+
+QVariant TransferModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || section < 0 || section >= ColumnCount)
+        return QVariant();
+    if (role == Qt::DisplayRole) {
+        switch (section) {
+        case File: return QStringLiteral("File");
+        case Status: return QStringLiteral("Status");
+        case Progress: return QStringLiteral("Progress");
+        case Size: return QStringLiteral("Size");
+        case Rate: return QStringLiteral("Rate");
+        case Eta: return QStringLiteral("ETA / took");
+        case Time: return QStringLiteral("Time");
+        }
+    }
+    if (role == Qt::ToolTipRole && section == Eta)
+        return QStringLiteral("Time left for files in flight; time taken for finished ones");
+    return QVariant();
+}
+
+} // namespace isocket::gui

@@ -350,7 +350,6 @@ void SenderConnection::handleAccept(const proto::Accept &a)
         return;
     }
     ::posix_fadvise(t.fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    t.clock.start();
     if (a.decision == proto::Decision::AlreadyStored) {
         // Same size and mtime at the final name: if the content is ours too, it is delivered.
         if (auto r = hashFileRange(t.fd.get(), t.offered.size, t.hasher); !r) {
@@ -363,7 +362,7 @@ void SenderConnection::handleAccept(const proto::Accept &a)
             send(proto::Cancel{a.id});
             m_offers.erase(it);
             qCInfo(lcSend).noquote() << "already on the receiver:" << ticket.dbtag + QLatin1Char('/') + ticket.relPath;
-            Q_EMIT delivered(m_index, ticket, stamp, 0, 0);
+            Q_EMIT delivered(m_index, ticket, stamp, 0, 0); // nothing streamed
             pumpOffers();
             Q_EMIT wantsTickets(m_index, room());
             return;
@@ -398,6 +397,7 @@ void SenderConnection::startNextStream()
             continue;
         m_current = id;
         Transfer &t = *it->second;
+        t.clock.start(); // duration and rate count from the first byte, not from the queue
         send(proto::Begin{id, static_cast<quint64>(t.offset)});
         Q_EMIT fileStarted(t.ticket, t.offset, t.offered.size);
     }

@@ -4,6 +4,7 @@
 #include "core/sentmark.h"
 #include "tests/testlib/testtree.h"
 
+#include <QCoreApplication>
 #include <QDir>
 #include <QDirIterator>
 #include <QFile>
@@ -92,6 +93,9 @@ void Process::kill()
 {
     if (m_process.state() == QProcess::NotRunning)
         return;
+    // Read what the pipes hold before the process goes: the log explains a failure.
+    QCoreApplication::processEvents();
+    collect();
     if (m_pid > 0)
         ::kill(pid_t(m_pid), SIGKILL);
     if (!m_process.waitForFinished(e2eTimeout(10000)))
@@ -309,6 +313,23 @@ QString nothingStored(const QString &recvRoot, const QString &source, const QStr
     const QStringList files = filesUnder(dir, false);
     return files.isEmpty() ? QString()
                            : QStringLiteral("%1 holds %2").arg(dir, files.join(u' '));
+}
+
+QString storedAreIntact(const QString &edRoot, const QString &dbtag, const QString &recvRoot,
+                        const QString &source)
+{
+    const QString dir = recvRoot + QLatin1Char('/') + source + QLatin1Char('/') + dbtag;
+    for (const QString &rel : filesUnder(dir, false)) {
+        if (rel == ManifestName)
+            continue;
+        bool ok = false;
+        const QByteArray want = readAll(edRoot + QLatin1Char('/') + dbtag + QLatin1Char('/') + rel, &ok);
+        if (!ok)
+            return QStringLiteral("%1/%2 is on the receiver but not on the ED").arg(dir, rel);
+        if (readAll(dir + QLatin1Char('/') + rel) != want)
+            return QStringLiteral("%1/%2 is visible on the receiver but not intact").arg(dir, rel);
+    }
+    return QString();
 }
 
 QString nothingMarked(const QString &edRoot, const QString &dbtag)

@@ -49,6 +49,8 @@ public:
     int exitCode() const { return m_process.exitCode(); }
     bool exitedNormally() const { return m_process.exitStatus() == QProcess::NormalExit; }
 
+    // What the process printed so far, as far as the event loop has read it: wait for a line
+    // with waitForOutput()/waitForError() before asserting on it.
     QString out() const;
     QString err() const;
     // Prints the command line, the exit state, stdout and stderr with qWarning.
@@ -105,6 +107,10 @@ QString dbtagFinished(const QString &edRoot, const QString &dbtag, const QString
                       const QString &source);
 // Empty when no file of the dbtag is at a final name on the receiver (hidden partials aside).
 QString nothingStored(const QString &recvRoot, const QString &source, const QString &dbtag);
+// Empty when every file at a final name under `recvRoot/source/dbtag` (hidden partials and the
+// manifest aside) is byte-identical to its ED file: nothing half-written is visible.
+QString storedAreIntact(const QString &edRoot, const QString &dbtag, const QString &recvRoot,
+                        const QString &source);
 // Empty when no data file of the ED dbtag is marked sent.
 QString nothingMarked(const QString &edRoot, const QString &dbtag);
 

@@ -664,12 +664,21 @@ void EdEngine::dbtagClosed(const QString &dbtag, const Error &result)
         }
         tag->closing = false;
         --m_closing;
+        // The receiver names the missing file first: "<path>: <why>" (ReceiveStore); a bare
+        // path is accepted too. The longest known path wins ("a: b.dat" may be a file name).
         auto it = tag->files.find(result.message);
+        if (it == tag->files.end()) {
+            for (auto f = tag->files.begin(); f != tag->files.end(); ++f)
+                if (result.message.startsWith(f.key() + QLatin1String(": "))
+                    && (it == tag->files.end() || f.key().size() > it.key().size()))
+                    it = f;
+        }
         if (result.code == ErrorCode::Incomplete && it != tag->files.end()) {
             // The receiver lacks a file we marked: unmark it and send it again.
-            if (auto r = SentMark::clear(tag->path + QLatin1Char('/') + result.message); !r)
+            const QString relPath = it.key();
+            if (auto r = SentMark::clear(tag->path + QLatin1Char('/') + relPath); !r)
                 qCWarning(lcSend) << r.error().message;
-            enqueue(*tag, result.message);
+            enqueue(*tag, relPath);
         } else {
             qCCritical(lcSend).noquote() << "cannot finish" << dbtag << ":" << result.toString();
             ++m_closeFailures;

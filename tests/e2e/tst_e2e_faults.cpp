@@ -69,6 +69,7 @@ private slots:
     void impostorReceiver();
     void diskFull();
     void reserveRefusesThenStores();
+    void onceEndsWhenTheReceiverKeepsRefusing();
     void receiverLostAMarkedFile();
 };
 
@@ -364,11 +365,13 @@ void TestE2eFaults::diskFull()
     Process sender(QStringLiteral("sender"));
     QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--retry-max"), QStringLiteral("500ms")})));
     // Some are refused or fail for want of space, and are retried.
-    QVERIFY(receiver.waitForError(QStringLiteral("disk-full"), e2eTimeout()) ||
-            receiver.err().contains(QStringLiteral("bytes free")));
+    QVERIFY2(QTest::qWaitFor([&] {
+                 const QString err = receiver.err();
+                 return err.contains(QStringLiteral("disk-full")) // STORED: no space left
+                        || err.contains(QStringLiteral("bytes free")); // ACCEPT refused
+             }, e2eTimeout()), qPrintable(receiver.err()));
     QVERIFY(sender.waitForError(QStringLiteral("; retry"), e2eTimeout()));
     QVERIFY(!QFileInfo::exists(path(path(ed, dbtag), QStringLiteral("finished.watch"))));
-    QVERIFY2(!nothingMarked(ed, dbtag).isEmpty() || true, "");
     const QStringList files = dataFiles(path(ed, dbtag));
     int unmarked = 0;
     for (const QString &rel : files)
@@ -414,6 +417,31 @@ void TestE2eFaults::reserveRefusesThenStores()
         QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, dbtag, recv, source), QString(), e2eTimeout());
     }
     QCOMPARE(guard.violation(), QString());
+}
+
+void TestE2eFaults::onceEndsWhenTheReceiverKeepsRefusing()
+{
+    // `send --once` promises "exit: 0 when all went, 1 otherwise" (it gives up connecting after
+    // 5 attempts). A receiver that refuses every file with a transient code (here: below its
+    // free-space reserve) must not keep it retrying for ever.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString recv = path(tmp.path(), QStringLiteral("recv"));
+    const QString source = QStringLiteral("ed1");
+    const QString dbtag = QStringLiteral("DC20200101000000");
+    QVERIFY(makeClosedDbtag(ed, dbtag, 2, 10000));
+
+    Process receiver(QStringLiteral("receiver (reserve 1000G)"));
+    const quint16 port = startReceiver(receiver, recv, 0, {QStringLiteral("--reserve"), QStringLiteral("1000G")});
+    QVERIFY(port != 0);
+    Process sender(QStringLiteral("sender --once"));
+    QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--once")})));
+    QVERIFY(receiver.waitForError(QStringLiteral("refused %1/%2/f0.dat").arg(source, dbtag), e2eTimeout()));
+    QVERIFY2(sender.waitForExit(e2eTimeout(20000)), "send --once retries a refused file for ever");
+    QCOMPARE(sender.exitCode(), 1);
+    QCOMPARE(nothingMarked(ed, dbtag), QString());
+    QCOMPARE(nothingStored(recv, source, dbtag), QString());
 }
 
 void TestE2eFaults::receiverLostAMarkedFile()

@@ -217,7 +217,8 @@ quint16 freePort()
 
 QStringList dataFiles(const QString &dbtagDir)
 {
-    QStringList files = filesUnder(dbtagDir, true);
+    // Hidden names are not data (the scanner skips them; isocket's own temporaries).
+    QStringList files = filesUnder(dbtagDir, false);
     files.removeAll(ParseMarker);
     files.removeAll(WatchMarker);
     return files;
@@ -347,7 +348,7 @@ MarkGuard::MarkGuard(const QString &edRoot, const QString &recvRoot, const QStri
                      QObject *parent)
     : QObject(parent), m_edRoot(edRoot), m_recvRoot(recvRoot), m_source(source)
 {
-    for (const QString &rel : filesUnder(m_edRoot, true))
+    for (const QString &rel : filesUnder(m_edRoot, false))
         if (isMarked(m_edRoot + QLatin1Char('/') + rel))
             m_premarked.append(rel);
     connect(&m_timer, &QTimer::timeout, this, &MarkGuard::check);
@@ -364,7 +365,7 @@ void MarkGuard::check()
 {
     if (!m_violation.isEmpty())
         return;
-    for (const QString &rel : filesUnder(m_edRoot, true)) {
+    for (const QString &rel : filesUnder(m_edRoot, false)) {
         const QString ed = m_edRoot + QLatin1Char('/') + rel;
         if (m_premarked.contains(rel) || !isMarked(ed))
             continue;

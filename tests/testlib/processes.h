@@ -85,7 +85,8 @@ quint16 freePort();
 
 // --- trees -------------------------------------------------------------------------------
 
-// The data files (not the markers) of the ED dbtag directory, relative paths, sorted.
+// The data files (not the markers, not hidden names) of the ED dbtag directory, relative
+// paths, sorted.
 QStringList dataFiles(const QString &dbtagDir);
 // The regular files under a receiver's dbtag directory, hidden ones too, relative, sorted.
 QStringList receivedFiles(const QString &dir);

@@ -85,14 +85,16 @@ void TestE2eFaults::receiverKilledDuringLargeFile()
     QVERIFY(writeFile(big, patternBytes(64 * MiB, 7)));
     QVERIFY(makeDbtag(ed, dbtag, true, false, T0));
     const QString finalName = path(recv, QStringLiteral("%1/%2/big.dat").arg(source, dbtag));
-    const QString partial = path(recv, QStringLiteral("%1/%2/.big.dat.isocket-part").arg(source, dbtag));
+    const QString partial =
+        path(recv, QStringLiteral("%1/%2/.big.dat.isocket-part").arg(source, dbtag));
 
     Process receiver(QStringLiteral("receiver"));
     const quint16 port = startReceiver(receiver, recv);
     QVERIFY(port != 0);
     MarkGuard guard(ed, recv, source);
     Process sender(QStringLiteral("sender"));
-    QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--bwlimit"), QStringLiteral("8M")})));
+    QVERIFY(sender.startIsocket(
+        senderArgs(ed, port, source, {QStringLiteral("--bwlimit"), QStringLiteral("8M")})));
 
     QTRY_VERIFY_WITH_TIMEOUT(sizeOf(partial) > 4 * MiB, e2eTimeout());
     receiver.kill();
@@ -112,14 +114,17 @@ void TestE2eFaults::receiverKilledDuringLargeFile()
     // It resumed: the receiver got fewer bytes than the file in the second connection
     // (it logs "stored … <size> bytes in <ms> ms (<rate of bytes received> MiB/s)").
     static const QRegularExpression stored(
-        QStringLiteral("stored %1 %2 big.dat 67108864 bytes in (\\d+) ms \\(([0-9.]+) MiB/s\\)").arg(source, dbtag));
-    QVERIFY(receiver2.waitForError(QStringLiteral("stored %1 %2 big.dat").arg(source, dbtag), e2eTimeout(10000)));
+        QStringLiteral("stored %1 %2 big.dat 67108864 bytes in (\\d+) ms \\(([0-9.]+) MiB/s\\)")
+            .arg(source, dbtag));
+    QVERIFY(receiver2.waitForError(QStringLiteral("stored %1 %2 big.dat").arg(source, dbtag),
+                                   e2eTimeout(10000)));
     const auto m = stored.match(receiver2.err());
     QVERIFY2(m.hasMatch(), qPrintable(receiver2.err()));
     const double receivedMiB = m.captured(2).toDouble() * m.captured(1).toDouble() / 1000.0;
     QVERIFY2(receivedMiB < 64.0 - 2.0,
              qPrintable(QStringLiteral("received %1 MiB after the restart; %2 MiB were kept")
-                            .arg(receivedMiB).arg(kept / double(MiB))));
+                            .arg(receivedMiB)
+                            .arg(kept / double(MiB))));
 }
 
 void TestE2eFaults::senderKilledDuringTransfer()
@@ -130,9 +135,11 @@ void TestE2eFaults::senderKilledDuringTransfer()
     const QString recv = path(tmp.path(), QStringLiteral("recv"));
     const QString source = QStringLiteral("ed1");
     const QString dbtag = QStringLiteral("DC20200101000000");
-    QVERIFY(writeFile(path(path(ed, dbtag), QStringLiteral("a-big.dat")), patternBytes(16 * MiB, 3)));
+    QVERIFY(
+        writeFile(path(path(ed, dbtag), QStringLiteral("a-big.dat")), patternBytes(16 * MiB, 3)));
     QVERIFY(makeClosedDbtag(ed, dbtag, 4, 100000, 10));
-    const QString partial = path(recv, QStringLiteral("%1/%2/.a-big.dat.isocket-part").arg(source, dbtag));
+    const QString partial =
+        path(recv, QStringLiteral("%1/%2/.a-big.dat.isocket-part").arg(source, dbtag));
 
     Process receiver(QStringLiteral("receiver"));
     const quint16 port = startReceiver(receiver, recv);
@@ -140,8 +147,9 @@ void TestE2eFaults::senderKilledDuringTransfer()
     MarkGuard guard(ed, recv, source);
     {
         Process sender(QStringLiteral("sender"));
-        QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--bwlimit"), QStringLiteral("8M"),
-                                                                   QStringLiteral("--jobs"), QStringLiteral("1")})));
+        QVERIFY(sender.startIsocket(senderArgs(ed, port, source,
+                                               {QStringLiteral("--bwlimit"), QStringLiteral("8M"),
+                                                QStringLiteral("--jobs"), QStringLiteral("1")})));
         QTRY_VERIFY_WITH_TIMEOUT(sizeOf(partial) > 2 * MiB, e2eTimeout());
         sender.kill();
     }
@@ -218,7 +226,8 @@ void TestE2eFaults::rewrittenFileIsSentAgain()
     QVERIFY(stampOf(after) != stampOf(before)); // the mtime moved
 
     const QString received = path(recv, QStringLiteral("%1/%2/a.dat").arg(source, live));
-    QTRY_COMPARE_WITH_TIMEOUT(fileDelivered(ed, live, QStringLiteral("a.dat"), recv, source), QString(), e2eTimeout());
+    QTRY_COMPARE_WITH_TIMEOUT(fileDelivered(ed, live, QStringLiteral("a.dat"), recv, source),
+                              QString(), e2eTimeout());
     QFile r(received);
     QVERIFY(r.open(QIODevice::ReadOnly));
     QVERIFY(r.readAll() == fresh);
@@ -242,18 +251,21 @@ void TestE2eFaults::wrongSecret()
     QVERIFY(makeClosedDbtag(ed, dbtag, 3, 10000));
 
     Process receiver(QStringLiteral("receiver"));
-    const quint16 port = startReceiver(receiver, recv, 0, {QStringLiteral("--secret-file"), secretA});
+    const quint16 port =
+        startReceiver(receiver, recv, 0, {QStringLiteral("--secret-file"), secretA});
     QVERIFY(port != 0);
     {
         Process sender(QStringLiteral("sender (secret B)"));
         QElapsedTimer clock;
         clock.start();
-        QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--once"),
-                                                                   QStringLiteral("--secret-file"), secretB})));
+        QVERIFY(sender.startIsocket(
+            senderArgs(ed, port, source,
+                       {QStringLiteral("--once"), QStringLiteral("--secret-file"), secretB})));
         QVERIFY(sender.waitForExit(e2eTimeout(30000)));
         QVERIFY2(clock.elapsed() < 10000, qPrintable(QString::number(clock.elapsed())));
         QCOMPARE(sender.exitCode(), 1);
-        QVERIFY2(sender.err().contains(QStringLiteral("auth"), Qt::CaseInsensitive), qPrintable(sender.err()));
+        QVERIFY2(sender.err().contains(QStringLiteral("auth"), Qt::CaseInsensitive),
+                 qPrintable(sender.err()));
     }
     QCOMPARE(nothingMarked(ed, dbtag), QString());
     QVERIFY(!QFileInfo::exists(path(recv, source)));
@@ -262,8 +274,8 @@ void TestE2eFaults::wrongSecret()
 
     // Positive control: the right secret works with the same receiver.
     Process sender(QStringLiteral("sender (secret A)"));
-    QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--once"),
-                                                               QStringLiteral("--secret-file"), secretA})));
+    QVERIFY(sender.startIsocket(senderArgs(
+        ed, port, source, {QStringLiteral("--once"), QStringLiteral("--secret-file"), secretA})));
     QVERIFY(sender.waitForExit(e2eTimeout(30000)));
     QCOMPARE(sender.exitCode(), 0);
     QCOMPARE(dbtagFinished(ed, dbtag, recv, source), QString());
@@ -287,15 +299,18 @@ void TestE2eFaults::impostorReceiver()
 
     {
         Process impostor(QStringLiteral("impostor receiver"));
-        const quint16 port = startReceiver(impostor, recv, 0, {QStringLiteral("--secret-file"), secretB});
+        const quint16 port =
+            startReceiver(impostor, recv, 0, {QStringLiteral("--secret-file"), secretB});
         QVERIFY(port != 0);
         Process sender(QStringLiteral("sender (daemon, secret A)"));
-        QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--secret-file"), secretA})));
+        QVERIFY(sender.startIsocket(
+            senderArgs(ed, port, source, {QStringLiteral("--secret-file"), secretA})));
         // The sender refuses the receiver that cannot prove the secret, and gives up: an
         // operator must act.
         QVERIFY(sender.waitForExit(e2eTimeout(30000)));
         QCOMPARE(sender.exitCode(), 1);
-        QVERIFY2(sender.err().contains(QStringLiteral("auth"), Qt::CaseInsensitive), qPrintable(sender.err()));
+        QVERIFY2(sender.err().contains(QStringLiteral("auth"), Qt::CaseInsensitive),
+                 qPrintable(sender.err()));
         QCOMPARE(nothingMarked(ed, dbtag), QString());
         QVERIFY(!QFileInfo::exists(path(recv, source)));
         QVERIFY(!QFileInfo::exists(path(path(ed, dbtag), QStringLiteral("finished.watch"))));
@@ -304,11 +319,13 @@ void TestE2eFaults::impostorReceiver()
     // A secret file that others can read is a configuration error, on both sides.
     {
         Process sender(QStringLiteral("sender (open secret)"));
-        QVERIFY(sender.startIsocket(senderArgs(ed, 9, source, {QStringLiteral("--once"),
-                                                                QStringLiteral("--secret-file"), secretOpen})));
+        QVERIFY(sender.startIsocket(
+            senderArgs(ed, 9, source,
+                       {QStringLiteral("--once"), QStringLiteral("--secret-file"), secretOpen})));
         QVERIFY(sender.waitForExit(e2eTimeout(10000)));
         QCOMPARE(sender.exitCode(), 2);
-        QVERIFY2(sender.err().contains(QStringLiteral("readable by others")), qPrintable(sender.err()));
+        QVERIFY2(sender.err().contains(QStringLiteral("readable by others")),
+                 qPrintable(sender.err()));
         Process receiver(QStringLiteral("receiver (open secret)"));
         QVERIFY(receiver.startIsocket({QStringLiteral("receive"), QStringLiteral("--root"), recv,
                                        QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"),
@@ -321,11 +338,12 @@ void TestE2eFaults::impostorReceiver()
 
     // Positive control: the real receiver (secret A) gets everything.
     Process receiver(QStringLiteral("receiver (secret A)"));
-    const quint16 port = startReceiver(receiver, recv, 0, {QStringLiteral("--secret-file"), secretA});
+    const quint16 port =
+        startReceiver(receiver, recv, 0, {QStringLiteral("--secret-file"), secretA});
     QVERIFY(port != 0);
     Process sender(QStringLiteral("sender (secret A)"));
-    QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--once"),
-                                                               QStringLiteral("--secret-file"), secretA})));
+    QVERIFY(sender.startIsocket(senderArgs(
+        ed, port, source, {QStringLiteral("--once"), QStringLiteral("--secret-file"), secretA})));
     QVERIFY(sender.waitForExit(e2eTimeout(30000)));
     QCOMPARE(sender.exitCode(), 0);
     QCOMPARE(dbtagFinished(ed, dbtag, recv, source), QString());
@@ -335,8 +353,9 @@ void TestE2eFaults::diskFull()
 {
     {
         Process probe(QStringLiteral("unshare probe"));
-        if (!probe.start(QStringLiteral("unshare"), {QStringLiteral("-m"), QStringLiteral("true")})
-            || !probe.waitForExit(e2eTimeout(10000)) || probe.exitCode() != 0)
+        if (!probe.start(QStringLiteral("unshare"),
+                         {QStringLiteral("-m"), QStringLiteral("true")}) ||
+            !probe.waitForExit(e2eTimeout(10000)) || probe.exitCode() != 0)
             QSKIP("needs a private mount namespace (unshare -m; root)");
     }
     QTemporaryDir tmp;
@@ -349,11 +368,12 @@ void TestE2eFaults::diskFull()
     QVERIFY(makeClosedDbtag(ed, dbtag, 8, 512 * 1024)); // 4 MiB
 
     Process receiver(QStringLiteral("receiver (8 MiB tmpfs)"));
-    QVERIFY(receiver.start(QStringLiteral("unshare"),
-                           {QStringLiteral("-m"), QStringLiteral("--"), QStringLiteral("sh"), QStringLiteral("-c"),
-                            QStringLiteral("mount -t tmpfs -o size=8m tmpfs \"$0\" && exec \"$1\" receive "
-                                           "--root \"$0\" --listen 127.0.0.1:0 --reserve 0"),
-                            mountPoint, isocketBinary()}));
+    QVERIFY(receiver.start(
+        QStringLiteral("unshare"),
+        {QStringLiteral("-m"), QStringLiteral("--"), QStringLiteral("sh"), QStringLiteral("-c"),
+         QStringLiteral("mount -t tmpfs -o size=8m tmpfs \"$0\" && exec \"$1\" receive "
+                        "--root \"$0\" --listen 127.0.0.1:0 --reserve 0"),
+         mountPoint, isocketBinary()}));
     const quint16 port = waitListening(receiver, e2eTimeout(10000));
     QVERIFY(port != 0);
     // The receiver's view of its root, inside its mount namespace.
@@ -363,13 +383,17 @@ void TestE2eFaults::diskFull()
 
     MarkGuard guard(ed, recv, source);
     Process sender(QStringLiteral("sender"));
-    QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--retry-max"), QStringLiteral("500ms")})));
+    QVERIFY(sender.startIsocket(
+        senderArgs(ed, port, source, {QStringLiteral("--retry-max"), QStringLiteral("500ms")})));
     // Some are refused or fail for want of space, and are retried.
-    QVERIFY2(QTest::qWaitFor([&] {
-                 const QString err = receiver.err();
-                 return err.contains(QStringLiteral("disk-full")) // STORED: no space left
-                        || err.contains(QStringLiteral("bytes free")); // ACCEPT refused
-             }, e2eTimeout()), qPrintable(receiver.err()));
+    QVERIFY2(QTest::qWaitFor(
+                 [&] {
+                     const QString err = receiver.err();
+                     return err.contains(QStringLiteral("disk-full"))      // STORED: no space left
+                            || err.contains(QStringLiteral("bytes free")); // ACCEPT refused
+                 },
+                 e2eTimeout()),
+             qPrintable(receiver.err()));
     QVERIFY(sender.waitForError(QStringLiteral("; retry"), e2eTimeout()));
     QVERIFY(!QFileInfo::exists(path(path(ed, dbtag), QStringLiteral("finished.watch"))));
     const QStringList files = dataFiles(path(ed, dbtag));
@@ -399,13 +423,15 @@ void TestE2eFaults::reserveRefusesThenStores()
     quint16 port = 0;
     {
         Process receiver(QStringLiteral("receiver (reserve 1000G)"));
-        port = startReceiver(receiver, recv, 0, {QStringLiteral("--reserve"), QStringLiteral("1000G")});
+        port = startReceiver(receiver, recv, 0,
+                             {QStringLiteral("--reserve"), QStringLiteral("1000G")});
         QVERIFY(port != 0);
         Process sender(QStringLiteral("sender"));
         QVERIFY(sender.startIsocket(senderArgs(ed, port, source)));
         // The barrier: the receiver refused every file at least once and the sender logged it.
         for (const QString &rel : dataFiles(path(ed, dbtag)))
-            QVERIFY(receiver.waitForError(QStringLiteral("refused %1/%2/%3").arg(source, dbtag, rel), e2eTimeout()));
+            QVERIFY(receiver.waitForError(
+                QStringLiteral("refused %1/%2/%3").arg(source, dbtag, rel), e2eTimeout()));
         QVERIFY(sender.waitForError(QStringLiteral("disk-full"), e2eTimeout()));
         QCOMPARE(nothingMarked(ed, dbtag), QString());
         QCOMPARE(nothingStored(recv, source, dbtag), QString());
@@ -433,11 +459,13 @@ void TestE2eFaults::onceEndsWhenTheReceiverKeepsRefusing()
     QVERIFY(makeClosedDbtag(ed, dbtag, 2, 10000));
 
     Process receiver(QStringLiteral("receiver (reserve 1000G)"));
-    const quint16 port = startReceiver(receiver, recv, 0, {QStringLiteral("--reserve"), QStringLiteral("1000G")});
+    const quint16 port =
+        startReceiver(receiver, recv, 0, {QStringLiteral("--reserve"), QStringLiteral("1000G")});
     QVERIFY(port != 0);
     Process sender(QStringLiteral("sender --once"));
     QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--once")})));
-    QVERIFY(receiver.waitForError(QStringLiteral("refused %1/%2/f0.dat").arg(source, dbtag), e2eTimeout()));
+    QVERIFY(receiver.waitForError(QStringLiteral("refused %1/%2/f0.dat").arg(source, dbtag),
+                                  e2eTimeout()));
     QVERIFY2(sender.waitForExit(e2eTimeout(20000)), "send --once retries a refused file for ever");
     QCOMPARE(sender.exitCode(), 1);
     QCOMPARE(nothingMarked(ed, dbtag), QString());

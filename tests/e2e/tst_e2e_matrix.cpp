@@ -30,8 +30,8 @@ QString path(const QString &a, const QString &b)
 QString scanState(const QString &edRoot, const QString &dbtag)
 {
     Process scan(QStringLiteral("scan"));
-    if (!scan.startIsocket({QStringLiteral("scan"), QStringLiteral("--root"), edRoot,
-                            QStringLiteral("--json")}))
+    if (!scan.startIsocket(
+            {QStringLiteral("scan"), QStringLiteral("--root"), edRoot, QStringLiteral("--json")}))
         return QStringLiteral("scan did not start");
     if (!scan.waitForExit(e2eTimeout(10000)) || scan.exitCode() != 0)
         return QStringLiteral("scan failed: %1").arg(scan.err());
@@ -101,12 +101,14 @@ void TestE2eMatrix::matrix()
     if (subject) {
         int seed = 1;
         for (const QString &f : subjectFiles) {
-            QVERIFY(writeFile(path(path(ed, old), f), patternBytes(10000 + seed * 777, seed), 0644));
+            QVERIFY(
+                writeFile(path(path(ed, old), f), patternBytes(10000 + seed * 777, seed), 0644));
             ++seed;
         }
         QVERIFY(makeDbtag(ed, old, parse, watch, T0));
     }
-    QVERIFY(writeFile(path(path(ed, live), QStringLiteral("barrier.dat")), patternBytes(5000, 50), 0644));
+    QVERIFY(writeFile(path(path(ed, live), QStringLiteral("barrier.dat")), patternBytes(5000, 50),
+                      0644));
     int seed = 60;
     for (const QString &f : liveFiles) {
         QVERIFY(writeFile(path(path(ed, live), f), patternBytes(20000 + seed, seed), liveMode));
@@ -132,20 +134,23 @@ void TestE2eMatrix::matrix()
         QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, old, recv, source), QString(), e2eTimeout());
 
     // A file written after the start arrives too; the live dbtag is not finished meanwhile.
-    QVERIFY(writeFile(path(path(ed, live), QStringLiteral("late.dat")), patternBytes(30000, 70), 0644));
+    QVERIFY(
+        writeFile(path(path(ed, live), QStringLiteral("late.dat")), patternBytes(30000, 70), 0644));
     QTRY_COMPARE_WITH_TIMEOUT(fileDelivered(ed, live, QStringLiteral("late.dat"), recv, source),
                               QString(), e2eTimeout());
     if (liveSent) {
         QTRY_COMPARE_WITH_TIMEOUT(dbtagDelivered(ed, live, recv, source), QString(), e2eTimeout());
         QVERIFY(!QFileInfo::exists(path(path(ed, live), QStringLiteral("finished.watch"))));
-        QVERIFY(!QFileInfo::exists(path(recv, QStringLiteral("%1/%2/finished.isocket").arg(source, live))));
+        QVERIFY(!QFileInfo::exists(
+            path(recv, QStringLiteral("%1/%2/finished.isocket").arg(source, live))));
         QVERIFY(writeFile(path(path(ed, live), QStringLiteral("finished.parse")), QByteArray()));
         // The strongest barrier: the live dbtag is complete on the receiver.
         QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, live, recv, source), QString(), e2eTimeout());
     } else {
         for (const QString &f : liveFiles) {
-            QVERIFY2(!QFileInfo::exists(path(recv, QStringLiteral("%1/%2/%3").arg(source, live, f))),
-                     qPrintable(f));
+            QVERIFY2(
+                !QFileInfo::exists(path(recv, QStringLiteral("%1/%2/%3").arg(source, live, f))),
+                qPrintable(f));
             QVERIFY(hasGroupWrite(path(path(ed, live), f)));
         }
         QVERIFY(!QFileInfo::exists(path(path(ed, live), QStringLiteral("finished.watch"))));
@@ -183,12 +188,11 @@ void TestE2eMatrix::edx1()
     QVERIFY(sender.waitForError(QStringLiteral("sending"), e2eTimeout(10000)));
 
     Process producer(QStringLiteral("simulate"));
-    QVERIFY(producer.startIsocket({QStringLiteral("simulate"), QStringLiteral("--root"), ed,
-                                   QStringLiteral("--dbtags"), QStringLiteral("3"),
-                                   QStringLiteral("--files"), QStringLiteral("20"),
-                                   QStringLiteral("--size"), QStringLiteral("64K"),
-                                   QStringLiteral("--interval"), QStringLiteral("20"),
-                                   QStringLiteral("--subdirs")}));
+    QVERIFY(producer.startIsocket(
+        {QStringLiteral("simulate"), QStringLiteral("--root"), ed, QStringLiteral("--dbtags"),
+         QStringLiteral("3"), QStringLiteral("--files"), QStringLiteral("20"),
+         QStringLiteral("--size"), QStringLiteral("64K"), QStringLiteral("--interval"),
+         QStringLiteral("20"), QStringLiteral("--subdirs")}));
     QVERIFY(producer.waitForExit(e2eTimeout(60000)));
     QCOMPARE(producer.exitCode(), 0);
 
@@ -199,7 +203,8 @@ void TestE2eMatrix::edx1()
         QVERIFY(dataFiles(path(ed, dbtag)).join(u' ').contains(QLatin1Char('/'))); // --subdirs
         QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, dbtag, recv, source), QString(), e2eTimeout());
     }
-    QCOMPARE(QDir(path(recv, source)).entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name), dbtags);
+    QCOMPARE(QDir(path(recv, source)).entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name),
+             dbtags);
     QCOMPARE(guard.violation(), QString());
 }
 
@@ -217,9 +222,12 @@ void TestE2eMatrix::edx2()
     for (int e = 0; e < 2; ++e) {
         const QString ed = edOf(sources[e]);
         for (int i = 0; i < 4; ++i) {
-            const QString name = QStringLiteral("%1f%2.dat").arg(i == 3 ? QStringLiteral("sub/") : QString()).arg(i);
-            QVERIFY(writeFile(path(path(ed, closed), name), patternBytes(40000 + e * 1000 + i, 100 * e + i)));
-            QVERIFY(writeFile(path(path(ed, live), name), patternBytes(30000 + e * 1000 + i, 100 * e + i + 50)));
+            const QString name =
+                QStringLiteral("%1f%2.dat").arg(i == 3 ? QStringLiteral("sub/") : QString()).arg(i);
+            QVERIFY(writeFile(path(path(ed, closed), name),
+                              patternBytes(40000 + e * 1000 + i, 100 * e + i)));
+            QVERIFY(writeFile(path(path(ed, live), name),
+                              patternBytes(30000 + e * 1000 + i, 100 * e + i + 50)));
         }
         QVERIFY(makeDbtag(ed, closed, true, false, T0));
         QVERIFY(makeDbtag(ed, live, false, false, T0 + 100));
@@ -236,8 +244,10 @@ void TestE2eMatrix::edx2()
     QVERIFY(sender2.startIsocket(senderArgs(edOf(sources[1]), port, sources[1])));
 
     for (const QString &source : sources) {
-        QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(edOf(source), closed, recv, source), QString(), e2eTimeout());
-        QTRY_COMPARE_WITH_TIMEOUT(dbtagDelivered(edOf(source), live, recv, source), QString(), e2eTimeout());
+        QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(edOf(source), closed, recv, source), QString(),
+                                  e2eTimeout());
+        QTRY_COMPARE_WITH_TIMEOUT(dbtagDelivered(edOf(source), live, recv, source), QString(),
+                                  e2eTimeout());
     }
     // More files into both live dbtags, same names again, then the producers close them.
     for (int e = 0; e < 2; ++e)
@@ -245,15 +255,18 @@ void TestE2eMatrix::edx2()
             QVERIFY(writeFile(path(path(edOf(sources[e]), live), QStringLiteral("f%1.dat").arg(i)),
                               patternBytes(20000 + e * 1000 + i, 100 * e + i + 50)));
     for (const QString &source : sources)
-        QVERIFY(writeFile(path(path(edOf(source), live), QStringLiteral("finished.parse")), QByteArray()));
+        QVERIFY(writeFile(path(path(edOf(source), live), QStringLiteral("finished.parse")),
+                          QByteArray()));
     for (const QString &source : sources) {
-        QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(edOf(source), live, recv, source), QString(), e2eTimeout());
+        QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(edOf(source), live, recv, source), QString(),
+                                  e2eTimeout());
         QCOMPARE(dataFiles(path(edOf(source), live)).size(), 8);
         // Still complete and unmixed after the other ED finished too.
         QCOMPARE(dbtagFinished(edOf(source), closed, recv, source), QString());
     }
-    QCOMPARE(QDir(recv).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden, QDir::Name),
-             sources);
+    QCOMPARE(
+        QDir(recv).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden, QDir::Name),
+        sources);
     QCOMPARE(guard1.violation(), QString());
     QCOMPARE(guard2.violation(), QString());
 }

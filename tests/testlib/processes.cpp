@@ -82,7 +82,8 @@ bool Process::start(const QString &program, const QStringList &args)
     m_commandLine = program + QLatin1Char(' ') + args.join(QLatin1Char(' '));
     m_process.start(program, args);
     if (!m_process.waitForStarted(e2eTimeout(10000))) {
-        qWarning().noquote() << m_name << "did not start:" << m_commandLine << m_process.errorString();
+        qWarning().noquote() << m_name << "did not start:" << m_commandLine
+                             << m_process.errorString();
         return false;
     }
     m_pid = m_process.processId();
@@ -111,8 +112,8 @@ void Process::terminate()
 
 bool Process::waitForExit(int timeoutMs)
 {
-    const bool ended = QTest::qWaitFor([this] { return m_process.state() == QProcess::NotRunning; },
-                                       timeoutMs);
+    const bool ended =
+        QTest::qWaitFor([this] { return m_process.state() == QProcess::NotRunning; }, timeoutMs);
     collect();
     return ended;
 }
@@ -148,10 +149,11 @@ QString Process::err() const
 void Process::dump() const
 {
     collect();
-    QString state = isRunning() ? QStringLiteral("running")
-                                : QStringLiteral("exited %1%2")
-                                      .arg(m_process.exitCode())
-                                      .arg(exitedNormally() ? QString() : QStringLiteral(" (crashed/killed)"));
+    QString state =
+        isRunning() ? QStringLiteral("running")
+                    : QStringLiteral("exited %1%2")
+                          .arg(m_process.exitCode())
+                          .arg(exitedNormally() ? QString() : QStringLiteral(" (crashed/killed)"));
     qWarning().noquote() << "==== process" << m_name << "pid" << m_pid << state << "\n"
                          << m_commandLine << "\n---- stdout:\n"
                          << QString::fromLocal8Bit(m_out) << "\n---- stderr:\n"
@@ -194,12 +196,18 @@ QStringList senderArgs(const QString &dataRoot, quint16 port, const QString &sou
                        const QStringList &extra)
 {
     QStringList args{QStringLiteral("send"),
-                     QStringLiteral("--root"), dataRoot,
-                     QStringLiteral("--to"), QStringLiteral("127.0.0.1:%1").arg(port),
-                     QStringLiteral("--source"), source,
-                     QStringLiteral("--settle"), QStringLiteral("200ms"),
-                     QStringLiteral("--retry-interval"), QStringLiteral("100ms"),
-                     QStringLiteral("--retry-max"), QStringLiteral("1s")};
+                     QStringLiteral("--root"),
+                     dataRoot,
+                     QStringLiteral("--to"),
+                     QStringLiteral("127.0.0.1:%1").arg(port),
+                     QStringLiteral("--source"),
+                     source,
+                     QStringLiteral("--settle"),
+                     QStringLiteral("200ms"),
+                     QStringLiteral("--retry-interval"),
+                     QStringLiteral("100ms"),
+                     QStringLiteral("--retry-max"),
+                     QStringLiteral("1s")};
     return args + extra;
 }
 
@@ -238,8 +246,8 @@ QString fileDelivered(const QString &edRoot, const QString &dbtag, const QString
                       const QString &recvRoot, const QString &source)
 {
     const QString ed = edRoot + QLatin1Char('/') + dbtag + QLatin1Char('/') + rel;
-    const QString recv = recvRoot + QLatin1Char('/') + source + QLatin1Char('/') + dbtag
-                         + QLatin1Char('/') + rel;
+    const QString recv =
+        recvRoot + QLatin1Char('/') + source + QLatin1Char('/') + dbtag + QLatin1Char('/') + rel;
     bool ok = false;
     const QByteArray want = readAll(ed, &ok);
     if (!ok)
@@ -249,7 +257,10 @@ QString fileDelivered(const QString &edRoot, const QString &dbtag, const QString
         return QStringLiteral("%1 is not on the receiver").arg(recv);
     if (got != want)
         return QStringLiteral("%1 (%2 bytes) differs from %3 (%4 bytes)")
-            .arg(recv).arg(got.size()).arg(ed).arg(want.size());
+            .arg(recv)
+            .arg(got.size())
+            .arg(ed)
+            .arg(want.size());
     if (!isMarked(ed))
         return QStringLiteral("%1 is not marked sent").arg(ed);
     return QString();
@@ -283,14 +294,15 @@ QString dbtagFinished(const QString &edRoot, const QString &dbtag, const QString
     const QString edDir = edRoot + QLatin1Char('/') + dbtag;
     if (!QFileInfo::exists(edDir + QLatin1Char('/') + WatchMarker))
         return QStringLiteral("no %1 in %2").arg(WatchMarker, edDir);
-    const QString manifestPath =
-        recvRoot + QLatin1Char('/') + source + QLatin1Char('/') + dbtag + QLatin1Char('/') + ManifestName;
+    const QString manifestPath = recvRoot + QLatin1Char('/') + source + QLatin1Char('/') + dbtag +
+                                 QLatin1Char('/') + ManifestName;
     bool ok = false;
     const QString manifest = QString::fromUtf8(readAll(manifestPath, &ok));
     if (!ok)
         return QStringLiteral("no %1").arg(manifestPath);
     QStringList lines = manifest.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
-    if (lines.isEmpty() || !lines.takeFirst().startsWith(
+    if (lines.isEmpty() ||
+        !lines.takeFirst().startsWith(
             QStringLiteral("# isocket manifest v1 source=%1 dbtag=%2 ").arg(source, dbtag)))
         return QStringLiteral("%1 has no proper header").arg(manifestPath);
     QStringList expected;
@@ -298,7 +310,8 @@ QString dbtagFinished(const QString &edRoot, const QString &dbtag, const QString
         const QByteArray bytes = readAll(edDir + QLatin1Char('/') + rel);
         Hasher h;
         h.add(bytes);
-        expected.append(QStringLiteral("%1  %2  %3").arg(toHex(h.result())).arg(bytes.size()).arg(rel));
+        expected.append(
+            QStringLiteral("%1  %2  %3").arg(toHex(h.result())).arg(bytes.size()).arg(rel));
     }
     lines.sort();
     expected.sort();
@@ -312,8 +325,7 @@ QString nothingStored(const QString &recvRoot, const QString &source, const QStr
 {
     const QString dir = recvRoot + QLatin1Char('/') + source + QLatin1Char('/') + dbtag;
     const QStringList files = filesUnder(dir, false);
-    return files.isEmpty() ? QString()
-                           : QStringLiteral("%1 holds %2").arg(dir, files.join(u' '));
+    return files.isEmpty() ? QString() : QStringLiteral("%1 holds %2").arg(dir, files.join(u' '));
 }
 
 QString storedAreIntact(const QString &edRoot, const QString &dbtag, const QString &recvRoot,
@@ -324,7 +336,8 @@ QString storedAreIntact(const QString &edRoot, const QString &dbtag, const QStri
         if (rel == ManifestName)
             continue;
         bool ok = false;
-        const QByteArray want = readAll(edRoot + QLatin1Char('/') + dbtag + QLatin1Char('/') + rel, &ok);
+        const QByteArray want =
+            readAll(edRoot + QLatin1Char('/') + dbtag + QLatin1Char('/') + rel, &ok);
         if (!ok)
             return QStringLiteral("%1/%2 is on the receiver but not on the ED").arg(dir, rel);
         if (readAll(dir + QLatin1Char('/') + rel) != want)

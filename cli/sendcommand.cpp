@@ -102,7 +102,8 @@ int runSend(const QStringList &args)
     UnixSignals signals_;
     QObject::connect(&signals_, &UnixSignals::terminationRequested, &signals_, [&](int number) {
         qCInfo(lcCli) << "stopping on signal" << number;
-        quit(ExitOk);
+        // A daemon asked to stop did its job; one pass that was cut short did not.
+        quit(once && !engine.isIdle() ? ExitFailure : ExitOk);
     });
     auto onIdle = [&] {
         if (!once)

@@ -1,0 +1,502 @@
+// End to end with real processes: faults. Crashes of either side in the middle of a file, a
+// receiver that is not there yet, a rewritten file, wrong secrets and impostors, a really full
+// disk (tmpfs in a private mount namespace), the free-space reserve, and a receiver that lost a
+// file the ED had marked. Every test checks the receiver's bytes, the ED's marks and markers;
+// "nothing happened" is asserted after a positive barrier or a process exit.
+
+#include "core/fileutil.h"
+#include "core/sentmark.h"
+#include "tests/testlib/processes.h"
+#include "tests/testlib/testtree.h"
+
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QFileInfo>
+#include <QRegularExpression>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <sys/stat.h>
+
+using namespace isocket;
+using namespace isocket::test;
+
+namespace {
+
+constexpr qint64 T0 = 1'600'000'000;
+constexpr qint64 MiB = 1024 * 1024;
+
+QString path(const QString &a, const QString &b)
+{
+    return a + QLatin1Char('/') + b;
+}
+
+qint64 sizeOf(const QString &file)
+{
+    const QFileInfo info(file);
+    return info.exists() ? info.size() : -1;
+}
+
+// A closed dbtag `name` (finished.parse) with `count` files of `size` bytes, plus `extra`.
+bool makeClosedDbtag(const QString &ed, const QString &name, int count, qint64 size,
+                     quint32 seed = 1)
+{
+    for (int i = 0; i < count; ++i)
+        if (!writeFile(path(path(ed, name), QStringLiteral("f%1.dat").arg(i)),
+                       patternBytes(size + i, seed + i)))
+            return false;
+    return makeDbtag(ed, name, true, false, T0);
+}
+
+bool writeSecret(const QString &file, const QByteArray &secret, unsigned mode = 0600)
+{
+    return writeFile(file, secret + '\n', mode);
+}
+
+} // namespace
+
+class TestE2eFaults : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void receiverKilledDuringLargeFile();
+    void senderKilledDuringTransfer();
+    void receiverDownAtSenderStart();
+    void rewrittenFileIsSentAgain();
+    void wrongSecret();
+    void impostorReceiver();
+    void diskFull();
+    void reserveRefusesThenStores();
+    void onceEndsWhenTheReceiverKeepsRefusing();
+    void receiverLostAMarkedFile();
+};
+
+void TestE2eFaults::receiverKilledDuringLargeFile()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString recv = path(tmp.path(), QStringLiteral("recv"));
+    const QString source = QStringLiteral("ed1");
+    const QString dbtag = QStringLiteral("DC20200101000000");
+    const QString big = path(path(ed, dbtag), QStringLiteral("big.dat"));
+    QVERIFY(writeFile(big, patternBytes(64 * MiB, 7)));
+    QVERIFY(makeDbtag(ed, dbtag, true, false, T0));
+    const QString finalName = path(recv, QStringLiteral("%1/%2/big.dat").arg(source, dbtag));
+    const QString partial =
+        path(recv, QStringLiteral("%1/%2/.big.dat.isocket-part").arg(source, dbtag));
+
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port = startReceiver(receiver, recv);
+    QVERIFY(port != 0);
+    MarkGuard guard(ed, recv, source);
+    Process sender(QStringLiteral("sender"));
+    QVERIFY(sender.startIsocket(
+        senderArgs(ed, port, source, {QStringLiteral("--bwlimit"), QStringLiteral("8M")})));
+
+    QTRY_VERIFY_WITH_TIMEOUT(sizeOf(partial) > 4 * MiB, e2eTimeout());
+    receiver.kill();
+    const qint64 kept = sizeOf(partial);
+    QVERIFY2(kept < 64 * MiB, "the transfer was not interrupted");
+    QVERIFY(!QFileInfo::exists(finalName));
+    QVERIFY(!hasGroupWrite(big));
+    QVERIFY(!isMarked(big));
+    QVERIFY(!QFileInfo::exists(path(path(ed, dbtag), QStringLiteral("finished.watch"))));
+
+    Process receiver2(QStringLiteral("receiver (restarted)"));
+    QCOMPARE(startReceiver(receiver2, recv, port), port);
+    // The sender reconnects by itself.
+    QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, dbtag, recv, source), QString(), e2eTimeout(60000));
+    QCOMPARE(guard.violation(), QString());
+
+    // It resumed: the receiver got fewer bytes than the file in the second connection
+    // (it logs "stored … <size> bytes in <ms> ms (<rate of bytes received> MiB/s)").
+    static const QRegularExpression stored(
+        QStringLiteral("stored %1 %2 big.dat 67108864 bytes in (\\d+) ms \\(([0-9.]+) MiB/s\\)")
+            .arg(source, dbtag));
+    QVERIFY(receiver2.waitForError(QStringLiteral("stored %1 %2 big.dat").arg(source, dbtag),
+                                   e2eTimeout(10000)));
+    const auto m = stored.match(receiver2.err());
+    QVERIFY2(m.hasMatch(), qPrintable(receiver2.err()));
+    const double receivedMiB = m.captured(2).toDouble() * m.captured(1).toDouble() / 1000.0;
+    QVERIFY2(receivedMiB < 64.0 - 2.0,
+             qPrintable(QStringLiteral("received %1 MiB after the restart; %2 MiB were kept")
+                            .arg(receivedMiB)
+                            .arg(kept / double(MiB))));
+}
+
+void TestE2eFaults::senderKilledDuringTransfer()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString recv = path(tmp.path(), QStringLiteral("recv"));
+    const QString source = QStringLiteral("ed1");
+    const QString dbtag = QStringLiteral("DC20200101000000");
+    QVERIFY(
+        writeFile(path(path(ed, dbtag), QStringLiteral("a-big.dat")), patternBytes(16 * MiB, 3)));
+    QVERIFY(makeClosedDbtag(ed, dbtag, 4, 100000, 10));
+    const QString partial =
+        path(recv, QStringLiteral("%1/%2/.a-big.dat.isocket-part").arg(source, dbtag));
+
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port = startReceiver(receiver, recv);
+    QVERIFY(port != 0);
+    MarkGuard guard(ed, recv, source);
+    {
+        Process sender(QStringLiteral("sender"));
+        QVERIFY(sender.startIsocket(senderArgs(ed, port, source,
+                                               {QStringLiteral("--bwlimit"), QStringLiteral("8M"),
+                                                QStringLiteral("--jobs"), QStringLiteral("1")})));
+        QTRY_VERIFY_WITH_TIMEOUT(sizeOf(partial) > 2 * MiB, e2eTimeout());
+        sender.kill();
+    }
+    QCOMPARE(guard.violation(), QString());
+    QVERIFY(!isMarked(path(path(ed, dbtag), QStringLiteral("a-big.dat"))));
+    QVERIFY(!QFileInfo::exists(path(recv, QStringLiteral("%1/%2/a-big.dat").arg(source, dbtag))));
+    QCOMPARE(storedAreIntact(ed, dbtag, recv, source), QString());
+    QVERIFY(!QFileInfo::exists(path(path(ed, dbtag), QStringLiteral("finished.watch"))));
+
+    Process sender2(QStringLiteral("sender (restarted)"));
+    QVERIFY(sender2.startIsocket(senderArgs(ed, port, source)));
+    QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, dbtag, recv, source), QString(), e2eTimeout());
+    QCOMPARE(guard.violation(), QString());
+}
+
+void TestE2eFaults::receiverDownAtSenderStart()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString recv = path(tmp.path(), QStringLiteral("recv"));
+    const QString source = QStringLiteral("ed1");
+    const QString dbtag = QStringLiteral("DC20200101000000");
+    QVERIFY(makeClosedDbtag(ed, dbtag, 5, 50000));
+
+    const quint16 port = freePort();
+    QVERIFY(port != 0);
+    MarkGuard guard(ed, recv, source);
+    Process sender(QStringLiteral("sender"));
+    QVERIFY(sender.startIsocket(senderArgs(ed, port, source)));
+    // It tried, failed and keeps trying.
+    QVERIFY(sender.waitForError(QStringLiteral("reconnecting in"), e2eTimeout(10000)));
+    QCOMPARE(nothingMarked(ed, dbtag), QString());
+
+    Process receiver(QStringLiteral("receiver"));
+    QCOMPARE(startReceiver(receiver, recv, port), port);
+    QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, dbtag, recv, source), QString(), e2eTimeout());
+    QCOMPARE(guard.violation(), QString());
+    QVERIFY(sender.isRunning());
+}
+
+void TestE2eFaults::rewrittenFileIsSentAgain()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString recv = path(tmp.path(), QStringLiteral("recv"));
+    const QString source = QStringLiteral("ed1");
+    const QString live = QStringLiteral("DC20200101000000");
+    const QString file = path(path(ed, live), QStringLiteral("a.dat"));
+    QVERIFY(writeFile(file, patternBytes(100000, 1)));
+    QVERIFY(writeFile(path(path(ed, live), QStringLiteral("b.dat")), patternBytes(1000, 2)));
+    QVERIFY(makeDbtag(ed, live, false, false, T0));
+
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port = startReceiver(receiver, recv);
+    QVERIFY(port != 0);
+    Process sender(QStringLiteral("sender"));
+    QVERIFY(sender.startIsocket(senderArgs(ed, port, source)));
+    QTRY_COMPARE_WITH_TIMEOUT(dbtagDelivered(ed, live, recv, source), QString(), e2eTimeout());
+    QVERIFY(hasGroupWrite(file));
+
+    // The producer writes it again in place (same size, new bytes); its mode keeps g+w.
+    struct stat before;
+    QCOMPARE(::stat(QFile::encodeName(file).constData(), &before), 0);
+    const QByteArray fresh = patternBytes(100000, 99);
+    {
+        QFile f(file);
+        QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        QCOMPARE(f.write(fresh), fresh.size());
+    }
+    struct stat after;
+    QCOMPARE(::stat(QFile::encodeName(file).constData(), &after), 0);
+    QVERIFY(stampOf(after) != stampOf(before)); // the mtime moved
+
+    const QString received = path(recv, QStringLiteral("%1/%2/a.dat").arg(source, live));
+    QTRY_COMPARE_WITH_TIMEOUT(fileDelivered(ed, live, QStringLiteral("a.dat"), recv, source),
+                              QString(), e2eTimeout());
+    QFile r(received);
+    QVERIFY(r.open(QIODevice::ReadOnly));
+    QVERIFY(r.readAll() == fresh);
+
+    QVERIFY(writeFile(path(path(ed, live), QStringLiteral("finished.parse")), QByteArray()));
+    QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, live, recv, source), QString(), e2eTimeout());
+}
+
+void TestE2eFaults::wrongSecret()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString recv = path(tmp.path(), QStringLiteral("recv"));
+    const QString source = QStringLiteral("ed1");
+    const QString dbtag = QStringLiteral("DC20200101000000");
+    const QString secretA = path(tmp.path(), QStringLiteral("a.secret"));
+    const QString secretB = path(tmp.path(), QStringLiteral("b.secret"));
+    QVERIFY(writeSecret(secretA, "the receiver's secret"));
+    QVERIFY(writeSecret(secretB, "another secret"));
+    QVERIFY(makeClosedDbtag(ed, dbtag, 3, 10000));
+
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port =
+        startReceiver(receiver, recv, 0, {QStringLiteral("--secret-file"), secretA});
+    QVERIFY(port != 0);
+    {
+        Process sender(QStringLiteral("sender (secret B)"));
+        QElapsedTimer clock;
+        clock.start();
+        QVERIFY(sender.startIsocket(
+            senderArgs(ed, port, source,
+                       {QStringLiteral("--once"), QStringLiteral("--secret-file"), secretB})));
+        QVERIFY(sender.waitForExit(e2eTimeout(30000)));
+        QVERIFY2(clock.elapsed() < 10000, qPrintable(QString::number(clock.elapsed())));
+        QCOMPARE(sender.exitCode(), 1);
+        QVERIFY2(sender.err().contains(QStringLiteral("auth"), Qt::CaseInsensitive),
+                 qPrintable(sender.err()));
+    }
+    QCOMPARE(nothingMarked(ed, dbtag), QString());
+    QVERIFY(!QFileInfo::exists(path(recv, source)));
+    QVERIFY(!QFileInfo::exists(path(path(ed, dbtag), QStringLiteral("finished.watch"))));
+    QVERIFY(receiver.isRunning());
+
+    // Positive control: the right secret works with the same receiver.
+    Process sender(QStringLiteral("sender (secret A)"));
+    QVERIFY(sender.startIsocket(senderArgs(
+        ed, port, source, {QStringLiteral("--once"), QStringLiteral("--secret-file"), secretA})));
+    QVERIFY(sender.waitForExit(e2eTimeout(30000)));
+    QCOMPARE(sender.exitCode(), 0);
+    QCOMPARE(dbtagFinished(ed, dbtag, recv, source), QString());
+}
+
+void TestE2eFaults::impostorReceiver()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString recv = path(tmp.path(), QStringLiteral("recv"));
+    const QString source = QStringLiteral("ed1");
+    const QString dbtag = QStringLiteral("DC20200101000000");
+    const QString secretA = path(tmp.path(), QStringLiteral("a.secret"));
+    const QString secretB = path(tmp.path(), QStringLiteral("b.secret"));
+    const QString secretOpen = path(tmp.path(), QStringLiteral("open.secret"));
+    QVERIFY(writeSecret(secretA, "the ED's secret"));
+    QVERIFY(writeSecret(secretB, "the impostor's guess"));
+    QVERIFY(writeSecret(secretOpen, "the ED's secret", 0644));
+    QVERIFY(makeClosedDbtag(ed, dbtag, 3, 10000));
+
+    {
+        Process impostor(QStringLiteral("impostor receiver"));
+        const quint16 port =
+            startReceiver(impostor, recv, 0, {QStringLiteral("--secret-file"), secretB});
+        QVERIFY(port != 0);
+        Process sender(QStringLiteral("sender (daemon, secret A)"));
+        QVERIFY(sender.startIsocket(
+            senderArgs(ed, port, source, {QStringLiteral("--secret-file"), secretA})));
+        // The sender refuses the receiver that cannot prove the secret, and gives up: an
+        // operator must act.
+        QVERIFY(sender.waitForExit(e2eTimeout(30000)));
+        QCOMPARE(sender.exitCode(), 1);
+        QVERIFY2(sender.err().contains(QStringLiteral("auth"), Qt::CaseInsensitive),
+                 qPrintable(sender.err()));
+        QCOMPARE(nothingMarked(ed, dbtag), QString());
+        QVERIFY(!QFileInfo::exists(path(recv, source)));
+        QVERIFY(!QFileInfo::exists(path(path(ed, dbtag), QStringLiteral("finished.watch"))));
+    }
+
+    // A secret file that others can read is a configuration error, on both sides.
+    {
+        Process sender(QStringLiteral("sender (open secret)"));
+        QVERIFY(sender.startIsocket(
+            senderArgs(ed, 9, source,
+                       {QStringLiteral("--once"), QStringLiteral("--secret-file"), secretOpen})));
+        QVERIFY(sender.waitForExit(e2eTimeout(10000)));
+        QCOMPARE(sender.exitCode(), 2);
+        QVERIFY2(sender.err().contains(QStringLiteral("readable by others")),
+                 qPrintable(sender.err()));
+        Process receiver(QStringLiteral("receiver (open secret)"));
+        QVERIFY(receiver.startIsocket({QStringLiteral("receive"), QStringLiteral("--root"), recv,
+                                       QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"),
+                                       QStringLiteral("--secret-file"), secretOpen}));
+        QVERIFY(receiver.waitForExit(e2eTimeout(10000)));
+        QCOMPARE(receiver.exitCode(), 2);
+        QVERIFY(!receiver.out().contains(QStringLiteral("listening")));
+    }
+    QCOMPARE(nothingMarked(ed, dbtag), QString());
+
+    // Positive control: the real receiver (secret A) gets everything.
+    Process receiver(QStringLiteral("receiver (secret A)"));
+    const quint16 port =
+        startReceiver(receiver, recv, 0, {QStringLiteral("--secret-file"), secretA});
+    QVERIFY(port != 0);
+    Process sender(QStringLiteral("sender (secret A)"));
+    QVERIFY(sender.startIsocket(senderArgs(
+        ed, port, source, {QStringLiteral("--once"), QStringLiteral("--secret-file"), secretA})));
+    QVERIFY(sender.waitForExit(e2eTimeout(30000)));
+    QCOMPARE(sender.exitCode(), 0);
+    QCOMPARE(dbtagFinished(ed, dbtag, recv, source), QString());
+}
+
+void TestE2eFaults::diskFull()
+{
+    {
+        Process probe(QStringLiteral("unshare probe"));
+        if (!probe.start(QStringLiteral("unshare"),
+                         {QStringLiteral("-m"), QStringLiteral("true")}) ||
+            !probe.waitForExit(e2eTimeout(10000)) || probe.exitCode() != 0)
+            QSKIP("needs a private mount namespace (unshare -m; root)");
+    }
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString mountPoint = path(tmp.path(), QStringLiteral("recv"));
+    QVERIFY(QDir().mkpath(mountPoint));
+    const QString source = QStringLiteral("ed1");
+    const QString dbtag = QStringLiteral("DC20200101000000");
+    QVERIFY(makeClosedDbtag(ed, dbtag, 8, 512 * 1024)); // 4 MiB
+
+    Process receiver(QStringLiteral("receiver (8 MiB tmpfs)"));
+    QVERIFY(receiver.start(
+        QStringLiteral("unshare"),
+        {QStringLiteral("-m"), QStringLiteral("--"), QStringLiteral("sh"), QStringLiteral("-c"),
+         QStringLiteral("mount -t tmpfs -o size=8m tmpfs \"$0\" && exec \"$1\" receive "
+                        "--root \"$0\" --listen 127.0.0.1:0 --reserve 0"),
+         mountPoint, isocketBinary()}));
+    const quint16 port = waitListening(receiver, e2eTimeout(10000));
+    QVERIFY(port != 0);
+    // The receiver's view of its root, inside its mount namespace.
+    const QString recv = QStringLiteral("/proc/%1/root%2").arg(receiver.pid()).arg(mountPoint);
+    const QString ballast = path(recv, QStringLiteral("ballast"));
+    QVERIFY(writeFile(ballast, QByteArray(6 * MiB, 'x')));
+
+    MarkGuard guard(ed, recv, source);
+    Process sender(QStringLiteral("sender"));
+    QVERIFY(sender.startIsocket(
+        senderArgs(ed, port, source, {QStringLiteral("--retry-max"), QStringLiteral("500ms")})));
+    // Some are refused or fail for want of space, and are retried.
+    QVERIFY2(QTest::qWaitFor(
+                 [&] {
+                     const QString err = receiver.err();
+                     return err.contains(QStringLiteral("disk-full"))      // STORED: no space left
+                            || err.contains(QStringLiteral("bytes free")); // ACCEPT refused
+                 },
+                 e2eTimeout()),
+             qPrintable(receiver.err()));
+    QVERIFY(sender.waitForError(QStringLiteral("; retry"), e2eTimeout()));
+    QVERIFY(!QFileInfo::exists(path(path(ed, dbtag), QStringLiteral("finished.watch"))));
+    const QStringList files = dataFiles(path(ed, dbtag));
+    int unmarked = 0;
+    for (const QString &rel : files)
+        unmarked += isMarked(path(path(ed, dbtag), rel)) ? 0 : 1;
+    QVERIFY2(unmarked > 0, "all 4 MiB fit into 2 MiB?");
+    QCOMPARE(storedAreIntact(ed, dbtag, recv, source), QString());
+    QCOMPARE(guard.violation(), QString());
+
+    QVERIFY(QFile::remove(ballast));
+    QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, dbtag, recv, source), QString(), e2eTimeout());
+    QCOMPARE(guard.violation(), QString());
+}
+
+void TestE2eFaults::reserveRefusesThenStores()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString recv = path(tmp.path(), QStringLiteral("recv"));
+    const QString source = QStringLiteral("ed1");
+    const QString dbtag = QStringLiteral("DC20200101000000");
+    QVERIFY(makeClosedDbtag(ed, dbtag, 3, 10000));
+
+    MarkGuard guard(ed, recv, source);
+    quint16 port = 0;
+    {
+        Process receiver(QStringLiteral("receiver (reserve 1000G)"));
+        port = startReceiver(receiver, recv, 0,
+                             {QStringLiteral("--reserve"), QStringLiteral("1000G")});
+        QVERIFY(port != 0);
+        Process sender(QStringLiteral("sender"));
+        QVERIFY(sender.startIsocket(senderArgs(ed, port, source)));
+        // The barrier: the receiver refused every file at least once and the sender logged it.
+        for (const QString &rel : dataFiles(path(ed, dbtag)))
+            QVERIFY(receiver.waitForError(
+                QStringLiteral("refused %1/%2/%3").arg(source, dbtag, rel), e2eTimeout()));
+        QVERIFY(sender.waitForError(QStringLiteral("disk-full"), e2eTimeout()));
+        QCOMPARE(nothingMarked(ed, dbtag), QString());
+        QCOMPARE(nothingStored(recv, source, dbtag), QString());
+        QVERIFY(sender.isRunning()); // transient: it keeps retrying
+
+        receiver.kill();
+        Process receiver2(QStringLiteral("receiver (no reserve)"));
+        QCOMPARE(startReceiver(receiver2, recv, port), port);
+        QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, dbtag, recv, source), QString(), e2eTimeout());
+    }
+    QCOMPARE(guard.violation(), QString());
+}
+
+void TestE2eFaults::onceEndsWhenTheReceiverKeepsRefusing()
+{
+    // `send --once` promises "exit: 0 when all went, 1 otherwise" (it gives up connecting after
+    // 5 attempts). A receiver that refuses every file with a transient code (here: below its
+    // free-space reserve) must not keep it retrying for ever.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString recv = path(tmp.path(), QStringLiteral("recv"));
+    const QString source = QStringLiteral("ed1");
+    const QString dbtag = QStringLiteral("DC20200101000000");
+    QVERIFY(makeClosedDbtag(ed, dbtag, 2, 10000));
+
+    Process receiver(QStringLiteral("receiver (reserve 1000G)"));
+    const quint16 port =
+        startReceiver(receiver, recv, 0, {QStringLiteral("--reserve"), QStringLiteral("1000G")});
+    QVERIFY(port != 0);
+    Process sender(QStringLiteral("sender --once"));
+    QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--once")})));
+    QVERIFY(receiver.waitForError(QStringLiteral("refused %1/%2/f0.dat").arg(source, dbtag),
+                                  e2eTimeout()));
+    QVERIFY2(sender.waitForExit(e2eTimeout(20000)), "send --once retries a refused file for ever");
+    QCOMPARE(sender.exitCode(), 1);
+    QCOMPARE(nothingMarked(ed, dbtag), QString());
+    QCOMPARE(nothingStored(recv, source, dbtag), QString());
+}
+
+void TestE2eFaults::receiverLostAMarkedFile()
+{
+    // PROTOCOL.md 2.4: the receiver answers CLOSE_DBTAG with `incomplete` when it lacks a file
+    // the ED marked (e.g. its disk was restored from an older backup); the sender unmarks that
+    // file, sends it again and then finishes the dbtag.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString recv = path(tmp.path(), QStringLiteral("recv"));
+    const QString source = QStringLiteral("ed1");
+    const QString dbtag = QStringLiteral("DC20200101000000");
+    QVERIFY(makeClosedDbtag(ed, dbtag, 3, 10000));
+    const QString lost = path(path(ed, dbtag), QStringLiteral("f1.dat"));
+    struct stat st;
+    QCOMPARE(::stat(QFile::encodeName(lost).constData(), &st), 0);
+    QVERIFY(SentMark::mark(lost, stampOf(st)).ok());
+    QVERIFY(isMarked(lost));
+
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port = startReceiver(receiver, recv);
+    QVERIFY(port != 0);
+    Process sender(QStringLiteral("sender"));
+    QVERIFY(sender.startIsocket(senderArgs(ed, port, source)));
+    QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, dbtag, recv, source), QString(), e2eTimeout(20000));
+}
+
+QTEST_GUILESS_MAIN(TestE2eFaults)
+#include "tst_e2e_faults.moc"

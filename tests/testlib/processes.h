@@ -1,0 +1,143 @@
+#pragma once
+// Helpers for the end-to-end tests that run the real `isocket` binary (tests/e2e/):
+// - Process: a QProcess that never outlives its test: the destructor kills it by PID (SIGKILL)
+//   and reaps it. It collects stdout and stderr, and prints them (qWarning) when the test
+//   failed, so that CI logs explain the failure.
+// - start helpers for `isocket receive` (reads the port back from its "listening" line) and
+//   `isocket send`.
+// - tree checks that return an empty string when all is well, else a description of the first
+//   difference, for QTRY_COMPARE_WITH_TIMEOUT(check(...), QString(), timeout).
+// Waiting spins the event loop (QTest::qWaitFor) on observable state; nothing sleeps.
+
+#include <QByteArray>
+#include <QObject>
+#include <QProcess>
+#include <QString>
+#include <QStringList>
+#include <QTimer>
+
+namespace isocket::test {
+
+// Path of the isocket binary under test.
+QString isocketBinary();
+
+// Base timeout of a waiting step in the e2e tests (ms), already scaled by timeoutFactor().
+int e2eTimeout(int baseMs = 30000);
+
+class Process : public QObject
+{
+    Q_OBJECT
+
+public:
+    explicit Process(const QString &name, QObject *parent = nullptr);
+    ~Process() override;
+
+    // Starts `program args`; false (stderr printed) when it did not start.
+    bool start(const QString &program, const QStringList &args);
+    bool startIsocket(const QStringList &args) { return start(isocketBinary(), args); }
+
+    QString name() const { return m_name; }
+    qint64 pid() const { return m_pid; }
+    bool isRunning() const { return m_process.state() != QProcess::NotRunning; }
+    void kill();      // SIGKILL by PID, then reaps the process
+    void terminate(); // SIGTERM by PID; use waitForExit()
+    // Spins the event loop until the process exited or timeoutMs passed.
+    bool waitForExit(int timeoutMs);
+    // Spins the event loop until stdout (or stderr) holds `text`.
+    bool waitForOutput(const QString &text, int timeoutMs);
+    bool waitForError(const QString &text, int timeoutMs);
+    int exitCode() const { return m_process.exitCode(); }
+    bool exitedNormally() const { return m_process.exitStatus() == QProcess::NormalExit; }
+
+    // What the process printed so far, as far as the event loop has read it: wait for a line
+    // with waitForOutput()/waitForError() before asserting on it.
+    QString out() const;
+    QString err() const;
+    // Prints the command line, the exit state, stdout and stderr with qWarning.
+    void dump() const;
+
+private:
+    void collect() const;
+
+    QString m_name;
+    QString m_commandLine;
+    mutable QProcess m_process;
+    mutable QByteArray m_out;
+    mutable QByteArray m_err;
+    qint64 m_pid = 0;
+};
+
+// `isocket receive --root root --listen 127.0.0.1:<port> extra…`, waits for "listening" and
+// returns the port it listens on; 0 on failure (output printed).
+quint16 startReceiver(Process &p, const QString &root, quint16 port = 0,
+                      const QStringList &extra = {});
+// Reads the port from a "listening 127.0.0.1:<port>" line the process printed (0: none yet).
+quint16 listeningPort(const Process &p);
+// Waits for a "listening" line (any way the receiver was started) and returns the port.
+quint16 waitListening(Process &p, int timeoutMs);
+
+// The arguments of `isocket send` towards 127.0.0.1:port as `source`, with short settle and
+// retry delays (tests), followed by extra.
+QStringList senderArgs(const QString &dataRoot, quint16 port, const QString &source,
+                       const QStringList &extra = {});
+// A free TCP port on 127.0.0.1 (bound to port 0, read back, closed).
+quint16 freePort();
+
+// --- trees -------------------------------------------------------------------------------
+
+// The data files (not the markers, not hidden names) of the ED dbtag directory, relative
+// paths, sorted.
+QStringList dataFiles(const QString &dbtagDir);
+// The regular files under a receiver's dbtag directory, hidden ones too, relative, sorted.
+QStringList receivedFiles(const QString &dir);
+// Whether the ED file is marked sent: g+w and the sent record (xattr) agree with the file.
+bool isMarked(const QString &path);
+
+// Empty when the ED file `edRoot/dbtag/rel` is byte-identical at `recvRoot/source/dbtag/rel`
+// and marked sent on the ED.
+QString fileDelivered(const QString &edRoot, const QString &dbtag, const QString &rel,
+                      const QString &recvRoot, const QString &source);
+// Empty when every data file of `edRoot/dbtag` is byte-identical at
+// `recvRoot/source/dbtag/<path>` and marked sent on the ED, and the receiver holds nothing else
+// there (its manifest aside).
+QString dbtagDelivered(const QString &edRoot, const QString &dbtag, const QString &recvRoot,
+                       const QString &source);
+// Empty when dbtagDelivered(), finished.watch is on the ED and the receiver's finished.isocket
+// lists exactly the ED's data files with their sizes and hashes.
+QString dbtagFinished(const QString &edRoot, const QString &dbtag, const QString &recvRoot,
+                      const QString &source);
+// Empty when no file of the dbtag is at a final name on the receiver (hidden partials aside).
+QString nothingStored(const QString &recvRoot, const QString &source, const QString &dbtag);
+// Empty when every file at a final name under `recvRoot/source/dbtag` (hidden partials and the
+// manifest aside) is byte-identical to its ED file: nothing half-written is visible.
+QString storedAreIntact(const QString &edRoot, const QString &dbtag, const QString &recvRoot,
+                        const QString &source);
+// Empty when no data file of the ED dbtag is marked sent.
+QString nothingMarked(const QString &edRoot, const QString &dbtag);
+
+// Watches the contract "marked only after stored" while the test waits: every 20 ms it checks
+// that each marked ED file of the data root exists on the receiver at its final name with the
+// same size (a cheap check; byte equality is checked at the end by dbtagDelivered()).
+// Files already marked when the guard is made (marked by hand, g+w) are not watched.
+class MarkGuard : public QObject
+{
+    Q_OBJECT
+
+public:
+    MarkGuard(const QString &edRoot, const QString &recvRoot, const QString &source,
+              QObject *parent = nullptr);
+    // Empty, or the first violation seen (also checks once more now).
+    QString violation();
+
+private:
+    void check();
+
+    QString m_edRoot;
+    QString m_recvRoot;
+    QString m_source;
+    QString m_violation;
+    QStringList m_premarked;
+    QTimer m_timer;
+};
+
+} // namespace isocket::test

@@ -90,7 +90,9 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
 
     for (CommitJob &job : batch) {
         Outcome outcome{job.token, ErrorCode::Ok, QString()};
-        if (::fdatasync(job.file.get()) != 0) {
+        // fsync, not fdatasync: the mtime and the checksum xattr must survive a crash too, or
+        // a re-send after a lost ack could not be recognised as "already stored".
+        if (::fsync(job.file.get()) != 0) {
             const int err = errno;
             outcome = {job.token, codeOf(err), fail(err, QStringLiteral("sync"), job.partName)};
         } else if (::renameat(job.dir.get(), nativePath(job.partName).constData(), job.dir.get(),

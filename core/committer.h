@@ -2,7 +2,7 @@
 // Committer: makes received files durable and visible in groups, on a worker thread.
 //
 // submit() takes a job {partial fd, directory fd, partial name, final name} and returns a token
-// at once. The worker drains everything queued: fdatasync of each file, renameat of each
+// at once. The worker drains everything queued: fsync of each file, renameat of each
 // partial over its final name, then one fsync per distinct directory, and reports each token.
 // While it syncs, new jobs accumulate, so a burst of small files shares directory fsyncs.
 // Idle, the worker blocks on a condition variable; nothing polls.

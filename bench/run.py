@@ -185,6 +185,25 @@ def rmtree(p):
     shutil.rmtree(p, ignore_errors=True)
 
 
+# Trees are not deleted between runs but moved here and deleted at the end: on ext4 without a
+# journal (this machine's root), creating an inode skips every inode freed in the last ~35 s
+# (fs/ext4/ialloc.c recently_deleted(), one inode-table lookup each), so deleting 10,000 files
+# right before a run makes each file creation of that run cost O(files deleted) — it billed the
+# run after a deletion, whichever tool that was.
+TRASH = None
+
+
+def discard(p, now=False):
+    """now: few big files, delete at once (the trash would fill the disk)."""
+    if not os.path.lexists(p):
+        return
+    if TRASH is None or now:
+        rmtree(p)
+        return
+    os.makedirs(TRASH, exist_ok=True)
+    os.rename(p, os.path.join(TRASH, f"{len(os.listdir(TRASH))}-{os.path.basename(p)}"))
+
+
 def sync():
     os.sync()
     time.sleep(0.3)
@@ -224,15 +243,34 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
+def vm_hwm_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_timed(cmd, logpath, env=None):
-    """Runs cmd to completion; returns (seconds, exit status, maxrss KiB)."""
+    """Runs cmd to completion; returns (seconds, exit status, peak RSS KiB).
+    Peak RSS is VmHWM sampled every 10 ms (not wait4's ru_maxrss: that counts the forked Python
+    before exec)."""
     with open(logpath, "ab") as logf:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=logf, stderr=logf, env=env)
-        _, status, ru = os.wait4(p.pid, 0)
+        hwm = 0
+        while True:
+            pid, status = os.waitpid(p.pid, os.WNOHANG)
+            if pid:
+                break
+            hwm = max(hwm, vm_hwm_kib(p.pid))
+            time.sleep(0.01)
         t = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
-    return t, p.returncode, ru.ru_maxrss
+    return t, p.returncode, hwm
 
 
 class Receiver:
@@ -377,6 +415,7 @@ class Bench:
         self.tmp = args.tmp
         self.res = Results()
         self.rsyncd = RsyncDaemon(self.tmp)
+        self.few_files = False  # big-file cases: delete outputs at once
         self.logs = os.path.join(self.tmp, "logs")
         os.makedirs(self.logs, exist_ok=True)
 
@@ -386,7 +425,7 @@ class Bench:
     # -- isocket once: fresh receiver root per run -----------------------------------------
     def isocket_once(self, case, src, manifest, source="ed", extra=(), full_verify=True):
         rx_root = os.path.join(self.tmp, "rx")
-        rmtree(rx_root)
+        discard(rx_root)
         rx = Receiver(self.isocket, rx_root, self.lg(f"{case}-receive"))
         try:
             t, rc, rss = run_timed([self.isocket, "send", "--root", src, "--to",
@@ -401,18 +440,18 @@ class Bench:
             self.res.fail(case, f"isocket: exit {rc}, {bad} files missing/wrong on the receiver, "
                                 f"{um} unmarked, {uw} dbtags without finished.watch")
         reset_marks(src, manifest)
-        rmtree(rx_root)
+        discard(rx_root, now=self.few_files)
         return t, ok, rss
 
     def rsync_once(self, case, src, manifest, flags, verify=True):
         dest = os.path.join(self.rsyncd.module, "run")
-        rmtree(dest)
+        discard(dest)
         t, rc, rss = run_timed(["rsync", *flags, src + "/", self.rsyncd.url("run")],
                                self.lg(f"{case}-rsync"))
         bad = verify_tree(dest, manifest, full=False) if verify else 0
         if rc != 0 or bad:
             self.res.fail(case, f"rsync {' '.join(flags)}: exit {rc}, {bad} missing")
-        rmtree(dest)
+        discard(dest, now=self.few_files)
         return t, rss
 
     def throughput_case(self, case, src, manifest, peers, unit):
@@ -461,14 +500,16 @@ class Bench:
         name = f"big: 1 × {size // MiB} MiB"
         self.res.case(name, "MB/s")
         src = os.path.join(self.tmp, "src-big")
-        rmtree(src)
+        discard(src)
         log(f"[{name}] generating")
         manifest = make_dbtag(src, "DC000001", 1, size, 1, prefix="big")
+        self.few_files = True
         self.throughput_case(name, src, manifest,
                              [("rsync -a", ["-a"]), ("rsync -aW", ["-aW"]),
                               ("rsync -aW --fsync", ["-aW", "--fsync"]),
                               ("socat", None), ("socat + fsync", None)], "MB/s")
-        rmtree(src)
+        self.few_files = False
+        discard(src, now=True)
         return name
 
     def case_small(self):
@@ -476,7 +517,7 @@ class Bench:
         name = f"small: {count} × 4 KiB in 10 dbtags"
         self.res.case(name, "files/s")
         src = os.path.join(self.tmp, "src-small")
-        rmtree(src)
+        discard(src)
         log(f"[{name}] generating")
         manifest = {}
         for d in range(10):
@@ -484,7 +525,7 @@ class Bench:
         self.throughput_case(name, src, manifest,
                              [("rsync -a", ["-a"]), ("rsync -a --fsync", ["-a", "--fsync"])],
                              "files/s")
-        rmtree(src)
+        discard(src)
         return name
 
     def case_medium(self):
@@ -492,13 +533,15 @@ class Bench:
         name = f"medium: {count} × 1 MiB"
         self.res.case(name, "MB/s")
         src = os.path.join(self.tmp, "src-medium")
-        rmtree(src)
+        discard(src)
         log(f"[{name}] generating")
         manifest = make_dbtag(src, "DC000001", count, MiB, 7)
+        self.few_files = True
         self.throughput_case(name, src, manifest,
                              [("rsync -a", ["-a"]), ("rsync -aW", ["-aW"]),
                               ("rsync -a --fsync", ["-a", "--fsync"])], "MB/s")
-        rmtree(src)
+        self.few_files = False
+        discard(src, now=True)
         return name
 
     def case_live(self):
@@ -512,8 +555,8 @@ class Bench:
             # isocket
             src = os.path.join(self.tmp, "src-live")
             rx_root = os.path.join(self.tmp, "rx-live")
-            rmtree(src)
-            rmtree(rx_root)
+            discard(src)
+            discard(rx_root)
             os.makedirs(os.path.join(src, "DC000001"))
             arrive = os.path.join(rx_root, "ed", "DC000001")
             os.makedirs(arrive)
@@ -541,8 +584,8 @@ class Bench:
             # lsyncd
             if shutil.which("lsyncd"):
                 self.lsyncd_live(name, src, count)
-            rmtree(src)
-            rmtree(rx_root)
+            discard(src)
+            discard(rx_root)
         return name
 
     def record_live(self, name, tool, out):
@@ -561,10 +604,10 @@ class Bench:
 
     def lsyncd_live(self, name, src_base, count):
         src = os.path.join(self.tmp, "src-lsyncd")
-        rmtree(src)
+        discard(src)
         os.makedirs(src)
         dest = os.path.join(self.rsyncd.module, "live")
-        rmtree(dest)
+        discard(dest)
         os.makedirs(dest)
         conf = os.path.join(self.tmp, "lsyncd.lua")
         with open(conf, "w") as f:
@@ -578,8 +621,8 @@ class Bench:
         ls.terminate()
         ls.wait()
         self.record_live(name, "lsyncd delay=0", out)
-        rmtree(src)
-        rmtree(dest)
+        discard(src)
+        discard(dest)
 
     def case_idle(self):
         secs = 10 if self.a.quick else 60
@@ -589,8 +632,8 @@ class Bench:
         src = os.path.join(self.tmp, "src-idle")
         rx_root = os.path.join(self.tmp, "rx-idle")
         for r in range(self.a.runs if not self.a.quick else 1):
-            rmtree(src)
-            rmtree(rx_root)
+            discard(src)
+            discard(rx_root)
             make_dbtag(src, "DC000001", 5, 4096, 3, finished=False)
             rx = Receiver(self.isocket, rx_root, self.lg("idle-receive"))
             with open(self.lg("idle-send"), "ab") as lf:
@@ -612,7 +655,7 @@ class Bench:
             log(f"  [{name}] isocket: {c1 - c0:.3f} CPU s")
             if shutil.which("lsyncd"):
                 dest = os.path.join(self.rsyncd.module, "idle")
-                rmtree(dest)
+                discard(dest)
                 conf = os.path.join(self.tmp, "lsyncd-idle.lua")
                 with open(conf, "w") as f:
                     f.write('settings { nodaemon = true, logfile = "%s" }\n'
@@ -628,9 +671,9 @@ class Bench:
                 ls.wait()
                 self.res.add(name, "lsyncd delay=0", c1 - c0)
                 log(f"  [{name}] lsyncd: {c1 - c0:.3f} CPU s")
-                rmtree(dest)
-        rmtree(src)
-        rmtree(rx_root)
+                discard(dest)
+        discard(src)
+        discard(rx_root)
         return name
 
     def case_restart(self):
@@ -639,8 +682,8 @@ class Bench:
         c["extra"]["first_file_s"] = []
         src = os.path.join(self.tmp, "src-restart")
         rx_root = os.path.join(self.tmp, "rx-restart")
-        rmtree(src)
-        rmtree(rx_root)
+        discard(src)
+        discard(rx_root)
         log(f"[{name}] generating")
         for d in range(1000):
             files = make_dbtag(src, f"DC{d + 1:06d}", 10, 4096, 1000 + d)
@@ -678,8 +721,8 @@ class Bench:
             c["extra"]["first_file_s"].append(arrived)
             log(f"  [{name}] run {r + 1}: ready {ready:.3f} s, first file durable {arrived:.3f} s")
         rx.stop()
-        rmtree(src)
-        rmtree(rx_root)
+        discard(src)
+        discard(rx_root)
         return name
 
     def case_many(self):
@@ -690,7 +733,7 @@ class Bench:
                           note=f"one ED = one sender with the same {n_ed * per} files")
         c["extra"]["lost"] = []
         base = os.path.join(self.tmp, "src-many")
-        rmtree(base)
+        discard(base)
         log(f"[{name}] generating")
         manifests = []
         for e in range(n_ed):
@@ -708,7 +751,7 @@ class Bench:
                 log(f"  [{name}] run {r + 1} one ED: {total / t / 1e6:.1f} MB/s ({t:.2f} s)")
             sync()
             rx_root = os.path.join(self.tmp, "rx-many")
-            rmtree(rx_root)
+            discard(rx_root)
             rx = Receiver(self.isocket, rx_root, self.lg("many-receive"))
             procs = []
             t0 = time.perf_counter()
@@ -734,7 +777,7 @@ class Bench:
             else:
                 self.res.add(name, "isocket", total / t / 1e6)
             log(f"  [{name}] run {r + 1} {n_ed} EDs: {total / t / 1e6:.1f} MB/s ({t:.2f} s), lost {lost}")
-            rmtree(rx_root)
+            discard(rx_root)
             # rsync: as many clients at once into the daemon
             sync()
             os.makedirs(os.path.join(self.rsyncd.module, "many"), exist_ok=True)
@@ -750,18 +793,18 @@ class Bench:
                 self.res.fail(name, f"rsync: exit codes {sorted(set(rcs))}")
             else:
                 self.res.add(name, f"rsync -a ×{n_ed}", total / t / 1e6)
-            rmtree(os.path.join(self.rsyncd.module, "many"))
-        rmtree(base)
+            discard(os.path.join(self.rsyncd.module, "many"))
+        discard(base)
         return name
 
     def case_queue(self):
         count = 20000 if self.a.quick else 100000
         name = f"queue: {count} files queued"
         c = self.res.case(name, "MiB sender peak RSS", higher_better=False,
-                          note="VmHWM (ru_maxrss) of `isocket send --once` / the rsync client")
+                          note="VmHWM (sampled every 10 ms) of `isocket send --once` / the rsync client")
         c["extra"]["files_per_s"] = {}
         src = os.path.join(self.tmp, "src-queue")
-        rmtree(src)
+        discard(src)
         log(f"[{name}] generating")
         manifest = {}
         for d in range(10):
@@ -779,7 +822,7 @@ class Bench:
             self.res.add(name, "rsync -a", rss / 1024)
             c["extra"]["files_per_s"].setdefault("rsync -a", []).append(count / t)
             log(f"  [{name}] rsync -a: {rss / 1024:.1f} MiB, {count / t:.0f} files/s")
-        rmtree(src)
+        discard(src)
         return name
 
 
@@ -804,8 +847,13 @@ def main():
         probe = os.path.join(BUILD, "bench", "isocket-latency-probe")
     else:
         isocket, probe = build(args.jobs)
-    rmtree(args.tmp)
+    global TRASH
+    if os.path.exists(args.tmp):
+        log("deleting the previous work directory; waiting 35 s (ext4 recently-deleted window)")
+        rmtree(args.tmp)
+        time.sleep(35)
     os.makedirs(args.tmp)
+    TRASH = os.path.join(args.tmp, "trash")
     mach = machine(args.tmp)
     log("machine:", json.dumps(mach))
 
@@ -818,6 +866,7 @@ def main():
             names[case] = getattr(b, "case_" + case)()
     finally:
         b.rsyncd.stop()
+        rmtree(TRASH)
     elapsed = time.time() - started
 
     n = names

@@ -79,6 +79,7 @@ private:
         Hasher hasher;        // of the bytes before `written`
         UniqueFd file;        // the partial, while writing
         qint64 written = 0;   // bytes in the partial
+        qint64 flushed = 0;   // writeback started up to here (write-behind)
         qint64 startOffset = 0;
         ErrorCode failure = ErrorCode::Ok; // once set, DATA is dropped and END reports it
         QString failureMessage;

@@ -92,9 +92,10 @@ private:
         QString key; // in the Receiver's registry while we hold it
         Stage stage = Stage::Offered;
         qint64 offeredOffset = 0;
-        Hasher hasher;      // of the bytes before `written`
-        UniqueFd file;      // the partial, while writing
-        qint64 written = 0; // bytes in the partial
+        Hasher hasher;        // of the bytes before `written`
+        UniqueFd file;        // the partial, while writing
+        qint64 written = 0;   // bytes in the partial
+        qint64 flushed = 0;   // writeback started up to here (write-behind)
         qint64 startOffset = 0;
         ErrorCode failure = ErrorCode::Ok; // once set, DATA is dropped and END reports it
         QString failureMessage;

@@ -1,0 +1,949 @@
+#!/usr/bin/env python3
+"""isocket benchmarks (issue 6): isocket against rsync, socat and lsyncd on 127.0.0.1.
+
+Builds isocket in Release (build-bench/, -DISOCKET_BENCH=ON for the latency probe), installs the
+peers if they are missing (apt-get, root only), then runs every case with isocket and its peers on
+the same data, in the same run, interleaved run by run. Prints a Markdown table (median and range
+over the runs, ratios, targets) and writes the raw figures as JSON.
+
+    bench/run                 # full: 5 runs per case, full sizes
+    bench/run --quick         # a few minutes: small sizes, 1 run (--runs to change)
+    bench/run --cases big,live --runs 2 --json out.json --results bench/RESULTS.md
+
+Durability as measured (said again in the table):
+  isocket  every file verified (XXH3-128), fdatasync'd, renamed into place, directory fsync'd,
+           before the ED marks it (g+w); the run ends when `isocket send --once` exits.
+  rsync    daemon on 127.0.0.1, `use chroot = no`; writes a temporary and renames it, no fsync
+           (the "--fsync" rows fsync each file, for a like-for-like reference).
+  socat    file → TCP → file, no checksum, no rename, no fsync (the raw limit); "+ fsync" adds
+           one fsync of the output file at the end.
+  lsyncd   delay = 0, pushing with rsync into the same daemon.
+Page cache: sources are warm (just written or read in an earlier run); `sync` between runs so
+one tool's dirty pages do not bill the next one.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(REPO, "build-bench")
+MiB = 1024 * 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Set-up: tools, build, machine
+
+def ensure_tools():
+    need = {"rsync": "rsync", "socat": "socat", "lsyncd": "lsyncd", "perf": "linux-perf"}
+    missing = [pkg for tool, pkg in need.items() if shutil.which(tool) is None]
+    if missing:
+        if os.geteuid() != 0:
+            log("missing tools (install them):", " ".join(missing))
+        else:
+            log("installing", " ".join(missing))
+            subprocess.run(["apt-get", "update", "-qq"], check=False)
+            subprocess.run(["apt-get", "install", "-y", "-qq"] + missing, check=False)
+    for tool in ("rsync", "socat"):
+        if shutil.which(tool) is None:
+            sys.exit(f"bench: {tool} is required")
+
+
+def build(jobs):
+    log("building isocket (Release) in", BUILD)
+    subprocess.run(["cmake", "-S", REPO, "-B", BUILD, "-DCMAKE_BUILD_TYPE=Release",
+                    "-DISOCKET_BENCH=ON"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", BUILD, "-j", str(jobs), "--target", "isocket",
+                    "isocket-latency-probe"], check=True, stdout=subprocess.DEVNULL)
+    return (os.path.join(BUILD, "app", "isocket"),
+            os.path.join(BUILD, "bench", "isocket-latency-probe"))
+
+
+def machine(tmp):
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    fs = subprocess.run(["df", "-T", tmp], capture_output=True, text=True).stdout.splitlines()
+    fstype = fs[-1].split()[1] if len(fs) > 1 else "?"
+    with open("/proc/meminfo") as f:
+        mem = f.readline().split()[1]
+    def version(cmd):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            return (out.stdout or out.stderr).splitlines()[0].strip()
+        except (OSError, IndexError):
+            return "not installed"
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "mem_gib": round(int(mem) / 1024 / 1024, 1),
+        "tmp": tmp,
+        "tmp_fs": fstype,
+        "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
+        "rsync": version(["rsync", "--version"]),
+        "socat": next((l.strip() for l in subprocess.run(["socat", "-V"], capture_output=True,
+                       text=True).stdout.splitlines() if l.startswith("socat version")), "?"),
+        "lsyncd": version(["lsyncd", "--version"]),
+        "isocket_commit": subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                                         capture_output=True, text=True).stdout.strip(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+def write_file(path, size, rng):
+    h = hashlib.md5()
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            chunk = rng.randbytes(min(left, 4 * MiB))
+            h.update(chunk)
+            f.write(chunk)
+            left -= len(chunk)
+    os.chmod(path, 0o644)
+    return h.hexdigest()
+
+
+def make_dbtag(root, name, count, size, seed, finished=True, prefix="data"):
+    """Returns {relpath within root: (size, md5)}."""
+    d = os.path.join(root, name)
+    os.makedirs(d, exist_ok=True)
+    rng = random.Random(seed)
+    files = {}
+    for i in range(1, count + 1):
+        rel = f"{name}/{prefix}-{i:06d}.dat"
+        files[rel] = (size, write_file(os.path.join(root, rel), size, rng))
+    if finished:
+        open(os.path.join(d, "finished.parse"), "w").close()
+    return files
+
+
+def file_md5(path):
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(4 * MiB)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def verify_tree(dest, manifest, full=True):
+    """Every file of the manifest at dest/<rel> with its size (and md5 when full).
+    Returns the number of files missing or wrong."""
+    bad = 0
+    for rel, (size, md5) in manifest.items():
+        p = os.path.join(dest, rel)
+        try:
+            if os.stat(p).st_size != size or (full and file_md5(p) != md5):
+                bad += 1
+        except FileNotFoundError:
+            bad += 1
+    return bad
+
+
+def unmarked(src, manifest):
+    """Files not marked sent (g+w) and dbtags without finished.watch."""
+    files = sum(1 for rel in manifest if not os.stat(os.path.join(src, rel)).st_mode & 0o020)
+    tags = {rel.split("/", 1)[0] for rel in manifest}
+    missing_watch = sum(1 for t in tags if not os.path.exists(os.path.join(src, t, "finished.watch")))
+    return files, missing_watch
+
+
+def reset_marks(src, manifest):
+    for rel in manifest:
+        os.chmod(os.path.join(src, rel), 0o644)
+    for t in {rel.split("/", 1)[0] for rel in manifest}:
+        try:
+            os.unlink(os.path.join(src, t, "finished.watch"))
+        except FileNotFoundError:
+            pass
+
+
+def rmtree(p):
+    shutil.rmtree(p, ignore_errors=True)
+
+
+# Trees are not deleted between runs but moved here and deleted at the end: on ext4 without a
+# journal (this machine's root), creating an inode skips every inode freed in the last ~35 s
+# (fs/ext4/ialloc.c recently_deleted(), one inode-table lookup each), so deleting 10,000 files
+# right before a run makes each file creation of that run cost O(files deleted) — it billed the
+# run after a deletion, whichever tool that was.
+TRASH = None
+
+
+def discard(p, now=False):
+    """now: few big files, delete at once (the trash would fill the disk)."""
+    if not os.path.lexists(p):
+        return
+    if TRASH is None or now:
+        rmtree(p)
+        return
+    os.makedirs(TRASH, exist_ok=True)
+    os.rename(p, os.path.join(TRASH, f"{len(os.listdir(TRASH))}-{os.path.basename(p)}"))
+
+
+def sync():
+    os.sync()
+    time.sleep(0.3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    hexport = f"{port:04X}"
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[1].endswith(":" + hexport) and parts[3] == "0A":
+                return True
+    return False
+
+
+def wait_listening(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if listening(port):
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def vm_hwm_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_timed(cmd, logpath, env=None):
+    """Runs cmd to completion; returns (seconds, exit status, peak RSS KiB).
+    Peak RSS is VmHWM sampled every 10 ms (not wait4's ru_maxrss: that counts the forked Python
+    before exec)."""
+    with open(logpath, "ab") as logf:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=logf, stderr=logf, env=env)
+        hwm = 0
+        while True:
+            pid, status = os.waitpid(p.pid, os.WNOHANG)
+            if pid:
+                break
+            hwm = max(hwm, vm_hwm_kib(p.pid))
+            time.sleep(0.01)
+        t = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+    return t, p.returncode, hwm
+
+
+class Receiver:
+    def __init__(self, isocket, root, logpath):
+        os.makedirs(root, exist_ok=True)
+        self.root = root
+        self.log = open(logpath, "ab")
+        self.p = subprocess.Popen([isocket, "receive", "--root", root, "--listen", "127.0.0.1:0"],
+                                  stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.p.stdout.readline()
+        if not line.startswith("listening"):
+            raise RuntimeError("isocket receive did not start: " + line)
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        self.log.close()
+
+
+class RsyncDaemon:
+    def __init__(self, base):
+        self.dir = os.path.join(base, "rsyncd")
+        self.module = os.path.join(self.dir, "mod")
+        os.makedirs(self.module, exist_ok=True)
+        self.port = free_port()
+        conf = os.path.join(self.dir, "rsyncd.conf")
+        import pwd
+        import grp
+        user = pwd.getpwuid(os.getuid()).pw_name
+        group = grp.getgrgid(os.getgid()).gr_name
+        with open(conf, "w") as f:
+            f.write(f"use chroot = no\nuid = {user}\ngid = {group}\n"
+                    f"pid file = {self.dir}/rsyncd.pid\nlog file = {self.dir}/rsyncd.log\n"
+                    f"[mod]\npath = {self.module}\nread only = no\n")
+        self.p = subprocess.Popen(["rsync", "--daemon", "--no-detach", f"--config={conf}",
+                                   f"--port={self.port}", "--address=127.0.0.1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(self.port)
+
+    def url(self, sub):
+        return f"rsync://127.0.0.1:{self.port}/mod/{sub}/"
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait()
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+class Results:
+    def __init__(self):
+        self.cases = {}  # case -> {"unit", "higher_better", "tools": {tool: [values]}, ...}
+
+    def case(self, name, unit, higher_better=True, note=""):
+        c = self.cases.setdefault(name, {"unit": unit, "higher_better": higher_better,
+                                         "note": note, "tools": {}, "failures": [], "extra": {}})
+        return c
+
+    def add(self, case, tool, value):
+        self.cases[case]["tools"].setdefault(tool, []).append(value)
+
+    def fail(self, case, msg):
+        log(f"FAILURE [{case}]: {msg}")
+        self.cases[case]["failures"].append(msg)
+
+
+def med(v):
+    return statistics.median(v) if v else float("nan")
+
+
+def fmt(x):
+    if x != x:
+        return "–"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    if abs(x) >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def summarize(res, targets):
+    """Markdown: the per-tool table, then the targets."""
+    out = ["| case | tool | unit | median | range (min – max) | runs | isocket ÷ tool |",
+           "|---|---|---|---:|---|---:|---:|"]
+    for name, c in res.cases.items():
+        iso = med(c["tools"].get("isocket", []))
+        for tool, vals in c["tools"].items():
+            m = med(vals)
+            ratio = "" if tool == "isocket" or not c["higher_better"] else f"{iso / m:.2f}×" if m else ""
+            if tool != "isocket" and not c["higher_better"] and m:
+                ratio = f"{iso / m:.2f}× (lower is better)"
+            out.append(f"| {name} | {tool} | {c['unit']} | {fmt(m)} | {fmt(min(vals))} – {fmt(max(vals))} "
+                       f"| {len(vals)} | {ratio} |")
+    out += ["", "| case | target | measured | met? |", "|---|---|---|---|"]
+    for t in targets:
+        c = res.cases.get(t["case"])
+        if not c:
+            continue
+        measured, ok = t["check"](c)
+        if c["failures"]:
+            ok = False
+            measured += f"; FAILED: {len(c['failures'])} run(s) lost or unmarked files"
+        out.append(f"| {t['case']} | {t['text']} | {measured} | {'yes' if ok else '**no**'} |")
+    return "\n".join(out)
+
+
+def ratio_target(peer, factor):
+    def check(c):
+        iso, p = med(c["tools"].get("isocket", [])), med(c["tools"].get(peer, []))
+        if not p or p != p:
+            return f"{peer} not measured", False
+        r = iso / p
+        return f"{r:.2f}× {peer}", r >= factor
+    return check
+
+
+def abs_target(tool, limit, key=None, higher_better=False):
+    def check(c):
+        vals = c["extra"].get(key) if key else c["tools"].get(tool, [])
+        m = med(vals or [])
+        ok = m >= limit if higher_better else m <= limit
+        return f"{fmt(m)} {c['unit'] if not key else ''}".strip(), ok
+    return check
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases
+
+class Bench:
+    def __init__(self, args, isocket, probe):
+        self.a = args
+        self.isocket = isocket
+        self.probe = probe
+        self.tmp = args.tmp
+        self.res = Results()
+        self.rsyncd = RsyncDaemon(self.tmp)
+        self.few_files = False  # big-file cases: delete outputs at once
+        self.logs = os.path.join(self.tmp, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+
+    def lg(self, name):
+        return os.path.join(self.logs, name + ".log")
+
+    # -- isocket once: fresh receiver root per run -----------------------------------------
+    def isocket_once(self, case, src, manifest, source="ed", extra=(), full_verify=True):
+        rx_root = os.path.join(self.tmp, "rx")
+        discard(rx_root)
+        rx = Receiver(self.isocket, rx_root, self.lg(f"{case}-receive"))
+        try:
+            t, rc, rss = run_timed([self.isocket, "send", "--root", src, "--to",
+                                    f"127.0.0.1:{rx.port}", "--source", source, "--once",
+                                    *extra], self.lg(f"{case}-send"))
+        finally:
+            rx.stop()
+        bad = verify_tree(os.path.join(rx_root, source), manifest, full_verify)
+        um, uw = unmarked(src, manifest)
+        ok = rc == 0 and bad == 0 and um == 0 and uw == 0
+        if not ok:
+            self.res.fail(case, f"isocket: exit {rc}, {bad} files missing/wrong on the receiver, "
+                                f"{um} unmarked, {uw} dbtags without finished.watch")
+        reset_marks(src, manifest)
+        discard(rx_root, now=self.few_files)
+        return t, ok, rss
+
+    def rsync_once(self, case, src, manifest, flags, verify=True):
+        dest = os.path.join(self.rsyncd.module, "run")
+        discard(dest)
+        t, rc, rss = run_timed(["rsync", *flags, src + "/", self.rsyncd.url("run")],
+                               self.lg(f"{case}-rsync"))
+        bad = verify_tree(dest, manifest, full=False) if verify else 0
+        if rc != 0 or bad:
+            self.res.fail(case, f"rsync {' '.join(flags)}: exit {rc}, {bad} missing")
+        discard(dest, now=self.few_files)
+        return t, rss
+
+    def throughput_case(self, case, src, manifest, peers, unit):
+        total = sum(s for s, _ in manifest.values())
+        n = len(manifest)
+        for r in range(self.a.runs):
+            for tool, flags in [("isocket", None)] + peers:
+                sync()
+                if tool == "isocket":
+                    t, ok, _ = self.isocket_once(case, src, manifest)
+                    if not ok:
+                        continue
+                elif tool.startswith("socat"):
+                    t = self.socat_once(case, src, manifest, fsync="fsync" in tool)
+                else:
+                    t, _ = self.rsync_once(case, src, manifest, flags)
+                v = total / t / 1e6 if unit == "MB/s" else n / t
+                self.res.add(case, tool, v)
+                log(f"  [{case}] run {r + 1} {tool}: {fmt(v)} {unit} ({t:.2f} s)")
+
+    def socat_once(self, case, src, manifest, fsync=False):
+        (rel, _), = manifest.items()
+        dst = os.path.join(self.tmp, "socat.out")
+        port = free_port()
+        with open(self.lg(f"{case}-socat"), "ab") as lf:
+            listener = subprocess.Popen(["socat", "-u", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr",
+                                         f"OPEN:{dst},creat,trunc"], stderr=lf)
+            wait_listening(port)
+            t0 = time.perf_counter()
+            subprocess.run(["socat", "-u", f"OPEN:{os.path.join(src, rel)}",
+                            f"TCP:127.0.0.1:{port}"], stderr=lf, check=True)
+            listener.wait()
+            if fsync:
+                fd = os.open(dst, os.O_RDONLY)
+                os.fsync(fd)
+                os.close(fd)
+            t = time.perf_counter() - t0
+        if os.stat(dst).st_size != manifest[rel][0]:
+            self.res.fail(case, "socat: short output")
+        os.unlink(dst)
+        return t
+
+    # -- the cases ------------------------------------------------------------------------
+    def case_big(self):
+        size = (256 if self.a.quick else 1024) * MiB
+        name = f"big: 1 × {size // MiB} MiB"
+        self.res.case(name, "MB/s")
+        src = os.path.join(self.tmp, "src-big")
+        discard(src)
+        log(f"[{name}] generating")
+        manifest = make_dbtag(src, "DC000001", 1, size, 1, prefix="big")
+        self.few_files = True
+        self.throughput_case(name, src, manifest,
+                             [("rsync -a", ["-a"]), ("rsync -aW", ["-aW"]),
+                              ("rsync -aW --fsync", ["-aW", "--fsync"]),
+                              ("socat", None), ("socat + fsync", None)], "MB/s")
+        self.few_files = False
+        discard(src, now=True)
+        return name
+
+    def case_small(self):
+        count = 2000 if self.a.quick else 10000
+        name = f"small: {count} × 4 KiB in 10 dbtags"
+        self.res.case(name, "files/s")
+        src = os.path.join(self.tmp, "src-small")
+        discard(src)
+        log(f"[{name}] generating")
+        manifest = {}
+        for d in range(10):
+            manifest.update(make_dbtag(src, f"DC{d + 1:06d}", count // 10, 4096, 100 + d))
+        self.throughput_case(name, src, manifest,
+                             [("rsync -a", ["-a"]), ("rsync -a --fsync", ["-a", "--fsync"])],
+                             "files/s")
+        discard(src)
+        return name
+
+    def case_medium(self):
+        count = 200 if self.a.quick else 1000
+        name = f"medium: {count} × 1 MiB"
+        self.res.case(name, "MB/s")
+        src = os.path.join(self.tmp, "src-medium")
+        discard(src)
+        log(f"[{name}] generating")
+        manifest = make_dbtag(src, "DC000001", count, MiB, 7)
+        self.few_files = True
+        self.throughput_case(name, src, manifest,
+                             [("rsync -a", ["-a"]), ("rsync -aW", ["-aW"]),
+                              ("rsync -a --fsync", ["-a", "--fsync"])], "MB/s")
+        self.few_files = False
+        discard(src, now=True)
+        return name
+
+    def case_live(self):
+        count = 200
+        name = f"live: {count} × 64 KiB every 50 ms"
+        c = self.res.case(name, "ms p99", higher_better=False,
+                          note="close → rename into place on the receiver (isocket: after fsync)")
+        c["extra"]["p50"] = {}
+        runs = self.a.runs
+        for r in range(runs):
+            # isocket
+            src = os.path.join(self.tmp, "src-live")
+            rx_root = os.path.join(self.tmp, "rx-live")
+            discard(src)
+            discard(rx_root)
+            os.makedirs(os.path.join(src, "DC000001"))
+            arrive = os.path.join(rx_root, "ed", "DC000001")
+            os.makedirs(arrive)
+            rx = Receiver(self.isocket, rx_root, self.lg("live-receive"))
+            with open(self.lg("live-send"), "ab") as lf:
+                snd = subprocess.Popen([self.isocket, "send", "--root", src, "--to",
+                                        f"127.0.0.1:{rx.port}", "--source", "ed"],
+                                       stdout=lf, stderr=lf)
+            out = subprocess.run([self.probe, os.path.join(src, "DC000001"), arrive, str(count),
+                                  str(64 * 1024), "50", "5000"], capture_output=True, text=True)
+            time.sleep(0.5)  # let the last marks land
+            snd.send_signal(signal.SIGTERM)
+            snd.wait()
+            rx.stop()
+            self.record_live(name, "isocket", out)
+            files = [f for f in os.listdir(os.path.join(src, "DC000001")) if f.endswith(".dat")]
+            unm = sum(1 for f in files
+                      if not os.stat(os.path.join(src, "DC000001", f)).st_mode & 0o020)
+            if unm:
+                self.res.fail(name, f"isocket: {unm} files not marked")
+            bad = sum(1 for f in files
+                      if file_md5(os.path.join(src, "DC000001", f)) != file_md5(os.path.join(arrive, f)))
+            if bad:
+                self.res.fail(name, f"isocket: {bad} files differ on the receiver")
+            # lsyncd
+            if shutil.which("lsyncd"):
+                self.lsyncd_live(name, src, count)
+            discard(src)
+            discard(rx_root)
+        return name
+
+    def record_live(self, name, tool, out):
+        try:
+            j = json.loads(out.stdout)
+        except ValueError:
+            self.res.fail(name, f"{tool}: probe failed: {out.stderr.strip()}")
+            return
+        if j["arrived"] != j["count"]:
+            self.res.fail(name, f"{tool}: {j['count'] - j['arrived']} files never arrived")
+            return
+        self.res.add(name, tool, j["p99_ms"])
+        self.res.cases[name]["extra"]["p50"].setdefault(tool, []).append(j["p50_ms"])
+        self.res.cases[name]["extra"].setdefault("raw", {}).setdefault(tool, []).append(j["latencies_ms"])
+        log(f"  [{name}] {tool}: p50 {j['p50_ms']:.1f} ms, p99 {j['p99_ms']:.1f} ms, max {j['max_ms']:.1f} ms")
+
+    def lsyncd_live(self, name, src_base, count):
+        src = os.path.join(self.tmp, "src-lsyncd")
+        discard(src)
+        os.makedirs(src)
+        dest = os.path.join(self.rsyncd.module, "live")
+        discard(dest)
+        os.makedirs(dest)
+        conf = os.path.join(self.tmp, "lsyncd.lua")
+        with open(conf, "w") as f:
+            f.write('settings { nodaemon = true, logfile = "%s", statusFile = "%s/lsyncd.status" }\n'
+                    'sync { default.rsync, source = "%s/", target = "%s", delay = 0,\n'
+                    '       rsync = { archive = true } }\n'
+                    % (self.lg("live-lsyncd"), self.tmp, src, self.rsyncd.url("live")))
+        ls = subprocess.Popen(["lsyncd", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out = subprocess.run([self.probe, src, dest, str(count), str(64 * 1024), "50", "5000"],
+                             capture_output=True, text=True)
+        ls.terminate()
+        ls.wait()
+        self.record_live(name, "lsyncd delay=0", out)
+        discard(src)
+        discard(dest)
+
+    def case_idle(self):
+        secs = 10 if self.a.quick else 60
+        name = f"idle: {secs} s, live dbtag, nothing written"
+        c = self.res.case(name, "CPU s", higher_better=False,
+                          note="utime+stime of sender + receiver (isocket) or lsyncd (+ rsync daemon)")
+        src = os.path.join(self.tmp, "src-idle")
+        rx_root = os.path.join(self.tmp, "rx-idle")
+        for r in range(self.a.runs):
+            discard(src)
+            discard(rx_root)
+            make_dbtag(src, "DC000001", 5, 4096, 3, finished=False)
+            rx = Receiver(self.isocket, rx_root, self.lg("idle-receive"))
+            with open(self.lg("idle-send"), "ab") as lf:
+                snd = subprocess.Popen([self.isocket, "send", "--root", src, "--to",
+                                        f"127.0.0.1:{rx.port}", "--source", "ed"],
+                                       stdout=lf, stderr=lf)
+            deadline = time.time() + 20
+            last = os.path.join(rx_root, "ed", "DC000001", "data-000005.dat")
+            while not os.path.exists(last) and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(1.0)
+            c0 = cpu_seconds(snd.pid) + cpu_seconds(rx.p.pid)
+            time.sleep(secs)
+            c1 = cpu_seconds(snd.pid) + cpu_seconds(rx.p.pid)
+            snd.send_signal(signal.SIGTERM)
+            snd.wait()
+            rx.stop()
+            self.res.add(name, "isocket", c1 - c0)
+            log(f"  [{name}] isocket: {c1 - c0:.3f} CPU s")
+            if shutil.which("lsyncd") and r < 2:  # a reference only: two runs are enough
+                dest = os.path.join(self.rsyncd.module, "idle")
+                discard(dest)
+                conf = os.path.join(self.tmp, "lsyncd-idle.lua")
+                with open(conf, "w") as f:
+                    f.write('settings { nodaemon = true, logfile = "%s" }\n'
+                            'sync { default.rsync, source = "%s/DC000001/", target = "%s", delay = 0 }\n'
+                            % (self.lg("idle-lsyncd"), src, self.rsyncd.url("idle")))
+                ls = subprocess.Popen(["lsyncd", conf], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+                time.sleep(2.0)
+                c0 = cpu_seconds(ls.pid) + cpu_seconds(self.rsyncd.p.pid)
+                time.sleep(secs)
+                c1 = cpu_seconds(ls.pid) + cpu_seconds(self.rsyncd.p.pid)
+                ls.terminate()
+                ls.wait()
+                self.res.add(name, "lsyncd delay=0", c1 - c0)
+                log(f"  [{name}] lsyncd: {c1 - c0:.3f} CPU s")
+                discard(dest)
+        discard(src)
+        discard(rx_root)
+        return name
+
+    def case_restart(self):
+        name = "restart: 1000 done dbtags + 1 live"
+        c = self.res.case(name, "s to 'watching live dbtag'", higher_better=False)
+        c["extra"]["first_file_s"] = []
+        src = os.path.join(self.tmp, "src-restart")
+        rx_root = os.path.join(self.tmp, "rx-restart")
+        discard(src)
+        discard(rx_root)
+        log(f"[{name}] generating")
+        for d in range(1000):
+            files = make_dbtag(src, f"DC{d + 1:06d}", 10, 4096, 1000 + d)
+            for rel in files:
+                os.chmod(os.path.join(src, rel), 0o664)
+            open(os.path.join(src, f"DC{d + 1:06d}", "finished.watch"), "w").close()
+        live = os.path.join(src, "DC009999")
+        os.makedirs(live)
+        rx = Receiver(self.isocket, rx_root, self.lg("restart-receive"))
+        arrive = os.path.join(rx_root, "ed", "DC009999")
+        for r in range(self.a.runs):
+            logpath = self.lg(f"restart-send-{r}")
+            with open(logpath, "wb") as lf:
+                t0 = time.perf_counter()
+                snd = subprocess.Popen([self.isocket, "send", "--root", src, "--to",
+                                        f"127.0.0.1:{rx.port}", "--source", "ed"],
+                                       stdout=lf, stderr=lf)
+                fname = f"after-start-{r}.dat"
+                with open(os.path.join(live, fname), "wb") as f:
+                    f.write(os.urandom(4096))
+                ready = arrived = None
+                deadline = t0 + 30
+                while (ready is None or arrived is None) and time.perf_counter() < deadline:
+                    if ready is None and b"watching live dbtag" in open(logpath, "rb").read():
+                        ready = time.perf_counter() - t0
+                    if arrived is None and os.path.exists(os.path.join(arrive, fname)):
+                        arrived = time.perf_counter() - t0
+                    time.sleep(0.002)
+            snd.send_signal(signal.SIGTERM)
+            snd.wait()
+            if ready is None or arrived is None:
+                self.res.fail(name, f"not ready/arrived within 30 s (ready={ready}, arrived={arrived})")
+                continue
+            self.res.add(name, "isocket", ready)
+            c["extra"]["first_file_s"].append(arrived)
+            log(f"  [{name}] run {r + 1}: ready {ready:.3f} s, first file durable {arrived:.3f} s")
+        rx.stop()
+        discard(src)
+        discard(rx_root)
+        return name
+
+    def case_many(self):
+        n_ed = 10 if self.a.quick else 50
+        per = 16
+        name = f"many EDs: {n_ed} × {per} × 1 MiB at once"
+        c = self.res.case(name, "MB/s aggregate",
+                          note=f"one ED = one sender with the same {n_ed * per} files")
+        c["extra"]["lost"] = []
+        base = os.path.join(self.tmp, "src-many")
+        discard(base)
+        log(f"[{name}] generating")
+        manifests = []
+        for e in range(n_ed):
+            manifests.append(make_dbtag(os.path.join(base, f"ed{e:02d}"), "DC000001", per, MiB, 500 + e))
+        one_src = os.path.join(base, "one")
+        one_manifest = {}
+        for e in range(n_ed):
+            one_manifest.update(make_dbtag(one_src, f"DC{e + 1:06d}", per, MiB, 500 + e))
+        total = n_ed * per * MiB
+        for r in range(self.a.runs):
+            sync()
+            t, ok, _ = self.isocket_once(name, one_src, one_manifest, full_verify=False)
+            if ok:
+                self.res.add(name, "isocket, one ED", total / t / 1e6)
+                log(f"  [{name}] run {r + 1} one ED: {total / t / 1e6:.1f} MB/s ({t:.2f} s)")
+            sync()
+            rx_root = os.path.join(self.tmp, "rx-many")
+            discard(rx_root)
+            rx = Receiver(self.isocket, rx_root, self.lg("many-receive"))
+            procs = []
+            t0 = time.perf_counter()
+            with open(self.lg("many-send"), "ab") as lf:
+                for e in range(n_ed):
+                    procs.append(subprocess.Popen(
+                        [self.isocket, "send", "--root", os.path.join(base, f"ed{e:02d}"), "--to",
+                         f"127.0.0.1:{rx.port}", "--source", f"ed{e:02d}", "--once"],
+                        stdout=lf, stderr=lf))
+                rcs = [p.wait() for p in procs]
+            t = time.perf_counter() - t0
+            rx.stop()
+            lost = 0
+            for e in range(n_ed):
+                src = os.path.join(base, f"ed{e:02d}")
+                bad = verify_tree(os.path.join(rx_root, f"ed{e:02d}"), manifests[e])
+                um, _ = unmarked(src, manifests[e])
+                lost += max(bad, um)
+                reset_marks(src, manifests[e])
+            c["extra"]["lost"].append(lost)
+            if lost or any(rcs):
+                self.res.fail(name, f"{lost} files lost/unmarked, exit codes {sorted(set(rcs))}")
+            else:
+                self.res.add(name, "isocket", total / t / 1e6)
+            log(f"  [{name}] run {r + 1} {n_ed} EDs: {total / t / 1e6:.1f} MB/s ({t:.2f} s), lost {lost}")
+            discard(rx_root)
+            # rsync: as many clients at once into the daemon
+            sync()
+            os.makedirs(os.path.join(self.rsyncd.module, "many"), exist_ok=True)
+            t0 = time.perf_counter()
+            procs = [subprocess.Popen(["rsync", "-a", os.path.join(base, f"ed{e:02d}") + "/",
+                                       self.rsyncd.url(f"many/ed{e:02d}")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     for e in range(n_ed)]
+            os.makedirs(os.path.join(self.rsyncd.module, "many"), exist_ok=True)
+            rcs = [p.wait() for p in procs]
+            t = time.perf_counter() - t0
+            if any(rcs):
+                self.res.fail(name, f"rsync: exit codes {sorted(set(rcs))}")
+            else:
+                self.res.add(name, f"rsync -a ×{n_ed}", total / t / 1e6)
+            discard(os.path.join(self.rsyncd.module, "many"))
+        discard(base)
+        return name
+
+    def case_queue(self):
+        count = 20000 if self.a.quick else 100000
+        name = f"queue: {count} files queued"
+        c = self.res.case(name, "MiB sender peak RSS", higher_better=False,
+                          note="VmHWM (sampled every 10 ms) of `isocket send --once` / the rsync client")
+        c["extra"]["files_per_s"] = {}
+        src = os.path.join(self.tmp, "src-queue")
+        discard(src)
+        log(f"[{name}] generating")
+        manifest = {}
+        for d in range(10):
+            manifest.update(make_dbtag(src, f"DC{d + 1:06d}", count // 10, 1024, 2000 + d))
+        runs = min(self.a.runs, 3)
+        for r in range(runs):
+            sync()
+            t, ok, rss = self.isocket_once(name, src, manifest, full_verify=False)
+            if ok:
+                self.res.add(name, "isocket", rss / 1024)
+                c["extra"]["files_per_s"].setdefault("isocket", []).append(count / t)
+                log(f"  [{name}] isocket: {rss / 1024:.1f} MiB, {count / t:.0f} files/s")
+            sync()
+            t, rss = self.rsync_once(name, src, manifest, ["-a"], verify=False)
+            self.res.add(name, "rsync -a", rss / 1024)
+            c["extra"]["files_per_s"].setdefault("rsync -a", []).append(count / t)
+            log(f"  [{name}] rsync -a: {rss / 1024:.1f} MiB, {count / t:.0f} files/s")
+        discard(src)
+        return name
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, 1 run: a few minutes")
+    ap.add_argument("--runs", type=int, help="runs per case (default 5, --quick 1)")
+    ap.add_argument("--cases", default="big,small,medium,live,idle,restart,many,queue")
+    ap.add_argument("--tmp", default="/var/tmp/isocket-bench", help="work directory (wiped)")
+    ap.add_argument("--json", help="raw figures (default bench/results-<full|quick>.json in the build dir)")
+    ap.add_argument("--results", help="write the table with the machine to this Markdown file")
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("-j", "--jobs", type=int, default=2)
+    args = ap.parse_args()
+    if args.runs is None:
+        args.runs = 1 if args.quick else 5
+    os.umask(0o022)
+
+    ensure_tools()
+    if args.no_build:
+        isocket = os.path.join(BUILD, "app", "isocket")
+        probe = os.path.join(BUILD, "bench", "isocket-latency-probe")
+    else:
+        isocket, probe = build(args.jobs)
+    global TRASH
+    if os.path.exists(args.tmp):
+        log("deleting the previous work directory; waiting 35 s (ext4 recently-deleted window)")
+        rmtree(args.tmp)
+        time.sleep(35)
+    os.makedirs(args.tmp)
+    TRASH = os.path.join(args.tmp, "trash")
+    mach = machine(args.tmp)
+    log("machine:", json.dumps(mach))
+
+    b = Bench(args, isocket, probe)
+    names = {}
+    started = time.time()
+    try:
+        for case in args.cases.split(","):
+            log(f"== {case}")
+            names[case] = getattr(b, "case_" + case)()
+    finally:
+        b.rsyncd.stop()
+        rmtree(TRASH)
+    elapsed = time.time() - started
+
+    n = names
+    targets = []
+    if "big" in n:
+        targets += [{"case": n["big"], "text": "≥ 1.2× rsync -aW", "check": ratio_target("rsync -aW", 1.2)},
+                    {"case": n["big"], "text": "≥ 0.6× socat", "check": ratio_target("socat", 0.6)}]
+    if "small" in n:
+        targets.append({"case": n["small"], "text": "≥ 1.0× rsync -a (daemon, no fsync)",
+                        "check": ratio_target("rsync -a", 1.0)})
+    if "medium" in n:
+        targets.append({"case": n["medium"], "text": "≥ 1.2× rsync -a", "check": ratio_target("rsync -a", 1.2)})
+    if "live" in n:
+        def live_check(c):
+            p99 = med(c["tools"].get("isocket", []))
+            p50 = med(c["extra"]["p50"].get("isocket", []))
+            ls = med(c["tools"].get("lsyncd delay=0", []))
+            return f"p50 {fmt(p50)} ms, p99 {fmt(p99)} ms (lsyncd p99 {fmt(ls)} ms)", p99 <= 50
+        targets.append({"case": n["live"], "text": "p99 ≤ 50 ms", "check": live_check})
+    if "idle" in n:
+        targets.append({"case": n["idle"], "text": "≤ 0.05 CPU s", "check": abs_target("isocket", 0.05)})
+    if "restart" in n:
+        def restart_check(c):
+            m = med(c["tools"].get("isocket", []))
+            f = med(c["extra"]["first_file_s"])
+            return f"ready {fmt(m)} s, first new file durable {fmt(f)} s", m <= 1.0 and f <= 1.0
+        targets.append({"case": n["restart"], "text": "start → ready ≤ 1 s", "check": restart_check})
+    if "many" in n:
+        def many_check(c):
+            agg, one = med(c["tools"].get("isocket", [])), med(c["tools"].get("isocket, one ED", []))
+            lost = sum(c["extra"]["lost"])
+            r = agg / one if one else float("nan")
+            return f"{r:.2f}× one ED, {lost} lost", r >= 0.8 and lost == 0
+        targets.append({"case": n["many"], "text": "≥ 0.8× one ED, 0 lost", "check": many_check})
+    if "queue" in n:
+        targets.append({"case": n["queue"], "text": "≤ 64 MiB", "check": abs_target("isocket", 64)})
+
+    table = summarize(b.res, targets)
+    mode = "quick" if args.quick else "full"
+    notes = [
+        f"Mode: **{mode}**, {args.runs} run(s) per case (queue: at most 3), {elapsed / 60:.1f} min, "
+        f"isocket {mach['isocket_commit']}.",
+        f"Machine: {mach['nproc']} × {mach['cpu']}, {mach['mem_gib']} GiB, kernel {mach['kernel']}, "
+        f"temp dir {mach['tmp']} on {mach['tmp_fs']}; load average at start {' '.join(mach['loadavg_at_start'])} "
+        f"(shared machine). {mach['rsync']}; {mach['lsyncd']}; {mach['socat']}.",
+    ]
+    for name, c in b.res.cases.items():
+        if c["note"]:
+            notes.append(f"{name}: {c['note']}.")
+        if "files_per_s" in c["extra"]:
+            notes.append(f"{name}: files/s " + ", ".join(
+                f"{t} {fmt(med(v))}" for t, v in c["extra"]["files_per_s"].items()) + ".")
+        if "p50" in c["extra"]:
+            notes.append(f"{name}: p50 " + ", ".join(
+                f"{t} {fmt(med(v))} ms" for t, v in c["extra"]["p50"].items()) + ".")
+        if "first_file_s" in c["extra"] and c["extra"]["first_file_s"]:
+            notes.append(f"{name}: a file written right after start durable on the receiver after "
+                         f"{fmt(med(c['extra']['first_file_s']))} s (median).")
+        for f in c["failures"]:
+            notes.append(f"**FAILURE** {name}: {f}")
+    text = table + "\n\n" + "\n".join("- " + x for x in notes) + "\n"
+    print(text)
+
+    raw = {"mode": mode, "runs": args.runs, "machine": mach, "elapsed_s": elapsed,
+           "cases": b.res.cases}
+    jpath = args.json or os.path.join(BUILD, f"bench-results-{mode}.json")
+    with open(jpath, "w") as f:
+        json.dump(raw, f, indent=1)
+    log("raw figures:", jpath)
+    if args.results:
+        with open(args.results, "w") as f:
+            f.write(f"# isocket benchmark results ({mode} run)\n\n"
+                    "Produced by `bench/run" + (" --quick" if args.quick else "") + "`; see "
+                    "bench/run.py for what each case does and the durability of each tool.\n\n"
+                    + text)
+    return 1 if any(c["failures"] for c in b.res.cases.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

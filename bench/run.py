@@ -866,7 +866,6 @@ def main():
             names[case] = getattr(b, "case_" + case)()
     finally:
         b.rsyncd.stop()
-        rmtree(TRASH)
     elapsed = time.time() - started
 
     n = names
@@ -942,6 +941,8 @@ def main():
                     "Produced by `bench/run" + (" --quick" if args.quick else "") + "`; see "
                     "bench/run.py for what each case does and the durability of each tool.\n\n"
                     + text)
+    log("deleting the work trees")
+    rmtree(TRASH)
     return 1 if any(c["failures"] for c in b.res.cases.values()) else 0
 
 

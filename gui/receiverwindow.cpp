@@ -11,6 +11,7 @@
 #include "gui/statevisuals.h"
 #include "gui/throughputchart.h"
 #include "gui/trayicon.h"
+#include "gui/widgetfactory.h"
 #include "gui/windowstate.h"
 
 #include <QAction>
@@ -31,41 +32,6 @@
 namespace isocket::gui {
 
 namespace {
-
-QTableView *makeTable(const QString &name, const QString &accessible, QWidget *parent)
-{
-    auto *view = new QTableView(parent);
-    view->setObjectName(name);
-    view->setAccessibleName(accessible);
-    view->setSelectionBehavior(QAbstractItemView::SelectRows);
-    view->setSelectionMode(QAbstractItemView::SingleSelection);
-    view->setAlternatingRowColors(true);
-    view->setShowGrid(false);
-    view->setWordWrap(false);
-    view->setTextElideMode(Qt::ElideMiddle);
-    view->verticalHeader()->hide();
-    view->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
-    view->verticalHeader()->setDefaultSectionSize(view->fontMetrics().height() + 8);
-    view->horizontalHeader()->setHighlightSections(false);
-    view->horizontalHeader()->setSectionsMovable(true);
-    return view;
-}
-
-QWidget *section(const QString &title, QWidget *buddy, QWidget *body, QWidget *parent)
-{
-    auto *w = new QWidget(parent);
-    auto *l = new QVBoxLayout(w);
-    l->setContentsMargins(0, 4, 0, 0);
-    l->setSpacing(2);
-    auto *label = new QLabel(title, w);
-    QFont f = label->font();
-    f.setBold(true);
-    label->setFont(f);
-    label->setBuddy(buddy);
-    l->addWidget(label);
-    l->addWidget(body, 1);
-    return w;
-}
 
 QSortFilterProxyModel *sorted(QAbstractItemModel *model, int role, QObject *parent)
 {
@@ -206,13 +172,13 @@ void ReceiverWindow::buildLayout(LogModel *log)
 
     m_lower = new QSplitter(Qt::Horizontal, m_splitter);
     m_lower->setObjectName(QStringLiteral("lowerSplitter"));
-    m_lower->addWidget(section(QStringLiteral("&Completed datasets (newest first)"), m_datasetView, m_datasetView, m_lower));
-    m_lower->addWidget(section(QStringLiteral("Lo&g"), m_logPane->view(), m_logPane, m_lower));
+    m_lower->addWidget(section(heading(QStringLiteral("&Completed datasets (newest first)"), m_datasetView, m_lower), m_datasetView, m_lower));
+    m_lower->addWidget(section(heading(QStringLiteral("Lo&g"), m_logPane->view(), m_lower), m_logPane, m_lower));
     m_lower->setStretchFactor(0, 1);
     m_lower->setStretchFactor(1, 1);
 
-    m_splitter->addWidget(section(QStringLiteral("Connected &EDs"), m_peerView, m_peerView, m_splitter));
-    m_splitter->addWidget(section(QStringLiteral("&Incoming files"), m_incomingView, m_incomingView, m_splitter));
+    m_splitter->addWidget(section(heading(QStringLiteral("Connected &EDs"), m_peerView, m_splitter), m_peerView, m_splitter));
+    m_splitter->addWidget(section(heading(QStringLiteral("&Incoming files"), m_incomingView, m_splitter), m_incomingView, m_splitter));
     m_splitter->addWidget(m_lower);
     m_splitter->setStretchFactor(0, 2);
     m_splitter->setStretchFactor(1, 3);

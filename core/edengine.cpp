@@ -152,6 +152,18 @@ EdEngine::TagRec *EdEngine::tagOf(const QString &name)
     return it == m_tags.end() ? nullptr : &*it;
 }
 
+std::pair<EdEngine::TagRec *, QHash<QString, EdEngine::FileRec>::iterator>
+EdEngine::recordOf(const FileTicket &ticket)
+{
+    TagRec *tag = tagOf(ticket.dbtag);
+    if (!tag)
+        return {nullptr, {}};
+    auto it = tag->files.find(ticket.relPath);
+    if (it == tag->files.end())
+        return {nullptr, {}};
+    return {tag, it};
+}
+
 EdEngine::TagRec *EdEngine::liveTag()
 {
     return m_liveName.isEmpty() ? nullptr : tagOf(m_liveName);
@@ -398,11 +410,8 @@ std::optional<FileTicket> EdEngine::takeNext()
 
 void EdEngine::markDelivered(const FileTicket &ticket, const FileStamp &read)
 {
-    TagRec *tag = tagOf(ticket.dbtag);
+    auto [tag, it] = recordOf(ticket);
     if (!tag)
-        return;
-    auto it = tag->files.find(ticket.relPath);
-    if (it == tag->files.end())
         return;
     const auto marked = SentMark::mark(ticket.absPath, read);
     if (!marked) {
@@ -423,11 +432,8 @@ void EdEngine::markDelivered(const FileTicket &ticket, const FileStamp &read)
 
 void EdEngine::fileFailed(const FileTicket &ticket, const Error &error)
 {
-    TagRec *tag = tagOf(ticket.dbtag);
+    auto [tag, it] = recordOf(ticket);
     if (!tag)
-        return;
-    auto it = tag->files.find(ticket.relPath);
-    if (it == tag->files.end())
         return;
     if (error.code == ErrorCode::FileVanished) {
         qCInfo(lcSend).noquote() << ticket.absPath << "was deleted before it was sent; dropped";
@@ -458,11 +464,8 @@ void EdEngine::fileFailed(const FileTicket &ticket, const Error &error)
 
 void EdEngine::returnTicket(const FileTicket &ticket)
 {
-    TagRec *tag = tagOf(ticket.dbtag);
-    if (!tag)
-        return;
-    auto it = tag->files.find(ticket.relPath);
-    if (it == tag->files.end() || it->state != FileState::InFlight)
+    auto [tag, it] = recordOf(ticket);
+    if (!tag || it->state != FileState::InFlight)
         return;
     enqueue(*tag, ticket.relPath, true);
 }

@@ -164,6 +164,8 @@ private:
     FileTicket ticketFor(const TagRec &tag, const QString &relPath, const FileRec &rec) const;
     TagRec *tagOf(const QString &name);
     TagRec *liveTag();
+    // The dbtag and file record of a ticket; {nullptr, …} when either is gone.
+    std::pair<TagRec *, QHash<QString, FileRec>::iterator> recordOf(const FileTicket &ticket);
     void onFileClosed(const QString &path);
     void onDirectoryAdded(const QString &path);
     void onRootChanged();

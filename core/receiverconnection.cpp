@@ -447,8 +447,10 @@ bool ReceiverConnection::onCommitted(quint64 token, ErrorCode code, const QStrin
     return true;
 }
 
-void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString &message)
+void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString &messageIn)
 {
+    // Copies: `t` (which may own messageIn, e.g. t.failureMessage) is erased below.
+    const QString message = messageIn;
     const Offer offer = t.offer;
     const qint64 ms = t.clock.isValid() ? t.clock.elapsed() : 0;
     const qint64 received = t.written - t.startOffset;

@@ -11,6 +11,7 @@
 
 #include <QMetaObject>
 #include <QPointer>
+#include <QSemaphore>
 #include <QThread>
 
 #include "core/logging.h"
@@ -171,13 +172,17 @@ std::vector<int> Committer::syncAll(const std::deque<CommitJob> &batch)
         return errors;
     }
     std::atomic<size_t> next{0};
+    QSemaphore done;
     for (int w = 0; w < workers; ++w) {
         m_syncPool.start([&] {
             for (size_t j = next++; j < batch.size(); j = next++)
                 syncOne(j);
+            done.release();
         });
     }
-    m_syncPool.waitForDone(); // only this thread submits to the pool
+    // Not QThreadPool::waitForDone(): in Qt 6 it also ends the pool's threads, so every batch
+    // started up to MaxParallelSyncs new threads (about one clone per file with small files).
+    done.acquire(workers);
     return errors;
 }
 

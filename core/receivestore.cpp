@@ -497,17 +497,19 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
             return missing(QStringLiteral("not a valid path"));
         QStringList parts = e.path.split(QLatin1Char('/'));
         const QString name = parts.takeLast();
-        UniqueFd dir(::fcntl(dfd, F_DUPFD_CLOEXEC, 0));
+        UniqueFd dir; // only for files in subdirectories; else the dbtag's fd itself
+        int parent = dfd;
         QString shown = source + QLatin1Char('/') + dbtag;
         for (const QString &c : parts) {
             shown += QLatin1Char('/') + c;
-            auto next = openDir(dir.get(), c, false, shown);
+            auto next = openDir(parent, c, false, shown);
             if (!next)
                 return missing(next.error().message);
             dir = std::move(next).value();
+            parent = dir.get();
         }
         struct stat st;
-        if (::fstatat(dir.get(), enc(name).constData(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+        if (::fstatat(parent, enc(name).constData(), &st, AT_SYMLINK_NOFOLLOW) != 0)
             return missing(QStringLiteral("not stored"));
         if (!S_ISREG(st.st_mode))
             return missing(QStringLiteral("not a regular file"));
@@ -515,7 +517,7 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
             return missing(QStringLiteral("stored with %1 bytes, expected %2")
                                .arg(qint64(st.st_size))
                                .arg(e.size));
-        auto hash = hashOf(dir.get(), name, e.size, e.path);
+        auto hash = hashOf(parent, name, e.size, e.path);
         if (!hash)
             return missing(hash.error().message);
         stored.append({e.path, e.size, *hash.value()});

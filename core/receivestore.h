@@ -14,7 +14,12 @@
 // crash is resumed when the same file is offered again: its length and prefix hash go back in
 // the ACCEPT. The manifest `finished.isocket` is written atomically through the dbtag's dir fd.
 //
-// Owns only the root's directory fd. Plain object; its functions block on the disk only
+// Directory fds are cached (LRU of DirCacheSize, keyed by source/dbtag/subdirectories, shared
+// with transfers and commit jobs): a file costs no directory walk in the usual case. Why that
+// keeps the no-symlink guarantee is explained at dirFor() in the .cpp. The free space is read
+// with statvfs at most every SpaceCacheMs, minus the bytes accepted since.
+//
+// Owns the root's directory fd and the cache. Plain object; its functions block on the disk only
 // and may be called from any one thread at a time (the receiver calls them from its own).
 
 #include "core/checksum.h"

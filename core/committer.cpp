@@ -11,6 +11,7 @@
 
 #include <QMetaObject>
 #include <QPointer>
+#include <QSemaphore>
 #include <QThread>
 
 #include "core/logging.h"
@@ -105,15 +106,24 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
         Outcome outcome{job.token, ErrorCode::Ok, QString()};
         if (const int syncErr = syncErrors[j]) {
             outcome = {job.token, codeOf(syncErr), fail(syncErr, QStringLiteral("sync"), job.partName)};
-        } else if (::renameat(job.dir.get(), nativePath(job.partName).constData(), job.dir.get(),
+        } else if (::renameat(job.dir->get(), nativePath(job.partName).constData(), job.dir->get(),
                               nativePath(job.finalName).constData()) != 0) {
             const int err = errno;
             outcome = {job.token, codeOf(err),
                        fail(err, QStringLiteral("rename to"), job.finalName)};
         } else {
-            struct stat st = {};
+            // Jobs usually share the store's cached fd of their directory: the same fd number
+            // (alive, held by the batch) is the same directory without an fstat.
+            const int dfd = job.dir->get();
             size_t index = dirs.size();
-            if (::fstat(job.dir.get(), &st) == 0) {
+            for (size_t i = 0; i < dirs.size(); ++i) {
+                if (dirs[i].fd == dfd) {
+                    index = i;
+                    break;
+                }
+            }
+            struct stat st = {};
+            if (index == dirs.size() && ::fstat(dfd, &st) == 0) {
                 for (size_t i = 0; i < dirs.size(); ++i) {
                     if (dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino) {
                         index = i;
@@ -122,7 +132,7 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
                 }
             }
             if (index == dirs.size())
-                dirs.push_back({st.st_dev, st.st_ino, job.dir.get()});
+                dirs.push_back({st.st_dev, st.st_ino, dfd});
             renamed.push_back(outcomes.size());
             dirOf.push_back(index);
         }
@@ -162,13 +172,17 @@ std::vector<int> Committer::syncAll(const std::deque<CommitJob> &batch)
         return errors;
     }
     std::atomic<size_t> next{0};
+    QSemaphore done;
     for (int w = 0; w < workers; ++w) {
         m_syncPool.start([&] {
             for (size_t j = next++; j < batch.size(); j = next++)
                 syncOne(j);
+            done.release();
         });
     }
-    m_syncPool.waitForDone(); // only this thread submits to the pool
+    // Not QThreadPool::waitForDone(): in Qt 6 it also ends the pool's threads, so every batch
+    // started up to MaxParallelSyncs new threads (about one clone per file with small files).
+    done.acquire(workers);
     return errors;
 }
 

@@ -33,7 +33,7 @@ namespace isocket {
 struct CommitJob
 {
     UniqueFd file; // the partial, written and finished (mtime, xattr)
-    UniqueFd dir;  // the directory holding partName and finalName
+    SharedFd dir;  // the directory holding partName and finalName (shared with the store's cache)
     QString partName;
     QString finalName;
     quint64 token = 0; // set by submit()

@@ -11,6 +11,8 @@
 
 #include <sys/stat.h>
 
+#include <memory>
+
 namespace isocket {
 
 // Owns a file descriptor; closes it on destruction. Move-only.
@@ -43,6 +45,10 @@ public:
 private:
     int m_fd = -1;
 };
+
+// An fd shared by several owners (a cached directory held by transfers and commit jobs); it
+// closes when the last one lets go, on whichever thread that is.
+using SharedFd = std::shared_ptr<const UniqueFd>;
 
 // Size and modification time of a file, as the engine compares them.
 struct FileStamp

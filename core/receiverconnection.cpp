@@ -243,7 +243,7 @@ void ReceiverConnection::handleOffer(const Offer &m)
                       QStringLiteral("%1 is being written by another connection").arg(key));
 
     ReceiveStore &store = m_receiver->store();
-    auto slot = store.locate(m_source, m.dbtag, m.path);
+    auto slot = store.locate(m_source, m.dbtag, m.path, true);
     if (!slot) {
         m_receiver->release(key);
         return refuse(m, slot.error().code, slot.error().message);
@@ -317,13 +317,15 @@ void ReceiverConnection::handleBegin(const Begin &m)
     t.progressClock.start();
     m_current = m.id;
 
-    // The slot is opened again here rather than held since OFFER: a thousand offers in flight
-    // must not hold a thousand directory fds.
+    // The slot is looked up again here rather than held since OFFER: a thousand offers in
+    // flight must not pin a thousand directory fds. The store's directory cache makes this
+    // free (no syscall) in the usual case; the slot is then held until END.
     auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path);
     if (!slot) {
         failTransfer(t, slot.error().code, slot.error().message);
     } else {
-        auto fd = m_receiver->store().openPartial(slot.value(), t.written);
+        t.slot = std::move(slot).value();
+        auto fd = m_receiver->store().openPartial(*t.slot, t.written);
         if (!fd)
             failTransfer(t, fd.error().code, fd.error().message);
         else
@@ -340,6 +342,8 @@ void ReceiverConnection::failTransfer(Transfer &t, ErrorCode code, const QString
     t.failure = code;
     t.failureMessage = message;
     t.file.reset();
+    if (code == ErrorCode::DiskFull)
+        m_receiver->store().spaceChanged();
 }
 
 void ReceiverConnection::handleData(const Data &m)
@@ -386,8 +390,9 @@ void ReceiverConnection::handleEnd(const End &m)
     const qint64 size = qint64(t.offer.size);
     auto removePartial = [&] {
         t.file.reset();
-        if (auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path))
-            m_receiver->store().removePartial(slot.value());
+        if (t.slot)
+            m_receiver->store().removePartial(*t.slot);
+        t.slot.reset();
     };
     if (t.failure != ErrorCode::Ok) {
         removePartial();
@@ -413,16 +418,13 @@ void ReceiverConnection::handleEnd(const End &m)
         return replyStored(t, r.error().code,
                            describe(t.offer) + QStringLiteral(": ") + r.error().message);
     }
-    auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path);
-    if (!slot) {
-        t.file.reset();
-        return replyStored(t, slot.error().code, slot.error().message);
-    }
+    // The directory the partial was created in at BEGIN: the rename must happen there.
     CommitJob job;
     job.file = std::move(t.file);
-    job.dir = std::move(slot.value().dir);
-    job.partName = slot.value().partName;
-    job.finalName = slot.value().name;
+    job.dir = std::move(t.slot->dir);
+    job.partName = t.slot->partName;
+    job.finalName = t.slot->name;
+    t.slot.reset();
     t.stage = Transfer::Stage::Committing;
     // The registry entry now belongs to the commit: it outlives this connection if need be.
     t.token = m_receiver->commit(
@@ -445,14 +447,18 @@ bool ReceiverConnection::onCommitted(quint64 token, ErrorCode code, const QStrin
     return true;
 }
 
-void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString &message)
+void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString &messageIn)
 {
+    // Copies: `t` (which may own messageIn, e.g. t.failureMessage) is erased below.
+    const QString message = messageIn;
     const Offer offer = t.offer;
     const qint64 ms = t.clock.isValid() ? t.clock.elapsed() : 0;
     const qint64 received = t.written - t.startOffset;
     if (!t.key.isEmpty())
         m_receiver->release(t.key);
     m_transfers.erase(offer.id);
+    if (code == ErrorCode::DiskFull)
+        m_receiver->store().spaceChanged();
     if (m_phase == Phase::Ready)
         send(Stored{offer.id, code, code == ErrorCode::Ok ? QString() : message});
     if (code == ErrorCode::Ok) {

@@ -94,6 +94,7 @@ private:
         qint64 offeredOffset = 0;
         Hasher hasher;        // of the bytes before `written`
         UniqueFd file;        // the partial, while writing
+        std::optional<FileSlot> slot; // where the partial is, from BEGIN (shared dir fd)
         qint64 written = 0;   // bytes in the partial
         qint64 flushed = 0;   // writeback started up to here (write-behind)
         qint64 startOffset = 0;

@@ -54,6 +54,12 @@ Result<void> syncFd(int fd, const QString &shown)
 ReceiveStore::ReceiveStore(QString root, qint64 reserveBytes)
     : m_root(std::move(root)), m_reserveBytes(reserveBytes)
 {
+    m_clock.start();
+}
+
+qint64 ReceiveStore::nowMs() const
+{
+    return m_clock.elapsed();
 }
 
 Result<void> ReceiveStore::open()
@@ -116,8 +122,84 @@ Result<UniqueFd> ReceiveStore::openDirs(const QStringList &components, bool crea
     return current;
 }
 
+// The directory cache. Every miss walks the path from the root fd, component by component with
+// openat(O_DIRECTORY | O_NOFOLLOW) exactly as before; a hit reuses that fd. Why a cached fd is
+// still safe to write through:
+//  - it was opened without following any symlink, so it names a directory that was inside the
+//    root when opened; replacing a path component by a symlink later cannot redirect it;
+//  - a directory removed since (rm -r, or removed and replaced by a new directory or a
+//    symlink) is dead: the kernel refuses to create anything in it (ENOENT). openPartial()
+//    then drops the entry and walks again from the root, which creates the new directory or
+//    refuses the symlink. At OFFER, locate(checkLive) also fstat()s the fd (st_nlink == 0 means
+//    removed) so such a file is refused at OFFER as before rather than at STORED;
+//  - a directory *moved* elsewhere (mv, still alive) is caught by walking the path again once
+//    the entry is older than DirRecheckMs: a different dev/ino replaces the entry. Within that
+//    window a file may still land in the moved directory, where it would have landed had it
+//    arrived just before the move; no link is ever followed for it.
+// Holders (a transfer between BEGIN and END, a commit job) share the fd; an evicted or replaced
+// entry closes when the last of them lets go.
+Result<ReceiveStore::CachedDir> ReceiveStore::dirFor(const QStringList &components,
+                                                     bool checkLive)
+{
+    const QString key = components.join(QLatin1Char('/'));
+    const qint64 now = nowMs();
+    auto it = m_dirs.find(key);
+    if (it != m_dirs.end() && now - it->verifiedMs <= DirRecheckMs) {
+        bool live = true;
+        if (checkLive) {
+            struct stat st;
+            live = ::fstat(it->fd->get(), &st) == 0 && st.st_nlink > 0;
+        }
+        if (live) {
+            it->used = ++m_dirUse;
+            return *it;
+        }
+        m_dirs.erase(it);
+        it = m_dirs.end();
+    }
+    auto opened = openDirs(components, true);
+    if (!opened) {
+        if (it != m_dirs.end())
+            m_dirs.erase(it);
+        return opened.error();
+    }
+    struct stat st;
+    if (::fstat(opened.value().get(), &st) != 0) {
+        const int err = errno;
+        return osFailure(QStringLiteral("stat"), m_root + QLatin1Char('/') + key, err);
+    }
+    if (it != m_dirs.end() && it->dev == st.st_dev && it->ino == st.st_ino && st.st_nlink > 0) {
+        // Still the same directory: keep sharing the fd already handed out.
+        it->verifiedMs = now;
+        it->used = ++m_dirUse;
+        return *it;
+    }
+    CachedDir entry;
+    entry.fd = std::make_shared<const UniqueFd>(std::move(opened).value());
+    entry.dev = st.st_dev;
+    entry.ino = st.st_ino;
+    entry.verifiedMs = now;
+    entry.used = ++m_dirUse;
+    m_dirs.insert(key, entry);
+    if (m_dirs.size() > DirCacheSize) {
+        auto oldest = m_dirs.begin();
+        for (auto i = m_dirs.begin(); i != m_dirs.end(); ++i)
+            if (i->used < oldest->used)
+                oldest = i;
+        m_dirs.erase(oldest);
+    }
+    return entry;
+}
+
+void ReceiveStore::forgetDir(const QStringList &components, const SharedFd &fd)
+{
+    auto it = m_dirs.find(components.join(QLatin1Char('/')));
+    if (it != m_dirs.end() && it->fd == fd)
+        m_dirs.erase(it);
+}
+
 Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbtag,
-                                      const QString &path)
+                                      const QString &path, bool checkLive)
 {
     if (auto r = validateName(source, QStringLiteral("source")); !r)
         return r.error();
@@ -137,11 +219,13 @@ Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbta
                          .arg(path)};
     parts.prepend(dbtag);
     parts.prepend(source);
-    auto dir = openDirs(parts, true);
+    auto dir = dirFor(parts, checkLive);
     if (!dir)
         return dir.error();
     FileSlot slot;
-    slot.dir = std::move(dir).value();
+    slot.dir = dir.value().fd;
+    slot.dev = dir.value().dev;
+    slot.dirPath = std::move(parts);
     slot.name = name;
     slot.partName = QLatin1Char('.') + name + QLatin1String(PartSuffix);
     return slot;
@@ -172,7 +256,7 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
 {
     const QByteArray n = enc(slot.name);
     struct stat st;
-    if (::fstatat(slot.dir.get(), n.constData(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (::fstatat(slot.dirFd(), n.constData(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         const int err = errno;
         if (err == ENOENT)
             return std::optional<Hash128>();
@@ -187,13 +271,13 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
     const FileStamp stamp = stampOf(st);
     if (stamp.size != size || stamp.mtimeNs != mtimeNs)
         return std::optional<Hash128>();
-    return hashOf(slot.dir.get(), slot.name, size, slot.name);
+    return hashOf(slot.dirFd(), slot.name, size, slot.name);
 }
 
 Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slot, qint64 size)
 {
     const QByteArray n = enc(slot.partName);
-    UniqueFd fd(::openat(slot.dir.get(), n.constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd fd(::openat(slot.dirFd(), n.constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) {
         const int err = errno;
         if (err == ENOENT)
@@ -211,7 +295,7 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
     if (st.st_size == 0)
         return std::optional<PartialInfo>();
     if (st.st_size > size) {
-        ::unlinkat(slot.dir.get(), n.constData(), 0);
+        ::unlinkat(slot.dirFd(), n.constData(), 0);
         return std::optional<PartialInfo>();
     }
     PartialInfo info;
@@ -221,14 +305,36 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
     return std::optional<PartialInfo>(std::move(info));
 }
 
-Result<UniqueFd> ReceiveStore::openPartial(const FileSlot &slot, qint64 offset)
+Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset)
 {
     const QByteArray n = enc(slot.partName);
-    const int flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | (offset == 0 ? O_CREAT : 0);
-    UniqueFd fd(::openat(slot.dir.get(), n.constData(), flags, 0644));
-    if (!fd.valid()) {
+    UniqueFd fd;
+    for (int attempt = 0;; ++attempt) {
+        if (offset == 0) {
+            // The usual case: no partial yet. A file we create ourselves is empty and regular:
+            // no fstat, no truncate.
+            fd.reset(::openat(slot.dirFd(), n.constData(),
+                              O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+            if (fd.valid())
+                return fd;
+            if (errno == EEXIST)
+                fd.reset(::openat(slot.dirFd(), n.constData(),
+                                  O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
+        } else {
+            fd.reset(::openat(slot.dirFd(), n.constData(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+        }
+        if (fd.valid())
+            break;
         const int err = errno;
-        return osFailure(QStringLiteral("open"), slot.partName, err);
+        if (err != ENOENT || attempt > 0)
+            return osFailure(QStringLiteral("open"), slot.partName, err);
+        // The cached directory may be gone (removed, perhaps replaced): walk again from the root.
+        forgetDir(slot.dirPath, slot.dir);
+        auto dir = dirFor(slot.dirPath, false);
+        if (!dir)
+            return dir.error();
+        slot.dir = dir.value().fd;
+        slot.dev = dir.value().dev;
     }
     struct stat st;
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
@@ -245,27 +351,64 @@ Result<UniqueFd> ReceiveStore::openPartial(const FileSlot &slot, qint64 offset)
     return fd;
 }
 
-Result<void> ReceiveStore::checkSpace(const FileSlot &slot, qint64 needed) const
+Result<qint64> ReceiveStore::refreshSpace(SpaceState &state, const FileSlot &slot)
 {
     struct statvfs vfs;
-    if (::fstatvfs(slot.dir.get(), &vfs) != 0) {
+    if (::fstatvfs(slot.dirFd(), &vfs) != 0) {
         const int err = errno;
         return osFailure(QStringLiteral("statvfs"), m_root, err);
     }
-    const qint64 avail = qint64(vfs.f_bavail) * qint64(vfs.f_frsize);
-    if (avail - needed < m_reserveBytes)
-        return Error{ErrorCode::DiskFull,
-                     QStringLiteral("%1 bytes free, %2 needed, %3 reserved on %4")
-                         .arg(avail)
-                         .arg(needed)
-                         .arg(m_reserveBytes)
-                         .arg(m_root)};
-    return {};
+    state.avail = qint64(vfs.f_bavail) * qint64(vfs.f_frsize);
+    state.accepted = 0;
+    state.atMs = nowMs();
+    return state.avail;
+}
+
+Result<void> ReceiveStore::checkSpace(const FileSlot &slot, qint64 needed)
+{
+    SpaceState *state = nullptr;
+    for (SpaceState &s : m_space)
+        if (s.dev == slot.dev)
+            state = &s;
+    bool fresh = false;
+    if (!state) {
+        m_space.push_back({slot.dev, 0, 0, 0});
+        state = &m_space.back();
+        fresh = true;
+    } else if (nowMs() - state->atMs > SpaceCacheMs) {
+        fresh = true;
+    }
+    if (fresh) {
+        if (auto r = refreshSpace(*state, slot); !r) {
+            m_space.clear();
+            return r.error();
+        }
+    }
+    qint64 avail = state->avail - state->accepted;
+    if (avail - needed < m_reserveBytes && !fresh) {
+        // Never refuse on an estimate: look again.
+        auto r = refreshSpace(*state, slot);
+        if (!r) {
+            m_space.clear();
+            return r.error();
+        }
+        avail = r.value();
+    }
+    if (avail - needed >= m_reserveBytes) {
+        state->accepted += needed;
+        return {};
+    }
+    m_space.clear(); // the next offer looks again
+    return Error{ErrorCode::DiskFull, QStringLiteral("%1 bytes free, %2 needed, %3 reserved on %4")
+                                          .arg(avail)
+                                          .arg(needed)
+                                          .arg(m_reserveBytes)
+                                          .arg(m_root)};
 }
 
 void ReceiveStore::removePartial(const FileSlot &slot)
 {
-    ::unlinkat(slot.dir.get(), enc(slot.partName).constData(), 0);
+    ::unlinkat(slot.dirFd(), enc(slot.partName).constData(), 0);
 }
 
 Result<void> ReceiveStore::writeAt(int fd, qint64 offset, const char *data, qint64 size)
@@ -354,17 +497,19 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
             return missing(QStringLiteral("not a valid path"));
         QStringList parts = e.path.split(QLatin1Char('/'));
         const QString name = parts.takeLast();
-        UniqueFd dir(::fcntl(dfd, F_DUPFD_CLOEXEC, 0));
+        UniqueFd dir; // only for files in subdirectories; else the dbtag's fd itself
+        int parent = dfd;
         QString shown = source + QLatin1Char('/') + dbtag;
         for (const QString &c : parts) {
             shown += QLatin1Char('/') + c;
-            auto next = openDir(dir.get(), c, false, shown);
+            auto next = openDir(parent, c, false, shown);
             if (!next)
                 return missing(next.error().message);
             dir = std::move(next).value();
+            parent = dir.get();
         }
         struct stat st;
-        if (::fstatat(dir.get(), enc(name).constData(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+        if (::fstatat(parent, enc(name).constData(), &st, AT_SYMLINK_NOFOLLOW) != 0)
             return missing(QStringLiteral("not stored"));
         if (!S_ISREG(st.st_mode))
             return missing(QStringLiteral("not a regular file"));
@@ -372,7 +517,7 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
             return missing(QStringLiteral("stored with %1 bytes, expected %2")
                                .arg(qint64(st.st_size))
                                .arg(e.size));
-        auto hash = hashOf(dir.get(), name, e.size, e.path);
+        auto hash = hashOf(parent, name, e.size, e.path);
         if (!hash)
             return missing(hash.error().message);
         stored.append({e.path, e.size, *hash.value()});

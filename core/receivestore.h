@@ -14,26 +14,41 @@
 // crash is resumed when the same file is offered again: its length and prefix hash go back in
 // the ACCEPT. The manifest `finished.isocket` is written atomically through the dbtag's dir fd.
 //
-// Owns only the root's directory fd. Plain object; its functions block on the disk only
+// Directory fds are cached (LRU of DirCacheSize, keyed by source/dbtag/subdirectories, shared
+// with transfers and commit jobs): a file costs no directory walk in the usual case. Why that
+// keeps the no-symlink guarantee is explained at dirFor() in the .cpp. The free space is read
+// with statvfs at most every SpaceCacheMs, minus the bytes accepted since.
+//
+// Owns the root's directory fd and the cache. Plain object; its functions block on the disk only
 // and may be called from any one thread at a time (the receiver calls them from its own).
 
 #include "core/checksum.h"
 #include "core/error.h"
 #include "core/fileutil.h"
 
+#include <QElapsedTimer>
+#include <QHash>
 #include <QList>
+#include <QStringList>
 #include <QString>
 
 #include <optional>
+#include <vector>
+
+#include <sys/types.h>
 
 namespace isocket {
 
 // Where one offered file goes: its final directory (an open fd) and names inside it.
 struct FileSlot
 {
-    UniqueFd dir;     // the directory holding the final name
-    QString name;     // the final name (last path component)
-    QString partName; // the hidden partial next to it
+    SharedFd dir;        // the directory holding the final name (shared with the store's cache)
+    dev_t dev = 0;       // its filesystem
+    QStringList dirPath; // source, dbtag and subdirectories: the key of `dir` in the cache
+    QString name;        // the final name (last path component)
+    QString partName;    // the hidden partial next to it
+
+    int dirFd() const { return dir->get(); }
 };
 
 // A partial found for an offered file: its length and the hash of those bytes.
@@ -65,10 +80,22 @@ public:
     const QString &root() const { return m_root; }
     qint64 reserveBytes() const { return m_reserveBytes; }
 
+    // How long a cached directory fd is trusted before its path is walked again from the root.
+    static constexpr qint64 DirRecheckMs = 1000;
+    // Cached directory fds (LRU).
+    static constexpr int DirCacheSize = 64;
+    // How long a statvfs result is reused (minus the bytes accepted since).
+    static constexpr qint64 SpaceCacheMs = 100;
+
     // Validates source, dbtag and path (BadPath; the top-level `finished.isocket` is reserved),
     // then opens, creating what is missing, the directories down to the file's own.
     // SymlinkRefused when any component is a symbolic link.
-    Result<FileSlot> locate(const QString &source, const QString &dbtag, const QString &path);
+    //
+    // The directory fd comes from a small cache (see dirFor()); `checkLive` also verifies with
+    // one fstat that a cached directory has not been removed (done at OFFER, so that a dbtag
+    // replaced by an operator is refused there as before).
+    Result<FileSlot> locate(const QString &source, const QString &dbtag, const QString &path,
+                            bool checkLive = false);
 
     // The hash of the final file when it exists as a regular file with this size and mtime
     // (from its xattr, else computed); nullopt when it is missing or differs.
@@ -80,10 +107,17 @@ public:
 
     // Opens the partial for writing at `offset`: 0 creates or truncates it; a positive offset
     // requires the partial to hold at least that many bytes, and cuts anything beyond.
-    Result<UniqueFd> openPartial(const FileSlot &slot, qint64 offset);
+    // When the slot's cached directory turns out to be gone (ENOENT: removed, maybe replaced),
+    // the cache entry is dropped, `slot` is located again from the root and the open retried
+    // once.
+    Result<UniqueFd> openPartial(FileSlot &slot, qint64 offset);
 
     // DiskFull when the free space of the slot's filesystem minus `needed` is below the reserve.
-    Result<void> checkSpace(const FileSlot &slot, qint64 needed) const;
+    // The statvfs result is reused for SpaceCacheMs, minus the bytes accepted since; a refusal
+    // is always confirmed by a fresh statvfs. On success `needed` counts as accepted.
+    Result<void> checkSpace(const FileSlot &slot, qint64 needed);
+    // Forgets the cached free space (after an ENOSPC / DiskFull anywhere).
+    void spaceChanged() { m_space.clear(); }
 
     // Removes the partial (after a checksum mismatch or an I/O error).
     void removePartial(const FileSlot &slot);
@@ -116,9 +150,35 @@ private:
     Result<std::optional<Hash128>> hashOf(int dirFd, const QString &name, qint64 size,
                                           const QString &shown);
 
+    struct CachedDir
+    {
+        SharedFd fd;
+        dev_t dev = 0;
+        ino_t ino = 0;
+        qint64 verifiedMs = 0; // when its path was last walked from the root
+        quint64 used = 0;      // LRU stamp
+    };
+    // The open directory `<root>/<components>`, from the cache when possible.
+    Result<CachedDir> dirFor(const QStringList &components, bool checkLive);
+    void forgetDir(const QStringList &components, const SharedFd &fd);
+    qint64 nowMs() const;
+
+    struct SpaceState
+    {
+        dev_t dev = 0;
+        qint64 avail = 0;    // f_bavail * f_frsize at `atMs`
+        qint64 accepted = 0; // bytes accepted since
+        qint64 atMs = 0;
+    };
+    Result<qint64> refreshSpace(SpaceState &state, const FileSlot &slot);
+
     QString m_root;
     qint64 m_reserveBytes = 0;
     UniqueFd m_rootFd;
+    QHash<QString, CachedDir> m_dirs;
+    quint64 m_dirUse = 0;
+    std::vector<SpaceState> m_space;
+    QElapsedTimer m_clock;
 };
 
 } // namespace isocket

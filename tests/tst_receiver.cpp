@@ -105,6 +105,7 @@ private slots:
     void emptySecretRefusesPublicAddress();
     void hostile_data();
     void hostile();
+    void replacedDirectory();
     void badFrames_data();
     void badFrames();
     void busy();
@@ -386,6 +387,63 @@ void TestReceiver::hostile()
     QCOMPARE(d.storeFile(1, QStringLiteral("DC1"), QStringLiteral("f"), data, MtimeNs),
              ErrorCode::Ok);
     QCOMPARE(allEntries(f.outside), QStringList());
+}
+
+// The receiver caches directory fds: a dbtag directory removed and recreated, or replaced by a
+// symlink, between two files must never be written into through the stale fd nor followed.
+void TestReceiver::replacedDirectory()
+{
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QByteArray data = test::patternBytes(1000, 7);
+    const QString dir = f.root + QStringLiteral("/ed1/DC1");
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), data, MtimeNs),
+             ErrorCode::Ok);
+
+    // Removed and recreated: the second file lands in the new directory.
+    QVERIFY(QDir(dir).removeRecursively());
+    QVERIFY(QDir().mkpath(dir));
+    QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("b"), data, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(allEntries(dir), QStringList{QStringLiteral("b")});
+
+    // Replaced by a symlink to the outside: refused at OFFER, nothing written outside.
+    QVERIFY(QDir(dir).removeRecursively());
+    QVERIFY(QFile::link(f.outside, dir));
+    auto a = c.offer(3, QStringLiteral("DC1"), QStringLiteral("c"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::Refused);
+    QCOMPARE(a->code, ErrorCode::SymlinkRefused);
+    QCOMPARE(allEntries(f.outside), QStringList());
+
+    // Back to a directory; then replaced by a symlink between OFFER and BEGIN: refused at STORED.
+    QVERIFY(QFile::remove(dir));
+    QVERIFY(QDir().mkpath(dir));
+    QCOMPARE(c.storeFile(4, QStringLiteral("DC1"), QStringLiteral("d"), data, MtimeNs),
+             ErrorCode::Ok);
+    a = c.offer(5, QStringLiteral("DC1"), QStringLiteral("e"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::Send);
+    QVERIFY(QDir(dir).removeRecursively());
+    QVERIFY(QFile::link(f.outside, dir));
+    auto s = c.sendFile(5, data);
+    QVERIFY(s);
+    QCOMPARE(s->code, ErrorCode::SymlinkRefused);
+    QCOMPARE(allEntries(f.outside), QStringList());
+    QVERIFY(c.isConnected());
+
+    // A subdirectory removed and recreated between two files.
+    QCOMPARE(c.storeFile(6, QStringLiteral("DC2"), QStringLiteral("x/a"), data, MtimeNs),
+             ErrorCode::Ok);
+    const QString sub = f.root + QStringLiteral("/ed1/DC2/x");
+    QVERIFY(QDir(sub).removeRecursively());
+    QVERIFY(QDir().mkpath(sub));
+    QCOMPARE(c.storeFile(7, QStringLiteral("DC2"), QStringLiteral("x/b"), data, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(allEntries(sub), QStringList{QStringLiteral("b")});
+    QCOMPARE(readAll(sub + QStringLiteral("/b")), data);
 }
 
 void TestReceiver::badFrames_data()

@@ -65,7 +65,8 @@ int runReceive(const QStringList &args)
                    QStringLiteral("cannot create the receive root %1").arg(config.receiveRoot));
         return ExitFailure;
     }
-    Receiver receiver(ReceiverOptions{config.receiveRoot, secret.value(), config.reserveBytes});
+    Receiver receiver(ReceiverOptions{config.receiveRoot, secret.value(), config.reserveBytes,
+                                      config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto});
     if (!receiver.listen(address, config.listenPort)) {
         printError(command, receiver.errorString());
         return ExitFailure;

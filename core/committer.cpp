@@ -5,9 +5,12 @@
 #include <utility>
 #include <vector>
 
-#include <sys/stat.h>
-#include <unistd.h>
+#include <cstdio>
+
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include <QMetaObject>
 #include <QPointer>
@@ -37,8 +40,23 @@ void Committer::ThreadStopper::operator()(QThread *thread) const
     delete thread;
 }
 
-Committer::Committer(QObject *parent)
-    : QObject(parent), m_thread(QThread::create([this] { run(); }), ThreadStopper{this})
+bool Committer::syncfsReportsErrors()
+{
+    // Before Linux 5.8 syncfs(2) returned 0 even when writing back a file had failed.
+    static const bool reports = [] {
+        struct utsname u = {};
+        int major = 0;
+        int minor = 0;
+        if (::uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &major, &minor) != 2)
+            return false;
+        return major > 5 || (major == 5 && minor >= 8);
+    }();
+    return reports;
+}
+
+Committer::Committer(CommitSync sync, QObject *parent)
+    : QObject(parent), m_useSyncfs(sync == CommitSync::Auto && syncfsReportsErrors()),
+      m_thread(QThread::create([this] { run(); }), ThreadStopper{this})
 {
     m_syncPool.setMaxThreadCount(MaxParallelSyncs);
     m_syncPool.setObjectName(QStringLiteral("isocket-sync"));
@@ -62,6 +80,27 @@ quint64 Committer::submit(CommitJob job)
     }
     m_wake.notify_one();
     return token;
+}
+
+std::vector<quint64> Committer::submit(std::vector<CommitJob> jobs)
+{
+    std::vector<quint64> tokens;
+    tokens.reserve(jobs.size());
+    {
+        std::lock_guard lock(m_mutex);
+        for (CommitJob &job : jobs) {
+            job.token = m_nextToken++;
+            tokens.push_back(job.token);
+            m_queue.push_back(std::move(job));
+        }
+    }
+    m_wake.notify_one();
+    return tokens;
+}
+
+Committer::Stats Committer::stats() const
+{
+    return Stats{m_batches.load(), m_files.load(), m_syncfsBatches.load()};
 }
 
 void Committer::run()
@@ -90,6 +129,7 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
         return err == ENOSPC || err == EDQUOT ? ErrorCode::DiskFull : ErrorCode::IoError;
     };
 
+    // The distinct directories of the batch, and the filesystem each is on.
     struct DirKey
     {
         dev_t dev;
@@ -97,10 +137,76 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
         int fd;
     };
     std::vector<DirKey> dirs;
-    std::vector<size_t> renamed; // indices into outcomes waiting for their directory's fsync
-    std::vector<size_t> dirOf;
+    std::vector<size_t> dirOf(batch.size());
+    for (size_t j = 0; j < batch.size(); ++j) {
+        // Jobs usually share the store's cached fd of their directory: the same fd number
+        // (alive, held by the batch) is the same directory without an fstat.
+        const int dfd = batch[j].dir->get();
+        size_t index = dirs.size();
+        for (size_t i = 0; i < dirs.size(); ++i) {
+            if (dirs[i].fd == dfd) {
+                index = i;
+                break;
+            }
+        }
+        if (index == dirs.size()) {
+            struct stat st = {};
+            if (::fstat(dfd, &st) == 0) {
+                for (size_t i = 0; i < dirs.size(); ++i) {
+                    if (dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino) {
+                        index = i;
+                        break;
+                    }
+                }
+            }
+            if (index == dirs.size())
+                dirs.push_back({st.st_dev, st.st_ino, dfd});
+        }
+        dirOf[j] = index;
+    }
 
-    const std::vector<int> syncErrors = syncAll(batch);
+    // syncfs once per filesystem of the batch (usually one): `fsFd` an fd on it, `err` its result.
+    struct Fs
+    {
+        dev_t dev;
+        int fd;
+        int err = 0;
+    };
+    std::vector<Fs> filesystems;
+    std::vector<size_t> fsOfDir(dirs.size());
+    const bool viaSyncfs = m_useSyncfs && batch.size() >= SyncfsMinBatch;
+    auto syncFilesystems = [&filesystems] {
+        for (Fs &fs : filesystems)
+            if (!fs.err && ::syncfs(fs.fd) != 0)
+                fs.err = errno;
+    };
+
+    std::vector<int> syncErrors(batch.size(), 0);
+    if (viaSyncfs) {
+        for (size_t i = 0; i < dirs.size(); ++i) {
+            size_t f = 0;
+            while (f < filesystems.size() && filesystems[f].dev != dirs[i].dev)
+                ++f;
+            if (f == filesystems.size())
+                filesystems.push_back({dirs[i].dev, dirs[i].fd});
+            fsOfDir[i] = f;
+        }
+        syncFilesystems();
+        for (size_t j = 0; j < batch.size(); ++j) {
+            syncErrors[j] = filesystems[fsOfDir[dirOf[j]]].err;
+            // syncfs reports a writeback error once per open file description of the
+            // filesystem, and our directory fds may have been opened after an error another
+            // call already saw. The file's own fd reports its own errors: after syncfs there is
+            // nothing left to write, so this only waits for nothing and reads the error state.
+            if (!syncErrors[j]
+                && ::sync_file_range(batch[j].file.get(), 0, 0, SYNC_FILE_RANGE_WAIT_AFTER) != 0)
+                syncErrors[j] = errno;
+        }
+    } else {
+        syncErrors = syncAll(batch);
+    }
+
+    std::vector<size_t> renamed; // indices into outcomes waiting for their directory's sync
     for (size_t j = 0; j < batch.size(); ++j) {
         CommitJob &job = batch[j];
         Outcome outcome{job.token, ErrorCode::Ok, QString()};
@@ -112,46 +218,39 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
             outcome = {job.token, codeOf(err),
                        fail(err, QStringLiteral("rename to"), job.finalName)};
         } else {
-            // Jobs usually share the store's cached fd of their directory: the same fd number
-            // (alive, held by the batch) is the same directory without an fstat.
-            const int dfd = job.dir->get();
-            size_t index = dirs.size();
-            for (size_t i = 0; i < dirs.size(); ++i) {
-                if (dirs[i].fd == dfd) {
-                    index = i;
-                    break;
-                }
-            }
-            struct stat st = {};
-            if (index == dirs.size() && ::fstat(dfd, &st) == 0) {
-                for (size_t i = 0; i < dirs.size(); ++i) {
-                    if (dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino) {
-                        index = i;
-                        break;
-                    }
-                }
-            }
-            if (index == dirs.size())
-                dirs.push_back({st.st_dev, st.st_ino, dfd});
-            renamed.push_back(outcomes.size());
-            dirOf.push_back(index);
+            renamed.push_back(j);
         }
         outcomes.push_back(std::move(outcome));
     }
 
+    // Make the renames durable: the second syncfs, or an fsync of each directory that got one.
     std::vector<int> dirErrors(dirs.size(), 0);
-    for (size_t i = 0; i < dirs.size(); ++i)
-        if (::fsync(dirs[i].fd) != 0)
-            dirErrors[i] = errno;
-    for (size_t k = 0; k < renamed.size(); ++k) {
-        if (const int err = dirErrors[dirOf[k]]) {
-            Outcome &o = outcomes[renamed[k]];
+    if (viaSyncfs) {
+        syncFilesystems();
+        for (size_t i = 0; i < dirs.size(); ++i)
+            dirErrors[i] = filesystems[fsOfDir[i]].err;
+    } else {
+        std::vector<bool> used(dirs.size(), false);
+        for (size_t j : renamed)
+            used[dirOf[j]] = true;
+        for (size_t i = 0; i < dirs.size(); ++i)
+            if (used[i] && ::fsync(dirs[i].fd) != 0)
+                dirErrors[i] = errno;
+    }
+    for (size_t j : renamed) {
+        if (const int err = dirErrors[dirOf[j]]) {
+            Outcome &o = outcomes[j];
             o.code = codeOf(err);
             o.message =
                 QStringLiteral("cannot sync the directory of a stored file: %1").arg(osError(err));
         }
     }
-    qCDebug(lcRecv) << "committed" << batch.size() << "files," << dirs.size() << "directories";
+    m_batches.fetch_add(1, std::memory_order_relaxed);
+    m_files.fetch_add(batch.size(), std::memory_order_relaxed);
+    if (viaSyncfs)
+        m_syncfsBatches.fetch_add(1, std::memory_order_relaxed);
+    qCDebug(lcRecv) << "committed" << batch.size() << "files," << dirs.size() << "directories"
+                    << (viaSyncfs ? "(syncfs)" : "(fsync)");
     batch.clear(); // close the fds before reporting
     deliver(outcomes);
 }

@@ -112,6 +112,9 @@ const QList<Config::KeyInfo> &Config::keys()
          QStringLiteral("lsocket.conf server, port")},
         {QStringLiteral("receive.reserve"), QStringLiteral("reserve"), QStringLiteral("BYTES"),
          QStringLiteral("free space the receiver keeps on its disk (K, M, G suffixes)"), QString()},
+        {QStringLiteral("receive.sync"), QStringLiteral("sync"), QStringLiteral("auto|file"),
+         QStringLiteral("how stored files are made durable (auto or file)"),
+         QString()},
     };
     return table;
 }
@@ -227,6 +230,12 @@ Result<void> Config::set(const QString &key, const QString &rawValue, const QStr
         if (!r)
             return fail(r.error().message);
         reserveBytes = r.value();
+        return {};
+    }
+    if (key == QLatin1String("receive.sync")) {
+        if (value != QLatin1String("auto") && value != QLatin1String("file"))
+            return fail(QStringLiteral("must be auto or file, not '%1'").arg(value));
+        syncPerFile = value == QLatin1String("file");
         return {};
     }
     return fail(QStringLiteral("unknown key"));

@@ -41,6 +41,7 @@ struct Config
     QString listenHost = QStringLiteral("127.0.0.1");
     quint16 listenPort = 12345;
     qint64 reserveBytes = 64LL * 1024 * 1024; // free space the receiver always keeps
+    bool syncPerFile = false; // true: fsync every file; false (auto): syncfs for batches
 
     // The effective source name: `source`, or the host name when empty.
     QString effectiveSource() const;

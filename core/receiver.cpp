@@ -9,7 +9,7 @@ namespace isocket {
 
 Receiver::Receiver(ReceiverOptions options, QObject *parent)
     : QObject(parent), m_options(std::move(options)),
-      m_store(m_options.root, m_options.reserveBytes)
+      m_store(m_options.root, m_options.reserveBytes), m_committer(m_options.sync)
 {
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
     connect(&m_server, &QTcpServer::newConnection, this, &Receiver::acceptConnections);

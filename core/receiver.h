@@ -35,6 +35,7 @@ struct ReceiverOptions
     QString root;            // must exist
     QByteArray secret;       // empty: an empty HMAC key (only on a loopback address)
     qint64 reserveBytes = 0; // free space always kept on the root's filesystem
+    CommitSync sync = CommitSync::Auto;
 };
 
 class Receiver : public QObject

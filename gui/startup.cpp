@@ -72,7 +72,8 @@ Result<ReceiverSetup> receiverSetupFrom(const Config &config, const QByteArray &
                                     "required (--secret-file)")
                          .arg(s.address.toString())};
     s.port = config.listenPort;
-    s.options = ReceiverOptions{config.receiveRoot, secret, config.reserveBytes};
+    s.options = ReceiverOptions{config.receiveRoot, secret, config.reserveBytes,
+                                config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto};
     return s;
 }
 

@@ -62,7 +62,8 @@ void TestConfig::loadsEveryKey()
                                   "[receive]\n"
                                   "root = /srv/in\n"
                                   "listen = [::1]:5000\n"
-                                  "reserve = 1G\n"));
+                                  "reserve = 1G\n"
+                                  "sync = file\n"));
     Config c;
     const auto r = c.loadFile(path);
     QVERIFY2(r.ok(), r.ok() ? "" : qPrintable(r.error().message));
@@ -81,6 +82,7 @@ void TestConfig::loadsEveryKey()
     QCOMPARE(c.listenHost, QStringLiteral("::1"));
     QCOMPARE(c.listenPort, quint16(5000));
     QCOMPARE(c.reserveBytes, qint64(1) << 30);
+    QCOMPARE(c.syncPerFile, true);
 }
 
 void TestConfig::badValues_data()
@@ -97,6 +99,7 @@ void TestConfig::badValues_data()
     QTest::newRow("bad duration") << QByteArray("[send]\nretry_interval = soon\n") << QStringLiteral("send.retry_interval");
     QTest::newRow("bad listen") << QByteArray("[receive]\nlisten = nowhere\n") << QStringLiteral("receive.listen");
     QTest::newRow("bad size") << QByteArray("[receive]\nreserve = lots\n") << QStringLiteral("receive.reserve");
+    QTest::newRow("bad sync") << QByteArray("[receive]\nsync = always\n") << QStringLiteral(":2: receive.sync: must be auto or file");
     QTest::newRow("empty root") << QByteArray("[data]\nroot =\n") << QStringLiteral("data.root: must not be empty");
     QTest::newRow("marker with slash") << QByteArray("[data]\ndone_watch = a/b\n") << QStringLiteral("data.done_watch");
     QTest::newRow("key outside section") << QByteArray("root = /x\n") << QStringLiteral(":1: key 'root' outside");
@@ -210,6 +213,8 @@ void TestConfig::everyKeyIsSettable()
             sample = QStringLiteral("127.0.0.1:1");
         else if (key.valueName == QLatin1String("BYTES"))
             sample = QStringLiteral("1M");
+        else if (key.valueName.contains(QLatin1Char('|'))) // a choice: its first word
+            sample = key.valueName.section(QLatin1Char('|'), 0, 0);
         const auto r = c.set(key.key, sample, QStringLiteral("test"));
         QVERIFY2(r.ok(), qPrintable(key.key + QStringLiteral(": ") + (r.ok() ? QString() : r.error().message)));
         QVERIFY(!key.option.isEmpty());

@@ -67,6 +67,7 @@ QStringList differences(const Config &a, const Config &b)
     check("listenHost", a.listenHost, b.listenHost);
     check("listenPort", a.listenPort, b.listenPort);
     check("reserveBytes", a.reserveBytes, b.reserveBytes);
+    check("syncPerFile", a.syncPerFile, b.syncPerFile);
     return out;
 }
 

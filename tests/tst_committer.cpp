@@ -1,0 +1,178 @@
+// The committer: partials become durable and visible at their final names, in batches, with
+// either way of syncing (per file, or syncfs for a batch), and a failed job fails alone.
+
+#include "core/committer.h"
+#include "core/fileutil.h"
+#include "tests/testlib/testtree.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <QDir>
+#include <QFile>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace isocket;
+namespace {
+int timeout(int ms) { return ms * isocket::test::timeoutFactor(); }
+} // namespace
+
+Q_DECLARE_METATYPE(isocket::ErrorCode)
+
+class TestCommitter : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void batchLandsAtFinalNames_data();
+    void batchLandsAtFinalNames();
+    void failedJobFailsAlone();
+    void tokensAreUniqueAcrossSubmits();
+
+private:
+    // A partial `.name.part` with `content` in `dir`, as the store leaves it for the committer.
+    static CommitJob partial(const QString &dir, const SharedFd &dirFd, const QString &name,
+                             const QByteArray &content);
+};
+
+void TestCommitter::initTestCase()
+{
+    qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
+}
+
+CommitJob TestCommitter::partial(const QString &dir, const SharedFd &dirFd, const QString &name,
+                                 const QByteArray &content)
+{
+    const QString part = QLatin1Char('.') + name + QStringLiteral(".part");
+    UniqueFd fd(::openat(dirFd->get(), QFile::encodeName(part).constData(),
+                         O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid() || ::write(fd.get(), content.constData(), size_t(content.size())) != content.size())
+        qFatal("cannot write a partial in %s", qPrintable(dir));
+    return CommitJob{std::move(fd), dirFd, part, name};
+}
+
+void TestCommitter::batchLandsAtFinalNames_data()
+{
+    QTest::addColumn<int>("mode");
+    QTest::addColumn<int>("files");
+    QTest::addColumn<bool>("syncfs"); // expected, where the kernel allows it
+
+    QTest::newRow("auto, a flood") << int(CommitSync::Auto) << 40 << true;
+    QTest::newRow("auto, a few files") << int(CommitSync::Auto) << int(Committer::SyncfsMinBatch - 1)
+                                       << false;
+    QTest::newRow("per file, a flood") << int(CommitSync::PerFile) << 40 << false;
+}
+
+void TestCommitter::batchLandsAtFinalNames()
+{
+    QFETCH(int, mode);
+    QFETCH(int, files);
+    QFETCH(bool, syncfs);
+
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    // Two directories, so the batch has more than one to make durable.
+    const QStringList dirs{tmp.filePath(QStringLiteral("a")), tmp.filePath(QStringLiteral("b"))};
+    QList<SharedFd> dirFds;
+    for (const QString &d : dirs) {
+        QVERIFY(QDir().mkpath(d));
+        dirFds << std::make_shared<const UniqueFd>(
+            ::open(QFile::encodeName(d).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        QVERIFY(dirFds.last()->valid());
+    }
+
+    Committer committer{CommitSync(mode)};
+    QSignalSpy committed(&committer, &Committer::committed);
+    std::vector<CommitJob> jobs;
+    for (int i = 0; i < files; ++i) {
+        const int d = i % 2;
+        jobs.push_back(partial(dirs[d], dirFds[d], QStringLiteral("f%1.dat").arg(i),
+                               QByteArray(100 + i, char('a' + i % 26))));
+    }
+    const std::vector<quint64> tokens = committer.submit(std::move(jobs));
+    QCOMPARE(int(tokens.size()), files);
+    QTRY_COMPARE_WITH_TIMEOUT(committed.count(), files, timeout(10000));
+
+    for (int i = 0; i < files; ++i) {
+        const QList<QVariant> args = committed.at(i);
+        QCOMPARE(args.at(0).toULongLong(), tokens[size_t(i)]); // in submission order
+        QCOMPARE(args.at(1).value<ErrorCode>(), ErrorCode::Ok);
+        const QString dir = dirs[i % 2];
+        QFile f(dir + QStringLiteral("/f%1.dat").arg(i));
+        QVERIFY2(f.open(QIODevice::ReadOnly), qPrintable(f.fileName()));
+        QCOMPARE(f.readAll(), QByteArray(100 + i, char('a' + i % 26)));
+    }
+    for (const QString &d : dirs) // no partial left behind
+        QCOMPARE(QDir(d).entryList(QDir::Files | QDir::Hidden).filter(QStringLiteral(".part")),
+                 QStringList());
+
+    const Committer::Stats stats = committer.stats();
+    QCOMPARE(stats.batches, quint64(1)); // submitted together, committed together
+    QCOMPARE(stats.files, quint64(files));
+    QCOMPARE(stats.syncfsBatches, quint64(syncfs && Committer::syncfsReportsErrors() ? 1 : 0));
+}
+
+void TestCommitter::failedJobFailsAlone()
+{
+    for (const CommitSync mode : {CommitSync::Auto, CommitSync::PerFile}) {
+        QTemporaryDir tmp;
+        QVERIFY(tmp.isValid());
+        auto dirFd = std::make_shared<const UniqueFd>(
+            ::open(QFile::encodeName(tmp.path()).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        Committer committer(mode);
+        QSignalSpy committed(&committer, &Committer::committed);
+
+        std::vector<CommitJob> jobs;
+        for (int i = 0; i < 8; ++i)
+            jobs.push_back(partial(tmp.path(), dirFd, QStringLiteral("f%1").arg(i), "data"));
+        // Job 3's partial vanished before its commit (say, an operator cleaned up): its rename
+        // fails, the seven others are stored.
+        QVERIFY(QFile::remove(tmp.filePath(jobs[3].partName)));
+        const std::vector<quint64> tokens = committer.submit(std::move(jobs));
+        QTRY_COMPARE_WITH_TIMEOUT(committed.count(), 8, timeout(10000));
+        for (int i = 0; i < 8; ++i) {
+            const QList<QVariant> args = committed.at(i);
+            QCOMPARE(args.at(0).toULongLong(), tokens[size_t(i)]);
+            if (i == 3) {
+                QCOMPARE(args.at(1).value<ErrorCode>(), ErrorCode::IoError);
+                QVERIFY2(args.at(2).toString().contains(QStringLiteral("rename to f3")),
+                         qPrintable(args.at(2).toString()));
+                QVERIFY(!QFile::exists(tmp.filePath(QStringLiteral("f3"))));
+            } else {
+                QCOMPARE(args.at(1).value<ErrorCode>(), ErrorCode::Ok);
+                QVERIFY(QFile::exists(tmp.filePath(QStringLiteral("f%1").arg(i))));
+            }
+        }
+    }
+}
+
+void TestCommitter::tokensAreUniqueAcrossSubmits()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    auto dirFd = std::make_shared<const UniqueFd>(
+        ::open(QFile::encodeName(tmp.path()).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    Committer committer;
+    QSignalSpy committed(&committer, &Committer::committed);
+    QSet<quint64> tokens;
+    for (int i = 0; i < 20; ++i) {
+        const quint64 t = committer.submit(partial(tmp.path(), dirFd, QStringLiteral("s%1").arg(i), "x"));
+        QVERIFY(t != 0);
+        tokens.insert(t);
+    }
+    QCOMPARE(tokens.size(), 20);
+    QTRY_COMPARE_WITH_TIMEOUT(committed.count(), 20, timeout(10000));
+    QSet<quint64> reported;
+    for (const QList<QVariant> &args : committed) {
+        QCOMPARE(args.at(1).value<ErrorCode>(), ErrorCode::Ok);
+        reported.insert(args.at(0).toULongLong());
+    }
+    QCOMPARE(reported, tokens); // each exactly once
+    QCOMPARE(committer.stats().files, quint64(20));
+}
+
+QTEST_GUILESS_MAIN(TestCommitter)
+#include "tst_committer.moc"

@@ -11,8 +11,9 @@ over the runs, ratios, targets) and writes the raw figures as JSON.
     bench/run --cases big,live --runs 2 --json out.json --results bench/RESULTS.md
 
 Durability as measured (said again in the table):
-  isocket  every file verified (XXH3-128), fdatasync'd, renamed into place, directory fsync'd,
-           before the ED marks it (g+w); the run ends when `isocket send --once` exits.
+  isocket  every file verified (XXH3-128), made durable (fsync; a batch of 4+ files: syncfs),
+           renamed into place, the rename made durable (directory fsync; batch: syncfs), before
+           the ED marks it (g+w); the run ends when `isocket send --once` exits.
   rsync    daemon on 127.0.0.1, `use chroot = no`; writes a temporary and renames it, no fsync
            (the "--fsync" rows fsync each file, for a like-for-like reference).
   socat    file → TCP → file, no checksum, no rename, no fsync (the raw limit); "+ fsync" adds

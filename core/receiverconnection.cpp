@@ -368,10 +368,10 @@ void ReceiverConnection::handleData(const Data &m)
     }
     t.written += m.bytes.size();
     if (t.failure == ErrorCode::Ok && t.written - t.flushed >= WriteBehindBytes) {
-        // Write-behind: hand the pages to the disk while the rest arrives, so the fdatasync
+        // Write-behind: hand the pages to the disk while the rest arrives, so the sync
         // after END finds little left to write. Otherwise nothing of a 1 GiB file reaches the
         // disk before its last byte (it stays under the dirty thresholds) and the disk idles
-        // during the transfer. Asynchronous; an error here shows up at that fdatasync.
+        // during the transfer. Asynchronous; an error here shows up at that sync.
         ::sync_file_range(t.file.get(), t.flushed, t.written - t.flushed, SYNC_FILE_RANGE_WRITE);
         t.flushed = t.written;
     }

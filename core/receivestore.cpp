@@ -251,6 +251,49 @@ Result<std::optional<Hash128>> ReceiveStore::hashOf(int dirFd, const QString &na
     return std::optional<Hash128>(hasher.result());
 }
 
+void ReceiveStore::remember(const QString &source, const QString &dbtag, const QString &path,
+                            const StoredStamp &stamp)
+{
+    if (!stamp.valid())
+        return;
+    const QString key = source + QLatin1Char('/') + dbtag;
+    RememberedDbtag &entry = m_remembered[key];
+    entry.used = ++m_rememberUse;
+    auto it = entry.files.find(path);
+    if (it != entry.files.end()) {
+        *it = stamp;
+        return;
+    }
+    while (m_rememberedFiles >= MaxRememberedFiles && m_remembered.size() > 1) {
+        auto oldest = m_remembered.end();
+        for (auto i = m_remembered.begin(); i != m_remembered.end(); ++i)
+            if (i.key() != key && (oldest == m_remembered.end() || i->used < oldest->used))
+                oldest = i;
+        m_rememberedFiles -= oldest->files.size();
+        m_remembered.erase(oldest);
+    }
+    if (m_rememberedFiles >= MaxRememberedFiles)
+        return; // one dbtag bigger than the cap: the rest of it is read from the xattrs
+    m_remembered[key].files.insert(path, stamp);
+    ++m_rememberedFiles;
+}
+
+std::optional<Hash128> ReceiveStore::remembered(const QString &dbtagKey, const QString &path,
+                                                const struct stat &st) const
+{
+    const auto dbtag = m_remembered.constFind(dbtagKey);
+    if (dbtag == m_remembered.cend())
+        return std::nullopt;
+    const auto it = dbtag->files.constFind(path);
+    if (it == dbtag->files.cend())
+        return std::nullopt;
+    const FileStamp stamp = stampOf(st);
+    if (it->dev != st.st_dev || it->ino != st.st_ino || it->size != stamp.size ||
+        it->mtimeNs != stamp.mtimeNs)
+        return std::nullopt;
+    return it->hash;
+}
+
 Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qint64 size,
                                                         qint64 mtimeNs)
 {
@@ -271,6 +314,12 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
     const FileStamp stamp = stampOf(st);
     if (stamp.size != size || stamp.mtimeNs != mtimeNs)
         return std::optional<Hash128>();
+    if (slot.dirPath.size() >= 2) {
+        const QString dbtagKey = slot.dirPath.at(0) + QLatin1Char('/') + slot.dirPath.at(1);
+        const QString path = (slot.dirPath.mid(2) << slot.name).join(QLatin1Char('/'));
+        if (auto hash = remembered(dbtagKey, path, st))
+            return std::optional<Hash128>(*hash);
+    }
     return hashOf(slot.dirFd(), slot.name, size, slot.name);
 }
 
@@ -485,6 +534,7 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
     }
     const int dfd = dbtagDir.value().get();
 
+    const QString dbtagKey = source + QLatin1Char('/') + dbtag;
     QList<StoredEntry> stored;
     stored.reserve(entries.size());
     qint64 bytes = 0;
@@ -517,6 +567,11 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
             return missing(QStringLiteral("stored with %1 bytes, expected %2")
                                .arg(qint64(st.st_size))
                                .arg(e.size));
+        if (auto known = remembered(dbtagKey, e.path, st)) {
+            stored.append({e.path, e.size, *known});
+            bytes += e.size;
+            continue;
+        }
         auto hash = hashOf(parent, name, e.size, e.path);
         if (!hash)
             return missing(hash.error().message);
@@ -549,6 +604,10 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
     }
     if (auto r = syncFd(dfd, shown); !r)
         return r.error();
+    if (auto it = m_remembered.find(dbtagKey); it != m_remembered.end()) {
+        m_rememberedFiles -= it->files.size();
+        m_remembered.erase(it);
+    }
     return bytes;
 }
 

@@ -95,6 +95,7 @@ void ReceiverConnection::abort()
 void ReceiverConnection::onReadyRead()
 {
     QPointer<ReceiverConnection> self(this);
+    m_receiver->store().startBatch();
     while (self && m_phase != Phase::Done) {
         if (m_phase == Phase::Closing) {
             m_socket->readAll(); // drained and ignored until the peer closes

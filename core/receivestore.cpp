@@ -131,7 +131,9 @@ Result<UniqueFd> ReceiveStore::openDirs(const QStringList &components, bool crea
 //    symlink) is dead: the kernel refuses to create anything in it (ENOENT). openPartial()
 //    then drops the entry and walks again from the root, which creates the new directory or
 //    refuses the symlink. At OFFER, locate(checkLive) also fstat()s the fd (st_nlink == 0 means
-//    removed) so such a file is refused at OFFER as before rather than at STORED;
+//    removed) so such a file is refused at OFFER as before rather than at STORED; once per
+//    batch of frames read together (startBatch()): the OFFERs of one batch arrived together,
+//    and a removal between two of them is caught at BEGIN like one just after the fstat;
 //  - a directory *moved* elsewhere (mv, still alive) is caught by walking the path again once
 //    the entry is older than DirRecheckMs: a different dev/ino replaces the entry. Within that
 //    window a file may still land in the moved directory, where it would have landed had it
@@ -146,9 +148,10 @@ Result<ReceiveStore::CachedDir> ReceiveStore::dirFor(const QStringList &componen
     auto it = m_dirs.find(key);
     if (it != m_dirs.end() && now - it->verifiedMs <= DirRecheckMs) {
         bool live = true;
-        if (checkLive) {
+        if (checkLive && it->liveBatch != m_batch) {
             struct stat st;
             live = ::fstat(it->fd->get(), &st) == 0 && st.st_nlink > 0;
+            it->liveBatch = m_batch;
         }
         if (live) {
             it->used = ++m_dirUse;
@@ -171,6 +174,7 @@ Result<ReceiveStore::CachedDir> ReceiveStore::dirFor(const QStringList &componen
     if (it != m_dirs.end() && it->dev == st.st_dev && it->ino == st.st_ino && st.st_nlink > 0) {
         // Still the same directory: keep sharing the fd already handed out.
         it->verifiedMs = now;
+        it->liveBatch = m_batch;
         it->used = ++m_dirUse;
         return *it;
     }
@@ -179,6 +183,7 @@ Result<ReceiveStore::CachedDir> ReceiveStore::dirFor(const QStringList &componen
     entry.dev = st.st_dev;
     entry.ino = st.st_ino;
     entry.verifiedMs = now;
+    entry.liveBatch = m_batch;
     entry.used = ++m_dirUse;
     m_dirs.insert(key, entry);
     if (m_dirs.size() > DirCacheSize) {

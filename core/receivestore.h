@@ -106,9 +106,15 @@ public:
     //
     // The directory fd comes from a small cache (see dirFor()); `checkLive` also verifies with
     // one fstat that a cached directory has not been removed (done at OFFER, so that a dbtag
-    // replaced by an operator is refused there as before).
+    // replaced by an operator is refused there as before), once per batch (startBatch()).
     Result<FileSlot> locate(const QString &source, const QString &dbtag, const QString &path,
                             bool checkLive = false);
+
+    // Starts a batch of requests handled in one go (the frames of one read from a socket): a
+    // cached directory found alive by locate(checkLive) during a batch is not checked again in
+    // the same batch. Its requests were read together; a removal between two of them is no
+    // different from one just after the check, which BEGIN handles (see dirFor()).
+    void startBatch() { ++m_batch; }
 
     // The hash of the final file when it exists as a regular file with this size and mtime
     // (remembered, else from its xattr, else computed); nullopt when it is missing or differs.
@@ -180,6 +186,7 @@ private:
         dev_t dev = 0;
         ino_t ino = 0;
         qint64 verifiedMs = 0; // when its path was last walked from the root
+        quint64 liveBatch = 0; // the batch in which it was last found alive
         quint64 used = 0;      // LRU stamp
     };
     // The open directory `<root>/<components>`, from the cache when possible.
@@ -209,6 +216,7 @@ private:
     qsizetype m_rememberedFiles = 0;
     quint64 m_rememberUse = 0;
     quint64 m_dirUse = 0;
+    quint64 m_batch = 1;
     std::vector<SpaceState> m_space;
     QElapsedTimer m_clock;
 };

@@ -24,4 +24,10 @@ void enableVerboseLogging()
     QLoggingCategory::setFilterRules(QStringLiteral("isocket.*.debug=true"));
 }
 
+void readLocalTimeZoneOnce()
+{
+    if (!qEnvironmentVariableIsSet("TZ"))
+        qputenv("TZ", QByteArrayLiteral(":/etc/localtime"));
+}
+
 } // namespace isocket

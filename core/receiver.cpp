@@ -118,6 +118,9 @@ void Receiver::onCommitted(quint64 token, ErrorCode code, const QString &message
 {
     const PendingCommit pending = m_pending.take(token);
     release(pending.key);
+    if (code == ErrorCode::Ok)
+        m_store.remember(pending.file.source, pending.file.dbtag, pending.file.path,
+                         pending.file.stamp);
     if (pending.connection && pending.connection->onCommitted(token, code, message))
         return;
     // The connection went away while the file was being committed: the sender will hear

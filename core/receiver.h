@@ -91,6 +91,7 @@ private:
         QString path;
         qint64 size = 0;
         QElapsedTimer clock; // started at BEGIN
+        StoredStamp stamp;   // remembered by the store once committed (when valid)
     };
     quint64 commit(ReceiverConnection *connection, const QString &key, CommittingFile file,
                    CommitJob job);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <QPointer>
 #include <QTcpSocket>
@@ -94,6 +95,7 @@ void ReceiverConnection::abort()
 void ReceiverConnection::onReadyRead()
 {
     QPointer<ReceiverConnection> self(this);
+    m_receiver->store().startBatch();
     while (self && m_phase != Phase::Done) {
         if (m_phase == Phase::Closing) {
             m_socket->readAll(); // drained and ignored until the peer closes
@@ -418,6 +420,13 @@ void ReceiverConnection::handleEnd(const End &m)
         return replyStored(t, r.error().code,
                            describe(t.offer) + QStringLiteral(": ") + r.error().message);
     }
+    // Its inode, size and mtime as finished: once committed, the store knows its hash without
+    // opening it again (the manifest, a repeated OFFER). Without them it reads the xattr.
+    StoredStamp stamp;
+    if (struct stat st; ::fstat(t.file.get(), &st) == 0) {
+        const FileStamp fs = stampOf(st);
+        stamp = {st.st_dev, st.st_ino, fs.size, fs.mtimeNs, hash};
+    }
     // The directory the partial was created in at BEGIN: the rename must happen there.
     CommitJob job;
     job.file = std::move(t.file);
@@ -428,7 +437,7 @@ void ReceiverConnection::handleEnd(const End &m)
     t.stage = Transfer::Stage::Committing;
     // The registry entry now belongs to the commit: it outlives this connection if need be.
     t.token = m_receiver->commit(
-        this, t.key, {m_source, t.offer.dbtag, t.offer.path, size, t.clock}, std::move(job));
+        this, t.key, {m_source, t.offer.dbtag, t.offer.path, size, t.clock, stamp}, std::move(job));
     t.key.clear();
     m_tokens[t.token] = m.id;
 }

@@ -131,7 +131,9 @@ Result<UniqueFd> ReceiveStore::openDirs(const QStringList &components, bool crea
 //    symlink) is dead: the kernel refuses to create anything in it (ENOENT). openPartial()
 //    then drops the entry and walks again from the root, which creates the new directory or
 //    refuses the symlink. At OFFER, locate(checkLive) also fstat()s the fd (st_nlink == 0 means
-//    removed) so such a file is refused at OFFER as before rather than at STORED;
+//    removed) so such a file is refused at OFFER as before rather than at STORED; once per
+//    batch of frames read together (startBatch()): the OFFERs of one batch arrived together,
+//    and a removal between two of them is caught at BEGIN like one just after the fstat;
 //  - a directory *moved* elsewhere (mv, still alive) is caught by walking the path again once
 //    the entry is older than DirRecheckMs: a different dev/ino replaces the entry. Within that
 //    window a file may still land in the moved directory, where it would have landed had it
@@ -146,9 +148,10 @@ Result<ReceiveStore::CachedDir> ReceiveStore::dirFor(const QStringList &componen
     auto it = m_dirs.find(key);
     if (it != m_dirs.end() && now - it->verifiedMs <= DirRecheckMs) {
         bool live = true;
-        if (checkLive) {
+        if (checkLive && it->liveBatch != m_batch) {
             struct stat st;
             live = ::fstat(it->fd->get(), &st) == 0 && st.st_nlink > 0;
+            it->liveBatch = m_batch;
         }
         if (live) {
             it->used = ++m_dirUse;
@@ -171,6 +174,7 @@ Result<ReceiveStore::CachedDir> ReceiveStore::dirFor(const QStringList &componen
     if (it != m_dirs.end() && it->dev == st.st_dev && it->ino == st.st_ino && st.st_nlink > 0) {
         // Still the same directory: keep sharing the fd already handed out.
         it->verifiedMs = now;
+        it->liveBatch = m_batch;
         it->used = ++m_dirUse;
         return *it;
     }
@@ -179,6 +183,7 @@ Result<ReceiveStore::CachedDir> ReceiveStore::dirFor(const QStringList &componen
     entry.dev = st.st_dev;
     entry.ino = st.st_ino;
     entry.verifiedMs = now;
+    entry.liveBatch = m_batch;
     entry.used = ++m_dirUse;
     m_dirs.insert(key, entry);
     if (m_dirs.size() > DirCacheSize) {
@@ -251,6 +256,49 @@ Result<std::optional<Hash128>> ReceiveStore::hashOf(int dirFd, const QString &na
     return std::optional<Hash128>(hasher.result());
 }
 
+void ReceiveStore::remember(const QString &source, const QString &dbtag, const QString &path,
+                            const StoredStamp &stamp)
+{
+    if (!stamp.valid())
+        return;
+    const QString key = source + QLatin1Char('/') + dbtag;
+    RememberedDbtag &entry = m_remembered[key];
+    entry.used = ++m_rememberUse;
+    auto it = entry.files.find(path);
+    if (it != entry.files.end()) {
+        *it = stamp;
+        return;
+    }
+    while (m_rememberedFiles >= MaxRememberedFiles && m_remembered.size() > 1) {
+        auto oldest = m_remembered.end();
+        for (auto i = m_remembered.begin(); i != m_remembered.end(); ++i)
+            if (i.key() != key && (oldest == m_remembered.end() || i->used < oldest->used))
+                oldest = i;
+        m_rememberedFiles -= oldest->files.size();
+        m_remembered.erase(oldest);
+    }
+    if (m_rememberedFiles >= MaxRememberedFiles)
+        return; // one dbtag bigger than the cap: the rest of it is read from the xattrs
+    m_remembered[key].files.insert(path, stamp);
+    ++m_rememberedFiles;
+}
+
+std::optional<Hash128> ReceiveStore::remembered(const QString &dbtagKey, const QString &path,
+                                                const struct stat &st) const
+{
+    const auto dbtag = m_remembered.constFind(dbtagKey);
+    if (dbtag == m_remembered.cend())
+        return std::nullopt;
+    const auto it = dbtag->files.constFind(path);
+    if (it == dbtag->files.cend())
+        return std::nullopt;
+    const FileStamp stamp = stampOf(st);
+    if (it->dev != st.st_dev || it->ino != st.st_ino || it->size != stamp.size ||
+        it->mtimeNs != stamp.mtimeNs)
+        return std::nullopt;
+    return it->hash;
+}
+
 Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qint64 size,
                                                         qint64 mtimeNs)
 {
@@ -271,6 +319,12 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
     const FileStamp stamp = stampOf(st);
     if (stamp.size != size || stamp.mtimeNs != mtimeNs)
         return std::optional<Hash128>();
+    if (slot.dirPath.size() >= 2) {
+        const QString dbtagKey = slot.dirPath.at(0) + QLatin1Char('/') + slot.dirPath.at(1);
+        const QString path = (slot.dirPath.mid(2) << slot.name).join(QLatin1Char('/'));
+        if (auto hash = remembered(dbtagKey, path, st))
+            return std::optional<Hash128>(*hash);
+    }
     return hashOf(slot.dirFd(), slot.name, size, slot.name);
 }
 
@@ -485,6 +539,7 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
     }
     const int dfd = dbtagDir.value().get();
 
+    const QString dbtagKey = source + QLatin1Char('/') + dbtag;
     QList<StoredEntry> stored;
     stored.reserve(entries.size());
     qint64 bytes = 0;
@@ -517,6 +572,11 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
             return missing(QStringLiteral("stored with %1 bytes, expected %2")
                                .arg(qint64(st.st_size))
                                .arg(e.size));
+        if (auto known = remembered(dbtagKey, e.path, st)) {
+            stored.append({e.path, e.size, *known});
+            bytes += e.size;
+            continue;
+        }
         auto hash = hashOf(parent, name, e.size, e.path);
         if (!hash)
             return missing(hash.error().message);
@@ -549,6 +609,10 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
     }
     if (auto r = syncFd(dfd, shown); !r)
         return r.error();
+    if (auto it = m_remembered.find(dbtagKey); it != m_remembered.end()) {
+        m_rememberedFiles -= it->files.size();
+        m_remembered.erase(it);
+    }
     return bytes;
 }
 

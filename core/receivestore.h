@@ -58,6 +58,19 @@ struct PartialInfo
     Hasher hasher; // state after `length` bytes, to continue the whole-file hash
 };
 
+// A file this store verified and saw committed: the inode it was written to, the size and mtime
+// it was given and the hash it was verified with.
+struct StoredStamp
+{
+    dev_t dev = 0;
+    ino_t ino = 0;
+    qint64 size = -1; // -1: unknown, not remembered
+    qint64 mtimeNs = 0;
+    Hash128 hash{};
+
+    bool valid() const { return size >= 0; }
+};
+
 // One line of a manifest, as written.
 struct StoredEntry
 {
@@ -93,12 +106,18 @@ public:
     //
     // The directory fd comes from a small cache (see dirFor()); `checkLive` also verifies with
     // one fstat that a cached directory has not been removed (done at OFFER, so that a dbtag
-    // replaced by an operator is refused there as before).
+    // replaced by an operator is refused there as before), once per batch (startBatch()).
     Result<FileSlot> locate(const QString &source, const QString &dbtag, const QString &path,
                             bool checkLive = false);
 
+    // Starts a batch of requests handled in one go (the frames of one read from a socket): a
+    // cached directory found alive by locate(checkLive) during a batch is not checked again in
+    // the same batch. Its requests were read together; a removal between two of them is no
+    // different from one just after the check, which BEGIN handles (see dirFor()).
+    void startBatch() { ++m_batch; }
+
     // The hash of the final file when it exists as a regular file with this size and mtime
-    // (from its xattr, else computed); nullopt when it is missing or differs.
+    // (remembered, else from its xattr, else computed); nullopt when it is missing or differs.
     Result<std::optional<Hash128>> storedHash(const FileSlot &slot, qint64 size, qint64 mtimeNs);
 
     // The usable partial of the final file: one with 0 < length <= size, hashed. nullopt when
@@ -121,6 +140,15 @@ public:
 
     // Removes the partial (after a checksum mismatch or an I/O error).
     void removePartial(const FileSlot &slot);
+
+    // Files committed by this process, so that the manifest and a repeated OFFER need not open
+    // them for their xattr: the hash is used only while the final name is still that inode with
+    // that size and mtime (the same trust as the xattr, which travels with the inode). At most
+    // MaxRememberedFiles, whole dbtags forgotten least recently stored first; a dbtag is
+    // forgotten once its manifest is written.
+    static constexpr int MaxRememberedFiles = 65536;
+    void remember(const QString &source, const QString &dbtag, const QString &path,
+                  const StoredStamp &stamp);
 
     // Checks that each entry exists at its final name (regular file, no symlink) with that size
     // and writes `<root>/<source>/<dbtag>/finished.isocket` atomically. Incomplete names the first
@@ -149,6 +177,8 @@ private:
     Result<UniqueFd> openDirs(const QStringList &components, bool create);
     Result<std::optional<Hash128>> hashOf(int dirFd, const QString &name, qint64 size,
                                           const QString &shown);
+    std::optional<Hash128> remembered(const QString &dbtagKey, const QString &path,
+                                      const struct stat &st) const;
 
     struct CachedDir
     {
@@ -156,6 +186,7 @@ private:
         dev_t dev = 0;
         ino_t ino = 0;
         qint64 verifiedMs = 0; // when its path was last walked from the root
+        quint64 liveBatch = 0; // the batch in which it was last found alive
         quint64 used = 0;      // LRU stamp
     };
     // The open directory `<root>/<components>`, from the cache when possible.
@@ -176,7 +207,16 @@ private:
     qint64 m_reserveBytes = 0;
     UniqueFd m_rootFd;
     QHash<QString, CachedDir> m_dirs;
+    struct RememberedDbtag
+    {
+        QHash<QString, StoredStamp> files; // by path inside the dbtag
+        quint64 used = 0;                  // LRU stamp
+    };
+    QHash<QString, RememberedDbtag> m_remembered; // by "source/dbtag"
+    qsizetype m_rememberedFiles = 0;
+    quint64 m_rememberUse = 0;
     quint64 m_dirUse = 0;
+    quint64 m_batch = 1;
     std::vector<SpaceState> m_space;
     QElapsedTimer m_clock;
 };

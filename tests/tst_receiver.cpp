@@ -9,6 +9,7 @@
 
 #include <csignal>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,6 +101,7 @@ private slots:
     void nestedPath();
     void resume();
     void alreadyStored();
+    void storedFileReplaced();
     void checksumMismatch();
     void wrongSecret();
     void emptySecretRefusesPublicAddress();
@@ -232,6 +234,47 @@ void TestReceiver::alreadyStored()
     QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a"))),
              other);
     QVERIFY(c.isConnected());
+}
+
+void TestReceiver::storedFileReplaced()
+{
+    // The receiver remembers the hashes of the files it stored, but only for the inode it wrote:
+    // a file replaced by another one of the same size and mtime (and no xattr) is hashed again,
+    // for AlreadyStored and for the manifest.
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QByteArray data = test::patternBytes(5000, 21);
+    const QByteArray other = test::patternBytes(data.size(), 22);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), data, MtimeNs),
+             ErrorCode::Ok);
+    const QString path = f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a"));
+    const QString tmp = path + QStringLiteral(".new");
+    {
+        QFile out(tmp);
+        QVERIFY(out.open(QIODevice::WriteOnly));
+        QCOMPARE(out.write(other), qint64(other.size()));
+    }
+    struct timespec times[2] = {
+        {0, UTIME_OMIT}, {time_t(MtimeNs / 1'000'000'000LL), long(MtimeNs % 1'000'000'000LL)}};
+    QCOMPARE(::utimensat(AT_FDCWD, QFile::encodeName(tmp).constData(), times, 0), 0);
+    QCOMPARE(::rename(QFile::encodeName(tmp).constData(), QFile::encodeName(path).constData()), 0);
+    QCOMPARE(mtimeNsOf(path), MtimeNs);
+
+    auto a = c.offer(2, QStringLiteral("DC1"), QStringLiteral("a"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::AlreadyStored);
+    QCOMPARE(a->hash, hashOf(other));
+    c.send(Cancel{2});
+    auto closed =
+        c.closeDbtag(3, QStringLiteral("DC1"), {{QStringLiteral("a"), quint64(data.size())}});
+    QVERIFY(closed);
+    QCOMPARE(closed->code, ErrorCode::Ok);
+    const QByteArray line = toHex(hashOf(other)).toLatin1() + QByteArrayLiteral("  5000  a\n");
+    QVERIFY(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"),
+                           QStringLiteral("finished.isocket")))
+                .endsWith(line));
 }
 
 void TestReceiver::checksumMismatch()

@@ -338,18 +338,30 @@ void SenderConnection::handleAccept(const proto::Accept &a)
         return;
     }
     t.fd = UniqueFd(::open(nativePath(t.ticket.absPath).constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    struct stat st;
-    if (!t.fd.valid() || ::fstat(t.fd.get(), &st) != 0) {
+    if (!t.fd.valid()) {
         const int err = errno;
         cancel(a.id, Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
                            QStringLiteral("%1: %2").arg(t.ticket.absPath, osError(err))});
         return;
     }
-    if (stampOf(st) != t.offered) {
-        cancel(a.id, Error{ErrorCode::FileChanged, QStringLiteral("%1 changed").arg(t.ticket.absPath)});
-        return;
+    // A file streamed from the start needs no stat here: pumpData() compares the file with what
+    // was offered after reading it, before END. Where its content is used before that (already
+    // stored, resume), it must be the file that was offered now.
+    if (a.decision == proto::Decision::AlreadyStored || a.offset > 0) {
+        struct stat st;
+        if (::fstat(t.fd.get(), &st) != 0) {
+            const int err = errno;
+            cancel(a.id, Error{ErrorCode::IoError,
+                               QStringLiteral("%1: %2").arg(t.ticket.absPath, osError(err))});
+            return;
+        }
+        if (stampOf(st) != t.offered) {
+            cancel(a.id, Error{ErrorCode::FileChanged, QStringLiteral("%1 changed").arg(t.ticket.absPath)});
+            return;
+        }
     }
-    ::posix_fadvise(t.fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (t.offered.size > m_options.chunkSize) // one read of a small file has nothing to gain
+        ::posix_fadvise(t.fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     if (a.decision == proto::Decision::AlreadyStored) {
         // Same size and mtime at the final name: if the content is ours too, it is delivered.
         if (auto r = hashFileRange(t.fd.get(), t.offered.size, t.hasher); !r) {

@@ -348,8 +348,9 @@ void SenderConnection::pumpOffers()
             continue;
         }
         if (!S_ISREG(st.st_mode)) {
-            reportFailed(ticket, Error{ErrorCode::Unsupported,
-                                       QStringLiteral("%1 is not a regular file").arg(ticket.absPath)});
+            reportFailed(ticket,
+                         Error{ErrorCode::Unsupported,
+                               QStringLiteral("%1 is not a regular file").arg(ticket.absPath)});
             continue;
         }
         auto t = std::make_unique<Transfer>();
@@ -398,7 +399,8 @@ void SenderConnection::handleAccept(const proto::Accept &a)
             return;
         }
         if (stampOf(st) != t.offered) {
-            cancel(a.id, Error{ErrorCode::FileChanged, QStringLiteral("%1 changed").arg(t.ticket.absPath)});
+            cancel(a.id, Error{ErrorCode::FileChanged,
+                               QStringLiteral("%1 changed").arg(t.ticket.absPath)});
             return;
         }
     }
@@ -561,8 +563,9 @@ void SenderConnection::handleStored(const proto::Stored &s)
     if (s.code == ErrorCode::Ok) {
         reportDelivered(t->ticket, t->offered, t->offered.size - t->offset, t->clock.elapsed());
     } else {
-        reportFailed(t->ticket, Error{s.code, QStringLiteral("receiver could not store %1/%2: %3")
-                                                  .arg(t->ticket.dbtag, t->ticket.relPath, s.message)});
+        reportFailed(t->ticket,
+                     Error{s.code, QStringLiteral("receiver could not store %1/%2: %3")
+                                       .arg(t->ticket.dbtag, t->ticket.relPath, s.message)});
     }
     pumpOffers();
 }

@@ -7,6 +7,7 @@
 
 int main(int argc, char *argv[])
 {
+    isocket::pinLocalTimeZone(); // no stat of /etc/localtime per log line
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("isocket"));
     QCoreApplication::setApplicationVersion(QStringLiteral(ISOCKET_VERSION));

@@ -269,13 +269,24 @@ void EdEngine::endLive(TagRec &tag)
 void EdEngine::sweep(TagRec &tag, const QString &subdir)
 {
     const QString dir = subdir.isEmpty() ? tag.path : tag.path + QLatin1Char('/') + subdir;
-    auto files = m_scanner.listFiles(dir);
+    const QString relPrefix = subdir.isEmpty() ? QString() : subdir + QLatin1Char('/');
+    auto files = m_scanner.listFiles(dir, knownSent(tag, relPrefix));
     if (!files) {
         if (files.error().code != ErrorCode::FileVanished)
             qCWarning(lcScan) << files.error().message;
         return;
     }
-    addFiles(tag, files.value(), subdir.isEmpty() ? QString() : subdir + QLatin1Char('/'));
+    addFiles(tag, files.value(), relPrefix);
+}
+
+Scanner::KnownSent EdEngine::knownSent(const TagRec &tag, const QString &relPrefix) const
+{
+    // A file recorded Sent with this very size and mtime was marked by us (or found marked with
+    // its record checked): g+w still set, its record holds that stamp. Reading it again is moot.
+    return [&tag, relPrefix](const QString &relPath, const FileStamp &stamp) {
+        const auto it = tag.files.constFind(relPrefix + relPath);
+        return it != tag.files.cend() && it->state == FileState::Sent && it->stamp == stamp;
+    };
 }
 
 void EdEngine::addFiles(TagRec &tag, const QList<DataFile> &files, const QString &relPrefix)
@@ -624,7 +635,7 @@ void EdEngine::maybeClose(TagRec &tag)
 void EdEngine::requestClose(TagRec &tag)
 {
     // List once more: only a dbtag whose every file on disk is marked may be closed.
-    auto files = m_scanner.listFiles(tag.path);
+    auto files = m_scanner.listFiles(tag.path, knownSent(tag));
     QList<proto::ManifestEntry> manifest;
     bool allSent = files.ok();
     if (allSent) {

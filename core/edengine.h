@@ -153,6 +153,8 @@ private:
     void makeLive(TagRec &tag);
     void endLive(TagRec &tag);
     void sweep(TagRec &tag, const QString &subdir = QString());
+    // For Scanner::listFiles: the files of `tag` (under relPrefix) this engine knows marked sent.
+    Scanner::KnownSent knownSent(const TagRec &tag, const QString &relPrefix = QString()) const;
     void considerFile(TagRec &tag, const QString &relPath, const FileStamp &stamp, bool fromSweep);
     void enqueue(TagRec &tag, const QString &relPath, bool front = false);
     void setState(TagRec &tag, FileRec &rec, FileState state);

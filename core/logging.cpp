@@ -19,6 +19,14 @@ void installConsoleMessagePattern()
         "%{if-critical}crit %{endif}%{if-fatal}fatal%{endif} %{category}: %{message}"));
 }
 
+void pinLocalTimeZone()
+{
+    // glibc's tzset() returns at once while TZ is set and unchanged; unset, it re-checks the
+    // default zone file (a stat per call, per log line).
+    if (!qEnvironmentVariableIsSet("TZ"))
+        qputenv("TZ", ":/etc/localtime");
+}
+
 void enableVerboseLogging()
 {
     QLoggingCategory::setFilterRules(QStringLiteral("isocket.*.debug=true"));

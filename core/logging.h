@@ -18,6 +18,12 @@ Q_DECLARE_LOGGING_CATEGORY(lcCli)
 // Message pattern for console programs: time, level, category, message (stderr).
 void installConsoleMessagePattern();
 
+// Reads the local time zone once per process instead of once per log line: each timestamp
+// of the message pattern calls tzset(), which with TZ unset stat()s /etc/localtime every time.
+// Sets TZ=:/etc/localtime when TZ is unset (the same zone); a change of the system's time zone
+// then shows in the timestamps after a restart. Call first thing in main().
+void pinLocalTimeZone();
+
 // Turns on debug output for every isocket category.
 void enableVerboseLogging();
 

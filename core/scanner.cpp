@@ -76,7 +76,8 @@ struct WalkEntry
 
 } // namespace
 
-Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath) const
+Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath,
+                                           const KnownSent &knownSent) const
 {
     QList<DataFile> files;
     QList<WalkEntry> pending{{nativePath(dbtagPath), QString()}};
@@ -116,7 +117,10 @@ Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath) const
             } else if (S_ISDIR(st.st_mode)) {
                 pending.append({childNative, rel + QLatin1Char('/')});
             } else if (S_ISREG(st.st_mode)) {
-                files.append({rel, stampOf(st), SentMark::isSent(childNative, st)});
+                const FileStamp stamp = stampOf(st);
+                const bool sent = ((st.st_mode & S_IWGRP) && knownSent && knownSent(rel, stamp))
+                                  || SentMark::isSent(childNative, st);
+                files.append({rel, stamp, sent});
             }
         }
         ::closedir(dir);

@@ -23,6 +23,8 @@
 #include <QSet>
 #include <QString>
 
+#include <functional>
+
 namespace isocket {
 
 enum class DbtagState { Live, Closed, Done, Abnormal };
@@ -71,9 +73,16 @@ public:
     // are not Done/Abnormal when `listFiles` is set. Fails when the root is missing/unreadable.
     Result<QList<DbtagInfo>> scan(bool listFiles = true) const;
 
+    // Whether a file the caller itself marked sent, with this size and mtime, is known to be
+    // marked still (relPath as listFiles() reports it). Saves reading its record again.
+    using KnownSent = std::function<bool(const QString &relPath, const FileStamp &stamp)>;
+
     // Every data file of one dbtag directory, recursively: regular files only, no hidden names
     // (a leading '.'), no markers at its top level; symbolic links are skipped and logged once.
-    Result<QList<DataFile>> listFiles(const QString &dbtagPath) const;
+    // A file that is g+w and for which `knownSent` answers true counts as sent without its
+    // record being read (the record of our own mark holds exactly that size and mtime).
+    Result<QList<DataFile>> listFiles(const QString &dbtagPath,
+                                      const KnownSent &knownSent = {}) const;
 
     // Whether `name` (an entry directly in the root) is a dbtag by its name.
     bool isDbtagName(const QString &name) const;

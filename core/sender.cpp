@@ -58,6 +58,7 @@ Sender::Sender(EdEngine *engine, SenderOptions options, QObject *parent)
     qRegisterMetaType<FileStamp>();
     qRegisterMetaType<Error>();
     qRegisterMetaType<QList<FileTicket>>();
+    qRegisterMetaType<QList<FileReport>>();
     qRegisterMetaType<QList<proto::ManifestEntry>>();
     m_options.jobs = qBound(1, m_options.jobs, 32);
     m_pool.setMaxThreadCount(m_options.jobs);
@@ -96,12 +97,7 @@ void Sender::start()
                             dispatchCloses();
                         }
                     });
-            connect(&conn, &SenderConnection::wantsTickets, this,
-                    [this](int index, int) { feed(*m_links[index]); });
-            connect(&conn, &SenderConnection::fileStarted, this, &Sender::fileStarted);
-            connect(&conn, &SenderConnection::fileProgress, this, &Sender::fileProgress);
-            connect(&conn, &SenderConnection::delivered, this, &Sender::onDelivered);
-            connect(&conn, &SenderConnection::failed, this, &Sender::onFailed);
+            connect(&conn, &SenderConnection::reported, this, &Sender::onReports);
             connect(&conn, &SenderConnection::returned, this, &Sender::onReturned);
             connect(&conn, &SenderConnection::dbtagClosed, this,
                     [this](int index, const QString &dbtag, const Error &result) {
@@ -175,17 +171,22 @@ void Sender::feed(Link &link)
 {
     if (m_paused || m_stopping || link.state != LinkState::Ready)
         return;
-    // Keep each link's window full; the link itself limits what it offers at once.
+    // Keep each link's window full; the link itself limits what it offers at once. One queued
+    // call (one wake-up of the link's thread) for all the tickets of this turn.
+    QList<FileTicket> tickets;
     while (link.assigned < m_options.window) {
         auto ticket = m_engine->takeNext();
         if (!ticket)
             break;
         ++link.assigned;
-        link.post([c = &link, t = *ticket] {
-            if (c->conn)
-                c->conn->addTicket(t);
-        });
+        tickets.append(std::move(*ticket));
     }
+    if (tickets.isEmpty())
+        return;
+    link.post([c = &link, tickets = std::move(tickets)] {
+        if (c->conn)
+            c->conn->addTickets(tickets);
+    });
 }
 
 void Sender::dispatchCloses()
@@ -209,25 +210,46 @@ void Sender::dispatchCloses()
     }
 }
 
-void Sender::onDelivered(int index, const FileTicket &ticket, const FileStamp &read, qint64 bytes,
-                         qint64 ms)
+void Sender::onReports(int index, const QList<FileReport> &reports)
 {
-    --m_links[index]->assigned;
-    const double rate = ms > 0 ? bytes / 1048576.0 / (ms / 1000.0) : 0.0;
-    qCInfo(lcSend).noquote() << QStringLiteral("sent %1/%2 (%3 bytes, %4 ms, %5 MiB/s)")
-                                    .arg(ticket.dbtag, ticket.relPath)
-                                    .arg(read.size).arg(ms).arg(rate, 0, 'f', 1);
-    m_engine->markDelivered(ticket, read);
-    Q_EMIT fileDelivered(ticket, bytes, ms);
-    feed(*m_links[index]);
+    Link &link = *m_links[index];
+    for (const FileReport &r : reports) {
+        switch (r.kind) {
+        case FileReport::Kind::Started:
+            Q_EMIT fileStarted(r.ticket, r.done, r.total);
+            break;
+        case FileReport::Kind::Progress:
+            Q_EMIT fileProgress(r.ticket, r.done, r.total);
+            break;
+        case FileReport::Kind::Delivered:
+            onDelivered(link, r);
+            break;
+        case FileReport::Kind::Failed:
+            onFailed(link, r);
+            break;
+        }
+    }
+    feed(link); // once for the batch
 }
 
-void Sender::onFailed(int index, const FileTicket &ticket, const Error &error)
+void Sender::onDelivered(Link &link, const FileReport &r)
 {
-    --m_links[index]->assigned;
-    m_engine->fileFailed(ticket, error);
-    Q_EMIT fileFailed(ticket, error);
-    feed(*m_links[index]);
+    --link.assigned;
+    const qint64 bytes = r.done;
+    const qint64 ms = r.total;
+    const double rate = ms > 0 ? bytes / 1048576.0 / (ms / 1000.0) : 0.0;
+    qCInfo(lcSend).noquote() << QStringLiteral("sent %1/%2 (%3 bytes, %4 ms, %5 MiB/s)")
+                                    .arg(r.ticket.dbtag, r.ticket.relPath)
+                                    .arg(r.read.size).arg(ms).arg(rate, 0, 'f', 1);
+    m_engine->markDelivered(r.ticket, r.read);
+    Q_EMIT fileDelivered(r.ticket, bytes, ms);
+}
+
+void Sender::onFailed(Link &link, const FileReport &r)
+{
+    --link.assigned;
+    m_engine->fileFailed(r.ticket, r.error);
+    Q_EMIT fileFailed(r.ticket, r.error);
 }
 
 void Sender::onReturned(int index, const QList<FileTicket> &tickets)

@@ -51,8 +51,9 @@ private:
     void feed();
     void feed(Link &link);
     void dispatchCloses();
-    void onDelivered(int index, const FileTicket &ticket, const FileStamp &read, qint64 bytes, qint64 ms);
-    void onFailed(int index, const FileTicket &ticket, const Error &error);
+    void onReports(int index, const QList<FileReport> &reports);
+    void onDelivered(Link &link, const FileReport &report);
+    void onFailed(Link &link, const FileReport &report);
     void onReturned(int index, const QList<FileTicket> &tickets);
 
     EdEngine *m_engine;

@@ -43,6 +43,9 @@ SenderConnection::SenderConnection(int index, const SenderOptions &options, QObj
     m_watchdog.setInterval(m_options.timeoutMs);
     m_throttle.setSingleShot(true);
     connect(&m_throttle, &QTimer::timeout, this, &SenderConnection::pumpData);
+    m_flushTimer.setSingleShot(true);
+    m_flushTimer.setInterval(0);
+    connect(&m_flushTimer, &QTimer::timeout, this, &SenderConnection::flushReports);
     connect(&m_watchdog, &QTimer::timeout, this, [this] {
         lose(Error{ErrorCode::Timeout,
                    QStringLiteral("no answer from %1:%2 for %3 s")
@@ -57,8 +60,48 @@ void SenderConnection::start()
     connectNow();
 }
 
+FileReport &SenderConnection::report(FileReport::Kind kind, const FileTicket &ticket)
+{
+    FileReport &r = m_reports.emplace_back();
+    r.kind = kind;
+    r.ticket = ticket;
+    if (!m_flushTimer.isActive())
+        m_flushTimer.start();
+    return r;
+}
+
+void SenderConnection::reportProgress(FileReport::Kind kind, const Transfer &t, qint64 done)
+{
+    FileReport &r = report(kind, t.ticket);
+    r.done = done;
+    r.total = t.offered.size;
+}
+
+void SenderConnection::reportDelivered(const FileTicket &ticket, const FileStamp &read,
+                                       qint64 bytesSent, qint64 durationMs)
+{
+    FileReport &r = report(FileReport::Kind::Delivered, ticket);
+    r.read = read;
+    r.done = bytesSent;
+    r.total = durationMs;
+}
+
+void SenderConnection::reportFailed(const FileTicket &ticket, const Error &error)
+{
+    report(FileReport::Kind::Failed, ticket).error = error;
+}
+
+void SenderConnection::flushReports()
+{
+    m_flushTimer.stop();
+    if (m_reports.isEmpty())
+        return;
+    Q_EMIT reported(m_index, std::exchange(m_reports, {}));
+}
+
 void SenderConnection::setState(LinkState state, const QString &detail, int retryInMs)
 {
+    flushReports();
     m_state = state;
     Q_EMIT stateChanged(m_index, state, detail, retryInMs);
 }
@@ -123,6 +166,7 @@ void SenderConnection::onSocketError()
 
 void SenderConnection::lose(const Error &error)
 {
+    flushReports();
     m_watchdog.stop();
     if (m_socket) {
         m_socket->disconnect(this);
@@ -190,6 +234,7 @@ void SenderConnection::shutdown()
         Q_EMIT dbtagClosed(m_index, c.dbtag, Error{ErrorCode::PeerClosed, QStringLiteral("stopped")});
     m_closesWaiting.clear();
     setState(LinkState::Stopped);
+    flushReports();
     Q_EMIT stopped(m_index);
 }
 
@@ -228,8 +273,6 @@ void SenderConnection::handle(const proto::Message &message)
             closeDbtag(waiting.dbtag, waiting.files);
         }
         pumpOffers();
-        if (room() > 0)
-            Q_EMIT wantsTickets(m_index, room());
     } else if (const auto *e = std::get_if<proto::ErrorMsg>(&message)) {
         lose(Error{e->code, QStringLiteral("receiver: %1").arg(e->message)});
     } else if (const auto *a = std::get_if<proto::Accept>(&message)) {
@@ -271,13 +314,14 @@ int SenderConnection::room() const
     return qMax(0, cap - static_cast<int>(m_offers.size() + m_pending.size()));
 }
 
-void SenderConnection::addTicket(const FileTicket &ticket)
+void SenderConnection::addTickets(const QList<FileTicket> &tickets)
 {
     if (m_state != LinkState::Ready) {
-        Q_EMIT returned(m_index, {ticket});
+        flushReports();
+        Q_EMIT returned(m_index, tickets);
         return;
     }
-    m_pending.push_back(ticket);
+    m_pending.insert(m_pending.end(), tickets.cbegin(), tickets.cend());
     pumpOffers();
 }
 
@@ -289,24 +333,24 @@ void SenderConnection::pumpOffers()
         FileTicket ticket = std::move(m_pending.front());
         m_pending.pop_front();
         if (auto r = validateName(ticket.dbtag, QStringLiteral("dbtag")); !r) {
-            Q_EMIT failed(m_index, ticket, r.error());
+            reportFailed(ticket, r.error());
             continue;
         }
         if (auto r = validateRelativePath(ticket.relPath, QStringLiteral("path")); !r) {
-            Q_EMIT failed(m_index, ticket, r.error());
+            reportFailed(ticket, r.error());
             continue;
         }
         struct stat st;
         if (::lstat(nativePath(ticket.absPath).constData(), &st) != 0) {
             const int err = errno;
-            Q_EMIT failed(m_index, ticket,
-                          Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
-                                QStringLiteral("%1: %2").arg(ticket.absPath, osError(err))});
+            reportFailed(ticket, Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
+                                       QStringLiteral("%1: %2").arg(ticket.absPath, osError(err))});
             continue;
         }
         if (!S_ISREG(st.st_mode)) {
-            Q_EMIT failed(m_index, ticket, Error{ErrorCode::Unsupported,
-                                                 QStringLiteral("%1 is not a regular file").arg(ticket.absPath)});
+            reportFailed(ticket,
+                         Error{ErrorCode::Unsupported,
+                               QStringLiteral("%1 is not a regular file").arg(ticket.absPath)});
             continue;
         }
         auto t = std::make_unique<Transfer>();
@@ -331,25 +375,37 @@ void SenderConnection::handleAccept(const proto::Accept &a)
     if (a.decision == proto::Decision::Refused) {
         const FileTicket ticket = t.ticket;
         m_offers.erase(it);
-        Q_EMIT failed(m_index, ticket, Error{a.code, QStringLiteral("receiver refused %1/%2: %3")
-                                                         .arg(ticket.dbtag, ticket.relPath, a.message)});
+        reportFailed(ticket, Error{a.code, QStringLiteral("receiver refused %1/%2: %3")
+                                               .arg(ticket.dbtag, ticket.relPath, a.message)});
         pumpOffers();
-        Q_EMIT wantsTickets(m_index, room());
         return;
     }
     t.fd = UniqueFd(::open(nativePath(t.ticket.absPath).constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    struct stat st;
-    if (!t.fd.valid() || ::fstat(t.fd.get(), &st) != 0) {
+    if (!t.fd.valid()) {
         const int err = errno;
         cancel(a.id, Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
                            QStringLiteral("%1: %2").arg(t.ticket.absPath, osError(err))});
         return;
     }
-    if (stampOf(st) != t.offered) {
-        cancel(a.id, Error{ErrorCode::FileChanged, QStringLiteral("%1 changed").arg(t.ticket.absPath)});
-        return;
+    // A file streamed from the start needs no stat here: pumpData() compares the file with what
+    // was offered after reading it, before END. Where its content is used before that (already
+    // stored, resume), it must be the file that was offered now.
+    if (a.decision == proto::Decision::AlreadyStored || a.offset > 0) {
+        struct stat st;
+        if (::fstat(t.fd.get(), &st) != 0) {
+            const int err = errno;
+            cancel(a.id, Error{ErrorCode::IoError,
+                               QStringLiteral("%1: %2").arg(t.ticket.absPath, osError(err))});
+            return;
+        }
+        if (stampOf(st) != t.offered) {
+            cancel(a.id, Error{ErrorCode::FileChanged,
+                               QStringLiteral("%1 changed").arg(t.ticket.absPath)});
+            return;
+        }
     }
-    ::posix_fadvise(t.fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (t.offered.size > m_options.chunkSize) // one read of a small file has nothing to gain
+        ::posix_fadvise(t.fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     if (a.decision == proto::Decision::AlreadyStored) {
         // Same size and mtime at the final name: if the content is ours too, it is delivered.
         if (auto r = hashFileRange(t.fd.get(), t.offered.size, t.hasher); !r) {
@@ -362,9 +418,8 @@ void SenderConnection::handleAccept(const proto::Accept &a)
             send(proto::Cancel{a.id});
             m_offers.erase(it);
             qCInfo(lcSend).noquote() << "already on the receiver:" << ticket.dbtag + QLatin1Char('/') + ticket.relPath;
-            Q_EMIT delivered(m_index, ticket, stamp, 0, 0); // nothing streamed
+            reportDelivered(ticket, stamp, 0, 0); // nothing streamed
             pumpOffers();
-            Q_EMIT wantsTickets(m_index, room());
             return;
         }
         t.hasher.reset();
@@ -399,7 +454,7 @@ void SenderConnection::startNextStream()
         Transfer &t = *it->second;
         t.clock.start(); // duration and rate count from the first byte, not from the queue
         send(proto::Begin{id, static_cast<quint64>(t.offset)});
-        Q_EMIT fileStarted(t.ticket, t.offset, t.offered.size);
+        reportProgress(FileReport::Kind::Started, t, t.offset);
     }
     pumpData();
 }
@@ -446,7 +501,7 @@ void SenderConnection::pumpData()
             const qint64 ms = t.clock.elapsed();
             if (ms - t.lastProgressMs >= ProgressIntervalMs) {
                 t.lastProgressMs = ms;
-                Q_EMIT fileProgress(t.ticket, t.pos, t.offered.size);
+                reportProgress(FileReport::Kind::Progress, t, t.pos);
             }
             continue;
         }
@@ -460,7 +515,7 @@ void SenderConnection::pumpData()
         send(proto::End{t.id, t.hasher.result()});
         t.ended = true;
         t.fd.reset();
-        Q_EMIT fileProgress(t.ticket, t.pos, t.offered.size);
+        reportProgress(FileReport::Kind::Progress, t, t.pos);
         m_current = 0;
         startNextStream();
         return;
@@ -491,10 +546,9 @@ void SenderConnection::cancel(quint32 id, const Error &error)
     m_offers.erase(it);
     if (m_current == id)
         m_current = 0;
-    Q_EMIT failed(m_index, ticket, error);
+    reportFailed(ticket, error);
     startNextStream();
     pumpOffers();
-    Q_EMIT wantsTickets(m_index, room());
 }
 
 void SenderConnection::handleStored(const proto::Stored &s)
@@ -507,14 +561,13 @@ void SenderConnection::handleStored(const proto::Stored &s)
     std::unique_ptr<Transfer> t = std::move(it->second);
     m_offers.erase(it);
     if (s.code == ErrorCode::Ok) {
-        Q_EMIT delivered(m_index, t->ticket, t->offered, t->offered.size - t->offset, t->clock.elapsed());
+        reportDelivered(t->ticket, t->offered, t->offered.size - t->offset, t->clock.elapsed());
     } else {
-        Q_EMIT failed(m_index, t->ticket,
-                      Error{s.code, QStringLiteral("receiver could not store %1/%2: %3")
-                                        .arg(t->ticket.dbtag, t->ticket.relPath, s.message)});
+        reportFailed(t->ticket,
+                     Error{s.code, QStringLiteral("receiver could not store %1/%2: %3")
+                                       .arg(t->ticket.dbtag, t->ticket.relPath, s.message)});
     }
     pumpOffers();
-    Q_EMIT wantsTickets(m_index, room());
 }
 
 void SenderConnection::closeDbtag(const QString &dbtag, const QList<proto::ManifestEntry> &files)
@@ -540,6 +593,7 @@ void SenderConnection::handleClosed(const proto::Closed &c)
     }
     const QString dbtag = it->second;
     m_closesSent.erase(it);
+    flushReports();
     Q_EMIT dbtagClosed(m_index, dbtag, Error{c.code, c.message});
 }
 

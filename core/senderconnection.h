@@ -7,8 +7,14 @@
 // thread. Event driven: the next chunk is read when the socket has room (backpressure), frames
 // are handled as they arrive; a watchdog timer runs only while something is outstanding.
 //
-// Promises: every ticket handed in with addTicket() comes back exactly once, through delivered(),
-// failed() or returned(); every closeDbtag() is answered exactly once by dbtagClosed().
+// Promises: every ticket handed in with addTickets() comes back exactly once, as a Delivered or
+// Failed report or through returned(); every closeDbtag() is answered exactly once by
+// dbtagClosed().
+//
+// What happens to files (started, progress, delivered, failed) is reported in batches: one
+// reported() per turn of this thread's event loop, not one queued signal (and wake-up of the
+// Sender's thread) per file and event. Every other signal first hands over the batch gathered so
+// far, so the Sender sees everything in the order it happened.
 
 #include "core/checksum.h"
 #include "core/edengine.h"
@@ -42,6 +48,18 @@ struct SenderOptions
     qint64 bwlimit = 0;          // bytes per second for this connection; 0: no limit
 };
 
+// One event of one file on a link, in a batch of reported().
+struct FileReport
+{
+    enum class Kind : quint8 { Started, Progress, Delivered, Failed };
+    Kind kind = Kind::Started;
+    FileTicket ticket;
+    FileStamp read; // Delivered: the size and mtime that were read and sent
+    qint64 done = 0;  // Started: offset; Progress: bytes sent; Delivered: bytes streamed
+    qint64 total = 0; // Started, Progress: file size; Delivered: duration in ms
+    Error error;      // Failed
+};
+
 enum class LinkState { Disconnected, Connecting, Authenticating, Ready, Retrying, Refused, Stopped };
 QString linkStateName(LinkState state);
 
@@ -54,19 +72,15 @@ public:
     ~SenderConnection() override;
 
     void start();
-    void addTicket(const isocket::FileTicket &ticket);
+    void addTickets(const QList<isocket::FileTicket> &tickets);
     void closeDbtag(const QString &dbtag, const QList<isocket::proto::ManifestEntry> &files);
     void retryNow();
     void shutdown(); // returns every ticket, closes the socket, then emits stopped()
 
 Q_SIGNALS:
     void stateChanged(int index, isocket::LinkState state, const QString &detail, int retryInMs);
-    void wantsTickets(int index, int room);
-    void fileStarted(const isocket::FileTicket &ticket, qint64 offset, qint64 size);
-    void fileProgress(const isocket::FileTicket &ticket, qint64 done, qint64 size);
-    void delivered(int index, const isocket::FileTicket &ticket, const isocket::FileStamp &read,
-                   qint64 bytesSent, qint64 durationMs);
-    void failed(int index, const isocket::FileTicket &ticket, const isocket::Error &error);
+    // Files started, progressing, delivered (the receiver stored them durably) or failed, in order.
+    void reported(int index, const QList<isocket::FileReport> &reports);
     void returned(int index, const QList<isocket::FileTicket> &tickets);
     void dbtagClosed(int index, const QString &dbtag, const isocket::Error &result);
     void fatal(int index, const isocket::Error &error);
@@ -105,6 +119,13 @@ private:
     void cancel(quint32 id, const Error &error);
     void finishTransfer(quint32 id);
     void send(const proto::Message &message);
+    // Append to the batch of reported(); handed over at the end of this loop turn.
+    FileReport &report(FileReport::Kind kind, const FileTicket &ticket);
+    void reportProgress(FileReport::Kind kind, const Transfer &t, qint64 done); // Started, Progress
+    void reportDelivered(const FileTicket &ticket, const FileStamp &read, qint64 bytesSent,
+                         qint64 durationMs);
+    void reportFailed(const FileTicket &ticket, const Error &error);
+    void flushReports(); // hands the batch over now (before any other signal)
     void lose(const Error &error); // connection lost: return tickets, schedule reconnect
     void armWatchdog();
     int room() const;
@@ -116,6 +137,8 @@ private:
     QTimer m_reconnectTimer;
     QTimer m_watchdog;
     QTimer m_throttle;        // armed only while over the rate limit
+    QTimer m_flushTimer;      // zero-delay: hands m_reports over at the end of this loop turn
+    QList<FileReport> m_reports;
     QElapsedTimer m_rateClock;
     qint64 m_rateBytes = 0;   // sent since m_rateClock started
     LinkState m_state = LinkState::Disconnected;
@@ -142,3 +165,4 @@ private:
 } // namespace isocket
 
 Q_DECLARE_METATYPE(isocket::LinkState)
+Q_DECLARE_METATYPE(isocket::FileReport)

@@ -65,7 +65,6 @@ int runReceive(const QStringList &args)
                    QStringLiteral("cannot create the receive root %1").arg(config.receiveRoot));
         return ExitFailure;
     }
-    readLocalTimeZoneOnce(); // still one thread: the receiver starts its committer
     Receiver receiver(ReceiverOptions{config.receiveRoot, secret.value(), config.reserveBytes,
                                       config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto});
     if (!receiver.listen(address, config.listenPort)) {

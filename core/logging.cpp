@@ -32,10 +32,4 @@ void enableVerboseLogging()
     QLoggingCategory::setFilterRules(QStringLiteral("isocket.*.debug=true"));
 }
 
-void readLocalTimeZoneOnce()
-{
-    if (!qEnvironmentVariableIsSet("TZ"))
-        qputenv("TZ", QByteArrayLiteral(":/etc/localtime"));
-}
-
 } // namespace isocket

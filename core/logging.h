@@ -21,17 +21,11 @@ void installConsoleMessagePattern();
 // Reads the local time zone once per process instead of once per log line: each timestamp
 // of the message pattern calls tzset(), which with TZ unset stat()s /etc/localtime every time.
 // Sets TZ=:/etc/localtime when TZ is unset (the same zone); a change of the system's time zone
-// then shows in the timestamps after a restart. Call first thing in main().
+// then shows in the timestamps after a restart. Call first thing in main(), while the process
+// has a single thread (setenv is not thread-safe).
 void pinLocalTimeZone();
 
 // Turns on debug output for every isocket category.
 void enableVerboseLogging();
-
-// Every log line stamps the local time, and with TZ unset glibc's tzset() (which Qt calls for
-// each local time) stats /etc/localtime every time to see whether the zone changed: one
-// newfstatat per log line. This sets TZ=:/etc/localtime when TZ is unset, the same zone, read
-// once: a change of the system's time zone is then seen at the next start. Call it while the
-// process has a single thread (setenv is not thread-safe).
-void readLocalTimeZoneOnce();
 
 } // namespace isocket

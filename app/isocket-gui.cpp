@@ -1,6 +1,7 @@
 // isocket-gui: the operator window, for an edge device (--role sender) or for DRMS
 // (--role receiver). Without --role a dialog asks.
 
+#include "core/fileutil.h"
 #include "core/logging.h"
 #include "gui/logcapture.h"
 #include "gui/logmodel.h"
@@ -17,6 +18,7 @@ int main(int argc, char *argv[])
 {
     using namespace isocket::gui;
     isocket::pinLocalTimeZone(); // no stat of /etc/localtime per log line
+    isocket::raiseOpenFileLimit(); // a receiver holds a file per transfer in flight
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("isocket"));
     QApplication::setApplicationName(QStringLiteral("isocket-gui"));

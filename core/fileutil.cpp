@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <QFile>
@@ -93,6 +94,20 @@ Result<void> writeFileAtomically(const QString &dir, const QString &name, const 
                      QStringLiteral("cannot rename %1 to %2: %3").arg(tmpPath, finalPath, osError(err))};
     }
     return syncDirectory(dir);
+}
+
+long raiseOpenFileLimit()
+{
+    struct rlimit lim = {};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return -1;
+    if (lim.rlim_cur < lim.rlim_max) {
+        struct rlimit raised = lim;
+        raised.rlim_cur = lim.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            lim = raised;
+    }
+    return lim.rlim_cur == RLIM_INFINITY ? -1 : long(lim.rlim_cur);
 }
 
 } // namespace isocket

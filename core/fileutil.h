@@ -75,6 +75,12 @@ Result<void> writeFileAtomically(const QString &dir, const QString &name, const 
 // fsync() of a directory, so a rename or create inside it is durable.
 Result<void> syncDirectory(const QString &dir);
 
+// Raises this process's soft limit of open files to its hard limit and returns the new soft
+// limit. A receiver holds a file per transfer being written or synced (up to a window per
+// connection, many EDs at once), and the usual soft limit of 1024 is a select() relic Qt does not
+// need (it polls). Call early in main().
+long raiseOpenFileLimit();
+
 } // namespace isocket
 
 Q_DECLARE_METATYPE(isocket::FileStamp)

@@ -39,7 +39,7 @@ struct SenderOptions
     QString source;
     QByteArray secret;
     int jobs = 2;                // connections
-    int window = 64;             // files offered and not yet stored, per connection
+    int window = 256;            // files offered and not yet stored, per connection
     int retryIntervalMs = 2000;  // first reconnect delay
     int retryMaxMs = 60000;      // reconnect delay cap
     int maxConnectAttempts = 0;  // give up after this many failed attempts in a row (0: never)

@@ -1,7 +1,10 @@
 // The console program as a user runs it: `isocket scan --json` on a tree holding every marker
 // combination, exit statuses 0/1/2, and configuration errors that name the key, file and line.
 
+#include "tests/testlib/processes.h"
 #include "tests/testlib/testtree.h"
+
+#include <sys/resource.h>
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -21,6 +24,7 @@ private slots:
     void exitStatuses();
     void configFileErrorNamesKeyFileAndLine();
     void optionWinsOverConfigFile();
+    void receiverRaisesItsOpenFileLimit();
 
 private:
     struct Run
@@ -191,6 +195,38 @@ void TestCli::optionWinsOverConfigFile()
              dir.filePath(QStringLiteral("root")), QStringLiteral("--json")});
     QCOMPARE(r.exitCode, 0);
     QCOMPARE(QJsonDocument::fromJson(r.out).object().value(QStringLiteral("dbtags")).toArray().size(), 5);
+}
+
+void TestCli::receiverRaisesItsOpenFileLimit()
+{
+    // Many EDs with a window of files each need more descriptors than the usual soft limit of
+    // 1024: the receiver lifts its soft limit to the hard one. Started under a soft limit of 256.
+    struct rlimit lim = {};
+    QVERIFY(::getrlimit(RLIMIT_NOFILE, &lim) == 0);
+    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max <= 256)
+        QSKIP("the hard limit of open files is 256 or less here: nothing to raise");
+    QTemporaryDir dir;
+    isocket::test::Process receiver(QStringLiteral("receiver"));
+    QVERIFY(receiver.start(QStringLiteral("/bin/sh"),
+                           {QStringLiteral("-c"),
+                            QStringLiteral("ulimit -Sn 256 && exec \"$0\" receive --root \"$1\" "
+                                           "--listen 127.0.0.1:0"),
+                            isocket::test::isocketBinary(), dir.path()}));
+    QVERIFY(receiver.waitForOutput(QStringLiteral("listening"), isocket::test::e2eTimeout()));
+    QFile limits(QStringLiteral("/proc/%1/limits").arg(receiver.pid()));
+    QVERIFY(limits.open(QIODevice::ReadOnly | QIODevice::Text));
+    QString line; // /proc files have no size: read them whole, not up to atEnd()
+    for (const QString &l : QString::fromLatin1(limits.readAll()).split(QLatin1Char('\n')))
+        if (l.startsWith(QLatin1String("Max open files")))
+            line = l;
+    // "Max open files            <soft>               <hard>               files"
+    const QStringList fields = line.mid(int(qstrlen("Max open files"))).split(QLatin1Char(' '), Qt::SkipEmptyParts);
+    QVERIFY2(fields.size() >= 2, qPrintable(line));
+    QCOMPARE(fields.at(0), fields.at(1));
+    QVERIFY(fields.at(0) != QLatin1String("256"));
+    receiver.terminate();
+    QVERIFY(receiver.waitForExit(isocket::test::e2eTimeout()));
+    QCOMPARE(receiver.exitCode(), 0);
 }
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -211,10 +211,9 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
         CommitJob &job = batch[j];
         Outcome outcome{job.token, ErrorCode::Ok, QString()};
         if (const int syncErr = syncErrors[j]) {
-            outcome = {job.token, codeOf(syncErr), fail(syncErr, QStringLiteral("sync"), job.partName)};
-        } else if (::renameat(job.dir->get(), nativePath(job.partName).constData(), job.dir->get(),
-                              nativePath(job.finalName).constData()) != 0) {
-            const int err = errno;
+            outcome = {job.token, codeOf(syncErr), fail(syncErr, QStringLiteral("sync"),
+                                                      job.partName.isEmpty() ? job.finalName : job.partName)};
+        } else if (const int err = placeFile(job)) {
             outcome = {job.token, codeOf(err),
                        fail(err, QStringLiteral("rename to"), job.finalName)};
         } else {
@@ -253,6 +252,35 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
                     << (viaSyncfs ? "(syncfs)" : "(fsync)");
     batch.clear(); // close the fds before reporting
     deliver(outcomes);
+}
+
+int Committer::placeFile(const CommitJob &job)
+{
+    const int dfd = job.dir->get();
+    const QByteArray finalName = nativePath(job.finalName);
+    if (!job.partName.isEmpty()) {
+        return ::renameat(dfd, nativePath(job.partName).constData(), dfd, finalName.constData()) == 0
+                   ? 0
+                   : errno;
+    }
+    const QByteArray self = "/proc/self/fd/" + QByteArray::number(job.file.get());
+    if (::linkat(AT_FDCWD, self.constData(), dfd, finalName.constData(), AT_SYMLINK_FOLLOW) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return errno;
+    // A file of that name exists (a new version of it): link under a hidden name, then rename
+    // over it, so that the final name always holds one whole version. The hidden name is ours
+    // (names starting with '.' are refused on the wire); a leftover of a crash is replaced.
+    const QByteArray hidden = nativePath(QLatin1Char('.') + job.finalName + QStringLiteral(".isocket-link"));
+    ::unlinkat(dfd, hidden.constData(), 0);
+    if (::linkat(AT_FDCWD, self.constData(), dfd, hidden.constData(), AT_SYMLINK_FOLLOW) != 0)
+        return errno;
+    if (::renameat(dfd, hidden.constData(), dfd, finalName.constData()) != 0) {
+        const int err = errno;
+        ::unlinkat(dfd, hidden.constData(), 0);
+        return err;
+    }
+    return 0;
 }
 
 std::vector<int> Committer::syncAll(const std::deque<CommitJob> &batch)

@@ -45,7 +45,7 @@ struct CommitJob
 {
     UniqueFd file; // the partial, written and finished (mtime, xattr)
     SharedFd dir;  // the directory holding partName and finalName (shared with the store's cache)
-    QString partName;
+    QString partName;  // empty: `file` is anonymous (O_TMPFILE), linked in at finalName
     QString finalName;
     quint64 token = 0; // set by submit()
 };
@@ -77,6 +77,10 @@ public:
 
     // False when Auto cannot use syncfs on this kernel (it does not report writeback errors).
     static bool syncfsReportsErrors();
+
+    // Puts the job's file at its final name: renames the partial, or links the anonymous file
+    // in (through a hidden name and a rename when the final name exists). 0 or an errno.
+    static int placeFile(const CommitJob &job);
     Stats stats() const; // thread-safe
 
 signals:

@@ -327,7 +327,11 @@ void ReceiverConnection::handleBegin(const Begin &m)
         failTransfer(t, slot.error().code, slot.error().message);
     } else {
         t.slot = std::move(slot).value();
-        auto fd = m_receiver->store().openPartial(*t.slot, t.written);
+        // A new small file needs no name until it is complete (no partial found at OFFER, none
+        // to resume): see ReceiveStore::AnonymousMaxBytes.
+        const bool anonymous = t.offeredOffset == 0 && t.written == 0
+                               && qint64(t.offer.size) <= ReceiveStore::AnonymousMaxBytes;
+        auto fd = m_receiver->store().openPartial(*t.slot, t.written, anonymous);
         if (!fd)
             failTransfer(t, fd.error().code, fd.error().message);
         else
@@ -431,7 +435,8 @@ void ReceiverConnection::handleEnd(const End &m)
     CommitJob job;
     job.file = std::move(t.file);
     job.dir = std::move(t.slot->dir);
-    job.partName = t.slot->partName;
+    if (!t.slot->anonymous)
+        job.partName = t.slot->partName;
     job.finalName = t.slot->name;
     t.slot.reset();
     t.stage = Transfer::Stage::Committing;

@@ -55,6 +55,9 @@ ReceiveStore::ReceiveStore(QString root, qint64 reserveBytes)
     : m_root(std::move(root)), m_reserveBytes(reserveBytes)
 {
     m_clock.start();
+    // The committer links an anonymous file in through /proc/self/fd/N (linkat with
+    // AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH).
+    m_procFd = ::access("/proc/self/fd", X_OK) == 0;
 }
 
 qint64 ReceiveStore::nowMs() const
@@ -359,8 +362,21 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
     return std::optional<PartialInfo>(std::move(info));
 }
 
-Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset)
+Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool anonymous)
 {
+    slot.anonymous = false;
+    if (anonymous && offset == 0 && m_procFd && !m_noTmpfile.contains(slot.dev)) {
+        UniqueFd fd(::openat(slot.dirFd(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644));
+        if (fd.valid()) {
+            slot.anonymous = true;
+            return fd;
+        }
+        // Not supported by this filesystem (EOPNOTSUPP, or EISDIR/EINVAL from older kernels):
+        // named partials there from now on. Anything else (ENOENT: the cached directory is
+        // gone) takes the named path too, which handles it.
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+            m_noTmpfile.insert(slot.dev);
+    }
     const QByteArray n = enc(slot.partName);
     UniqueFd fd;
     for (int attempt = 0;; ++attempt) {
@@ -462,6 +478,8 @@ Result<void> ReceiveStore::checkSpace(const FileSlot &slot, qint64 needed)
 
 void ReceiveStore::removePartial(const FileSlot &slot)
 {
+    if (slot.anonymous)
+        return;
     ::unlinkat(slot.dirFd(), enc(slot.partName).constData(), 0);
 }
 

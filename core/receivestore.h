@@ -29,6 +29,7 @@
 #include <QElapsedTimer>
 #include <QHash>
 #include <QList>
+#include <QSet>
 #include <QStringList>
 #include <QString>
 
@@ -47,6 +48,7 @@ struct FileSlot
     QStringList dirPath; // source, dbtag and subdirectories: the key of `dir` in the cache
     QString name;        // the final name (last path component)
     QString partName;    // the hidden partial next to it
+    bool anonymous = false; // the file being written has no name yet (O_TMPFILE): no partial
 
     int dirFd() const { return dir->get(); }
 };
@@ -124,12 +126,20 @@ public:
     // there is none (a longer one is useless and is removed).
     Result<std::optional<PartialInfo>> findPartial(const FileSlot &slot, qint64 size);
 
+    // Files up to this size that have no partial are written to an unnamed file (O_TMPFILE)
+    // in their final directory and linked in at commit: no hidden name to create, rename and
+    // look up, which is most of the directory work of a small file. Resuming them is not worth
+    // a name: a dropped transfer of one starts again at 0.
+    static constexpr qint64 AnonymousMaxBytes = 1024 * 1024;
+
     // Opens the partial for writing at `offset`: 0 creates or truncates it; a positive offset
     // requires the partial to hold at least that many bytes, and cuts anything beyond.
+    // `anonymous` (offset 0 only): write to an unnamed file instead (slot.anonymous is set),
+    // where the filesystem and /proc allow it; otherwise the named partial as above.
     // When the slot's cached directory turns out to be gone (ENOENT: removed, maybe replaced),
     // the cache entry is dropped, `slot` is located again from the root and the open retried
     // once.
-    Result<UniqueFd> openPartial(FileSlot &slot, qint64 offset);
+    Result<UniqueFd> openPartial(FileSlot &slot, qint64 offset, bool anonymous = false);
 
     // DiskFull when the free space of the slot's filesystem minus `needed` is below the reserve.
     // The statvfs result is reused for SpaceCacheMs, minus the bytes accepted since; a refusal
@@ -138,7 +148,8 @@ public:
     // Forgets the cached free space (after an ENOSPC / DiskFull anywhere).
     void spaceChanged() { m_space.clear(); }
 
-    // Removes the partial (after a checksum mismatch or an I/O error).
+    // Removes the partial (after a checksum mismatch or an I/O error); an anonymous file goes
+    // with its last fd.
     void removePartial(const FileSlot &slot);
 
     // Files committed by this process, so that the manifest and a repeated OFFER need not open
@@ -204,6 +215,8 @@ private:
     Result<qint64> refreshSpace(SpaceState &state, const FileSlot &slot);
 
     QString m_root;
+    QSet<dev_t> m_noTmpfile; // filesystems that refused O_TMPFILE
+    bool m_procFd = false;   // /proc/self/fd exists: an anonymous file can be linked in
     qint64 m_reserveBytes = 0;
     UniqueFd m_rootFd;
     QHash<QString, CachedDir> m_dirs;

@@ -102,6 +102,7 @@ private slots:
     void resume();
     void alreadyStored();
     void storedFileReplaced();
+    void smallFileHasNoPartial();
     void checksumMismatch();
     void wrongSecret();
     void emptySecretRefusesPublicAddress();
@@ -165,7 +166,8 @@ void TestReceiver::resume()
     Fixture f;
     QVERIFY(f.listen());
     QSignalSpy gone(f.receiver.get(), &Receiver::peerDisconnected);
-    const QByteArray data = test::patternBytes(1024 * 1024 + 3, 3);
+    // Bigger than the files written unnamed (those are not resumed: smallFileHasNoPartial).
+    const QByteArray data = test::patternBytes(2 * ReceiveStore::AnonymousMaxBytes + 3, 3);
     const qint64 half = data.size() / 2;
     {
         ProtoClient c;
@@ -233,7 +235,48 @@ void TestReceiver::alreadyStored()
     QCOMPARE(s->code, ErrorCode::Ok);
     QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a"))),
              other);
+    // Replaced in one step, through a hidden name that is gone again.
+    QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{QStringLiteral("a")});
     QVERIFY(c.isConnected());
+}
+
+void TestReceiver::smallFileHasNoPartial()
+{
+    // A small new file is written unnamed and linked in when complete: nothing hidden appears
+    // while it arrives, and a dropped transfer leaves nothing behind (it starts again at 0).
+    Fixture f;
+    QVERIFY(f.listen());
+    QSignalSpy gone(f.receiver.get(), &Receiver::peerDisconnected);
+    const QByteArray data = test::patternBytes(100'000, 8);
+    const QString dir = f.root + QStringLiteral("/ed1/DC1");
+    {
+        ProtoClient c;
+        QVERIFY(connectAndGreet(c, f.port()));
+        auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("small"), data.size(), MtimeNs);
+        QVERIFY(a);
+        QCOMPARE(a->decision, Decision::Send);
+        c.send(Begin{1, 0});
+        c.send(Data{1, data.left(50'000)});
+        // A barrier: frames are handled in order, so once this is answered the half is written.
+        QVERIFY(c.offer(2, QStringLiteral("DC1"), QStringLiteral("other"), 1, MtimeNs));
+        QCOMPARE(allEntries(dir), QStringList());
+        c.disconnect();
+    }
+    QTRY_COMPARE(gone.size(), 1);
+    QCOMPARE(allEntries(dir), QStringList());
+
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("small"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::Send);
+    QCOMPARE(a->offset, 0u);
+    auto s = c.sendFile(1, data);
+    QVERIFY(s);
+    QCOMPARE(s->code, ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("small"))),
+             data);
+    QCOMPARE(allEntries(dir), QStringList{QStringLiteral("small")});
 }
 
 void TestReceiver::storedFileReplaced()

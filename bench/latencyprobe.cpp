@@ -1,10 +1,12 @@
 // isocket-latency-probe: the producer side and the stopwatch of the "live" benchmark case.
 //
 // Writes COUNT files of SIZE bytes into WRITE_DIR, one every INTERVAL ms (umask-style mode
-// 0644, like the parser), and watches ARRIVE_DIR with inotify for IN_MOVED_TO of the same name:
-// isocket's receiver and rsync both write a temporary and rename it into place, so that event is
-// "durable arrival" for isocket (it renames after fsync) and "arrival" for rsync. Latency is
-// close() of the source → the rename event, both on CLOCK_MONOTONIC. Prints one JSON object on
+// 0644, like the parser), and watches ARRIVE_DIR with inotify for the same name to appear there:
+// IN_MOVED_TO (rsync, and isocket for a file with a named partial, rename a temporary into place)
+// or IN_CREATE (isocket links a small file, written unnamed, in at its final name). Temporaries
+// have other (hidden) names, so the final name appearing is "durable arrival" for isocket (it
+// syncs before it renames or links) and "arrival" for rsync. Latency is close() of the source →
+// that event, both on CLOCK_MONOTONIC. Prints one JSON object on
 // stdout: every latency in ms, p50, p99, max and the names that never arrived.
 //
 // Usage: isocket-latency-probe WRITE_DIR ARRIVE_DIR COUNT SIZE INTERVAL_MS [WAIT_MS] [PREFIX]
@@ -71,8 +73,8 @@ void writeFile(const std::string &path, const std::vector<char> &data)
         die("close " + path);
 }
 
-// Reads pending inotify events; records the arrival time of every IN_MOVED_TO/IN_CLOSE_WRITE
-// name (the latter only counts when nothing renames, which neither peer does).
+// Reads pending inotify events; records the arrival time of every name that appeared
+// (IN_MOVED_TO or IN_CREATE).
 void drain(int ifd, std::map<std::string, double> &arrived)
 {
     alignas(inotify_event) char buf[64 * 1024];
@@ -83,7 +85,7 @@ void drain(int ifd, std::map<std::string, double> &arrived)
         const double t = nowMs();
         for (char *p = buf; p < buf + n;) {
             const auto *ev = reinterpret_cast<const inotify_event *>(p);
-            if (ev->len > 0 && (ev->mask & IN_MOVED_TO))
+            if (ev->len > 0 && (ev->mask & (IN_MOVED_TO | IN_CREATE)))
                 arrived.emplace(ev->name, t);
             if (ev->mask & IN_Q_OVERFLOW)
                 std::fprintf(stderr, "latency-probe: inotify queue overflow\n");
@@ -124,7 +126,7 @@ int main(int argc, char **argv)
     const int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (ifd < 0)
         die("inotify_init1");
-    if (inotify_add_watch(ifd, arriveDir.c_str(), IN_MOVED_TO | IN_ONLYDIR) < 0)
+    if (inotify_add_watch(ifd, arriveDir.c_str(), IN_MOVED_TO | IN_CREATE | IN_ONLYDIR) < 0)
         die("inotify_add_watch " + arriveDir);
 
     std::vector<char> data(size);

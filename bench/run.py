@@ -549,7 +549,8 @@ class Bench:
         count = 200
         name = f"live: {count} × 64 KiB every 50 ms"
         c = self.res.case(name, "ms p99", higher_better=False,
-                          note="close → rename into place on the receiver (isocket: after fsync)")
+                          note="close → the final name appears on the receiver "
+                               "(rename or link; isocket: after sync)")
         c["extra"]["p50"] = {}
         runs = self.a.runs
         for r in range(runs):

@@ -198,8 +198,8 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
             // filesystem, and our directory fds may have been opened after an error another
             // call already saw. The file's own fd reports its own errors: after syncfs there is
             // nothing left to write, so this only waits for nothing and reads the error state.
-            if (!syncErrors[j]
-                && ::sync_file_range(batch[j].file.get(), 0, 0, SYNC_FILE_RANGE_WAIT_AFTER) != 0)
+            if (!syncErrors[j] &&
+                ::sync_file_range(batch[j].file.get(), 0, 0, SYNC_FILE_RANGE_WAIT_AFTER) != 0)
                 syncErrors[j] = errno;
         }
     } else {
@@ -210,12 +210,16 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
     for (size_t j = 0; j < batch.size(); ++j) {
         CommitJob &job = batch[j];
         Outcome outcome{job.token, ErrorCode::Ok, QString()};
+        const bool anonymous = job.partName.isEmpty();
         if (const int syncErr = syncErrors[j]) {
-            outcome = {job.token, codeOf(syncErr), fail(syncErr, QStringLiteral("sync"),
-                                                      job.partName.isEmpty() ? job.finalName : job.partName)};
+            outcome = {
+                job.token, codeOf(syncErr),
+                fail(syncErr, QStringLiteral("sync"), anonymous ? job.finalName : job.partName)};
         } else if (const int err = placeFile(job)) {
             outcome = {job.token, codeOf(err),
-                       fail(err, QStringLiteral("rename to"), job.finalName)};
+                       fail(err,
+                            anonymous ? QStringLiteral("link in") : QStringLiteral("rename to"),
+                            job.finalName)};
         } else {
             renamed.push_back(j);
         }
@@ -259,7 +263,8 @@ int Committer::placeFile(const CommitJob &job)
     const int dfd = job.dir->get();
     const QByteArray finalName = nativePath(job.finalName);
     if (!job.partName.isEmpty()) {
-        return ::renameat(dfd, nativePath(job.partName).constData(), dfd, finalName.constData()) == 0
+        return ::renameat(dfd, nativePath(job.partName).constData(), dfd, finalName.constData()) ==
+                       0
                    ? 0
                    : errno;
     }
@@ -271,7 +276,8 @@ int Committer::placeFile(const CommitJob &job)
     // A file of that name exists (a new version of it): link under a hidden name, then rename
     // over it, so that the final name always holds one whole version. The hidden name is ours
     // (names starting with '.' are refused on the wire); a leftover of a crash is replaced.
-    const QByteArray hidden = nativePath(QLatin1Char('.') + job.finalName + QStringLiteral(".isocket-link"));
+    const QByteArray hidden =
+        nativePath(QLatin1Char('.') + job.finalName + QStringLiteral(".isocket-link"));
     ::unlinkat(dfd, hidden.constData(), 0);
     if (::linkat(AT_FDCWD, self.constData(), dfd, hidden.constData(), AT_SYMLINK_FOLLOW) != 0)
         return errno;

@@ -45,12 +45,16 @@ struct CommitJob
 {
     UniqueFd file; // the partial, written and finished (mtime, xattr)
     SharedFd dir;  // the directory holding partName and finalName (shared with the store's cache)
-    QString partName;  // empty: `file` is anonymous (O_TMPFILE), linked in at finalName
+    QString partName; // empty: `file` is anonymous (O_TMPFILE), linked in at finalName
     QString finalName;
     quint64 token = 0; // set by submit()
 };
 
-enum class CommitSync { Auto, PerFile };
+enum class CommitSync
+{
+    Auto,
+    PerFile
+};
 
 class Committer : public QObject
 {

@@ -16,7 +16,10 @@
 
 using namespace isocket;
 namespace {
-int timeout(int ms) { return ms * isocket::test::timeoutFactor(); }
+int timeout(int ms)
+{
+    return ms * isocket::test::timeoutFactor();
+}
 } // namespace
 
 Q_DECLARE_METATYPE(isocket::ErrorCode)
@@ -49,7 +52,8 @@ CommitJob TestCommitter::partial(const QString &dir, const SharedFd &dirFd, cons
     const QString part = QLatin1Char('.') + name + QStringLiteral(".part");
     UniqueFd fd(::openat(dirFd->get(), QFile::encodeName(part).constData(),
                          O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid() || ::write(fd.get(), content.constData(), size_t(content.size())) != content.size())
+    if (!fd.valid() ||
+        ::write(fd.get(), content.constData(), size_t(content.size())) != content.size())
         qFatal("cannot write a partial in %s", qPrintable(dir));
     return CommitJob{std::move(fd), dirFd, part, name};
 }
@@ -61,8 +65,8 @@ void TestCommitter::batchLandsAtFinalNames_data()
     QTest::addColumn<bool>("syncfs"); // expected, where the kernel allows it
 
     QTest::newRow("auto, a flood") << int(CommitSync::Auto) << 40 << true;
-    QTest::newRow("auto, a few files") << int(CommitSync::Auto) << int(Committer::SyncfsMinBatch - 1)
-                                       << false;
+    QTest::newRow("auto, a few files")
+        << int(CommitSync::Auto) << int(Committer::SyncfsMinBatch - 1) << false;
     QTest::newRow("per file, a flood") << int(CommitSync::PerFile) << 40 << false;
 }
 
@@ -159,7 +163,8 @@ void TestCommitter::tokensAreUniqueAcrossSubmits()
     QSignalSpy committed(&committer, &Committer::committed);
     QSet<quint64> tokens;
     for (int i = 0; i < 20; ++i) {
-        const quint64 t = committer.submit(partial(tmp.path(), dirFd, QStringLiteral("s%1").arg(i), "x"));
+        const quint64 t =
+            committer.submit(partial(tmp.path(), dirFd, QStringLiteral("s%1").arg(i), "x"));
         QVERIFY(t != 0);
         tokens.insert(t);
     }

@@ -27,11 +27,6 @@ namespace {
 constexpr qint64 T0 = 1'600'000'000;
 constexpr qint64 MiB = 1024 * 1024;
 
-QString path(const QString &a, const QString &b)
-{
-    return a + QLatin1Char('/') + b;
-}
-
 qint64 sizeOf(const QString &file)
 {
     const QFileInfo info(file);
@@ -75,12 +70,9 @@ private slots:
 
 void TestE2eFaults::receiverKilledDuringLargeFile()
 {
-    QTemporaryDir tmp;
-    QVERIFY(tmp.isValid());
-    const QString ed = path(tmp.path(), QStringLiteral("ed"));
-    const QString recv = path(tmp.path(), QStringLiteral("recv"));
-    const QString source = QStringLiteral("ed1");
-    const QString dbtag = QStringLiteral("DC20200101000000");
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
     const QString big = path(path(ed, dbtag), QStringLiteral("big.dat"));
     QVERIFY(writeFile(big, patternBytes(64 * MiB, 7)));
     QVERIFY(makeDbtag(ed, dbtag, true, false, T0));
@@ -129,12 +121,9 @@ void TestE2eFaults::receiverKilledDuringLargeFile()
 
 void TestE2eFaults::senderKilledDuringTransfer()
 {
-    QTemporaryDir tmp;
-    QVERIFY(tmp.isValid());
-    const QString ed = path(tmp.path(), QStringLiteral("ed"));
-    const QString recv = path(tmp.path(), QStringLiteral("recv"));
-    const QString source = QStringLiteral("ed1");
-    const QString dbtag = QStringLiteral("DC20200101000000");
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
     QVERIFY(
         writeFile(path(path(ed, dbtag), QStringLiteral("a-big.dat")), patternBytes(16 * MiB, 3)));
     QVERIFY(makeClosedDbtag(ed, dbtag, 4, 100000, 10));
@@ -167,12 +156,9 @@ void TestE2eFaults::senderKilledDuringTransfer()
 
 void TestE2eFaults::receiverDownAtSenderStart()
 {
-    QTemporaryDir tmp;
-    QVERIFY(tmp.isValid());
-    const QString ed = path(tmp.path(), QStringLiteral("ed"));
-    const QString recv = path(tmp.path(), QStringLiteral("recv"));
-    const QString source = QStringLiteral("ed1");
-    const QString dbtag = QStringLiteral("DC20200101000000");
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
     QVERIFY(makeClosedDbtag(ed, dbtag, 5, 50000));
 
     const quint16 port = freePort();
@@ -193,12 +179,9 @@ void TestE2eFaults::receiverDownAtSenderStart()
 
 void TestE2eFaults::rewrittenFileIsSentAgain()
 {
-    QTemporaryDir tmp;
-    QVERIFY(tmp.isValid());
-    const QString ed = path(tmp.path(), QStringLiteral("ed"));
-    const QString recv = path(tmp.path(), QStringLiteral("recv"));
-    const QString source = QStringLiteral("ed1");
-    const QString live = QStringLiteral("DC20200101000000");
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, live] = scene;
     const QString file = path(path(ed, live), QStringLiteral("a.dat"));
     QVERIFY(writeFile(file, patternBytes(100000, 1)));
     QVERIFY(writeFile(path(path(ed, live), QStringLiteral("b.dat")), patternBytes(1000, 2)));
@@ -238,12 +221,9 @@ void TestE2eFaults::rewrittenFileIsSentAgain()
 
 void TestE2eFaults::wrongSecret()
 {
-    QTemporaryDir tmp;
-    QVERIFY(tmp.isValid());
-    const QString ed = path(tmp.path(), QStringLiteral("ed"));
-    const QString recv = path(tmp.path(), QStringLiteral("recv"));
-    const QString source = QStringLiteral("ed1");
-    const QString dbtag = QStringLiteral("DC20200101000000");
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
     const QString secretA = path(tmp.path(), QStringLiteral("a.secret"));
     const QString secretB = path(tmp.path(), QStringLiteral("b.secret"));
     QVERIFY(writeSecret(secretA, "the receiver's secret"));
@@ -283,12 +263,9 @@ void TestE2eFaults::wrongSecret()
 
 void TestE2eFaults::impostorReceiver()
 {
-    QTemporaryDir tmp;
-    QVERIFY(tmp.isValid());
-    const QString ed = path(tmp.path(), QStringLiteral("ed"));
-    const QString recv = path(tmp.path(), QStringLiteral("recv"));
-    const QString source = QStringLiteral("ed1");
-    const QString dbtag = QStringLiteral("DC20200101000000");
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
     const QString secretA = path(tmp.path(), QStringLiteral("a.secret"));
     const QString secretB = path(tmp.path(), QStringLiteral("b.secret"));
     const QString secretOpen = path(tmp.path(), QStringLiteral("open.secret"));
@@ -411,12 +388,9 @@ void TestE2eFaults::diskFull()
 
 void TestE2eFaults::reserveRefusesThenStores()
 {
-    QTemporaryDir tmp;
-    QVERIFY(tmp.isValid());
-    const QString ed = path(tmp.path(), QStringLiteral("ed"));
-    const QString recv = path(tmp.path(), QStringLiteral("recv"));
-    const QString source = QStringLiteral("ed1");
-    const QString dbtag = QStringLiteral("DC20200101000000");
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
     QVERIFY(makeClosedDbtag(ed, dbtag, 3, 10000));
 
     MarkGuard guard(ed, recv, source);
@@ -450,12 +424,9 @@ void TestE2eFaults::onceEndsWhenTheReceiverKeepsRefusing()
     // `send --once` promises "exit: 0 when all went, 1 otherwise" (it gives up connecting after
     // 5 attempts). A receiver that refuses every file with a transient code (here: below its
     // free-space reserve) must not keep it retrying for ever.
-    QTemporaryDir tmp;
-    QVERIFY(tmp.isValid());
-    const QString ed = path(tmp.path(), QStringLiteral("ed"));
-    const QString recv = path(tmp.path(), QStringLiteral("recv"));
-    const QString source = QStringLiteral("ed1");
-    const QString dbtag = QStringLiteral("DC20200101000000");
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
     QVERIFY(makeClosedDbtag(ed, dbtag, 2, 10000));
 
     Process receiver(QStringLiteral("receiver (reserve 1000G)"));
@@ -477,12 +448,9 @@ void TestE2eFaults::receiverLostAMarkedFile()
     // PROTOCOL.md 2.4: the receiver answers CLOSE_DBTAG with `incomplete` when it lacks a file
     // the ED marked (e.g. its disk was restored from an older backup); the sender unmarks that
     // file, sends it again and then finishes the dbtag.
-    QTemporaryDir tmp;
-    QVERIFY(tmp.isValid());
-    const QString ed = path(tmp.path(), QStringLiteral("ed"));
-    const QString recv = path(tmp.path(), QStringLiteral("recv"));
-    const QString source = QStringLiteral("ed1");
-    const QString dbtag = QStringLiteral("DC20200101000000");
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
     QVERIFY(makeClosedDbtag(ed, dbtag, 3, 10000));
     const QString lost = path(path(ed, dbtag), QStringLiteral("f1.dat"));
     struct stat st;

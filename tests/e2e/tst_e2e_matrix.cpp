@@ -21,11 +21,6 @@ namespace {
 
 constexpr qint64 T0 = 1'600'000'000; // dbtag mtimes: explicit, so "newest" never depends on timing
 
-QString path(const QString &a, const QString &b)
-{
-    return a + QLatin1Char('/') + b;
-}
-
 // The state `isocket scan --json` reports for `dbtag`, or a description of what went wrong.
 QString scanState(const QString &edRoot, const QString &dbtag)
 {
@@ -87,12 +82,9 @@ void TestE2eMatrix::matrix()
     QFETCH(uint, liveMode);
     QFETCH(bool, liveSent);
 
-    QTemporaryDir tmp;
-    QVERIFY(tmp.isValid());
-    const QString ed = path(tmp.path(), QStringLiteral("ed"));
-    const QString recv = path(tmp.path(), QStringLiteral("recv"));
-    const QString source = QStringLiteral("ed1");
-    const QString old = QStringLiteral("DC20200101000000");
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, old] = scene;
     const QString live = QStringLiteral("DC20200102000000");
     const QStringList subjectFiles{QStringLiteral("a.dat"), QStringLiteral("b.dat"),
                                    QStringLiteral("sub/c.dat")};

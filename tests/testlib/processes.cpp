@@ -52,6 +52,11 @@ QStringList filesUnder(const QString &dir, bool hidden)
 
 } // namespace
 
+QString path(const QString &a, const QString &b)
+{
+    return a + QLatin1Char('/') + b;
+}
+
 QString isocketBinary()
 {
     return QStringLiteral(ISOCKET_BINARY);

@@ -14,12 +14,28 @@
 #include <QProcess>
 #include <QString>
 #include <QStringList>
+#include <QTemporaryDir>
 #include <QTimer>
 
 namespace isocket::test {
 
 // Path of the isocket binary under test.
 QString isocketBinary();
+
+// `a/b`.
+QString path(const QString &a, const QString &b);
+
+// The scene of most end-to-end tests: a temporary directory holding the ED's data root `ed`
+// and the receiver's root `recv`, the ED's source name and the dbtag the test writes.
+// Bind it whole: `const auto &[tmp, ed, recv, source, dbtag] = scene;`.
+struct E2eScene
+{
+    QTemporaryDir tmp;
+    QString ed = path(tmp.path(), QStringLiteral("ed"));
+    QString recv = path(tmp.path(), QStringLiteral("recv"));
+    QString source = QStringLiteral("ed1");
+    QString dbtag = QStringLiteral("DC20200101000000");
+};
 
 // Base timeout of a waiting step in the e2e tests (ms), already scaled by timeoutFactor().
 int e2eTimeout(int baseMs = 30000);

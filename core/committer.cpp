@@ -100,7 +100,7 @@ std::vector<quint64> Committer::submit(std::vector<CommitJob> jobs)
 
 Committer::Stats Committer::stats() const
 {
-    return Stats{m_batches.load(), m_files.load(), m_syncfsBatches.load()};
+    return Stats{m_batches.load(), m_files.load(), m_syncfsBatches.load(), m_syncfsCalls.load()};
 }
 
 void Committer::run()
@@ -109,7 +109,10 @@ void Committer::run()
         std::deque<CommitJob> batch;
         {
             std::unique_lock lock(m_mutex);
-            m_wake.wait(lock, [this] { return m_stop || !m_queue.empty(); });
+            // With links waiting for their sync, go on at once: whatever has queued meanwhile
+            // shares that sync, and with nothing queued it is the sync alone.
+            if (m_linked.outcomes.empty())
+                m_wake.wait(lock, [this] { return m_stop || !m_queue.empty(); });
             if (m_stop)
                 return; // queued fds close with m_queue; no one is left to tell
             batch.swap(m_queue);
@@ -134,7 +137,7 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
     {
         dev_t dev;
         ino_t ino;
-        int fd;
+        const SharedFd *fd;
     };
     std::vector<DirKey> dirs;
     std::vector<size_t> dirOf(batch.size());
@@ -144,7 +147,7 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
         const int dfd = batch[j].dir->get();
         size_t index = dirs.size();
         for (size_t i = 0; i < dirs.size(); ++i) {
-            if (dirs[i].fd == dfd) {
+            if ((*dirs[i].fd)->get() == dfd) {
                 index = i;
                 break;
             }
@@ -160,38 +163,30 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
                 }
             }
             if (index == dirs.size())
-                dirs.push_back({st.st_dev, st.st_ino, dfd});
+                dirs.push_back({st.st_dev, st.st_ino, &batch[j].dir});
         }
         dirOf[j] = index;
     }
 
-    // syncfs once per filesystem of the batch (usually one): `fsFd` an fd on it, `err` its result.
-    struct Fs
-    {
-        dev_t dev;
-        int fd;
-        int err = 0;
-    };
-    std::vector<Fs> filesystems;
+    // A batch of SyncfsMinBatch files or more, or any batch while the links of the previous one
+    // wait for their sync, is made durable with syncfs: one per filesystem (usually one) before
+    // the links, and that same call makes the previous batch's links durable. The links of this
+    // batch are made durable by the next batch's first syncfs, or, if none is queued by then, by
+    // a syncfs of their own: in a stream of batches, one syncfs per batch instead of two.
+    const bool viaSyncfs =
+        m_useSyncfs && (batch.size() >= SyncfsMinBatch || !m_linked.outcomes.empty());
+    std::vector<SyncedFs> filesystems = std::move(m_linked.filesystems);
     std::vector<size_t> fsOfDir(dirs.size());
-    const bool viaSyncfs = m_useSyncfs && batch.size() >= SyncfsMinBatch;
-    auto syncFilesystems = [&filesystems] {
-        for (Fs &fs : filesystems)
-            if (!fs.err && ::syncfs(fs.fd) != 0)
-                fs.err = errno;
-    };
-
+    if (viaSyncfs) {
+        for (size_t i = 0; i < dirs.size(); ++i)
+            fsOfDir[i] = fsIndex(filesystems, dirs[i].dev, *dirs[i].fd);
+    }
     std::vector<int> syncErrors(batch.size(), 0);
     if (viaSyncfs) {
-        for (size_t i = 0; i < dirs.size(); ++i) {
-            size_t f = 0;
-            while (f < filesystems.size() && filesystems[f].dev != dirs[i].dev)
-                ++f;
-            if (f == filesystems.size())
-                filesystems.push_back({dirs[i].dev, dirs[i].fd});
-            fsOfDir[i] = f;
+        for (SyncedFs &fs : filesystems) {
+            fs.err = ::syncfs(fs.dir->get()) == 0 ? 0 : errno;
+            m_syncfsCalls.fetch_add(1, std::memory_order_relaxed);
         }
-        syncFilesystems();
         for (size_t j = 0; j < batch.size(); ++j) {
             syncErrors[j] = filesystems[fsOfDir[dirOf[j]]].err;
             // syncfs reports a writeback error once per open file description of the
@@ -202,11 +197,13 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
                 ::sync_file_range(batch[j].file.get(), 0, 0, SYNC_FILE_RANGE_WAIT_AFTER) != 0)
                 syncErrors[j] = errno;
         }
+        // The previous batch's links are durable now (or their filesystem failed to sync).
+        finishLinked(filesystems);
     } else {
         syncErrors = syncAll(batch);
     }
 
-    std::vector<size_t> renamed; // indices into outcomes waiting for their directory's sync
+    std::vector<size_t> placed; // indices into outcomes waiting for their directory's sync
     for (size_t j = 0; j < batch.size(); ++j) {
         CommitJob &job = batch[j];
         Outcome outcome{job.token, ErrorCode::Ok, QString()};
@@ -221,42 +218,101 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
                             anonymous ? QStringLiteral("link in") : QStringLiteral("rename to"),
                             job.finalName)};
         } else {
-            renamed.push_back(j);
+            placed.push_back(j);
         }
         outcomes.push_back(std::move(outcome));
     }
+    if (!batch.empty()) {
+        m_batches.fetch_add(1, std::memory_order_relaxed);
+        m_files.fetch_add(batch.size(), std::memory_order_relaxed);
+        if (viaSyncfs)
+            m_syncfsBatches.fetch_add(1, std::memory_order_relaxed);
+        qCDebug(lcRecv) << "committing" << batch.size() << "files," << dirs.size() << "directories"
+                        << (viaSyncfs ? "(syncfs)" : "(fsync)");
+    }
 
-    // Make the renames durable: the second syncfs, or an fsync of each directory that got one.
-    std::vector<int> dirErrors(dirs.size(), 0);
-    if (viaSyncfs) {
-        syncFilesystems();
-        for (size_t i = 0; i < dirs.size(); ++i)
-            dirErrors[i] = filesystems[fsOfDir[i]].err;
-    } else {
+    if (viaSyncfs && !placed.empty()) {
+        // Reported once the next syncfs has made the links durable.
+        for (size_t j : placed)
+            m_linked.fsOf.push_back({j, fsOfDir[dirOf[j]]});
+        m_linked.outcomes = std::move(outcomes);
+        for (SyncedFs &fs : filesystems)
+            fs.err = 0;
+        m_linked.filesystems = std::move(filesystems);
+        batch.clear(); // close the files; the directories stay open through m_linked
+        return;
+    }
+    if (!viaSyncfs) {
+        // Make the renames durable: an fsync of each directory that got one.
+        std::vector<int> dirErrors(dirs.size(), 0);
         std::vector<bool> used(dirs.size(), false);
-        for (size_t j : renamed)
+        for (size_t j : placed)
             used[dirOf[j]] = true;
         for (size_t i = 0; i < dirs.size(); ++i)
-            if (used[i] && ::fsync(dirs[i].fd) != 0)
+            if (used[i] && ::fsync((*dirs[i].fd)->get()) != 0)
                 dirErrors[i] = errno;
+        for (size_t j : placed)
+            if (const int err = dirErrors[dirOf[j]])
+                outcomes[j] = {outcomes[j].token, codeOf(err), dirSyncFailure(err)};
     }
-    for (size_t j : renamed) {
-        if (const int err = dirErrors[dirOf[j]]) {
-            Outcome &o = outcomes[j];
-            o.code = codeOf(err);
-            o.message =
-                QStringLiteral("cannot sync the directory of a stored file: %1").arg(osError(err));
+    batch.clear(); // close the fds before reporting
+    if (!outcomes.empty())
+        deliver(outcomes);
+}
+
+size_t Committer::fsIndex(std::vector<SyncedFs> &filesystems, dev_t dev, const SharedFd &dir)
+{
+    for (size_t f = 0; f < filesystems.size(); ++f)
+        if (filesystems[f].dev == dev)
+            return f;
+    filesystems.push_back({dev, dir, 0});
+    return filesystems.size() - 1;
+}
+
+QString Committer::dirSyncFailure(int err)
+{
+    return QStringLiteral("cannot sync the directory of a stored file: %1").arg(osError(err));
+}
+
+void Committer::finishLinked(const std::vector<SyncedFs> &synced)
+{
+    if (m_linked.outcomes.empty())
+        return;
+    for (const auto &[outcome, fs] : m_linked.fsOf) {
+        // m_linked's filesystems are the first entries of `synced`, in the same order.
+        if (const int err = synced[fs].err) {
+            Outcome &o = m_linked.outcomes[outcome];
+            o.code = err == ENOSPC || err == EDQUOT ? ErrorCode::DiskFull : ErrorCode::IoError;
+            o.message = dirSyncFailure(err);
         }
     }
-    m_batches.fetch_add(1, std::memory_order_relaxed);
-    m_files.fetch_add(batch.size(), std::memory_order_relaxed);
-    if (viaSyncfs)
-        m_syncfsBatches.fetch_add(1, std::memory_order_relaxed);
-    qCDebug(lcRecv) << "committed" << batch.size() << "files," << dirs.size() << "directories"
-                    << (viaSyncfs ? "(syncfs)" : "(fsync)");
-    batch.clear(); // close the fds before reporting
-    deliver(outcomes);
+    deliver(m_linked.outcomes);
+    m_linked = {};
 }
+
+namespace {
+
+// Links the unnamed file `fd` in as `name` in `dir`: 0 or an errno. linkat(AT_EMPTY_PATH) is
+// one call with no path to walk, allowed since Linux 6.10 for a file the caller opened itself
+// (before that only with CAP_DAC_READ_SEARCH: ENOENT); /proc/self/fd/N works everywhere /proc
+// is mounted. Which one works is learnt on the first link.
+int linkAnonymous(int fd, int dir, const char *name)
+{
+    static std::atomic<bool> emptyPath{true};
+    if (emptyPath.load(std::memory_order_relaxed)) {
+        if (::linkat(fd, "", dir, name, AT_EMPTY_PATH) == 0)
+            return 0;
+        if (errno != ENOENT)
+            return errno;
+    }
+    const QByteArray self = "/proc/self/fd/" + QByteArray::number(fd);
+    if (::linkat(AT_FDCWD, self.constData(), dir, name, AT_SYMLINK_FOLLOW) != 0)
+        return errno;
+    emptyPath.store(false, std::memory_order_relaxed); // ENOENT above was the permission
+    return 0;
+}
+
+} // namespace
 
 int Committer::placeFile(const CommitJob &job)
 {
@@ -268,19 +324,17 @@ int Committer::placeFile(const CommitJob &job)
                    ? 0
                    : errno;
     }
-    const QByteArray self = "/proc/self/fd/" + QByteArray::number(job.file.get());
-    if (::linkat(AT_FDCWD, self.constData(), dfd, finalName.constData(), AT_SYMLINK_FOLLOW) == 0)
-        return 0;
-    if (errno != EEXIST)
-        return errno;
+    const int linked = linkAnonymous(job.file.get(), dfd, finalName.constData());
+    if (linked != EEXIST)
+        return linked;
     // A file of that name exists (a new version of it): link under a hidden name, then rename
     // over it, so that the final name always holds one whole version. The hidden name is ours
     // (names starting with '.' are refused on the wire); a leftover of a crash is replaced.
     const QByteArray hidden =
         nativePath(QLatin1Char('.') + job.finalName + QStringLiteral(".isocket-link"));
     ::unlinkat(dfd, hidden.constData(), 0);
-    if (::linkat(AT_FDCWD, self.constData(), dfd, hidden.constData(), AT_SYMLINK_FOLLOW) != 0)
-        return errno;
+    if (const int err = linkAnonymous(job.file.get(), dfd, hidden.constData()))
+        return err;
     if (::renameat(dfd, hidden.constData(), dfd, finalName.constData()) != 0) {
         const int err = errno;
         ::unlinkat(dfd, hidden.constData(), 0);

@@ -12,16 +12,20 @@
 //    one fsync per distinct directory.
 //  - Auto (the default): as PerFile for a batch of few files; from SyncfsMinBatch files on, one
 //    syncfs(2) per filesystem before the renames and one after them. A flood of small files then
-//    costs two flushes per batch instead of one per file (issue 6: 10,000 × 4 KiB). syncfs also
+//    costs two flushes per batch instead of one per file (issue 6: 10,000 × 4 KiB). In a stream
+//    of batches the two merge: the syncfs that makes batch N+1's files durable before their
+//    renames also makes batch N's renames durable, and batch N is reported after it; with
+//    nothing queued, batch N gets its second syncfs at once. syncfs also
 //    writes whatever else is dirty on that filesystem, which is why a receiver sharing its disk
 //    with heavy unrelated writers may prefer PerFile. Used only where syncfs reports writeback
 //    errors (Linux 5.8 and later); elsewhere Auto is PerFile.
 // Idle, the worker blocks on a condition variable; nothing polls.
 //
 // Owns its worker thread (stopped and joined by the destructor; jobs still queued then are
-// dropped unreported, their partials left to be resumed) and the fds of queued jobs. Lives in the
-// thread that created it; committed() is emitted there, exactly once per token, in submission order
-// per batch.
+// dropped unreported, their partials left to be resumed, and a batch linked but not yet synced is
+// dropped unreported too: its files are at their final names and a repeated OFFER finds them
+// there) and the fds of queued jobs. Lives in the thread that created it; committed() is emitted
+// there, exactly once per token, in submission order.
 
 #include "core/error.h"
 #include "core/fileutil.h"
@@ -69,6 +73,7 @@ public:
         quint64 batches = 0;       // batches committed
         quint64 files = 0;         // jobs in them
         quint64 syncfsBatches = 0; // batches made durable with syncfs
+        quint64 syncfsCalls = 0;   // syncfs(2) calls (per filesystem)
     };
 
     explicit Committer(CommitSync sync = CommitSync::Auto, QObject *parent = nullptr);
@@ -104,6 +109,18 @@ private:
     void deliver(const std::vector<Outcome> &outcomes);
     std::vector<int> syncAll(const std::deque<CommitJob> &batch);
 
+    // A filesystem to syncfs, through a directory on it; `err` the result of the last call.
+    struct SyncedFs
+    {
+        dev_t dev;
+        SharedFd dir;
+        int err = 0;
+    };
+    static size_t fsIndex(std::vector<SyncedFs> &filesystems, dev_t dev, const SharedFd &dir);
+    static QString dirSyncFailure(int err);
+    // Reports the linked batch; `synced` starts with its filesystems, just synced.
+    void finishLinked(const std::vector<SyncedFs> &synced);
+
     const bool m_useSyncfs;
 
     std::mutex m_mutex;
@@ -114,6 +131,14 @@ private:
     std::atomic<quint64> m_batches{0};
     std::atomic<quint64> m_files{0};
     std::atomic<quint64> m_syncfsBatches{0};
+    std::atomic<quint64> m_syncfsCalls{0};
+    // A batch put in place through syncfs, whose links wait for the next syncfs (worker only).
+    struct Linked
+    {
+        std::vector<Outcome> outcomes;
+        std::vector<std::pair<size_t, size_t>> fsOf; // {outcome placed, index into filesystems}
+        std::vector<SyncedFs> filesystems;
+    } m_linked;
     QThreadPool m_syncPool; // used by the worker only; outlives it (declared before m_thread)
 
     struct ThreadStopper

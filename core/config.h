@@ -31,7 +31,7 @@ struct Config
     quint16 port = 12345;                         // lsocket.conf port
     QString source;                               // empty: the host name
     int jobs = 2;                                 // parallel connections
-    int window = 256;                             // files in flight per connection
+    int window = 1024;                            // files in flight per connection
     int retryIntervalMs = 2000;                   // fsync.conf error_retry_interval (first backoff)
     int retryMaxMs = 60000;                       // backoff cap
     qint64 bwlimit = 0;                           // bytes per second for all jobs; 0: no limit

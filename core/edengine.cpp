@@ -419,12 +419,12 @@ std::optional<FileTicket> EdEngine::takeNext()
     return std::nullopt;
 }
 
-void EdEngine::markDelivered(const FileTicket &ticket, const FileStamp &read)
+void EdEngine::markDelivered(const FileTicket &ticket, const FileStamp &read, int fd)
 {
     auto [tag, it] = recordOf(ticket);
     if (!tag)
         return;
-    const auto marked = SentMark::mark(ticket.absPath, read);
+    const auto marked = SentMark::mark(ticket.absPath, read, fd);
     if (!marked) {
         fileFailed(ticket, marked.error());
         return;

@@ -91,8 +91,9 @@ public:
     // The next file to send (oldest dbtag first, then by mtime); it is in flight until reported.
     std::optional<FileTicket> takeNext();
     // The receiver stored the file durably; `read` is the size and mtime that were read and sent.
-    // Marks it sent, unless it changed meanwhile (then it is queued again).
-    void markDelivered(const FileTicket &ticket, const FileStamp &read);
+    // Marks it sent, unless it changed meanwhile (then it is queued again). `fd`: the file as
+    // it was read, if still open (SentMark::mark()).
+    void markDelivered(const FileTicket &ticket, const FileStamp &read, int fd = -1);
     // A transient error: retried with backoff. FileVanished: dropped. Otherwise: failed for good
     // (the operator must act; the dbtag cannot be finished).
     void fileFailed(const FileTicket &ticket, const Error &error);

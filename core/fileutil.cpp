@@ -96,6 +96,14 @@ Result<void> writeFileAtomically(const QString &dir, const QString &name, const 
     return syncDirectory(dir);
 }
 
+long openFileLimit()
+{
+    struct rlimit lim = {};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+        return -1;
+    return long(lim.rlim_cur);
+}
+
 long raiseOpenFileLimit()
 {
     struct rlimit lim = {};

@@ -80,6 +80,8 @@ Result<void> syncDirectory(const QString &dir);
 // connection, many EDs at once), and the usual soft limit of 1024 is a select() relic Qt does not
 // need (it polls). Call early in main().
 long raiseOpenFileLimit();
+// This process's soft limit of open files; -1 when unlimited or unknown.
+long openFileLimit();
 
 } // namespace isocket
 

@@ -269,7 +269,9 @@ void ReceiverConnection::handleOffer(const Offer &m)
         qCDebug(lcRecv).noquote() << printable(describe(m)) << "already stored";
         return;
     }
-    auto partial = store.findPartial(slot.value(), size);
+    auto partial = store.writesAnonymously(slot.value(), size)
+                       ? Result<std::optional<PartialInfo>>(std::optional<PartialInfo>())
+                       : store.findPartial(slot.value(), size);
     if (!partial) {
         m_receiver->release(key);
         return refuse(m, partial.error().code, partial.error().message);
@@ -329,8 +331,9 @@ void ReceiverConnection::handleBegin(const Begin &m)
         t.slot = std::move(slot).value();
         // A new small file needs no name until it is complete (no partial found at OFFER, none
         // to resume): see ReceiveStore::AnonymousMaxBytes.
-        const bool anonymous = t.offeredOffset == 0 && t.written == 0
-                               && qint64(t.offer.size) <= ReceiveStore::AnonymousMaxBytes;
+        const bool anonymous =
+            t.offeredOffset == 0 && t.written == 0 &&
+            m_receiver->store().writesAnonymously(*t.slot, qint64(t.offer.size));
         auto fd = m_receiver->store().openPartial(*t.slot, t.written, anonymous);
         if (!fd)
             failTransfer(t, fd.error().code, fd.error().message);

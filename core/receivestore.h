@@ -132,6 +132,15 @@ public:
     // a name: a dropped transfer of one starts again at 0.
     static constexpr qint64 AnonymousMaxBytes = 1024 * 1024;
 
+    // Whether a new file of `size` bytes at `slot` is written anonymously here: small enough,
+    // and the filesystem and /proc allow it (as far as known). Such a file is never resumed, so
+    // the OFFER does not look for its partial (a leftover of one, from a filesystem without
+    // O_TMPFILE, is left alone like any stale partial).
+    bool writesAnonymously(const FileSlot &slot, qint64 size) const
+    {
+        return size <= AnonymousMaxBytes && m_procFd && !m_noTmpfile.contains(slot.dev);
+    }
+
     // Opens the partial for writing at `offset`: 0 creates or truncates it; a positive offset
     // requires the partial to hold at least that many bytes, and cuts anything beyond.
     // `anonymous` (offset 0 only): write to an unnamed file instead (slot.anonymous is set),

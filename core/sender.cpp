@@ -241,7 +241,7 @@ void Sender::onDelivered(Link &link, const FileReport &r)
     qCInfo(lcSend).noquote() << QStringLiteral("sent %1/%2 (%3 bytes, %4 ms, %5 MiB/s)")
                                     .arg(r.ticket.dbtag, r.ticket.relPath)
                                     .arg(r.read.size).arg(ms).arg(rate, 0, 'f', 1);
-    m_engine->markDelivered(r.ticket, r.read);
+    m_engine->markDelivered(r.ticket, r.read, r.file ? r.file->get() : -1);
     Q_EMIT fileDelivered(r.ticket, bytes, ms);
 }
 

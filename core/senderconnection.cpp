@@ -37,6 +37,9 @@ QString linkStateName(LinkState state)
 SenderConnection::SenderConnection(int index, const SenderOptions &options, QObject *parent)
     : QObject(parent), m_index(index), m_options(options)
 {
+    // Up to a window of files per connection between END and STORED, twice over for safety.
+    const long fileLimit = openFileLimit();
+    m_keepFiles = fileLimit < 0 || 2L * m_options.window * m_options.jobs + 256 <= fileLimit;
     m_reconnectTimer.setSingleShot(true);
     connect(&m_reconnectTimer, &QTimer::timeout, this, &SenderConnection::connectNow);
     m_watchdog.setSingleShot(true);
@@ -514,7 +517,8 @@ void SenderConnection::pumpData()
         }
         send(proto::End{t.id, t.hasher.result()});
         t.ended = true;
-        t.fd.reset();
+        if (!m_keepFiles)
+            t.fd.reset();
         reportProgress(FileReport::Kind::Progress, t, t.pos);
         m_current = 0;
         startNextStream();
@@ -562,6 +566,8 @@ void SenderConnection::handleStored(const proto::Stored &s)
     m_offers.erase(it);
     if (s.code == ErrorCode::Ok) {
         reportDelivered(t->ticket, t->offered, t->offered.size - t->offset, t->clock.elapsed());
+        if (t->fd.valid())
+            m_reports.last().file = std::make_shared<const UniqueFd>(std::move(t->fd));
     } else {
         reportFailed(t->ticket,
                      Error{s.code, QStringLiteral("receiver could not store %1/%2: %3")

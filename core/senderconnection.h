@@ -39,7 +39,7 @@ struct SenderOptions
     QString source;
     QByteArray secret;
     int jobs = 2;                // connections
-    int window = 256;            // files offered and not yet stored, per connection
+    int window = 1024;           // files offered and not yet stored, per connection
     int retryIntervalMs = 2000;  // first reconnect delay
     int retryMaxMs = 60000;      // reconnect delay cap
     int maxConnectAttempts = 0;  // give up after this many failed attempts in a row (0: never)
@@ -58,6 +58,7 @@ struct FileReport
     qint64 done = 0;  // Started: offset; Progress: bytes sent; Delivered: bytes streamed
     qint64 total = 0; // Started, Progress: file size; Delivered: duration in ms
     Error error;      // Failed
+    SharedFd file;    // Delivered: the file as it was read, when the link kept it open
 };
 
 enum class LinkState { Disconnected, Connecting, Authenticating, Ready, Retrying, Refused, Stopped };
@@ -148,6 +149,9 @@ private:
     quint32 m_nextId = 1;
     int m_failedAttempts = 0;
     bool m_stopping = false;
+    // Files stay open from END to STORED, so the engine marks them without opening them again,
+    // unless a window's worth on every connection would strain the open-file limit.
+    bool m_keepFiles = false;
     std::deque<FileTicket> m_pending;                      // handed in, not offered yet
     std::map<quint32, std::unique_ptr<Transfer>> m_offers;  // offered, not finished
     std::deque<quint32> m_streamQueue;                     // accepted, waiting to stream

@@ -42,17 +42,21 @@ bool isSent(const QString &path)
     return isSent(native, st);
 }
 
-Result<void> mark(const QString &path, const FileStamp &expected)
+Result<void> mark(const QString &path, const FileStamp &expected, int readFd)
 {
-    UniqueFd fd(::open(nativePath(path).constData(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    if (!fd.valid()) {
-        const int err = errno;
-        if (err == ENOENT)
-            return Error{ErrorCode::FileVanished, QStringLiteral("%1 was deleted").arg(path)};
-        return Error{ErrorCode::IoError, QStringLiteral("cannot open %1: %2").arg(path, osError(err))};
+    UniqueFd opened;
+    if (readFd < 0) {
+        opened.reset(::open(nativePath(path).constData(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+        if (!opened.valid()) {
+            const int err = errno;
+            if (err == ENOENT)
+                return Error{ErrorCode::FileVanished, QStringLiteral("%1 was deleted").arg(path)};
+            return Error{ErrorCode::IoError, QStringLiteral("cannot open %1: %2").arg(path, osError(err))};
+        }
     }
+    const int fd = readFd < 0 ? opened.get() : readFd;
     struct stat st;
-    if (::fstat(fd.get(), &st) != 0) {
+    if (::fstat(fd, &st) != 0) {
         const int err = errno;
         return Error{ErrorCode::IoError, QStringLiteral("cannot stat %1: %2").arg(path, osError(err))};
     }
@@ -61,13 +65,13 @@ Result<void> mark(const QString &path, const FileStamp &expected)
                      QStringLiteral("%1 changed while it was sent (size %2 → %3)")
                          .arg(path).arg(expected.size).arg(static_cast<qint64>(st.st_size))};
     const QByteArray record = recordOf(expected);
-    if (::fsetxattr(fd.get(), AttributeName, record.constData(), static_cast<size_t>(record.size()), 0) != 0
+    if (::fsetxattr(fd, AttributeName, record.constData(), static_cast<size_t>(record.size()), 0) != 0
         && !unsupported(errno)) {
         const int err = errno;
         return Error{ErrorCode::IoError,
                      QStringLiteral("cannot record the sent state of %1: %2").arg(path, osError(err))};
     }
-    if (::fchmod(fd.get(), (st.st_mode & 07777) | S_IWGRP) != 0) {
+    if (::fchmod(fd, (st.st_mode & 07777) | S_IWGRP) != 0) {
         const int err = errno;
         return Error{ErrorCode::IoError, QStringLiteral("cannot mark %1 (g+w): %2").arg(path, osError(err))};
     }

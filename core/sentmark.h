@@ -21,8 +21,11 @@ bool isSent(const QByteArray &nativePath, const struct stat &st);
 bool isSent(const QString &path);
 
 // Marks `path` sent, but only if its size and mtime still equal `expected` (what was read and
-// delivered). FileChanged when they differ, FileVanished when the file is gone.
-Result<void> mark(const QString &path, const FileStamp &expected);
+// delivered). FileChanged when they differ, FileVanished when the file is gone. `fd`: the file
+// as it was read (open, read-only is enough), marked without opening `path` again; should the
+// path name another file by now, that one stays unmarked and is sent in its turn. -1: opens
+// `path`.
+Result<void> mark(const QString &path, const FileStamp &expected, int fd = -1);
 
 // Clears the mark (g-w, record removed): the file will be sent again.
 Result<void> clear(const QString &path);

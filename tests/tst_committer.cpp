@@ -34,6 +34,7 @@ private slots:
     void batchLandsAtFinalNames();
     void failedJobFailsAlone();
     void tokensAreUniqueAcrossSubmits();
+    void streamOfBatches();
 
 private:
     // A partial `.name.part` with `content` in `dir`, as the store leaves it for the committer.
@@ -116,7 +117,10 @@ void TestCommitter::batchLandsAtFinalNames()
     const Committer::Stats stats = committer.stats();
     QCOMPARE(stats.batches, quint64(1)); // submitted together, committed together
     QCOMPARE(stats.files, quint64(files));
-    QCOMPARE(stats.syncfsBatches, quint64(syncfs && Committer::syncfsReportsErrors() ? 1 : 0));
+    const bool viaSyncfs = syncfs && Committer::syncfsReportsErrors();
+    QCOMPARE(stats.syncfsBatches, quint64(viaSyncfs ? 1 : 0));
+    // One filesystem: a syncfs before the links and one after (nothing else was queued).
+    QCOMPARE(stats.syncfsCalls, quint64(viaSyncfs ? 2 : 0));
 }
 
 void TestCommitter::failedJobFailsAlone()
@@ -177,6 +181,46 @@ void TestCommitter::tokensAreUniqueAcrossSubmits()
     }
     QCOMPARE(reported, tokens); // each exactly once
     QCOMPARE(committer.stats().files, quint64(20));
+}
+
+void TestCommitter::streamOfBatches()
+{
+    // Batches submitted back to back, as a receiver does under a flood: a batch's links wait
+    // for the next batch's first syncfs, and are reported before that batch. Every token is
+    // reported once, in submission order, and every file is at its final name.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    auto dirFd = std::make_shared<const UniqueFd>(
+        ::open(QFile::encodeName(tmp.path()).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    Committer committer;
+    QSignalSpy committed(&committer, &Committer::committed);
+    std::vector<quint64> tokens;
+    constexpr int Batches = 30;
+    constexpr int PerBatch = 6;
+    for (int b = 0; b < Batches; ++b) {
+        std::vector<CommitJob> jobs;
+        for (int i = 0; i < PerBatch; ++i)
+            jobs.push_back(partial(tmp.path(), dirFd, QStringLiteral("b%1-%2").arg(b).arg(i),
+                                   QByteArray::number(b * PerBatch + i)));
+        for (quint64 t : committer.submit(std::move(jobs)))
+            tokens.push_back(t);
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(committed.count(), Batches * PerBatch, timeout(20000));
+    for (int k = 0; k < Batches * PerBatch; ++k) {
+        QCOMPARE(committed.at(k).at(0).toULongLong(), tokens[size_t(k)]);
+        QCOMPARE(committed.at(k).at(1).value<ErrorCode>(), ErrorCode::Ok);
+        QFile f(tmp.filePath(QStringLiteral("b%1-%2").arg(k / PerBatch).arg(k % PerBatch)));
+        QVERIFY2(f.open(QIODevice::ReadOnly), qPrintable(f.fileName()));
+        QCOMPARE(f.readAll(), QByteArray::number(k));
+    }
+    QCOMPARE(QDir(tmp.path()).entryList(QDir::Files | QDir::Hidden).size(), Batches * PerBatch);
+    const Committer::Stats stats = committer.stats();
+    QCOMPARE(stats.files, quint64(Batches * PerBatch));
+    if (Committer::syncfsReportsErrors()) {
+        QCOMPARE(stats.syncfsBatches, stats.batches);
+        // At most two per batch; a batch that found another queued shared one with it.
+        QVERIFY(stats.syncfsCalls <= 2 * stats.batches);
+    }
 }
 
 QTEST_GUILESS_MAIN(TestCommitter)

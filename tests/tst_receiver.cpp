@@ -277,6 +277,17 @@ void TestReceiver::smallFileHasNoPartial()
     QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("small"))),
              data);
     QCOMPARE(allEntries(dir), QStringList{QStringLiteral("small")});
+
+    // Its partial name is not even looked at: a symlink planted there (to the outside) is
+    // neither followed nor a reason to refuse the file.
+    const QString planted = dir + QStringLiteral("/.second.isocket-part");
+    QVERIFY(QFile::link(f.outside, planted));
+    QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("second"), data, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("second"))),
+             data);
+    QVERIFY(QFileInfo(planted).isSymLink());
+    QCOMPARE(allEntries(f.outside), QStringList());
 }
 
 void TestReceiver::storedFileReplaced()
@@ -426,6 +437,7 @@ void TestReceiver::hostile_data()
                                     << QStringLiteral("ed1/DC1/sub") << ErrorCode::SymlinkRefused;
     QTest::newRow("symlink final")
         << ed << dc << f << QStringLiteral("ed1/DC1/f") << ErrorCode::SymlinkRefused;
+    // (with a file big enough to have a named partial: see hostile())
     QTest::newRow("symlink partial")
         << ed << dc << f << QStringLiteral("ed1/DC1/.f.isocket-part") << ErrorCode::SymlinkRefused;
 }
@@ -445,7 +457,11 @@ void TestReceiver::hostile()
         QVERIFY(QDir().mkpath(QFileInfo(link).absolutePath()));
         QVERIFY(QFile::link(f.outside, link));
     }
-    const QByteArray data = test::patternBytes(1000, 6);
+    // A small file is written unnamed and never looks at its partial name
+    // (smallFileHasNoPartial): the symlinked partial takes a file that would have one.
+    const bool namedPartial = plant.endsWith(QLatin1String(ReceiveStore::PartSuffix));
+    const QByteArray data =
+        test::patternBytes(namedPartial ? ReceiveStore::AnonymousMaxBytes + 1 : 1000, 6);
     ProtoClient c;
     QVERIFY(c.connectTo(f.port()));
     auto r = c.handshake(QByteArrayLiteral("s3cret"), source);

@@ -5,6 +5,10 @@
 #include "core/sentmark.h"
 #include "tests/testlib/testtree.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <QDir>
 #include <QFile>
 #include <QTemporaryDir>
@@ -30,6 +34,7 @@ private slots:
     void rewriteAfterMarkIsUnsent();
     void markRefusesChangedFile();
     void markVanishedFile();
+    void markThroughReadFd();
     void clearMark();
     void missingRoot();
     void prefixAndMarkerNames();
@@ -254,6 +259,43 @@ void TestScanner::markVanishedFile()
     const auto r = SentMark::mark(root.filePath(QStringLiteral("gone.dat")), FileStamp{1, 1});
     QVERIFY(!r.ok());
     QCOMPARE(r.error().code, ErrorCode::FileVanished);
+}
+
+void TestScanner::markThroughReadFd()
+{
+    // The sender marks the file it read through the descriptor it read it with. Should the
+    // producer have replaced the path meanwhile (a new file renamed over it), the mark goes to
+    // the file that was sent, and the new one stays unsent: it is sent in its turn.
+    QTemporaryDir root;
+    const QString file = root.filePath(QStringLiteral("a.dat"));
+    QVERIFY(test::writeFile(file, "sent version"));
+    UniqueFd fd(::open(QFile::encodeName(file).constData(), O_RDONLY | O_CLOEXEC));
+    QVERIFY(fd.valid());
+    struct stat st;
+    QVERIFY(::fstat(fd.get(), &st) == 0);
+    const FileStamp read = stampOf(st);
+
+    const QString replacement = root.filePath(QStringLiteral("new.tmp"));
+    QVERIFY(test::writeFile(replacement, "a newer version"));
+    QVERIFY(::rename(QFile::encodeName(replacement).constData(),
+                     QFile::encodeName(file).constData()) == 0);
+    QVERIFY(SentMark::mark(file, read, fd.get()).ok());
+    QVERIFY(!test::hasGroupWrite(file)); // the new file at the path: unsent
+    QVERIFY(!SentMark::isSent(file));
+    QVERIFY(::fstat(fd.get(), &st) == 0); // the file that was sent: marked
+    QVERIFY(st.st_mode & S_IWGRP);
+
+    // Through the descriptor, a file changed since it was read is refused like by path.
+    const QString other = root.filePath(QStringLiteral("b.dat"));
+    QVERIFY(test::writeFile(other, "abc"));
+    UniqueFd otherFd(::open(QFile::encodeName(other).constData(), O_RDONLY | O_CLOEXEC));
+    QVERIFY(::fstat(otherFd.get(), &st) == 0);
+    const FileStamp otherRead = stampOf(st);
+    QVERIFY(test::writeFile(other, "abcdef"));
+    const auto r = SentMark::mark(other, otherRead, otherFd.get());
+    QVERIFY(!r.ok());
+    QCOMPARE(r.error().code, ErrorCode::FileChanged);
+    QVERIFY(!test::hasGroupWrite(other));
 }
 
 void TestScanner::clearMark()

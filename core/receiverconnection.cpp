@@ -335,10 +335,12 @@ void ReceiverConnection::handleBegin(const Begin &m)
             t.offeredOffset == 0 && t.written == 0 &&
             m_receiver->store().writesAnonymously(*t.slot, qint64(t.offer.size));
         auto fd = m_receiver->store().openPartial(*t.slot, t.written, anonymous);
-        if (!fd)
+        if (!fd) {
             failTransfer(t, fd.error().code, fd.error().message);
-        else
+        } else {
             t.file = std::move(fd).value();
+            m_writer.start(t.file.get(), t.written, qint64(t.offer.size) - t.written);
+        }
     }
     emit fileStarted(m_id, m_source, t.offer.dbtag, t.offer.path, qint64(t.offer.size),
                      t.startOffset);
@@ -366,9 +368,7 @@ void ReceiverConnection::handleData(const Data &m)
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("DATA for id %1 beyond its size %2").arg(m.id).arg(size));
     if (t.failure == ErrorCode::Ok) {
-        if (auto r =
-                ReceiveStore::writeAt(t.file.get(), t.written, m.bytes.constData(), m.bytes.size());
-            !r) {
+        if (auto r = m_writer.write(m.bytes.constData(), m.bytes.size()); !r) {
             failTransfer(t, r.error().code,
                          describe(t.offer) + QStringLiteral(": ") + r.error().message);
         } else {
@@ -376,7 +376,8 @@ void ReceiverConnection::handleData(const Data &m)
         }
     }
     t.written += m.bytes.size();
-    if (t.failure == ErrorCode::Ok && t.written - t.flushed >= WriteBehindBytes) {
+    if (t.failure == ErrorCode::Ok && !m_writer.direct() &&
+        t.written - t.flushed >= WriteBehindBytes) {
         // Write-behind: hand the pages to the disk while the rest arrives, so the sync
         // after END finds little left to write. Otherwise nothing of a 1 GiB file reaches the
         // disk before its last byte (it stays under the dirty thresholds) and the disk idles
@@ -397,6 +398,11 @@ void ReceiverConnection::handleEnd(const End &m)
     m_current.reset();
     Transfer &t = m_transfers.at(m.id);
     const qint64 size = qint64(t.offer.size);
+    if (t.failure == ErrorCode::Ok) {
+        if (auto r = m_writer.finish(); !r)
+            failTransfer(t, r.error().code,
+                         describe(t.offer) + QStringLiteral(": ") + r.error().message);
+    }
     auto removePartial = [&] {
         t.file.reset();
         if (t.slot)
@@ -497,10 +503,21 @@ void ReceiverConnection::handleCancel(const Cancel &m)
     // so is a CANCEL after END: STORED follows anyway.
     if (it == m_transfers.end() || it->second.stage == Transfer::Stage::Committing)
         return;
-    if (m_current == m.id)
+    if (m_current == m.id) {
+        flushStaged(it->second);
         m_current.reset();
+    }
     qCDebug(lcRecv).noquote() << describe(it->second.offer) << "cancelled; partial kept";
     dropTransfer(m.id);
+}
+
+void ReceiverConnection::flushStaged(Transfer &t)
+{
+    if (t.stage != Transfer::Stage::Writing || t.failure != ErrorCode::Ok || !t.file.valid())
+        return;
+    if (auto r = m_writer.finish(); !r)
+        qCWarning(lcRecv).noquote() << describe(t.offer) << "partial incomplete:"
+                                    << r.error().message;
 }
 
 void ReceiverConnection::dropTransfer(quint32 id)
@@ -586,6 +603,10 @@ void ReceiverConnection::fail(ErrorCode code, const QString &message)
 void ReceiverConnection::cleanup()
 {
     // Partials stay for a resume; commits in progress keep their registry entry until durable.
+    if (m_current) {
+        if (auto it = m_transfers.find(*m_current); it != m_transfers.end())
+            flushStaged(it->second);
+    }
     m_current.reset();
     m_close.reset();
     std::vector<quint32> ids;

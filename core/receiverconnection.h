@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/protocol.h"
 #include "core/receivestore.h"
+#include "core/streamwriter.h"
 
 #include <QElapsedTimer>
 #include <QObject>
@@ -123,6 +124,8 @@ private:
     void handleData(const proto::Data &m);
     void handleEnd(const proto::End &m);
     void handleCancel(const proto::Cancel &m);
+    // Writes what the current transfer has staged, so its partial keeps every byte received.
+    void flushStaged(Transfer &t);
     void handleCloseDbtag(const proto::CloseDbtag &m);
     void handleManifest(const proto::Manifest &m);
     void finishClose();
@@ -144,6 +147,7 @@ private:
     QString m_source;
     Phase m_phase = Phase::AwaitHello;
     proto::FrameReader m_reader;
+    StreamWriter m_writer; // of the file streaming now (m_current)
     QByteArray m_clientNonce;
     QByteArray m_serverNonce;
     QTimer m_deadline;                       // handshake, then linger after an ERROR

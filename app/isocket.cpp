@@ -13,6 +13,6 @@ int main(int argc, char *argv[])
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("isocket"));
     QCoreApplication::setApplicationVersion(QStringLiteral(ISOCKET_VERSION));
-    isocket::installConsoleMessagePattern();
+    isocket::installConsoleLogHandler();
     return isocket::cli::run(QCoreApplication::arguments());
 }

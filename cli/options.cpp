@@ -103,8 +103,7 @@ QtMessageHandler g_previousHandler = nullptr;
 void logToFile(QtMsgType type, const QMessageLogContext &context, const QString &message)
 {
     if (g_logFile) {
-        const QString line = qFormatLogMessage(type, context, message) + QLatin1Char('\n');
-        g_logFile->write(line.toUtf8());
+        g_logFile->write(formatLogLine(type, context, message));
         g_logFile->flush();
     }
     if (g_previousHandler)

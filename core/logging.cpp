@@ -1,5 +1,12 @@
 #include "core/logging.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include <unistd.h>
+
 namespace isocket {
 
 Q_LOGGING_CATEGORY(lcScan, "isocket.scan", QtInfoMsg)
@@ -17,6 +24,73 @@ void installConsoleMessagePattern()
         "%{time yyyy-MM-ddThh:mm:ss.zzz} "
         "%{if-debug}debug%{endif}%{if-info}info %{endif}%{if-warning}warn %{endif}"
         "%{if-critical}crit %{endif}%{if-fatal}fatal%{endif} %{category}: %{message}"));
+}
+
+QByteArray formatLogLine(QtMsgType type, const QMessageLogContext &context, const QString &message)
+{
+    struct timespec now = {};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    // The date and time to the second change once a second: formatted once per second and thread.
+    thread_local time_t cachedSecond = -1;
+    thread_local char cachedStamp[32] = {};
+    if (now.tv_sec != cachedSecond) {
+        struct tm local = {};
+        ::localtime_r(&now.tv_sec, &local);
+        std::strftime(cachedStamp, sizeof cachedStamp, "%Y-%m-%dT%H:%M:%S", &local);
+        cachedSecond = now.tv_sec;
+    }
+    const char *level = "info ";
+    switch (type) {
+    case QtDebugMsg:
+        level = "debug";
+        break;
+    case QtInfoMsg:
+        break;
+    case QtWarningMsg:
+        level = "warn ";
+        break;
+    case QtCriticalMsg:
+        level = "crit ";
+        break;
+    case QtFatalMsg:
+        level = "fatal";
+        break;
+    }
+    char head[64];
+    const int n = std::snprintf(head, sizeof head, "%s.%03ld %s ", cachedStamp,
+                                long(now.tv_nsec / 1000000), level);
+    const char *category = context.category ? context.category : "default";
+    const QByteArray text = message.toUtf8();
+    QByteArray line;
+    line.reserve(n + qsizetype(std::strlen(category)) + 3 + text.size());
+    line.append(head, n).append(category).append(": ").append(text).append('\n');
+    return line;
+}
+
+namespace {
+
+void consoleHandler(QtMsgType type, const QMessageLogContext &context, const QString &message)
+{
+    const QByteArray line = formatLogLine(type, context, message);
+    const char *p = line.constData();
+    qsizetype left = line.size();
+    while (left > 0) {
+        const ssize_t n = ::write(STDERR_FILENO, p, size_t(left));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; // stderr closed or full: nothing better to do with a log line
+        p += n;
+        left -= n;
+    }
+}
+
+} // namespace
+
+void installConsoleLogHandler()
+{
+    installConsoleMessagePattern();
+    qInstallMessageHandler(consoleHandler);
 }
 
 void pinLocalTimeZone()

@@ -18,6 +18,16 @@ Q_DECLARE_LOGGING_CATEGORY(lcCli)
 // Message pattern for console programs: time, level, category, message (stderr).
 void installConsoleMessagePattern();
 
+// One log line in that pattern ("2026-11-25T23:37:06.022 info  isocket.send: …\n"), UTF-8.
+// Formatted without Qt's pattern engine (QDateTime and QCalendar per line): a receiver or a
+// sender logs a line per file, thousands per second in a flood of small files (issue 6).
+QByteArray formatLogLine(QtMsgType type, const QMessageLogContext &context, const QString &message);
+
+// Console programs: every message to stderr as formatLogLine(), one write(2) per line (whole
+// lines even with several threads logging). Installs installConsoleMessagePattern() too, for
+// handlers that use qFormatLogMessage().
+void installConsoleLogHandler();
+
 // Reads the local time zone once per process instead of once per log line: each timestamp
 // of the message pattern calls tzset(), which with TZ unset stat()s /etc/localtime every time.
 // Sets TZ=:/etc/localtime when TZ is unset (the same zone); a change of the system's time zone

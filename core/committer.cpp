@@ -128,9 +128,6 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
     auto fail = [](int err, const QString &what, const QString &name) {
         return QStringLiteral("cannot %1 %2: %3").arg(what, name, osError(err));
     };
-    auto codeOf = [](int err) {
-        return err == ENOSPC || err == EDQUOT ? ErrorCode::DiskFull : ErrorCode::IoError;
-    };
 
     // The distinct directories of the batch, and the filesystem each is on.
     struct DirKey
@@ -210,10 +207,10 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
         const bool anonymous = job.partName.isEmpty();
         if (const int syncErr = syncErrors[j]) {
             outcome = {
-                job.token, codeOf(syncErr),
+                job.token, writeErrorCode(syncErr),
                 fail(syncErr, QStringLiteral("sync"), anonymous ? job.finalName : job.partName)};
         } else if (const int err = placeFile(job)) {
-            outcome = {job.token, codeOf(err),
+            outcome = {job.token, writeErrorCode(err),
                        fail(err,
                             anonymous ? QStringLiteral("link in") : QStringLiteral("rename to"),
                             job.finalName)};
@@ -253,7 +250,7 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
                 dirErrors[i] = errno;
         for (size_t j : placed)
             if (const int err = dirErrors[dirOf[j]])
-                outcomes[j] = {outcomes[j].token, codeOf(err), dirSyncFailure(err)};
+                outcomes[j] = {outcomes[j].token, writeErrorCode(err), dirSyncFailure(err)};
     }
     batch.clear(); // close the fds before reporting
     if (!outcomes.empty())
@@ -282,7 +279,7 @@ void Committer::finishLinked(const std::vector<SyncedFs> &synced)
         // m_linked's filesystems are the first entries of `synced`, in the same order.
         if (const int err = synced[fs].err) {
             Outcome &o = m_linked.outcomes[outcome];
-            o.code = err == ENOSPC || err == EDQUOT ? ErrorCode::DiskFull : ErrorCode::IoError;
+            o.code = writeErrorCode(err);
             o.message = dirSyncFailure(err);
         }
     }

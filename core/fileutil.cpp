@@ -24,6 +24,11 @@ FileStamp stampOf(const struct stat &st)
                      static_cast<qint64>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec};
 }
 
+ErrorCode writeErrorCode(int errnum)
+{
+    return errnum == ENOSPC || errnum == EDQUOT ? ErrorCode::DiskFull : ErrorCode::IoError;
+}
+
 QString osError(int errnum)
 {
     return QString::fromLocal8Bit(std::strerror(errnum));
@@ -44,7 +49,7 @@ static Result<void> writeAll(int fd, const QByteArray &data, const QString &what
             if (errno == EINTR)
                 continue;
             const int err = errno;
-            return Error{err == ENOSPC ? ErrorCode::DiskFull : ErrorCode::IoError,
+            return Error{writeErrorCode(err),
                          QStringLiteral("cannot write %1: %2").arg(what, osError(err))};
         }
         p += n;
@@ -73,7 +78,7 @@ Result<void> writeFileAtomically(const QString &dir, const QString &name, const 
                        O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd.valid()) {
         const int err = errno;
-        return Error{err == ENOSPC ? ErrorCode::DiskFull : ErrorCode::IoError,
+        return Error{writeErrorCode(err),
                      QStringLiteral("cannot create %1: %2").arg(tmpPath, osError(err))};
     }
     if (auto r = writeAll(fd.get(), contents, tmpPath); !r) {
@@ -83,7 +88,7 @@ Result<void> writeFileAtomically(const QString &dir, const QString &name, const 
     if (::fsync(fd.get()) != 0) {
         const int err = errno;
         ::unlink(tmpNative.constData());
-        return Error{err == ENOSPC ? ErrorCode::DiskFull : ErrorCode::IoError,
+        return Error{writeErrorCode(err),
                      QStringLiteral("cannot sync %1: %2").arg(tmpPath, osError(err))};
     }
     fd.reset();

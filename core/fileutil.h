@@ -64,6 +64,9 @@ FileStamp stampOf(const struct stat &st);
 
 // The text of errno, for messages ("No space left on device").
 QString osError(int errnum);
+// The transient code for a failed write, sync or link: DiskFull for ENOSPC and EDQUOT (the
+// receiver's free space is looked at again), IoError for anything else.
+ErrorCode writeErrorCode(int errnum);
 
 // QString path → bytes for POSIX calls (the local 8-bit encoding, as Qt does).
 QByteArray nativePath(const QString &path);

@@ -19,11 +19,6 @@ QByteArray enc(const QString &name)
     return nativePath(name);
 }
 
-ErrorCode ioCode(int err)
-{
-    return err == ENOSPC || err == EDQUOT ? ErrorCode::DiskFull : ErrorCode::IoError;
-}
-
 Error osFailure(const QString &what, const QString &path, int err)
 {
     if (err == ELOOP)
@@ -31,7 +26,7 @@ Error osFailure(const QString &what, const QString &path, int err)
                 QStringLiteral("%1 is a symbolic link (refused)").arg(path)};
     if (err == ENAMETOOLONG)
         return {ErrorCode::BadPath, QStringLiteral("%1: name too long").arg(path)};
-    return {ioCode(err), QStringLiteral("cannot %1 %2: %3").arg(what, path, osError(err))};
+    return {writeErrorCode(err), QStringLiteral("cannot %1 %2: %3").arg(what, path, osError(err))};
 }
 
 bool isSymlinkAt(int dir, const QByteArray &name)
@@ -491,7 +486,7 @@ Result<void> ReceiveStore::writeAt(int fd, qint64 offset, const char *data, qint
             if (errno == EINTR)
                 continue;
             const int err = errno;
-            return Error{ioCode(err), QStringLiteral("write failed: %1").arg(osError(err))};
+            return Error{writeErrorCode(err), QStringLiteral("write failed: %1").arg(osError(err))};
         }
         data += n;
         size -= n;
@@ -519,7 +514,7 @@ Result<void> ReceiveStore::finish(int fd, qint64 mtimeNs, const Hash128 &hash)
     if (::fsetxattr(fd, HashXattr, hex.constData(), size_t(hex.size()), 0) != 0) {
         const int err = errno;
         if (err != ENOTSUP && err != EPERM)
-            return Error{ioCode(err),
+            return Error{writeErrorCode(err),
                          QStringLiteral("cannot set the hash attribute: %1").arg(osError(err))};
     }
     return {};

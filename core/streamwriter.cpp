@@ -71,8 +71,7 @@ Result<void> StreamWriter::writeStage(qint64 bytes)
         }
         const int err = errno;
         m_staged = 0;
-        return Error{err == ENOSPC || err == EDQUOT ? ErrorCode::DiskFull : ErrorCode::IoError,
-                     QStringLiteral("write failed: %1").arg(osError(err))};
+        return Error{writeErrorCode(err), QStringLiteral("write failed: %1").arg(osError(err))};
     }
     std::memmove(m_stage.get(), m_stage.get() + bytes, size_t(m_staged - bytes));
     m_staged -= bytes;

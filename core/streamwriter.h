@@ -30,7 +30,7 @@ class StreamWriter
 {
 public:
     static constexpr qint64 Align = 4096; // offsets, sizes and the buffer: any disk's block
-    static constexpr qint64 StageBytes = 1024 * 1024;
+    static constexpr qint64 StageBytes = 256 * 1024;
     static constexpr qint64 DirectMinBytes = 256 * 1024;
 
     // Starts a file: `fd` open for writing, the stream continuing at `offset`, `expected` more

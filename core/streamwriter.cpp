@@ -6,27 +6,112 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <QThreadPool>
+
 #include "core/receivestore.h"
 
 namespace isocket {
 
+namespace {
+
+// The threads that write stages to the disk; a write holds one for about a millisecond.
+QThreadPool &writerPool()
+{
+    static QThreadPool *pool = [] {
+        auto *p = new QThreadPool; // never deleted: a write may be in flight at exit
+        p->setObjectName(QStringLiteral("isocket-write"));
+        p->setMaxThreadCount(4);
+        return p;
+    }();
+    return *pool;
+}
+
+Error writeFailure(int err)
+{
+    return Error{writeErrorCode(err), QStringLiteral("write failed: %1").arg(osError(err))};
+}
+
+void clearDirect(int fd)
+{
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_DIRECT))
+        ::fcntl(fd, F_SETFL, flags & ~O_DIRECT);
+}
+
+} // namespace
+
+int StreamWriter::writeFully(int fd, const char *data, qint64 size, qint64 offset)
+{
+    while (size > 0) {
+        const ssize_t n = ::pwrite(fd, data, size_t(size), off_t(offset));
+        if (n >= 0) {
+            data += n;
+            size -= n;
+            offset += n;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        const int err = errno;
+        const int flags = ::fcntl(fd, F_GETFL);
+        if (err == EINVAL && flags >= 0 && (flags & O_DIRECT)) {
+            // Refused after all (an alignment this device does not take, a short write that
+            // left an odd offset): this write and the rest go through the page cache.
+            clearDirect(fd);
+            continue;
+        }
+        return err;
+    }
+    return 0;
+}
+
+StreamWriter::~StreamWriter()
+{
+    for (auto &w : m_writing)
+        if (w.valid())
+            w.wait();
+}
+
+Result<void> StreamWriter::waitFor(int stage)
+{
+    if (!m_writing[stage].valid())
+        return {};
+    if (const int err = m_writing[stage].get())
+        return writeFailure(err);
+    return {};
+}
+
 void StreamWriter::start(int fd, qint64 offset, qint64 expected)
 {
+    // Writes of a file given up on without finish() (its errors no longer matter).
+    (void)waitFor(0);
+    (void)waitFor(1);
+    m_file.reset();
     m_fd = fd;
     m_offset = offset;
     m_staged = 0;
     m_direct = false;
+    m_active = 0;
     if (expected < DirectMinBytes || offset % Align != 0)
         return;
-    if (!m_stage) {
+    for (auto &stage : m_stages) {
+        if (stage)
+            continue;
         void *p = nullptr;
         if (::posix_memalign(&p, size_t(Align), size_t(StageBytes)) != 0)
             return;
-        m_stage.reset(static_cast<char *>(p));
+        stage.reset(static_cast<char *>(p));
     }
-    const int flags = ::fcntl(fd, F_GETFL);
+    // Our own descriptor, held by every write in flight: whatever the caller closes, a write
+    // never lands in another file that reused the number.
+    auto dup = std::make_shared<UniqueFd>(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    const int flags = dup->valid() ? ::fcntl(dup->get(), F_GETFL) : -1;
     // EINVAL: this filesystem has no direct I/O; the page cache it is.
-    m_direct = flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
+    m_direct = flags >= 0 && ::fcntl(dup->get(), F_SETFL, flags | O_DIRECT) == 0;
+    if (m_direct) {
+        m_file = dup;
+        m_fd = dup->get();
+    }
 }
 
 Result<void> StreamWriter::write(const char *data, qint64 size)
@@ -38,76 +123,64 @@ Result<void> StreamWriter::write(const char *data, qint64 size)
         return {};
     }
     while (size > 0) {
+        if (m_staged == 0) { // this stage's previous write must be done before it is reused
+            if (auto r = waitFor(m_active); !r)
+                return r;
+        }
         const qint64 n = qMin(size, StageBytes - m_staged);
-        std::memcpy(m_stage.get() + m_staged, data, size_t(n));
+        std::memcpy(m_stages[m_active].get() + m_staged, data, size_t(n));
         m_staged += n;
         data += n;
         size -= n;
         if (m_staged == StageBytes) {
-            if (auto r = writeStage(StageBytes); !r)
+            if (auto r = submit(); !r)
                 return r;
         }
     }
     return {};
 }
 
-Result<void> StreamWriter::writeStage(qint64 bytes)
+Result<void> StreamWriter::submit()
 {
-    qint64 done = 0;
-    while (done < bytes) {
-        const ssize_t n =
-            ::pwrite(m_fd, m_stage.get() + done, size_t(bytes - done), off_t(m_offset + done));
-        if (n >= 0) {
-            done += n;
-            continue;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EINVAL && m_direct) {
-            // Refused after all (an alignment this device does not take, a short write that
-            // left an odd offset): the rest goes through the page cache.
-            leaveDirect();
-            continue;
-        }
-        const int err = errno;
-        m_staged = 0;
-        return Error{writeErrorCode(err), QStringLiteral("write failed: %1").arg(osError(err))};
-    }
-    std::memmove(m_stage.get(), m_stage.get() + bytes, size_t(m_staged - bytes));
-    m_staged -= bytes;
-    m_offset += bytes;
+    auto done = std::make_shared<std::promise<int>>();
+    m_writing[m_active] = done->get_future();
+    writerPool().start([done, file = m_file, data = m_stages[m_active].get(), offset = m_offset] {
+        done->set_value(writeFully(file->get(), data, StageBytes, offset));
+    });
+    m_offset += StageBytes;
+    m_staged = 0;
+    m_active ^= 1;
     return {};
 }
 
 Result<void> StreamWriter::finish()
 {
-    if (m_staged > 0) {
-        const qint64 aligned = m_staged & ~(Align - 1);
-        if (aligned > 0) {
-            if (auto r = writeStage(aligned); !r)
-                return r;
-        }
-        if (m_staged > 0) {
+    Result<void> result;
+    for (int s = 0; s < 2; ++s) {
+        if (auto r = waitFor(s); !r && result)
+            result = r;
+    }
+    if (result && m_staged > 0) {
+        const char *stage = m_stages[m_active].get();
+        const qint64 staged = m_staged;
+        const qint64 aligned = staged & ~(Align - 1);
+        if (const int err = writeFully(m_fd, stage, aligned, m_offset)) {
+            result = writeFailure(err);
+        } else {
+            m_offset += aligned;
             // The tail: less than a block, through the page cache.
-            leaveDirect();
-            const qint64 tail = std::exchange(m_staged, 0);
-            if (auto r = ReceiveStore::writeAt(m_fd, m_offset, m_stage.get(), tail); !r)
-                return r;
-            m_offset += tail;
+            clearDirect(m_fd);
+            if (const int e2 = writeFully(m_fd, stage + aligned, staged - aligned, m_offset))
+                result = writeFailure(e2);
+            else
+                m_offset += staged - aligned;
         }
     }
+    m_staged = 0;
     m_direct = false;
-    return {};
-}
-
-void StreamWriter::leaveDirect()
-{
-    if (!m_direct)
-        return;
-    m_direct = false;
-    const int flags = ::fcntl(m_fd, F_GETFL);
-    if (flags >= 0)
-        ::fcntl(m_fd, F_SETFL, flags & ~O_DIRECT);
+    m_file.reset();
+    m_fd = -1;
+    return result;
 }
 
 } // namespace isocket

@@ -172,6 +172,11 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
     // a syncfs of their own: in a stream of batches, one syncfs per batch instead of two.
     const bool viaSyncfs =
         m_useSyncfs && (batch.size() >= SyncfsMinBatch || !m_linked.outcomes.empty());
+    // Files still being written (direct I/O, StreamWriter::finishAsync()): wait for them.
+    std::vector<int> writeErrors(batch.size(), 0);
+    for (size_t j = 0; j < batch.size(); ++j)
+        if (batch[j].written.valid())
+            writeErrors[j] = batch[j].written.get();
     std::vector<SyncedFs> filesystems = std::move(m_linked.filesystems);
     std::vector<size_t> fsOfDir(dirs.size());
     if (viaSyncfs) {
@@ -199,6 +204,9 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
     } else {
         syncErrors = syncAll(batch);
     }
+    for (size_t j = 0; j < batch.size(); ++j)
+        if (writeErrors[j])
+            syncErrors[j] = writeErrors[j]; // reported as a failed sync of the file: it is not durable
 
     std::vector<size_t> placed; // indices into outcomes waiting for their directory's sync
     for (size_t j = 0; j < batch.size(); ++j) {

@@ -37,6 +37,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -51,6 +52,9 @@ struct CommitJob
     SharedFd dir;  // the directory holding partName and finalName (shared with the store's cache)
     QString partName; // empty: `file` is anonymous (O_TMPFILE), linked in at finalName
     QString finalName;
+    // When valid, the file's data, mtime and xattr are still being written: 0 once they are, or
+    // an errno. The committer waits for it before making the file durable.
+    std::shared_future<int> written = {};
     quint64 token = 0; // set by submit()
 };
 

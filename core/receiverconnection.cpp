@@ -398,7 +398,11 @@ void ReceiverConnection::handleEnd(const End &m)
     m_current.reset();
     Transfer &t = m_transfers.at(m.id);
     const qint64 size = qint64(t.offer.size);
-    if (t.failure == ErrorCode::Ok) {
+    // A file written directly is finished by the writer's pool (its last write, then its mtime
+    // and xattr) while the next one arrives; the committer waits for that before syncing it.
+    const bool overlapped = t.failure == ErrorCode::Ok && m_writer.direct() &&
+                            t.written == size && t.hasher.result() == m.hash;
+    if (t.failure == ErrorCode::Ok && !overlapped) {
         if (auto r = m_writer.finish(); !r)
             failTransfer(t, r.error().code,
                          describe(t.offer) + QStringLiteral(": ") + r.error().message);
@@ -428,7 +432,12 @@ void ReceiverConnection::handleEnd(const End &m)
                            QStringLiteral("%1: received xxh128 %2, sender says %3")
                                .arg(describe(t.offer), toHex(hash), toHex(m.hash)));
     }
-    if (auto r = ReceiveStore::finish(t.file.get(), t.offer.mtimeNs, hash); !r) {
+    std::shared_future<int> written;
+    if (overlapped) {
+        written = m_writer.finishAsync([mtimeNs = t.offer.mtimeNs, hash](int fd) {
+            return ReceiveStore::finish(fd, mtimeNs, hash) ? 0 : EIO;
+        });
+    } else if (auto r = ReceiveStore::finish(t.file.get(), t.offer.mtimeNs, hash); !r) {
         removePartial();
         return replyStored(t, r.error().code,
                            describe(t.offer) + QStringLiteral(": ") + r.error().message);
@@ -436,10 +445,8 @@ void ReceiverConnection::handleEnd(const End &m)
     // Its inode, size and mtime as finished: once committed, the store knows its hash without
     // opening it again (the manifest, a repeated OFFER). Without them it reads the xattr.
     StoredStamp stamp;
-    if (struct stat st; ::fstat(t.file.get(), &st) == 0) {
-        const FileStamp fs = stampOf(st);
-        stamp = {st.st_dev, st.st_ino, fs.size, fs.mtimeNs, hash};
-    }
+    if (struct stat st; ::fstat(t.file.get(), &st) == 0)
+        stamp = {st.st_dev, st.st_ino, size, t.offer.mtimeNs, hash};
     // The directory the partial was created in at BEGIN: the rename must happen there.
     CommitJob job;
     job.file = std::move(t.file);
@@ -447,6 +454,7 @@ void ReceiverConnection::handleEnd(const End &m)
     if (!t.slot->anonymous)
         job.partName = t.slot->partName;
     job.finalName = t.slot->name;
+    job.written = std::move(written);
     t.slot.reset();
     t.stage = Transfer::Stage::Committing;
     // The registry entry now belongs to the commit: it outlives this connection if need be.

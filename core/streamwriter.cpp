@@ -76,22 +76,25 @@ Result<void> StreamWriter::waitFor(int stage)
 {
     if (!m_writing[stage].valid())
         return {};
-    if (const int err = m_writing[stage].get())
+    const int err = m_writing[stage].get();
+    m_writing[stage] = {};
+    // An earlier file's write: its error was that file's (finishAsync() reported it).
+    if (err && !std::exchange(m_inherited[stage], false))
         return writeFailure(err);
+    m_inherited[stage] = false;
     return {};
 }
 
 void StreamWriter::start(int fd, qint64 offset, qint64 expected)
 {
-    // Writes of a file given up on without finish() (its errors no longer matter).
-    (void)waitFor(0);
-    (void)waitFor(1);
+    // Writes of earlier files may still be in flight (finishAsync(), or a file given up on):
+    // a stage is waited for when it is filled again; their errors are not this file's.
+    m_inherited[0] = m_inherited[1] = true;
     m_file.reset();
     m_fd = fd;
     m_offset = offset;
     m_staged = 0;
     m_direct = false;
-    m_active = 0;
     if (expected < DirectMinBytes || offset % Align != 0)
         return;
     for (auto &stage : m_stages) {
@@ -143,7 +146,8 @@ Result<void> StreamWriter::write(const char *data, qint64 size)
 Result<void> StreamWriter::submit()
 {
     auto done = std::make_shared<std::promise<int>>();
-    m_writing[m_active] = done->get_future();
+    m_writing[m_active] = done->get_future().share();
+    m_inherited[m_active] = false;
     writerPool().start([done, file = m_file, data = m_stages[m_active].get(), offset = m_offset] {
         done->set_value(writeFully(file->get(), data, StageBytes, offset));
     });
@@ -177,6 +181,55 @@ Result<void> StreamWriter::finish()
         }
     }
     m_staged = 0;
+    m_direct = false;
+    m_file.reset();
+    m_fd = -1;
+    return result;
+}
+
+std::shared_future<int> StreamWriter::finishAsync(std::function<int(int fd)> then)
+{
+    auto done = std::make_shared<std::promise<int>>();
+    std::shared_future<int> result = done->get_future().share();
+    const int last = m_active;
+    // The task waits for both stages' writes of this file (earlier files' writes: their errors
+    // were theirs), then writes the rest from `last`, which stays busy until it is done.
+    const std::shared_future<int> mine[2] = {
+        m_inherited[0] ? std::shared_future<int>() : m_writing[0],
+        m_inherited[1] ? std::shared_future<int>() : m_writing[1]};
+    const std::shared_future<int> earlier =
+        m_inherited[last] ? m_writing[last] : std::shared_future<int>();
+    writerPool().start([done, file = m_file, mine0 = mine[0], mine1 = mine[1], earlier,
+                        stage = m_stages[last].get(), staged = m_staged, offset = m_offset,
+                        then = std::move(then)] {
+        int err = 0;
+        for (const auto &w : {mine0, mine1}) {
+            if (w.valid()) {
+                const int e = w.get();
+                if (!err)
+                    err = e;
+            }
+        }
+        if (earlier.valid())
+            earlier.wait(); // the stage is free only once that write is done
+        if (!err && staged > 0) {
+            const qint64 aligned = staged & ~(Align - 1);
+            err = writeFully(file->get(), stage, aligned, offset);
+            if (!err) {
+                clearDirect(file->get()); // the tail: less than a block, through the page cache
+                err = writeFully(file->get(), stage + aligned, staged - aligned, offset + aligned);
+            }
+        }
+        if (!err)
+            err = then(file->get());
+        done->set_value(err);
+    });
+    m_writing[last] = result;
+    for (bool &inherited : m_inherited) // this file's errors: reported through `result`
+        inherited = true;
+    m_offset += m_staged;
+    m_staged = 0;
+    m_active = last ^ 1; // the next file fills the other stage first
     m_direct = false;
     m_file.reset();
     m_fd = -1;

@@ -28,6 +28,7 @@
 #include <QtGlobal>
 
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <memory>
 #include <utility>
@@ -50,8 +51,14 @@ public:
     // bytes to come. Decides whether to write it directly.
     void start(int fd, qint64 offset, qint64 expected);
     Result<void> write(const char *data, qint64 size);
-    // Writes what is staged. The writer is then idle until the next start().
+    // Writes what is staged and waits for the writes. The writer is then idle until the next
+    // start().
     Result<void> finish();
+    // Direct mode only: ends the file without waiting. A pool thread waits for the writes in
+    // flight, writes what is staged, then runs `then` on the file (the mtime and the xattr, which
+    // must follow the data); the future holds 0 or an errno. The next start() may follow at once:
+    // the next file fills the other stage while this one's last write goes on.
+    std::shared_future<int> finishAsync(std::function<int(int fd)> then);
 
     bool direct() const { return m_direct; }
     // Bytes of the file written or being written; after finish(), where the file ends.
@@ -69,7 +76,8 @@ private:
         void operator()(char *p) const { std::free(p); }
     };
     std::unique_ptr<char, Free> m_stages[2];
-    std::future<int> m_writing[2]; // a stage's write in flight: its errno
+    std::shared_future<int> m_writing[2]; // a stage's write in flight: its errno
+    bool m_inherited[2] = {};             // that write belongs to an earlier file
     int m_active = 0;
     std::shared_ptr<UniqueFd> m_file; // direct mode: our duplicate of the file's descriptor
     int m_fd = -1;

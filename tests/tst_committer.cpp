@@ -14,6 +14,9 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <future>
+#include <vector>
+
 using namespace isocket;
 namespace {
 int timeout(int ms)
@@ -35,6 +38,7 @@ private slots:
     void failedJobFailsAlone();
     void tokensAreUniqueAcrossSubmits();
     void streamOfBatches();
+    void waitsForFilesStillBeingWritten();
 
 private:
     // A partial `.name.part` with `content` in `dir`, as the store leaves it for the committer.
@@ -220,6 +224,37 @@ void TestCommitter::streamOfBatches()
         QCOMPARE(stats.syncfsBatches, stats.batches);
         // At most two per batch; a batch that found another queued shared one with it.
         QVERIFY(stats.syncfsCalls <= 2 * stats.batches);
+    }
+}
+
+void TestCommitter::waitsForFilesStillBeingWritten()
+{
+    // A job whose data is still being written (direct I/O) is committed once the write is done,
+    // and fails alone if the write failed.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    auto dirFd = std::make_shared<const UniqueFd>(
+        ::open(QFile::encodeName(tmp.path()).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    Committer committer;
+    QSignalSpy committed(&committer, &Committer::committed);
+    std::promise<int> late;
+    std::promise<int> failed;
+    std::vector<CommitJob> jobs;
+    for (int i = 0; i < 6; ++i)
+        jobs.push_back(partial(tmp.path(), dirFd, QStringLiteral("w%1").arg(i), "data"));
+    jobs[1].written = late.get_future().share();
+    jobs[4].written = failed.get_future().share();
+    const std::vector<quint64> tokens = committer.submit(std::move(jobs));
+    failed.set_value(EIO);
+    QTest::qWait(50); // nothing may be reported while job 1 is still being written
+    QCOMPARE(committed.count(), 0);
+    late.set_value(0);
+    QTRY_COMPARE_WITH_TIMEOUT(committed.count(), 6, timeout(10000));
+    for (int i = 0; i < 6; ++i) {
+        QCOMPARE(committed.at(i).at(0).toULongLong(), tokens[size_t(i)]);
+        QCOMPARE(committed.at(i).at(1).value<ErrorCode>(),
+                 i == 4 ? ErrorCode::IoError : ErrorCode::Ok);
+        QCOMPARE(QFile::exists(tmp.filePath(QStringLiteral("w%1").arg(i))), i != 4);
     }
 }
 

@@ -15,6 +15,9 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <future>
+#include <vector>
+
 using namespace isocket;
 
 class TestStreamWriter : public QObject
@@ -26,6 +29,7 @@ private slots:
     void wholeFile();
     void stoppedEarlyKeepsWhatArrived();
     void unalignedResumeIsBuffered();
+    void finishAsyncOverlapsTheNextFile();
 
 private:
     // Feeds `data` from `from` on in pieces of 1 … maxPiece bytes; false on a write error.
@@ -134,6 +138,53 @@ void TestStreamWriter::unalignedResumeIsBuffered()
     QVERIFY(feed(w, data, have, size, 70000, 7));
     QVERIFY(w.finish().ok());
     QCOMPARE(readFile(path), data);
+}
+
+void TestStreamWriter::finishAsyncOverlapsTheNextFile()
+{
+    // The receiver ends a directly written file without waiting: the pool writes the rest, then
+    // runs the finishing step (the mtime), while the same writer takes the next file. Both come
+    // out whole, the finishing step sees the whole file, and an error of the first is not the
+    // second's.
+    QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
+    QVERIFY(tmp.isValid());
+    StreamWriter w;
+    QList<QByteArray> datas;
+    QList<QString> paths;
+    QList<std::shared_future<int>> done;
+    std::vector<UniqueFd> fds;
+    const qint64 sizes[] = {StreamWriter::StageBytes, 2 * StreamWriter::StageBytes + 5,
+                            StreamWriter::DirectMinBytes + 4096, StreamWriter::StageBytes};
+    for (int i = 0; i < 4; ++i) {
+        paths << tmp.filePath(QStringLiteral("f%1").arg(i));
+        fds.push_back(UniqueFd(
+            ::open(QFile::encodeName(paths[i]).constData(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)));
+        QVERIFY(fds[i].valid());
+        datas << test::patternBytes(sizes[i], 20 + quint32(i));
+        w.start(fds[i].get(), 0, sizes[i]);
+        if (!w.direct())
+            QSKIP("no direct I/O on this filesystem");
+        QVERIFY(feed(w, datas[i], 0, sizes[i], 100000, 30 + quint32(i)));
+        const qint64 size = sizes[i];
+        const bool failIt = i == 2; // the finishing step of file 2 fails
+        done << w.finishAsync([size, failIt](int fd) {
+            struct stat st;
+            if (::fstat(fd, &st) != 0 || st.st_size != size)
+                return EIO; // ran before the data was all written
+            const struct timespec times[2] = {{0, UTIME_OMIT}, {1000, 0}};
+            return failIt ? ENOSPC : (::futimens(fd, times) == 0 ? 0 : errno);
+        });
+        fds[i].reset(); // the caller may close at once: the writer has its own descriptor
+    }
+    for (int i = 0; i < 4; ++i) {
+        QCOMPARE(done[i].get(), i == 2 ? ENOSPC : 0);
+        QCOMPARE(readFile(paths[i]), datas[i]);
+        if (i != 2) {
+            struct stat st;
+            QVERIFY(::stat(QFile::encodeName(paths[i]).constData(), &st) == 0);
+            QCOMPARE(qint64(st.st_mtim.tv_sec), qint64(1000));
+        }
+    }
 }
 
 QTEST_GUILESS_MAIN(TestStreamWriter)

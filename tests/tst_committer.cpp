@@ -41,6 +41,7 @@ private slots:
     void waitsForFilesStillBeingWritten();
 
 private:
+    static SharedFd openDir(const QString &path);
     // A partial `.name.part` with `content` in `dir`, as the store leaves it for the committer.
     static CommitJob partial(const QString &dir, const SharedFd &dirFd, const QString &name,
                              const QByteArray &content);
@@ -49,6 +50,12 @@ private:
 void TestCommitter::initTestCase()
 {
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
+}
+
+SharedFd TestCommitter::openDir(const QString &path)
+{
+    return std::make_shared<const UniqueFd>(
+        ::open(QFile::encodeName(path).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 }
 
 CommitJob TestCommitter::partial(const QString &dir, const SharedFd &dirFd, const QString &name,
@@ -88,8 +95,7 @@ void TestCommitter::batchLandsAtFinalNames()
     QList<SharedFd> dirFds;
     for (const QString &d : dirs) {
         QVERIFY(QDir().mkpath(d));
-        dirFds << std::make_shared<const UniqueFd>(
-            ::open(QFile::encodeName(d).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        dirFds << openDir(d);
         QVERIFY(dirFds.last()->valid());
     }
 
@@ -132,8 +138,7 @@ void TestCommitter::failedJobFailsAlone()
     for (const CommitSync mode : {CommitSync::Auto, CommitSync::PerFile}) {
         QTemporaryDir tmp;
         QVERIFY(tmp.isValid());
-        auto dirFd = std::make_shared<const UniqueFd>(
-            ::open(QFile::encodeName(tmp.path()).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        const SharedFd dirFd = openDir(tmp.path());
         Committer committer(mode);
         QSignalSpy committed(&committer, &Committer::committed);
 
@@ -165,8 +170,7 @@ void TestCommitter::tokensAreUniqueAcrossSubmits()
 {
     QTemporaryDir tmp;
     QVERIFY(tmp.isValid());
-    auto dirFd = std::make_shared<const UniqueFd>(
-        ::open(QFile::encodeName(tmp.path()).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const SharedFd dirFd = openDir(tmp.path());
     Committer committer;
     QSignalSpy committed(&committer, &Committer::committed);
     QSet<quint64> tokens;
@@ -194,8 +198,7 @@ void TestCommitter::streamOfBatches()
     // reported once, in submission order, and every file is at its final name.
     QTemporaryDir tmp;
     QVERIFY(tmp.isValid());
-    auto dirFd = std::make_shared<const UniqueFd>(
-        ::open(QFile::encodeName(tmp.path()).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const SharedFd dirFd = openDir(tmp.path());
     Committer committer;
     QSignalSpy committed(&committer, &Committer::committed);
     std::vector<quint64> tokens;
@@ -233,8 +236,7 @@ void TestCommitter::waitsForFilesStillBeingWritten()
     // and fails alone if the write failed.
     QTemporaryDir tmp;
     QVERIFY(tmp.isValid());
-    auto dirFd = std::make_shared<const UniqueFd>(
-        ::open(QFile::encodeName(tmp.path()).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const SharedFd dirFd = openDir(tmp.path());
     Committer committer;
     QSignalSpy committed(&committer, &Committer::committed);
     std::promise<int> late;

@@ -331,9 +331,8 @@ void ReceiverConnection::handleBegin(const Begin &m)
         t.slot = std::move(slot).value();
         // A new small file needs no name until it is complete (no partial found at OFFER, none
         // to resume): see ReceiveStore::AnonymousMaxBytes.
-        const bool anonymous =
-            t.offeredOffset == 0 && t.written == 0 &&
-            m_receiver->store().writesAnonymously(*t.slot, qint64(t.offer.size));
+        const bool anonymous = t.offeredOffset == 0 && t.written == 0 &&
+                               m_receiver->store().writesAnonymously(*t.slot, qint64(t.offer.size));
         auto fd = m_receiver->store().openPartial(*t.slot, t.written, anonymous);
         if (!fd) {
             failTransfer(t, fd.error().code, fd.error().message);
@@ -400,8 +399,9 @@ void ReceiverConnection::handleEnd(const End &m)
     const qint64 size = qint64(t.offer.size);
     // A file written directly is finished by the writer's pool (its last write, then its mtime
     // and xattr) while the next one arrives; the committer waits for that before syncing it.
-    const bool overlapped = t.failure == ErrorCode::Ok && m_writer.direct() &&
-                            t.written == size && t.hasher.result() == m.hash;
+    const Hash128 hash = t.hasher.result();
+    const bool overlapped =
+        t.failure == ErrorCode::Ok && m_writer.direct() && t.written == size && hash == m.hash;
     if (t.failure == ErrorCode::Ok && !overlapped) {
         if (auto r = m_writer.finish(); !r)
             failTransfer(t, r.error().code,
@@ -425,7 +425,6 @@ void ReceiverConnection::handleEnd(const End &m)
                                .arg(t.written)
                                .arg(size));
     }
-    const Hash128 hash = t.hasher.result();
     if (hash != m.hash) {
         removePartial();
         return replyStored(t, ErrorCode::ChecksumMismatch,
@@ -527,8 +526,8 @@ void ReceiverConnection::flushStaged(Transfer &t)
     if (t.stage != Transfer::Stage::Writing || t.failure != ErrorCode::Ok || !t.file.valid())
         return;
     if (auto r = m_writer.finish(); !r)
-        qCWarning(lcRecv).noquote() << describe(t.offer) << "partial incomplete:"
-                                    << r.error().message;
+        qCWarning(lcRecv).noquote()
+            << describe(t.offer) << "partial incomplete:" << r.error().message;
 }
 
 void ReceiverConnection::dropTransfer(quint32 id)

@@ -165,26 +165,30 @@ Result<void> StreamWriter::finish()
             result = r;
     }
     if (result && m_staged > 0) {
-        const char *stage = m_stages[m_active].get();
-        const qint64 staged = m_staged;
-        const qint64 aligned = staged & ~(Align - 1);
-        if (const int err = writeFully(m_fd, stage, aligned, m_offset)) {
+        if (const int err = writeRest(m_fd, m_stages[m_active].get(), m_staged, m_offset))
             result = writeFailure(err);
-        } else {
-            m_offset += aligned;
-            // The tail: less than a block, through the page cache.
-            clearDirect(m_fd);
-            if (const int e2 = writeFully(m_fd, stage + aligned, staged - aligned, m_offset))
-                result = writeFailure(e2);
-            else
-                m_offset += staged - aligned;
-        }
+        else
+            m_offset += m_staged;
     }
     m_staged = 0;
+    endFile();
+    return result;
+}
+
+int StreamWriter::writeRest(int fd, const char *stage, qint64 staged, qint64 offset)
+{
+    const qint64 aligned = staged & ~(Align - 1);
+    if (const int err = writeFully(fd, stage, aligned, offset))
+        return err;
+    clearDirect(fd); // the tail: less than a block, through the page cache
+    return writeFully(fd, stage + aligned, staged - aligned, offset + aligned);
+}
+
+void StreamWriter::endFile()
+{
     m_direct = false;
     m_file.reset();
     m_fd = -1;
-    return result;
 }
 
 std::shared_future<int> StreamWriter::finishAsync(std::function<int(int fd)> then)
@@ -199,11 +203,10 @@ std::shared_future<int> StreamWriter::finishAsync(std::function<int(int fd)> the
         m_inherited[1] ? std::shared_future<int>() : m_writing[1]};
     const std::shared_future<int> earlier =
         m_inherited[last] ? m_writing[last] : std::shared_future<int>();
-    writerPool().start([done, file = m_file, mine0 = mine[0], mine1 = mine[1], earlier,
-                        stage = m_stages[last].get(), staged = m_staged, offset = m_offset,
-                        then = std::move(then)] {
+    writerPool().start([done, file = m_file, mine, earlier, stage = m_stages[last].get(),
+                        staged = m_staged, offset = m_offset, then = std::move(then)] {
         int err = 0;
-        for (const auto &w : {mine0, mine1}) {
+        for (const auto &w : mine) {
             if (w.valid()) {
                 const int e = w.get();
                 if (!err)
@@ -212,14 +215,8 @@ std::shared_future<int> StreamWriter::finishAsync(std::function<int(int fd)> the
         }
         if (earlier.valid())
             earlier.wait(); // the stage is free only once that write is done
-        if (!err && staged > 0) {
-            const qint64 aligned = staged & ~(Align - 1);
-            err = writeFully(file->get(), stage, aligned, offset);
-            if (!err) {
-                clearDirect(file->get()); // the tail: less than a block, through the page cache
-                err = writeFully(file->get(), stage + aligned, staged - aligned, offset + aligned);
-            }
-        }
+        if (!err && staged > 0)
+            err = writeRest(file->get(), stage, staged, offset);
         if (!err)
             err = then(file->get());
         done->set_value(err);
@@ -230,9 +227,7 @@ std::shared_future<int> StreamWriter::finishAsync(std::function<int(int fd)> the
     m_offset += m_staged;
     m_staged = 0;
     m_active = last ^ 1; // the next file fills the other stage first
-    m_direct = false;
-    m_file.reset();
-    m_fd = -1;
+    endFile();
     return result;
 }
 

@@ -70,6 +70,10 @@ private:
     // pwrite until done; direct I/O refused after all (EINVAL) switches the file to the page
     // cache. 0 or an errno.
     static int writeFully(int fd, const char *data, qint64 size, qint64 offset);
+    // The last `staged` bytes of a file from `stage` at `offset`: the aligned part as it is, the
+    // tail (less than Align) through the page cache. 0 or an errno.
+    static int writeRest(int fd, const char *stage, qint64 staged, qint64 offset);
+    void endFile(); // back to idle: no descriptor, not direct
 
     struct Free
     {

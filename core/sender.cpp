@@ -16,6 +16,7 @@ struct Sender::Link
     int index = 0;
     QMutex mutex;
     SenderConnection *conn = nullptr;
+    bool stopAsked = false; // stop() came before `conn` was published: it shuts down at once
     LinkState state = LinkState::Disconnected;
     int assigned = 0; // tickets handed to it and not yet reported back
     bool closeBusy = false;
@@ -26,6 +27,14 @@ struct Sender::Link
         QMutexLocker lock(&mutex);
         if (conn)
             QMetaObject::invokeMethod(conn, std::forward<F>(fn), Qt::QueuedConnection);
+    }
+
+    void requestStop()
+    {
+        QMutexLocker lock(&mutex);
+        stopAsked = true;
+        if (conn)
+            QMetaObject::invokeMethod(conn, &SenderConnection::shutdown, Qt::QueuedConnection);
     }
 };
 
@@ -114,11 +123,15 @@ void Sender::start()
                 if (++m_stoppedLinks == static_cast<int>(m_links.size()))
                     Q_EMIT stopped();
             });
+            bool stopAsked = false;
             {
                 QMutexLocker lock(&link->mutex);
                 link->conn = &conn;
+                stopAsked = link->stopAsked;
             }
             conn.start();
+            if (stopAsked) // stop() found no connection to post to: it stops the way it would have
+                QMetaObject::invokeMethod(&conn, &SenderConnection::shutdown, Qt::QueuedConnection);
             loop.exec();
             QMutexLocker lock(&link->mutex);
             link->conn = nullptr;
@@ -130,10 +143,7 @@ void Sender::stop()
 {
     m_stopping = true;
     for (auto &link : m_links)
-        link->post([c = link.get()] {
-            if (c->conn)
-                c->conn->shutdown();
-        });
+        link->requestStop();
 }
 
 void Sender::retryNow()

@@ -32,6 +32,7 @@ private slots:
     void groupWritableAtFirstCloseWarns();
     void rescanQueuesNothingTwice();
     void incompleteCloseResendsTheMissingFile();
+    void nothingToSendIsIdleAtStart();
     void onePassGoesIdle();
 
 private:
@@ -431,6 +432,17 @@ void TestEdEngine::incompleteCloseResendsTheMissingFile()
     QVERIFY(again);
     deliver(engine, *again);
     QCOMPARE(ready.count(), 2);
+}
+
+void TestEdEngine::nothingToSendIsIdleAtStart()
+{
+    // `send --once` on a root with nothing to send (empty, or every file already marked) must
+    // end at once: the engine is idle straight after start().
+    QTemporaryDir root;
+    QVERIFY(QDir(root.path()).mkdir(QStringLiteral("empty")));
+    EdEngine engine(ScanOptions{root.path()}, fastOptions(false));
+    QVERIFY(engine.start());
+    QVERIFY(engine.isIdle());
 }
 
 void TestEdEngine::onePassGoesIdle()

@@ -65,6 +65,7 @@ private slots:
     void diskFull();
     void reserveRefusesThenStores();
     void onceEndsWhenTheReceiverKeepsRefusing();
+    void onceWithNothingToSendEnds();
     void receiverLostAMarkedFile();
 };
 
@@ -441,6 +442,41 @@ void TestE2eFaults::onceEndsWhenTheReceiverKeepsRefusing()
     QCOMPARE(sender.exitCode(), 1);
     QCOMPARE(nothingMarked(ed, dbtag), QString());
     QCOMPARE(nothingStored(recv, source, dbtag), QString());
+}
+
+void TestE2eFaults::onceWithNothingToSendEnds()
+{
+    // A cron job running `send --once` finds nothing new most of the time: an empty root, or a
+    // dbtag already sent and finished. Each pass must end at once with 0 and "sent 0 file(s)"
+    // (it once hung: the stop reached the connections before they had started).
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
+    QVERIFY(QDir().mkpath(ed));
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port = startReceiver(receiver, recv);
+    QVERIFY(port != 0);
+    auto pass = [&](const QString &name, const QString &expected) {
+        Process sender(name);
+        if (!sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--once")})))
+            return QStringLiteral("%1 did not start").arg(name);
+        if (!sender.waitForExit(e2eTimeout(20000)))
+            return QStringLiteral("%1 did not end").arg(name);
+        if (!sender.exitedNormally() || sender.exitCode() != 0)
+            return QStringLiteral("%1 exited with %2").arg(name).arg(sender.exitCode());
+        if (!sender.out().contains(expected))
+            return QStringLiteral("%1 printed \"%2\", not \"%3\"").arg(name, sender.out(), expected);
+        return QString();
+    };
+    QCOMPARE(pass(QStringLiteral("send --once (empty root)"), QStringLiteral("sent 0 file(s)")),
+             QString());
+    QVERIFY(makeClosedDbtag(ed, dbtag, 3, 10000));
+    QCOMPARE(pass(QStringLiteral("send --once"), QStringLiteral("sent 3 file(s)")), QString());
+    QCOMPARE(dbtagFinished(ed, dbtag, recv, source), QString());
+    for (int i = 0; i < 3; ++i) // nothing to do: every pass (racing or not) must end
+        QCOMPARE(pass(QStringLiteral("send --once (all sent, pass %1)").arg(i + 1),
+                      QStringLiteral("sent 0 file(s)")),
+                 QString());
 }
 
 void TestE2eFaults::receiverLostAMarkedFile()

@@ -96,7 +96,7 @@ void ReceiverConnection::onReadyRead()
 {
     QPointer<ReceiverConnection> self(this);
     m_receiver->store().startBatch();
-    while (self && m_phase != Phase::Done) {
+    while (self && m_phase != Phase::Done && !m_heldBack) {
         if (m_phase == Phase::Closing) {
             m_socket->readAll(); // drained and ignored until the peer closes
             return;
@@ -137,7 +137,7 @@ void ReceiverConnection::handle(Message &&message)
         if (auto *m = std::get_if<Begin>(&message))
             return handleBegin(*m);
         if (auto *m = std::get_if<Data>(&message))
-            return handleData(*m);
+            return holdBack(*m) ? void() : handleData(*m);
         if (auto *m = std::get_if<End>(&message))
             return handleEnd(*m);
         if (auto *m = std::get_if<Cancel>(&message))
@@ -390,6 +390,43 @@ void ReceiverConnection::handleData(const Data &m)
     }
 }
 
+bool ReceiverConnection::holdBack(Data &m)
+{
+    if (!m_writer.wouldWait(m.bytes.size()))
+        return false;
+    m_heldBack = std::move(m);
+    m_writer.setWake([this] {
+        QMetaObject::invokeMethod(this, &ReceiverConnection::onWritable, Qt::QueuedConnection);
+    });
+    if (!m_writer.wouldWait(m_heldBack->bytes.size())) // the write ended before the wake was set
+        QMetaObject::invokeMethod(this, &ReceiverConnection::onWritable, Qt::QueuedConnection);
+    return true;
+}
+
+void ReceiverConnection::onWritable()
+{
+    if (!m_heldBack || m_phase == Phase::Done || m_writer.wouldWait(m_heldBack->bytes.size()))
+        return; // a wake for another write, or one already served
+    writeHeldBack();
+    onReadyRead(); // what waits in the socket's buffer: no readyRead comes for it
+    if (m_phase != Phase::Done && !m_heldBack) {
+        // Qt stops reading a socket whose buffer is full, and starts again only once a read
+        // empties it; the reader leaves a frame's first bytes in it, so re-arm it here
+        // (setReadBufferSize() does: it reads on when the buffer has room).
+        const qint64 cap = m_socket->readBufferSize();
+        m_socket->setReadBufferSize(0);
+        m_socket->setReadBufferSize(cap);
+    }
+}
+
+void ReceiverConnection::writeHeldBack()
+{
+    m_writer.setWake({});
+    const Data m = std::move(*m_heldBack);
+    m_heldBack.reset();
+    handleData(m);
+}
+
 void ReceiverConnection::handleEnd(const End &m)
 {
     if (!m_current || *m_current != m.id)
@@ -613,6 +650,8 @@ void ReceiverConnection::fail(ErrorCode code, const QString &message)
 void ReceiverConnection::cleanup()
 {
     // Partials stay for a resume; commits in progress keep their registry entry until durable.
+    if (m_heldBack) // received, so the partial has it (waiting for the disk now)
+        writeHeldBack();
     if (m_current) {
         if (auto it = m_transfers.find(*m_current); it != m_transfers.end())
             flushStaged(it->second);

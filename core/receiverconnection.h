@@ -122,6 +122,12 @@ private:
     void handleOffer(const proto::Offer &m);
     void handleBegin(const proto::Begin &m);
     void handleData(const proto::Data &m);
+    // A DATA frame whose write would wait for the disk (the writer's stages both busy) is held
+    // back, and nothing more is read from this socket (TCP holds the peer back), until a write
+    // ends: one connection's disk never stalls the others, which share this thread.
+    bool holdBack(proto::Data &m);
+    void onWritable();
+    void writeHeldBack();
     void handleEnd(const proto::End &m);
     void handleCancel(const proto::Cancel &m);
     // Writes what the current transfer has staged, so its partial keeps every byte received.
@@ -155,6 +161,7 @@ private:
     std::map<quint32, Transfer> m_transfers; // offers not yet answered by STORED or CANCEL
     std::map<quint64, quint32> m_tokens;     // committer token → offer id
     std::optional<quint32> m_current;        // the offer between BEGIN and END
+    std::optional<proto::Data> m_heldBack;   // see holdBack()
     std::optional<PendingClose> m_close;
 };
 

@@ -14,18 +14,6 @@ namespace isocket {
 
 namespace {
 
-// The threads that write stages to the disk; a write holds one for about a millisecond.
-QThreadPool &writerPool()
-{
-    static QThreadPool *pool = [] {
-        auto *p = new QThreadPool; // never deleted: a write may be in flight at exit
-        p->setObjectName(QStringLiteral("isocket-write"));
-        p->setMaxThreadCount(4);
-        return p;
-    }();
-    return *pool;
-}
-
 Error writeFailure(int err)
 {
     return Error{writeErrorCode(err), QStringLiteral("write failed: %1").arg(osError(err))};
@@ -39,6 +27,18 @@ void clearDirect(int fd)
 }
 
 } // namespace
+
+// A write holds a thread for about a millisecond.
+QThreadPool &StreamWriter::pool()
+{
+    static QThreadPool *pool = [] {
+        auto *p = new QThreadPool; // never deleted: a write may be in flight at exit
+        p->setObjectName(QStringLiteral("isocket-write"));
+        p->setMaxThreadCount(4);
+        return p;
+    }();
+    return *pool;
+}
 
 int StreamWriter::writeFully(int fd, const char *data, qint64 size, qint64 offset)
 {
@@ -67,9 +67,48 @@ int StreamWriter::writeFully(int fd, const char *data, qint64 size, qint64 offse
 
 StreamWriter::~StreamWriter()
 {
+    setWake({});
     for (auto &w : m_writing)
         if (w.valid())
             w.wait();
+}
+
+void StreamWriter::Wake::operator()()
+{
+    std::lock_guard lock(mutex);
+    if (fn)
+        fn();
+}
+
+void StreamWriter::setWake(std::function<void()> wake)
+{
+    std::lock_guard lock(m_wake->mutex);
+    m_wake->fn = std::move(wake);
+}
+
+bool StreamWriter::wouldWait(qint64 size) const
+{
+    if (!m_direct)
+        return false;
+    auto busy = [this](int stage) {
+        return m_writing[stage].valid() &&
+               m_writing[stage].wait_for(std::chrono::seconds(0)) != std::future_status::ready;
+    };
+    // Walk the stages write() would fill, as it would.
+    int stage = m_active;
+    qint64 staged = m_staged;
+    while (size > 0) {
+        if (staged == 0 && busy(stage))
+            return true;
+        const qint64 n = qMin(size, StageBytes - staged);
+        staged += n;
+        size -= n;
+        if (staged == StageBytes) {
+            stage ^= 1;
+            staged = 0;
+        }
+    }
+    return false;
 }
 
 Result<void> StreamWriter::waitFor(int stage)
@@ -148,8 +187,10 @@ Result<void> StreamWriter::submit()
     auto done = std::make_shared<std::promise<int>>();
     m_writing[m_active] = done->get_future().share();
     m_inherited[m_active] = false;
-    writerPool().start([done, file = m_file, data = m_stages[m_active].get(), offset = m_offset] {
+    pool().start([done, file = m_file, data = m_stages[m_active].get(), offset = m_offset,
+                        wake = m_wake] {
         done->set_value(writeFully(file->get(), data, StageBytes, offset));
+        (*wake)();
     });
     m_offset += StageBytes;
     m_staged = 0;
@@ -203,8 +244,8 @@ std::shared_future<int> StreamWriter::finishAsync(std::function<int(int fd)> the
         m_inherited[1] ? std::shared_future<int>() : m_writing[1]};
     const std::shared_future<int> earlier =
         m_inherited[last] ? m_writing[last] : std::shared_future<int>();
-    writerPool().start([done, file = m_file, mine, earlier, stage = m_stages[last].get(),
-                        staged = m_staged, offset = m_offset, then = std::move(then)] {
+    pool().start([done, file = m_file, mine, earlier, stage = m_stages[last].get(),
+                        staged = m_staged, offset = m_offset, then = std::move(then), wake = m_wake] {
         int err = 0;
         for (const auto &w : mine) {
             if (w.valid()) {
@@ -220,6 +261,7 @@ std::shared_future<int> StreamWriter::finishAsync(std::function<int(int fd)> the
         if (!err)
             err = then(file->get());
         done->set_value(err);
+        (*wake)();
     });
     m_writing[last] = result;
     for (bool &inherited : m_inherited) // this file's errors: reported through `result`

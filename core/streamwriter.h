@@ -18,6 +18,9 @@
 // the end of the file (it waits for the writes, so the caller may set the mtime and sync after
 // it), and also when the transfer stops early (a cancel, a lost connection) so that a partial
 // kept for a resume holds every byte received.
+// A caller that serves many streams from one thread must not wait for one stream's disk: it asks
+// wouldWait() before a write and, when it would, holds the data back and sets a wake-up
+// (setWake()) that a pool thread calls when a write ends.
 // One file at a time, used from one thread. The stages (2 × StageBytes per writer) are allocated
 // on first use and kept for the next file. Writes go through the writer's own duplicate of the
 // descriptor, so the caller may close its descriptor at any time.
@@ -27,10 +30,13 @@
 
 #include <QtGlobal>
 
+class QThreadPool;
+
 #include <cstdlib>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <utility>
 
 namespace isocket {
@@ -60,7 +66,16 @@ public:
     // the next file fills the other stage while this one's last write goes on.
     std::shared_future<int> finishAsync(std::function<int(int fd)> then);
 
+    // Whether write(size bytes) now would wait for a stage still being written to the disk.
+    bool wouldWait(qint64 size) const;
+    // `wake` is called from a pool thread each time a write to the disk ends, until it is set
+    // to {} (also done by the destructor); keep it short: post a call to your own thread.
+    void setWake(std::function<void()> wake);
+
     bool direct() const { return m_direct; }
+    // The threads that write stages to the disk, shared by all writers (tests hold them up to
+    // play a slow disk).
+    static QThreadPool &pool();
     // Bytes of the file written or being written; after finish(), where the file ends.
     qint64 onDisk() const { return m_offset; }
 
@@ -75,6 +90,14 @@ private:
     static int writeRest(int fd, const char *stage, qint64 staged, qint64 offset);
     void endFile(); // back to idle: no descriptor, not direct
 
+    // The wake-up, shared with the writes in flight.
+    struct Wake
+    {
+        std::mutex mutex;
+        std::function<void()> fn;
+        void operator()();
+    };
+
     struct Free
     {
         void operator()(char *p) const { std::free(p); }
@@ -83,6 +106,7 @@ private:
     std::shared_future<int> m_writing[2]; // a stage's write in flight: its errno
     bool m_inherited[2] = {};             // that write belongs to an earlier file
     int m_active = 0;
+    std::shared_ptr<Wake> m_wake = std::make_shared<Wake>();
     std::shared_ptr<UniqueFd> m_file; // direct mode: our duplicate of the file's descriptor
     int m_fd = -1;
     qint64 m_offset = 0; // file offset of the active stage's first byte

@@ -4,6 +4,8 @@
 #include "core/checksum.h"
 #include "core/receiver.h"
 #include "core/receivestore.h"
+#include "core/streamwriter.h"
+#include "tests/testlib/diskhold.h"
 #include "tests/testlib/protoclient.h"
 #include "tests/testlib/testtree.h"
 
@@ -83,6 +85,16 @@ struct Fixture
     }
 };
 
+// Whether files under `dir` can be written with O_DIRECT (the receiver's writer then uses it).
+bool directIo(const QString &dir)
+{
+    const QString probe = dir + QStringLiteral("/.probe");
+    UniqueFd fd(::open(QFile::encodeName(probe).constData(),
+                       O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0644));
+    QFile::remove(probe);
+    return fd.valid();
+}
+
 bool connectAndGreet(ProtoClient &client, quint16 port,
                      const QString &source = QStringLiteral("ed1"),
                      const QByteArray &secret = QByteArrayLiteral("s3cret"))
@@ -117,6 +129,8 @@ private slots:
     void closeDbtag();
     void closeDbtagIncomplete();
     void pipelined();
+    void slowDiskHoldsOnlyItsConnection();
+    void heldBackConnectionReadsOn();
     void cliReceive();
     void cliRefusesPublicWithoutSecret();
 };
@@ -790,6 +804,87 @@ void TestReceiver::pipelined()
                                 QStringLiteral("f%1").arg(i))),
                  contents.at(i));
     QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")).size(), Count);
+}
+
+void TestReceiver::slowDiskHoldsOnlyItsConnection()
+{
+    // One thread serves every connection. A file written directly whose disk writes lag must
+    // hold back its own connection (TCP then holds its sender), not the thread: another ED's
+    // file is stored meanwhile. What was received before it went is kept for the resume.
+    Fixture f;
+    QVERIFY(f.listen());
+    if (!directIo(f.root))
+        QSKIP("no direct I/O under the temporary directory");
+    QSignalSpy gone(f.receiver.get(), &Receiver::peerDisconnected);
+    constexpr int Frame = 256 * 1024;
+    const QByteArray data = test::patternBytes(4 * StreamWriter::StageBytes + 3, 9);
+    const qint64 sent = 2 * StreamWriter::StageBytes + Frame; // both stages, then one frame more
+    {
+        ProtoClient big;
+        QVERIFY(connectAndGreet(big, f.port()));
+        auto a = big.offer(1, QStringLiteral("DC1"), QStringLiteral("big"), data.size(), MtimeNs);
+        QVERIFY(a);
+        QCOMPARE(a->decision, Decision::Send);
+        test::DiskHold disk(10000 * test::timeoutFactor());
+        big.send(Begin{1, 0});
+        for (qint64 pos = 0; pos < sent; pos += Frame)
+            big.send(Data{1, data.mid(pos, Frame)});
+
+        ProtoClient other;
+        QVERIFY(connectAndGreet(other, f.port(), QStringLiteral("ed2")));
+        const QByteArray small = test::patternBytes(5000, 10);
+        QCOMPARE(other.storeFile(1, QStringLiteral("DC1"), QStringLiteral("small"), small, MtimeNs),
+                 ErrorCode::Ok);
+        QVERIFY2(!disk.released(), "the receiver waited for the held disk");
+        QCOMPARE(readAll(f.file(QStringLiteral("ed2"), QStringLiteral("DC1"),
+                                QStringLiteral("small"))),
+                 small);
+        big.disconnect(); // while held back
+        disk.release();
+    }
+    QTRY_COMPARE(gone.size(), 2);
+
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("big"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::Send);
+    QCOMPARE(qint64(a->offset), sent); // every byte that arrived, the held-back frame too
+    QCOMPARE(a->hash, hashOf(data.left(sent)));
+    auto s = c.sendFile(1, data, sent);
+    QVERIFY(s);
+    QCOMPARE(s->code, ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))),
+             data);
+}
+
+void TestReceiver::heldBackConnectionReadsOn()
+{
+    // While a connection is held back, the rest of its stream piles up in the socket's buffer
+    // (which Qt then stops reading, leaving a frame cut in two there) and in the kernel's: once
+    // the disk is done it reads on to the end of the file.
+    Fixture f;
+    QVERIFY(f.listen());
+    if (!directIo(f.root))
+        QSKIP("no direct I/O under the temporary directory");
+    constexpr int Frame = int(StreamWriter::StageBytes); // the largest DATA frame
+    const QByteArray data = test::patternBytes(6 * Frame + 7, 11);
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("big"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::Send);
+    test::DiskHold disk(30000 * test::timeoutFactor());
+    c.streamFile(1, data, 0, std::nullopt, Frame);
+    // Frames 1 and 2 fill the stages, 3 is held back, 4 and most of 5 fill the socket's buffer.
+    QTRY_COMPARE(c.socket().bytesToWrite(), 0);
+    disk.release();
+    auto s = c.expect<Stored>(20000 * test::timeoutFactor());
+    QVERIFY2(s, "the connection did not read on after the disk was done");
+    QCOMPARE(s->code, ErrorCode::Ok);
+    QVERIFY(!disk.releasedByDeadline());
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))),
+             data);
 }
 
 void TestReceiver::cliReceive()

@@ -4,6 +4,7 @@
 
 #include "core/fileutil.h"
 #include "core/streamwriter.h"
+#include "tests/testlib/diskhold.h"
 #include "tests/testlib/testtree.h"
 
 #include <fcntl.h>
@@ -30,6 +31,7 @@ private slots:
     void stoppedEarlyKeepsWhatArrived();
     void unalignedResumeIsBuffered();
     void finishAsyncOverlapsTheNextFile();
+    void wouldWaitUntilTheDiskIsDone();
 
 private:
     // Feeds `data` from `from` on in pieces of 1 … maxPiece bytes; false on a write error.
@@ -185,6 +187,47 @@ void TestStreamWriter::finishAsyncOverlapsTheNextFile()
             QCOMPARE(qint64(st.st_mtim.tv_sec), qint64(1000));
         }
     }
+}
+
+void TestStreamWriter::wouldWaitUntilTheDiskIsDone()
+{
+    // The receiver serves every connection from one thread: before a write it asks whether the
+    // write would wait for the disk, and if so holds the data back until the wake-up. So
+    // wouldWait() must say yes exactly when a stage the write needs is still being written, and
+    // the wake-up must come when a write ends.
+    QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
+    QVERIFY(tmp.isValid());
+    const QString path = tmp.filePath(QStringLiteral("f"));
+    UniqueFd fd(::open(QFile::encodeName(path).constData(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    QVERIFY(fd.valid());
+    constexpr qint64 Stage = StreamWriter::StageBytes;
+    const QByteArray data = test::patternBytes(3 * Stage + 100, 5);
+    StreamWriter w;
+    std::atomic<int> wakes{0};
+    w.setWake([&wakes] { ++wakes; });
+    test::DiskHold hold(30000 * test::timeoutFactor());
+    w.start(fd.get(), 0, data.size());
+    if (!w.direct())
+        QSKIP("no direct I/O on this filesystem");
+    QVERIFY(!w.wouldWait(Stage)); // both stages free
+    QVERIFY(w.write(data.constData(), Stage).ok()); // stage 1 full: to the (held) disk
+    QVERIFY(!w.wouldWait(1));
+    QVERIFY(!w.wouldWait(Stage));    // fills stage 2 exactly
+    QVERIFY(w.wouldWait(Stage + 1)); // … and would need stage 1 again
+    QVERIFY(w.write(data.constData() + Stage, Stage - 10).ok());
+    QVERIFY(!w.wouldWait(10));
+    QVERIFY(w.wouldWait(11));
+    QVERIFY(w.write(data.constData() + 2 * Stage - 10, 10).ok()); // stage 2 full: to the disk
+    QVERIFY(w.wouldWait(1));
+    QCOMPARE(wakes.load(), 0);
+    hold.release();
+    QTRY_VERIFY(!w.wouldWait(2 * Stage)); // both written
+    QTRY_COMPARE(wakes.load(), 2);        // one wake-up per write
+    QVERIFY(!hold.releasedByDeadline());
+    QVERIFY(w.write(data.constData() + 2 * Stage, Stage + 100).ok());
+    QVERIFY(w.finish().ok());
+    w.setWake({});
+    QCOMPARE(readFile(path), data);
 }
 
 QTEST_GUILESS_MAIN(TestStreamWriter)

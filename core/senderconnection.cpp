@@ -16,6 +16,11 @@ namespace {
 
 // Stop reading files while this much is still queued in the socket.
 constexpr qint64 HighWater = 4 * 1024 * 1024;
+// QTcpSocket sends what write() buffered only once the event loop runs again, and one turn of
+// pumpData() may buffer up to HighWater: 1,000 files of 4 KiB read before the first byte left,
+// the receiver idle meanwhile, the STOREDs that came in unread. Handing the socket what is
+// buffered every 256 KiB keeps both ends busy: 10,000 x 4 KiB 0.80 -> 0.73 s (issue 6).
+constexpr qint64 FlushBytes = 256 * 1024;
 constexpr qint64 ProgressIntervalMs = 100;
 
 } // namespace
@@ -501,6 +506,11 @@ void SenderConnection::pumpData()
             m_socket->write(proto::encodeDataHead(t.id, static_cast<quint32>(n)));
             m_socket->write(m_buffer.constData(), n);
             t.pos += n;
+            m_unflushed += n;
+            if (m_unflushed >= FlushBytes) {
+                m_unflushed = 0;
+                m_socket->flush();
+            }
             const qint64 ms = t.clock.elapsed();
             if (ms - t.lastProgressMs >= ProgressIntervalMs) {
                 t.lastProgressMs = ms;

@@ -141,6 +141,7 @@ private:
     QTimer m_flushTimer;      // zero-delay: hands m_reports over at the end of this loop turn
     QList<FileReport> m_reports;
     QElapsedTimer m_rateClock;
+    qint64 m_unflushed = 0;   // data written to the socket since its last flush()
     qint64 m_rateBytes = 0;   // sent since m_rateClock started
     LinkState m_state = LinkState::Disconnected;
     proto::FrameReader m_reader;

@@ -172,11 +172,15 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
     // a syncfs of their own: in a stream of batches, one syncfs per batch instead of two.
     const bool viaSyncfs =
         m_useSyncfs && (batch.size() >= SyncfsMinBatch || !m_linked.outcomes.empty());
-    // Files still being written (direct I/O, StreamWriter::finishAsync()): wait for them.
+    // Files still being written (direct I/O, StreamWriter::finishAsync()): wait for them; files
+    // still to be finished: finish them.
     std::vector<int> writeErrors(batch.size(), 0);
-    for (size_t j = 0; j < batch.size(); ++j)
+    for (size_t j = 0; j < batch.size(); ++j) {
         if (batch[j].written.valid())
             writeErrors[j] = batch[j].written.get();
+        else if (batch[j].finish)
+            writeErrors[j] = batch[j].finish(batch[j].file.get());
+    }
     std::vector<SyncedFs> filesystems = std::move(m_linked.filesystems);
     std::vector<size_t> fsOfDir(dirs.size());
     if (viaSyncfs) {

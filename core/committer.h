@@ -37,6 +37,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,9 @@ struct CommitJob
     // When valid, the file's data, mtime and xattr are still being written: 0 once they are, or
     // an errno. The committer waits for it before making the file durable.
     std::shared_future<int> written = {};
+    // When set (and `written` is not), the committer runs it on `file` first: its mtime and xattr,
+    // off the thread that receives (issue 6). 0 or an errno, like `written`.
+    std::function<int(int fd)> finish = {};
     quint64 token = 0; // set by submit()
 };
 

@@ -6,6 +6,7 @@
 #include "tests/testlib/testtree.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <QDir>
@@ -14,6 +15,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <atomic>
 #include <future>
 #include <vector>
 
@@ -39,6 +41,7 @@ private slots:
     void tokensAreUniqueAcrossSubmits();
     void streamOfBatches();
     void waitsForFilesStillBeingWritten();
+    void finishesFilesBeforePlacingThem();
 
 private:
     static SharedFd openDir(const QString &path);
@@ -257,6 +260,47 @@ void TestCommitter::waitsForFilesStillBeingWritten()
         QCOMPARE(committed.at(i).at(1).value<ErrorCode>(),
                  i == 4 ? ErrorCode::IoError : ErrorCode::Ok);
         QCOMPARE(QFile::exists(tmp.filePath(QStringLiteral("w%1").arg(i))), i != 4);
+    }
+}
+
+void TestCommitter::finishesFilesBeforePlacingThem()
+{
+    // The receiver leaves a small file's mtime and xattr to the committer (CommitJob::finish):
+    // it runs before the file is placed at its final name, and a job whose finish fails (here:
+    // a full disk) fails alone, with that error, and is not placed.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const SharedFd dirFd = openDir(tmp.path());
+    Committer committer;
+    QSignalSpy committed(&committer, &Committer::committed);
+    std::vector<CommitJob> jobs;
+    std::atomic<int> visibleWhenFinished{0};
+    for (int i = 0; i < 6; ++i) {
+        const QString name = QStringLiteral("m%1").arg(i);
+        jobs.push_back(partial(tmp.path(), dirFd, name, "data"));
+        jobs.back().finish = [i, finalPath = tmp.filePath(name), &visibleWhenFinished](int fd) {
+            if (QFile::exists(finalPath))
+                ++visibleWhenFinished;
+            if (i == 3)
+                return ENOSPC;
+            const struct timespec times[2] = {{0, UTIME_OMIT}, {1000 + i, 0}};
+            return ::futimens(fd, times) == 0 ? 0 : errno;
+        };
+    }
+    const std::vector<quint64> tokens = committer.submit(std::move(jobs));
+    QTRY_COMPARE_WITH_TIMEOUT(committed.count(), 6, timeout(10000));
+    QCOMPARE(visibleWhenFinished.load(), 0);
+    for (int i = 0; i < 6; ++i) {
+        QCOMPARE(committed.at(i).at(0).toULongLong(), tokens[size_t(i)]);
+        QCOMPARE(committed.at(i).at(1).value<ErrorCode>(),
+                 i == 3 ? ErrorCode::DiskFull : ErrorCode::Ok);
+        const QString finalPath = tmp.filePath(QStringLiteral("m%1").arg(i));
+        QCOMPARE(QFile::exists(finalPath), i != 3);
+        if (i != 3) {
+            struct stat st;
+            QCOMPARE(::stat(QFile::encodeName(finalPath).constData(), &st), 0);
+            QCOMPARE(qint64(st.st_mtim.tv_sec), qint64(1000 + i));
+        }
     }
 }
 

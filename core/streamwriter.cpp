@@ -187,11 +187,11 @@ Result<void> StreamWriter::submit()
     auto done = std::make_shared<std::promise<int>>();
     m_writing[m_active] = done->get_future().share();
     m_inherited[m_active] = false;
-    pool().start([done, file = m_file, data = m_stages[m_active].get(), offset = m_offset,
-                        wake = m_wake] {
-        done->set_value(writeFully(file->get(), data, StageBytes, offset));
-        (*wake)();
-    });
+    pool().start(
+        [done, file = m_file, data = m_stages[m_active].get(), offset = m_offset, wake = m_wake] {
+            done->set_value(writeFully(file->get(), data, StageBytes, offset));
+            (*wake)();
+        });
     m_offset += StageBytes;
     m_staged = 0;
     m_active ^= 1;
@@ -245,7 +245,7 @@ std::shared_future<int> StreamWriter::finishAsync(std::function<int(int fd)> the
     const std::shared_future<int> earlier =
         m_inherited[last] ? m_writing[last] : std::shared_future<int>();
     pool().start([done, file = m_file, mine, earlier, stage = m_stages[last].get(),
-                        staged = m_staged, offset = m_offset, then = std::move(then), wake = m_wake] {
+                  staged = m_staged, offset = m_offset, then = std::move(then), wake = m_wake] {
         int err = 0;
         for (const auto &w : mine) {
             if (w.valid()) {

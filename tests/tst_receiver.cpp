@@ -836,9 +836,9 @@ void TestReceiver::slowDiskHoldsOnlyItsConnection()
         QCOMPARE(other.storeFile(1, QStringLiteral("DC1"), QStringLiteral("small"), small, MtimeNs),
                  ErrorCode::Ok);
         QVERIFY2(!disk.released(), "the receiver waited for the held disk");
-        QCOMPARE(readAll(f.file(QStringLiteral("ed2"), QStringLiteral("DC1"),
-                                QStringLiteral("small"))),
-                 small);
+        QCOMPARE(
+            readAll(f.file(QStringLiteral("ed2"), QStringLiteral("DC1"), QStringLiteral("small"))),
+            small);
         big.disconnect(); // while held back
         disk.release();
     }

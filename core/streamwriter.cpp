@@ -237,13 +237,14 @@ std::shared_future<int> StreamWriter::finishAsync(std::function<int(int fd)> the
     auto done = std::make_shared<std::promise<int>>();
     std::shared_future<int> result = done->get_future().share();
     const int last = m_active;
+    const bool rest = m_staged > 0;
     // The task waits for both stages' writes of this file (earlier files' writes: their errors
-    // were theirs), then writes the rest from `last`, which stays busy until it is done.
+    // were theirs), then writes the rest from `last`, if any: that stage stays busy until then.
     const std::shared_future<int> mine[2] = {
         m_inherited[0] ? std::shared_future<int>() : m_writing[0],
         m_inherited[1] ? std::shared_future<int>() : m_writing[1]};
     const std::shared_future<int> earlier =
-        m_inherited[last] ? m_writing[last] : std::shared_future<int>();
+        rest && m_inherited[last] ? m_writing[last] : std::shared_future<int>();
     pool().start([done, file = m_file, mine, earlier, stage = m_stages[last].get(),
                   staged = m_staged, offset = m_offset, then = std::move(then), wake = m_wake] {
         int err = 0;
@@ -263,12 +264,16 @@ std::shared_future<int> StreamWriter::finishAsync(std::function<int(int fd)> the
         done->set_value(err);
         (*wake)();
     });
-    m_writing[last] = result;
+    if (rest) {
+        m_writing[last] = result;
+        m_active = last ^ 1; // the next file fills the other stage first
+    }
+    // Else the file ended with a full stage (a 1 MiB file: its only one) and `last` holds none of
+    // it: the next file fills `last` while that stage is written.
     for (bool &inherited : m_inherited) // this file's errors: reported through `result`
         inherited = true;
     m_offset += m_staged;
     m_staged = 0;
-    m_active = last ^ 1; // the next file fills the other stage first
     endFile();
     return result;
 }

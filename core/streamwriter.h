@@ -63,7 +63,8 @@ public:
     // Direct mode only: ends the file without waiting. A pool thread waits for the writes in
     // flight, writes what is staged, then runs `then` on the file (the mtime and the xattr, which
     // must follow the data); the future holds 0 or an errno. The next start() may follow at once:
-    // the next file fills the other stage while this one's last write goes on.
+    // the next file fills a stage this one's last write does not use (for a file that ends on a
+    // stage boundary, such as a 1 MiB file, that is the stage it did not fill last).
     std::shared_future<int> finishAsync(std::function<int(int fd)> then);
 
     // Whether write(size bytes) now would wait for a stage still being written to the disk.

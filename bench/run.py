@@ -187,10 +187,13 @@ def rmtree(p):
 
 
 # Trees are not deleted between runs but moved here and deleted at the end: on ext4 without a
-# journal (this machine's root), creating an inode skips every inode freed in the last ~35 s
-# (fs/ext4/ialloc.c recently_deleted(), one inode-table lookup each), so deleting 10,000 files
-# right before a run makes each file creation of that run cost O(files deleted) — it billed the
-# run after a deletion, whichever tool that was.
+# journal (this machine's root), creating an inode skips every inode freed in the last 60 s, or
+# 6 minutes while that inode's table block is not yet written back (fs/ext4/ialloc.c
+# recently_deleted(), RECENTCY_MIN + RECENTCY_DIRTY; one inode-table lookup per candidate), so
+# deleting many files before a run makes each file creation of that run cost O(files deleted):
+# 10,000 files created at 2,000/s instead of 12,000/s minutes after 150,000 were deleted. It
+# bills whichever tool runs then, and the runs of the next 6 minutes: delete nothing big before
+# a run.
 TRASH = None
 
 
@@ -850,10 +853,12 @@ def main():
     else:
         isocket, probe = build(args.jobs)
     global TRASH
+    leftover = None
     if os.path.exists(args.tmp):
-        log("deleting the previous work directory; waiting 35 s (ext4 recently-deleted window)")
-        rmtree(args.tmp)
-        time.sleep(35)
+        # A run that was cut short: deleted at the end with this run's trees, not now (TRASH).
+        leftover = f"{args.tmp}.old-{os.getpid()}"
+        log(f"moving the previous work directory aside ({leftover}); deleted at the end")
+        os.rename(args.tmp, leftover)
     os.makedirs(args.tmp)
     TRASH = os.path.join(args.tmp, "trash")
     mach = machine(args.tmp)
@@ -943,8 +948,10 @@ def main():
                     "Produced by `bench/run" + (" --quick" if args.quick else "") + "`; see "
                     "bench/run.py for what each case does and the durability of each tool.\n\n"
                     + text)
-    log("deleting the work trees")
+    log("deleting the work trees (file creation on this filesystem is slow for the next minutes)")
     rmtree(TRASH)
+    if leftover:
+        rmtree(leftover)
     return 1 if any(c["failures"] for c in b.res.cases.values()) else 0
 
 

@@ -95,6 +95,14 @@ bool directIo(const QString &dir)
     return fd.valid();
 }
 
+// OFFER of DC1/`path` that the receiver answers with "send it" (from `offset`).
+bool offeredToSend(ProtoClient &client, quint32 id, const QString &path, qint64 size,
+                   qint64 offset = 0)
+{
+    const auto a = client.offer(id, QStringLiteral("DC1"), path, size, MtimeNs);
+    return a && a->decision == Decision::Send && qint64(a->offset) == offset;
+}
+
 bool connectAndGreet(ProtoClient &client, quint16 port,
                      const QString &source = QStringLiteral("ed1"),
                      const QByteArray &secret = QByteArrayLiteral("s3cret"))
@@ -822,9 +830,7 @@ void TestReceiver::slowDiskHoldsOnlyItsConnection()
     {
         ProtoClient big;
         QVERIFY(connectAndGreet(big, f.port()));
-        auto a = big.offer(1, QStringLiteral("DC1"), QStringLiteral("big"), data.size(), MtimeNs);
-        QVERIFY(a);
-        QCOMPARE(a->decision, Decision::Send);
+        QVERIFY(offeredToSend(big, 1, QStringLiteral("big"), data.size()));
         test::DiskHold disk(10000 * test::timeoutFactor());
         big.send(Begin{1, 0});
         for (qint64 pos = 0; pos < sent; pos += Frame)
@@ -874,9 +880,7 @@ void TestReceiver::heldBackConnectionReadsOn()
     const QByteArray data = test::patternBytes(6 * Frame + 7, 11);
     ProtoClient c;
     QVERIFY(connectAndGreet(c, f.port()));
-    auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("big"), data.size(), MtimeNs);
-    QVERIFY(a);
-    QCOMPARE(a->decision, Decision::Send);
+    QVERIFY(offeredToSend(c, 1, QStringLiteral("big"), data.size()));
     test::DiskHold disk(30000 * test::timeoutFactor());
     c.streamFile(1, data, 0, std::nullopt, Frame);
     // Frames 1 and 2 fill the stages, 3 is held back, 4 and most of 5 fill the socket's buffer.

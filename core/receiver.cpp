@@ -14,13 +14,34 @@ Receiver::Receiver(ReceiverOptions options, QObject *parent)
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
     connect(&m_server, &QTcpServer::newConnection, this, &Receiver::acceptConnections);
     connect(&m_committer, &Committer::committed, this, &Receiver::onCommitted);
+    m_manifestWriter.setObjectName(QStringLiteral("isocket-manifest"));
+    m_manifestWriter.setMaxThreadCount(1);
 }
 
 Receiver::~Receiver()
 {
+    m_manifestWriter.waitForDone(); // its results are posted to us: none after this
     // Connections are children and go with QObject's destructor; they never call back into
     // us from their own destructors.
     m_server.close();
+}
+
+void Receiver::writeManifest(ReceiverConnection *connection, ReceiveStore::ManifestDraft draft,
+                             quint32 closeId, const QString &dbtag, int files)
+{
+    QPointer<ReceiverConnection> target(connection);
+    m_manifestWriter.start([this, target, draft = std::move(draft), closeId, dbtag, files] {
+        Result<void> result = draft.write();
+        QMetaObject::invokeMethod(
+            this,
+            [this, target, draft, closeId, dbtag, files, result = std::move(result)] {
+                if (result)
+                    m_store.manifestWritten(draft);
+                if (target)
+                    target->manifestWritten(closeId, dbtag, files, draft.bytes, result);
+            },
+            Qt::QueuedConnection);
+    });
 }
 
 bool Receiver::listen(const QHostAddress &address, quint16 port)

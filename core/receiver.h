@@ -25,6 +25,7 @@
 #include <QSet>
 #include <QString>
 #include <QTcpServer>
+#include <QThreadPool>
 
 namespace isocket {
 
@@ -59,6 +60,8 @@ public:
 
     int authFailureCount() const { return m_authFailures; }
     int connectionCount() const;
+    // The thread that writes dbtag manifests (tests hold it up).
+    QThreadPool &manifestWriter() { return m_manifestWriter; }
 
 signals:
     void peerConnected(quint64 connId, const QString &peerAddress);
@@ -96,6 +99,10 @@ private:
     quint64 commit(ReceiverConnection *connection, const QString &key, CommittingFile file,
                    CommitJob job);
     ReceiveStore &store() { return m_store; }
+    // Writes and syncs a dbtag's manifest on a thread of its own (one at a time), then calls
+    // connection->manifestWritten() here, if the connection is still there.
+    void writeManifest(ReceiverConnection *connection, ReceiveStore::ManifestDraft draft,
+                       quint32 closeId, const QString &dbtag, int files);
     const QByteArray &secret() const { return m_options.secret; }
 
     void acceptConnections();
@@ -111,6 +118,7 @@ private:
     ReceiverOptions m_options;
     ReceiveStore m_store;
     Committer m_committer;
+    QThreadPool m_manifestWriter; // one thread: drafts of the same dbtag never overlap
     QTcpServer m_server;
     QString m_errorString;
     QSet<QString> m_busy;

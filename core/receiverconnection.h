@@ -135,6 +135,10 @@ private:
     void handleCloseDbtag(const proto::CloseDbtag &m);
     void handleManifest(const proto::Manifest &m);
     void finishClose();
+    friend class Receiver; // manifestWritten()
+    // The manifest of a CLOSE_DBTAG is on disk (or failed): CLOSED goes to the peer.
+    void manifestWritten(quint32 closeId, const QString &dbtag, int files, qint64 bytes,
+                         const Result<void> &result);
 
     void send(const proto::Message &message);
     void refuse(const proto::Offer &offer, ErrorCode code, const QString &message);

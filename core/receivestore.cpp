@@ -539,6 +539,19 @@ QByteArray ReceiveStore::manifestText(const QString &source, const QString &dbta
 Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString &dbtag,
                                            const QList<ManifestEntryIn> &entries)
 {
+    auto draft = prepareManifest(source, dbtag, entries);
+    if (!draft)
+        return draft.error();
+    if (auto r = draft.value().write(); !r)
+        return r.error();
+    manifestWritten(draft.value());
+    return draft.value().bytes;
+}
+
+Result<ReceiveStore::ManifestDraft>
+ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
+                              const QList<ManifestEntryIn> &entries)
+{
     if (auto r = validateName(source, QStringLiteral("source")); !r)
         return r.error();
     if (auto r = validateName(dbtag, QStringLiteral("dbtag")); !r)
@@ -597,17 +610,27 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
         bytes += e.size;
     }
 
-    const QByteArray text = manifestText(source, dbtag, stored);
+    ManifestDraft draft;
+    draft.dir = std::make_shared<UniqueFd>(std::move(dbtagDir).value());
+    draft.dbtagKey = dbtagKey;
+    draft.shown = m_root + QLatin1Char('/') + source + QLatin1Char('/') + dbtag + QLatin1Char('/') +
+                  QLatin1String(ManifestName);
+    draft.text = manifestText(source, dbtag, stored);
+    draft.bytes = bytes;
+    return draft;
+}
+
+Result<void> ReceiveStore::ManifestDraft::write() const
+{
+    const int dfd = dir->get();
     const QByteArray tmpName = QByteArray(".") + ManifestName + ".isocket-tmp";
-    const QString shown = m_root + QLatin1Char('/') + source + QLatin1Char('/') + dbtag +
-                          QLatin1Char('/') + QLatin1String(ManifestName);
     UniqueFd fd(::openat(dfd, tmpName.constData(),
                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd.valid()) {
         const int err = errno;
         return osFailure(QStringLiteral("create"), shown, err);
     }
-    auto fail = [&](const Error &error) -> Result<qint64> {
+    auto fail = [&](const Error &error) -> Result<void> {
         ::unlinkat(dfd, tmpName.constData(), 0);
         return error;
     };
@@ -620,13 +643,15 @@ Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString 
         const int err = errno;
         return fail(osFailure(QStringLiteral("rename into"), shown, err));
     }
-    if (auto r = syncFd(dfd, shown); !r)
-        return r.error();
-    if (auto it = m_remembered.find(dbtagKey); it != m_remembered.end()) {
+    return syncFd(dfd, shown);
+}
+
+void ReceiveStore::manifestWritten(const ManifestDraft &draft)
+{
+    if (auto it = m_remembered.find(draft.dbtagKey); it != m_remembered.end()) {
         m_rememberedFiles -= it->files.size();
         m_remembered.erase(it);
     }
-    return bytes;
 }
 
 } // namespace isocket

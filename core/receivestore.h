@@ -180,6 +180,22 @@ public:
     };
     Result<qint64> writeManifest(const QString &source, const QString &dbtag,
                                  const QList<ManifestEntryIn> &entries);
+    // writeManifest() in two steps, so that a thread serving many connections does not wait for
+    // the disk: prepareManifest() checks the entries and builds the text (this thread: it uses
+    // the hashes the store remembers); ManifestDraft::write() writes and syncs it (any thread,
+    // one draft of a dbtag at a time); manifestWritten() then lets the store forget the hashes.
+    struct ManifestDraft
+    {
+        SharedFd dir; // the dbtag directory
+        QString dbtagKey;
+        QString shown; // the manifest's path, for messages
+        QByteArray text;
+        qint64 bytes = 0;
+        Result<void> write() const;
+    };
+    Result<ManifestDraft> prepareManifest(const QString &source, const QString &dbtag,
+                                          const QList<ManifestEntryIn> &entries);
+    void manifestWritten(const ManifestDraft &draft);
 
     // The header and lines of a manifest (also used by tests).
     static QByteArray manifestText(const QString &source, const QString &dbtag,

@@ -136,6 +136,7 @@ private slots:
     void reserve();
     void closeDbtag();
     void closeDbtagIncomplete();
+    void manifestIsWrittenOffTheThread();
     void pipelined();
     void slowDiskHoldsOnlyItsConnection();
     void heldBackConnectionReadsOn();
@@ -750,6 +751,44 @@ void TestReceiver::closeDbtag()
     QCOMPARE(completed.size(), 1);
     QCOMPARE(completed.at(0).at(2).toInt(), 2);
     QCOMPARE(completed.at(0).at(3).toLongLong(), 5555);
+}
+
+void TestReceiver::manifestIsWrittenOffTheThread()
+{
+    // Closing a dbtag writes its manifest with two fsyncs; the thread that serves every
+    // connection must not wait for them (50 EDs closing at once queued 100 there). CLOSED comes
+    // once the manifest is durable; meanwhile the same connection and the others go on.
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QByteArray one = test::patternBytes(1234, 11);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), one, MtimeNs),
+             ErrorCode::Ok);
+    const QString manifest =
+        f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("finished.isocket"));
+    {
+        test::DiskHold writer(10000 * test::timeoutFactor(), f.receiver->manifestWriter());
+        c.send(CloseDbtag{7, QStringLiteral("DC1"), 1});
+        c.send(Manifest{7, {{QStringLiteral("a"), quint64(one.size())}}});
+        // Frames are handled in order: the ACCEPT of this OFFER comes after the close was
+        // handled, and before CLOSED, which waits for the held writer.
+        c.send(Offer{8, QStringLiteral("DC1"), QStringLiteral("b"), 10, MtimeNs});
+        auto accepted = c.expect<Accept>();
+        QVERIFY2(accepted, "CLOSED came before the manifest writer ran");
+        QCOMPARE(accepted->id, 8u);
+        ProtoClient other;
+        QVERIFY(connectAndGreet(other, f.port(), QStringLiteral("ed2")));
+        QCOMPARE(other.storeFile(1, QStringLiteral("DC1"), QStringLiteral("x"), one, MtimeNs),
+                 ErrorCode::Ok);
+        QVERIFY(!writer.released());
+        QVERIFY(!QFile::exists(manifest));
+    }
+    auto closed = c.expect<Closed>();
+    QVERIFY(closed);
+    QCOMPARE(closed->id, 7u);
+    QCOMPARE(closed->code, ErrorCode::Ok);
+    QVERIFY(readAll(manifest).startsWith("# isocket manifest v1 source=ed1 dbtag=DC1 files=1 "));
 }
 
 void TestReceiver::closeDbtagIncomplete()

@@ -1,7 +1,8 @@
 #pragma once
 // DiskHold: a disk that does not finish a write until release(). It occupies every thread of
-// the pool that writes the stages of directly written files (StreamWriter::pool()), so writes
-// submitted meanwhile queue behind it. Released at the latest `maxMs` after it was made, from a
+// the pool that writes (by default StreamWriter::pool(), which writes the stages of directly
+// written files; or e.g. the receiver's manifest writer), so writes submitted meanwhile queue
+// behind it. Released at the latest `maxMs` after it was made, from a
 // thread of its own: a caller that waits for the disk on its event loop thread (the bug this
 // plays for) comes free, and its test fails on released() instead of hanging.
 
@@ -20,9 +21,8 @@ namespace isocket::test {
 class DiskHold
 {
 public:
-    explicit DiskHold(int maxMs)
+    explicit DiskHold(int maxMs, QThreadPool &pool = StreamWriter::pool())
     {
-        QThreadPool &pool = StreamWriter::pool();
         for (int i = 0; i < pool.maxThreadCount(); ++i)
             pool.start([gate = m_gate] { gate.wait(); });
         m_deadline = std::thread([this, maxMs] {

@@ -536,18 +536,6 @@ QByteArray ReceiveStore::manifestText(const QString &source, const QString &dbta
     return text;
 }
 
-Result<qint64> ReceiveStore::writeManifest(const QString &source, const QString &dbtag,
-                                           const QList<ManifestEntryIn> &entries)
-{
-    auto draft = prepareManifest(source, dbtag, entries);
-    if (!draft)
-        return draft.error();
-    if (auto r = draft.value().write(); !r)
-        return r.error();
-    manifestWritten(draft.value());
-    return draft.value().bytes;
-}
-
 Result<ReceiveStore::ManifestDraft>
 ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
                               const QList<ManifestEntryIn> &entries)

@@ -170,20 +170,18 @@ public:
     void remember(const QString &source, const QString &dbtag, const QString &path,
                   const StoredStamp &stamp);
 
-    // Checks that each entry exists at its final name (regular file, no symlink) with that size
-    // and writes `<root>/<source>/<dbtag>/finished.isocket` atomically. Incomplete names the first
-    // missing or mismatched file; nothing is written then.
+    // `<root>/<source>/<dbtag>/finished.isocket`, written atomically in two steps, so that a
+    // thread serving many connections does not wait for the disk: prepareManifest() checks that
+    // each entry exists at its final name (regular file, no symlink) with that size and builds
+    // the text (on the store's thread: it uses the hashes the store remembers; Incomplete names
+    // the first missing or mismatched file, and nothing is written then); ManifestDraft::write()
+    // writes and syncs it (any thread, one draft of a dbtag at a time); manifestWritten() then
+    // lets the store forget the dbtag's hashes.
     struct ManifestEntryIn
     {
         QString path;
         qint64 size = 0;
     };
-    Result<qint64> writeManifest(const QString &source, const QString &dbtag,
-                                 const QList<ManifestEntryIn> &entries);
-    // writeManifest() in two steps, so that a thread serving many connections does not wait for
-    // the disk: prepareManifest() checks the entries and builds the text (this thread: it uses
-    // the hashes the store remembers); ManifestDraft::write() writes and syncs it (any thread,
-    // one draft of a dbtag at a time); manifestWritten() then lets the store forget the hashes.
     struct ManifestDraft
     {
         SharedFd dir; // the dbtag directory

@@ -1,47 +1,119 @@
 #include "core/receiver.h"
 
+#include <QThread>
 #include <QTcpSocket>
+
+#include <unistd.h>
 
 #include "core/logging.h"
 #include "core/receiverconnection.h"
 
 namespace isocket {
 
+class Receiver::Listener : public QTcpServer
+{
+public:
+    explicit Listener(Receiver *receiver) : m_receiver(receiver) {}
+
+protected:
+    // The socket is made in the I/O thread that serves it, from the descriptor.
+    void incomingConnection(qintptr socketDescriptor) override
+    {
+        m_receiver->serve(socketDescriptor);
+    }
+
+private:
+    Receiver *m_receiver;
+};
+
 Receiver::Receiver(ReceiverOptions options, QObject *parent)
     : QObject(parent), m_options(std::move(options)),
-      m_store(m_options.root, m_options.reserveBytes), m_committer(m_options.sync)
+      m_store(m_options.root, m_options.reserveBytes), m_committer(m_options.sync),
+      m_server(std::make_unique<Listener>(this))
 {
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
-    connect(&m_server, &QTcpServer::newConnection, this, &Receiver::acceptConnections);
     connect(&m_committer, &Committer::committed, this, &Receiver::onCommitted);
     m_manifestWriter.setObjectName(QStringLiteral("isocket-manifest"));
     m_manifestWriter.setMaxThreadCount(1);
+    startIo();
 }
 
 Receiver::~Receiver()
 {
-    m_manifestWriter.waitForDone(); // its results are posted to us: none after this
-    // Connections are children and go with QObject's destructor; they never call back into
-    // us from their own destructors.
-    m_server.close();
+    m_server->close();
+    // Connections go with their threads (their destructors never call back into us); then
+    // nothing starts a manifest any more, and the manifest writer's results are posted to us:
+    // none after it is done.
+    stopIo();
+    m_manifestWriter.waitForDone();
+}
+
+void Receiver::startIo()
+{
+    int n = m_options.ioThreads > 0 ? m_options.ioThreads : QThread::idealThreadCount();
+    n = qBound(1, n, MaxIoThreads);
+    m_io.resize(size_t(n));
+    for (int i = 0; i < n; ++i) {
+        IoThread &io = m_io[size_t(i)];
+        io.thread = std::make_unique<QThread>();
+        io.thread->setObjectName(QStringLiteral("isocket-recv-%1").arg(i));
+        io.host = new QObject; // no parent: it lives in the I/O thread and dies there
+        io.host->moveToThread(io.thread.get());
+        connect(io.thread.get(), &QThread::finished, io.host, &QObject::deleteLater);
+        io.thread->start();
+    }
+}
+
+void Receiver::stopIo()
+{
+    for (IoThread &io : m_io) {
+        io.thread->quit();
+        io.thread->wait(); // its host, and with it its connections, deleted on the way out
+        io.host = nullptr;
+    }
+}
+
+void Receiver::onEachIoThread(const std::function<void(QObject *host)> &fn)
+{
+    for (IoThread &io : m_io) {
+        if (io.host)
+            QMetaObject::invokeMethod(
+                io.host, [&fn, host = io.host] { fn(host); }, Qt::BlockingQueuedConnection);
+    }
 }
 
 void Receiver::writeManifest(ReceiverConnection *connection, ReceiveStore::ManifestDraft draft,
                              quint32 closeId, const QString &dbtag, int files)
 {
     QPointer<ReceiverConnection> target(connection);
-    m_manifestWriter.start([this, target, draft = std::move(draft), closeId, dbtag, files] {
+    QObject *host = connection->parent();
+    m_manifestWriter.start([this, target, host, draft = std::move(draft), closeId, dbtag, files] {
         Result<void> result = draft.write();
         QMetaObject::invokeMethod(
             this,
-            [this, target, draft, closeId, dbtag, files, result = std::move(result)] {
+            [this, target, host, draft, closeId, dbtag, files, result = std::move(result)] {
                 if (result)
                     m_store.manifestWritten(draft);
-                if (target)
-                    target->manifestWritten(closeId, dbtag, files, draft.bytes, result);
+                if (!hostAlive(host))
+                    return;
+                QMetaObject::invokeMethod(
+                    host,
+                    [target, draft, closeId, dbtag, files, result] {
+                        if (target)
+                            target->manifestWritten(closeId, dbtag, files, draft.bytes, result);
+                    },
+                    Qt::QueuedConnection);
             },
             Qt::QueuedConnection);
     });
+}
+
+bool Receiver::hostAlive(const QObject *host) const
+{
+    for (const IoThread &io : m_io)
+        if (io.host == host)
+            return host != nullptr;
+    return false;
 }
 
 bool Receiver::listen(const QHostAddress &address, quint16 port)
@@ -57,65 +129,96 @@ bool Receiver::listen(const QHostAddress &address, quint16 port)
         m_errorString = r.error().message;
         return false;
     }
-    if (!m_server.listen(address, port)) {
+    if (!m_server->listen(address, port)) {
         m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
                             .arg(address.toString())
                             .arg(port)
-                            .arg(m_server.errorString());
+                            .arg(m_server->errorString());
         return false;
     }
-    qCInfo(lcRecv).noquote() << "listening on" << m_server.serverAddress().toString()
-                             << m_server.serverPort() << "storing into" << m_options.root;
+    qCInfo(lcRecv).noquote() << "listening on" << m_server->serverAddress().toString()
+                             << m_server->serverPort() << "storing into" << m_options.root << "with"
+                             << m_io.size() << "I/O thread(s)";
     return true;
+}
+
+bool Receiver::isListening() const
+{
+    return m_server->isListening();
 }
 
 quint16 Receiver::serverPort() const
 {
-    return m_server.serverPort();
+    return m_server->serverPort();
 }
 
 QHostAddress Receiver::serverAddress() const
 {
-    return m_server.serverAddress();
-}
-
-int Receiver::connectionCount() const
-{
-    return int(findChildren<ReceiverConnection *>(Qt::FindDirectChildrenOnly).size());
+    return m_server->serverAddress();
 }
 
 void Receiver::close()
 {
-    m_server.close();
-    const auto connections = findChildren<ReceiverConnection *>(Qt::FindDirectChildrenOnly);
-    for (ReceiverConnection *c : connections)
-        c->abort();
+    m_server->close();
+    onEachIoThread([](QObject *host) {
+        const auto connections =
+            host->findChildren<ReceiverConnection *>(Qt::FindDirectChildrenOnly);
+        for (ReceiverConnection *c : connections)
+            c->abort();
+    });
 }
 
-void Receiver::acceptConnections()
+void Receiver::serve(qintptr socketDescriptor)
 {
-    while (QTcpSocket *socket = m_server.nextPendingConnection()) {
-        const quint64 id = m_nextConnectionId++;
-        auto *c = new ReceiverConnection(id, socket, this); // child of this
-        connect(c, &ReceiverConnection::peerAuthenticated, this, &Receiver::peerAuthenticated);
-        connect(c, &ReceiverConnection::authFailed, this,
-                [this](const QString &peer, const QString &reason) {
-                    ++m_authFailures;
-                    emit authFailed(peer, reason);
-                });
-        connect(c, &ReceiverConnection::fileStarted, this, &Receiver::fileStarted);
-        connect(c, &ReceiverConnection::fileProgress, this, &Receiver::fileProgress);
-        connect(c, &ReceiverConnection::fileStored, this, &Receiver::fileStored);
-        connect(c, &ReceiverConnection::fileFailed, this, &Receiver::fileFailed);
-        connect(c, &ReceiverConnection::dbtagCompleted, this, &Receiver::dbtagCompleted);
-        connect(c, &ReceiverConnection::finished, this, &Receiver::peerDisconnected);
-        qCDebug(lcRecv).noquote() << "connection" << id << "from" << c->peerAddress();
-        emit peerConnected(id, c->peerAddress());
-    }
+    const quint64 id = m_nextConnectionId++;
+    ++m_connections;
+    // In turn: the two connections of an ED land on two threads.
+    QObject *host = m_io[size_t(id % m_io.size())].host;
+    QMetaObject::invokeMethod(
+        host,
+        [this, host, socketDescriptor, id] {
+            auto *socket = new QTcpSocket;
+            if (!socket->setSocketDescriptor(socketDescriptor)) {
+                qCWarning(lcRecv).noquote()
+                    << "connection" << id << "dropped:" << socket->errorString();
+                delete socket;
+                ::close(int(socketDescriptor));
+                QMetaObject::invokeMethod(
+                    this, [this] { --m_connections; }, Qt::QueuedConnection);
+                return;
+            }
+            auto *c = new ReceiverConnection(id, socket, this, host); // child of host
+            // Re-emitted by us, in our thread (queued: we live in another one).
+            connect(c, &ReceiverConnection::peerAuthenticated, this, &Receiver::peerAuthenticated);
+            connect(c, &ReceiverConnection::authFailed, this,
+                    [this](const QString &peer, const QString &reason) {
+                        ++m_authFailures;
+                        emit authFailed(peer, reason);
+                    });
+            connect(c, &ReceiverConnection::fileStarted, this, &Receiver::fileStarted);
+            connect(c, &ReceiverConnection::fileProgress, this, &Receiver::fileProgress);
+            connect(c, &ReceiverConnection::fileStored, this, &Receiver::fileStored);
+            connect(c, &ReceiverConnection::fileFailed, this, &Receiver::fileFailed);
+            connect(c, &ReceiverConnection::dbtagCompleted, this, &Receiver::dbtagCompleted);
+            connect(c, &ReceiverConnection::finished, this, [this](quint64 connId) {
+                --m_connections;
+                emit peerDisconnected(connId);
+            });
+            // Posted before anything the connection emits: peerConnected comes first.
+            QMetaObject::invokeMethod(
+                this,
+                [this, id, peer = c->peerAddress()] {
+                    qCDebug(lcRecv).noquote() << "connection" << id << "from" << peer;
+                    emit peerConnected(id, peer);
+                },
+                Qt::QueuedConnection);
+        },
+        Qt::QueuedConnection);
 }
 
 bool Receiver::claim(const QString &key)
 {
+    std::lock_guard lock(m_busyMutex);
     if (m_busy.contains(key))
         return false;
     m_busy.insert(key);
@@ -124,29 +227,49 @@ bool Receiver::claim(const QString &key)
 
 void Receiver::release(const QString &key)
 {
+    std::lock_guard lock(m_busyMutex);
     m_busy.remove(key);
 }
 
 quint64 Receiver::commit(ReceiverConnection *connection, const QString &key, CommittingFile file,
                          CommitJob job)
 {
+    // Held across submit(): the committer's answer, in our thread, must find the entry.
+    std::lock_guard lock(m_pendingMutex);
     const quint64 token = m_committer.submit(std::move(job));
-    m_pending.insert(token, PendingCommit{connection, key, std::move(file)});
+    m_pending.insert(token, PendingCommit{connection, connection->parent(), key, std::move(file)});
     return token;
 }
 
 void Receiver::onCommitted(quint64 token, ErrorCode code, const QString &message)
 {
-    const PendingCommit pending = m_pending.take(token);
+    PendingCommit pending;
+    {
+        std::lock_guard lock(m_pendingMutex);
+        pending = m_pending.take(token);
+    }
     release(pending.key);
     if (code == ErrorCode::Ok)
         m_store.remember(pending.file.source, pending.file.dbtag, pending.file.path,
                          pending.file.stamp);
-    if (pending.connection && pending.connection->onCommitted(token, code, message))
-        return;
+    if (!hostAlive(pending.host))
+        return reportCommitted(pending.file, code, message);
+    QMetaObject::invokeMethod(
+        pending.host,
+        [this, token, code, message, target = pending.connection, file = pending.file] {
+            if (target && target->onCommitted(token, code, message))
+                return;
+            QMetaObject::invokeMethod(
+                this, [this, file, code, message] { reportCommitted(file, code, message); },
+                Qt::QueuedConnection);
+        },
+        Qt::QueuedConnection);
+}
+
+void Receiver::reportCommitted(const CommittingFile &f, ErrorCode code, const QString &message)
+{
     // The connection went away while the file was being committed: the sender will hear
     // AlreadyStored next time, but the outcome is a fact to report now.
-    const CommittingFile &f = pending.file;
     if (code == ErrorCode::Ok) {
         qCInfo(lcRecv).noquote() << "stored" << f.source << f.dbtag << f.path << f.size
                                  << "bytes (sender gone before the acknowledgement)";

@@ -3,14 +3,26 @@
 // `<root>/<source>/<dbtag>/<path>` (ReceiveStore), durable before they are acknowledged
 // (Committer). Many EDs and many connections per ED at once.
 //
-// Owns the listening server, the store, the committer (its worker thread) and one
-// ReceiverConnection per accepted socket (children; each deletes itself when its peer goes).
-// Also holds the registry of files being written, so two connections never write the same file.
-// Lives in the thread that created it (normally the main thread); calls return at once.
+// Connections are served by a few threads of their own (ReceiverOptions::ioThreads), each with
+// an event loop; an accepted socket goes to them in turn. One thread serving every connection
+// was the receiver's limit: all data passed through one core, and on a busy machine that thread
+// got only its share of the CPU among everything else that ran (issue 6: 50 EDs at once).
+// What the connections share is made for that: the store and the registry of files being
+// written lock, the committer's queue locks, and answers for a connection (a commit, a
+// manifest) are posted to its thread.
+//
+// Owns the listening server, the store, the committer (its worker thread), the I/O threads
+// and, in them, one ReceiverConnection per accepted socket (each deletes itself when its peer
+// goes; the rest go when the receiver does). Also holds the registry of files being written, so
+// two connections never write the same file. Lives in the thread that created it (normally the
+// main thread), where its signals are emitted; calls return at once, except close() and the
+// destructor, which wait for the I/O threads to drop their connections.
 //
 // Signals state facts with value types, for the GUI and the CLI. fileProgress comes at most
 // about 10 times a second per transfer. Every fileStarted ends in fileStored or fileFailed unless
 // the peer goes away first (then the partial is kept and resumed when the file is offered again).
+// A connection's signals come in the order it emitted them; between connections there is no
+// order.
 
 #include "core/committer.h"
 #include "core/error.h"
@@ -27,6 +39,14 @@
 #include <QTcpServer>
 #include <QThreadPool>
 
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+class QThread;
+
 namespace isocket {
 
 class ReceiverConnection;
@@ -37,6 +57,9 @@ struct ReceiverOptions
     QByteArray secret;       // empty: an empty HMAC key (only on a loopback address)
     qint64 reserveBytes = 0; // free space always kept on the root's filesystem
     CommitSync sync = CommitSync::Auto;
+    // Threads that serve connections; 0: one per CPU core (QThread::idealThreadCount()), at
+    // most MaxIoThreads.
+    int ioThreads = 0;
 };
 
 class Receiver : public QObject
@@ -44,6 +67,8 @@ class Receiver : public QObject
     Q_OBJECT
 
 public:
+    static constexpr int MaxIoThreads = 16;
+
     explicit Receiver(ReceiverOptions options, QObject *parent = nullptr);
     ~Receiver() override;
 
@@ -53,13 +78,16 @@ public:
     QString errorString() const { return m_errorString; }
     quint16 serverPort() const;
     QHostAddress serverAddress() const;
-    bool isListening() const { return m_server.isListening(); }
+    bool isListening() const;
 
-    // Stops listening and drops every connection (partials are kept for a later resume).
+    // Stops listening and drops every connection (partials are kept for a later resume); returns
+    // once each I/O thread has dropped its own.
     void close();
 
     int authFailureCount() const { return m_authFailures; }
-    int connectionCount() const;
+    // Connections accepted and not yet gone (peerDisconnected not yet emitted).
+    int connectionCount() const { return m_connections; }
+    int ioThreadCount() const { return int(m_io.size()); }
     // The thread that writes dbtag manifests (tests hold it up).
     QThreadPool &manifestWriter() { return m_manifestWriter; }
 
@@ -81,12 +109,13 @@ signals:
 private:
     friend class ReceiverConnection;
 
-    // The registry of files being written, keyed by "<source>/<dbtag>/<path>".
+    // The registry of files being written, keyed by "<source>/<dbtag>/<path>" (any thread).
     bool claim(const QString &key);
     void release(const QString &key);
     // Hands a finished partial to the committer; `key` stays claimed until it is durable, even
-    // when `connection` goes away first. The result goes to connection->onCommitted(), or, when
-    // the connection is gone, is reported here (fileStored/fileFailed) from `file`.
+    // when `connection` goes away first. The result goes to connection->onCommitted() in the
+    // connection's thread, or, when the connection is gone, is reported here (fileStored/
+    // fileFailed) from `file`. Called from the connection's thread.
     struct CommittingFile
     {
         QString source;
@@ -98,19 +127,35 @@ private:
     };
     quint64 commit(ReceiverConnection *connection, const QString &key, CommittingFile file,
                    CommitJob job);
-    ReceiveStore &store() { return m_store; }
+    ReceiveStore &store() { return m_store; } // thread-safe
     // Writes and syncs a dbtag's manifest on a thread of its own (one at a time), then calls
-    // connection->manifestWritten() here, if the connection is still there.
+    // connection->manifestWritten() in the connection's thread, if the connection is still
+    // there. Called from the connection's thread.
     void writeManifest(ReceiverConnection *connection, ReceiveStore::ManifestDraft draft,
                        quint32 closeId, const QString &dbtag, int files);
     const QByteArray &secret() const { return m_options.secret; }
 
-    void acceptConnections();
+    // One I/O thread and the object in it that the thread's connections are children of (the
+    // context that answers for them are posted to).
+    struct IoThread
+    {
+        std::unique_ptr<QThread> thread;
+        QObject *host = nullptr; // lives in `thread`; deleted there by stopIo()
+    };
+    void startIo();
+    void stopIo();
+    void serve(qintptr socketDescriptor);
+    // Runs `fn` on each I/O thread and waits until all have.
+    void onEachIoThread(const std::function<void(QObject *host)> &fn);
+    // Whether `host` is one of ours still running (answers may be posted to it).
+    bool hostAlive(const QObject *host) const;
+    void reportCommitted(const CommittingFile &file, ErrorCode code, const QString &message);
     void onCommitted(quint64 token, ErrorCode code, const QString &message);
 
     struct PendingCommit
     {
         QPointer<ReceiverConnection> connection;
+        QObject *host = nullptr; // the connection's thread's host
         QString key;
         CommittingFile file;
     };
@@ -119,11 +164,16 @@ private:
     ReceiveStore m_store;
     Committer m_committer;
     QThreadPool m_manifestWriter; // one thread: drafts of the same dbtag never overlap
-    QTcpServer m_server;
+    class Listener;
+    std::unique_ptr<Listener> m_server;
+    std::vector<IoThread> m_io;
     QString m_errorString;
+    std::mutex m_busyMutex;
     QSet<QString> m_busy;
+    std::mutex m_pendingMutex;
     QHash<quint64, PendingCommit> m_pending;
     quint64 m_nextConnectionId = 1;
+    std::atomic<int> m_connections{0};
     int m_authFailures = 0;
 };
 

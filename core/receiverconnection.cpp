@@ -43,8 +43,9 @@ QString rate(qint64 bytes, qint64 ms)
 
 } // namespace
 
-ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver *receiver)
-    : QObject(receiver), m_id(id), m_socket(socket), m_receiver(receiver)
+ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver *receiver,
+                                       QObject *parent)
+    : QObject(parent), m_id(id), m_socket(socket), m_receiver(receiver)
 {
     m_socket->setParent(this);
     m_peerAddress = m_socket->peerAddress().toString() + QLatin1Char(':') +
@@ -621,7 +622,7 @@ void ReceiverConnection::finishClose()
     auto draft = m_receiver->store().prepareManifest(m_source, close.dbtag, close.entries);
     if (!draft)
         return manifestWritten(close.id, close.dbtag, int(close.entries.size()), 0, draft.error());
-    // Its write and two fsyncs happen off this thread, which serves every connection: 50 EDs
+    // Its write and two fsyncs happen off this thread, which serves many connections: 50 EDs
     // closing their dbtags at once queued 100 fsyncs here.
     m_receiver->writeManifest(this, std::move(draft).value(), close.id, close.dbtag,
                               int(close.entries.size()));

@@ -9,8 +9,9 @@
 // A frame that does not parse or comes out of order gets ERROR and closes this connection only.
 //
 // Owns its socket (reparented to it), the reader state and the fds of the file being written.
-// A child of its Receiver, in the Receiver's thread; deletes itself (deleteLater) once the peer
-// is gone and emits finished() then. Its signals mirror Receiver's and are forwarded by it.
+// Lives in one of the Receiver's I/O threads, a child of that thread's host object; deletes
+// itself (deleteLater) once the peer is gone and emits finished() then. Its signals mirror
+// Receiver's and are forwarded by it (queued, into the Receiver's thread).
 
 #include "core/checksum.h"
 #include "core/error.h"
@@ -42,8 +43,8 @@ public:
     // no FIN): the connection closes and its files stop being Busy for the others.
     static constexpr int IdleTimeoutMs = 120'000;
 
-    // Takes `socket` (connected) and becomes its parent; `receiver` becomes ours.
-    ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver *receiver);
+    // Takes `socket` (connected, in this thread) and becomes its parent; `parent` becomes ours.
+    ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver *receiver, QObject *parent);
     ~ReceiverConnection() override;
 
     quint64 id() const { return m_id; }
@@ -124,7 +125,7 @@ private:
     void handleData(const proto::Data &m);
     // A DATA frame whose write would wait for the disk (the writer's stages both busy) is held
     // back, and nothing more is read from this socket (TCP holds the peer back), until a write
-    // ends: one connection's disk never stalls the others, which share this thread.
+    // ends: one connection's disk never stalls the others that share this thread.
     bool holdBack(proto::Data &m);
     void onWritable();
     void writeHeldBack();
@@ -152,7 +153,7 @@ private:
 
     quint64 m_id;
     QTcpSocket *m_socket; // child
-    Receiver *m_receiver; // parent
+    Receiver *m_receiver; // outlives us (it stops our thread before it goes)
     QString m_peerAddress;
     QString m_source;
     Phase m_phase = Phase::AwaitHello;

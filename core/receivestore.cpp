@@ -62,6 +62,7 @@ qint64 ReceiveStore::nowMs() const
 
 Result<void> ReceiveStore::open()
 {
+    std::lock_guard lock(m_mutex);
     // The root itself is the operator's choice and may be a symlink; below it, nothing may.
     m_rootFd.reset(::open(enc(m_root).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!m_rootFd.valid()) {
@@ -204,6 +205,7 @@ void ReceiveStore::forgetDir(const QStringList &components, const SharedFd &fd)
 Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbtag,
                                       const QString &path, bool checkLive)
 {
+    std::lock_guard lock(m_mutex);
     if (auto r = validateName(source, QStringLiteral("source")); !r)
         return r.error();
     if (auto r = validateName(dbtag, QStringLiteral("dbtag")); !r)
@@ -257,6 +259,7 @@ Result<std::optional<Hash128>> ReceiveStore::hashOf(int dirFd, const QString &na
 void ReceiveStore::remember(const QString &source, const QString &dbtag, const QString &path,
                             const StoredStamp &stamp)
 {
+    std::lock_guard lock(m_mutex);
     if (!stamp.valid())
         return;
     const QString key = source + QLatin1Char('/') + dbtag;
@@ -300,6 +303,7 @@ std::optional<Hash128> ReceiveStore::remembered(const QString &dbtagKey, const Q
 Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qint64 size,
                                                         qint64 mtimeNs)
 {
+    std::lock_guard lock(m_mutex);
     const QByteArray n = enc(slot.name);
     struct stat st;
     if (::fstatat(slot.dirFd(), n.constData(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -328,6 +332,7 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
 
 Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slot, qint64 size)
 {
+    std::lock_guard lock(m_mutex);
     const QByteArray n = enc(slot.partName);
     UniqueFd fd(::openat(slot.dirFd(), n.constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) {
@@ -359,6 +364,7 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
 
 Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool anonymous)
 {
+    std::lock_guard lock(m_mutex);
     slot.anonymous = false;
     if (anonymous && offset == 0 && m_procFd && !m_noTmpfile.contains(slot.dev)) {
         UniqueFd fd(::openat(slot.dirFd(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644));
@@ -431,6 +437,7 @@ Result<qint64> ReceiveStore::refreshSpace(SpaceState &state, const FileSlot &slo
 
 Result<void> ReceiveStore::checkSpace(const FileSlot &slot, qint64 needed)
 {
+    std::lock_guard lock(m_mutex);
     SpaceState *state = nullptr;
     for (SpaceState &s : m_space)
         if (s.dev == slot.dev)
@@ -473,6 +480,7 @@ Result<void> ReceiveStore::checkSpace(const FileSlot &slot, qint64 needed)
 
 void ReceiveStore::removePartial(const FileSlot &slot)
 {
+    std::lock_guard lock(m_mutex);
     if (slot.anonymous)
         return;
     ::unlinkat(slot.dirFd(), enc(slot.partName).constData(), 0);
@@ -540,6 +548,7 @@ Result<ReceiveStore::ManifestDraft>
 ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
                               const QList<ManifestEntryIn> &entries)
 {
+    std::lock_guard lock(m_mutex);
     if (auto r = validateName(source, QStringLiteral("source")); !r)
         return r.error();
     if (auto r = validateName(dbtag, QStringLiteral("dbtag")); !r)
@@ -636,6 +645,7 @@ Result<void> ReceiveStore::ManifestDraft::write() const
 
 void ReceiveStore::manifestWritten(const ManifestDraft &draft)
 {
+    std::lock_guard lock(m_mutex);
     if (auto it = m_remembered.find(draft.dbtagKey); it != m_remembered.end()) {
         m_rememberedFiles -= it->files.size();
         m_remembered.erase(it);

@@ -20,7 +20,8 @@
 // with statvfs at most every SpaceCacheMs, minus the bytes accepted since.
 //
 // Owns the root's directory fd and the cache. Plain object; its functions block on the disk only
-// and may be called from any one thread at a time (the receiver calls them from its own).
+// and may be called from any thread (the receiver's I/O threads share one store): each call
+// holds the store's lock.
 
 #include "core/checksum.h"
 #include "core/error.h"
@@ -33,6 +34,7 @@
 #include <QStringList>
 #include <QString>
 
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -43,11 +45,11 @@ namespace isocket {
 // Where one offered file goes: its final directory (an open fd) and names inside it.
 struct FileSlot
 {
-    SharedFd dir;        // the directory holding the final name (shared with the store's cache)
-    dev_t dev = 0;       // its filesystem
-    QStringList dirPath; // source, dbtag and subdirectories: the key of `dir` in the cache
-    QString name;        // the final name (last path component)
-    QString partName;    // the hidden partial next to it
+    SharedFd dir;           // the directory holding the final name (shared with the store's cache)
+    dev_t dev = 0;          // its filesystem
+    QStringList dirPath;    // source, dbtag and subdirectories: the key of `dir` in the cache
+    QString name;           // the final name (last path component)
+    QString partName;       // the hidden partial next to it
     bool anonymous = false; // the file being written has no name yet (O_TMPFILE): no partial
 
     int dirFd() const { return dir->get(); }
@@ -116,7 +118,11 @@ public:
     // cached directory found alive by locate(checkLive) during a batch is not checked again in
     // the same batch. Its requests were read together; a removal between two of them is no
     // different from one just after the check, which BEGIN handles (see dirFor()).
-    void startBatch() { ++m_batch; }
+    void startBatch()
+    {
+        std::lock_guard lock(m_mutex);
+        ++m_batch;
+    }
 
     // The hash of the final file when it exists as a regular file with this size and mtime
     // (remembered, else from its xattr, else computed); nullopt when it is missing or differs.
@@ -138,6 +144,7 @@ public:
     // O_TMPFILE, is left alone like any stale partial).
     bool writesAnonymously(const FileSlot &slot, qint64 size) const
     {
+        std::lock_guard lock(m_mutex);
         return size <= AnonymousMaxBytes && m_procFd && !m_noTmpfile.contains(slot.dev);
     }
 
@@ -155,7 +162,11 @@ public:
     // is always confirmed by a fresh statvfs. On success `needed` counts as accepted.
     Result<void> checkSpace(const FileSlot &slot, qint64 needed);
     // Forgets the cached free space (after an ENOSPC / DiskFull anywhere).
-    void spaceChanged() { m_space.clear(); }
+    void spaceChanged()
+    {
+        std::lock_guard lock(m_mutex);
+        m_space.clear();
+    }
 
     // Removes the partial (after a checksum mismatch or an I/O error); an anonymous file goes
     // with its last fd.
@@ -237,6 +248,10 @@ private:
     };
     Result<qint64> refreshSpace(SpaceState &state, const FileSlot &slot);
 
+    // Every call but the static ones takes it: the receiver's I/O threads share the store. It is
+    // held over the syscalls of a call too (creating a file, a directory, hashing a partial to
+    // resume it): simple, and no worse than when one thread served every connection.
+    mutable std::mutex m_mutex;
     QString m_root;
     QSet<dev_t> m_noTmpfile; // filesystems that refused O_TMPFILE
     bool m_procFd = false;   // /proc/self/fd exists: an anonymous file can be linked in

@@ -10,6 +10,8 @@
 #include "tests/testlib/testtree.h"
 
 #include <csignal>
+#include <memory>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -23,6 +25,7 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QThread>
 #include <QtEndian>
 
 using namespace isocket;
@@ -68,13 +71,17 @@ struct Fixture
     QString outside;
     std::unique_ptr<Receiver> receiver;
 
-    explicit Fixture(const QByteArray &secret = QByteArrayLiteral("s3cret"), qint64 reserve = 0)
+    // `ioThreads` 0: the receiver's default (one per core).
+    explicit Fixture(const QByteArray &secret = QByteArrayLiteral("s3cret"), qint64 reserve = 0,
+                     int ioThreads = 0)
     {
         root = tmp.path() + QStringLiteral("/root");
         outside = tmp.path() + QStringLiteral("/outside");
         QDir().mkpath(root);
         QDir().mkpath(outside);
-        receiver = std::make_unique<Receiver>(ReceiverOptions{root, secret, reserve});
+        ReceiverOptions options{root, secret, reserve};
+        options.ioThreads = ioThreads;
+        receiver = std::make_unique<Receiver>(options);
     }
     bool listen() { return receiver->listen(QHostAddress::LocalHost, 0); }
     quint16 port() const { return receiver->serverPort(); }
@@ -140,6 +147,8 @@ private slots:
     void pipelined();
     void slowDiskHoldsOnlyItsConnection();
     void heldBackConnectionReadsOn();
+    void connectionsOnSeveralThreads();
+    void destroyedWithConnectionsOnEveryThread();
     void cliReceive();
     void cliRefusesPublicWithoutSecret();
 };
@@ -307,8 +316,9 @@ void TestReceiver::smallFileHasNoPartial()
     QVERIFY(QFile::link(f.outside, planted));
     QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("second"), data, MtimeNs),
              ErrorCode::Ok);
-    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("second"))),
-             data);
+    QCOMPARE(
+        readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("second"))),
+        data);
     QVERIFY(QFileInfo(planted).isSymLink());
     QCOMPARE(allEntries(f.outside), QStringList());
 }
@@ -855,10 +865,11 @@ void TestReceiver::pipelined()
 
 void TestReceiver::slowDiskHoldsOnlyItsConnection()
 {
-    // One thread serves every connection. A file written directly whose disk writes lag must
-    // hold back its own connection (TCP then holds its sender), not the thread: another ED's
-    // file is stored meanwhile. What was received before it went is kept for the resume.
-    Fixture f;
+    // One thread serves many connections (here every one). A file written directly whose disk
+    // writes lag must hold back its own connection (TCP then holds its sender), not the thread:
+    // another ED's file is stored meanwhile. What was received before it went is kept for the
+    // resume.
+    Fixture f(QByteArrayLiteral("s3cret"), 0, 1);
     QVERIFY(f.listen());
     if (!directIo(f.root))
         QSKIP("no direct I/O under the temporary directory");
@@ -931,6 +942,109 @@ void TestReceiver::heldBackConnectionReadsOn()
     QVERIFY(!disk.releasedByDeadline());
     QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))),
              data);
+}
+
+void TestReceiver::connectionsOnSeveralThreads()
+{
+    // Connections are spread over the receiver's I/O threads (here 3 for 6 EDs, all streaming
+    // at once): each ED's file is stored whole, every connection is reported once each way, in
+    // the receiver's thread, and close() drops the connections of every thread before it returns.
+    Fixture f(QByteArrayLiteral("s3cret"), 0, 3);
+    QCOMPARE(f.receiver->ioThreadCount(), 3);
+    QVERIFY(f.listen());
+    QSignalSpy connected(f.receiver.get(), &Receiver::peerConnected);
+    QSignalSpy gone(f.receiver.get(), &Receiver::peerDisconnected);
+    QSignalSpy stored(f.receiver.get(), &Receiver::fileStored);
+    QThread *const receiverThread = QThread::currentThread();
+    bool signalsInReceiverThread = true;
+    connect(
+        f.receiver.get(), &Receiver::fileStored, f.receiver.get(),
+        [&] { signalsInReceiverThread &= QThread::currentThread() == receiverThread; },
+        Qt::DirectConnection);
+    constexpr int Eds = 6;
+    std::vector<std::unique_ptr<ProtoClient>> clients;
+    QList<QByteArray> contents;
+    const auto source = [](int i) { return QStringLiteral("ed%1").arg(i + 1); };
+    for (int i = 0; i < Eds; ++i) {
+        clients.push_back(std::make_unique<ProtoClient>());
+        QVERIFY(connectAndGreet(*clients.back(), f.port(), source(i)));
+        contents.append(test::patternBytes(3 * 1024 * 1024 + 1000 * i, 30 + i));
+        QVERIFY(offeredToSend(*clients.back(), 1, QStringLiteral("f"), contents.last().size()));
+    }
+    for (int i = 0; i < Eds; ++i)
+        clients[size_t(i)]->streamFile(1, contents.at(i));
+    for (int i = 0; i < Eds; ++i) {
+        const auto s = clients[size_t(i)]->expect<Stored>(30000 * test::timeoutFactor());
+        QVERIFY(s);
+        QCOMPARE(s->code, ErrorCode::Ok);
+    }
+    for (int i = 0; i < Eds; ++i)
+        QCOMPARE(readAll(f.file(source(i), QStringLiteral("DC1"), QStringLiteral("f"))),
+                 contents.at(i));
+    QTRY_COMPARE(stored.count(), Eds);
+    QVERIFY(signalsInReceiverThread);
+    QCOMPARE(connected.count(), Eds);
+    QSet<quint64> ids;
+    for (const auto &args : connected)
+        ids.insert(args.at(0).toULongLong());
+    QCOMPARE(ids.size(), Eds);
+    QCOMPARE(f.receiver->connectionCount(), Eds);
+
+    f.receiver->close();
+    for (auto &c : clients)
+        QVERIFY(c->waitClosed());
+    QTRY_COMPARE(gone.count(), Eds);
+    QCOMPARE(f.receiver->connectionCount(), 0);
+}
+
+void TestReceiver::destroyedWithConnectionsOnEveryThread()
+{
+    // A receiver that goes while every I/O thread has a connection in the middle of a file
+    // returns (no thread waits for another), and the next one on the same root completes each
+    // file: resumed from what the first one kept, or from the start.
+    QTemporaryDir tmp;
+    const QString root = tmp.path() + QStringLiteral("/root");
+    QDir().mkpath(root);
+    ReceiverOptions options{root, QByteArrayLiteral("s3cret"), 0};
+    options.ioThreads = 2;
+    auto receiver = std::make_unique<Receiver>(options);
+    QVERIFY(receiver->listen(QHostAddress::LocalHost, 0));
+    QSignalSpy started(receiver.get(), &Receiver::fileStarted);
+    constexpr int Eds = 4;
+    const auto source = [](int i) { return QStringLiteral("ed%1").arg(i + 1); };
+    QList<QByteArray> contents;
+    std::vector<std::unique_ptr<ProtoClient>> clients;
+    for (int i = 0; i < Eds; ++i) {
+        clients.push_back(std::make_unique<ProtoClient>());
+        QVERIFY(connectAndGreet(*clients.back(), receiver->serverPort(), source(i)));
+        contents.append(test::patternBytes(4 * 1024 * 1024, 40 + i));
+        QVERIFY(offeredToSend(*clients.back(), 1, QStringLiteral("f"), contents.last().size()));
+        clients.back()->send(Begin{1, 0});
+        clients.back()->send(Data{1, contents.last().left(1024 * 1024)});
+        QVERIFY(clients.back()->socket().waitForBytesWritten(5000));
+    }
+    QTRY_COMPARE(started.count(), Eds); // every connection is in the middle of its file
+    receiver.reset();
+    for (auto &c : clients)
+        QVERIFY(c->waitClosed());
+    clients.clear();
+
+    Receiver again(options);
+    QVERIFY(again.listen(QHostAddress::LocalHost, 0));
+    for (int i = 0; i < Eds; ++i) {
+        ProtoClient c;
+        QVERIFY(connectAndGreet(c, again.serverPort(), source(i)));
+        const auto a =
+            c.offer(1, QStringLiteral("DC1"), QStringLiteral("f"), contents.at(i).size(), MtimeNs);
+        QVERIFY(a);
+        QCOMPARE(a->decision, Decision::Send);
+        QVERIFY(qint64(a->offset) <= 1024 * 1024);
+        const auto s = c.sendFile(1, contents.at(i), qint64(a->offset));
+        QVERIFY(s);
+        QCOMPARE(s->code, ErrorCode::Ok);
+        QCOMPARE(readAll(root + QLatin1Char('/') + source(i) + QStringLiteral("/DC1/f")),
+                 contents.at(i));
+    }
 }
 
 void TestReceiver::cliReceive()

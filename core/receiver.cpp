@@ -94,18 +94,41 @@ void Receiver::writeManifest(ReceiverConnection *connection, ReceiveStore::Manif
             [this, target, host, draft, closeId, dbtag, files, result = std::move(result)] {
                 if (result)
                     m_store.manifestWritten(draft);
-                if (!hostAlive(host))
-                    return;
-                QMetaObject::invokeMethod(
-                    host,
-                    [target, draft, closeId, dbtag, files, result] {
-                        if (target)
-                            target->manifestWritten(closeId, dbtag, files, draft.bytes, result);
-                    },
-                    Qt::QueuedConnection);
+                answer(host, [target, draft, closeId, dbtag, files, result] {
+                    if (target)
+                        target->manifestWritten(closeId, dbtag, files, draft.bytes, result);
+                });
             },
             Qt::QueuedConnection);
     });
+}
+
+bool Receiver::answer(QObject *host, std::function<void()> fn)
+{
+    if (!hostAlive(host))
+        return false;
+    bool first = false;
+    {
+        std::lock_guard lock(m_answersMutex);
+        auto &queue = m_answers[host];
+        first = queue.empty();
+        queue.push_back(std::move(fn));
+    }
+    if (first) {
+        QMetaObject::invokeMethod(
+            host,
+            [this, host] {
+                std::vector<std::function<void()>> batch;
+                {
+                    std::lock_guard lock(m_answersMutex);
+                    batch.swap(m_answers[host]);
+                }
+                for (const auto &queued : batch)
+                    queued();
+            },
+            Qt::QueuedConnection);
+    }
+    return true;
 }
 
 bool Receiver::hostAlive(const QObject *host) const
@@ -195,11 +218,18 @@ void Receiver::serve(qintptr socketDescriptor)
                         ++m_authFailures;
                         emit authFailed(peer, reason);
                     });
-            connect(c, &ReceiverConnection::fileStarted, this, &Receiver::fileStarted);
-            connect(c, &ReceiverConnection::fileProgress, this, &Receiver::fileProgress);
-            connect(c, &ReceiverConnection::fileStored, this, &Receiver::fileStored);
-            connect(c, &ReceiverConnection::fileFailed, this, &Receiver::fileFailed);
-            connect(c, &ReceiverConnection::dbtagCompleted, this, &Receiver::dbtagCompleted);
+            // Per file: only when somebody listens (a headless receiver does not), else each
+            // file would wake this thread a few times for nothing.
+            connect(c, &ReceiverConnection::fileStarted, c,
+                    [this](auto... args) { forward(&Receiver::fileStarted, args...); });
+            connect(c, &ReceiverConnection::fileProgress, c,
+                    [this](auto... args) { forward(&Receiver::fileProgress, args...); });
+            connect(c, &ReceiverConnection::fileStored, c,
+                    [this](auto... args) { forward(&Receiver::fileStored, args...); });
+            connect(c, &ReceiverConnection::fileFailed, c,
+                    [this](auto... args) { forward(&Receiver::fileFailed, args...); });
+            connect(c, &ReceiverConnection::dbtagCompleted, c,
+                    [this](auto... args) { forward(&Receiver::dbtagCompleted, args...); });
             connect(c, &ReceiverConnection::finished, this, [this](quint64 connId) {
                 --m_connections;
                 emit peerDisconnected(connId);
@@ -252,18 +282,17 @@ void Receiver::onCommitted(quint64 token, ErrorCode code, const QString &message
     if (code == ErrorCode::Ok)
         m_store.remember(pending.file.source, pending.file.dbtag, pending.file.path,
                          pending.file.stamp);
-    if (!hostAlive(pending.host))
-        return reportCommitted(pending.file, code, message);
-    QMetaObject::invokeMethod(
-        pending.host,
-        [this, token, code, message, target = pending.connection, file = pending.file] {
+    const bool posted =
+        answer(pending.host, [this, token, code, message, target = pending.connection,
+                              file = pending.file] {
             if (target && target->onCommitted(token, code, message))
                 return;
             QMetaObject::invokeMethod(
                 this, [this, file, code, message] { reportCommitted(file, code, message); },
                 Qt::QueuedConnection);
-        },
-        Qt::QueuedConnection);
+        });
+    if (!posted)
+        reportCommitted(pending.file, code, message);
 }
 
 void Receiver::reportCommitted(const CommittingFile &f, ErrorCode code, const QString &message)

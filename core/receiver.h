@@ -32,6 +32,7 @@
 #include <QElapsedTimer>
 #include <QHash>
 #include <QHostAddress>
+#include <QMetaMethod>
 #include <QObject>
 #include <QPointer>
 #include <QSet>
@@ -149,6 +150,18 @@ private:
     void onEachIoThread(const std::function<void(QObject *host)> &fn);
     // Whether `host` is one of ours still running (answers may be posted to it).
     bool hostAlive(const QObject *host) const;
+    // Runs `fn` in `host`'s thread, with the other answers queued for it meanwhile (one wake-up
+    // for a batch of commits). False, and `fn` dropped, when the host is gone.
+    bool answer(QObject *host, std::function<void()> fn);
+    // Emits `signal` with `args` in our thread, when it is connected at all (from an I/O thread).
+    template <typename... Params, typename... Args>
+    void forward(void (Receiver::*signal)(Params...), Args... args)
+    {
+        if (!isSignalConnected(QMetaMethod::fromSignal(signal)))
+            return;
+        QMetaObject::invokeMethod(
+            this, [this, signal, args...] { (this->*signal)(args...); }, Qt::QueuedConnection);
+    }
     void reportCommitted(const CommittingFile &file, ErrorCode code, const QString &message);
     void onCommitted(quint64 token, ErrorCode code, const QString &message);
 
@@ -172,6 +185,8 @@ private:
     QSet<QString> m_busy;
     std::mutex m_pendingMutex;
     QHash<quint64, PendingCommit> m_pending;
+    std::mutex m_answersMutex;
+    QHash<QObject *, std::vector<std::function<void()>>> m_answers; // see answer()
     quint64 m_nextConnectionId = 1;
     std::atomic<int> m_connections{0};
     int m_authFailures = 0;

@@ -282,15 +282,14 @@ void Receiver::onCommitted(quint64 token, ErrorCode code, const QString &message
     if (code == ErrorCode::Ok)
         m_store.remember(pending.file.source, pending.file.dbtag, pending.file.path,
                          pending.file.stamp);
-    const bool posted =
-        answer(pending.host, [this, token, code, message, target = pending.connection,
-                              file = pending.file] {
-            if (target && target->onCommitted(token, code, message))
-                return;
-            QMetaObject::invokeMethod(
-                this, [this, file, code, message] { reportCommitted(file, code, message); },
-                Qt::QueuedConnection);
-        });
+    const bool posted = answer(pending.host, [this, token, code, message,
+                                              target = pending.connection, file = pending.file] {
+        if (target && target->onCommitted(token, code, message))
+            return;
+        QMetaObject::invokeMethod(
+            this, [this, file, code, message] { reportCommitted(file, code, message); },
+            Qt::QueuedConnection);
+    });
     if (!posted)
         reportCommitted(pending.file, code, message);
 }

@@ -66,7 +66,8 @@ int runReceive(const QStringList &args)
         return ExitFailure;
     }
     Receiver receiver(ReceiverOptions{config.receiveRoot, secret.value(), config.reserveBytes,
-                                      config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto});
+                                      config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto,
+                                      config.receiveThreads});
     if (!receiver.listen(address, config.listenPort)) {
         printError(command, receiver.errorString());
         return ExitFailure;

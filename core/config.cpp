@@ -115,6 +115,8 @@ const QList<Config::KeyInfo> &Config::keys()
         {QStringLiteral("receive.sync"), QStringLiteral("sync"), QStringLiteral("auto|file"),
          QStringLiteral("how stored files are made durable (auto or file)"),
          QString()},
+        {QStringLiteral("receive.threads"), QStringLiteral("threads"), QStringLiteral("N"),
+         QStringLiteral("threads serving connections (1-16; 0: one per CPU core)"), QString()},
     };
     return table;
 }
@@ -238,6 +240,8 @@ Result<void> Config::set(const QString &key, const QString &rawValue, const QStr
         syncPerFile = value == QLatin1String("file");
         return {};
     }
+    if (key == QLatin1String("receive.threads"))
+        return integer(receiveThreads, 0, 16);
     return fail(QStringLiteral("unknown key"));
 }
 

@@ -73,7 +73,8 @@ Result<ReceiverSetup> receiverSetupFrom(const Config &config, const QByteArray &
                          .arg(s.address.toString())};
     s.port = config.listenPort;
     s.options = ReceiverOptions{config.receiveRoot, secret, config.reserveBytes,
-                                config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto};
+                                config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto,
+                                config.receiveThreads};
     return s;
 }
 

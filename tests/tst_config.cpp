@@ -63,7 +63,8 @@ void TestConfig::loadsEveryKey()
                                   "root = /srv/in\n"
                                   "listen = [::1]:5000\n"
                                   "reserve = 1G\n"
-                                  "sync = file\n"));
+                                  "sync = file\n"
+                                  "threads = 3\n"));
     Config c;
     const auto r = c.loadFile(path);
     QVERIFY2(r.ok(), r.ok() ? "" : qPrintable(r.error().message));
@@ -83,6 +84,7 @@ void TestConfig::loadsEveryKey()
     QCOMPARE(c.listenPort, quint16(5000));
     QCOMPARE(c.reserveBytes, qint64(1) << 30);
     QCOMPARE(c.syncPerFile, true);
+    QCOMPARE(c.receiveThreads, 3);
 }
 
 void TestConfig::badValues_data()
@@ -99,6 +101,7 @@ void TestConfig::badValues_data()
     QTest::newRow("bad duration") << QByteArray("[send]\nretry_interval = soon\n") << QStringLiteral("send.retry_interval");
     QTest::newRow("bad listen") << QByteArray("[receive]\nlisten = nowhere\n") << QStringLiteral("receive.listen");
     QTest::newRow("bad size") << QByteArray("[receive]\nreserve = lots\n") << QStringLiteral("receive.reserve");
+    QTest::newRow("threads too many") << QByteArray("[receive]\nthreads = 64\n") << QStringLiteral(":2: receive.threads");
     QTest::newRow("bad sync") << QByteArray("[receive]\nsync = always\n") << QStringLiteral(":2: receive.sync: must be auto or file");
     QTest::newRow("empty root") << QByteArray("[data]\nroot =\n") << QStringLiteral("data.root: must not be empty");
     QTest::newRow("marker with slash") << QByteArray("[data]\ndone_watch = a/b\n") << QStringLiteral("data.done_watch");

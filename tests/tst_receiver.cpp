@@ -1058,8 +1058,8 @@ void TestReceiver::cliReceive()
     p.start(QStringLiteral(ISOCKET_BINARY),
             {QStringLiteral("receive"), QStringLiteral("--root"), root, QStringLiteral("--listen"),
              QStringLiteral("127.0.0.1:0"), QStringLiteral("--secret-file"), secretFile,
-             QStringLiteral("--reserve"), QStringLiteral("0"), QStringLiteral("--config"),
-             QStringLiteral("/dev/null")});
+             QStringLiteral("--reserve"), QStringLiteral("0"), QStringLiteral("--threads"),
+             QStringLiteral("3"), QStringLiteral("--config"), QStringLiteral("/dev/null")});
     QVERIFY(p.waitForStarted());
     auto killer = qScopeGuard([&p] {
         if (p.state() != QProcess::NotRunning) {
@@ -1070,8 +1070,9 @@ void TestReceiver::cliReceive()
     QTRY_VERIFY_WITH_TIMEOUT(p.canReadLine() || p.state() == QProcess::NotRunning,
                              10000 * test::timeoutFactor());
     const QString line = QString::fromUtf8(p.readLine()).trimmed();
+    QByteArray log = p.readAllStandardError();
     QVERIFY2(line.startsWith(QLatin1String("listening 127.0.0.1:")),
-             qPrintable(line + QString::fromUtf8(p.readAllStandardError())));
+             qPrintable(line + QString::fromUtf8(log)));
     const quint16 port = line.section(QLatin1Char(':'), -1).toUShort();
     QVERIFY(port != 0);
 
@@ -1087,7 +1088,9 @@ void TestReceiver::cliReceive()
     QTRY_VERIFY_WITH_TIMEOUT(p.state() == QProcess::NotRunning, 10000 * test::timeoutFactor());
     QCOMPARE(p.exitStatus(), QProcess::NormalExit);
     QCOMPARE(p.exitCode(), 0);
-    QVERIFY(p.readAllStandardError().contains("stored"));
+    log += p.readAllStandardError();
+    QVERIFY(log.contains("stored"));
+    QVERIFY2(log.contains("with 3 I/O thread(s)"), log.constData()); // --threads
 }
 
 void TestReceiver::cliRefusesPublicWithoutSecret()

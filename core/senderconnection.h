@@ -116,6 +116,10 @@ private:
     void handleClosed(const proto::Closed &c);
     void pumpOffers();
     void pumpData();
+    // One DATA frame: a large one straight to the kernel when nothing waits in the socket's
+    // buffer, the rest (what the kernel did not take) through it. False when reading more
+    // now would only pile up in that buffer.
+    bool writeData(quint32 id, const char *data, qint64 size);
     void startNextStream();
     void cancel(quint32 id, const Error &error);
     void finishTransfer(quint32 id);
@@ -142,6 +146,7 @@ private:
     QList<FileReport> m_reports;
     QElapsedTimer m_rateClock;
     qint64 m_unflushed = 0;   // data written to the socket since its last flush()
+    bool m_pumping = false;   // in writeData(): a flush's bytesWritten pumps nothing
     qint64 m_rateBytes = 0;   // sent since m_rateClock started
     LinkState m_state = LinkState::Disconnected;
     proto::FrameReader m_reader;

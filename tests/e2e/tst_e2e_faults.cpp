@@ -14,9 +14,11 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QRegularExpression>
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <csignal>
 #include <sys/stat.h>
 
 using namespace isocket;
@@ -49,6 +51,27 @@ bool writeSecret(const QString &file, const QByteArray &secret, unsigned mode = 
     return writeFile(file, secret + '\n', mode);
 }
 
+// Bytes the kernel holds, sent and not yet acknowledged, in the IPv4 TCP connections towards
+// 127.0.0.1:`port` (the tx_queue column of /proc/net/tcp).
+qint64 sendQueueTowards(quint16 port)
+{
+    QFile f(QStringLiteral("/proc/net/tcp"));
+    if (!f.open(QIODevice::ReadOnly | QIODevice::Text))
+        return -1;
+    qint64 total = 0;
+    const QList<QByteArray> lines = f.readAll().split('\n');
+    for (const QByteArray &line : lines) {
+        const QList<QByteArray> fields = line.simplified().split(' ');
+        if (fields.size() < 5 || !fields.at(2).startsWith("0100007F:"))
+            continue;
+        bool ok = false;
+        if (fields.at(2).mid(9).toUInt(&ok, 16) != port || !ok)
+            continue;
+        total += fields.at(4).split(':').value(0).toLongLong(&ok, 16);
+    }
+    return total;
+}
+
 } // namespace
 
 class TestE2eFaults : public QObject
@@ -58,6 +81,7 @@ class TestE2eFaults : public QObject
 private slots:
     void receiverKilledDuringLargeFile();
     void senderKilledDuringTransfer();
+    void receiverStalledMidFile();
     void receiverDownAtSenderStart();
     void rewrittenFileIsSentAgain();
     void wrongSecret();
@@ -118,6 +142,40 @@ void TestE2eFaults::receiverKilledDuringLargeFile()
              qPrintable(QStringLiteral("received %1 MiB after the restart; %2 MiB were kept")
                             .arg(receivedMiB)
                             .arg(kept / double(MiB))));
+}
+
+void TestE2eFaults::receiverStalledMidFile()
+{
+    // A receiver that stops reading (stopped here; a stalled disk, a paused VM) while a large
+    // file streams: the sender's writes pile up in the kernel until it takes nothing more (the
+    // sender writes large frames straight to the kernel, and keeps what it does not take), and
+    // once the receiver goes on, the file arrives whole.
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
+    const QString big = path(path(ed, dbtag), QStringLiteral("big.dat"));
+    QVERIFY(writeFile(big, patternBytes(96 * MiB, 17)));
+    QVERIFY(makeDbtag(ed, dbtag, true, false, T0));
+    const QString partial =
+        path(recv, QStringLiteral("%1/%2/.big.dat.isocket-part").arg(source, dbtag));
+
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port = startReceiver(receiver, recv);
+    QVERIFY(port != 0);
+    MarkGuard guard(ed, recv, source);
+    Process sender(QStringLiteral("sender"));
+    QVERIFY(sender.startIsocket(senderArgs(ed, port, source)));
+    QTRY_VERIFY_WITH_TIMEOUT(sizeOf(partial) > 0, e2eTimeout());
+
+    QCOMPARE(::kill(pid_t(receiver.pid()), SIGSTOP), 0);
+    auto resume = qScopeGuard([&receiver] { ::kill(pid_t(receiver.pid()), SIGCONT); });
+    QTRY_VERIFY_WITH_TIMEOUT(sendQueueTowards(port) >= MiB, e2eTimeout());
+    QVERIFY(sender.isRunning());
+    QCOMPARE(::kill(pid_t(receiver.pid()), SIGCONT), 0);
+    resume.dismiss();
+
+    QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, dbtag, recv, source), QString(), e2eTimeout(60000));
+    QCOMPARE(guard.violation(), QString());
 }
 
 void TestE2eFaults::senderKilledDuringTransfer()

@@ -71,6 +71,11 @@ void Receiver::stopIo()
         io.thread->wait(); // its host, and with it its connections, deleted on the way out
         io.host = nullptr;
     }
+    // Accepted just before: their threads stopped before taking them.
+    std::lock_guard lock(m_unservedMutex);
+    for (const qintptr fd : std::as_const(m_unserved))
+        ::close(int(fd));
+    m_unserved.clear();
 }
 
 void Receiver::onEachIoThread(const std::function<void(QObject *host)> &fn)
@@ -197,9 +202,17 @@ void Receiver::serve(qintptr socketDescriptor)
     ++m_connections;
     // In turn: the two connections of an ED land on two threads.
     QObject *host = m_io[size_t(id % m_io.size())].host;
+    {
+        std::lock_guard lock(m_unservedMutex);
+        m_unserved.insert(socketDescriptor);
+    }
     QMetaObject::invokeMethod(
         host,
         [this, host, socketDescriptor, id] {
+            {
+                std::lock_guard lock(m_unservedMutex);
+                m_unserved.remove(socketDescriptor);
+            }
             auto *socket = new QTcpSocket;
             if (!socket->setSocketDescriptor(socketDescriptor)) {
                 qCWarning(lcRecv).noquote()

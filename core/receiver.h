@@ -185,6 +185,8 @@ private:
     QSet<QString> m_busy;
     std::mutex m_pendingMutex;
     QHash<quint64, PendingCommit> m_pending;
+    std::mutex m_unservedMutex;
+    QSet<qintptr> m_unserved; // accepted, not yet taken by their I/O thread
     std::mutex m_answersMutex;
     QHash<QObject *, std::vector<std::function<void()>>> m_answers; // see answer()
     quint64 m_nextConnectionId = 1;

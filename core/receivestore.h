@@ -45,11 +45,11 @@ namespace isocket {
 // Where one offered file goes: its final directory (an open fd) and names inside it.
 struct FileSlot
 {
-    SharedFd dir;           // the directory holding the final name (shared with the store's cache)
-    dev_t dev = 0;          // its filesystem
-    QStringList dirPath;    // source, dbtag and subdirectories: the key of `dir` in the cache
-    QString name;           // the final name (last path component)
-    QString partName;       // the hidden partial next to it
+    SharedFd dir;        // the directory holding the final name (shared with the store's cache)
+    dev_t dev = 0;       // its filesystem
+    QStringList dirPath; // source, dbtag and subdirectories: the key of `dir` in the cache
+    QString name;        // the final name (last path component)
+    QString partName;    // the hidden partial next to it
     bool anonymous = false; // the file being written has no name yet (O_TMPFILE): no partial
 
     int dirFd() const { return dir->get(); }

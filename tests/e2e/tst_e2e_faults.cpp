@@ -19,6 +19,7 @@
 #include <QTest>
 
 #include <csignal>
+#include <optional>
 #include <sys/stat.h>
 
 using namespace isocket;
@@ -49,6 +50,26 @@ bool makeClosedDbtag(const QString &ed, const QString &name, int count, qint64 s
 bool writeSecret(const QString &file, const QByteArray &secret, unsigned mode = 0600)
 {
     return writeFile(file, secret + '\n', mode);
+}
+
+// The scene's dbtag, closed, holding one file `big.dat` of `size` bytes (pattern `seed`); the
+// paths of that file on the ED, of its partial on the receiver and of its final name there.
+struct BigFile
+{
+    QString onEd;
+    QString partial;
+    QString finalName;
+};
+std::optional<BigFile> makeBigFile(const E2eScene &scene, qint64 size, quint32 seed)
+{
+    const QString inRecv = path(scene.recv, path(scene.source, scene.dbtag));
+    BigFile f{path(path(scene.ed, scene.dbtag), QStringLiteral("big.dat")),
+              path(inRecv, QStringLiteral(".big.dat.isocket-part")),
+              path(inRecv, QStringLiteral("big.dat"))};
+    if (!writeFile(f.onEd, patternBytes(size, seed)) ||
+        !makeDbtag(scene.ed, scene.dbtag, true, false, T0))
+        return std::nullopt;
+    return f;
 }
 
 // Bytes the kernel holds, sent and not yet acknowledged, in the IPv4 TCP connections towards
@@ -98,12 +119,9 @@ void TestE2eFaults::receiverKilledDuringLargeFile()
     const E2eScene scene;
     QVERIFY(scene.tmp.isValid());
     const auto &[tmp, ed, recv, source, dbtag] = scene;
-    const QString big = path(path(ed, dbtag), QStringLiteral("big.dat"));
-    QVERIFY(writeFile(big, patternBytes(64 * MiB, 7)));
-    QVERIFY(makeDbtag(ed, dbtag, true, false, T0));
-    const QString finalName = path(recv, QStringLiteral("%1/%2/big.dat").arg(source, dbtag));
-    const QString partial =
-        path(recv, QStringLiteral("%1/%2/.big.dat.isocket-part").arg(source, dbtag));
+    const auto file = makeBigFile(scene, 64 * MiB, 7);
+    QVERIFY(file);
+    const auto &[big, partial, finalName] = *file;
 
     Process receiver(QStringLiteral("receiver"));
     const quint16 port = startReceiver(receiver, recv);
@@ -153,11 +171,8 @@ void TestE2eFaults::receiverStalledMidFile()
     const E2eScene scene;
     QVERIFY(scene.tmp.isValid());
     const auto &[tmp, ed, recv, source, dbtag] = scene;
-    const QString big = path(path(ed, dbtag), QStringLiteral("big.dat"));
-    QVERIFY(writeFile(big, patternBytes(96 * MiB, 17)));
-    QVERIFY(makeDbtag(ed, dbtag, true, false, T0));
-    const QString partial =
-        path(recv, QStringLiteral("%1/%2/.big.dat.isocket-part").arg(source, dbtag));
+    const auto file = makeBigFile(scene, 96 * MiB, 17);
+    QVERIFY(file);
 
     Process receiver(QStringLiteral("receiver"));
     const quint16 port = startReceiver(receiver, recv);
@@ -165,7 +180,7 @@ void TestE2eFaults::receiverStalledMidFile()
     MarkGuard guard(ed, recv, source);
     Process sender(QStringLiteral("sender"));
     QVERIFY(sender.startIsocket(senderArgs(ed, port, source)));
-    QTRY_VERIFY_WITH_TIMEOUT(sizeOf(partial) > 0, e2eTimeout());
+    QTRY_VERIFY_WITH_TIMEOUT(sizeOf(file->partial) > 0, e2eTimeout());
 
     QCOMPARE(::kill(pid_t(receiver.pid()), SIGSTOP), 0);
     auto resume = qScopeGuard([&receiver] { ::kill(pid_t(receiver.pid()), SIGCONT); });

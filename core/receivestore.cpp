@@ -303,7 +303,8 @@ std::optional<Hash128> ReceiveStore::remembered(const QString &dbtagKey, const Q
 Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qint64 size,
                                                         qint64 mtimeNs)
 {
-    std::lock_guard lock(m_mutex);
+    // The lock only for the remembered hashes: reading a file to hash it holds up no other
+    // thread.
     const QByteArray n = enc(slot.name);
     struct stat st;
     if (::fstatat(slot.dirFd(), n.constData(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -324,6 +325,7 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
     if (slot.dirPath.size() >= 2) {
         const QString dbtagKey = slot.dirPath.at(0) + QLatin1Char('/') + slot.dirPath.at(1);
         const QString path = (slot.dirPath.mid(2) << slot.name).join(QLatin1Char('/'));
+        std::lock_guard lock(m_mutex);
         if (auto hash = remembered(dbtagKey, path, st))
             return std::optional<Hash128>(*hash);
     }
@@ -332,7 +334,8 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
 
 Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slot, qint64 size)
 {
-    std::lock_guard lock(m_mutex);
+    // No state of ours here, so no lock: hashing a large partial holds up its own connection
+    // only, not every I/O thread's calls into the store.
     const QByteArray n = enc(slot.partName);
     UniqueFd fd(::openat(slot.dirFd(), n.constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) {

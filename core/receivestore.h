@@ -21,7 +21,7 @@
 //
 // Owns the root's directory fd and the cache. Plain object; its functions block on the disk only
 // and may be called from any thread (the receiver's I/O threads share one store): each call
-// holds the store's lock.
+// holds the store's lock, except while it reads a file to hash it.
 
 #include "core/checksum.h"
 #include "core/error.h"
@@ -249,8 +249,8 @@ private:
     Result<qint64> refreshSpace(SpaceState &state, const FileSlot &slot);
 
     // Every call but the static ones takes it: the receiver's I/O threads share the store. It is
-    // held over the syscalls of a call too (creating a file, a directory, hashing a partial to
-    // resume it): simple, and no worse than when one thread served every connection.
+    // held over the syscalls of a call too (creating a file, a directory), but not while a file
+    // is read to be hashed (findPartial(), storedHash()), which can take seconds.
     mutable std::mutex m_mutex;
     QString m_root;
     QSet<dev_t> m_noTmpfile; // filesystems that refused O_TMPFILE

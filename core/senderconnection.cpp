@@ -485,8 +485,9 @@ bool SenderConnection::writeData(quint32 id, const char *data, qint64 size)
     // Our caller's loop goes on after us: the bytesWritten of our flushes starts no other.
     QScopedValueRollback pumping(m_pumping, true);
     const QByteArray head = proto::encodeDataHead(id, static_cast<quint32>(size));
-    qint64 sent = 0;
-    if (size >= DirectWriteMinBytes) {
+    const bool direct = size >= DirectWriteMinBytes;
+    qint64 sent = 0; // by us, straight to the kernel
+    if (direct) {
         // QTcpSocket copies what it is given into a buffer of its own, fresh memory of each
         // sender process (a page fault per 4 KiB: half of those of a sender of 16 MiB), and
         // hands it to the kernel only once the event loop runs again. A large frame goes
@@ -496,32 +497,30 @@ bool SenderConnection::writeData(quint32 id, const char *data, qint64 size)
         // Small frames are left to QTcpSocket, which sends many of them in one write.
         if (m_socket->bytesToWrite() > 0)
             m_socket->flush();
-        if (m_socket->bytesToWrite() > 0) {
-            m_socket->write(head);
-            m_socket->write(data, size);
-            return false;
+        if (m_socket->bytesToWrite() == 0) {
+            iovec iov[2] = {{const_cast<char *>(head.constData()), size_t(head.size())},
+                            {const_cast<char *>(data), size_t(size)}};
+            msghdr msg = {};
+            msg.msg_iov = iov;
+            msg.msg_iovlen = 2;
+            // A failure (the kernel's buffer full, or the connection broken) sends nothing
+            // here: QTcpSocket takes all of it and waits, or reports the error, as for any
+            // write.
+            const int fd = int(m_socket->socketDescriptor());
+            sent = qMax<qint64>(0, ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL));
+            if (sent > 0)
+                armWatchdog();
+            if (sent == head.size() + size)
+                return true;
         }
-        iovec iov[2] = {{const_cast<char *>(head.constData()), size_t(head.size())},
-                        {const_cast<char *>(data), size_t(size)}};
-        msghdr msg = {};
-        msg.msg_iov = iov;
-        msg.msg_iovlen = 2;
-        // A failure (the kernel's buffer full, or the connection broken) sends nothing here:
-        // QTcpSocket takes all of it and waits, or reports the error, as for any write.
-        const int fd = int(m_socket->socketDescriptor());
-        sent = qMax<qint64>(0, ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL));
-        if (sent > 0)
-            armWatchdog();
-        if (sent == head.size() + size)
-            return true;
-        if (sent < head.size())
-            m_socket->write(head.constData() + sent, head.size() - sent);
-        const qint64 done = qMax<qint64>(0, sent - head.size());
-        m_socket->write(data + done, size - done);
-        return false;
     }
-    m_socket->write(head);
-    m_socket->write(data, size);
+    // What we did not send goes through QTcpSocket.
+    if (sent < head.size())
+        m_socket->write(head.constData() + sent, head.size() - sent);
+    const qint64 done = qMax<qint64>(0, sent - head.size());
+    m_socket->write(data + done, size - done);
+    if (direct)
+        return false;
     m_unflushed += size;
     if (m_unflushed >= FlushBytes) {
         m_unflushed = 0;

@@ -702,6 +702,26 @@ Result<std::optional<Message>> FrameReader::read(QIODevice *device)
     return std::optional<Message>(std::move(decoded).value());
 }
 
+std::optional<FrameReader::DataHead> FrameReader::peekData(QIODevice *device) const
+{
+    char head[HeadSize + 4];
+    if (m_error || device->peek(head, sizeof head) != qint64(sizeof head) ||
+        quint8(head[4]) != quint8(FrameType::Data))
+        return std::nullopt;
+    const auto checked = checkHead(head, HeadSize);
+    if (!checked || !checked.value() || *checked.value() < 5 ||
+        device->bytesAvailable() < 4 + qint64(*checked.value()))
+        return std::nullopt;
+    return DataHead{qFromBigEndian<quint32>(head + HeadSize), qint64(*checked.value()) - 5};
+}
+
+Result<void> FrameReader::readPayload(QIODevice *device, const DataHead &head, char *to)
+{
+    if (device->skip(HeadSize + 4) != HeadSize + 4 || device->read(to, head.size) != head.size)
+        return fail({ErrorCode::IoError, device->errorString()}).error();
+    return {};
+}
+
 Result<std::optional<Message>> FrameReader::next()
 {
     if (m_error)

@@ -103,6 +103,19 @@ public:
     // every later call returns it again, and the caller closes the connection.
     Result<std::optional<Message>> read(QIODevice *device);
 
+    // The next frame of `device` when it is a DATA frame that has arrived whole: its id and
+    // payload size, the frame left in the device for readPayload(), which copies the payload
+    // straight where it goes (once, instead of into a Data and from there). Nothing when it is
+    // not, and for any frame read() would refuse: read() takes those and reports the error.
+    struct DataHead
+    {
+        quint32 id = 0;
+        qint64 size = 0;
+    };
+    std::optional<DataHead> peekData(QIODevice *device) const;
+    // Consumes that frame, its payload into `to` (head.size bytes).
+    Result<void> readPayload(QIODevice *device, const DataHead &head, char *to);
+
     // Same, over bytes handed in with feed() (tests, fuzzing).
     void feed(const QByteArray &bytes) { m_buffer += bytes; }
     Result<std::optional<Message>> next();

@@ -102,14 +102,16 @@ void ReceiverConnection::onReadyRead()
             m_socket->readAll(); // drained and ignored until the peer closes
             return;
         }
-        auto r = m_reader.read(m_socket);
-        if (!r) {
-            fail(r.error().code, r.error().message);
-            return;
+        if (!readDataDirect()) {
+            auto r = m_reader.read(m_socket);
+            if (!r) {
+                fail(r.error().code, r.error().message);
+                return;
+            }
+            if (!r.value())
+                return;
+            handle(std::move(*r.value()));
         }
-        if (!r.value())
-            return;
-        handle(std::move(*r.value()));
         if (self && m_phase == Phase::Ready) {
             if (m_transfers.empty())
                 m_idle.stop();
@@ -368,14 +370,49 @@ void ReceiverConnection::handleData(const Data &m)
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("DATA for id %1 beyond its size %2").arg(m.id).arg(size));
     if (t.failure == ErrorCode::Ok) {
-        if (auto r = m_writer.write(m.bytes.constData(), m.bytes.size()); !r) {
-            failTransfer(t, r.error().code,
-                         describe(t.offer) + QStringLiteral(": ") + r.error().message);
-        } else {
+        if (auto r = m_writer.write(m.bytes.constData(), m.bytes.size()); !r)
+            failWrite(t, r.error());
+        else
             t.hasher.add(m.bytes);
-        }
     }
-    t.written += m.bytes.size();
+    received(t, m.bytes.size());
+}
+
+bool ReceiverConnection::readDataDirect()
+{
+    if (m_phase != Phase::Ready || m_close || !m_current)
+        return false;
+    const auto head = m_reader.peekData(m_socket);
+    if (!head || head->id != *m_current)
+        return false;
+    Transfer &t = m_transfers.at(head->id);
+    if (t.failure != ErrorCode::Ok || head->size > qint64(t.offer.size) - t.written)
+        return false;
+    const auto stage = m_writer.reserve(head->size);
+    if (!stage)
+        failWrite(t, stage.error()); // the frame goes on the usual way, to be counted
+    if (!stage || !stage.value())
+        return false;
+    if (auto r = m_reader.readPayload(m_socket, *head, stage.value()); !r) {
+        fail(r.error().code, r.error().message);
+        return true;
+    }
+    t.hasher.add(stage.value(), head->size);
+    if (auto r = m_writer.commit(head->size); !r)
+        failWrite(t, r.error());
+    received(t, head->size);
+    return true;
+}
+
+void ReceiverConnection::failWrite(Transfer &t, const Error &error)
+{
+    failTransfer(t, error.code, describe(t.offer) + QStringLiteral(": ") + error.message);
+}
+
+void ReceiverConnection::received(Transfer &t, qint64 bytes)
+{
+    const qint64 size = qint64(t.offer.size);
+    t.written += bytes;
     if (t.failure == ErrorCode::Ok && !m_writer.direct() &&
         t.written - t.flushed >= WriteBehindBytes) {
         // Write-behind: hand the pages to the disk while the rest arrives, so the sync

@@ -123,6 +123,12 @@ private:
     void handleOffer(const proto::Offer &m);
     void handleBegin(const proto::Begin &m);
     void handleData(const proto::Data &m);
+    // The next frame, when it is DATA of the current file and fits in what the writer's stage
+    // has left, read from the socket's buffer straight into that stage (one copy of the payload
+    // instead of two, and no buffer for it). False when not: the frame goes the usual way.
+    bool readDataDirect();
+    void failWrite(Transfer &t, const Error &error);
+    void received(Transfer &t, qint64 bytes); // counts them: write-behind, progress
     // A DATA frame whose write would wait for the disk (the writer's stages both busy) is held
     // back, and nothing more is read from this socket (TCP holds the peer back), until a write
     // ends: one connection's disk never stalls the others that share this thread.

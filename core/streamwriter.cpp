@@ -182,6 +182,27 @@ Result<void> StreamWriter::write(const char *data, qint64 size)
     return {};
 }
 
+Result<char *> StreamWriter::reserve(qint64 size)
+{
+    if (!m_direct || size > StageBytes - m_staged)
+        return nullptr;
+    if (m_staged == 0) { // as in write(): the stage's previous write must be done
+        const auto &w = m_writing[m_active];
+        if (w.valid() && w.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+            return nullptr;
+        if (auto r = waitFor(m_active); !r)
+            return r.error();
+    }
+    return m_stages[m_active].get() + m_staged;
+}
+
+Result<void> StreamWriter::commit(qint64 size)
+{
+    Q_ASSERT(m_direct && size <= StageBytes - m_staged);
+    m_staged += size;
+    return m_staged == StageBytes ? submit() : Result<void>();
+}
+
 Result<void> StreamWriter::submit()
 {
     auto done = std::make_shared<std::promise<int>>();

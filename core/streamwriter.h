@@ -57,6 +57,12 @@ public:
     // bytes to come. Decides whether to write it directly.
     void start(int fd, qint64 offset, qint64 expected);
     Result<void> write(const char *data, qint64 size);
+    // Direct mode: where the next `size` bytes go, when they fit in what is left of the stage
+    // being filled and that stage is free (its last write ended); nullptr when not (write() them
+    // instead). Fill it, then commit(size). Saves the caller a buffer and a copy: a receiver
+    // reads a frame's payload straight into it. The error is that of the stage's last write.
+    Result<char *> reserve(qint64 size);
+    Result<void> commit(qint64 size);
     // Writes what is staged and waits for the writes. The writer is then idle until the next
     // start().
     Result<void> finish();

@@ -258,6 +258,7 @@ private slots:
     void goldenBytes();
     void byteByByte();
     void deviceReadsOneFrameAtATime();
+    void dataPayloadReadInPlace();
     void hostile_data();
     void hostile();
     void capBeforeBuffering();
@@ -521,6 +522,54 @@ void TestProtocol::hostile()
         }
         QVERIFY2(error.has_value(), "no error from read()");
         QCOMPARE(error->code, expected);
+    }
+}
+
+void TestProtocol::dataPayloadReadInPlace()
+{
+    // The receiver reads a DATA payload straight into its disk stage: peekData() must name the
+    // frame only once all of it is there, leave it in place, and readPayload() must consume
+    // exactly it, so that the next frame reads as usual.
+    const QByteArray payload = bytesOf(5000, 9);
+    const QByteArray data = encode(Data{7, payload});
+    const QByteArray end = encode(End{7, {}});
+    for (qsizetype k = 0; k < data.size(); ++k) {
+        QByteArray partial = data.left(k);
+        QBuffer buffer(&partial);
+        QVERIFY(buffer.open(QIODevice::ReadOnly));
+        QVERIFY(!FrameReader().peekData(&buffer));
+        QCOMPARE(buffer.pos(), 0);
+    }
+    QByteArray both = data + end;
+    QBuffer buffer(&both);
+    QVERIFY(buffer.open(QIODevice::ReadOnly));
+    FrameReader reader;
+    const auto head = reader.peekData(&buffer);
+    QVERIFY(head);
+    QCOMPARE(head->id, 7u);
+    QCOMPARE(head->size, payload.size());
+    QCOMPARE(buffer.pos(), 0);
+    QByteArray to(payload.size(), '\0');
+    const auto read = reader.readPayload(&buffer, *head, to.data());
+    VERIFY_OK(read);
+    QCOMPARE(to, payload);
+    QCOMPARE(buffer.pos(), data.size());
+    QVERIFY(!reader.peekData(&buffer)); // END is not DATA
+    auto next = reader.read(&buffer);
+    QVERIFY(next.ok() && next.value());
+    compareMessages(*next.value(), End{7, {}});
+
+    // Frames read() refuses are left to it, so the error is the usual one.
+    const QList<QByteArray> refused = {
+        be32(4) + char(FrameType::Data) + QByteArray(3, '\0'),    // shorter than its id
+        be32(MaxDataFrame + 1) + char(FrameType::Data) + be32(1), // over the cap
+    };
+    for (QByteArray bad : refused) {
+        QBuffer b(&bad);
+        QVERIFY(b.open(QIODevice::ReadOnly));
+        FrameReader r;
+        QVERIFY(!r.peekData(&b));
+        QVERIFY(!r.read(&b).ok());
     }
 }
 

@@ -16,6 +16,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <cstring>
 #include <future>
 #include <vector>
 
@@ -33,6 +34,7 @@ private slots:
     void finishAsyncOverlapsTheNextFile();
     void wouldWaitUntilTheDiskIsDone();
     void fileEndingOnAStageLeavesTheOtherFree();
+    void reserveFillsTheStageInPlace();
 
 private:
     // Feeds `data` from `from` on in pieces of 1 … maxPiece bytes; false on a write error.
@@ -269,6 +271,58 @@ void TestStreamWriter::fileEndingOnAStageLeavesTheOtherFree()
         QCOMPARE(readFile(tmp.filePath(QStringLiteral("f%1").arg(i))), datas[i]);
     }
     QVERIFY(!hold.releasedByDeadline());
+}
+
+void TestStreamWriter::reserveFillsTheStageInPlace()
+{
+    // The receiver reads a DATA payload straight into the stage reserve() hands out. It must
+    // hand one out only where write() would not wait (the stage free) and the bytes fit whole,
+    // and what is committed must land in the file in order with what write() wrote.
+    QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
+    QVERIFY(tmp.isValid());
+    constexpr qint64 Stage = StreamWriter::StageBytes;
+    const QByteArray data = test::patternBytes(3 * Stage + 777, 17);
+    auto open = [&tmp](const QString &name) {
+        return UniqueFd(::open(QFile::encodeName(tmp.filePath(name)).constData(),
+                               O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    };
+    StreamWriter w;
+    const UniqueFd small = open(QStringLiteral("small"));
+    w.start(small.get(), 0, StreamWriter::DirectMinBytes - 1);
+    auto r = w.reserve(1);
+    QVERIFY(r.ok() && !r.value()); // the page cache: nothing to reserve
+    QVERIFY(w.finish().ok());
+
+    const UniqueFd fd = open(QStringLiteral("f"));
+    test::DiskHold hold(30000 * test::timeoutFactor());
+    w.start(fd.get(), 0, data.size());
+    if (!w.direct())
+        QSKIP("no direct I/O on this filesystem");
+    auto put = [&w, &data](qint64 from, qint64 n) {
+        auto at = w.reserve(n);
+        if (!at.ok() || !at.value())
+            return false;
+        std::memcpy(at.value(), data.constData() + from, size_t(n));
+        return w.commit(n).ok();
+    };
+    r = w.reserve(Stage + 1);
+    QVERIFY(r.ok() && !r.value()); // more than a stage
+    QVERIFY(put(0, 100));
+    QVERIFY(w.write(data.constData() + 100, 50).ok());
+    r = w.reserve(Stage - 149);
+    QVERIFY(r.ok() && !r.value());  // one byte more than the stage has left
+    QVERIFY(put(150, Stage - 150)); // stage 1 full: to the (held) disk
+    QVERIFY(put(Stage, Stage));     // stage 2, free, filled whole: to the disk as well
+    r = w.reserve(1);
+    QVERIFY(r.ok() && !r.value()); // stage 1 again, still being written
+    QVERIFY(w.wouldWait(1));
+    hold.release();
+    QTRY_VERIFY(w.reserve(1).value() != nullptr);
+    QVERIFY(put(2 * Stage, Stage));
+    QVERIFY(w.write(data.constData() + 3 * Stage, 777).ok());
+    QVERIFY(w.finish().ok());
+    QVERIFY(!hold.releasedByDeadline());
+    QCOMPARE(readFile(tmp.filePath(QStringLiteral("f"))), data);
 }
 
 QTEST_GUILESS_MAIN(TestStreamWriter)

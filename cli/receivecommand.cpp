@@ -67,7 +67,7 @@ int runReceive(const QStringList &args)
     }
     Receiver receiver(ReceiverOptions{config.receiveRoot, secret.value(), config.reserveBytes,
                                       config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto,
-                                      config.receiveThreads});
+                                      config.receiveThreads, config.partialMaxAgeSecs});
     if (!receiver.listen(address, config.listenPort)) {
         printError(command, receiver.errorString());
         return ExitFailure;

@@ -117,6 +117,11 @@ const QList<Config::KeyInfo> &Config::keys()
          QString()},
         {QStringLiteral("receive.threads"), QStringLiteral("threads"), QStringLiteral("N"),
          QStringLiteral("threads serving connections (1-16; 0: one per CPU core)"), QString()},
+        {QStringLiteral("receive.partial_max_age"), QStringLiteral("partial-max-age"),
+         QStringLiteral("AGE"),
+         QStringLiteral("remove partials of interrupted transfers untouched this long (s, m, h, d; "
+                        "0: keep them)"),
+         QString()},
     };
     return table;
 }
@@ -242,6 +247,13 @@ Result<void> Config::set(const QString &key, const QString &rawValue, const QStr
     }
     if (key == QLatin1String("receive.threads"))
         return integer(receiveThreads, 0, 16);
+    if (key == QLatin1String("receive.partial_max_age")) {
+        auto r = parseAgeSecs(value, QString());
+        if (!r)
+            return fail(r.error().message);
+        partialMaxAgeSecs = r.value();
+        return {};
+    }
     return fail(QStringLiteral("unknown key"));
 }
 
@@ -312,6 +324,28 @@ Result<std::pair<QString, quint16>> parseHostPort(const QString &text, const QSt
         return Error{ErrorCode::ConfigError,
                      QStringLiteral("%1'%2' has no valid port (0-65535)").arg(what, text)};
     return std::pair<QString, quint16>{host, static_cast<quint16>(port)};
+}
+
+Result<qint64> parseAgeSecs(const QString &text, const QString &what)
+{
+    static const QRegularExpression re(QStringLiteral("^\\s*([0-9]{1,9})\\s*([smhd]?)\\s*$"));
+    const auto m = re.match(text);
+    const QString prefix = what.isEmpty() ? QString() : what + QStringLiteral(": ");
+    if (!m.hasMatch())
+        return Error{
+            ErrorCode::ConfigError,
+            prefix +
+                QStringLiteral("'%1' is not an age (examples: 0, 90s, 30m, 12h, 7d)").arg(text)};
+    const QString unit = m.captured(2);
+    const qint64 scale = unit == QLatin1String("d")   ? 86400
+                         : unit == QLatin1String("h") ? 3600
+                         : unit == QLatin1String("m") ? 60
+                                                      : 1;
+    const qint64 secs = m.captured(1).toLongLong() * scale;
+    if (secs > 3650LL * 86400)
+        return Error{ErrorCode::ConfigError,
+                     prefix + QStringLiteral("'%1' is longer than ten years").arg(text)};
+    return secs;
 }
 
 Result<qint64> parseByteSize(const QString &text, const QString &whatIn)

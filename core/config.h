@@ -43,6 +43,7 @@ struct Config
     qint64 reserveBytes = 64LL * 1024 * 1024; // free space the receiver always keeps
     bool syncPerFile = false; // true: fsync every file; false (auto): syncfs for batches
     int receiveThreads = 0;   // threads serving connections; 0: one per CPU core
+    qint64 partialMaxAgeSecs = 7 * 24 * 3600; // partials untouched this long go; 0: kept
 
     // The effective source name: `source`, or the host name when empty.
     QString effectiveSource() const;
@@ -71,6 +72,9 @@ struct Config
 
 // Parses "HOST:PORT" or "[v6]:PORT"; `what` names the key or option in the error.
 Result<std::pair<QString, quint16>> parseHostPort(const QString &text, const QString &what);
+
+// Parses an age: "0", "90" or "90s", "30m", "12h", "7d" into seconds (at most 10 years).
+Result<qint64> parseAgeSecs(const QString &text, const QString &what);
 
 // Parses "123", "64K", "10M", "1G" (powers of 1024) into bytes.
 Result<qint64> parseByteSize(const QString &text, const QString &what);

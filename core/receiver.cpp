@@ -1,11 +1,15 @@
 #include "core/receiver.h"
 
+#include <QDateTime>
 #include <QThread>
 #include <QTcpSocket>
+
+#include <algorithm>
 
 #include <unistd.h>
 
 #include "core/logging.h"
+#include "core/partialsweeper.h"
 #include "core/receiverconnection.h"
 
 namespace isocket {
@@ -35,11 +39,18 @@ Receiver::Receiver(ReceiverOptions options, QObject *parent)
     connect(&m_committer, &Committer::committed, this, &Receiver::onCommitted);
     m_manifestWriter.setObjectName(QStringLiteral("isocket-manifest"));
     m_manifestWriter.setMaxThreadCount(1);
+    m_sweeper.setObjectName(QStringLiteral("isocket-sweep"));
+    m_sweeper.setMaxThreadCount(1);
+    m_sweepTimer.setInterval(
+        int(std::clamp<qint64>(m_options.partialMaxAgeSecs / 4, 60, 24 * 3600) * 1000));
+    connect(&m_sweepTimer, &QTimer::timeout, this, &Receiver::sweepPartials);
     startIo();
 }
 
 Receiver::~Receiver()
 {
+    m_stopSweep = true;
+    m_sweeper.waitForDone(); // it claims files in the registry
     m_server->close();
     // Connections go with their threads (their destructors never call back into us); then
     // nothing starts a manifest any more, and the manifest writer's results are posted to us:
@@ -167,7 +178,38 @@ bool Receiver::listen(const QHostAddress &address, quint16 port)
     qCInfo(lcRecv).noquote() << "listening on" << m_server->serverAddress().toString()
                              << m_server->serverPort() << "storing into" << m_options.root << "with"
                              << m_io.size() << "I/O thread(s)";
+    if (m_options.partialMaxAgeSecs > 0) {
+        sweepPartials();
+        m_sweepTimer.start();
+    }
     return true;
+}
+
+void Receiver::sweepPartials()
+{
+    if (m_sweeping || m_options.partialMaxAgeSecs <= 0)
+        return;
+    m_sweeping = true;
+    const qint64 cutoff = QDateTime::currentSecsSinceEpoch() - m_options.partialMaxAgeSecs;
+    m_sweeper.start([this, cutoff] {
+        const PartialClaims claims{[this](const QString &key) { return claim(key); },
+                                   [this](const QString &key) { release(key); }};
+        const SweepStats stats = sweepStalePartials(m_options.root, cutoff, claims, m_stopSweep);
+        // Posted to us: the destructor waits for this thread first, so `this` is alive, and
+        // what is still queued is dropped with us.
+        QMetaObject::invokeMethod(
+            this,
+            [this, stats] {
+                m_sweeping = false;
+                if (stats.removed > 0 || stats.inUse > 0 || stats.errors > 0)
+                    qCInfo(lcRecv).noquote()
+                        << "partial sweep: removed" << stats.removed << "stale partial(s),"
+                        << stats.bytes << "bytes;" << stats.inUse << "in use kept;" << stats.errors
+                        << "error(s)";
+                emit partialsSwept(stats.removed, stats.bytes, stats.inUse);
+            },
+            Qt::QueuedConnection);
+    });
 }
 
 bool Receiver::isListening() const
@@ -188,6 +230,7 @@ QHostAddress Receiver::serverAddress() const
 void Receiver::close()
 {
     m_server->close();
+    m_sweepTimer.stop();
     onEachIoThread([](QObject *host) {
         const auto connections =
             host->findChildren<ReceiverConnection *>(Qt::FindDirectChildrenOnly);

@@ -18,6 +18,9 @@
 // main thread), where its signals are emitted; calls return at once, except close() and the
 // destructor, which wait for the I/O threads to drop their connections.
 //
+// Partials nobody writes any more are removed once they are older than partialMaxAgeSecs
+// (partialsweeper.h), on a thread of the receiver's own.
+//
 // Signals state facts with value types, for the GUI and the CLI. fileProgress comes at most
 // about 10 times a second per transfer. Every fileStarted ends in fileStored or fileFailed unless
 // the peer goes away first (then the partial is kept and resumed when the file is offered again).
@@ -39,6 +42,7 @@
 #include <QString>
 #include <QTcpServer>
 #include <QThreadPool>
+#include <QTimer>
 
 #include <atomic>
 #include <functional>
@@ -61,6 +65,9 @@ struct ReceiverOptions
     // Threads that serve connections; 0: one per CPU core (QThread::idealThreadCount()), at
     // most MaxIoThreads.
     int ioThreads = 0;
+    // Partials nobody has written for this long are removed (partialsweeper.h): at listen()
+    // and then every quarter of it (at least a minute apart, at most a day). 0: kept forever.
+    qint64 partialMaxAgeSecs = 0;
 };
 
 class Receiver : public QObject
@@ -91,6 +98,9 @@ public:
     int ioThreadCount() const { return int(m_io.size()); }
     // The thread that writes dbtag manifests (tests hold it up).
     QThreadPool &manifestWriter() { return m_manifestWriter; }
+    // Removes the stale partials now (partialMaxAgeSecs), on a thread of its own, unless a
+    // sweep is running or no age is set; partialsSwept() follows. listen() and a timer call it.
+    void sweepPartials();
 
 signals:
     void peerConnected(quint64 connId, const QString &peerAddress);
@@ -106,6 +116,7 @@ signals:
     void fileFailed(const QString &source, const QString &dbtag, const QString &path,
                     isocket::ErrorCode code, const QString &message);
     void dbtagCompleted(const QString &source, const QString &dbtag, int files, qint64 bytes);
+    void partialsSwept(int removed, qint64 bytes, int inUse);
 
 private:
     friend class ReceiverConnection;
@@ -177,6 +188,10 @@ private:
     ReceiveStore m_store;
     Committer m_committer;
     QThreadPool m_manifestWriter; // one thread: drafts of the same dbtag never overlap
+    QThreadPool m_sweeper;        // one thread: the partial sweep
+    QTimer m_sweepTimer;
+    bool m_sweeping = false;
+    std::atomic<bool> m_stopSweep{false};
     class Listener;
     std::unique_ptr<Listener> m_server;
     std::vector<IoThread> m_io;

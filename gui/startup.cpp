@@ -74,7 +74,7 @@ Result<ReceiverSetup> receiverSetupFrom(const Config &config, const QByteArray &
     s.port = config.listenPort;
     s.options = ReceiverOptions{config.receiveRoot, secret, config.reserveBytes,
                                 config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto,
-                                config.receiveThreads};
+                                config.receiveThreads, config.partialMaxAgeSecs};
     return s;
 }
 

@@ -36,6 +36,7 @@ void TestConfig::defaults()
     QCOMPARE(c.server, QStringLiteral("127.0.0.1"));
     QCOMPARE(c.port, quint16(12345));
     QCOMPARE(c.retryIntervalMs, 2000);
+    QCOMPARE(c.partialMaxAgeSecs, qint64(7 * 24 * 3600));
     QVERIFY(!c.effectiveSource().isEmpty());
 }
 
@@ -64,7 +65,8 @@ void TestConfig::loadsEveryKey()
                                   "listen = [::1]:5000\n"
                                   "reserve = 1G\n"
                                   "sync = file\n"
-                                  "threads = 3\n"));
+                                  "threads = 3\n"
+                                  "partial_max_age = 36h\n"));
     Config c;
     const auto r = c.loadFile(path);
     QVERIFY2(r.ok(), r.ok() ? "" : qPrintable(r.error().message));
@@ -85,6 +87,7 @@ void TestConfig::loadsEveryKey()
     QCOMPARE(c.reserveBytes, qint64(1) << 30);
     QCOMPARE(c.syncPerFile, true);
     QCOMPARE(c.receiveThreads, 3);
+    QCOMPARE(c.partialMaxAgeSecs, qint64(36 * 3600));
 }
 
 void TestConfig::badValues_data()
@@ -102,6 +105,10 @@ void TestConfig::badValues_data()
     QTest::newRow("bad listen") << QByteArray("[receive]\nlisten = nowhere\n") << QStringLiteral("receive.listen");
     QTest::newRow("bad size") << QByteArray("[receive]\nreserve = lots\n") << QStringLiteral("receive.reserve");
     QTest::newRow("threads too many") << QByteArray("[receive]\nthreads = 64\n") << QStringLiteral(":2: receive.threads");
+    QTest::newRow("bad age") << QByteArray("[receive]\npartial_max_age = 1w\n")
+                             << QStringLiteral(":2: receive.partial_max_age: '1w' is not an age");
+    QTest::newRow("age too long") << QByteArray("[receive]\npartial_max_age = 4000d\n")
+                                  << QStringLiteral("longer than ten years");
     QTest::newRow("bad sync") << QByteArray("[receive]\nsync = always\n") << QStringLiteral(":2: receive.sync: must be auto or file");
     QTest::newRow("empty root") << QByteArray("[data]\nroot =\n") << QStringLiteral("data.root: must not be empty");
     QTest::newRow("marker with slash") << QByteArray("[data]\ndone_watch = a/b\n") << QStringLiteral("data.done_watch");
@@ -212,6 +219,8 @@ void TestConfig::everyKeyIsSettable()
             sample = QStringLiteral("3");
         else if (key.valueName == QLatin1String("DURATION"))
             sample = QStringLiteral("2");
+        else if (key.valueName == QLatin1String("AGE"))
+            sample = QStringLiteral("7d");
         else if (key.valueName == QLatin1String("ADDR:PORT"))
             sample = QStringLiteral("127.0.0.1:1");
         else if (key.valueName == QLatin1String("BYTES"))

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <QDateTime>
 #include <QDir>
 #include <QFile>
 #include <QProcess>
@@ -127,6 +128,7 @@ private slots:
     void storeFile();
     void nestedPath();
     void resume();
+    void stalePartialsSwept();
     void alreadyStored();
     void storedFileReplaced();
     void smallFileHasNoPartial();
@@ -233,6 +235,56 @@ void TestReceiver::resume()
     QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))),
              data);
     QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{QStringLiteral("big")});
+}
+
+void TestReceiver::stalePartialsSwept()
+{
+    // A partial nobody writes any more goes once older than partialMaxAgeSecs: at listen() and
+    // on sweepPartials(). One a connection is writing (however old its time) stays, and its
+    // file completes.
+    constexpr qint64 Day = 86400;
+    auto age = [](const QString &path, qint64 secs) {
+        const qint64 t = QDateTime::currentSecsSinceEpoch() - secs;
+        const struct timespec times[2] = {{t, 0}, {t, 0}};
+        return ::utimensat(AT_FDCWD, QFile::encodeName(path).constData(), times, 0) == 0;
+    };
+    Fixture f;
+    const QString left = f.root + QStringLiteral("/ed0/DC1/.left.isocket-part");
+    QVERIFY(QDir().mkpath(QFileInfo(left).path()));
+    QVERIFY(test::writeFile(left, QByteArray(100, 'x')));
+    QVERIFY(age(left, 10 * Day));
+    f.receiver = std::make_unique<Receiver>(
+        ReceiverOptions{f.root, QByteArrayLiteral("s3cret"), 0, CommitSync::Auto, 0, 7 * Day});
+    QSignalSpy swept(f.receiver.get(), &Receiver::partialsSwept);
+    QVERIFY(f.listen());
+    QVERIFY(swept.wait(10000 * test::timeoutFactor()));
+    QCOMPARE(swept.takeFirst(), (QVariantList{1, qint64(100), 0}));
+    QVERIFY(!QFile::exists(left));
+
+    const QByteArray data = test::patternBytes(2 * ReceiveStore::AnonymousMaxBytes + 3, 7);
+    const qint64 half = data.size() / 2;
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    QVERIFY(offeredToSend(c, 1, QStringLiteral("big"), data.size()));
+    c.send(Begin{1, 0});
+    for (qint64 pos = 0; pos < half; pos += 100'000)
+        c.send(Data{1, data.mid(pos, qMin<qint64>(100'000, half - pos))});
+    QVERIFY(offeredToSend(c, 2, QStringLiteral("other"), 1)); // barrier: the half is written
+    const QString partial = f.root + QStringLiteral("/ed1/DC1/.big.isocket-part");
+    QVERIFY(QFile::exists(partial));
+    QVERIFY(age(partial, 10 * Day));
+    f.receiver->sweepPartials();
+    QVERIFY(swept.wait(10000 * test::timeoutFactor()));
+    QCOMPARE(swept.takeFirst(), (QVariantList{0, qint64(0), 1}));
+    QVERIFY(QFile::exists(partial));
+    for (qint64 pos = half; pos < data.size(); pos += 100'000)
+        c.send(Data{1, data.mid(pos, qMin<qint64>(100'000, data.size() - pos))});
+    c.send(End{1, hashOf(data)});
+    const auto stored = c.expect<Stored>(30000);
+    QVERIFY(stored);
+    QCOMPARE(stored->code, ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))),
+             data);
 }
 
 void TestReceiver::alreadyStored()

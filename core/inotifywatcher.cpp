@@ -25,13 +25,29 @@ namespace {
 constexpr quint32 DirectoryMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
                                   IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
 
-// The value of /proc/sys/fs/inotify/<name>, for warnings that tell the operator what to raise.
-QString sysctlValue(const char *name)
+// The contents of a /proc/sys file (empty when unreadable), for warnings that tell the operator
+// what to raise.
+QString procValue(const QString &path)
 {
-    QFile file(QStringLiteral("/proc/sys/fs/inotify/") + QLatin1String(name));
-    if (!file.open(QIODevice::ReadOnly))
-        return QStringLiteral("unknown");
-    return QString::fromLatin1(file.readAll().trimmed());
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? QString::fromLatin1(file.readAll().trimmed())
+                                          : QString();
+}
+
+// "the sysctl fs.inotify.max_user_<what> (now N)", and the limit of this user namespace where
+// it is lower: in a container that is the one that ran out
+// (/proc/sys/user/max_inotify_<what>, set per user namespace).
+QString limitHint(const char *what)
+{
+    const QString global = QStringLiteral("max_user_") + QLatin1String(what);
+    const QString perNs = QStringLiteral("/proc/sys/user/max_inotify_") + QLatin1String(what);
+    const QString value = procValue(QStringLiteral("/proc/sys/fs/inotify/") + global);
+    QString hint = QStringLiteral("the sysctl fs.inotify.%1 (now %2)")
+                       .arg(global, value.isEmpty() ? QStringLiteral("unknown") : value);
+    const QString nsValue = procValue(perNs);
+    if (!nsValue.isEmpty() && !value.isEmpty() && nsValue.toLongLong() < value.toLongLong())
+        hint += QStringLiteral(", or this user namespace's %1 (now %2)").arg(perNs, nsValue);
+    return hint;
 }
 
 QString childPath(const QString &dir, const QString &name)
@@ -66,9 +82,7 @@ std::unique_ptr<InotifyWatcher> InotifyWatcher::create(QString *errorString)
             *errorString =
                 QStringLiteral("cannot create an inotify instance: %1").arg(osError(err));
             if (err == EMFILE)
-                *errorString += QStringLiteral("; raise the sysctl fs.inotify.max_user_instances "
-                                               "(now %1)")
-                                    .arg(sysctlValue("max_user_instances"));
+                *errorString += QStringLiteral("; raise ") + limitHint("instances");
         }
         return nullptr;
     }
@@ -119,10 +133,9 @@ bool InotifyWatcher::watchRecursively(const QString &dir, bool top, QString *lim
                 m_errorString = QStringLiteral("cannot watch %1: %2").arg(path, reason);
             if (err == ENOSPC) {
                 qCWarning(lcWatch).noquote()
-                    << "cannot watch" << path
-                    << ": the inotify watch limit is reached; raise the sysctl"
-                    << "fs.inotify.max_user_watches (now" << sysctlValue("max_user_watches")
-                    << "). Falling back to rescans.";
+                    << QStringLiteral("cannot watch %1: the inotify watch limit is reached; "
+                                      "raise %2. Falling back to rescans.")
+                           .arg(path, limitHint("watches"));
                 *limitPath = path;
                 return dirWatched;
             }
@@ -265,8 +278,8 @@ void InotifyWatcher::processEvents(const QByteArray &buffer)
         if (mask & IN_Q_OVERFLOW) {
             qCWarning(lcWatch).noquote()
                 << "the inotify event queue overflowed and changes were lost; rescanning."
-                << "Raise the sysctl fs.inotify.max_queued_events (now"
-                << sysctlValue("max_queued_events") << ")";
+                << QStringLiteral("Raise the sysctl fs.inotify.max_queued_events (now %1)")
+                       .arg(procValue(QStringLiteral("/proc/sys/fs/inotify/max_queued_events")));
             handleLostEvents();
             return; // the kernel puts nothing after an overflow; resync made older wds stale
         }

@@ -112,6 +112,7 @@ private slots:
     void onceEndsWhenTheReceiverKeepsRefusing();
     void onceWithNothingToSendEnds();
     void receiverLostAMarkedFile();
+    void outOfInotifyWatches();
 };
 
 void TestE2eFaults::receiverKilledDuringLargeFile()
@@ -573,6 +574,64 @@ void TestE2eFaults::receiverLostAMarkedFile()
     Process sender(QStringLiteral("sender"));
     QVERIFY(sender.startIsocket(senderArgs(ed, port, source)));
     QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, dbtag, recv, source), QString(), e2eTimeout(20000));
+}
+
+void TestE2eFaults::outOfInotifyWatches()
+{
+    // The sender runs out of inotify watches (fs.inotify.max_user_watches) inside the live
+    // dbtag: it must say so, naming the limit to raise, and still send what is completed where
+    // it could not watch, by rescanning. The limit is that of a user namespace of the sender's
+    // own (/proc/sys/user/max_inotify_watches there: the data root and the live dbtag's top get
+    // watches, its subdirectory does not), so nothing else on the machine is touched.
+    const QString setLimit =
+        QStringLiteral("echo 2 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"");
+    {
+        Process probe(QStringLiteral("unshare probe"));
+        if (!probe.start(QStringLiteral("unshare"),
+                         {QStringLiteral("--user"), QStringLiteral("--map-root-user"),
+                          QStringLiteral("sh"), QStringLiteral("-c"), setLimit,
+                          QStringLiteral("true")}) ||
+            !probe.waitForExit(e2eTimeout(10000)) || probe.exitCode() != 0)
+            QSKIP("needs a user namespace with its own inotify limits (unshare --user)");
+    }
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, live] = scene;
+    const QString top = path(ed, live);
+    QVERIFY(writeFile(path(top, QStringLiteral("a.dat")), patternBytes(5000, 1)));
+    QVERIFY(QDir().mkpath(path(top, QStringLiteral("deep"))));
+    QVERIFY(makeDbtag(ed, live, false, false, T0));
+
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port = startReceiver(receiver, recv);
+    QVERIFY(port != 0);
+    MarkGuard guard(ed, recv, source);
+    Process sender(QStringLiteral("sender (2 inotify watches)"));
+    QVERIFY(sender.start(QStringLiteral("unshare"),
+                         QStringList{QStringLiteral("--user"), QStringLiteral("--map-root-user"),
+                                     QStringLiteral("sh"), QStringLiteral("-c"), setLimit,
+                                     isocketBinary()} +
+                             senderArgs(ed, port, source)));
+    QVERIFY(sender.waitForError(QStringLiteral("inotify watch limit is reached"), e2eTimeout()));
+    QVERIFY2(sender.err().contains(path(top, QStringLiteral("deep")) +
+                                   QStringLiteral(": the inotify watch limit")),
+             qPrintable(sender.err()));
+    QVERIFY2(sender.err().contains(QStringLiteral("/proc/sys/user/max_inotify_watches (now 2)")),
+             qPrintable(sender.err()));
+    QTRY_COMPARE_WITH_TIMEOUT(fileDelivered(ed, live, QStringLiteral("a.dat"), recv, source),
+                              QString(), e2eTimeout());
+
+    // Completed after the start: in the watched top by its event, in the unwatched
+    // subdirectory by the rescans (every 10 s).
+    QVERIFY(writeFile(path(top, QStringLiteral("b.dat")), patternBytes(6000, 2)));
+    QVERIFY(writeFile(path(top, QStringLiteral("deep/c.dat")), patternBytes(7000, 3)));
+    QTRY_COMPARE_WITH_TIMEOUT(fileDelivered(ed, live, QStringLiteral("b.dat"), recv, source),
+                              QString(), e2eTimeout());
+    QTRY_COMPARE_WITH_TIMEOUT(fileDelivered(ed, live, QStringLiteral("deep/c.dat"), recv, source),
+                              QString(), e2eTimeout());
+    QVERIFY(writeFile(path(top, QStringLiteral("finished.parse")), QByteArray()));
+    QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, live, recv, source), QString(), e2eTimeout());
+    QCOMPARE(guard.violation(), QString());
 }
 
 QTEST_GUILESS_MAIN(TestE2eFaults)

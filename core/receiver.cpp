@@ -274,18 +274,8 @@ void Receiver::serve(qintptr socketDescriptor)
                         ++m_authFailures;
                         emit authFailed(peer, reason);
                     });
-            // Per file: only when somebody listens (a headless receiver does not), else each
-            // file would wake this thread a few times for nothing.
-            connect(c, &ReceiverConnection::fileStarted, c,
-                    [this](auto... args) { forward(&Receiver::fileStarted, args...); });
-            connect(c, &ReceiverConnection::fileProgress, c,
-                    [this](auto... args) { forward(&Receiver::fileProgress, args...); });
-            connect(c, &ReceiverConnection::fileStored, c,
-                    [this](auto... args) { forward(&Receiver::fileStored, args...); });
-            connect(c, &ReceiverConnection::fileFailed, c,
-                    [this](auto... args) { forward(&Receiver::fileFailed, args...); });
-            connect(c, &ReceiverConnection::dbtagCompleted, c,
-                    [this](auto... args) { forward(&Receiver::dbtagCompleted, args...); });
+            // Per-file events the connection hands to forward() itself: they cross to this
+            // thread only when somebody listens.
             connect(c, &ReceiverConnection::finished, this, [this](quint64 connId) {
                 --m_connections;
                 emit peerDisconnected(connId);

@@ -219,7 +219,7 @@ void ReceiverConnection::refuse(const Offer &offer, ErrorCode code, const QStrin
     }
     qCWarning(lcRecv).noquote() << "refused" << printable(describe(offer)) << "from"
                                 << m_peerAddress << ":" << printable(message);
-    emit fileFailed(m_source, offer.dbtag, offer.path, code, message);
+    m_receiver->forward(&Receiver::fileFailed, m_source, offer.dbtag, offer.path, code, message);
 }
 
 void ReceiverConnection::handleOffer(const Offer &m)
@@ -344,7 +344,7 @@ void ReceiverConnection::handleBegin(const Begin &m)
             m_writer.start(t.file.get(), t.written, qint64(t.offer.size) - t.written);
         }
     }
-    emit fileStarted(m_id, m_source, t.offer.dbtag, t.offer.path, qint64(t.offer.size),
+    m_receiver->forward(&Receiver::fileStarted, m_id, m_source, t.offer.dbtag, t.offer.path, qint64(t.offer.size),
                      t.startOffset);
 }
 
@@ -424,7 +424,7 @@ void ReceiverConnection::received(Transfer &t, qint64 bytes)
     }
     if (t.progressClock.elapsed() >= 100) {
         t.progressClock.restart();
-        emit fileProgress(m_id, m_source, t.offer.dbtag, t.offer.path, t.written, size);
+        m_receiver->forward(&Receiver::fileProgress, m_id, m_source, t.offer.dbtag, t.offer.path, t.written, size);
     }
 }
 
@@ -582,11 +582,11 @@ void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString 
                qUtf8Printable(offer.dbtag), qUtf8Printable(printable(offer.path)),
                static_cast<unsigned long long>(offer.size), static_cast<long long>(ms),
                qUtf8Printable(rate(received, ms)));
-        emit fileStored(m_source, offer.dbtag, offer.path, qint64(offer.size), ms);
+        m_receiver->forward(&Receiver::fileStored, m_source, offer.dbtag, offer.path, qint64(offer.size), ms);
     } else {
         qCWarning(lcRecv).noquote() << "not stored" << printable(describe(offer)) << errorName(code)
                                     << ":" << printable(message);
-        emit fileFailed(m_source, offer.dbtag, offer.path, code, message);
+        m_receiver->forward(&Receiver::fileFailed, m_source, offer.dbtag, offer.path, code, message);
     }
 }
 
@@ -679,7 +679,7 @@ void ReceiverConnection::manifestWritten(quint32 closeId, const QString &dbtag, 
     send(Closed{closeId, ErrorCode::Ok, QString()});
     qCInfo(lcRecv).noquote() << "dbtag" << m_source << dbtag << "complete:" << files << "files,"
                              << bytes << "bytes";
-    emit dbtagCompleted(m_source, dbtag, files, bytes);
+    m_receiver->forward(&Receiver::dbtagCompleted, m_source, dbtag, files, bytes);
 }
 
 void ReceiverConnection::send(const Message &message)

@@ -10,8 +10,9 @@
 //
 // Owns its socket (reparented to it), the reader state and the fds of the file being written.
 // Lives in one of the Receiver's I/O threads, a child of that thread's host object; deletes
-// itself (deleteLater) once the peer is gone and emits finished() then. Its signals mirror
-// Receiver's and are forwarded by it (queued, into the Receiver's thread).
+// itself (deleteLater) once the peer is gone and emits finished() then. Its signals (the
+// handshake's, finished) are re-emitted by the Receiver; per-file events it hands to
+// Receiver::forward(), which emits them in the Receiver's thread only when they are connected.
 
 #include "core/checksum.h"
 #include "core/error.h"
@@ -60,15 +61,6 @@ public:
 signals:
     void peerAuthenticated(quint64 connId, const QString &source);
     void authFailed(const QString &peerAddress, const QString &reason);
-    void fileStarted(quint64 connId, const QString &source, const QString &dbtag,
-                     const QString &path, qint64 size, qint64 offset);
-    void fileProgress(quint64 connId, const QString &source, const QString &dbtag,
-                      const QString &path, qint64 bytesDone, qint64 size);
-    void fileStored(const QString &source, const QString &dbtag, const QString &path, qint64 size,
-                    qint64 durationMs);
-    void fileFailed(const QString &source, const QString &dbtag, const QString &path,
-                    isocket::ErrorCode code, const QString &message);
-    void dbtagCompleted(const QString &source, const QString &dbtag, int files, qint64 bytes);
     // The peer is gone (or was dropped); the object deletes itself next.
     void finished(quint64 connId);
 

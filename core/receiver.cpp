@@ -39,6 +39,8 @@ Receiver::Receiver(ReceiverOptions options, QObject *parent)
     connect(&m_committer, &Committer::committed, this, &Receiver::onCommitted);
     m_manifestWriter.setObjectName(QStringLiteral("isocket-manifest"));
     m_manifestWriter.setMaxThreadCount(1);
+    m_partialHasher.setObjectName(QStringLiteral("isocket-hash"));
+    m_partialHasher.setMaxThreadCount(2);
     m_sweeper.setObjectName(QStringLiteral("isocket-sweep"));
     m_sweeper.setMaxThreadCount(1);
     m_sweepTimer.setInterval(
@@ -57,6 +59,7 @@ Receiver::~Receiver()
     // none after it is done.
     stopIo();
     m_manifestWriter.waitForDone();
+    m_partialHasher.waitForDone();
 }
 
 void Receiver::startIo()
@@ -113,6 +116,27 @@ void Receiver::writeManifest(ReceiverConnection *connection, ReceiveStore::Manif
                 answer(host, [target, draft, closeId, dbtag, files, result] {
                     if (target)
                         target->manifestWritten(closeId, dbtag, files, draft.bytes, result);
+                });
+            },
+            Qt::QueuedConnection);
+    });
+}
+
+void Receiver::findPartial(ReceiverConnection *connection, quint32 id, quint64 generation,
+                           FileSlot slot, qint64 size)
+{
+    QPointer<ReceiverConnection> target(connection);
+    QObject *host = connection->parent();
+    m_partialHasher.start([this, target, host, id, generation, slot = std::move(slot), size] {
+        auto found = m_store.findPartial(slot, size);
+        // Through our thread, like the manifest's answer: the destructor waits for this pool
+        // after the I/O threads are gone, and answer() is only called here.
+        QMetaObject::invokeMethod(
+            this,
+            [this, target, host, id, generation, slot, found = std::move(found)] {
+                answer(host, [target, id, generation, slot, found] {
+                    if (target)
+                        target->partialFound(id, generation, slot, found);
                 });
             },
             Qt::QueuedConnection);

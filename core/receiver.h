@@ -98,6 +98,8 @@ public:
     int ioThreadCount() const { return int(m_io.size()); }
     // The thread that writes dbtag manifests (tests hold it up).
     QThreadPool &manifestWriter() { return m_manifestWriter; }
+    // The threads that hash large partials offered for a resume (tests hold them up).
+    QThreadPool &partialHasher() { return m_partialHasher; }
     // Removes the stale partials now (partialMaxAgeSecs), on a thread of its own, unless a
     // sweep is running or no age is set; partialsSwept() follows. listen() and a timer call it.
     void sweepPartials();
@@ -145,6 +147,11 @@ private:
     // there. Called from the connection's thread.
     void writeManifest(ReceiverConnection *connection, ReceiveStore::ManifestDraft draft,
                        quint32 closeId, const QString &dbtag, int files);
+    // Looks for and hashes the partial of an offered file (ReceiveStore::findPartial()) on a
+    // thread of its own, then calls connection->partialFound() in the connection's thread, if
+    // the connection is still there. Called from the connection's thread.
+    void findPartial(ReceiverConnection *connection, quint32 id, quint64 generation, FileSlot slot,
+                     qint64 size);
     const QByteArray &secret() const { return m_options.secret; }
 
     // One I/O thread and the object in it that the thread's connections are children of (the
@@ -189,6 +196,7 @@ private:
     Committer m_committer;
     QThreadPool m_manifestWriter; // one thread: drafts of the same dbtag never overlap
     QThreadPool m_sweeper;        // one thread: the partial sweep
+    QThreadPool m_partialHasher;  // large partials offered for a resume
     QTimer m_sweepTimer;
     bool m_sweeping = false;
     std::atomic<bool> m_stopSweep{false};

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include <QPointer>
 #include <QTcpSocket>
 
@@ -66,6 +68,10 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver 
     m_deadline.start(HandshakeTimeoutMs);
     m_idle.setSingleShot(true);
     connect(&m_idle, &QTimer::timeout, this, [this] {
+        // While we hash a partial the peer waits for our ACCEPT: the silence is ours.
+        if (std::any_of(m_transfers.begin(), m_transfers.end(),
+                        [](const auto &e) { return e.second.stage == Transfer::Stage::Hashing; }))
+            return m_idle.start(IdleTimeoutMs);
         fail(ErrorCode::Timeout, QStringLiteral("silent for %1 s with %2 files in flight")
                                      .arg(IdleTimeoutMs / 1000)
                                      .arg(m_transfers.size()));
@@ -272,15 +278,48 @@ void ReceiverConnection::handleOffer(const Offer &m)
         qCDebug(lcRecv).noquote() << printable(describe(m)) << "already stored";
         return;
     }
-    auto partial = store.writesAnonymously(slot.value(), size)
-                       ? Result<std::optional<PartialInfo>>(std::optional<PartialInfo>())
-                       : store.findPartial(slot.value(), size);
+    if (store.writesAnonymously(slot.value(), size))
+        return acceptOffer(m, key, slot.value(), std::optional<PartialInfo>());
+    if (ReceiveStore::partialLength(slot.value()) >= AsyncPartialBytes) {
+        // Reading it back takes a while (a second per GiB or more: partials are written past
+        // the page cache), and this thread serves other connections: it is hashed on another
+        // one and ACCEPTed when done (partialFound()).
+        Transfer &t = m_transfers[m.id];
+        t.offer = m;
+        t.key = key;
+        t.stage = Transfer::Stage::Hashing;
+        t.generation = ++m_generation;
+        m_receiver->findPartial(this, m.id, t.generation, slot.value(), size);
+        return;
+    }
+    acceptOffer(m, key, slot.value(), store.findPartial(slot.value(), size));
+}
+
+void ReceiverConnection::partialFound(quint32 id, quint64 generation, const FileSlot &slot,
+                                      const Result<std::optional<PartialInfo>> &partial)
+{
+    auto it = m_transfers.find(id);
+    if (m_phase != Phase::Ready || it == m_transfers.end() ||
+        it->second.stage != Transfer::Stage::Hashing || it->second.generation != generation)
+        return; // cancelled (its key released then), or the connection is going
+    const Offer m = it->second.offer;
+    const QString key = it->second.key;
+    m_transfers.erase(it); // acceptOffer() makes it again; the key stays claimed
+    acceptOffer(m, key, slot, partial);
+    if (m_phase == Phase::Ready && !m_transfers.empty())
+        m_idle.start(IdleTimeoutMs); // the peer's turn now
+}
+
+void ReceiverConnection::acceptOffer(const Offer &m, const QString &key, const FileSlot &slot,
+                                     const Result<std::optional<PartialInfo>> &partial)
+{
     if (!partial) {
         m_receiver->release(key);
         return refuse(m, partial.error().code, partial.error().message);
     }
+    const qint64 size = qint64(m.size);
     const qint64 offset = partial.value() ? partial.value()->length : 0;
-    if (auto r = store.checkSpace(slot.value(), size - offset); !r) {
+    if (auto r = m_receiver->store().checkSpace(slot, size - offset); !r) {
         m_receiver->release(key);
         return refuse(m, r.error().code, r.error().message);
     }

@@ -43,6 +43,8 @@ public:
     // A peer silent this long while files are in flight is taken for gone (a rebooted ED leaves
     // no FIN): the connection closes and its files stop being Busy for the others.
     static constexpr int IdleTimeoutMs = 120'000;
+    // A partial offered for a resume from this size on is hashed on another thread.
+    static constexpr qint64 AsyncPartialBytes = 4 * 1024 * 1024;
 
     // Takes `socket` (connected, in this thread) and becomes its parent; `parent` becomes ours.
     ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver *receiver, QObject *parent);
@@ -78,6 +80,7 @@ private:
     {
         enum class Stage
         {
+            Hashing, // offered; its partial is being hashed (Receiver::findPartial), no ACCEPT yet
             Offered,
             Writing,
             Committing
@@ -95,6 +98,7 @@ private:
         ErrorCode failure = ErrorCode::Ok; // once set, DATA is dropped and END reports it
         QString failureMessage;
         quint64 token = 0; // committer token while committing
+        quint64 generation = 0; // while hashing: which findPartial() answer is ours
         QElapsedTimer clock;
         QElapsedTimer progressClock;
     };
@@ -113,6 +117,10 @@ private:
     void handleHello(const proto::Hello &m);
     void handleAuth(const proto::Auth &m);
     void handleOffer(const proto::Offer &m);
+    // The rest of an OFFER once its partial is known: the space check, the transfer, ACCEPT.
+    // `key` is claimed; released here on a refusal.
+    void acceptOffer(const proto::Offer &m, const QString &key, const FileSlot &slot,
+                     const Result<std::optional<PartialInfo>> &partial);
     void handleBegin(const proto::Begin &m);
     void handleData(const proto::Data &m);
     // The next frame, when it is DATA of the current file and fits in what the writer's stage
@@ -134,7 +142,11 @@ private:
     void handleCloseDbtag(const proto::CloseDbtag &m);
     void handleManifest(const proto::Manifest &m);
     void finishClose();
-    friend class Receiver; // manifestWritten()
+    friend class Receiver; // manifestWritten(), partialFound()
+    // Receiver::findPartial()'s answer for the OFFER `id`; ignored when that offer is gone
+    // (cancelled, the connection failing) or was made again since.
+    void partialFound(quint32 id, quint64 generation, const FileSlot &slot,
+                      const Result<std::optional<PartialInfo>> &partial);
     // The manifest of a CLOSE_DBTAG is on disk (or failed): CLOSED goes to the peer.
     void manifestWritten(quint32 closeId, const QString &dbtag, int files, qint64 bytes,
                          const Result<void> &result);
@@ -164,6 +176,7 @@ private:
     std::map<quint32, Transfer> m_transfers; // offers not yet answered by STORED or CANCEL
     std::map<quint64, quint32> m_tokens;     // committer token → offer id
     std::optional<quint32> m_current;        // the offer between BEGIN and END
+    quint64 m_generation = 0;                // of the last OFFER sent to Receiver::findPartial()
     std::optional<proto::Data> m_heldBack;   // see holdBack()
     std::optional<PendingClose> m_close;
 };

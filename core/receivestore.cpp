@@ -365,6 +365,15 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
     return std::optional<PartialInfo>(std::move(info));
 }
 
+qint64 ReceiveStore::partialLength(const FileSlot &slot)
+{
+    struct stat st;
+    if (::fstatat(slot.dirFd(), enc(slot.partName).constData(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode))
+        return 0;
+    return st.st_size;
+}
+
 Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool anonymous)
 {
     std::lock_guard lock(m_mutex);

@@ -131,6 +131,9 @@ public:
     // The usable partial of the final file: one with 0 < length <= size, hashed. nullopt when
     // there is none (a longer one is useless and is removed).
     Result<std::optional<PartialInfo>> findPartial(const FileSlot &slot, qint64 size);
+    // The size of the partial of `slot` as it is now (0: none, or not a regular file), without
+    // opening it: whether findPartial() will read much.
+    static qint64 partialLength(const FileSlot &slot);
 
     // Files up to this size that have no partial are written to an unnamed file (O_TMPFILE)
     // in their final directory and linked in at commit: no hidden name to create, rename and

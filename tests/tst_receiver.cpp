@@ -3,6 +3,7 @@
 
 #include "core/checksum.h"
 #include "core/receiver.h"
+#include "core/receiverconnection.h"
 #include "core/receivestore.h"
 #include "core/streamwriter.h"
 #include "tests/testlib/diskhold.h"
@@ -128,6 +129,7 @@ private slots:
     void storeFile();
     void nestedPath();
     void resume();
+    void largePartialHashedOffTheThread();
     void stalePartialsSwept();
     void alreadyStored();
     void storedFileReplaced();
@@ -235,6 +237,58 @@ void TestReceiver::resume()
     QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))),
              data);
     QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{QStringLiteral("big")});
+}
+
+void TestReceiver::largePartialHashedOffTheThread()
+{
+    // Resuming a large partial means reading it back to hash it: seconds for a few GiB. The
+    // thread that serves the connection serves others too, so the hash runs elsewhere and the
+    // ACCEPT follows it: another ED's file is stored meanwhile. An offer cancelled while its
+    // partial is hashed gets no ACCEPT, and the file can be offered again at once.
+    Fixture f(QByteArrayLiteral("s3cret"), 0, 1); // one I/O thread serves every connection
+    QVERIFY(f.listen());
+    QSignalSpy gone(f.receiver.get(), &Receiver::peerDisconnected);
+    const qint64 kept = ReceiverConnection::AsyncPartialBytes + 3;
+    const QByteArray data = test::patternBytes(kept + 100'000, 12);
+    {
+        ProtoClient c;
+        QVERIFY(connectAndGreet(c, f.port()));
+        QVERIFY(offeredToSend(c, 1, QStringLiteral("big"), data.size()));
+        c.send(Begin{1, 0});
+        for (qint64 pos = 0; pos < kept; pos += 256 * 1024)
+            c.send(Data{1, data.mid(pos, qMin<qint64>(256 * 1024, kept - pos))});
+        QVERIFY(offeredToSend(c, 2, QStringLiteral("other"), 1)); // barrier: all on disk
+        c.disconnect();
+    }
+    QTRY_COMPARE(gone.size(), 1);
+
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    {
+        test::DiskHold hashing(10000 * test::timeoutFactor(), f.receiver->partialHasher());
+        c.send(
+            Offer{1, QStringLiteral("DC1"), QStringLiteral("big"), quint64(data.size()), MtimeNs});
+        c.send(Cancel{1});
+        c.send(
+            Offer{3, QStringLiteral("DC1"), QStringLiteral("big"), quint64(data.size()), MtimeNs});
+        ProtoClient other;
+        QVERIFY(connectAndGreet(other, f.port(), QStringLiteral("ed2")));
+        const QByteArray small = test::patternBytes(5000, 13);
+        QCOMPARE(other.storeFile(1, QStringLiteral("DC1"), QStringLiteral("small"), small, MtimeNs),
+                 ErrorCode::Ok);
+        QVERIFY2(!hashing.released(), "the receiver's thread waited for the hash");
+    }
+    const auto a = c.expect<Accept>();
+    QVERIFY(a);
+    QCOMPARE(a->id, 3u); // none for the cancelled offer
+    QCOMPARE(a->decision, Decision::Send);
+    QCOMPARE(qint64(a->offset), kept);
+    QCOMPARE(a->hash, hashOf(data.left(kept)));
+    const auto s = c.sendFile(3, data, kept);
+    QVERIFY(s);
+    QCOMPARE(s->code, ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))),
+             data);
 }
 
 void TestReceiver::stalePartialsSwept()

@@ -280,6 +280,8 @@ void ReceiverConnection::handleOffer(const Offer &m)
     }
     if (store.writesAnonymously(slot.value(), size))
         return acceptOffer(m, key, slot.value(), std::optional<PartialInfo>());
+    if (auto known = store.knownPartial(slot.value(), size))
+        return acceptOffer(m, key, slot.value(), std::move(known));
     if (ReceiveStore::partialLength(slot.value()) >= AsyncPartialBytes) {
         // Reading it back takes a while (a second per GiB or more: partials are written past
         // the page cache), and this thread serves other connections: it is hashed on another
@@ -658,8 +660,14 @@ void ReceiverConnection::dropTransfer(quint32 id)
     auto it = m_transfers.find(id);
     if (it == m_transfers.end())
         return;
-    if (!it->second.key.isEmpty())
-        m_receiver->release(it->second.key);
+    const Transfer &t = it->second;
+    // Written up to here (flushStaged() came first) and hashed so far: a resume of it will
+    // not have to read it back. Remembered before the key is free for another connection.
+    if (t.stage == Transfer::Stage::Writing && t.failure == ErrorCode::Ok && t.file.valid() &&
+        t.slot && m_current != id)
+        m_receiver->store().rememberPartial(*t.slot, t.file.get(), t.written, t.hasher);
+    if (!t.key.isEmpty())
+        m_receiver->release(t.key);
     m_transfers.erase(it); // closes the partial, which stays for a resume
 }
 

@@ -374,6 +374,44 @@ qint64 ReceiveStore::partialLength(const FileSlot &slot)
     return st.st_size;
 }
 
+static QString partialKey(const FileSlot &slot)
+{
+    return (QStringList(slot.dirPath) << slot.partName).join(QLatin1Char('/'));
+}
+
+void ReceiveStore::rememberPartial(const FileSlot &slot, int fd, qint64 length,
+                                   const Hasher &hasher)
+{
+    struct stat st;
+    if (slot.anonymous || length <= 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size != length)
+        return;
+    std::lock_guard lock(m_mutex);
+    if (m_knownPartials.size() >= MaxKnownPartials) {
+        auto oldest = m_knownPartials.begin();
+        for (auto it = m_knownPartials.begin(); it != m_knownPartials.end(); ++it)
+            if (it->order < oldest->order)
+                oldest = it;
+        m_knownPartials.erase(oldest);
+    }
+    m_knownPartials.insert(partialKey(slot),
+                           KnownPartial{st.st_dev, st.st_ino, stampOf(st), hasher, ++m_knownOrder});
+}
+
+std::optional<PartialInfo> ReceiveStore::knownPartial(const FileSlot &slot, qint64 size)
+{
+    struct stat st;
+    if (::fstatat(slot.dirFd(), enc(slot.partName).constData(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_size > size)
+        return std::nullopt;
+    std::lock_guard lock(m_mutex);
+    const auto it = m_knownPartials.constFind(partialKey(slot));
+    if (it == m_knownPartials.constEnd() || it->dev != st.st_dev || it->ino != st.st_ino ||
+        it->stamp != stampOf(st))
+        return std::nullopt;
+    return PartialInfo{st.st_size, it->hasher};
+}
+
 Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool anonymous)
 {
     std::lock_guard lock(m_mutex);

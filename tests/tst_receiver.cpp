@@ -130,6 +130,7 @@ private slots:
     void nestedPath();
     void resume();
     void largePartialHashedOffTheThread();
+    void resumeAfterADropReadsNothingBack();
     void stalePartialsSwept();
     void alreadyStored();
     void storedFileReplaced();
@@ -261,6 +262,11 @@ void TestReceiver::largePartialHashedOffTheThread()
         c.disconnect();
     }
     QTRY_COMPARE(gone.size(), 1);
+    // Restarted: a receiver that left the partial itself knows its hash without reading it
+    // (resumeAfterADropReadsNothingBack).
+    f.receiver = std::make_unique<Receiver>(
+        ReceiverOptions{f.root, QByteArrayLiteral("s3cret"), 0, CommitSync::Auto, 1});
+    QVERIFY(f.listen());
 
     ProtoClient c;
     QVERIFY(connectAndGreet(c, f.port()));
@@ -289,6 +295,63 @@ void TestReceiver::largePartialHashedOffTheThread()
     QCOMPARE(s->code, ErrorCode::Ok);
     QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))),
              data);
+}
+
+void TestReceiver::resumeAfterADropReadsNothingBack()
+{
+    // The receiver hashed every byte of a partial as it arrived: when the connection drops and
+    // the file is offered again, it answers from what it remembers, without reading the
+    // partial back (the hash pool is held here: an answer means nothing was read). A partial
+    // changed behind its back since is read back and hashed again.
+    Fixture f;
+    QVERIFY(f.listen());
+    QSignalSpy gone(f.receiver.get(), &Receiver::peerDisconnected);
+    const qint64 kept = ReceiverConnection::AsyncPartialBytes + 5;
+    const QByteArray data = test::patternBytes(kept + 70'000, 14);
+    auto leavePartial = [&](const QString &name) {
+        ProtoClient c;
+        if (!connectAndGreet(c, f.port()) || !offeredToSend(c, 1, name, data.size()))
+            return false;
+        c.send(Begin{1, 0});
+        for (qint64 pos = 0; pos < kept; pos += 256 * 1024)
+            c.send(Data{1, data.mid(pos, qMin<qint64>(256 * 1024, kept - pos))});
+        const bool barrier = offeredToSend(c, 2, QStringLiteral("barrier-") + name, 1);
+        c.disconnect();
+        const int before = gone.size();
+        return barrier && QTest::qWaitFor([&] { return gone.size() > before; });
+    };
+    QVERIFY(leavePartial(QStringLiteral("a")));
+    QVERIFY(leavePartial(QStringLiteral("b")));
+    // b's partial rewritten in place, same length, other bytes.
+    const QString bPartial = f.root + QStringLiteral("/ed1/DC1/.b.isocket-part");
+    QByteArray changed = data.left(kept);
+    changed[0] = char(changed.at(0) ^ 0x55);
+    QVERIFY(test::writeFile(bPartial, changed));
+    const struct timespec past[2] = {{MtimeNs / 1'000'000'000, 0}, {MtimeNs / 1'000'000'000, 0}};
+    QCOMPARE(::utimensat(AT_FDCWD, QFile::encodeName(bPartial).constData(), past, 0), 0);
+
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    test::DiskHold hashing(10000 * test::timeoutFactor(), f.receiver->partialHasher());
+    auto a = c.offer(3, QStringLiteral("DC1"), QStringLiteral("a"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::Send);
+    QCOMPARE(qint64(a->offset), kept);
+    QCOMPARE(a->hash, hashOf(data.left(kept)));
+    c.send(Offer{4, QStringLiteral("DC1"), QStringLiteral("b"), quint64(data.size()), MtimeNs});
+    const auto s = c.sendFile(3, data, kept); // b's answer cannot come before a's STORED
+    QVERIFY(s);
+    QCOMPARE(s->id, 3u);
+    QCOMPARE(s->code, ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a"))),
+             data);
+    QVERIFY(!hashing.released());
+    hashing.release();
+    a = c.expect<Accept>();
+    QVERIFY(a);
+    QCOMPARE(a->id, 4u);
+    QCOMPARE(qint64(a->offset), kept);
+    QCOMPARE(a->hash, hashOf(changed)); // read back: not the remembered hash
 }
 
 void TestReceiver::stalePartialsSwept()

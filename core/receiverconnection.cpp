@@ -385,8 +385,8 @@ void ReceiverConnection::handleBegin(const Begin &m)
             m_writer.start(t.file.get(), t.written, qint64(t.offer.size) - t.written);
         }
     }
-    m_receiver->forward(&Receiver::fileStarted, m_id, m_source, t.offer.dbtag, t.offer.path, qint64(t.offer.size),
-                     t.startOffset);
+    m_receiver->forward(&Receiver::fileStarted, m_id, m_source, t.offer.dbtag, t.offer.path,
+                        qint64(t.offer.size), t.startOffset);
 }
 
 void ReceiverConnection::failTransfer(Transfer &t, ErrorCode code, const QString &message)
@@ -465,7 +465,8 @@ void ReceiverConnection::received(Transfer &t, qint64 bytes)
     }
     if (t.progressClock.elapsed() >= 100) {
         t.progressClock.restart();
-        m_receiver->forward(&Receiver::fileProgress, m_id, m_source, t.offer.dbtag, t.offer.path, t.written, size);
+        m_receiver->forward(&Receiver::fileProgress, m_id, m_source, t.offer.dbtag, t.offer.path,
+                            t.written, size);
     }
 }
 
@@ -623,7 +624,8 @@ void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString 
                qUtf8Printable(offer.dbtag), qUtf8Printable(printable(offer.path)),
                static_cast<unsigned long long>(offer.size), static_cast<long long>(ms),
                qUtf8Printable(rate(received, ms)));
-        m_receiver->forward(&Receiver::fileStored, m_source, offer.dbtag, offer.path, qint64(offer.size), ms);
+        m_receiver->forward(&Receiver::fileStored, m_source, offer.dbtag, offer.path,
+                            qint64(offer.size), ms);
     } else {
         qCWarning(lcRecv).noquote() << "not stored" << printable(describe(offer)) << errorName(code)
                                     << ":" << printable(message);

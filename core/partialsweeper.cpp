@@ -66,9 +66,7 @@ void Sweep::walk(UniqueFd dir, const QString &rel, int depth)
             continue;
         unsigned char type = e->d_type;
         if (type == DT_UNKNOWN) { // a filesystem that does not say
-            struct stat st
-            {
-            };
+            struct stat st = {};
             if (::fstatat(fd, name.constData(), &st, AT_SYMLINK_NOFOLLOW) == 0)
                 type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
         }
@@ -95,9 +93,7 @@ void Sweep::consider(int dirFd, const QByteArray &name, const QString &rel)
     if (!name.startsWith('.') || !name.endsWith(ReceiveStore::PartSuffix) ||
         name.size() <= 1 + suffix)
         return;
-    struct stat st
-    {
-    };
+    struct stat st = {};
     if (::fstatat(dirFd, name.constData(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
         st.st_mtim.tv_sec >= m_cutoff)
         return;
@@ -108,9 +104,7 @@ void Sweep::consider(int dirFd, const QByteArray &name, const QString &rel)
         return;
     }
     // Claimed: nobody writes it now. Still the same stale file?
-    struct stat now
-    {
-    };
+    struct stat now = {};
     if (::fstatat(dirFd, name.constData(), &now, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(now.st_mode) && now.st_mtim.tv_sec < m_cutoff) {
         if (::unlinkat(dirFd, name.constData(), 0) == 0) {

@@ -7,6 +7,7 @@
 #include "core/receivestore.h"
 #include "core/streamwriter.h"
 #include "tests/testlib/diskhold.h"
+#include "tests/testlib/processes.h"
 #include "tests/testlib/protoclient.h"
 #include "tests/testlib/testtree.h"
 
@@ -155,6 +156,7 @@ private slots:
     void connectionsOnSeveralThreads();
     void destroyedWithConnectionsOnEveryThread();
     void cliReceive();
+    void cliRemovesStalePartials();
     void cliRefusesPublicWithoutSecret();
 };
 
@@ -1260,6 +1262,33 @@ void TestReceiver::cliReceive()
     log += p.readAllStandardError();
     QVERIFY(log.contains("stored"));
     QVERIFY2(log.contains("with 3 I/O thread(s)"), log.constData()); // --threads
+}
+
+void TestReceiver::cliRemovesStalePartials()
+{
+    // `isocket receive --partial-max-age 2d`: at start, a partial three days old goes (and is
+    // named in the log), one written an hour ago stays.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString root = tmp.path() + QStringLiteral("/root");
+    const QString old = root + QStringLiteral("/ed1/DC1/.old.isocket-part");
+    const QString fresh = root + QStringLiteral("/ed1/DC1/.fresh.isocket-part");
+    QVERIFY(QDir().mkpath(root + QStringLiteral("/ed1/DC1")));
+    for (const auto &[path, age] : {std::pair{old, 3 * 86400}, std::pair{fresh, 3600}}) {
+        QVERIFY(test::writeFile(path, QByteArray(1000, 'p')));
+        const qint64 t = QDateTime::currentSecsSinceEpoch() - age;
+        const struct timespec times[2] = {{t, 0}, {t, 0}};
+        QCOMPARE(::utimensat(AT_FDCWD, QFile::encodeName(path).constData(), times, 0), 0);
+    }
+    test::Process receiver(QStringLiteral("receiver"));
+    QVERIFY(test::startReceiver(receiver, root, 0,
+                                {QStringLiteral("--partial-max-age"), QStringLiteral("2d"),
+                                 QStringLiteral("--config"), QStringLiteral("/dev/null")}) != 0);
+    QVERIFY(receiver.waitForError(
+        QStringLiteral("removed the stale partial of ed1/DC1/old (1000 bytes"),
+        10000 * test::timeoutFactor()));
+    QVERIFY(!QFile::exists(old));
+    QVERIFY(QFile::exists(fresh));
 }
 
 void TestReceiver::cliRefusesPublicWithoutSecret()

@@ -148,6 +148,7 @@ class TestGui : public QObject
 private slots:
     void initTestCase();
     void modelsPassTheTester();
+    void receiverSetupCarriesTheConfig();
     void logCaptureChainsAndFilters();
     void transferFloodStaysBounded();
     void senderAndReceiverEndToEnd();
@@ -268,6 +269,31 @@ void TestGui::modelsPassTheTester()
     QCOMPARE(log.rowCount(), LogModel::MaxLines);
     logFilter.setMinimumLevel(QtWarningMsg);
     QVERIFY(logFilter.rowCount() < log.rowCount() / 2);
+}
+
+void TestGui::receiverSetupCarriesTheConfig()
+{
+    // The receiver window runs the engine with what the configuration says, as the console
+    // program does: every [receive] setting reaches the Receiver.
+    Config config;
+    config.receiveRoot = QStringLiteral("/srv/in");
+    config.listenHost = QStringLiteral("127.0.0.2");
+    config.listenPort = 4000;
+    config.reserveBytes = 5 << 20;
+    config.syncPerFile = true;
+    config.receiveThreads = 3;
+    config.partialMaxAgeSecs = 36 * 3600;
+    const auto r = receiverSetupFrom(config, QByteArrayLiteral("secret"));
+    QVERIFY2(r.ok(), r.ok() ? "" : qPrintable(r.error().message));
+    const ReceiverSetup &s = r.value();
+    QCOMPARE(s.options.root, QStringLiteral("/srv/in"));
+    QCOMPARE(s.address, QHostAddress(QStringLiteral("127.0.0.2")));
+    QCOMPARE(s.port, quint16(4000));
+    QCOMPARE(s.options.secret, QByteArrayLiteral("secret"));
+    QCOMPARE(s.options.reserveBytes, qint64(5 << 20));
+    QCOMPARE(s.options.sync, CommitSync::PerFile);
+    QCOMPARE(s.options.ioThreads, 3);
+    QCOMPARE(s.options.partialMaxAgeSecs, qint64(36 * 3600));
 }
 
 void TestGui::logCaptureChainsAndFilters()

@@ -332,10 +332,15 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
     return hashOf(slot.dirFd(), slot.name, size, slot.name);
 }
 
+static QString partialKey(const FileSlot &slot)
+{
+    return (QStringList(slot.dirPath) << slot.partName).join(QLatin1Char('/'));
+}
+
 Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slot, qint64 size)
 {
-    // No state of ours here, so no lock: hashing a large partial holds up its own connection
-    // only, not every I/O thread's calls into the store.
+    // No lock while reading: hashing a large partial holds up no other thread's calls into
+    // the store (only the result is recorded under it).
     const QByteArray n = enc(slot.partName);
     UniqueFd fd(::openat(slot.dirFd(), n.constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) {
@@ -362,6 +367,10 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
     info.length = st.st_size;
     if (auto r = hashFileRange(fd.get(), info.length, info.hasher); !r)
         return r.error();
+    // Read once: a resume that comes again (the sender gave up waiting, a cancel) finds it.
+    // Stamped as it was before the read; had it changed since, the stamp no longer matches.
+    std::lock_guard lock(m_mutex);
+    knowPartial(partialKey(slot), st, info.hasher);
     return std::optional<PartialInfo>(std::move(info));
 }
 
@@ -374,11 +383,6 @@ qint64 ReceiveStore::partialLength(const FileSlot &slot)
     return st.st_size;
 }
 
-static QString partialKey(const FileSlot &slot)
-{
-    return (QStringList(slot.dirPath) << slot.partName).join(QLatin1Char('/'));
-}
-
 void ReceiveStore::rememberPartial(const FileSlot &slot, int fd, qint64 length,
                                    const Hasher &hasher)
 {
@@ -387,14 +391,19 @@ void ReceiveStore::rememberPartial(const FileSlot &slot, int fd, qint64 length,
         st.st_size != length)
         return;
     std::lock_guard lock(m_mutex);
-    if (m_knownPartials.size() >= MaxKnownPartials) {
+    knowPartial(partialKey(slot), st, hasher);
+}
+
+void ReceiveStore::knowPartial(const QString &key, const struct stat &st, const Hasher &hasher)
+{
+    if (m_knownPartials.size() >= MaxKnownPartials && !m_knownPartials.contains(key)) {
         auto oldest = m_knownPartials.begin();
         for (auto it = m_knownPartials.begin(); it != m_knownPartials.end(); ++it)
             if (it->order < oldest->order)
                 oldest = it;
         m_knownPartials.erase(oldest);
     }
-    m_knownPartials.insert(partialKey(slot),
+    m_knownPartials.insert(key,
                            KnownPartial{st.st_dev, st.st_ino, stampOf(st), hasher, ++m_knownOrder});
 }
 

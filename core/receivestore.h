@@ -134,12 +134,12 @@ public:
     // The size of the partial of `slot` as it is now (0: none, or not a regular file), without
     // opening it: whether findPartial() will read much.
     static qint64 partialLength(const FileSlot &slot);
-    // Partials this process left (a dropped connection, a cancel): their inode, size and mtime
-    // then, and the hash state of those bytes, so that the resume that usually follows needs
-    // no reading back. knownPartial() is findPartial() for one of those, still unchanged;
-    // nullopt otherwise (then findPartial() reads it). At most MaxKnownPartials, the oldest
-    // forgotten first. `fd` is the partial, `length` bytes written and all of them in `hasher`
-    // (not remembered when the file holds another length).
+    // Partials this process left (a dropped connection, a cancel) or read back once: their
+    // inode, size and mtime then, and the hash state of those bytes, so that the resume that
+    // usually follows needs no reading back (again). knownPartial() is findPartial() for one of
+    // those, still unchanged; nullopt otherwise (then findPartial() reads it). At most
+    // MaxKnownPartials, the oldest forgotten first. `fd` is the partial, `length` bytes written
+    // and all of them in `hasher` (not remembered when the file holds another length).
     static constexpr int MaxKnownPartials = 4096;
     void rememberPartial(const FileSlot &slot, int fd, qint64 length, const Hasher &hasher);
     std::optional<PartialInfo> knownPartial(const FileSlot &slot, qint64 size);
@@ -285,6 +285,8 @@ private:
         quint64 order = 0;
     };
     QHash<QString, KnownPartial> m_knownPartials; // by "source/dbtag/dirs/.name.isocket-part"
+    // Records it; m_mutex held.
+    void knowPartial(const QString &key, const struct stat &st, const Hasher &hasher);
     quint64 m_knownOrder = 0;
     qsizetype m_rememberedFiles = 0;
     quint64 m_rememberUse = 0;

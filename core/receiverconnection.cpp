@@ -280,9 +280,10 @@ void ReceiverConnection::handleOffer(const Offer &m)
     }
     if (store.writesAnonymously(slot.value(), size))
         return acceptOffer(m, key, slot.value(), std::optional<PartialInfo>());
-    if (auto known = store.knownPartial(slot.value(), size))
-        return acceptOffer(m, key, slot.value(), std::move(known));
-    if (ReceiveStore::partialLength(slot.value()) >= AsyncPartialBytes) {
+    auto probe = store.probePartial(slot.value(), size);
+    if (!probe.exists || probe.known) // no partial (most offers), or one we know: no reading
+        return acceptOffer(m, key, slot.value(), std::move(probe.known));
+    if (probe.length >= AsyncPartialBytes) {
         // Reading it back takes a while (a second per GiB or more: partials are written past
         // the page cache), and this thread serves other connections: it is hashed on another
         // one and ACCEPTed when done (partialFound()).

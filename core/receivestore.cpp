@@ -374,15 +374,6 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
     return std::optional<PartialInfo>(std::move(info));
 }
 
-qint64 ReceiveStore::partialLength(const FileSlot &slot)
-{
-    struct stat st;
-    if (::fstatat(slot.dirFd(), enc(slot.partName).constData(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-        !S_ISREG(st.st_mode))
-        return 0;
-    return st.st_size;
-}
-
 void ReceiveStore::rememberPartial(const FileSlot &slot, int fd, qint64 length,
                                    const Hasher &hasher)
 {
@@ -407,18 +398,26 @@ void ReceiveStore::knowPartial(const QString &key, const struct stat &st, const 
                            KnownPartial{st.st_dev, st.st_ino, stampOf(st), hasher, ++m_knownOrder});
 }
 
-std::optional<PartialInfo> ReceiveStore::knownPartial(const FileSlot &slot, qint64 size)
+ReceiveStore::PartialProbe ReceiveStore::probePartial(const FileSlot &slot, qint64 size)
 {
     struct stat st;
-    if (::fstatat(slot.dirFd(), enc(slot.partName).constData(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-        !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_size > size)
-        return std::nullopt;
+    PartialProbe probe;
+    if (::fstatat(slot.dirFd(), enc(slot.partName).constData(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        probe.exists = errno != ENOENT;
+        return probe;
+    }
+    probe.exists = true;
+    if (!S_ISREG(st.st_mode))
+        return probe;
+    probe.length = st.st_size;
+    if (st.st_size == 0 || st.st_size > size)
+        return probe;
     std::lock_guard lock(m_mutex);
     const auto it = m_knownPartials.constFind(partialKey(slot));
-    if (it == m_knownPartials.constEnd() || it->dev != st.st_dev || it->ino != st.st_ino ||
-        it->stamp != stampOf(st))
-        return std::nullopt;
-    return PartialInfo{st.st_size, it->hasher};
+    if (it != m_knownPartials.constEnd() && it->dev == st.st_dev && it->ino == st.st_ino &&
+        it->stamp == stampOf(st))
+        probe.known = PartialInfo{st.st_size, it->hasher};
+    return probe;
 }
 
 Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool anonymous)

@@ -131,18 +131,24 @@ public:
     // The usable partial of the final file: one with 0 < length <= size, hashed. nullopt when
     // there is none (a longer one is useless and is removed).
     Result<std::optional<PartialInfo>> findPartial(const FileSlot &slot, qint64 size);
-    // The size of the partial of `slot` as it is now (0: none, or not a regular file), without
-    // opening it: whether findPartial() will read much.
-    static qint64 partialLength(const FileSlot &slot);
     // Partials this process left (a dropped connection, a cancel) or read back once: their
     // inode, size and mtime then, and the hash state of those bytes, so that the resume that
-    // usually follows needs no reading back (again). knownPartial() is findPartial() for one of
-    // those, still unchanged; nullopt otherwise (then findPartial() reads it). At most
-    // MaxKnownPartials, the oldest forgotten first. `fd` is the partial, `length` bytes written
-    // and all of them in `hasher` (not remembered when the file holds another length).
+    // usually follows needs no reading back (again). At most MaxKnownPartials, the oldest
+    // forgotten first. `fd` is the partial, `length` bytes written and all of them in `hasher`
+    // (not remembered when the file holds another length).
     static constexpr int MaxKnownPartials = 4096;
     void rememberPartial(const FileSlot &slot, int fd, qint64 length, const Hasher &hasher);
-    std::optional<PartialInfo> knownPartial(const FileSlot &slot, qint64 size);
+    // The partial of `slot` as it is now, from one stat, without reading it: whether anything
+    // is at its name (also what findPartial() would refuse, which it then reports), its length
+    // if a regular file, and, for one remembered unchanged with 0 < length <= size, what
+    // findPartial() would find.
+    struct PartialProbe
+    {
+        bool exists = false;
+        qint64 length = 0;
+        std::optional<PartialInfo> known;
+    };
+    PartialProbe probePartial(const FileSlot &slot, qint64 size);
 
     // Files up to this size that have no partial are written to an unnamed file (O_TMPFILE)
     // in their final directory and linked in at commit: no hidden name to create, rename and

@@ -635,12 +635,14 @@ Result<std::optional<quint32>> FrameReader::checkHead(const char *head, qsizetyp
         available >= HeadSize ? typeLabel(quint8(head[4])) : QStringLiteral("frame");
     if (length == 0)
         return Error{ErrorCode::BadFrame, QStringLiteral("frame of length 0")};
-    if (length > MaxDataFrame) {
+    if (length > m_maxFrame) {
         return Error{ErrorCode::FrameTooLarge,
-                     QStringLiteral("%1 frame of %2 bytes over the cap of %3")
+                     QStringLiteral("%1 frame of %2 bytes over the cap of %3%4")
                          .arg(type)
                          .arg(length)
-                         .arg(MaxDataFrame)};
+                         .arg(m_maxFrame)
+                         .arg(m_maxFrame < MaxDataFrame ? QStringLiteral(" before WELCOME")
+                                                        : QString())};
     }
     if (available < HeadSize)
         return std::optional<quint32>();

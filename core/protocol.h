@@ -24,6 +24,9 @@ constexpr quint32 Magic = 0x49534B54; // "ISKT"
 constexpr quint32 MaxControlFrame = 64 * 1024;     // any frame but DATA
 constexpr quint32 MaxChunk = 1024 * 1024;          // DATA payload bytes
 constexpr quint32 MaxDataFrame = MaxChunk + 5;     // type + id + payload
+// Any frame before WELCOME: the largest legal one (HELLO or ERROR with a whole string) is
+// about 4.2 KiB; a peer that has not authenticated cannot make us hold more (issue 13).
+constexpr quint32 MaxHandshakeFrame = 8 * 1024;
 constexpr int MaxStringBytes = 4096;               // a path, whole
 constexpr int MaxComponentBytes = 255;             // one path component
 constexpr quint32 MaxInFlight = 1024;              // offers not yet answered by STORED/CANCEL
@@ -116,6 +119,12 @@ public:
     // Consumes that frame, its payload into `to` (head.size bytes).
     Result<void> readPayload(QIODevice *device, const DataHead &head, char *to);
 
+    // The longest frame accepted from now on (at most MaxDataFrame, the default): the
+    // handshake's sides set MaxHandshakeFrame until WELCOME, so a hostile length in the first
+    // 4 bytes is refused at once instead of being buffered.
+    void setMaxFrame(quint32 bytes) { m_maxFrame = qMin(bytes, MaxDataFrame); }
+    quint32 maxFrame() const { return m_maxFrame; }
+
     // Same, over bytes handed in with feed() (tests, fuzzing).
     void feed(const QByteArray &bytes) { m_buffer += bytes; }
     Result<std::optional<Message>> next();
@@ -127,6 +136,7 @@ private:
     Result<std::optional<Message>> fail(Error error);
     QByteArray m_buffer;
     std::optional<Error> m_error;
+    quint32 m_maxFrame = MaxDataFrame;
 };
 
 // HMAC-SHA256 proofs for mutual authentication. The receiver proves with role "receiver",

@@ -146,6 +146,8 @@ void SenderConnection::onConnected()
     m_socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
     m_socket->setSocketOption(QAbstractSocket::KeepAliveOption, 1);
     setState(LinkState::Authenticating);
+    m_handshake = Handshake::AwaitChallenge;
+    m_reader.setMaxFrame(proto::MaxHandshakeFrame);
     m_clientNonce = proto::randomNonce();
     send(proto::Hello{proto::Version, proto::Version, m_options.source, m_clientNonce});
 }
@@ -269,27 +271,34 @@ void SenderConnection::onReadyRead()
 
 void SenderConnection::handle(const proto::Message &message)
 {
-    if (const auto *c = std::get_if<proto::Challenge>(&message)) {
-        handleChallenge(*c);
-    } else if (const auto *w = std::get_if<proto::Welcome>(&message)) {
-        if (m_state != LinkState::Authenticating) {
-            lose(Error{ErrorCode::BadFrame, QStringLiteral("unexpected WELCOME")});
-            return;
-        }
-        m_maxInFlight = qMax<quint32>(1, qMin<quint32>(w->maxInFlight, proto::MaxInFlight));
-        m_failedAttempts = 0;
-        qCInfo(lcSend).noquote() << "connected to" << m_options.host << m_options.port << "as"
-                                 << m_options.source;
-        setState(LinkState::Ready);
-        while (!m_closesWaiting.empty()) {
-            Close waiting = std::move(m_closesWaiting.front());
-            m_closesWaiting.pop_front();
-            closeDbtag(waiting.dbtag, waiting.files);
-        }
-        pumpOffers();
-    } else if (const auto *e = std::get_if<proto::ErrorMsg>(&message)) {
+    if (const auto *e = std::get_if<proto::ErrorMsg>(&message)) {
         lose(Error{e->code, QStringLiteral("receiver: %1").arg(e->message)});
-    } else if (const auto *a = std::get_if<proto::Accept>(&message)) {
+        return;
+    }
+    if (m_state == LinkState::Authenticating) {
+        // Only the handshake's frames, each in its turn; nothing else before WELCOME.
+        const auto *c = std::get_if<proto::Challenge>(&message);
+        const auto *w = std::get_if<proto::Welcome>(&message);
+        if (c && m_handshake == Handshake::AwaitChallenge) {
+            handleChallenge(*c);
+        } else if (w && m_handshake == Handshake::AwaitWelcome) {
+            handleWelcome(*w);
+        } else {
+            lose(Error{ErrorCode::BadFrame,
+                       QStringLiteral("%1 from the receiver at %2:%3 before it proved the "
+                                      "shared secret: not trusted")
+                           .arg(proto::typeName(proto::typeOf(message)), m_options.host)
+                           .arg(m_options.port)});
+        }
+        return;
+    }
+    if (m_state != LinkState::Ready) {
+        lose(Error{ErrorCode::BadFrame,
+                   QStringLiteral("unexpected %1 from the receiver")
+                       .arg(proto::typeName(proto::typeOf(message)))});
+        return;
+    }
+    if (const auto *a = std::get_if<proto::Accept>(&message)) {
         handleAccept(*a);
     } else if (const auto *s = std::get_if<proto::Stored>(&message)) {
         handleStored(*s);
@@ -301,9 +310,25 @@ void SenderConnection::handle(const proto::Message &message)
     }
 }
 
+void SenderConnection::handleWelcome(const proto::Welcome &w)
+{
+    m_maxInFlight = qMax<quint32>(1, qMin<quint32>(w.maxInFlight, proto::MaxInFlight));
+    m_failedAttempts = 0;
+    m_reader.setMaxFrame(proto::MaxDataFrame);
+    qCInfo(lcSend).noquote() << "connected to" << m_options.host << m_options.port << "as"
+                             << m_options.source;
+    setState(LinkState::Ready);
+    while (!m_closesWaiting.empty()) {
+        Close waiting = std::move(m_closesWaiting.front());
+        m_closesWaiting.pop_front();
+        closeDbtag(waiting.dbtag, waiting.files);
+    }
+    pumpOffers();
+}
+
 void SenderConnection::handleChallenge(const proto::Challenge &c)
 {
-    if (m_state != LinkState::Authenticating || c.version != proto::Version) {
+    if (c.version != proto::Version) {
         lose(Error{ErrorCode::BadVersion, QStringLiteral("receiver chose protocol version %1").arg(c.version)});
         return;
     }
@@ -316,6 +341,7 @@ void SenderConnection::handleChallenge(const proto::Challenge &c)
                        .arg(m_options.host).arg(m_options.port)});
         return;
     }
+    m_handshake = Handshake::AwaitWelcome;
     send(proto::Auth{proto::proof(m_options.secret, proto::Role::Sender, m_clientNonce, c.nonce,
                                   m_options.source)});
 }

@@ -111,6 +111,7 @@ private:
     void onSocketError();
     void handle(const proto::Message &message);
     void handleChallenge(const proto::Challenge &c);
+    void handleWelcome(const proto::Welcome &w);
     void handleAccept(const proto::Accept &a);
     void handleStored(const proto::Stored &s);
     void handleClosed(const proto::Closed &c);
@@ -151,6 +152,11 @@ private:
     LinkState m_state = LinkState::Disconnected;
     proto::FrameReader m_reader;
     QByteArray m_clientNonce;
+    // Where the handshake stands while m_state is Authenticating. WELCOME counts only after
+    // the receiver proved the secret in CHALLENGE and we answered with AUTH: a peer that skips
+    // CHALLENGE (or fails its proof) never sees an OFFER, let alone a file (issue 13).
+    enum class Handshake { AwaitChallenge, AwaitWelcome };
+    Handshake m_handshake = Handshake::AwaitChallenge;
     quint32 m_maxInFlight = 0;
     quint32 m_nextId = 1;
     int m_failedAttempts = 0;

@@ -1,11 +1,18 @@
 #include "core/receiver.h"
 
 #include <QDateTime>
+#include <QSocketNotifier>
 #include <QThread>
+#include <QtEndian>
 #include <QTcpSocket>
 
 #include <algorithm>
 
+#include <cerrno>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/logging.h"
@@ -14,26 +21,57 @@
 
 namespace isocket {
 
+namespace {
+
+// How long accepting pauses after running out of file descriptors.
+constexpr int AcceptPauseMs = 250;
+// Connections accepted per wake-up of the listening socket, so that a flood of them does not
+// keep the receiver's thread from everything else.
+constexpr int AcceptBurst = 64;
+
+// The peer's address as bytes (the key of the per-peer cap); empty when unknown.
+QByteArray peerKey(int fd)
+{
+    sockaddr_storage addr = {};
+    socklen_t len = sizeof addr;
+    if (::getpeername(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0)
+        return QByteArray();
+    if (addr.ss_family == AF_INET) {
+        const auto *in = reinterpret_cast<const sockaddr_in *>(&addr);
+        return QByteArray(reinterpret_cast<const char *>(&in->sin_addr), sizeof in->sin_addr);
+    }
+    if (addr.ss_family == AF_INET6) {
+        const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(&addr);
+        return QByteArray(reinterpret_cast<const char *>(&in6->sin6_addr),
+                          sizeof in6->sin6_addr);
+    }
+    return QByteArray();
+}
+
+QString describePeer(const QByteArray &peer)
+{
+    if (peer.size() == 4)
+        return QHostAddress(qFromBigEndian<quint32>(peer.constData())).toString();
+    if (peer.size() == 16)
+        return QHostAddress(reinterpret_cast<const quint8 *>(peer.constData())).toString();
+    return QStringLiteral("(unknown address)");
+}
+
+} // namespace
+
+// Only listens: accepting is ours (Receiver::acceptPending()). QTcpServer's own accept loop
+// retries at once when accept() fails for want of file descriptors, which spins a core for as
+// long as connections wait (issue 13).
 class Receiver::Listener : public QTcpServer
 {
-public:
-    explicit Listener(Receiver *receiver) : m_receiver(receiver) {}
-
 protected:
-    // The socket is made in the I/O thread that serves it, from the descriptor.
-    void incomingConnection(qintptr socketDescriptor) override
-    {
-        m_receiver->serve(socketDescriptor);
-    }
-
-private:
-    Receiver *m_receiver;
+    void incomingConnection(qintptr socketDescriptor) override { ::close(int(socketDescriptor)); }
 };
 
 Receiver::Receiver(ReceiverOptions options, QObject *parent)
     : QObject(parent), m_options(std::move(options)),
       m_store(m_options.root, m_options.reserveBytes), m_committer(m_options.sync),
-      m_server(std::make_unique<Listener>(this))
+      m_server(std::make_unique<Listener>())
 {
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
     connect(&m_committer, &Committer::committed, this, &Receiver::onCommitted);
@@ -46,6 +84,12 @@ Receiver::Receiver(ReceiverOptions options, QObject *parent)
     m_sweepTimer.setInterval(
         int(std::clamp<qint64>(m_options.partialMaxAgeSecs / 4, 60, 24 * 3600) * 1000));
     connect(&m_sweepTimer, &QTimer::timeout, this, &Receiver::sweepPartials);
+    m_acceptPause.setSingleShot(true);
+    connect(&m_acceptPause, &QTimer::timeout, this, [this] {
+        if (m_acceptNotifier)
+            m_acceptNotifier->setEnabled(true);
+    });
+    m_spareFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     startIo();
 }
 
@@ -53,6 +97,7 @@ Receiver::~Receiver()
 {
     m_stopSweep = true;
     m_sweeper.waitForDone(); // it claims files in the registry
+    m_acceptNotifier.reset(); // before the socket it watches
     m_server->close();
     // Connections go with their threads (their destructors never call back into us); then
     // nothing starts a manifest any more, and the manifest writer's results are posted to us:
@@ -60,6 +105,8 @@ Receiver::~Receiver()
     stopIo();
     m_manifestWriter.waitForDone();
     m_partialHasher.waitForDone();
+    if (m_spareFd >= 0)
+        ::close(m_spareFd);
 }
 
 void Receiver::startIo()
@@ -199,6 +246,10 @@ bool Receiver::listen(const QHostAddress &address, quint16 port)
                             .arg(m_server->errorString());
         return false;
     }
+    m_server->pauseAccepting(); // see Listener
+    m_acceptNotifier =
+        std::make_unique<QSocketNotifier>(m_server->socketDescriptor(), QSocketNotifier::Read);
+    connect(m_acceptNotifier.get(), &QSocketNotifier::activated, this, &Receiver::acceptPending);
     qCInfo(lcRecv).noquote() << "listening on" << m_server->serverAddress().toString()
                              << m_server->serverPort() << "storing into" << m_options.root << "with"
                              << m_io.size() << "I/O thread(s)";
@@ -253,6 +304,8 @@ QHostAddress Receiver::serverAddress() const
 
 void Receiver::close()
 {
+    m_acceptNotifier.reset();
+    m_acceptPause.stop();
     m_server->close();
     m_sweepTimer.stop();
     onEachIoThread([](QObject *host) {
@@ -263,7 +316,125 @@ void Receiver::close()
     });
 }
 
-void Receiver::serve(qintptr socketDescriptor)
+void Receiver::acceptPending()
+{
+    if (!m_acceptNotifier)
+        return;
+    const int listenFd = int(m_server->socketDescriptor());
+    for (int i = 0; i < AcceptBurst; ++i) {
+        const int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            const int error = errno;
+            if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM)
+                onOutOfDescriptors(error);
+            else if (error != EAGAIN && error != EWOULDBLOCK && error != EINTR &&
+                     error != ECONNABORTED && error != EPROTO)
+                qCWarning(lcRecv).noquote() << "accept:" << qt_error_string(error);
+            return;
+        }
+        if (m_outOfFds) {
+            m_outOfFds = false;
+            qCInfo(lcRecv) << "file descriptors available again: accepting connections";
+        }
+        const QByteArray peer = peerKey(fd);
+        if (!admit(peer)) {
+            ::close(fd);
+            ++m_rejected;
+            ++m_rejectsUnlogged;
+            if (!m_rejectLogClock.isValid() || m_rejectLogClock.elapsed() >= 1000) {
+                m_rejectLogClock.start();
+                qCWarning(lcRecv).noquote()
+                    << "closed" << std::exchange(m_rejectsUnlogged, 0)
+                    << "new connection(s): too many not authenticated yet (last from"
+                    << describePeer(peer) << "; caps" << m_options.maxUnauthenticated << "in all,"
+                    << m_options.maxUnauthenticatedPerPeer << "per address)";
+            }
+            continue;
+        }
+        serve(fd, peer);
+    }
+}
+
+void Receiver::onOutOfDescriptors(int error)
+{
+    if (!m_outOfFds) {
+        m_outOfFds = true;
+        qCWarning(lcRecv).noquote()
+            << QStringLiteral("cannot accept connections: %1; refusing new ones until "
+                              "descriptors are free again (raise the open-file limit, "
+                              "LimitNOFILE= in the service, if legitimate EDs meet this)")
+                   .arg(qt_error_string(error));
+    }
+    // Take the oldest waiting connection off the queue with the spare descriptor and close it:
+    // its peer learns at once instead of waiting for a reply that cannot come.
+    if (m_spareFd >= 0) {
+        ::close(m_spareFd);
+        const int fd = ::accept4(int(m_server->socketDescriptor()), nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            ::close(fd);
+            ++m_rejected;
+        }
+        m_spareFd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    // The listening socket stays readable while connections wait: not watched for a moment.
+    m_acceptNotifier->setEnabled(false);
+    m_acceptPause.start(AcceptPauseMs);
+}
+
+int Receiver::unauthenticatedCount() const
+{
+    std::lock_guard lock(m_admitMutex);
+    return m_unauthenticated;
+}
+
+bool Receiver::admit(const QByteArray &peer)
+{
+    std::lock_guard lock(m_admitMutex);
+    if (m_unauthenticated >= m_options.maxUnauthenticated)
+        return false;
+    int &fromPeer = m_unauthenticatedByPeer[peer];
+    if (fromPeer >= m_options.maxUnauthenticatedPerPeer) {
+        if (fromPeer == 0)
+            m_unauthenticatedByPeer.remove(peer);
+        return false;
+    }
+    ++fromPeer;
+    ++m_unauthenticated;
+    return true;
+}
+
+void Receiver::leave(const QByteArray &peer)
+{
+    std::lock_guard lock(m_admitMutex);
+    --m_unauthenticated;
+    auto it = m_unauthenticatedByPeer.find(peer);
+    if (it != m_unauthenticatedByPeer.end() && --it.value() <= 0)
+        m_unauthenticatedByPeer.erase(it);
+}
+
+bool Receiver::mayLogUnauthenticated()
+{
+    int suppressed = 0;
+    {
+        std::lock_guard lock(m_logMutex);
+        if (!m_logWindow.isValid() || m_logWindow.elapsed() >= UnauthenticatedLogWindowMs) {
+            m_logWindow.start();
+            m_logLines = 0;
+            suppressed = std::exchange(m_logSuppressed, 0);
+        }
+        if (m_logLines >= UnauthenticatedLogLines) {
+            ++m_logSuppressed;
+            return false;
+        }
+        ++m_logLines;
+    }
+    if (suppressed > 0)
+        qCWarning(lcRecv).noquote()
+            << suppressed << "more line(s) about peers that had not authenticated left out";
+    return true;
+}
+
+void Receiver::serve(qintptr socketDescriptor, const QByteArray &peer)
 {
     const quint64 id = m_nextConnectionId++;
     ++m_connections;
@@ -275,7 +446,7 @@ void Receiver::serve(qintptr socketDescriptor)
     }
     QMetaObject::invokeMethod(
         host,
-        [this, host, socketDescriptor, id] {
+        [this, host, socketDescriptor, id, peer] {
             {
                 std::lock_guard lock(m_unservedMutex);
                 m_unserved.remove(socketDescriptor);
@@ -286,17 +457,18 @@ void Receiver::serve(qintptr socketDescriptor)
                     << "connection" << id << "dropped:" << socket->errorString();
                 delete socket;
                 ::close(int(socketDescriptor));
+                leave(peer);
                 QMetaObject::invokeMethod(
                     this, [this] { --m_connections; }, Qt::QueuedConnection);
                 return;
             }
-            auto *c = new ReceiverConnection(id, socket, this, host); // child of host
+            auto *c = new ReceiverConnection(id, socket, peer, this, host); // child of host
             // Re-emitted by us, in our thread (queued: we live in another one).
             connect(c, &ReceiverConnection::peerAuthenticated, this, &Receiver::peerAuthenticated);
             connect(c, &ReceiverConnection::authFailed, this,
-                    [this](const QString &peer, const QString &reason) {
+                    [this](const QString &address, const QString &reason) {
                         ++m_authFailures;
-                        emit authFailed(peer, reason);
+                        emit authFailed(address, reason);
                     });
             // Per-file events the connection hands to forward() itself: they cross to this
             // thread only when somebody listens.

@@ -50,6 +50,7 @@
 #include <mutex>
 #include <vector>
 
+class QSocketNotifier;
 class QThread;
 
 namespace isocket {
@@ -68,6 +69,12 @@ struct ReceiverOptions
     // Partials nobody has written for this long are removed (partialsweeper.h): at listen()
     // and then every quarter of it (at least a minute apart, at most a day). 0: kept forever.
     qint64 partialMaxAgeSecs = 0;
+    // Connections that have not authenticated yet, at most this many at once (each costs at
+    // most about 64 KiB until then: a handshake frame and a small read buffer), and at most
+    // maxUnauthenticatedPerPeer of them from one address; past either cap a new connection is
+    // closed as soon as it is accepted (issue 13).
+    int maxUnauthenticated = 1024;
+    int maxUnauthenticatedPerPeer = 128;
 };
 
 class Receiver : public QObject
@@ -93,6 +100,11 @@ public:
     void close();
 
     int authFailureCount() const { return m_authFailures; }
+    // Connections accepted and not authenticated yet (any thread).
+    int unauthenticatedCount() const;
+    // Connections closed at once because of the caps above, or because we ran out of file
+    // descriptors (any thread).
+    int rejectedCount() const { return m_rejected; }
     // Connections accepted and not yet gone (peerDisconnected not yet emitted).
     int connectionCount() const { return m_connections; }
     int ioThreadCount() const { return int(m_io.size()); }
@@ -163,7 +175,25 @@ private:
     };
     void startIo();
     void stopIo();
-    void serve(qintptr socketDescriptor);
+    // Accepts what the listening socket has (our own accept loop, so that running out of file
+    // descriptors pauses accepting instead of spinning; see acceptPending()).
+    void acceptPending();
+    // Out of file descriptors: the oldest waiting connection is accepted with the spare fd and
+    // closed (so it does not wait for a reply that never comes), and accepting pauses for a
+    // moment; one warning per episode.
+    void onOutOfDescriptors(int error);
+    void serve(qintptr socketDescriptor, const QByteArray &peer);
+    // The caps on connections not authenticated yet. admit() counts one for `peer` (an address,
+    // raw bytes) or says no; leave() gives it back, once, when the connection authenticated or
+    // went away (any thread).
+    bool admit(const QByteArray &peer);
+    void leave(const QByteArray &peer);
+    // Whether a line caused by a peer that has not authenticated may be logged now: at most
+    // UnauthenticatedLogLines in each UnauthenticatedLogWindowMs, then one line that says how
+    // many were left out (any thread). A peer without credentials cannot flood the log.
+    bool mayLogUnauthenticated();
+    static constexpr int UnauthenticatedLogLines = 20;
+    static constexpr int UnauthenticatedLogWindowMs = 10'000;
     // Runs `fn` on each I/O thread and waits until all have.
     void onEachIoThread(const std::function<void(QObject *host)> &fn);
     // Whether `host` is one of ours still running (answers may be posted to it).
@@ -212,6 +242,20 @@ private:
     QSet<qintptr> m_unserved; // accepted, not yet taken by their I/O thread
     std::mutex m_answersMutex;
     QHash<QObject *, std::vector<std::function<void()>>> m_answers; // see answer()
+    mutable std::mutex m_admitMutex;
+    int m_unauthenticated = 0;
+    QHash<QByteArray, int> m_unauthenticatedByPeer;
+    std::atomic<int> m_rejected{0};
+    std::mutex m_logMutex;
+    QElapsedTimer m_logWindow;
+    int m_logLines = 0;
+    int m_logSuppressed = 0;
+    std::unique_ptr<QSocketNotifier> m_acceptNotifier; // on the listening socket, while listening
+    QTimer m_acceptPause;     // single shot: accepting resumes after running out of fds
+    int m_spareFd = -1;       // /dev/null, given up to accept (and close) one connection
+    bool m_outOfFds = false;  // an episode is on: warned once, "accepting again" logged after
+    QElapsedTimer m_rejectLogClock; // at most one line about rejected connections a second
+    int m_rejectsUnlogged = 0;
     quint64 m_nextConnectionId = 1;
     std::atomic<int> m_connections{0};
     int m_authFailures = 0;

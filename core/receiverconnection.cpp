@@ -20,18 +20,26 @@ using namespace proto;
 namespace {
 
 // Peer-supplied text made safe for one log line (control characters escaped).
-QString printable(const QString &text)
+// `text` for a log line: control characters escaped, and at most `max` characters of it (what
+// a peer chose to send us is not ours to copy whole).
+QString printable(const QString &text, qsizetype max = 1024)
 {
     QString out;
-    out.reserve(text.size());
-    for (const QChar c : text) {
+    out.reserve(qMin(text.size(), max) + 16);
+    for (const QChar c : text.left(max)) {
         if (c.unicode() < 0x20 || c.unicode() == 0x7f)
             out += QStringLiteral("\\x%1").arg(c.unicode(), 2, 16, QLatin1Char('0'));
         else
             out += c;
     }
+    if (text.size() > max)
+        out += QStringLiteral("... (%1 characters)").arg(text.size());
     return out;
 }
+
+// What a connection reads from its socket before it authenticated: enough for the largest
+// handshake frame (MaxHandshakeFrame) and the next.
+constexpr qint64 HandshakeReadBuffer = 2 * MaxHandshakeFrame;
 
 // Start writeback every this many bytes of a file (write-behind, see handleData).
 constexpr qint64 WriteBehindBytes = 8 * 1024 * 1024;
@@ -45,16 +53,17 @@ QString rate(qint64 bytes, qint64 ms)
 
 } // namespace
 
-ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver *receiver,
-                                       QObject *parent)
-    : QObject(parent), m_id(id), m_socket(socket), m_receiver(receiver)
+ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, const QByteArray &peer,
+                                       Receiver *receiver, QObject *parent)
+    : QObject(parent), m_id(id), m_socket(socket), m_receiver(receiver), m_peerKey(peer)
 {
     m_socket->setParent(this);
     m_peerAddress = m_socket->peerAddress().toString() + QLatin1Char(':') +
                     QString::number(m_socket->peerPort());
-    // A peer that floods us is held back by TCP, not buffered here: one DATA frame in flight
-    // plus the next.
-    m_socket->setReadBufferSize(2 * qint64(MaxDataFrame));
+    // Until WELCOME only handshake frames are legal: a peer without the secret makes us hold
+    // one of them at most, in a small buffer (issue 13). handleAuth() widens both.
+    m_reader.setMaxFrame(MaxHandshakeFrame);
+    m_socket->setReadBufferSize(HandshakeReadBuffer);
 
     m_deadline.setSingleShot(true);
     connect(&m_deadline, &QTimer::timeout, this, [this] {
@@ -89,7 +98,16 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver 
     QMetaObject::invokeMethod(this, &ReceiverConnection::onReadyRead, Qt::QueuedConnection);
 }
 
-ReceiverConnection::~ReceiverConnection() = default;
+ReceiverConnection::~ReceiverConnection()
+{
+    leaveUnauthenticated();
+}
+
+void ReceiverConnection::leaveUnauthenticated()
+{
+    if (std::exchange(m_admitted, false))
+        m_receiver->leave(m_peerKey);
+}
 
 void ReceiverConnection::abort()
 {
@@ -158,8 +176,9 @@ void ReceiverConnection::handle(Message &&message)
     }
     if (auto *m = std::get_if<ErrorMsg>(&message)) {
         // The peer gives up on us; say nothing back.
-        qCWarning(lcRecv).noquote()
-            << m_peerAddress << "sent ERROR" << errorName(m->code) << printable(m->message);
+        if (!handshake || m_receiver->mayLogUnauthenticated())
+            qCWarning(lcRecv).noquote() << m_peerAddress << "sent ERROR" << errorName(m->code)
+                                        << printable(m->message, handshake ? 200 : 1024);
         m_phase = Phase::Closing;
         m_socket->disconnectFromHost();
         return;
@@ -201,6 +220,11 @@ void ReceiverConnection::handleAuth(const Auth &m)
     }
     m_deadline.stop();
     m_phase = Phase::Ready;
+    leaveUnauthenticated();
+    // A peer that floods us now is held back by TCP, not buffered here: one DATA frame in
+    // flight plus the next.
+    m_reader.setMaxFrame(MaxDataFrame);
+    m_socket->setReadBufferSize(2 * qint64(MaxDataFrame));
     send(Welcome{MaxInFlight, MaxChunk});
     qCInfo(lcRecv).noquote() << m_peerAddress << "authenticated as" << m_source;
     emit peerAuthenticated(m_id, m_source);
@@ -741,10 +765,14 @@ void ReceiverConnection::fail(ErrorCode code, const QString &message)
 {
     if (m_phase == Phase::Closing || m_phase == Phase::Done)
         return;
-    qCWarning(lcRecv).noquote() << "closing" << m_peerAddress
-                                << (m_source.isEmpty() ? QString()
-                                                       : QStringLiteral("(%1)").arg(m_source))
-                                << errorName(code) << ":" << printable(message);
+    const bool authenticated = m_phase == Phase::Ready;
+    if (authenticated || m_receiver->mayLogUnauthenticated())
+        qCWarning(lcRecv).noquote()
+            << "closing" << m_peerAddress
+            << (m_source.isEmpty()  ? QString()
+                : authenticated     ? QStringLiteral("(%1)").arg(m_source)
+                                    : QStringLiteral("(claims to be '%1')").arg(printable(m_source, 64)))
+            << errorName(code) << ":" << printable(message, authenticated ? 1024 : 200);
     send(ErrorMsg{code, message});
     m_phase = Phase::Closing;
     cleanup();
@@ -785,6 +813,7 @@ void ReceiverConnection::onDisconnected()
     cleanup();
     m_transfers.clear();
     m_tokens.clear();
+    leaveUnauthenticated();
     qCDebug(lcRecv).noquote() << m_peerAddress << "disconnected";
     emit finished(m_id);
     deleteLater();

@@ -47,7 +47,10 @@ public:
     static constexpr qint64 AsyncPartialBytes = 4 * 1024 * 1024;
 
     // Takes `socket` (connected, in this thread) and becomes its parent; `parent` becomes ours.
-    ReceiverConnection(quint64 id, QTcpSocket *socket, Receiver *receiver, QObject *parent);
+    // Holds one of the Receiver's places for a connection not authenticated yet, for `peer`
+    // (Receiver::admit()), until it authenticates or goes.
+    ReceiverConnection(quint64 id, QTcpSocket *socket, const QByteArray &peer, Receiver *receiver,
+                       QObject *parent);
     ~ReceiverConnection() override;
 
     quint64 id() const { return m_id; }
@@ -152,6 +155,7 @@ private:
                          const Result<void> &result);
 
     void send(const proto::Message &message);
+    void leaveUnauthenticated(); // gives the admission place back, once
     void refuse(const proto::Offer &offer, ErrorCode code, const QString &message);
     // ERROR(code) to the peer, then a graceful close (drain, then abort after LingerMs).
     void fail(ErrorCode code, const QString &message);
@@ -165,6 +169,8 @@ private:
     QTcpSocket *m_socket; // child
     Receiver *m_receiver; // outlives us (it stops our thread before it goes)
     QString m_peerAddress;
+    QByteArray m_peerKey;          // the address as Receiver::admit() counted it
+    bool m_admitted = true;        // holds a place among the connections not authenticated
     QString m_source;
     Phase m_phase = Phase::AwaitHello;
     proto::FrameReader m_reader;

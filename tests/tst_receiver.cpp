@@ -127,6 +127,7 @@ class TestReceiver : public QObject
     Q_OBJECT
 
 private slots:
+    void unauthenticatedConnectionsAreCapped();
     void storeFile();
     void nestedPath();
     void resume();
@@ -1311,6 +1312,38 @@ void TestReceiver::cliRefusesPublicWithoutSecret()
     QCOMPARE(p.exitCode(), 2);
     QVERIFY(p.readAllStandardError().contains("secret"));
     QVERIFY(p.readAllStandardOutput().isEmpty());
+}
+
+void TestReceiver::unauthenticatedConnectionsAreCapped()
+{
+    QTemporaryDir tmp;
+    ReceiverOptions options{tmp.path(), QByteArrayLiteral("s3cret"), 0};
+    options.maxUnauthenticated = 3;
+    Receiver receiver(options);
+    QVERIFY(receiver.listen(QHostAddress::LocalHost, 0));
+
+    // Three that say nothing take every place.
+    std::vector<std::unique_ptr<ProtoClient>> idle;
+    for (int i = 0; i < 3; ++i) {
+        idle.push_back(std::make_unique<ProtoClient>());
+        QVERIFY(idle.back()->connectTo(receiver.serverPort()));
+    }
+    QTRY_COMPARE(receiver.unauthenticatedCount(), 3);
+    // The fourth is closed as soon as it is accepted.
+    ProtoClient fourth;
+    QVERIFY(fourth.connectTo(receiver.serverPort()));
+    QVERIFY(fourth.waitClosed());
+    QCOMPARE(receiver.rejectedCount(), 1);
+
+    // One that authenticates gives its place up: the next one gets in, and is served.
+    QVERIFY(idle.front()->handshake(QByteArrayLiteral("s3cret"), QStringLiteral("ed1")).ok);
+    QTRY_COMPARE(receiver.unauthenticatedCount(), 2);
+    ProtoClient next;
+    QVERIFY(connectAndGreet(next, receiver.serverPort(), QStringLiteral("ed2")));
+    // One that goes away does too.
+    idle.back()->disconnect();
+    QTRY_COMPARE(receiver.unauthenticatedCount(), 1);
+    QCOMPARE(receiver.rejectedCount(), 1);
 }
 
 QTEST_GUILESS_MAIN(TestReceiver)

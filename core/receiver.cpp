@@ -1,6 +1,7 @@
 #include "core/receiver.h"
 
 #include <QDateTime>
+#include <QFile>
 #include <QSocketNotifier>
 #include <QThread>
 #include <QtEndian>
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/logging.h"
@@ -239,6 +241,7 @@ bool Receiver::listen(const QHostAddress &address, quint16 port)
         m_errorString = r.error().message;
         return false;
     }
+    warnAboutReserve();
     if (!m_server->listen(address, port)) {
         m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
                             .arg(address.toString())
@@ -410,6 +413,33 @@ void Receiver::leave(const QByteArray &peer)
     auto it = m_unauthenticatedByPeer.find(peer);
     if (it != m_unauthenticatedByPeer.end() && --it.value() <= 0)
         m_unauthenticatedByPeer.erase(it);
+}
+
+void Receiver::warnAboutReserve() const
+{
+    struct statvfs vfs;
+    if (m_options.reserveBytes <= 0 ||
+        ::statvfs(QFile::encodeName(m_options.root).constData(), &vfs) != 0)
+        return;
+    const qint64 total = qint64(vfs.f_blocks) * qint64(vfs.f_frsize);
+    const qint64 free = qint64(vfs.f_bavail) * qint64(vfs.f_frsize);
+    if (m_options.reserveBytes >= total)
+        qCWarning(lcRecv).noquote()
+            << QStringLiteral("the reserve (receive.reserve, --reserve) of %1 bytes is larger than "
+                              "the whole filesystem of %2 (%3 bytes): every file will be refused; "
+                              "set it below that, for example %4 (5 %)")
+                   .arg(m_options.reserveBytes)
+                   .arg(m_options.root)
+                   .arg(total)
+                   .arg(total / 20);
+    else if (m_options.reserveBytes >= free)
+        qCWarning(lcRecv).noquote()
+            << QStringLiteral("only %1 bytes are free on the filesystem of %2, less than the "
+                              "reserve (receive.reserve, --reserve) of %3: files are refused "
+                              "until space is freed or the reserve lowered")
+                   .arg(free)
+                   .arg(m_options.root)
+                   .arg(m_options.reserveBytes);
 }
 
 bool Receiver::mayLogUnauthenticated()

@@ -192,6 +192,8 @@ private:
     // UnauthenticatedLogLines in each UnauthenticatedLogWindowMs, then one line that says how
     // many were left out (any thread). A peer without credentials cannot flood the log.
     bool mayLogUnauthenticated();
+    // A reserve the filesystem cannot keep is said at start, with what to set.
+    void warnAboutReserve() const;
     static constexpr int UnauthenticatedLogLines = 20;
     static constexpr int UnauthenticatedLogWindowMs = 10'000;
     // Runs `fn` on each I/O thread and waits until all have.

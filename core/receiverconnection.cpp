@@ -346,12 +346,14 @@ void ReceiverConnection::acceptOffer(const Offer &m, const QString &key, const F
     }
     const qint64 size = qint64(m.size);
     const qint64 offset = partial.value() ? partial.value()->length : 0;
-    if (auto r = m_receiver->store().checkSpace(slot, size - offset); !r) {
+    auto space = m_receiver->store().checkSpace(slot, size - offset);
+    if (!space) {
         m_receiver->release(key);
-        return refuse(m, r.error().code, r.error().message);
+        return refuse(m, space.error().code, space.error().message);
     }
 
     Transfer &t = m_transfers[m.id];
+    t.space = std::move(space).value();
     t.offer = m;
     t.key = key;
     t.offeredOffset = offset;
@@ -479,6 +481,11 @@ void ReceiverConnection::received(Transfer &t, qint64 bytes)
 {
     const qint64 size = qint64(t.offer.size);
     t.written += bytes;
+    if (t.written - t.spaceCounted >= WriteBehindBytes) {
+        // Now on the filesystem (its free space shows it): no longer promised.
+        t.space.written(t.written - t.spaceCounted);
+        t.spaceCounted = t.written;
+    }
     if (t.failure == ErrorCode::Ok && !m_writer.direct() &&
         t.written - t.flushed >= WriteBehindBytes) {
         // Write-behind: hand the pages to the disk while the rest arrives, so the sync

@@ -100,6 +100,10 @@ private:
         qint64 startOffset = 0;
         ErrorCode failure = ErrorCode::Ok; // once set, DATA is dropped and END reports it
         QString failureMessage;
+        // Free space promised to the rest of the file (given back with the transfer); what
+        // was written up to spaceCounted is no longer promised.
+        ReceiveStore::SpaceClaim space;
+        qint64 spaceCounted = 0;
         quint64 token = 0; // committer token while committing
         quint64 generation = 0; // while hashing: which findPartial() answer is ours
         QElapsedTimer clock;

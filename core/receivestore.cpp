@@ -485,55 +485,113 @@ Result<qint64> ReceiveStore::refreshSpace(SpaceState &state, const FileSlot &slo
     struct statvfs vfs;
     if (::fstatvfs(slot.dirFd(), &vfs) != 0) {
         const int err = errno;
+        state.atMs = -1;
         return osFailure(QStringLiteral("statvfs"), m_root, err);
     }
     state.avail = qint64(vfs.f_bavail) * qint64(vfs.f_frsize);
-    state.accepted = 0;
     state.atMs = nowMs();
     return state.avail;
 }
 
-Result<void> ReceiveStore::checkSpace(const FileSlot &slot, qint64 needed)
+ReceiveStore::SpaceState *ReceiveStore::spaceState(dev_t dev)
+{
+    for (SpaceState &s : m_space)
+        if (s.dev == dev)
+            return &s;
+    return nullptr;
+}
+
+Result<ReceiveStore::SpaceClaim> ReceiveStore::checkSpace(const FileSlot &slot, qint64 needed)
 {
     std::lock_guard lock(m_mutex);
-    SpaceState *state = nullptr;
-    for (SpaceState &s : m_space)
-        if (s.dev == slot.dev)
-            state = &s;
-    bool fresh = false;
+    SpaceState *state = spaceState(slot.dev);
     if (!state) {
-        m_space.push_back({slot.dev, 0, 0, 0});
+        m_space.push_back(SpaceState{slot.dev, 0, 0, -1});
         state = &m_space.back();
-        fresh = true;
-    } else if (nowMs() - state->atMs > SpaceCacheMs) {
-        fresh = true;
     }
-    if (fresh) {
-        if (auto r = refreshSpace(*state, slot); !r) {
-            m_space.clear();
+    bool fresh = false;
+    if (state->atMs < 0 || nowMs() - state->atMs > SpaceCacheMs) {
+        if (auto r = refreshSpace(*state, slot); !r)
             return r.error();
-        }
+        fresh = true;
     }
-    qint64 avail = state->avail - state->accepted;
+    qint64 avail = state->avail - state->promised;
     if (avail - needed < m_reserveBytes && !fresh) {
         // Never refuse on an estimate: look again.
-        auto r = refreshSpace(*state, slot);
-        if (!r) {
-            m_space.clear();
+        if (auto r = refreshSpace(*state, slot); !r)
             return r.error();
-        }
-        avail = r.value();
+        avail = state->avail - state->promised;
     }
     if (avail - needed >= m_reserveBytes) {
-        state->accepted += needed;
-        return {};
+        state->promised += needed;
+        SpaceClaim claim;
+        claim.m_store = this;
+        claim.m_dev = slot.dev;
+        claim.m_remaining = needed;
+        return claim;
     }
-    m_space.clear(); // the next offer looks again
-    return Error{ErrorCode::DiskFull, QStringLiteral("%1 bytes free, %2 needed, %3 reserved on %4")
-                                          .arg(avail)
-                                          .arg(needed)
-                                          .arg(m_reserveBytes)
-                                          .arg(m_root)};
+    state->atMs = -1; // the next offer looks again
+    return Error{ErrorCode::DiskFull,
+                 QStringLiteral("%1 bytes free (%2 of them promised to files being received), "
+                                "%3 needed, %4 reserved on %5")
+                     .arg(state->avail)
+                     .arg(state->promised)
+                     .arg(needed)
+                     .arg(m_reserveBytes)
+                     .arg(m_root)};
+}
+
+void ReceiveStore::spaceWritten(dev_t dev, qint64 bytes)
+{
+    std::lock_guard lock(m_mutex);
+    if (SpaceState *state = spaceState(dev)) {
+        state->promised -= bytes;
+        state->avail -= bytes;
+    }
+}
+
+void ReceiveStore::spaceReleased(dev_t dev, qint64 bytes)
+{
+    std::lock_guard lock(m_mutex);
+    if (SpaceState *state = spaceState(dev))
+        state->promised -= bytes;
+}
+
+qint64 ReceiveStore::promisedBytes() const
+{
+    std::lock_guard lock(m_mutex);
+    qint64 sum = 0;
+    for (const SpaceState &s : m_space)
+        sum += s.promised;
+    return sum;
+}
+
+ReceiveStore::SpaceClaim &ReceiveStore::SpaceClaim::operator=(SpaceClaim &&other) noexcept
+{
+    if (this != &other) {
+        reset();
+        m_store = std::exchange(other.m_store, nullptr);
+        m_dev = other.m_dev;
+        m_remaining = std::exchange(other.m_remaining, 0);
+    }
+    return *this;
+}
+
+void ReceiveStore::SpaceClaim::written(qint64 bytes)
+{
+    bytes = qBound<qint64>(0, bytes, m_remaining);
+    if (!m_store || bytes == 0)
+        return;
+    m_remaining -= bytes;
+    m_store->spaceWritten(m_dev, bytes);
+}
+
+void ReceiveStore::SpaceClaim::reset()
+{
+    if (m_store && m_remaining > 0)
+        m_store->spaceReleased(m_dev, m_remaining);
+    m_store = nullptr;
+    m_remaining = 0;
 }
 
 void ReceiveStore::removePartial(const FileSlot &slot)

@@ -15,8 +15,10 @@
 #include <QFileInfo>
 #include <QRegularExpression>
 #include <QScopeGuard>
+#include <QStorageInfo>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 
 #include <csignal>
 #include <optional>
@@ -109,6 +111,7 @@ private slots:
     void impostorReceiver();
     void diskFull();
     void reserveRefusesThenStores();
+    void reserveHeldWithFilesInFlight();
     void onceEndsWhenTheReceiverKeepsRefusing();
     void onceWithNothingToSendEnds();
     void receiverLostAMarkedFile();
@@ -475,6 +478,9 @@ void TestE2eFaults::reserveRefusesThenStores()
         port = startReceiver(receiver, recv, 0,
                              {QStringLiteral("--reserve"), QStringLiteral("1000G")});
         QVERIFY(port != 0);
+        // Said at start, with what to set instead.
+        QVERIFY(receiver.waitForError(QStringLiteral("every file will be refused; set it below"),
+                                      e2eTimeout(5000)));
         Process sender(QStringLiteral("sender"));
         QVERIFY(sender.startIsocket(senderArgs(ed, port, source)));
         // The barrier: the receiver refused every file at least once and the sender logged it.
@@ -492,6 +498,74 @@ void TestE2eFaults::reserveRefusesThenStores()
         QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, dbtag, recv, source), QString(), e2eTimeout());
     }
     QCOMPARE(guard.violation(), QString());
+}
+
+void TestE2eFaults::reserveHeldWithFilesInFlight()
+{
+    // The reserve is kept while many files are in flight at once (issue 13 item 6, issue 14
+    // item 8): offers are counted against the free space until their bytes are written, on
+    // every connection, also after the free space is read again. A 32 MiB tmpfs with 8 MiB
+    // reserved takes at most ~24 of 40 files of 1 MiB that come slowly, pipelined on two
+    // connections; the disk never runs out (no ENOSPC) and stays above the reserve.
+    {
+        Process probe(QStringLiteral("unshare probe"));
+        if (!probe.start(QStringLiteral("unshare"),
+                         {QStringLiteral("-m"), QStringLiteral("true")}) ||
+            !probe.waitForExit(e2eTimeout(10000)) || probe.exitCode() != 0)
+            QSKIP("needs a private mount namespace (unshare -m; root)");
+    }
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ed = path(tmp.path(), QStringLiteral("ed"));
+    const QString mountPoint = path(tmp.path(), QStringLiteral("recv"));
+    QVERIFY(QDir().mkpath(mountPoint));
+    const QString source = QStringLiteral("ed1");
+    const QString dbtag = QStringLiteral("DC20200101000000");
+    QVERIFY(makeClosedDbtag(ed, dbtag, 40, MiB));
+
+    Process receiver(QStringLiteral("receiver (32 MiB tmpfs, 8 MiB reserved)"));
+    QVERIFY(receiver.start(
+        QStringLiteral("unshare"),
+        {QStringLiteral("-m"), QStringLiteral("--"), QStringLiteral("sh"), QStringLiteral("-c"),
+         QStringLiteral("mount -t tmpfs -o size=32m tmpfs \"$0\" && exec \"$1\" receive "
+                        "--root \"$0\" --listen 127.0.0.1:0 --reserve 8M"),
+         mountPoint, isocketBinary()}));
+    const quint16 port = waitListening(receiver, e2eTimeout(10000));
+    QVERIFY(port != 0);
+    const QString recv = QStringLiteral("/proc/%1/root%2").arg(receiver.pid()).arg(mountPoint);
+    auto freeBytes = [&recv] {
+        const QStorageInfo info(recv);
+        return info.bytesAvailable();
+    };
+    qint64 lowest = freeBytes();
+    QTimer sampler;
+    QObject::connect(&sampler, &QTimer::timeout, [&] { lowest = qMin(lowest, freeBytes()); });
+    sampler.start(5);
+
+    MarkGuard guard(ed, recv, source);
+    Process sender(QStringLiteral("sender"));
+    QVERIFY(sender.startIsocket(senderArgs(
+        ed, port, source,
+        {QStringLiteral("--bwlimit"), QStringLiteral("6M"), QStringLiteral("--retry-max"),
+         QStringLiteral("300ms")})));
+    // The barrier: as many files as fit are stored, and later offers are refused by the
+    // reserve (re-offered by the sender after the free space was read again).
+    QTRY_VERIFY_WITH_TIMEOUT(receivedFiles(path(recv, path(source, dbtag))).size() >= 20,
+                             e2eTimeout(60000));
+    QVERIFY(receiver.waitForError(QStringLiteral("reserved on"), e2eTimeout()));
+    const int refusalsSeen = int(receiver.err().count(QLatin1String("reserved on")));
+    QTRY_VERIFY_WITH_TIMEOUT(receiver.err().count(QLatin1String("reserved on")) > refusalsSeen + 3,
+                             e2eTimeout());
+    sender.kill();
+    sampler.stop();
+    lowest = qMin(lowest, freeBytes());
+
+    QVERIFY2(!receiver.err().contains(QLatin1String("No space left")),
+             "the disk ran out of space under the reserve");
+    QVERIFY2(lowest >= 7 * MiB, qPrintable(QStringLiteral("%1 bytes free at the lowest").arg(lowest)));
+    QCOMPARE(storedAreIntact(ed, dbtag, recv, source), QString());
+    QCOMPARE(guard.violation(), QString());
+    QVERIFY(receiver.isRunning());
 }
 
 void TestE2eFaults::onceEndsWhenTheReceiverKeepsRefusing()

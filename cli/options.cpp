@@ -1,6 +1,7 @@
 #include "cli/options.h"
 
 #include "core/logging.h"
+#include "core/secret.h"
 
 #include <QFile>
 #include <QFileInfo>
@@ -126,24 +127,7 @@ Result<void> openLogFile(const QString &path)
 
 Result<QByteArray> readSecretFile(const QString &path)
 {
-    if (path.isEmpty())
-        return QByteArray();
-    struct stat st;
-    if (::stat(QFile::encodeName(path).constData(), &st) != 0)
-        return Error{ErrorCode::ConfigError, QStringLiteral("--secret-file: cannot read %1").arg(path)};
-    if (st.st_mode & (S_IRWXG | S_IRWXO))
-        return Error{ErrorCode::ConfigError,
-                     QStringLiteral("--secret-file: %1 is readable by others (mode %2); "
-                                    "run chmod 600 on it")
-                         .arg(path, QString::number(st.st_mode & 0777, 8))};
-    QFile f(path);
-    if (!f.open(QIODevice::ReadOnly))
-        return Error{ErrorCode::ConfigError,
-                     QStringLiteral("--secret-file: cannot read %1: %2").arg(path, f.errorString())};
-    const QByteArray secret = f.readAll().trimmed();
-    if (secret.isEmpty())
-        return Error{ErrorCode::ConfigError, QStringLiteral("--secret-file: %1 is empty").arg(path)};
-    return secret;
+    return isocket::readSecretFile(path);
 }
 
 } // namespace isocket::cli

@@ -48,12 +48,17 @@ int runSend(const QStringList &args)
         printError(QStringLiteral("send"), r.error().message + QStringLiteral(" (set --source)"));
         return ExitUsage;
     }
+    const bool once = cl.isSet(QStringLiteral("once"));
     auto secret = readSecretFile(config.secretFile);
-    if (!secret) {
+    if (!secret && once) {
         printError(QStringLiteral("send"), secret.error().message);
         return ExitUsage;
     }
-    const bool once = cl.isSet(QStringLiteral("once"));
+    // A daemon in the field does not stop for it: each connection reads the file again, so
+    // fixing it is enough (the connections say what is wrong until then).
+    if (!secret)
+        qCCritical(lcCli).noquote() << secret.error().message
+                                    << "; read again before each connection attempt";
 
     EngineOptions engineOptions;
     engineOptions.watch = !once;
@@ -68,7 +73,8 @@ int runSend(const QStringList &args)
     senderOptions.host = config.server;
     senderOptions.port = config.port;
     senderOptions.source = source;
-    senderOptions.secret = secret.value();
+    senderOptions.secret = secret ? secret.value() : QByteArray();
+    senderOptions.secretFile = config.secretFile;
     senderOptions.jobs = config.jobs;
     senderOptions.window = config.window;
     senderOptions.retryIntervalMs = config.retryIntervalMs;

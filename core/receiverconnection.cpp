@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/logging.h"
 #include "core/receiver.h"
+#include "core/secret.h"
 
 namespace isocket {
 
@@ -174,6 +175,21 @@ void ReceiverConnection::handle(Message &&message)
         if (auto *m = std::get_if<Manifest>(&message))
             return handleManifest(*m);
     }
+    if (auto *m = std::get_if<ErrorMsg>(&message); m && m_phase == Phase::AwaitAuth &&
+                                                     m->code == ErrorCode::AuthFailed) {
+        // The ED could not verify our CHALLENGE: the secrets do not agree (or we are taken for
+        // an impostor). A failed authentication for the operator, like a bad AUTH.
+        const QString reason =
+            QStringLiteral("source '%1' could not verify this receiver's proof: the shared "
+                           "secrets differ, or one side has none")
+                .arg(printable(m_source, 64));
+        emit authFailed(m_peerAddress, reason);
+        if (m_receiver->mayLogUnauthenticated())
+            qCWarning(lcRecv).noquote() << "authentication failed:" << m_peerAddress << reason;
+        m_phase = Phase::Closing;
+        m_socket->disconnectFromHost();
+        return;
+    }
     if (auto *m = std::get_if<ErrorMsg>(&message)) {
         // The peer gives up on us; say nothing back.
         if (!handshake || m_receiver->mayLogUnauthenticated())
@@ -214,7 +230,10 @@ void ReceiverConnection::handleAuth(const Auth &m)
         proof(m_receiver->secret(), Role::Sender, m_clientNonce, m_serverNonce, m_source);
     if (!proofMatches(expected, m.proof)) {
         const QString reason =
-            QStringLiteral("source '%1' does not know the shared secret").arg(m_source);
+            QStringLiteral("source '%1' does not know the shared secret: %2")
+                .arg(printable(m_source, 64),
+                     secretMismatch(m_receiver->secret(), m.proof, Role::Sender, m_clientNonce,
+                                    m_serverNonce, m_source, QStringLiteral("the ED")));
         emit authFailed(m_peerAddress, reason);
         return fail(ErrorCode::AuthFailed, reason);
     }

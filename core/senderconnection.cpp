@@ -3,6 +3,7 @@
 #include "core/backoff.h"
 #include "core/config.h"
 #include "core/logging.h"
+#include "core/secret.h"
 
 
 #include <cerrno>
@@ -124,6 +125,14 @@ void SenderConnection::connectNow()
 {
     if (m_stopping)
         return;
+    if (!m_options.secretFile.isEmpty()) {
+        auto secret = readSecretFile(m_options.secretFile);
+        if (!secret) {
+            lose(secret.error());
+            return;
+        }
+        m_options.secret = secret.value();
+    }
     if (m_socket) {
         m_socket->disconnect(this);
         m_socket->abort();
@@ -208,11 +217,28 @@ void SenderConnection::lose(const Error &error)
 
     if (m_stopping)
         return;
-    if (isTransient(error.code))
+    // A daemon in the field keeps trying what either side's operator may fix (a secret, a
+    // version): it says so loudly and retries with backoff, reading the secret file again.
+    const bool fixable = error.code == ErrorCode::AuthFailed ||
+                         error.code == ErrorCode::BadVersion || error.code == ErrorCode::ConfigError;
+    const bool retries = isTransient(error.code) || (fixable && m_options.maxConnectAttempts == 0);
+    if (retries)
         ++m_failedAttempts;
-    const bool givingUp = !isTransient(error.code)
+    const bool givingUp = !retries
                           || (m_options.maxConnectAttempts > 0
                               && m_failedAttempts >= m_options.maxConnectAttempts);
+    if (!givingUp && !isTransient(error.code)) {
+        const int delay = backoffDelayMs(m_failedAttempts, m_options.retryIntervalMs, m_options.retryMaxMs);
+        if (error.toString() != m_lastRefusal)
+            qCCritical(lcSend).noquote() << error.toString() << "; retrying every"
+                                         << m_options.retryMaxMs / 1000 << "s at most";
+        else
+            qCWarning(lcSend).noquote() << error.toString() << "; retrying in" << delay << "ms";
+        m_lastRefusal = error.toString();
+        setState(LinkState::Refused, error.toString(), delay);
+        m_reconnectTimer.start(delay);
+        return;
+    }
     if (givingUp) {
         if (isTransient(error.code))
             qCCritical(lcSend).noquote() << "giving up after" << m_failedAttempts << "attempts:"
@@ -314,6 +340,7 @@ void SenderConnection::handleWelcome(const proto::Welcome &w)
 {
     m_maxInFlight = qMax<quint32>(1, qMin<quint32>(w.maxInFlight, proto::MaxInFlight));
     m_failedAttempts = 0;
+    m_lastRefusal.clear();
     m_reader.setMaxFrame(proto::MaxDataFrame);
     qCInfo(lcSend).noquote() << "connected to" << m_options.host << m_options.port << "as"
                              << m_options.source;
@@ -336,9 +363,18 @@ void SenderConnection::handleChallenge(const proto::Challenge &c)
                                              c.nonce, m_options.source);
     if (!proto::proofMatches(expected, c.proof)) {
         // An impostor (or a receiver with another secret): never trust its acknowledgements.
+        const QString receiver = QStringLiteral("the receiver at %1:%2").arg(m_options.host).arg(m_options.port);
+        const QString why = secretMismatch(m_options.secret, c.proof, proto::Role::Receiver,
+                                           m_clientNonce, c.nonce, m_options.source, receiver);
+        // Said to the receiver too, so that its operator sees a failed authentication.
+        send(proto::ErrorMsg{ErrorCode::AuthFailed,
+                             QStringLiteral("the sender '%1' could not verify this receiver's "
+                                            "proof of the shared secret")
+                                 .arg(m_options.source)});
+        m_socket->flush();
         lose(Error{ErrorCode::AuthFailed,
-                   QStringLiteral("the receiver at %1:%2 could not prove it knows the shared secret")
-                       .arg(m_options.host).arg(m_options.port)});
+                   QStringLiteral("%1 could not prove it knows the shared secret: %2")
+                       .arg(receiver, why)});
         return;
     }
     m_handshake = Handshake::AwaitWelcome;

@@ -38,11 +38,16 @@ struct SenderOptions
     quint16 port = 12345;
     QString source;
     QByteArray secret;
+    // When set, the secret is read from this file again before each connection (the first
+    // read may have failed): fixing the file is enough, no restart (issue 14).
+    QString secretFile;
     int jobs = 2;                // connections
     int window = 1024;           // files offered and not yet stored, per connection
     int retryIntervalMs = 2000;  // first reconnect delay
     int retryMaxMs = 60000;      // reconnect delay cap
-    int maxConnectAttempts = 0;  // give up after this many failed attempts in a row (0: never)
+    // Give up after this many failed attempts in a row (0: never: a daemon also keeps retrying
+    // after an authentication or version failure, with backoff, since either side may be fixed).
+    int maxConnectAttempts = 0;
     int chunkSize = 256 * 1024;
     int timeoutMs = 60000;       // receiver silent this long while we wait for it: reconnect
     qint64 bwlimit = 0;          // bytes per second for this connection; 0: no limit
@@ -160,6 +165,7 @@ private:
     quint32 m_maxInFlight = 0;
     quint32 m_nextId = 1;
     int m_failedAttempts = 0;
+    QString m_lastRefusal; // the last error that needs an operator, said loudly once
     bool m_stopping = false;
     // Files stay open from END to STORED, so the engine marks them without opening them again,
     // unless a window's worth on every connection would strain the open-file limit.

@@ -73,6 +73,18 @@ SenderWindow::SenderWindow(SenderSetup setup, LogModel *log, QWidget *parent)
             m_fatal.clear(); // the operator fixed it and retried
             updateBanner();
         }
+        // A link refused for what an operator must fix (a secret, a version) keeps retrying
+        // by itself: said here until a link gets through.
+        QString refused;
+        for (const LinkSummary::Link &l : m_session->links().links)
+            if (l.state == LinkState::Refused && refused.isEmpty())
+                refused = l.detail;
+        if (m_session->links().readyCount() > 0)
+            refused.clear();
+        if (refused != m_refused) {
+            m_refused = refused;
+            updateBanner();
+        }
         updateStatus();
     });
     connect(m_dbtags, &QAbstractItemModel::dataChanged, this, &SenderWindow::updateBanner);
@@ -266,6 +278,10 @@ void SenderWindow::updateBanner()
         lines << QStringLiteral("Sending stopped, an operator must act: %1. Fix it, then "
                                 "\"Retry connection now\" (Ctrl+R).")
                      .arg(m_fatal);
+    if (!m_refused.isEmpty() && m_fatal.isEmpty())
+        lines << QStringLiteral("The receiver refuses this ED, an operator must act: %1. isocket "
+                                "keeps retrying (and reads the secret file again each time).")
+                     .arg(m_refused);
     if (!m_unreliable.isEmpty())
         lines << QStringLiteral("File watching is unreliable: %1. New files may be picked up "
                                 "late; isocket rescans until watching works again.")

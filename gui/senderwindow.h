@@ -83,6 +83,7 @@ private:
     QTimer m_tick; // 1 s, only while visible: rates, ETAs, status line, tray tooltip
     QString m_unreliable;
     QString m_fatal;
+    QString m_refused; // a link refused and retrying (auth, version)
     QString m_startError;
 };
 

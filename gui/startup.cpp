@@ -50,6 +50,7 @@ Result<SenderSetup> senderSetupFrom(const Config &config, const QByteArray &secr
     s.sender.port = config.port;
     s.sender.source = source;
     s.sender.secret = secret;
+    s.sender.secretFile = config.secretFile; // read again before each connection
     s.sender.jobs = config.jobs;
     s.sender.window = config.window;
     s.sender.retryIntervalMs = config.retryIntervalMs;

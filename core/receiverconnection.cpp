@@ -287,9 +287,8 @@ void ReceiverConnection::handleOffer(const Offer &m)
         return refuse(m, ErrorCode::BadPath, r.error().message);
     if (auto r = validateRelativePath(m.path, QStringLiteral("path")); !r)
         return refuse(m, ErrorCode::BadPath, r.error().message);
-    if (m.path == QLatin1String(ReceiveStore::ManifestName))
-        return refuse(m, ErrorCode::BadPath,
-                      QStringLiteral("'%1' is reserved for the receiver's manifest").arg(m.path));
+    if (auto r = ReceiveStore::checkReservedNames(m.path); !r)
+        return refuse(m, ErrorCode::BadPath, r.error().message);
 
     const QString key = describe(m);
     if (!m_receiver->claim(key))

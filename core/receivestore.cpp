@@ -202,6 +202,40 @@ void ReceiveStore::forgetDir(const QStringList &components, const SharedFd &fd)
         m_dirs.erase(it);
 }
 
+namespace {
+
+// A file the receiver did not make as it is: more than one link (a hard link made by someone
+// else may be a file outside the root: writing, hashing or answering its length would reach
+// it) or another owner. Refused, never written through (issue 13).
+std::optional<Error> foreignFile(const struct stat &st, const QString &name)
+{
+    if (st.st_nlink > 1)
+        return Error{ErrorCode::Unsupported,
+                     QStringLiteral("%1 has %2 hard links: refused (the receiver makes files with "
+                                    "one; remove it)")
+                         .arg(name)
+                         .arg(qulonglong(st.st_nlink))};
+    if (st.st_uid != ::geteuid())
+        return Error{ErrorCode::Unsupported,
+                     QStringLiteral("%1 belongs to user %2, not to the receiver: refused")
+                         .arg(name)
+                         .arg(st.st_uid)};
+    return std::nullopt;
+}
+
+} // namespace
+
+Result<void> ReceiveStore::checkReservedNames(const QString &path)
+{
+    for (QStringView part : QStringView(path).split(QLatin1Char('/')))
+        if (part == QLatin1String(ManifestName))
+            return Error{ErrorCode::BadPath,
+                         QStringLiteral("path '%1': '%2' is the name of the receiver's manifest; "
+                                        "no data path may use it, at any depth")
+                             .arg(path, QLatin1String(ManifestName))};
+    return {};
+}
+
 Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbtag,
                                       const QString &path, bool checkLive)
 {
@@ -212,9 +246,8 @@ Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbta
         return r.error();
     if (auto r = validateRelativePath(path, QStringLiteral("path")); !r)
         return r.error();
-    if (path == QLatin1String(ManifestName))
-        return Error{ErrorCode::BadPath,
-                     QStringLiteral("path '%1' is reserved for the receiver's manifest").arg(path)};
+    if (auto r = checkReservedNames(path); !r)
+        return r.error();
     QStringList parts = path.split(QLatin1Char('/'));
     const QString name = parts.takeLast();
     if (enc(name).size() + qsizetype(qstrlen(PartSuffix)) + 1 > 255)
@@ -319,6 +352,8 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
     if (!S_ISREG(st.st_mode))
         return Error{ErrorCode::Unsupported,
                      QStringLiteral("%1 exists and is not a regular file").arg(slot.name)};
+    if (auto foreign = foreignFile(st, slot.name))
+        return *foreign;
     const FileStamp stamp = stampOf(st);
     if (stamp.size != size || stamp.mtimeNs != mtimeNs)
         return std::optional<Hash128>();
@@ -357,6 +392,8 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
     if (!S_ISREG(st.st_mode))
         return Error{ErrorCode::Unsupported,
                      QStringLiteral("%1 exists and is not a regular file").arg(slot.partName)};
+    if (auto foreign = foreignFile(st, slot.partName))
+        return *foreign;
     if (st.st_size == 0)
         return std::optional<PartialInfo>();
     if (st.st_size > size) {
@@ -407,8 +444,8 @@ ReceiveStore::PartialProbe ReceiveStore::probePartial(const FileSlot &slot, qint
         return probe;
     }
     probe.exists = true;
-    if (!S_ISREG(st.st_mode))
-        return probe;
+    if (!S_ISREG(st.st_mode) || foreignFile(st, slot.partName))
+        return probe; // findPartial() says why
     probe.length = st.st_size;
     if (st.st_size == 0 || st.st_size > size)
         return probe;
@@ -469,6 +506,8 @@ Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool a
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
         return Error{ErrorCode::IoError,
                      QStringLiteral("%1 is not a regular file").arg(slot.partName)};
+    if (auto foreign = foreignFile(st, slot.partName))
+        return *foreign;
     if (st.st_size < offset)
         return Error{
             ErrorCode::IoError,
@@ -686,8 +725,7 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
         auto missing = [&](const QString &why) {
             return Error{ErrorCode::Incomplete, QStringLiteral("%1: %2").arg(e.path, why)};
         };
-        if (!validateRelativePath(e.path, QStringLiteral("path")) ||
-            e.path == QLatin1String(ManifestName))
+        if (!validateRelativePath(e.path, QStringLiteral("path")) || !checkReservedNames(e.path))
             return missing(QStringLiteral("not a valid path"));
         QStringList parts = e.path.split(QLatin1Char('/'));
         const QString name = parts.takeLast();

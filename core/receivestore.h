@@ -89,6 +89,11 @@ public:
     static constexpr const char *HashXattr = "user.isocket.xxh128";
     static constexpr const char *ManifestName = "finished.isocket";
     static constexpr const char *PartSuffix = ".isocket-part";
+    // BadPath when a component of the relative `path`, at any depth, is a name the receiver
+    // writes for itself (its manifest): a directory or file of that name would pass for a
+    // complete dataset to consumers, and block the manifest. Hidden names (partials, temporary
+    // files) are refused by validateRelativePath() already.
+    static Result<void> checkReservedNames(const QString &path);
 
     ReceiveStore(QString root, qint64 reserveBytes);
 

@@ -21,6 +21,7 @@
 
 #include <QDateTime>
 #include <QDir>
+#include <QDirIterator>
 #include <QFile>
 #include <QProcess>
 #include <QScopeGuard>
@@ -128,6 +129,7 @@ class TestReceiver : public QObject
 
 private slots:
     void unauthenticatedConnectionsAreCapped();
+    void hardLinkedPartialIsRefused();
     void storeFile();
     void nestedPath();
     void resume();
@@ -641,6 +643,13 @@ void TestReceiver::hostile_data()
                                  << ErrorCode::BadPath;
     QTest::newRow("reserved manifest")
         << ed << dc << QStringLiteral("finished.isocket") << QString() << ErrorCode::BadPath;
+    // Not as a directory either, nor at any depth (issue 13 item 5).
+    QTest::newRow("reserved manifest as a directory")
+        << ed << dc << QStringLiteral("finished.isocket/x") << QString() << ErrorCode::BadPath;
+    QTest::newRow("reserved manifest deeper")
+        << ed << dc << QStringLiteral("a/finished.isocket/b") << QString() << ErrorCode::BadPath;
+    QTest::newRow("reserved manifest last, deeper")
+        << ed << dc << QStringLiteral("a/finished.isocket") << QString() << ErrorCode::BadPath;
     QTest::newRow("symlink dbtag")
         << ed << dc << f << QStringLiteral("ed1/DC1") << ErrorCode::SymlinkRefused;
     QTest::newRow("symlink source")
@@ -695,6 +704,12 @@ void TestReceiver::hostile()
         QCOMPARE(c.lastError()->code, ErrorCode::BadFrame);
     }
     QCOMPARE(allEntries(f.outside), QStringList());
+    // Nothing the receiver refused was made, not even a directory on the way.
+    for (QDirIterator it(f.root, QDir::AllEntries | QDir::Hidden | QDir::NoDotAndDotDot,
+                         QDirIterator::Subdirectories);
+         it.hasNext();)
+        QVERIFY2(it.next().section(QLatin1Char('/'), -1) != QLatin1String("finished.isocket"),
+                 qPrintable(it.filePath()));
     // The receiver keeps serving.
     ProtoClient d;
     QVERIFY(connectAndGreet(d, f.port(), QStringLiteral("ed2")));
@@ -1344,6 +1359,38 @@ void TestReceiver::unauthenticatedConnectionsAreCapped()
     idle.back()->disconnect();
     QTRY_COMPARE(receiver.unauthenticatedCount(), 1);
     QCOMPARE(receiver.rejectedCount(), 1);
+}
+
+void TestReceiver::hardLinkedPartialIsRefused()
+{
+    // A partial that is a hard link to a file outside the root (planted by someone with access
+    // to the receive root) is neither written through nor read back: ACCEPT would reveal its
+    // length and hash, and the transfer would overwrite it (issue 13 item 7).
+    Fixture f;
+    QVERIFY(f.listen());
+    const QString victim = f.outside + QStringLiteral("/victim");
+    const QByteArray secret = test::patternBytes(5000, 9);
+    QVERIFY(test::writeFile(victim, secret));
+    const QString dir = f.root + QStringLiteral("/ed1/DC1");
+    QVERIFY(QDir().mkpath(dir));
+    QVERIFY(::link(QFile::encodeName(victim).constData(),
+                   QFile::encodeName(dir + QStringLiteral("/.big") +
+                                     QLatin1String(ReceiveStore::PartSuffix))
+                       .constData()) == 0);
+    const QByteArray data = test::patternBytes(ReceiveStore::AnonymousMaxBytes + 10000, 4);
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("big"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::Refused);
+    QCOMPARE(a->code, ErrorCode::Unsupported);
+    QVERIFY2(a->message.contains(QLatin1String("hard links")), qPrintable(a->message));
+    QCOMPARE(readAll(victim), secret);
+    // Once the link is gone, the file goes through.
+    QVERIFY(QFile::remove(dir + QStringLiteral("/.big") + QLatin1String(ReceiveStore::PartSuffix)));
+    QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("big"), data, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(readAll(victim), secret);
 }
 
 QTEST_GUILESS_MAIN(TestReceiver)

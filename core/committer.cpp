@@ -15,6 +15,7 @@
 #include <QMetaObject>
 #include <QPointer>
 #include <QSemaphore>
+#include <QRandomGenerator>
 #include <QThread>
 
 #include "core/logging.h"
@@ -333,15 +334,13 @@ int Committer::placeFile(const CommitJob &job)
                    ? 0
                    : errno;
     }
-    const int linked = linkAnonymous(job.file.get(), dfd, finalName.constData());
-    if (linked != EEXIST)
-        return linked;
-    // A file of that name exists (a new version of it): link under a hidden name, then rename
-    // over it, so that the final name always holds one whole version. The hidden name is ours
-    // (names starting with '.' are refused on the wire); a leftover of a crash is replaced.
-    const QByteArray hidden =
-        nativePath(QLatin1Char('.') + job.finalName + QStringLiteral(".isocket-link"));
-    ::unlinkat(dfd, hidden.constData(), 0);
+    // Linked in under a hidden name, then renamed to the final one: the final name appears
+    // with IN_MOVED_TO, which is what consumers on DRMS wait for (incron, inotifywait -e
+    // close_write,moved_to, lsyncd); a link alone fires only IN_CREATE (issue 14). The rename
+    // also replaces an older version whole. The hidden name does not depend on the final
+    // one (a name of 255 bytes has no room for a suffix); a leftover of a crash is removed by
+    // the partial sweep.
+    const QByteArray hidden = hiddenLinkName();
     if (const int err = linkAnonymous(job.file.get(), dfd, hidden.constData()))
         return err;
     if (::renameat(dfd, hidden.constData(), dfd, finalName.constData()) != 0) {
@@ -350,6 +349,17 @@ int Committer::placeFile(const CommitJob &job)
         return err;
     }
     return 0;
+}
+
+QByteArray Committer::hiddenLinkName()
+{
+    // Unique among receiver processes (a random tag each) and commits (a counter), and of one
+    // length whatever the final name.
+    static const QByteArray tag =
+        QByteArray::number(QRandomGenerator::system()->generate64(), 16).rightJustified(16, '0');
+    static std::atomic<quint64> counter{0};
+    return QByteArray(LinkPrefix) + tag + '-' +
+           QByteArray::number(counter.fetch_add(1, std::memory_order_relaxed), 16);
 }
 
 std::vector<int> Committer::syncAll(const std::deque<CommitJob> &batch)

@@ -96,8 +96,10 @@ public:
     static bool syncfsReportsErrors();
 
     // Puts the job's file at its final name: renames the partial, or links the anonymous file
-    // in (through a hidden name and a rename when the final name exists). 0 or an errno.
+    // in under a hidden name (LinkPrefix...) and renames that: either way the final name
+    // appears by a rename (IN_MOVED_TO). 0 or an errno.
     static int placeFile(const CommitJob &job);
+    static constexpr const char *LinkPrefix = ".isocket-link-";
     Stats stats() const; // thread-safe
 
 signals:
@@ -106,6 +108,7 @@ signals:
     void committed(quint64 token, isocket::ErrorCode code, const QString &message);
 
 private:
+    static QByteArray hiddenLinkName();
     struct Outcome
     {
         quint64 token;

@@ -1,5 +1,6 @@
 #include "core/partialsweeper.h"
 
+#include "core/committer.h"
 #include "core/fileutil.h"
 #include "core/logging.h"
 #include "core/receivestore.h"
@@ -89,6 +90,21 @@ void Sweep::walk(UniqueFd dir, const QString &rel, int depth)
 
 void Sweep::consider(int dirFd, const QByteArray &name, const QString &rel)
 {
+    if (name.startsWith(Committer::LinkPrefix)) {
+        // A file linked in under its hidden name when the receiver died before the rename. Its
+        // mtime is the ED's; the link is dated by its ctime. Nobody claims these names.
+        struct stat st = {};
+        if (::fstatat(dirFd, name.constData(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && st.st_ctim.tv_sec < m_cutoff &&
+            ::unlinkat(dirFd, name.constData(), 0) == 0) {
+            ++stats.removed;
+            stats.bytes += st.st_size;
+            qCInfo(lcRecv).noquote() << QStringLiteral("removed %1/%2, left by a receiver that "
+                                                       "stopped while it stored a file")
+                                            .arg(rel, QFile::decodeName(name));
+        }
+        return;
+    }
     const qsizetype suffix = qsizetype(std::strlen(ReceiveStore::PartSuffix));
     if (!name.startsWith('.') || !name.endsWith(ReceiveStore::PartSuffix) ||
         name.size() <= 1 + suffix)

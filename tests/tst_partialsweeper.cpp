@@ -2,6 +2,7 @@
 // only while their file is claimed; stored files, fresh partials, partials in use, anything
 // outside a dbtag, in a hidden directory or behind a symbolic link stay.
 
+#include "core/committer.h"
 #include "core/partialsweeper.h"
 #include "core/receivestore.h"
 #include "tests/testlib/testtree.h"
@@ -47,6 +48,7 @@ private slots:
     void removesOnlyStalePartials();
     void keepsWhatIsClaimed();
     void stops();
+    void removesLeftoverLinks();
 };
 
 void TestPartialSweeper::removesOnlyStalePartials()
@@ -143,6 +145,34 @@ void TestPartialSweeper::stops()
         sweepStalePartials(root, QDateTime::currentSecsSinceEpoch() - Day, claims, stop);
     QCOMPARE(stats.removed, 0);
     QVERIFY(QFile::exists(stale));
+}
+
+void TestPartialSweeper::removesLeftoverLinks()
+{
+    // A small file is linked in under a hidden name and renamed to its final one; a receiver
+    // that dies in between leaves the hidden name. Such a leftover is dated by its ctime (the
+    // link), not its mtime (the ED's), and removed once older than the cutoff.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString root = tmp.filePath(QStringLiteral("root"));
+    const QString dc = root + QStringLiteral("/ed1/DC1/");
+    const QString leftover = dc + QLatin1String(Committer::LinkPrefix) + QStringLiteral("1a2b-3");
+    const QString data = dc + QStringLiteral("isocket-link-like.dat");
+    QVERIFY(makeFile(leftover, 100, 30 * Day)); // an old mtime, a fresh ctime
+    QVERIFY(makeFile(data, 100, 30 * Day));
+    const PartialClaims claims{[](const QString &) { return true; }, [](const QString &) {}};
+    const std::atomic<bool> stop{false};
+
+    // Linked a moment ago: kept, whatever its mtime says.
+    SweepStats stats =
+        sweepStalePartials(root, QDateTime::currentSecsSinceEpoch() - 7 * Day, claims, stop);
+    QCOMPARE(stats.removed, 0);
+    QVERIFY(QFile::exists(leftover));
+    // Older than the cutoff: removed; a data file never.
+    stats = sweepStalePartials(root, QDateTime::currentSecsSinceEpoch() + 10, claims, stop);
+    QCOMPARE(stats.removed, 1);
+    QVERIFY(!QFile::exists(leftover));
+    QVERIFY(QFile::exists(data));
 }
 
 QTEST_GUILESS_MAIN(TestPartialSweeper)

@@ -12,7 +12,13 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTemporaryDir>
+#include <QRegularExpression>
+#include <QScopeGuard>
+#include <QSet>
 #include <QTest>
+
+#include <sys/inotify.h>
+#include <unistd.h>
 
 using namespace isocket;
 using namespace isocket::test;
@@ -48,6 +54,7 @@ private slots:
     void matrix();
     void edx1();
     void edx2();
+    void consumersSeeEveryFileArrive();
 };
 
 void TestE2eMatrix::matrix_data()
@@ -261,6 +268,65 @@ void TestE2eMatrix::edx2()
         sources);
     QCOMPARE(guard1.violation(), QString());
     QCOMPARE(guard2.violation(), QString());
+}
+
+void TestE2eMatrix::consumersSeeEveryFileArrive()
+{
+    // The common way for a consumer on DRMS to notice a complete file is inotify's
+    // IN_CLOSE_WRITE | IN_MOVED_TO (incron, inotifywait -e close_write,moved_to, lsyncd). Every
+    // stored file, small (linked in) or large (a partial renamed), and the manifest must fire
+    // one of them (issue 14 item 13).
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
+    QStringList names;
+    for (int i = 0; i < 20; ++i) {
+        names << QStringLiteral("small%1.dat").arg(i);
+        QVERIFY(writeFile(path(path(ed, dbtag), names.last()), patternBytes(3000 + i, i + 1)));
+    }
+    names << QStringLiteral("large.dat");
+    QVERIFY(writeFile(path(path(ed, dbtag), names.last()), patternBytes(3 * 1024 * 1024, 77)));
+    QVERIFY(makeDbtag(ed, dbtag, true, false, T0));
+
+    // The consumer watches the dbtag's directory on the receiver before anything arrives.
+    const QString dir = path(recv, path(source, dbtag));
+    QVERIFY(QDir().mkpath(dir));
+    const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    QVERIFY(fd >= 0);
+    const auto closeFd = qScopeGuard([fd] { ::close(fd); });
+    QVERIFY(::inotify_add_watch(fd, QFile::encodeName(dir).constData(),
+                                IN_CLOSE_WRITE | IN_MOVED_TO) >= 0);
+    QSet<QString> seen;
+    auto readEvents = [&] {
+        alignas(inotify_event) char buf[64 * 1024];
+        for (;;) {
+            const ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n <= 0)
+                return;
+            for (ssize_t i = 0; i < n;) {
+                const auto *e = reinterpret_cast<const inotify_event *>(buf + i);
+                if (e->len > 0)
+                    seen.insert(QFile::decodeName(e->name));
+                i += ssize_t(sizeof(inotify_event) + e->len);
+            }
+        }
+    };
+
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port = startReceiver(receiver, recv);
+    QVERIFY(port != 0);
+    Process sender(QStringLiteral("sender"));
+    QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--once")})));
+    QVERIFY(sender.waitForExit(e2eTimeout()));
+    QCOMPARE(sender.exitCode(), 0);
+    QCOMPARE(dbtagFinished(ed, dbtag, recv, source), QString());
+    readEvents();
+    for (const QString &name : std::as_const(names))
+        QVERIFY2(seen.contains(name), qPrintable(name + QStringLiteral(" arrived unannounced")));
+    QVERIFY(seen.contains(QStringLiteral("finished.isocket")));
+    // No hidden name is left behind.
+    QCOMPARE(receivedFiles(dir).filter(QRegularExpression(QStringLiteral("(^|/)\\."))),
+             QStringList());
 }
 
 QTEST_GUILESS_MAIN(TestE2eMatrix)

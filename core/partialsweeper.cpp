@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 namespace isocket {
@@ -113,8 +114,20 @@ void Sweep::consider(int dirFd, const QByteArray &name, const QString &rel)
     if (::fstatat(dirFd, name.constData(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
         st.st_mtim.tv_sec >= m_cutoff)
         return;
-    const QString key =
-        rel + QLatin1Char('/') + QFile::decodeName(name.mid(1, name.size() - 1 - suffix));
+    QByteArray fileName = name.mid(1, name.size() - 1 - suffix);
+    if (name.startsWith(ReceiveStore::LongPartPrefix)) {
+        // A hashed name: whose partial it is, is in its xattr (left alone without one).
+        char buf[256];
+        UniqueFd fd(::openat(dirFd, name.constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        const ssize_t n = fd.valid() ? ::fgetxattr(fd.get(), ReceiveStore::PartNameXattr, buf,
+                                                   sizeof buf)
+                                     : -1;
+        if (n <= 0 || ReceiveStore::partialName(QFile::decodeName(QByteArray(buf, int(n)))) !=
+                          QFile::decodeName(name))
+            return;
+        fileName = QByteArray(buf, int(n));
+    }
+    const QString key = rel + QLatin1Char('/') + QFile::decodeName(fileName);
     if (!m_claims.claim(key)) {
         ++stats.inUse;
         return;

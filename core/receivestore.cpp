@@ -225,6 +225,18 @@ std::optional<Error> foreignFile(const struct stat &st, const QString &name)
 
 } // namespace
 
+QString ReceiveStore::partialName(const QString &name)
+{
+    const QByteArray bytes = enc(name);
+    if (bytes.size() + 1 + qsizetype(qstrlen(PartSuffix)) <= 255)
+        return QLatin1Char('.') + name + QLatin1String(PartSuffix);
+    // No room for the suffix (names of up to 255 bytes are allowed): a name of fixed length
+    // from the name's hash; the name itself goes into an xattr of the partial, for the sweep.
+    Hasher hasher;
+    hasher.add(bytes);
+    return QLatin1String(LongPartPrefix) + toHex(hasher.result()) + QLatin1String(PartSuffix);
+}
+
 Result<void> ReceiveStore::checkReservedNames(const QString &path)
 {
     for (QStringView part : QStringView(path).split(QLatin1Char('/')))
@@ -250,11 +262,6 @@ Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbta
         return r.error();
     QStringList parts = path.split(QLatin1Char('/'));
     const QString name = parts.takeLast();
-    if (enc(name).size() + qsizetype(qstrlen(PartSuffix)) + 1 > 255)
-        return Error{ErrorCode::BadPath,
-                     QStringLiteral("path '%1': last component too long for the receiver's "
-                                    "partial name")
-                         .arg(path)};
     parts.prepend(dbtag);
     parts.prepend(source);
     auto dir = dirFor(parts, checkLive);
@@ -265,7 +272,7 @@ Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbta
     slot.dev = dir.value().dev;
     slot.dirPath = std::move(parts);
     slot.name = name;
-    slot.partName = QLatin1Char('.') + name + QLatin1String(PartSuffix);
+    slot.partName = partialName(name);
     return slot;
 }
 
@@ -481,8 +488,15 @@ Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool a
             // no fstat, no truncate.
             fd.reset(::openat(slot.dirFd(), n.constData(),
                               O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-            if (fd.valid())
+            if (fd.valid()) {
+                if (slot.partName.startsWith(QLatin1String(LongPartPrefix))) {
+                    // Best effort: without it the sweep cannot tell whose partial this is and
+                    // leaves it (a later resume still finds it by its name).
+                    const QByteArray name = enc(slot.name);
+                    ::fsetxattr(fd.get(), PartNameXattr, name.constData(), size_t(name.size()), 0);
+                }
                 return fd;
+            }
             if (errno == EEXIST)
                 fd.reset(::openat(slot.dirFd(), n.constData(),
                                   O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));

@@ -89,6 +89,13 @@ public:
     static constexpr const char *HashXattr = "user.isocket.xxh128";
     static constexpr const char *ManifestName = "finished.isocket";
     static constexpr const char *PartSuffix = ".isocket-part";
+    // The partial of a file whose name leaves no room for the suffix:
+    // LongPartPrefix + 32 hex digits of the name's XXH3-128 + PartSuffix, the name in the
+    // xattr PartNameXattr.
+    static constexpr const char *LongPartPrefix = ".isocket-long-";
+    static constexpr const char *PartNameXattr = "user.isocket.name";
+    // The name of the partial of a file called `name` (in the same directory).
+    static QString partialName(const QString &name);
     // BadPath when a component of the relative `path`, at any depth, is a name the receiver
     // writes for itself (its manifest): a directory or file of that name would pass for a
     // complete dataset to consumers, and block the manifest. Hidden names (partials, temporary

@@ -17,6 +17,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <sys/xattr.h>
+
 using namespace isocket;
 
 namespace {
@@ -49,6 +51,7 @@ private slots:
     void keepsWhatIsClaimed();
     void stops();
     void removesLeftoverLinks();
+    void longNamedPartials();
 };
 
 void TestPartialSweeper::removesOnlyStalePartials()
@@ -173,6 +176,41 @@ void TestPartialSweeper::removesLeftoverLinks()
     QCOMPARE(stats.removed, 1);
     QVERIFY(!QFile::exists(leftover));
     QVERIFY(QFile::exists(data));
+}
+
+void TestPartialSweeper::longNamedPartials()
+{
+    // The partial of a file with a 255-byte name has a hashed name and the file's name in an
+    // xattr: the sweep claims it by that name. One whose xattr is missing or does not match
+    // its name is nobody's it can tell, and is left.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString root = tmp.filePath(QStringLiteral("root"));
+    const QString dc = root + QStringLiteral("/ed1/DC1/");
+    const QString name = QString(251, QLatin1Char('n')) + QStringLiteral(".dat");
+    const QString partial = dc + ReceiveStore::partialName(name);
+    QVERIFY(partial.contains(QLatin1String(ReceiveStore::LongPartPrefix)));
+    QVERIFY(makeFile(partial, 100, 10 * Day));
+    const QByteArray raw = name.toUtf8();
+    if (::setxattr(QFile::encodeName(partial).constData(), ReceiveStore::PartNameXattr,
+                   raw.constData(), size_t(raw.size()), 0) != 0)
+        QSKIP("no user xattrs here");
+    const QString orphan = dc + ReceiveStore::partialName(QString(252, QLatin1Char('o')));
+    QVERIFY(makeFile(orphan, 100, 10 * Day));
+
+    QStringList claimed;
+    const PartialClaims claims{[&](const QString &key) {
+                                   claimed << key;
+                                   return true;
+                               },
+                               [](const QString &) {}};
+    const std::atomic<bool> stop{false};
+    const SweepStats stats =
+        sweepStalePartials(root, QDateTime::currentSecsSinceEpoch() - 7 * Day, claims, stop);
+    QCOMPARE(stats.removed, 1);
+    QCOMPARE(claimed, QStringList{QStringLiteral("ed1/DC1/") + name});
+    QVERIFY(!QFile::exists(partial));
+    QVERIFY(QFile::exists(orphan));
 }
 
 QTEST_GUILESS_MAIN(TestPartialSweeper)

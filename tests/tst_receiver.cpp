@@ -132,6 +132,7 @@ private slots:
     void hardLinkedPartialIsRefused();
     void storeFile();
     void nestedPath();
+    void resume_data();
     void resume();
     void largePartialHashedOffTheThread();
     void resumeAfterADropReadsNothingBack();
@@ -203,8 +204,18 @@ void TestReceiver::nestedPath()
              QStringList{QStringLiteral("z.bin")});
 }
 
+void TestReceiver::resume_data()
+{
+    QTest::addColumn<QString>("name");
+    QTest::newRow("short name") << QStringLiteral("big");
+    // A name of 255 bytes (the most a component may have) leaves no room for the partial's
+    // suffix: its partial has a name of its own (issue 13 item 9).
+    QTest::newRow("255-byte name") << QString(251, QLatin1Char('n')) + QStringLiteral(".dat");
+}
+
 void TestReceiver::resume()
 {
+    QFETCH(QString, name);
     Fixture f;
     QVERIFY(f.listen());
     QSignalSpy gone(f.receiver.get(), &Receiver::peerDisconnected);
@@ -214,7 +225,7 @@ void TestReceiver::resume()
     {
         ProtoClient c;
         QVERIFY(connectAndGreet(c, f.port()));
-        auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("big"), data.size(), MtimeNs);
+        auto a = c.offer(1, QStringLiteral("DC1"), name, data.size(), MtimeNs);
         QVERIFY(a);
         QCOMPARE(a->decision, Decision::Send);
         QCOMPARE(a->offset, 0u);
@@ -228,11 +239,11 @@ void TestReceiver::resume()
     }
     QTRY_COMPARE(gone.size(), 1);
     QVERIFY(!QFile::exists(
-        f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))));
+        f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), name)));
 
     ProtoClient c;
     QVERIFY(connectAndGreet(c, f.port()));
-    auto a = c.offer(1, QStringLiteral("DC1"), QStringLiteral("big"), data.size(), MtimeNs);
+    auto a = c.offer(1, QStringLiteral("DC1"), name, data.size(), MtimeNs);
     QVERIFY(a);
     QCOMPARE(a->decision, Decision::Send);
     QCOMPARE(qint64(a->offset), half);
@@ -240,9 +251,9 @@ void TestReceiver::resume()
     auto s = c.sendFile(1, data, half);
     QVERIFY(s);
     QCOMPARE(s->code, ErrorCode::Ok);
-    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("big"))),
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), name)),
              data);
-    QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{QStringLiteral("big")});
+    QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{name});
 }
 
 void TestReceiver::largePartialHashedOffTheThread()

@@ -55,6 +55,7 @@ private slots:
     void edx1();
     void edx2();
     void consumersSeeEveryFileArrive();
+    void longNamesArrive();
 };
 
 void TestE2eMatrix::matrix_data()
@@ -327,6 +328,34 @@ void TestE2eMatrix::consumersSeeEveryFileArrive()
     // No hidden name is left behind.
     QCOMPARE(receivedFiles(dir).filter(QRegularExpression(QStringLiteral("(^|/)\\."))),
              QStringList());
+}
+
+void TestE2eMatrix::longNamesArrive()
+{
+    // Names of 242 to 255 bytes are legal on Linux and in the protocol; the receiver's temporary
+    // names once added a suffix to them and refused them, which failed for ever on the ED
+    // (issue 13 item 9). Small files (written unnamed) and large ones (a named partial).
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
+    int seed = 1;
+    for (int length : {242, 250, 255}) {
+        const QString stem(length - 4, QLatin1Char('a' + char(seed)));
+        QVERIFY(writeFile(path(path(ed, dbtag), stem + QStringLiteral(".dat")),
+                          patternBytes(4000, quint32(seed))));
+        QVERIFY(writeFile(path(path(ed, dbtag), stem.left(length - 5) + QStringLiteral("L.dat")),
+                          patternBytes(3 * 1024 * 1024, quint32(seed + 10))));
+        ++seed;
+    }
+    QVERIFY(makeDbtag(ed, dbtag, true, false, T0));
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port = startReceiver(receiver, recv);
+    QVERIFY(port != 0);
+    Process sender(QStringLiteral("sender"));
+    QVERIFY(sender.startIsocket(senderArgs(ed, port, source, {QStringLiteral("--once")})));
+    QVERIFY(sender.waitForExit(e2eTimeout()));
+    QCOMPARE(sender.exitCode(), 0);
+    QCOMPARE(dbtagFinished(ed, dbtag, recv, source), QString());
 }
 
 QTEST_GUILESS_MAIN(TestE2eMatrix)

@@ -129,7 +129,7 @@ int runSend(const QStringList &args)
         printError(QStringLiteral("send"), engine.errorString());
         return ExitFailure;
     }
-    qCInfo(lcCli).noquote() << "sending" << config.dataRoot << "to" << config.server + QLatin1Char(':')
+    qCInfo(lcCli).noquote() << "sending" << engine.scanOptions().root << "to" << config.server + QLatin1Char(':')
                                    + QString::number(config.port)
                             << "as" << source << (once ? "(once)" : "");
     sender.start();

@@ -285,8 +285,8 @@ Scanner::KnownSent EdEngine::knownSent(const TagRec &tag, const QString &relPref
     // its record checked): g+w still set, its record holds that stamp. Reading it again is moot.
     return [&tag, relPrefix](const QString &relPath, const FileStamp &stamp) {
         const auto it = tag.files.constFind(relPrefix + relPath);
-        return it != tag.files.cend() && it->state == FileState::Sent && !it->outside
-            && it->stamp == stamp;
+        return it != tag.files.cend() && it->state == FileState::Sent && !it->outside &&
+               it->stamp == stamp;
     };
 }
 

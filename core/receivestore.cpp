@@ -702,10 +702,10 @@ QByteArray ReceiveStore::manifestText(const QString &source, const QString &dbta
         header += QStringLiteral(" outside=%1").arg(outside);
     QByteArray text = header.toUtf8() + '\n';
     for (const StoredEntry &e : entries)
-        text += ((e.outside ? QStringLiteral("outside") : toHex(e.hash))
-                 + QStringLiteral("  %1  ").arg(e.size) + e.path)
-                    .toUtf8()
-                + '\n';
+        text += ((e.outside ? QStringLiteral("outside") : toHex(e.hash)) +
+                 QStringLiteral("  %1  ").arg(e.size) + e.path)
+                    .toUtf8() +
+                '\n';
     return text;
 }
 

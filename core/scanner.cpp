@@ -137,8 +137,8 @@ Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath,
                     continue;
                 }
                 const SentMark::Mark mark = SentMark::markOf(childNative, st);
-                files.append({rel, stamp, mark != SentMark::Mark::Unsent,
-                              mark == SentMark::Mark::Outside});
+                files.append(
+                    {rel, stamp, mark != SentMark::Mark::Unsent, mark == SentMark::Mark::Outside});
             }
         }
         ::closedir(dir);

@@ -1047,8 +1047,8 @@ void TestReceiver::closeDbtagWithFilesSentOutside()
                             QStringLiteral("finished.isocket"))),
              QByteArrayLiteral(
                  "# isocket manifest v1 source=ed1 dbtag=DC1 files=3 bytes=1329 outside=2\n"
-                 "outside  1024  a\n")
-                 + toHex(hashOf(two)).toLatin1() + "  300  b\noutside  5  c/d\n");
+                 "outside  1024  a\n") +
+                 toHex(hashOf(two)).toLatin1() + "  300  b\noutside  5  c/d\n");
     QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")),
              (QStringList{QStringLiteral("b"), QStringLiteral("finished.isocket")}));
 }

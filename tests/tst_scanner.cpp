@@ -175,7 +175,8 @@ void TestScanner::outsideMark()
     QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/b.dat")), "b"));
     QVERIFY(test::setMtime(root.filePath(QStringLiteral("DC1/b.dat")), 2000));
     struct stat st;
-    QVERIFY(::lstat(QFile::encodeName(root.filePath(QStringLiteral("DC1/b.dat"))).constData(), &st) == 0);
+    QVERIFY(::lstat(QFile::encodeName(root.filePath(QStringLiteral("DC1/b.dat"))).constData(),
+                    &st) == 0);
     QVERIFY(SentMark::mark(root.filePath(QStringLiteral("DC1/b.dat")), stampOf(st)).ok());
     QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
     const auto r = Scanner(ScanOptions{root.path()}).scan();

@@ -112,8 +112,8 @@ QString chkFiles(const QString &src, const QString &dst, bool exist)
             continue;
         QFile a(path(src, name));
         QFile b(path(dst, name));
-        if (!a.open(QIODevice::ReadOnly) || !b.open(QIODevice::ReadOnly)
-            || a.readAll() != b.readAll())
+        if (!a.open(QIODevice::ReadOnly) || !b.open(QIODevice::ReadOnly) ||
+            a.readAll() != b.readAll())
             return QStringLiteral("%1 differs from %2").arg(path(dst, name), path(src, name));
     }
     return QString();
@@ -164,8 +164,8 @@ QString sendOnce(const QString &ed1, quint16 port, const QString &source)
 {
     Process sender(QStringLiteral("send --once"));
     sender.setWorkingDirectory(ed1);
-    if (!sender.startIsocket(senderArgs(QStringLiteral("dir"), port, source,
-                                        {QStringLiteral("--once")})))
+    if (!sender.startIsocket(
+            senderArgs(QStringLiteral("dir"), port, source, {QStringLiteral("--once")})))
         return QStringLiteral("send did not start");
     if (!sender.waitForExit(e2eTimeout(60000)))
         return QStringLiteral("send --once did not end");
@@ -180,8 +180,8 @@ QString sendOnce(const QString &ed1, quint16 port, const QString &source)
 // `watch`: isocket neither sent, marked, finished nor reopened it.
 QString untouched(const QString &dbtagDir, bool parse, bool watch)
 {
-    if (QFileInfo::exists(path(dbtagDir, Parse)) != parse
-        || QFileInfo::exists(path(dbtagDir, Watch)) != watch)
+    if (QFileInfo::exists(path(dbtagDir, Parse)) != parse ||
+        QFileInfo::exists(path(dbtagDir, Watch)) != watch)
         return QStringLiteral("markers of %1 changed").arg(dbtagDir);
     for (const QString &f : dataFiles(dbtagDir))
         if (QFile(path(dbtagDir, f)).size() != 0 || hasGroupWrite(path(dbtagDir, f)))
@@ -193,9 +193,8 @@ QString untouched(const QString &dbtagDir, bool parse, bool watch)
 bool markedOutside(const QString &file)
 {
     char buf[64];
-    return hasGroupWrite(file)
-        && ::getxattr(QFile::encodeName(file).constData(), "user.isocket.sent", buf, sizeof buf)
-        < 0;
+    return hasGroupWrite(file) && ::getxattr(QFile::encodeName(file).constData(),
+                                             "user.isocket.sent", buf, sizeof buf) < 0;
 }
 
 } // namespace
@@ -255,9 +254,8 @@ void TestE2eOriginal::scan()
     QCOMPARE(watchLog(ed1), answer);
     // What isocket makes of DC1 (scan and send agree on it: the same Scanner decides).
     QString dc1State;
-    for (const QJsonValue &v : scanJson(QStringLiteral("dir"), ed1)
-                                   .value(QStringLiteral("dbtags"))
-                                   .toArray())
+    for (const QJsonValue &v :
+         scanJson(QStringLiteral("dir"), ed1).value(QStringLiteral("dbtags")).toArray())
         if (v.toObject().value(QStringLiteral("name")).toString() == QLatin1String("DC1"))
             dc1State = v.toObject().value(QStringLiteral("state")).toString();
 
@@ -345,11 +343,11 @@ void TestE2eOriginal::fsync_x1()
     QCOMPARE(sendOnce(ed1, port, source), QString());
 
     // verify: chk_files DC1 0 (DRMS must not even have DC1); chk_files DC2 1
-    QCOMPARE(chkFiles(path(dir, QStringLiteral("DC1")), path(drms, path(source, QStringLiteral("DC1"))),
-                      false),
+    QCOMPARE(chkFiles(path(dir, QStringLiteral("DC1")),
+                      path(drms, path(source, QStringLiteral("DC1"))), false),
              QString());
-    QCOMPARE(chkFiles(path(dir, QStringLiteral("DC2")), path(drms, path(source, QStringLiteral("DC2"))),
-                      true),
+    QCOMPARE(chkFiles(path(dir, QStringLiteral("DC2")),
+                      path(drms, path(source, QStringLiteral("DC2"))), true),
              QString());
     // Strict: DC2 whole; DC1 finished on the ED without the receiver, its marks left as they
     // were (g+w, no record of isocket: nobody re-marked or unmarked them).
@@ -391,7 +389,8 @@ void TestE2eOriginal::mixedOutside()
         QCOMPARE(fileDelivered(dir, QStringLiteral("DC1"), f, drms, source), QString());
     QFile manifest(path(got, Manifest));
     QVERIFY(manifest.open(QIODevice::ReadOnly));
-    const QStringList lines = QString::fromUtf8(manifest.readAll()).split(u'\n', Qt::SkipEmptyParts);
+    const QStringList lines =
+        QString::fromUtf8(manifest.readAll()).split(u'\n', Qt::SkipEmptyParts);
     QCOMPARE(lines.size(), 4);
     QVERIFY2(lines.first().startsWith(QStringLiteral(
                  "# isocket manifest v1 source=ED1 dbtag=DC1 files=3 bytes=3072 outside=1")),
@@ -468,9 +467,9 @@ void TestE2eOriginal::edx2()
     QVERIFY(sender2.waitForError(QStringLiteral("sending"), e2eTimeout(10000)));
 
     // gen_files ED1/dir/DC1, ED2/dir/DC4, ED1/dir/DC2, ED2/dir/DC5, ED1/dir/DC3, ED2/dir/DC6
-    const QList<std::pair<int, QString>> order{{0, QStringLiteral("DC1")}, {1, QStringLiteral("DC4")},
-                                               {0, QStringLiteral("DC2")}, {1, QStringLiteral("DC5")},
-                                               {0, QStringLiteral("DC3")}, {1, QStringLiteral("DC6")}};
+    const QList<std::pair<int, QString>> order{
+        {0, QStringLiteral("DC1")}, {1, QStringLiteral("DC4")}, {0, QStringLiteral("DC2")},
+        {1, QStringLiteral("DC5")}, {0, QStringLiteral("DC3")}, {1, QStringLiteral("DC6")}};
     for (const auto &[e, dbtag] : order)
         QVERIFY(genFiles(path(dirOf(e), dbtag), false));
     for (const auto &[e, dbtag] : order)
@@ -496,15 +495,24 @@ void TestE2eOriginal::rootSpellings_data()
     QTest::addColumn<QString>("spelling");
     QTest::addColumn<QString>("cwd");
 
-    QTest::newRow("plain") << "<tmp>/data" << "";
-    QTest::newRow("trailing slash") << "<tmp>/data/" << "";
-    QTest::newRow("relative") << "data" << "";
-    QTest::newRow("relative, trailing slash") << "data/" << "";
-    QTest::newRow("relative, dot dot") << "../data" << "sub";
-    QTest::newRow("double slash") << "<tmp>//data" << "";
-    QTest::newRow("dot") << "<tmp>/./data" << "";
-    QTest::newRow("symlink") << "<tmp>/link" << "";
-    QTest::newRow("symlink, trailing slash") << "<tmp>/link/" << "";
+    QTest::newRow("plain") << "<tmp>/data"
+                           << "";
+    QTest::newRow("trailing slash") << "<tmp>/data/"
+                                    << "";
+    QTest::newRow("relative") << "data"
+                              << "";
+    QTest::newRow("relative, trailing slash") << "data/"
+                                              << "";
+    QTest::newRow("relative, dot dot") << "../data"
+                                       << "sub";
+    QTest::newRow("double slash") << "<tmp>//data"
+                                  << "";
+    QTest::newRow("dot") << "<tmp>/./data"
+                         << "";
+    QTest::newRow("symlink") << "<tmp>/link"
+                             << "";
+    QTest::newRow("symlink, trailing slash") << "<tmp>/link/"
+                                             << "";
 }
 
 void TestE2eOriginal::rootSpellings()
@@ -536,8 +544,8 @@ void TestE2eOriginal::rootSpellings()
     Process sender(QStringLiteral("sender"));
     sender.setWorkingDirectory(workDir);
     QVERIFY(sender.startIsocket(senderArgs(root, port, source)));
-    QVERIFY(sender.waitForError(QStringLiteral("watching live dbtag %1").arg(live),
-                                e2eTimeout(10000)));
+    QVERIFY(
+        sender.waitForError(QStringLiteral("watching live dbtag %1").arg(live), e2eTimeout(10000)));
     QTRY_COMPARE_WITH_TIMEOUT(fileDelivered(data, live, QStringLiteral("before.dat"), recv, source),
                               QString(), e2eTimeout());
     QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(data, closed, recv, source), QString(), e2eTimeout());

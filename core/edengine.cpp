@@ -305,8 +305,9 @@ void EdEngine::addFiles(TagRec &tag, const QList<DataFile> &files, const QString
             if (f.sent) {
                 it->outside = f.outside;
                 setState(tag, *it, FileState::Sent);
-            } else
+            } else {
                 considerFile(tag, rel, f.stamp, true);
+            }
         } else if (!f.sent && (it->state == FileState::Sent || it->state == FileState::Waiting
                                || it->state == FileState::New)) {
             tag.bytes += f.stamp.size - it->stamp.size;

@@ -62,7 +62,7 @@ int runScan(const QStringList &args)
         QJsonArray array;
         for (const DbtagInfo &tag : tags)
             array.append(toJson(tag));
-        const QJsonObject doc{{QStringLiteral("root"), config.dataRoot},
+        const QJsonObject doc{{QStringLiteral("root"), scanner.options().root},
                               {QStringLiteral("prefix"), config.prefix},
                               {QStringLiteral("dbtags"), array}};
         std::fputs(QJsonDocument(doc).toJson(QJsonDocument::Indented).constData(), stdout);
@@ -83,7 +83,7 @@ int runScan(const QStringList &args)
                         "-", "-");
     }
     if (tags.isEmpty())
-        std::printf("(no dbtag under %s with prefix '%s')\n", qPrintable(config.dataRoot),
+        std::printf("(no dbtag under %s with prefix '%s')\n", qPrintable(scanner.options().root),
                     qPrintable(config.prefix));
     bool abnormal = false;
     for (const DbtagInfo &tag : tags)

@@ -129,8 +129,8 @@ int runSend(const QStringList &args)
         printError(QStringLiteral("send"), engine.errorString());
         return ExitFailure;
     }
-    qCInfo(lcCli).noquote() << "sending" << config.dataRoot << "to" << config.server + QLatin1Char(':')
-                                   + QString::number(config.port)
+    qCInfo(lcCli).noquote() << "sending" << engine.scanOptions().root << "to"
+                            << config.server + QLatin1Char(':') + QString::number(config.port)
                             << "as" << source << (once ? "(once)" : "");
     sender.start();
     if (once && engine.isIdle())

@@ -285,7 +285,8 @@ Scanner::KnownSent EdEngine::knownSent(const TagRec &tag, const QString &relPref
     // its record checked): g+w still set, its record holds that stamp. Reading it again is moot.
     return [&tag, relPrefix](const QString &relPath, const FileStamp &stamp) {
         const auto it = tag.files.constFind(relPrefix + relPath);
-        return it != tag.files.cend() && it->state == FileState::Sent && it->stamp == stamp;
+        return it != tag.files.cend() && it->state == FileState::Sent && !it->outside &&
+               it->stamp == stamp;
     };
 }
 
@@ -301,10 +302,12 @@ void EdEngine::addFiles(TagRec &tag, const QList<DataFile> &files, const QString
             rec.stamp = f.stamp;
             it = tag.files.insert(rel, rec);
             tag.bytes += f.stamp.size;
-            if (f.sent)
+            if (f.sent) {
+                it->outside = f.outside;
                 setState(tag, *it, FileState::Sent);
-            else
+            } else {
                 considerFile(tag, rel, f.stamp, true);
+            }
         } else if (!f.sent && (it->state == FileState::Sent || it->state == FileState::Waiting
                                || it->state == FileState::New)) {
             tag.bytes += f.stamp.size - it->stamp.size;
@@ -430,6 +433,7 @@ void EdEngine::markDelivered(const FileTicket &ticket, const FileStamp &read, in
         return;
     }
     it->attempts = 0;
+    it->outside = false;
     // The size may have changed since the file was queued: account the bytes that were sent.
     tag->bytes += read.size - it->stamp.size;
     it->stamp = read;
@@ -598,6 +602,7 @@ void EdEngine::onFileClosed(const QString &path)
         tag->bytes += stamp.size - it->stamp.size;
         if (it->state == FileState::Sent || it->state == FileState::Failed)
             setState(*tag, *it, FileState::New);
+        it->outside = false; // written again: this version is isocket's to send
     }
     considerFile(*tag, rel, stamp, false);
     emitStatus(*tag);
@@ -638,13 +643,15 @@ void EdEngine::requestClose(TagRec &tag)
     auto files = m_scanner.listFiles(tag.path, knownSent(tag));
     QList<proto::ManifestEntry> manifest;
     bool allSent = files.ok();
+    int outside = 0;
     if (allSent) {
         for (const DataFile &f : files.value()) {
             if (!f.sent) {
                 allSent = false;
                 break;
             }
-            manifest.append({f.relPath, static_cast<quint64>(f.stamp.size)});
+            outside += int(f.outside);
+            manifest.append({f.relPath, static_cast<quint64>(f.stamp.size), f.outside});
         }
     }
     if (!allSent) {
@@ -655,6 +662,16 @@ void EdEngine::requestClose(TagRec &tag)
         else
             qCWarning(lcScan) << files.error().message;
         emitStatus(tag);
+        return;
+    }
+    if (outside > 0 && outside == manifest.size()) {
+        // Every file was sent outside isocket (the original's fsync_x1): the receiver has none
+        // of them and must not be asked, nor get the dbtag at all.
+        tag.closing = false;
+        --m_closing;
+        writeDoneWatch(tag, QStringLiteral("all %1 files were marked sent outside isocket (g+w "
+                                           "without its record); finished without the receiver")
+                                .arg(outside));
         return;
     }
     emitStatus(tag);
@@ -699,21 +716,28 @@ void EdEngine::dbtagClosed(const QString &dbtag, const Error &result)
     }
     tag->closing = false;
     --m_closing;
-    const auto written = writeFileAtomically(tag->path, m_scanner.options().doneWatch, QByteArray());
+    writeDoneWatch(*tag, QStringLiteral("complete on the receiver: %1 files, %2 bytes")
+                             .arg(tag->sent)
+                             .arg(tag->bytesSent));
+}
+
+void EdEngine::writeDoneWatch(TagRec &tag, const QString &how)
+{
+    const auto written = writeFileAtomically(tag.path, m_scanner.options().doneWatch, QByteArray());
     if (!written) {
         qCCritical(lcSend).noquote() << "cannot write" << m_scanner.options().doneWatch << "in"
-                                     << tag->path << ":" << written.error().message;
+                                     << tag.path << ":" << written.error().message;
         ++m_closeFailures;
-        emitStatus(*tag);
+        emitStatus(tag);
         checkIdle();
         return;
     }
-    tag->state = DbtagState::Done;
-    tag->lastActivity = QDateTime::currentDateTimeUtc();
-    qCInfo(lcSend).noquote() << tag->name << "complete on the receiver:" << tag->sent << "files,"
-                             << tag->bytesSent << "bytes; wrote" << m_scanner.options().doneWatch;
-    emitStatus(*tag);
-    Q_EMIT dbtagFinished(tag->name);
+    tag.state = DbtagState::Done;
+    tag.lastActivity = QDateTime::currentDateTimeUtc();
+    qCInfo(lcSend).noquote() << tag.name << how + QStringLiteral("; wrote")
+                             << m_scanner.options().doneWatch;
+    emitStatus(tag);
+    Q_EMIT dbtagFinished(tag.name);
     checkIdle();
 }
 

@@ -8,6 +8,9 @@
 // fileFailed() or returnTicket(); when every file of a closed dbtag is marked, the engine emits
 // dbtagReadyToClose() with the manifest, and writes finished.watch (atomically) only after the
 // transfer reports with dbtagClosed() that the receiver confirmed the dbtag complete.
+// Files found g+w without isocket's record were sent outside isocket (the original, or by hand):
+// they are never offered; the manifest names them as such (ManifestEntry::outside), and a dbtag
+// whose every file is one of them is finished here without the receiver.
 //
 // Lives in one thread (the one that calls start()); every call and signal is in that thread.
 // Blocking work here is small: directory listings of unfinished dbtags, stat/xattr/chmod of
@@ -130,6 +133,7 @@ private:
         FileStamp stamp;
         FileState state = FileState::New;
         int attempts = 0;
+        bool outside = false; // Sent, but outside isocket (g+w without our record): never sent
     };
     struct TagRec
     {
@@ -162,6 +166,7 @@ private:
     void removeFile(TagRec &tag, const QString &relPath);
     void maybeClose(TagRec &tag);
     void requestClose(TagRec &tag);
+    void writeDoneWatch(TagRec &tag, const QString &how);
     void emitStatus(const TagRec &tag);
     void checkIdle();
     FileTicket ticketFor(const TagRec &tag, const QString &relPath, const FileRec &rec) const;

@@ -29,6 +29,8 @@ static_assert(std::variant_size_v<Message> == TypeByIndex.size());
 
 bool isKnownType(quint8 type)
 {
+    if (type == quint8(FrameType::ManifestOutside))
+        return true;
     for (FrameType known : TypeByIndex) {
         if (quint8(known) == type)
             return true;
@@ -397,8 +399,10 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
         }
         return done(r, std::move(m));
     }
-    case FrameType::Manifest: {
+    case FrameType::Manifest:
+    case FrameType::ManifestOutside: {
         Manifest m;
+        m.outside = type == FrameType::ManifestOutside;
         m.id = r.u32("id");
         const quint16 count = r.u16("count");
         // Each entry takes at least ManifestEntryFixed bytes: refuse a count the frame cannot
@@ -413,6 +417,7 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
             ManifestEntry e;
             e.path = r.string("path");
             e.size = r.size("size");
+            e.outside = m.outside;
             m.entries.append(std::move(e));
         }
         return done(r, std::move(m));
@@ -432,6 +437,8 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
 
 FrameType typeOf(const Message &message)
 {
+    if (const auto *m = std::get_if<Manifest>(&message); m && m->outside)
+        return FrameType::ManifestOutside;
     return TypeByIndex[message.index()];
 }
 
@@ -468,6 +475,8 @@ QString typeName(FrameType type)
         return QStringLiteral("MANIFEST");
     case FrameType::Closed:
         return QStringLiteral("CLOSED");
+    case FrameType::ManifestOutside:
+        return QStringLiteral("MANIFEST_OUTSIDE");
     }
     return QStringLiteral("0x%1").arg(quint8(type), 2, 16, QLatin1Char('0'));
 }
@@ -555,7 +564,7 @@ QByteArray encode(const Message &message)
                 return w.finish();
             } else if constexpr (std::is_same_v<T, Manifest>) {
                 Q_ASSERT(m.entries.size() <= 0xFFFF);
-                Writer w(FrameType::Manifest);
+                Writer w(m.outside ? FrameType::ManifestOutside : FrameType::Manifest);
                 w.u32(m.id);
                 w.u16(quint16(m.entries.size()));
                 for (const ManifestEntry &e : m.entries) {
@@ -596,8 +605,8 @@ QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries)
     for (const ManifestEntry &e : entries) {
         const qsizetype entrySize = ManifestEntryFixed + wireUtf8(e.path).size();
         if (frames.isEmpty() || used + entrySize > qsizetype(MaxControlFrame) ||
-            frames.last().entries.size() == 0xFFFF) {
-            frames.append(Manifest{id, {}});
+            frames.last().entries.size() == 0xFFFF || frames.last().outside != e.outside) {
+            frames.append(Manifest{id, {}, e.outside});
             used = 4 + ManifestFixed;
         }
         frames.last().entries.append(e);

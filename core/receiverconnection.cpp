@@ -209,17 +209,19 @@ void ReceiverConnection::handleHello(const Hello &m)
 {
     if (auto r = validateName(m.source, QStringLiteral("source")); !r)
         return fail(ErrorCode::BadPath, r.error().message);
-    if (m.minVersion > Version || m.maxVersion < Version)
+    if (m.minVersion > Version || m.maxVersion < MinVersion)
         return fail(ErrorCode::BadVersion,
-                    QStringLiteral("versions %1..%2 offered, this receiver speaks %3")
+                    QStringLiteral("versions %1..%2 offered, this receiver speaks %3..%4")
                         .arg(m.minVersion)
                         .arg(m.maxVersion)
+                        .arg(MinVersion)
                         .arg(Version));
+    m_version = qMin(m.maxVersion, Version);
     m_source = m.source;
     m_clientNonce = m.nonce;
     m_serverNonce = randomNonce();
     send(Challenge{
-        Version, m_serverNonce,
+        m_version, m_serverNonce,
         proof(m_receiver->secret(), Role::Receiver, m_clientNonce, m_serverNonce, m_source)});
     m_phase = Phase::AwaitAuth;
 }
@@ -738,6 +740,9 @@ void ReceiverConnection::handleManifest(const Manifest &m)
     if (!m_close || m_close->id != m.id)
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("MANIFEST for id %1 without CLOSE_DBTAG").arg(m.id));
+    if (m.outside && m_version < OutsideVersion)
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("MANIFEST_OUTSIDE on a version %1 connection").arg(m_version));
     if (quint64(m_close->entries.size()) + quint64(m.entries.size()) > m_close->fileCount)
         return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST %1 has more than %2 entries")
                                              .arg(m.id)
@@ -745,7 +750,7 @@ void ReceiverConnection::handleManifest(const Manifest &m)
     for (const ManifestEntry &e : m.entries) {
         if (e.size > quint64(std::numeric_limits<qint64>::max()))
             return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST size out of range"));
-        m_close->entries.append({e.path, qint64(e.size)});
+        m_close->entries.append({e.path, qint64(e.size), e.outside});
     }
     if (quint64(m_close->entries.size()) == m_close->fileCount)
         finishClose();

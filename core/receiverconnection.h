@@ -115,7 +115,7 @@ private:
         quint32 id = 0;
         QString dbtag;
         quint32 fileCount = 0;
-        QList<ReceiveStore::ManifestEntryIn> entries;
+        QList<ReceiveStore::ManifestEntryIn> entries; // outside ones included
     };
 
     void onReadyRead();
@@ -176,6 +176,7 @@ private:
     QByteArray m_peerKey;          // the address as Receiver::admit() counted it
     bool m_admitted = true;        // holds a place among the connections not authenticated
     QString m_source;
+    quint16 m_version = proto::Version; // chosen in handleHello()
     Phase m_phase = Phase::AwaitHello;
     proto::FrameReader m_reader;
     StreamWriter m_writer; // of the file streaming now (m_current)

@@ -701,15 +701,25 @@ QByteArray ReceiveStore::manifestText(const QString &source, const QString &dbta
                                       const QList<StoredEntry> &entries)
 {
     qint64 bytes = 0;
-    for (const StoredEntry &e : entries)
+    int outside = 0;
+    for (const StoredEntry &e : entries) {
         bytes += e.size;
-    QByteArray text = QStringLiteral("# isocket manifest v1 source=%1 dbtag=%2 files=%3 bytes=%4\n")
-                          .arg(source, dbtag)
-                          .arg(entries.size())
-                          .arg(bytes)
-                          .toUtf8();
+        outside += int(e.outside);
+    }
+    // A file sent outside isocket (by the original, or by hand) is named as such: the receiver
+    // never held it, so it has no hash. The header counts them only when there are any.
+    QString header = QStringLiteral("# isocket manifest v1 source=%1 dbtag=%2 files=%3 bytes=%4")
+                         .arg(source, dbtag)
+                         .arg(entries.size())
+                         .arg(bytes);
+    if (outside > 0)
+        header += QStringLiteral(" outside=%1").arg(outside);
+    QByteArray text = header.toUtf8() + '\n';
     for (const StoredEntry &e : entries)
-        text += (toHex(e.hash) + QStringLiteral("  %1  ").arg(e.size) + e.path).toUtf8() + '\n';
+        text += ((e.outside ? QStringLiteral("outside") : toHex(e.hash)) +
+                 QStringLiteral("  %1  ").arg(e.size) + e.path)
+                    .toUtf8() +
+                '\n';
     return text;
 }
 
@@ -722,9 +732,11 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
         return r.error();
     if (auto r = validateName(dbtag, QStringLiteral("dbtag")); !r)
         return r.error();
-    auto dbtagDir = openDirs({source, dbtag}, entries.isEmpty());
+    const bool noneHere = std::all_of(entries.cbegin(), entries.cend(),
+                                      [](const ManifestEntryIn &e) { return e.outside; });
+    auto dbtagDir = openDirs({source, dbtag}, noneHere);
     if (!dbtagDir) {
-        if (dbtagDir.error().code == ErrorCode::IoError && !entries.isEmpty())
+        if (dbtagDir.error().code == ErrorCode::IoError && !noneHere)
             return Error{ErrorCode::Incomplete,
                          QStringLiteral("%1: not stored").arg(entries.first().path)};
         return dbtagDir.error();
@@ -741,6 +753,11 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
         };
         if (!validateRelativePath(e.path, QStringLiteral("path")) || !checkReservedNames(e.path))
             return missing(QStringLiteral("not a valid path"));
+        if (e.outside) { // the ED says it went another way: nothing here to check
+            stored.append({e.path, e.size, Hash128{}, true});
+            bytes += e.size;
+            continue;
+        }
         QStringList parts = e.path.split(QLatin1Char('/'));
         const QString name = parts.takeLast();
         UniqueFd dir; // only for files in subdirectories; else the dbtag's fd itself

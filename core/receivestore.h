@@ -81,6 +81,7 @@ struct StoredEntry
     QString path;
     qint64 size = 0;
     Hash128 hash{};
+    bool outside = false; // sent outside isocket: listed as `outside` instead of a hash
 };
 
 class ReceiveStore
@@ -250,6 +251,7 @@ public:
     {
         QString path;
         qint64 size = 0;
+        bool outside = false; // sent outside isocket: not checked, listed without a hash
     };
     struct ManifestDraft
     {

@@ -10,7 +10,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <QDir>
 #include <QFile>
+#include <QFileInfo>
 
 namespace isocket {
 
@@ -40,7 +42,19 @@ qint64 DbtagInfo::unsentBytes() const
     return total;
 }
 
-Scanner::Scanner(ScanOptions options) : m_options(std::move(options)) {}
+QString resolveRoot(const QString &root)
+{
+    if (root.isEmpty())
+        return root;
+    const QFileInfo info(root);
+    const QString canonical = info.canonicalFilePath();
+    return canonical.isEmpty() ? QDir::cleanPath(info.absoluteFilePath()) : canonical;
+}
+
+Scanner::Scanner(ScanOptions options) : m_options(std::move(options))
+{
+    m_options.root = resolveRoot(m_options.root);
+}
 
 bool Scanner::isDbtagName(const QString &name) const
 {
@@ -118,9 +132,13 @@ Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath,
                 pending.append({childNative, rel + QLatin1Char('/')});
             } else if (S_ISREG(st.st_mode)) {
                 const FileStamp stamp = stampOf(st);
-                const bool sent = ((st.st_mode & S_IWGRP) && knownSent && knownSent(rel, stamp))
-                                  || SentMark::isSent(childNative, st);
-                files.append({rel, stamp, sent});
+                if ((st.st_mode & S_IWGRP) && knownSent && knownSent(rel, stamp)) {
+                    files.append({rel, stamp, true, false});
+                    continue;
+                }
+                const SentMark::Mark mark = SentMark::markOf(childNative, st);
+                files.append(
+                    {rel, stamp, mark != SentMark::Mark::Unsent, mark == SentMark::Mark::Outside});
             }
         }
         ::closedir(dir);

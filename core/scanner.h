@@ -36,6 +36,7 @@ struct DataFile
     QString relPath; // inside the dbtag, "sub/file"
     FileStamp stamp;
     bool sent = false;
+    bool outside = false; // sent outside isocket: g+w without isocket's record (SentMark)
 };
 
 struct DbtagInfo
@@ -56,15 +57,21 @@ struct DbtagInfo
 
 struct ScanOptions
 {
-    QString root;
+    QString root; // resolved by the Scanner once (resolveRoot())
     QString prefix = QStringLiteral("DC");
     QString doneParse = QStringLiteral("finished.parse");
     QString doneWatch = QStringLiteral("finished.watch");
 };
 
+// The data root as every part of isocket uses it: absolute, symbolic links resolved, no `.`,
+// `..`, `//` or trailing `/`, so that each spelling of one root behaves the same. A root that
+// does not exist (yet) is made absolute and cleaned only.
+QString resolveRoot(const QString &root);
+
 class Scanner
 {
 public:
+    // Resolves options.root once (resolveRoot()); options() reports the resolved root.
     explicit Scanner(ScanOptions options);
 
     const ScanOptions &options() const { return m_options; }
@@ -79,8 +86,9 @@ public:
 
     // Every data file of one dbtag directory, recursively: regular files only, no hidden names
     // (a leading '.'), no markers at its top level; symbolic links are skipped and logged once.
-    // A file that is g+w and for which `knownSent` answers true counts as sent without its
-    // record being read (the record of our own mark holds exactly that size and mtime).
+    // A file that is g+w and for which `knownSent` answers true counts as sent by isocket
+    // without its record being read (the record of our own mark holds exactly that size and
+    // mtime); one that is g+w without a record is sent and `outside`.
     Result<QList<DataFile>> listFiles(const QString &dbtagPath,
                                       const KnownSent &knownSent = {}) const;
 

@@ -158,7 +158,7 @@ void SenderConnection::onConnected()
     m_handshake = Handshake::AwaitChallenge;
     m_reader.setMaxFrame(proto::MaxHandshakeFrame);
     m_clientNonce = proto::randomNonce();
-    send(proto::Hello{proto::Version, proto::Version, m_options.source, m_clientNonce});
+    send(proto::Hello{proto::MinVersion, proto::Version, m_options.source, m_clientNonce});
 }
 
 void SenderConnection::send(const proto::Message &message)
@@ -355,7 +355,7 @@ void SenderConnection::handleWelcome(const proto::Welcome &w)
 
 void SenderConnection::handleChallenge(const proto::Challenge &c)
 {
-    if (c.version != proto::Version) {
+    if (c.version < proto::MinVersion || c.version > proto::Version) {
         lose(Error{ErrorCode::BadVersion, QStringLiteral("receiver chose protocol version %1").arg(c.version)});
         return;
     }
@@ -378,6 +378,7 @@ void SenderConnection::handleChallenge(const proto::Challenge &c)
         return;
     }
     m_handshake = Handshake::AwaitWelcome;
+    m_version = c.version;
     send(proto::Auth{proto::proof(m_options.secret, proto::Role::Sender, m_clientNonce, c.nonce,
                                   m_options.source)});
 }
@@ -707,8 +708,11 @@ void SenderConnection::closeDbtag(const QString &dbtag, const QList<proto::Manif
         return;
     }
     const quint32 id = m_nextId++;
-    send(proto::CloseDbtag{id, dbtag, static_cast<quint32>(files.size())});
-    for (const proto::Manifest &m : proto::splitManifest(id, files))
+    QList<proto::ManifestEntry> listed = files;
+    if (m_version < proto::OutsideVersion) // a v1 receiver knows no MANIFEST_OUTSIDE
+        listed.removeIf([](const proto::ManifestEntry &e) { return e.outside; });
+    send(proto::CloseDbtag{id, dbtag, static_cast<quint32>(listed.size())});
+    for (const proto::Manifest &m : proto::splitManifest(id, listed))
         send(m);
     m_closesSent.emplace(id, dbtag);
     armWatchdog();

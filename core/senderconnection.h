@@ -162,6 +162,7 @@ private:
     // CHALLENGE (or fails its proof) never sees an OFFER, let alone a file (issue 13).
     enum class Handshake { AwaitChallenge, AwaitWelcome };
     Handshake m_handshake = Handshake::AwaitChallenge;
+    quint16 m_version = proto::Version; // as the receiver chose it
     quint32 m_maxInFlight = 0;
     quint32 m_nextId = 1;
     int m_failedAttempts = 0;

@@ -22,15 +22,20 @@ bool unsupported(int err)
 
 } // namespace
 
-bool isSent(const QByteArray &path, const struct stat &st)
+Mark markOf(const QByteArray &path, const struct stat &st)
 {
     if (!(st.st_mode & S_IWGRP))
-        return false;
+        return Mark::Unsent;
     char buf[64];
     const ssize_t n = ::lgetxattr(path.constData(), AttributeName, buf, sizeof buf);
     if (n < 0)
-        return true; // marked by hand, or no xattrs here: g+w alone decides, as in the original
-    return QByteArray(buf, n) == recordOf(stampOf(st));
+        return Mark::Outside; // marked by hand or by the original: g+w alone decides
+    return QByteArray(buf, n) == recordOf(stampOf(st)) ? Mark::Sent : Mark::Unsent;
+}
+
+bool isSent(const QByteArray &path, const struct stat &st)
+{
+    return markOf(path, st) != Mark::Unsent;
 }
 
 bool isSent(const QString &path)

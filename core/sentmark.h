@@ -3,8 +3,10 @@
 // isocket used it, plus a record of the size and mtime that were sent, in the extended
 // attribute `user.isocket.sent`, so a file rewritten after it was sent counts as unsent again.
 //
-// Rules: no g+w → unsent. g+w and no record (set by hand, or a filesystem without xattrs) →
-// sent. g+w and a record that no longer matches the file → unsent (rewritten).
+// Rules: no g+w → unsent. g+w and a record that matches the file → sent by isocket. g+w and
+// no record → sent *outside* isocket (by the original isocket, by hand, or on a filesystem
+// without xattrs): never sent again. g+w and a record that no longer matches the file →
+// unsent (rewritten).
 // Free functions, any thread; each is a few syscalls on one file.
 
 #include "core/error.h"
@@ -16,7 +18,13 @@ namespace isocket::SentMark {
 
 inline constexpr char AttributeName[] = "user.isocket.sent";
 
-// Whether the file described by `st` (from lstat of `nativePath`) counts as sent.
+enum class Mark { Unsent, Sent, Outside };
+
+// The mark of the file described by `st` (from lstat of `nativePath`).
+Mark markOf(const QByteArray &nativePath, const struct stat &st);
+
+// Whether the file described by `st` (from lstat of `nativePath`) counts as sent (by isocket
+// or outside it).
 bool isSent(const QByteArray &nativePath, const struct stat &st);
 bool isSent(const QString &path);
 

@@ -11,6 +11,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <sys/xattr.h>
+
 using namespace isocket;
 
 class TestEdEngine : public QObject
@@ -32,6 +34,8 @@ private slots:
     void groupWritableAtFirstCloseWarns();
     void rescanQueuesNothingTwice();
     void incompleteCloseResendsTheMissingFile();
+    void sentOutsideIsFinishedWithoutTheReceiver();
+    void sentOutsideIsNamedInTheManifest();
     void nothingToSendIsIdleAtStart();
     void onePassGoesIdle();
 
@@ -432,6 +436,60 @@ void TestEdEngine::incompleteCloseResendsTheMissingFile()
     QVERIFY(again);
     deliver(engine, *again);
     QCOMPARE(ready.count(), 2);
+}
+
+void TestEdEngine::sentOutsideIsFinishedWithoutTheReceiver()
+{
+    // The original's fsync_x1: every file g+w without isocket's record. Nothing is queued, the
+    // receiver is not asked (no dbtagReadyToClose), finished.watch is written, marks untouched.
+    QTemporaryDir root;
+    for (const char *name : {"DC1/a.dat", "DC1/sub/b.dat"})
+        QVERIFY(test::writeFile(root.filePath(QLatin1String(name)), "x", 0664));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+    EdEngine engine(ScanOptions{root.path()}, fastOptions(false));
+    QSignalSpy ready(&engine, &EdEngine::dbtagReadyToClose);
+    QSignalSpy finished(&engine, &EdEngine::dbtagFinished);
+    QVERIFY(engine.start());
+    QVERIFY(!engine.takeNext());
+    QCOMPARE(ready.count(), 0);
+    QCOMPARE(finished.count(), 1);
+    QVERIFY(engine.isIdle());
+    QVERIFY(QFile::exists(root.filePath(QStringLiteral("DC1/finished.watch"))));
+    for (const char *name : {"DC1/a.dat", "DC1/sub/b.dat"}) {
+        QVERIFY(test::hasGroupWrite(root.filePath(QLatin1String(name))));
+        char buf[64];
+        QVERIFY(::getxattr(QFile::encodeName(root.filePath(QLatin1String(name))).constData(),
+                           SentMark::AttributeName, buf, sizeof buf) < 0);
+    }
+}
+
+void TestEdEngine::sentOutsideIsNamedInTheManifest()
+{
+    // A mixed dbtag: a.dat went outside isocket, b.dat is isocket's to send. Only b.dat is
+    // queued; the manifest lists both, a.dat flagged.
+    QTemporaryDir root;
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/a.dat")), "a", 0664));
+    QVERIFY(test::setMtime(root.filePath(QStringLiteral("DC1/a.dat")), 100));
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/b.dat")), "bb"));
+    QVERIFY(test::setMtime(root.filePath(QStringLiteral("DC1/b.dat")), 200));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+    EdEngine engine(ScanOptions{root.path()}, fastOptions(false));
+    QSignalSpy ready(&engine, &EdEngine::dbtagReadyToClose);
+    QVERIFY(engine.start());
+    QList<FileTicket> tickets;
+    QCOMPARE(drain(engine, &tickets).join(u' '), QStringLiteral("DC1/b.dat"));
+    QCOMPARE(ready.count(), 0);
+    deliver(engine, tickets.first());
+    QCOMPARE(ready.count(), 1);
+    const auto files = ready.first().at(1).value<QList<proto::ManifestEntry>>();
+    QCOMPARE(files.size(), 2);
+    QCOMPARE(files[0].path, QStringLiteral("a.dat"));
+    QCOMPARE(files[0].size, quint64(1));
+    QVERIFY(files[0].outside);
+    QCOMPARE(files[1].path, QStringLiteral("b.dat"));
+    QVERIFY(!files[1].outside);
+    engine.dbtagClosed(QStringLiteral("DC1"), Error{});
+    QVERIFY(QFile::exists(root.filePath(QStringLiteral("DC1/finished.watch"))));
 }
 
 void TestEdEngine::nothingToSendIsIdleAtStart()

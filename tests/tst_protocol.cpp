@@ -154,7 +154,9 @@ void compareFields(const Manifest &a, const Manifest &b)
     for (qsizetype i = 0; i < a.entries.size(); ++i) {
         QCOMPARE(a.entries[i].path, b.entries[i].path);
         QCOMPARE(a.entries[i].size, b.entries[i].size);
+        QCOMPARE(a.entries[i].outside, b.entries[i].outside);
     }
+    QCOMPARE(a.outside, b.outside);
 }
 void compareFields(const Closed &a, const Closed &b)
 {
@@ -211,6 +213,8 @@ QList<std::pair<const char *, Message>> sampleMessages()
         {"close-dbtag", CloseDbtag{13, QStringLiteral("DC2"), MaxManifestFiles}},
         {"manifest", Manifest{14, {{QStringLiteral("a.dat"), 1}, {tricky, 0}, {QString(), 5}}}},
         {"manifest-empty", Manifest{15, {}}},
+        {"manifest-outside",
+         Manifest{19, {{QStringLiteral("a.dat"), 1, true}, {tricky, 0, true}}, true}},
         {"closed", Closed{16, ErrorCode::Incomplete, QStringLiteral("missing a.dat")}},
         {"leading-bom", Stored{17, ErrorCode::IoError, QStringLiteral("\uFEFFkept")}},
         {"max-string", Closed{18, ErrorCode::Ok, QString(MaxStringBytes / 2, QChar(0xe9))}},
@@ -669,6 +673,19 @@ void TestProtocol::splitManifest()
         QCOMPARE(joined[i].path, entries[i].path);
         QCOMPARE(joined[i].size, entries[i].size);
     }
+
+    // Files sent outside isocket go into MANIFEST_OUTSIDE frames, in the entries' order.
+    const QList<ManifestEntry> mixed{{QStringLiteral("a"), 1, false},
+                                     {QStringLiteral("b"), 2, true},
+                                     {QStringLiteral("c"), 3, true},
+                                     {QStringLiteral("d"), 4, false}};
+    const QList<Manifest> mixedFrames = proto::splitManifest(5, mixed);
+    QCOMPARE(mixedFrames.size(), 3);
+    QCOMPARE(typeOf(Message(mixedFrames[0])), FrameType::Manifest);
+    QCOMPARE(typeOf(Message(mixedFrames[1])), FrameType::ManifestOutside);
+    QCOMPARE(mixedFrames[1].entries.size(), 2);
+    QCOMPARE(typeOf(Message(mixedFrames[2])), FrameType::Manifest);
+    QCOMPARE(quint8(encode(mixedFrames[1]).at(4)), quint8(0x23));
 
     // Many tiny entries: the 65535 count cap splits them too.
     QList<ManifestEntry> tiny(70000, ManifestEntry{QString(), 1});

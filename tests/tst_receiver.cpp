@@ -153,6 +153,8 @@ private slots:
     void reserve();
     void closeDbtag();
     void closeDbtagIncomplete();
+    void closeDbtagWithFilesSentOutside();
+    void versionOneSenderHasNoOutsideFrames();
     void manifestIsWrittenOffTheThread();
     void pipelined();
     void slowDiskHoldsOnlyItsConnection();
@@ -1030,6 +1032,60 @@ void TestReceiver::closeDbtagIncomplete()
         f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("finished.isocket"))));
     QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{QStringLiteral("a")});
     QCOMPARE(completed.size(), 0);
+}
+
+void TestReceiver::closeDbtagWithFilesSentOutside()
+{
+    // Version 2: MANIFEST_OUTSIDE names files the ED found sent outside isocket. The receiver
+    // does not look for them and lists them as `outside`, without a hash.
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(c.connectTo(f.port()));
+    const auto greeting = c.handshake(QByteArrayLiteral("s3cret"), QStringLiteral("ed1"));
+    QVERIFY(greeting.ok);
+    QCOMPARE(greeting.version, quint16(2));
+    const QByteArray two = test::patternBytes(300, 14);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("b"), two, MtimeNs),
+             ErrorCode::Ok);
+    auto closed = c.closeDbtag(7, QStringLiteral("DC1"),
+                               {{QStringLiteral("a"), 1024, true},
+                                {QStringLiteral("b"), quint64(two.size()), false},
+                                {QStringLiteral("c/d"), 5, true}});
+    QVERIFY(closed);
+    QCOMPARE(closed->code, ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"),
+                            QStringLiteral("finished.isocket"))),
+             QByteArrayLiteral(
+                 "# isocket manifest v1 source=ed1 dbtag=DC1 files=3 bytes=1329 outside=2\n"
+                 "outside  1024  a\n") +
+                 toHex(hashOf(two)).toLatin1() + "  300  b\noutside  5  c/d\n");
+    QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")),
+             (QStringList{QStringLiteral("b"), QStringLiteral("finished.isocket")}));
+}
+
+void TestReceiver::versionOneSenderHasNoOutsideFrames()
+{
+    // A version 1 sender still gets in (in version 1), and MANIFEST_OUTSIDE is not v1.
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    c.setVersions(1, 1);
+    QVERIFY(c.connectTo(f.port()));
+    const auto greeting = c.handshake(QByteArrayLiteral("s3cret"), QStringLiteral("ed1"));
+    QVERIFY(greeting.ok);
+    QCOMPARE(greeting.version, quint16(1));
+    const QByteArray one = test::patternBytes(100, 15);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), one, MtimeNs),
+             ErrorCode::Ok);
+    c.send(CloseDbtag{2, QStringLiteral("DC1"), 2});
+    c.send(Manifest{2, {{QStringLiteral("a"), quint64(one.size())}}});
+    c.send(Manifest{2, {{QStringLiteral("x"), 1, true}}, true});
+    QVERIFY(c.waitClosed());
+    QVERIFY(c.lastError());
+    QCOMPARE(c.lastError()->code, ErrorCode::BadFrame);
+    QVERIFY(!QFile::exists(
+        f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("finished.isocket"))));
 }
 
 void TestReceiver::pipelined()

@@ -11,6 +11,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -29,6 +30,9 @@ private slots:
     void tiesBrokenByName();
     void sentBit_data();
     void sentBit();
+    void outsideMark();
+    void rootSpellings_data();
+    void rootSpellings();
     void dataFiles();
     void doneDbtagsAreNotListed();
     void rewriteAfterMarkIsUnsent();
@@ -160,6 +164,61 @@ void TestScanner::sentBit()
     QCOMPARE(r.value().first().files.size(), 1);
     QCOMPARE(r.value().first().files.first().sent, sent);
     QCOMPARE(r.value().first().unsentCount(), sent ? 0 : 1);
+}
+
+void TestScanner::outsideMark()
+{
+    // g+w without isocket's record: sent outside isocket. g+w with it: sent by isocket.
+    QTemporaryDir root;
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/a.dat")), "a", 0664));
+    QVERIFY(test::setMtime(root.filePath(QStringLiteral("DC1/a.dat")), 1000));
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/b.dat")), "b"));
+    QVERIFY(test::setMtime(root.filePath(QStringLiteral("DC1/b.dat")), 2000));
+    struct stat st;
+    QVERIFY(::lstat(QFile::encodeName(root.filePath(QStringLiteral("DC1/b.dat"))).constData(),
+                    &st) == 0);
+    QVERIFY(SentMark::mark(root.filePath(QStringLiteral("DC1/b.dat")), stampOf(st)).ok());
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+    const auto r = Scanner(ScanOptions{root.path()}).scan();
+    QVERIFY(r.ok());
+    const QList<DataFile> files = r.value().first().files;
+    QCOMPARE(files.size(), 2);
+    QCOMPARE(files[0].relPath, QStringLiteral("a.dat"));
+    QVERIFY(files[0].sent && files[0].outside);
+    QVERIFY(files[1].sent && !files[1].outside);
+}
+
+void TestScanner::rootSpellings_data()
+{
+    QTest::addColumn<QString>("spelling"); // <tmp> is the temporary directory
+    QTest::newRow("plain") << "<tmp>/data";
+    QTest::newRow("trailing slash") << "<tmp>/data/";
+    QTest::newRow("double slash") << "<tmp>//data//";
+    QTest::newRow("dot") << "<tmp>/./data/.";
+    QTest::newRow("dot dot") << "<tmp>/data/../data";
+    QTest::newRow("symlink") << "<tmp>/link";
+    QTest::newRow("relative") << "data";
+    QTest::newRow("relative, dot") << "./data/";
+}
+
+void TestScanner::rootSpellings()
+{
+    QFETCH(QString, spelling);
+    QTemporaryDir tmp;
+    const QString base = QFileInfo(tmp.path()).canonicalFilePath();
+    const QString data = base + QStringLiteral("/data");
+    QVERIFY(test::writeFile(data + QStringLiteral("/DC1/f.dat"), "x"));
+    QVERIFY(QFile::link(data, base + QStringLiteral("/link")));
+    const QString cwd = QDir::currentPath();
+    QVERIFY(QDir::setCurrent(base));
+    const Scanner scanner(ScanOptions{QString(spelling).replace(QLatin1String("<tmp>"), base)});
+    QVERIFY(QDir::setCurrent(cwd));
+    QCOMPARE(scanner.options().root, data);
+    const auto r = scanner.scan();
+    QVERIFY(r.ok());
+    QCOMPARE(r.value().first().path, data + QStringLiteral("/DC1"));
+    // A root that does not exist yet is still absolute and clean.
+    QCOMPARE(resolveRoot(base + QStringLiteral("//none/./x/")), base + QStringLiteral("/none/x"));
 }
 
 void TestScanner::dataFiles()

@@ -48,6 +48,8 @@ public:
     explicit Process(const QString &name, QObject *parent = nullptr);
     ~Process() override;
 
+    // The working directory of the next start() (default: the test's own).
+    void setWorkingDirectory(const QString &dir) { m_process.setWorkingDirectory(dir); }
     // Starts `program args`; false (stderr printed) when it did not start.
     bool start(const QString &program, const QStringList &args);
     bool startIsocket(const QStringList &args) { return start(isocketBinary(), args); }

@@ -67,13 +67,14 @@ ProtoClient::HandshakeResult ProtoClient::handshake(const QByteArray &secret, co
 {
     HandshakeResult result;
     const QByteArray clientNonce = randomNonce();
-    send(Hello{Version, Version, source, clientNonce});
+    send(Hello{m_minVersion, m_maxVersion, source, clientNonce});
     auto challenge = expect<Challenge>();
     if (!challenge) {
         result.error = m_lastError ? m_lastError->code : ErrorCode::PeerClosed;
         result.message = m_lastError ? m_lastError->message : QStringLiteral("no CHALLENGE");
         return result;
     }
+    result.version = challenge->version;
     result.receiverProofOk = proofMatches(
         proof(secret, Role::Receiver, clientNonce, challenge->nonce, source), challenge->proof);
     if (!result.receiverProofOk && stopOnBadProof) {

@@ -31,7 +31,14 @@ public:
         ErrorCode error = ErrorCode::Ok; // the receiver's ERROR, or what went wrong here
         QString message;
         proto::Welcome welcome;
+        quint16 version = 0; // as the CHALLENGE chose it
     };
+    // The version range the next HELLO offers (default: all this build speaks).
+    void setVersions(quint16 min, quint16 max)
+    {
+        m_minVersion = min;
+        m_maxVersion = max;
+    }
     // HELLO → CHALLENGE → AUTH → WELCOME. A CHALLENGE whose proof fails is answered anyway
     // (so the receiver's side of the check can be tested) unless `stopOnBadProof`.
     HandshakeResult handshake(const QByteArray &secret, const QString &source,
@@ -87,6 +94,8 @@ private:
     std::optional<proto::Message> m_unexpected;
     std::optional<proto::ErrorMsg> m_lastError;
     bool m_readerFailed = false;
+    quint16 m_minVersion = proto::MinVersion;
+    quint16 m_maxVersion = proto::Version;
 };
 
 } // namespace isocket::test

@@ -1,0 +1,138 @@
+// The sender speaks protocol version 1 or 2, as the receiver chooses (docs/PROTOCOL.md, 2.4, 5).
+//
+// A fake receiver on 127.0.0.1 that knows the secret answers HELLO with CHALLENGE in the version
+// of the row, then WELCOME, and reads the close of a dbtag that mixes a file sent outside
+// isocket with one isocket sent. Version 2 gets the outside file in MANIFEST_OUTSIDE; version 1
+// (which has no such frame) gets a manifest without it, so an older receiver still closes it.
+
+#include "core/protocol.h"
+#include "core/senderconnection.h"
+
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTest>
+
+#include <deque>
+#include <memory>
+#include <optional>
+
+using namespace isocket;
+
+namespace {
+
+const QByteArray Secret = QByteArrayLiteral("s3cret");
+const QString Source = QStringLiteral("ed1");
+
+} // namespace
+
+class TestSenderVersion : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void manifestFollowsTheVersion_data();
+    void manifestFollowsTheVersion();
+};
+
+void TestSenderVersion::initTestCase()
+{
+    qRegisterMetaType<isocket::LinkState>();
+    qRegisterMetaType<QList<isocket::FileReport>>();
+    qRegisterMetaType<QList<isocket::FileTicket>>();
+    qRegisterMetaType<isocket::Error>();
+}
+
+void TestSenderVersion::manifestFollowsTheVersion_data()
+{
+    QTest::addColumn<int>("version");
+    QTest::addColumn<QStringList>("frames"); // after CLOSE_DBTAG: type and paths of each
+    QTest::addColumn<int>("fileCount");
+
+    QTest::newRow("v1") << 1 << QStringList{QStringLiteral("MANIFEST b")} << 1;
+    QTest::newRow("v2") << 2
+                        << QStringList{QStringLiteral("MANIFEST_OUTSIDE a"),
+                                       QStringLiteral("MANIFEST b")}
+                        << 2;
+}
+
+void TestSenderVersion::manifestFollowsTheVersion()
+{
+    QFETCH(int, version);
+    QFETCH(QStringList, frames);
+    QFETCH(int, fileCount);
+
+    QTcpServer server;
+    QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+    SenderOptions options;
+    options.port = server.serverPort();
+    options.source = Source;
+    options.secret = Secret;
+    options.jobs = 1;
+    options.retryIntervalMs = 600'000;
+    options.retryMaxMs = 600'000;
+    SenderConnection link(0, options);
+    link.closeDbtag(QStringLiteral("DC1"),
+                    {{QStringLiteral("a"), 5, true}, {QStringLiteral("b"), 7, false}});
+    link.start();
+    QVERIFY(server.waitForNewConnection(10000));
+    std::unique_ptr<QTcpSocket> peer(server.nextPendingConnection());
+
+    proto::FrameReader reader;
+    std::deque<proto::Message> inbox;
+    auto next = [&]() -> std::optional<proto::Message> {
+        [[maybe_unused]] const bool arrived = QTest::qWaitFor(
+            [&] {
+                while (true) {
+                    auto r = reader.read(peer.get());
+                    if (!r || !r.value())
+                        break;
+                    inbox.push_back(*r.value());
+                }
+                return !inbox.empty();
+            },
+            10000);
+        if (inbox.empty())
+            return std::nullopt;
+        proto::Message m = inbox.front();
+        inbox.pop_front();
+        return m;
+    };
+
+    auto hello = next();
+    QVERIFY(hello && std::holds_alternative<proto::Hello>(*hello));
+    const proto::Hello &h = std::get<proto::Hello>(*hello);
+    QCOMPARE(h.minVersion, quint16(1));
+    QCOMPARE(h.maxVersion, quint16(2));
+    const QByteArray serverNonce = proto::randomNonce();
+    peer->write(proto::encode(proto::Challenge{
+        quint16(version), serverNonce,
+        proto::proof(Secret, proto::Role::Receiver, h.nonce, serverNonce, h.source)}));
+    auto auth = next();
+    QVERIFY(auth && std::holds_alternative<proto::Auth>(*auth));
+    peer->write(proto::encode(proto::Welcome{proto::MaxInFlight, proto::MaxChunk}));
+
+    auto close = next();
+    QVERIFY(close && std::holds_alternative<proto::CloseDbtag>(*close));
+    QCOMPARE(std::get<proto::CloseDbtag>(*close).fileCount, quint32(fileCount));
+    QStringList got;
+    int entries = 0;
+    while (entries < fileCount) {
+        auto m = next();
+        QVERIFY(m && std::holds_alternative<proto::Manifest>(*m));
+        const proto::Manifest &manifest = std::get<proto::Manifest>(*m);
+        QString line = proto::typeName(proto::typeOf(*m));
+        for (const proto::ManifestEntry &e : manifest.entries) {
+            QCOMPARE(e.outside, manifest.outside);
+            line += QLatin1Char(' ') + e.path;
+        }
+        got << line;
+        entries += int(manifest.entries.size());
+    }
+    QCOMPARE(got, frames);
+    QCOMPARE(entries, fileCount);
+    peer->abort();
+}
+
+QTEST_GUILESS_MAIN(TestSenderVersion)
+#include "tst_senderversion.moc"

@@ -32,6 +32,7 @@ private slots:
     void groupWritableAtFirstCloseWarns();
     void rescanQueuesNothingTwice();
     void incompleteCloseResendsTheMissingFile();
+    void fileAddedBeforeTheConfirmationStopsTheFinish();
     void nothingToSendIsIdleAtStart();
     void onePassGoesIdle();
 
@@ -432,6 +433,38 @@ void TestEdEngine::incompleteCloseResendsTheMissingFile()
     QVERIFY(again);
     deliver(engine, *again);
     QCOMPARE(ready.count(), 2);
+}
+
+void TestEdEngine::fileAddedBeforeTheConfirmationStopsTheFinish()
+{
+    // A file that appears between the finish request and the receiver's confirmation is not in
+    // the manifest the receiver confirmed: finished.watch must wait until it is sent too.
+    QTemporaryDir root;
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/a.dat")), "a"));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+    EdEngine engine(ScanOptions{root.path()}, fastOptions(false));
+    QSignalSpy ready(&engine, &EdEngine::dbtagReadyToClose);
+    QSignalSpy finished(&engine, &EdEngine::dbtagFinished);
+    QVERIFY(engine.start());
+    auto t = engine.takeNext();
+    QVERIFY(t);
+    deliver(engine, *t);
+    QCOMPARE(ready.count(), 1);
+    QCOMPARE(ready.at(0).at(1).value<QList<proto::ManifestEntry>>().size(), 1);
+
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/late.dat")), "late"));
+    engine.dbtagClosed(QStringLiteral("DC1"), Error{});
+    QCOMPARE(finished.count(), 0);
+    QVERIFY(!QFile::exists(root.filePath(QStringLiteral("DC1/finished.watch"))));
+    auto late = engine.takeNext();
+    QVERIFY(late);
+    QCOMPARE(late->relPath, QStringLiteral("late.dat"));
+    deliver(engine, *late);
+    QCOMPARE(ready.count(), 2);
+    QCOMPARE(ready.at(1).at(1).value<QList<proto::ManifestEntry>>().size(), 2);
+    engine.dbtagClosed(QStringLiteral("DC1"), Error{});
+    QCOMPARE(finished.count(), 1);
+    QVERIFY(QFile::exists(root.filePath(QStringLiteral("DC1/finished.watch"))));
 }
 
 void TestEdEngine::nothingToSendIsIdleAtStart()

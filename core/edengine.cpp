@@ -327,8 +327,8 @@ void EdEngine::maybeUnwatch(TagRec &tag)
 EdEngine::TagRec *EdEngine::watchedTagOf(const QString &path, QString *relPath)
 {
     for (auto it = m_watched.cbegin(); it != m_watched.cend(); ++it) {
-        if (path.size() > it.key().size() + 1 && path.startsWith(it.key())
-            && path.at(it.key().size()) == QLatin1Char('/')) {
+        if (path.size() > it.key().size() + 1 && path.startsWith(it.key()) &&
+            path.at(it.key().size()) == QLatin1Char('/')) {
             *relPath = path.mid(it.key().size() + 1);
             return tagOf(it.value());
         }
@@ -436,8 +436,8 @@ void EdEngine::considerFile(TagRec &tag, const QString &relPath, const FileStamp
         case Writer::Unknown:
             // In a closed dbtag, a file last modified more than a settling time ago was still
             // for that long already (a backlog is not held up by a settling time).
-            if (tag.state == DbtagState::Closed
-                && stamp.mtimeNs <= (nowMs() - m_options.settleMs) * 1000000)
+            if (tag.state == DbtagState::Closed &&
+                stamp.mtimeNs <= (nowMs() - m_options.settleMs) * 1000000)
                 break;
             if (rec.state != FileState::Settling) {
                 setState(tag, rec, FileState::Settling);
@@ -742,8 +742,8 @@ bool EdEngine::checkRoot()
     const QString root = m_scanner.options().root;
     struct stat st;
     const bool present = ::stat(nativePath(root).constData(), &st) == 0 && S_ISDIR(st.st_mode);
-    if (present && !m_rootLost && m_rootWatcher->isWatching() && quint64(st.st_dev) == m_rootDev
-        && quint64(st.st_ino) == m_rootIno)
+    if (present && !m_rootLost && m_rootWatcher->isWatching() && quint64(st.st_dev) == m_rootDev &&
+        quint64(st.st_ino) == m_rootIno)
         return true;
     // Deleted, moved away, made again or mounted over: what we know of it is stale, and so are
     // the watches.
@@ -751,9 +751,9 @@ bool EdEngine::checkRoot()
     for (const QString &name : names)
         forgetTag(name);
     if (present && m_rootWatcher->setRoot(root)) {
-        qCWarning(lcScan).noquote() << "the data root" << root
-                                    << (m_rootLost ? "is back" : "was replaced or mounted over")
-                                    << "; scanning it again";
+        qCWarning(lcScan).noquote()
+            << "the data root" << root << (m_rootLost ? "is back" : "was replaced or mounted over")
+            << "; scanning it again";
         m_rootDev = st.st_dev;
         m_rootIno = st.st_ino;
         m_rootLost = false;
@@ -762,8 +762,8 @@ bool EdEngine::checkRoot()
     }
     if (!m_rootLost) {
         m_rootLost = true;
-        qCCritical(lcScan).noquote() << "the data root" << root
-                                     << "is gone; nothing is sent until it is back";
+        qCCritical(lcScan).noquote()
+            << "the data root" << root << "is gone; nothing is sent until it is back";
         m_rootLostTimer.start();
     }
     return false;
@@ -858,10 +858,11 @@ void EdEngine::dbtagClosed(const QString &dbtag, const Error &result)
     // another dbtag than the one on disk now. Send what is new and ask again.
     auto files = m_scanner.listFiles(tag->path, knownSent(*tag));
     bool allSent = false;
-    const bool unchanged = files.ok()
-                           && sameManifest(manifestOf(files.value(), &allSent), tag->manifest);
+    const bool unchanged =
+        files.ok() && sameManifest(manifestOf(files.value(), &allSent), tag->manifest);
     if (!unchanged || !allSent) {
-        qCInfo(lcSend).noquote() << dbtag << "changed while the receiver confirmed it; not finished";
+        qCInfo(lcSend).noquote() << dbtag
+                                 << "changed while the receiver confirmed it; not finished";
         if (files.ok())
             addFiles(*tag, files.value(), QString());
         maybeClose(*tag);

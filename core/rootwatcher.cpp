@@ -62,8 +62,8 @@ bool RootWatcher::setRoot(const QString &dir)
         // A filesystem mounted over the root changes no directory: the mount table tells.
         m_mounts.reset(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
         if (m_mounts.valid()) {
-            m_mountsNotifier = std::make_unique<QSocketNotifier>(
-                m_mounts.get(), QSocketNotifier::Exception, this);
+            m_mountsNotifier =
+                std::make_unique<QSocketNotifier>(m_mounts.get(), QSocketNotifier::Exception, this);
             connect(m_mountsNotifier.get(), &QSocketNotifier::activated, this,
                     &RootWatcher::onMountsChanged);
         }
@@ -80,8 +80,8 @@ bool RootWatcher::isWatching() const
 bool RootWatcher::rootReplaced() const
 {
     struct stat st;
-    return ::stat(nativePath(m_root).constData(), &st) != 0 || quint64(st.st_dev) != m_dev
-           || quint64(st.st_ino) != m_ino;
+    return ::stat(nativePath(m_root).constData(), &st) != 0 || quint64(st.st_dev) != m_dev ||
+           quint64(st.st_ino) != m_ino;
 }
 
 void RootWatcher::onMountsChanged()

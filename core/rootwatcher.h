@@ -69,7 +69,7 @@ private:
     QString m_parent;
     quint64 m_dev = 0;
     quint64 m_ino = 0;
-    UniqueFd m_mounts;                           // /proc/self/mountinfo
+    UniqueFd m_mounts;                                 // /proc/self/mountinfo
     std::unique_ptr<QSocketNotifier> m_mountsNotifier; // after m_mounts: destroyed first
     QString m_errorString;
 };

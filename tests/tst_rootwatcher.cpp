@@ -223,8 +223,8 @@ void TestRootWatcher::rootMountedOver()
 {
     // A filesystem mounted over the root (a disk that comes up late) changes no directory: the
     // mount table tells. In a mount namespace of this test's own: nothing else sees the mount.
-    if (::unshare(CLONE_NEWNS) != 0
-        || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    if (::unshare(CLONE_NEWNS) != 0 ||
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
         QSKIP("needs a mount namespace of its own (CAP_SYS_ADMIN)");
     QTemporaryDir base;
     QVERIFY(base.isValid());

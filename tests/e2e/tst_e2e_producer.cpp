@@ -223,12 +223,11 @@ void TestE2eProducer::burstWhileTheReceiverIsDown()
     QVERIFY(sender.waitForError(QStringLiteral("sending"), e2eTimeout(10000)));
 
     Process producer(QStringLiteral("simulate"));
-    QVERIFY(producer.startIsocket({QStringLiteral("simulate"), QStringLiteral("--root"), ed,
-                                   QStringLiteral("--dbtags"), QStringLiteral("4"),
-                                   QStringLiteral("--files"), QStringLiteral("1000"),
-                                   QStringLiteral("--size"), QStringLiteral("1K"),
-                                   QStringLiteral("--interval"), QStringLiteral("0"),
-                                   QStringLiteral("--leave-open"), QStringLiteral("--quiet")}));
+    QVERIFY(producer.startIsocket(
+        {QStringLiteral("simulate"), QStringLiteral("--root"), ed, QStringLiteral("--dbtags"),
+         QStringLiteral("4"), QStringLiteral("--files"), QStringLiteral("1000"),
+         QStringLiteral("--size"), QStringLiteral("1K"), QStringLiteral("--interval"),
+         QStringLiteral("0"), QStringLiteral("--leave-open"), QStringLiteral("--quiet")}));
     QVERIFY(producer.waitForExit(e2eTimeout(60000)));
     QCOMPARE(producer.exitCode(), 0);
     const QStringList dbtags = QDir(ed).entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name);

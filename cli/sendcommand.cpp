@@ -115,9 +115,17 @@ int runSend(const QStringList &args)
         if (!once)
             return;
         const int failed = engine.failedCount();
+        // One pass has no close event to wait for: a file a writer still holds open stays
+        // unsent, and the pass did not send everything.
+        const QStringList heldOpen = engine.filesHeldOpen();
+        for (const QString &path : heldOpen)
+            printError(QStringLiteral("send"),
+                       QStringLiteral("%1 is still open for writing; not sent").arg(path));
         if (failed > 0) {
             printError(QStringLiteral("send"),
                        QStringLiteral("%1 file(s) or dbtag(s) could not be sent; see the log").arg(failed));
+            quit(ExitFailure);
+        } else if (!heldOpen.isEmpty()) {
             quit(ExitFailure);
         } else {
             quit(ExitOk);

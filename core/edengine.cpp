@@ -12,8 +12,12 @@
 #include <mutex>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+#include <QDir>
+#include <QFileInfo>
 
 namespace isocket {
 
@@ -56,6 +60,29 @@ qint64 nowMs()
     return QDateTime::currentMSecsSinceEpoch();
 }
 
+bool sameManifest(const QList<proto::ManifestEntry> &a, const QList<proto::ManifestEntry> &b)
+{
+    return std::equal(a.cbegin(), a.cend(), b.cbegin(), b.cend(),
+                      [](const proto::ManifestEntry &x, const proto::ManifestEntry &y) {
+                          return x.path == y.path && x.size == y.size && x.outside == y.outside;
+                      });
+}
+
+// The manifest of a dbtag's listing; false in *allSent when a file in it is not marked sent.
+QList<proto::ManifestEntry> manifestOf(const QList<DataFile> &files, bool *allSent)
+{
+    QList<proto::ManifestEntry> manifest;
+    *allSent = true;
+    for (const DataFile &f : files) {
+        if (!f.sent) {
+            *allSent = false;
+            break;
+        }
+        manifest.append({f.relPath, static_cast<quint64>(f.stamp.size), f.outside});
+    }
+    return manifest;
+}
+
 } // namespace
 
 EdEngine::EdEngine(ScanOptions scan, EngineOptions options, QObject *parent)
@@ -70,10 +97,19 @@ EdEngine::EdEngine(ScanOptions scan, EngineOptions options, QObject *parent)
     connect(&m_retryTimer, &QTimer::timeout, this, &EdEngine::onRetryTimer);
     connect(&m_settleTimer, &QTimer::timeout, this, &EdEngine::onSettleTimer);
     connect(&m_unreliableTimer, &QTimer::timeout, this, [this] {
-        if (TagRec *live = liveTag())
-            sweep(*live);
+        // The live dbtag, and the closed ones whose writers' close events may not come.
+        for (TagRec &tag : m_tags) {
+            if (tag.name == m_liveName || tag.waiting > 0) {
+                sweep(tag);
+                maybeUnwatch(tag);
+                maybeClose(tag);
+            }
+        }
         checkIdle();
     });
+    // Only while the data root is missing: nothing can be watched until it is back.
+    m_rootLostTimer.setInterval(1000);
+    connect(&m_rootLostTimer, &QTimer::timeout, this, &EdEngine::onRootChanged);
 }
 
 EdEngine::~EdEngine() = default;
@@ -89,6 +125,11 @@ bool EdEngine::start()
             return false;
         }
         connect(m_rootWatcher.get(), &RootWatcher::changed, this, &EdEngine::onRootChanged);
+        struct stat st;
+        if (::stat(nativePath(root).constData(), &st) == 0) {
+            m_rootDev = st.st_dev;
+            m_rootIno = st.st_ino;
+        }
         QString why;
         m_inotify = InotifyWatcher::create(&why);
         if (!m_inotify) {
@@ -112,7 +153,11 @@ bool EdEngine::start()
                 Q_EMIT watcherUnreliable(reason);
             }
         });
-        connect(m_inotify.get(), &InotifyWatcher::directoryGone, this, [this](const QString &) {
+        connect(m_inotify.get(), &InotifyWatcher::directoryGone, this, [this](const QString &path) {
+            // A watched dbtag deleted, moved or replaced: its watch is gone.
+            if (const QString name = m_watched.take(path); !name.isEmpty())
+                if (TagRec *tag = tagOf(name))
+                    tag->watchPath.clear();
             onRootChanged();
         });
     }
@@ -164,17 +209,18 @@ EdEngine::recordOf(const FileTicket &ticket)
     return {tag, it};
 }
 
-EdEngine::TagRec *EdEngine::liveTag()
-{
-    return m_liveName.isEmpty() ? nullptr : tagOf(m_liveName);
-}
-
 void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
 {
     QSet<QString> seen;
     for (const DbtagInfo &info : infos) {
         seen.insert(info.name);
         TagRec *tag = tagOf(info.name);
+        if (tag && (tag->dev != info.dev || tag->ino != info.ino)) {
+            // Another directory under the same name: what we knew of the old one is stale.
+            qCWarning(lcScan).noquote() << "dbtag" << info.name << "was replaced; rescanning it";
+            forgetTag(info.name);
+            tag = nullptr;
+        }
         const bool isNew = !tag;
         if (isNew) {
             TagRec rec;
@@ -182,6 +228,8 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
             rec.path = info.path;
             rec.seq = m_nextSeq++;
             rec.state = info.state;
+            rec.dev = info.dev;
+            rec.ino = info.ino;
             rec.lastActivity = QDateTime::fromMSecsSinceEpoch(info.mtimeNs / 1000000);
             m_seqToTag.insert(rec.seq, rec.name);
             tag = &*m_tags.insert(info.name, rec);
@@ -218,52 +266,102 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
     for (const QString &name : names) {
         if (seen.contains(name))
             continue;
-        TagRec &tag = m_tags[name];
         qCInfo(lcScan).noquote() << "dbtag" << name << "was removed; dropping its queue";
-        if (tag.state == DbtagState::Live)
-            endLive(tag);
-        for (FileRec &rec : tag.files)
-            setState(tag, rec, FileState::New);
-        if (tag.closing)
-            --m_closing;
-        m_queuedCount -= static_cast<int>(m_queue[tag.seq].size());
-        m_queue.erase(tag.seq);
-        m_seqToTag.remove(tag.seq);
-        m_tags.remove(name);
-        Q_EMIT dbtagRemoved(name);
+        forgetTag(name);
     }
+}
+
+void EdEngine::forgetTag(const QString &name)
+{
+    auto found = m_tags.find(name);
+    if (found == m_tags.end())
+        return;
+    TagRec &tag = *found;
+    if (m_liveName == name)
+        m_liveName.clear();
+    unwatchTag(tag);
+    for (auto it = tag.files.begin(); it != tag.files.end(); ++it) {
+        if (it->state == FileState::Settling)
+            m_settling.remove(tag.path + QLatin1Char('/') + it.key());
+        setState(tag, *it, FileState::New);
+    }
+    if (tag.closing)
+        --m_closing;
+    m_queuedCount -= static_cast<int>(m_queue[tag.seq].size());
+    m_queue.erase(tag.seq);
+    m_seqToTag.remove(tag.seq);
+    m_tags.erase(found);
+    Q_EMIT dbtagRemoved(name);
+}
+
+bool EdEngine::watchTag(TagRec &tag)
+{
+    if (!m_inotify)
+        return false;
+    if (!tag.watchPath.isEmpty())
+        return true;
+    if (!m_inotify->addTree(tag.path))
+        return false;
+    // Spelled as the watcher spells the paths it reports.
+    tag.watchPath = QDir::cleanPath(QFileInfo(tag.path).absoluteFilePath());
+    m_watched.insert(tag.watchPath, tag.name);
+    return true;
+}
+
+void EdEngine::unwatchTag(TagRec &tag)
+{
+    if (tag.watchPath.isEmpty())
+        return;
+    if (m_inotify)
+        m_inotify->removeTree(tag.watchPath);
+    m_watched.remove(tag.watchPath);
+    tag.watchPath.clear();
+}
+
+void EdEngine::maybeUnwatch(TagRec &tag)
+{
+    if (tag.name != m_liveName && tag.waiting == 0)
+        unwatchTag(tag);
+}
+
+EdEngine::TagRec *EdEngine::watchedTagOf(const QString &path, QString *relPath)
+{
+    for (auto it = m_watched.cbegin(); it != m_watched.cend(); ++it) {
+        if (path.size() > it.key().size() + 1 && path.startsWith(it.key()) &&
+            path.at(it.key().size()) == QLatin1Char('/')) {
+            *relPath = path.mid(it.key().size() + 1);
+            return tagOf(it.value());
+        }
+    }
+    return nullptr;
 }
 
 void EdEngine::makeLive(TagRec &tag)
 {
     m_liveName = tag.name;
-    if (m_inotify && !m_inotify->addTree(tag.path))
+    if (m_inotify && !watchTag(tag))
         qCWarning(lcWatch) << "cannot watch the live dbtag" << tag.path << "; relying on rescans";
     else if (m_inotify)
         qCInfo(lcWatch).noquote() << "watching live dbtag" << tag.name;
     // Sweep after the watch is in place: a file closed meanwhile is seen by one or the other.
     sweep(tag);
+    // finished.parse written between the scan that found this dbtag live and the watch has no
+    // event: look for it now that the watch is in place, or the dbtag would stay live for ever.
+    struct stat st;
+    const QString marker = tag.path + QLatin1Char('/') + m_scanner.options().doneParse;
+    if (m_inotify && ::lstat(nativePath(marker).constData(), &st) == 0)
+        QMetaObject::invokeMethod(this, &EdEngine::onRootChanged, Qt::QueuedConnection);
 }
 
 void EdEngine::endLive(TagRec &tag)
 {
-    if (m_inotify)
-        m_inotify->removeTree(tag.path);
     if (m_liveName == tag.name)
         m_liveName.clear();
-    // Files that were waiting to settle are complete now: the producer moved on.
-    for (auto it = m_settling.begin(); it != m_settling.end();) {
-        if (it->first == tag.name) {
-            auto rit = tag.files.find(it->second);
-            const QString rel = it->second;
-            it = m_settling.erase(it);
-            if (rit != tag.files.end() && rit->state == FileState::Settling)
-                enqueue(tag, rel);
-        } else {
-            ++it;
-        }
-    }
-    sweep(tag); // pick up the rest
+    // Pick up the rest while the watch is still in place. A file still held open by a writer
+    // (the producer may finish its last file after creating the next dbtag) or still changing
+    // is not sent yet: the watch stays until its close event comes.
+    sweep(tag);
+    maybeUnwatch(tag);
 }
 
 void EdEngine::sweep(TagRec &tag, const QString &subdir)
@@ -325,8 +423,13 @@ void EdEngine::considerFile(TagRec &tag, const QString &relPath, const FileStamp
         rec.stamp = stamp;
         return; // already on its way; the mark compares what was read with what is there
     }
-    if (fromSweep && tag.state == DbtagState::Live) {
-        switch (writerOf(abs)) {
+    if (fromSweep && (tag.state == DbtagState::Live || tag.state == DbtagState::Closed)) {
+        Writer writer = writerOf(abs);
+        // A closed dbtag is watched only while a writer holds one of its files. A file closed
+        // before that watch began has no event: ask again once it is in place.
+        if (writer == Writer::Open && tag.watchPath.isEmpty() && watchTag(tag))
+            writer = writerOf(abs);
+        switch (writer) {
         case Writer::Open:
             // Still being written: its close event will queue it.
             qCDebug(lcWatch) << "still open for writing, waiting for its close:" << abs;
@@ -334,6 +437,11 @@ void EdEngine::considerFile(TagRec &tag, const QString &relPath, const FileStamp
             rec.stamp = stamp;
             return;
         case Writer::Unknown:
+            // In a closed dbtag, a file last modified more than a settling time ago was still
+            // for that long already (a backlog is not held up by a settling time).
+            if (tag.state == DbtagState::Closed &&
+                stamp.mtimeNs <= (nowMs() - m_options.settleMs) * 1000000)
+                break;
             if (rec.state != FileState::Settling) {
                 setState(tag, rec, FileState::Settling);
                 rec.stamp = stamp;
@@ -362,6 +470,7 @@ void EdEngine::setState(TagRec &tag, FileRec &rec, FileState state)
         return;
     m_busy += int(isBusy(state)) - int(isBusy(rec.state));
     tag.pending += int(isPending(state)) - int(isPending(rec.state));
+    tag.waiting += int(state == FileState::Waiting) - int(rec.state == FileState::Waiting);
     if (rec.state == FileState::Sent) {
         --tag.sent;
         tag.bytesSent -= rec.stamp.size;
@@ -560,18 +669,31 @@ void EdEngine::onSettleTimer()
 
 void EdEngine::onFileClosed(const QString &path)
 {
-    TagRec *tag = liveTag();
-    if (!tag || !path.startsWith(tag->path + QLatin1Char('/')))
+    QString rel;
+    TagRec *tag = watchedTagOf(path, &rel);
+    if (!tag)
         return;
-    const QString rel = path.mid(tag->path.size() + 1);
     const ScanOptions &opt = m_scanner.options();
+    const bool live = tag->name == m_liveName;
     if (rel == opt.doneParse) {
-        qCInfo(lcWatch).noquote() << tag->name << "finished by the producer";
-        onRootChanged(); // it is closed now: stop watching, pick up the rest
+        if (live) {
+            qCInfo(lcWatch).noquote() << tag->name << "finished by the producer";
+            onRootChanged(); // it is closed now: stop watching, pick up the rest
+        }
         return;
     }
     if (!m_scanner.isDataPath(rel))
         return;
+    if (!live) {
+        // A closed dbtag watched for a writer: judge what is there as its listing would (a new
+        // file that is g+w there was sent outside isocket).
+        sweep(*tag);
+        maybeUnwatch(*tag);
+        maybeClose(*tag);
+        emitStatus(*tag);
+        checkIdle();
+        return;
+    }
     struct stat st;
     const QByteArray native = nativePath(path);
     if (::lstat(native.constData(), &st) != 0 || !S_ISREG(st.st_mode))
@@ -610,15 +732,54 @@ void EdEngine::onFileClosed(const QString &path)
 
 void EdEngine::onDirectoryAdded(const QString &path)
 {
-    TagRec *tag = liveTag();
-    if (!tag || !path.startsWith(tag->path + QLatin1Char('/')))
+    QString rel;
+    TagRec *tag = watchedTagOf(path, &rel);
+    if (!tag)
         return;
-    sweep(*tag, path.mid(tag->path.size() + 1));
+    sweep(*tag, rel);
     emitStatus(*tag);
+}
+
+bool EdEngine::checkRoot()
+{
+    if (!m_rootWatcher)
+        return true; // one pass: nothing to keep watching
+    const QString root = m_scanner.options().root;
+    struct stat st;
+    const bool present = ::stat(nativePath(root).constData(), &st) == 0 && S_ISDIR(st.st_mode);
+    if (present && !m_rootLost && m_rootWatcher->isWatching() && quint64(st.st_dev) == m_rootDev &&
+        quint64(st.st_ino) == m_rootIno)
+        return true;
+    // Deleted, moved away, made again or mounted over: what we know of it is stale, and so are
+    // the watches.
+    const QStringList names = m_tags.keys();
+    for (const QString &name : names)
+        forgetTag(name);
+    if (present && m_rootWatcher->setRoot(root)) {
+        qCWarning(lcScan).noquote()
+            << "the data root" << root << (m_rootLost ? "is back" : "was replaced or mounted over")
+            << "; scanning it again";
+        m_rootDev = st.st_dev;
+        m_rootIno = st.st_ino;
+        m_rootLost = false;
+        m_rootLostTimer.stop();
+        return true;
+    }
+    if (!m_rootLost) {
+        m_rootLost = true;
+        qCCritical(lcScan).noquote()
+            << "the data root" << root << "is gone; nothing is sent until it is back";
+        m_rootLostTimer.start();
+    }
+    return false;
 }
 
 void EdEngine::onRootChanged()
 {
+    if (!checkRoot()) {
+        checkIdle();
+        return;
+    }
     auto result = m_scanner.scan(false);
     if (!result) {
         qCWarning(lcScan) << result.error().message;
@@ -641,19 +802,10 @@ void EdEngine::requestClose(TagRec &tag)
 {
     // List once more: only a dbtag whose every file on disk is marked may be closed.
     auto files = m_scanner.listFiles(tag.path, knownSent(tag));
+    bool allSent = false;
     QList<proto::ManifestEntry> manifest;
-    bool allSent = files.ok();
-    int outside = 0;
-    if (allSent) {
-        for (const DataFile &f : files.value()) {
-            if (!f.sent) {
-                allSent = false;
-                break;
-            }
-            outside += int(f.outside);
-            manifest.append({f.relPath, static_cast<quint64>(f.stamp.size), f.outside});
-        }
-    }
+    if (files.ok())
+        manifest = manifestOf(files.value(), &allSent);
     if (!allSent) {
         tag.closing = false;
         --m_closing;
@@ -664,6 +816,8 @@ void EdEngine::requestClose(TagRec &tag)
         emitStatus(tag);
         return;
     }
+    const auto outside = std::count_if(manifest.cbegin(), manifest.cend(),
+                                       [](const proto::ManifestEntry &f) { return f.outside; });
     if (outside > 0 && outside == manifest.size()) {
         // Every file was sent outside isocket (the original's fsync_x1): the receiver has none
         // of them and must not be asked, nor get the dbtag at all.
@@ -674,6 +828,7 @@ void EdEngine::requestClose(TagRec &tag)
                                 .arg(outside));
         return;
     }
+    tag.manifest = manifest;
     emitStatus(tag);
     Q_EMIT dbtagReadyToClose(tag.name, manifest);
 }
@@ -716,6 +871,22 @@ void EdEngine::dbtagClosed(const QString &dbtag, const Error &result)
     }
     tag->closing = false;
     --m_closing;
+    // Files that came, went or changed since the manifest was made: the receiver confirmed
+    // another dbtag than the one on disk now. Send what is new and ask again.
+    auto files = m_scanner.listFiles(tag->path, knownSent(*tag));
+    bool allSent = false;
+    const bool unchanged =
+        files.ok() && sameManifest(manifestOf(files.value(), &allSent), tag->manifest);
+    if (!unchanged || !allSent) {
+        qCInfo(lcSend).noquote() << dbtag
+                                 << "changed while the receiver confirmed it; not finished";
+        if (files.ok())
+            addFiles(*tag, files.value(), QString());
+        maybeClose(*tag);
+        emitStatus(*tag);
+        checkIdle();
+        return;
+    }
     writeDoneWatch(*tag, QStringLiteral("complete on the receiver: %1 files, %2 bytes")
                              .arg(tag->sent)
                              .arg(tag->bytesSent));
@@ -761,6 +932,20 @@ QList<DbtagStatus> EdEngine::dbtags() const
                                static_cast<int>(tag->files.size()), tag->sent, tag->failed,
                                tag->bytes, tag->bytesSent, tag->closing, tag->lastActivity});
     return out;
+}
+
+QStringList EdEngine::filesHeldOpen() const
+{
+    QStringList paths;
+    for (const TagRec &tag : m_tags) {
+        if (tag.waiting == 0)
+            continue;
+        for (auto it = tag.files.cbegin(); it != tag.files.cend(); ++it)
+            if (it->state == FileState::Waiting)
+                paths.append(tag.path + QLatin1Char('/') + it.key());
+    }
+    paths.sort();
+    return paths;
 }
 
 int EdEngine::failedCount() const

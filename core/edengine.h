@@ -109,6 +109,9 @@ public:
     QList<DbtagStatus> dbtags() const;
     bool isIdle() const;
     int failedCount() const; // files failed for good, and dbtags that could not be finished
+    // Files not sent because a writer holds them open (absolute paths, sorted). Their close
+    // event sends them; without watchers (send --once) they stay unsent.
+    QStringList filesHeldOpen() const;
     const ScanOptions &scanOptions() const { return m_scanner.options(); }
 
 Q_SIGNALS:
@@ -144,6 +147,7 @@ private:
         quint64 seq = 0;
         QHash<QString, FileRec> files;
         int pending = 0; // Queued + InFlight + Delayed + Settling + Waiting
+        int waiting = 0; // Waiting: held open by a writer
         int sent = 0;
         int failed = 0;
         qint64 bytes = 0;
@@ -151,6 +155,12 @@ private:
         bool closing = false;
         bool umaskWarned = false;
         QDateTime lastActivity;
+        quint64 dev = 0; // the directory's identity (DbtagInfo)
+        quint64 ino = 0;
+        // The inotify watch's spelling of `path` while watched: the live dbtag, and a closed one
+        // while a writer holds one of its files open (its close event sends the file).
+        QString watchPath;
+        QList<proto::ManifestEntry> manifest; // what dbtagReadyToClose() offered
     };
 
     void applyScan(const QList<DbtagInfo> &infos, bool initial);
@@ -158,6 +168,17 @@ private:
     void makeLive(TagRec &tag);
     void endLive(TagRec &tag);
     void sweep(TagRec &tag, const QString &subdir = QString());
+    bool watchTag(TagRec &tag);
+    void unwatchTag(TagRec &tag);
+    // Stops watching a dbtag that is not live once no writer holds one of its files.
+    void maybeUnwatch(TagRec &tag);
+    // The watched dbtag `path` (as the watcher spells it) lies in, and its path inside it.
+    TagRec *watchedTagOf(const QString &path, QString *relPath);
+    // Forgets a dbtag (removed or replaced on disk) and whatever of it was queued.
+    void forgetTag(const QString &name);
+    // Whether the data root is still the directory that start() found; if it was deleted,
+    // replaced or mounted over, forgets everything and watches whatever is there now.
+    bool checkRoot();
     // For Scanner::listFiles: the files of `tag` (under relPrefix) this engine knows marked sent.
     Scanner::KnownSent knownSent(const TagRec &tag, const QString &relPrefix = QString()) const;
     void considerFile(TagRec &tag, const QString &relPath, const FileStamp &stamp, bool fromSweep);
@@ -171,7 +192,6 @@ private:
     void checkIdle();
     FileTicket ticketFor(const TagRec &tag, const QString &relPath, const FileRec &rec) const;
     TagRec *tagOf(const QString &name);
-    TagRec *liveTag();
     // The dbtag and file record of a ticket; {nullptr, …} when either is gone.
     std::pair<TagRec *, QHash<QString, FileRec>::iterator> recordOf(const FileTicket &ticket);
     void onFileClosed(const QString &path);
@@ -189,6 +209,7 @@ private:
     QHash<QString, TagRec> m_tags;
     quint64 m_nextSeq = 1;
     QString m_liveName;
+    QHash<QString, QString> m_watched; // watch path → dbtag, of the dbtags watched by inotify
     // The queue: per dbtag (by discovery order, oldest first), relative paths in send order.
     std::map<quint64, std::deque<QString>> m_queue;
     QHash<quint64, QString> m_seqToTag;
@@ -200,6 +221,10 @@ private:
     QHash<QString, std::pair<QString, QString>> m_settling; // absPath → (dbtag, relPath)
     QTimer m_settleTimer;
     QTimer m_unreliableTimer;
+    QTimer m_rootLostTimer; // runs only while the data root is missing
+    quint64 m_rootDev = 0;
+    quint64 m_rootIno = 0;
+    bool m_rootLost = false;
     bool m_unreliable = false;
     int m_busy = 0;    // files Queued, InFlight, Delayed or Settling, in all dbtags
     int m_closing = 0; // dbtags waiting for the receiver's confirmation

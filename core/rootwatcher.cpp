@@ -1,5 +1,9 @@
 #include "core/rootwatcher.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <QDir>
 #include <QFileInfo>
 
@@ -16,7 +20,11 @@ RootWatcher::RootWatcher(QObject *parent) : QObject(parent), m_watcher(this), m_
             &RootWatcher::onDirectoryChanged);
 }
 
-RootWatcher::~RootWatcher() = default;
+RootWatcher::~RootWatcher()
+{
+    if (m_mountsNotifier)
+        m_mountsNotifier->setEnabled(false);
+}
 
 bool RootWatcher::setRoot(const QString &dir)
 {
@@ -33,11 +41,32 @@ bool RootWatcher::setRoot(const QString &dir)
                             : QStringLiteral("cannot watch %1: no such directory").arg(m_root);
         return false;
     }
+    struct stat st;
+    if (::stat(nativePath(m_root).constData(), &st) == 0) {
+        m_dev = st.st_dev;
+        m_ino = st.st_ino;
+    }
     if (!m_watcher.addPath(m_root)) {
         m_errorString = QStringLiteral("cannot watch %1: the file system watcher refused it "
                                        "(permissions, or the sysctl fs.inotify.max_user_watches)")
                             .arg(m_root);
         return false;
+    }
+    // A directory's own watch does not tell when it is renamed (QFileSystemWatcher does not
+    // report a directory moved away), nor when another directory takes its name: its parent's
+    // does. Without it (the root is "/"), only the mount table and the root's own watch tell.
+    m_parent = QFileInfo(m_root).path();
+    if (m_parent == m_root || !m_watcher.addPath(m_parent))
+        m_parent.clear();
+    if (!m_mounts.valid()) {
+        // A filesystem mounted over the root changes no directory: the mount table tells.
+        m_mounts.reset(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+        if (m_mounts.valid()) {
+            m_mountsNotifier =
+                std::make_unique<QSocketNotifier>(m_mounts.get(), QSocketNotifier::Exception, this);
+            connect(m_mountsNotifier.get(), &QSocketNotifier::activated, this,
+                    &RootWatcher::onMountsChanged);
+        }
     }
     qCDebug(lcWatch).noquote() << "watching the data root" << m_root;
     return true;
@@ -45,7 +74,25 @@ bool RootWatcher::setRoot(const QString &dir)
 
 bool RootWatcher::isWatching() const
 {
-    return !m_watcher.directories().isEmpty();
+    return !m_root.isEmpty() && m_watcher.directories().contains(m_root);
+}
+
+bool RootWatcher::rootReplaced() const
+{
+    struct stat st;
+    return ::stat(nativePath(m_root).constData(), &st) != 0 || quint64(st.st_dev) != m_dev ||
+           quint64(st.st_ino) != m_ino;
+}
+
+void RootWatcher::onMountsChanged()
+{
+    // Read it to the end: older kernels signal a change until the table is read again.
+    char buf[4096];
+    ::lseek(m_mounts.get(), 0, SEEK_SET);
+    while (::read(m_mounts.get(), buf, sizeof buf) > 0) {
+    }
+    if (!m_root.isEmpty() && rootReplaced() && !m_timer.isActive())
+        m_timer.start();
 }
 
 void RootWatcher::setCoalesceInterval(std::chrono::milliseconds interval)
@@ -60,12 +107,16 @@ std::chrono::milliseconds RootWatcher::coalesceInterval() const
 
 void RootWatcher::onDirectoryChanged(const QString &path)
 {
-    Q_UNUSED(path);
-    // QFileSystemWatcher drops a path that was deleted or moved away, and says so only by this
-    // same signal: look whether we still watch it.
-    if (!isWatching())
+    if (!m_parent.isEmpty() && path == m_parent && path != m_root) {
+        // Another entry of the parent changed: ours only when the root is not what it was.
+        if (!rootReplaced())
+            return;
+    } else if (!isWatching()) {
+        // QFileSystemWatcher drops a path that was deleted, and says so only by this same
+        // signal: look whether we still watch it.
         qCWarning(lcWatch).noquote()
             << "the data root" << m_root << "was deleted or moved away; it is no longer watched";
+    }
     // Armed by the first change of a burst and never restarted, so that a steady stream of
     // changes cannot postpone changed() forever.
     if (!m_timer.isActive())

@@ -11,14 +11,22 @@
 // emitted when it expires, at most coalesceInterval() after that change; nothing fires while the
 // root is idle. Every change is followed by a changed() that is emitted after it. If the root
 // itself is deleted or moved away, changed() is emitted and the root is no longer watched
-// (isWatching() turns false; setRoot() again once it is back).
+// (isWatching() turns false; setRoot() again once it is back). changed() also follows when the
+// root is no longer the directory setRoot() found (rootReplaced()): renamed or deleted and made
+// again (seen through its parent directory, watched too), or a filesystem mounted over it (seen
+// through the mount table, /proc/self/mountinfo, on a QSocketNotifier).
 
 #include <chrono>
 
 #include <QFileSystemWatcher>
 #include <QObject>
+#include <QSocketNotifier>
 #include <QString>
 #include <QTimer>
+
+#include <memory>
+
+#include "core/fileutil.h"
 
 namespace isocket {
 
@@ -37,6 +45,9 @@ public:
     bool setRoot(const QString &dir);
     QString root() const { return m_root; }
     bool isWatching() const;
+    // Whether the root path no longer leads to the directory setRoot() watched (gone, renamed,
+    // made again, mounted over).
+    bool rootReplaced() const;
     QString errorString() const { return m_errorString; }
 
     void setCoalesceInterval(std::chrono::milliseconds interval);
@@ -50,10 +61,16 @@ signals:
 
 private:
     void onDirectoryChanged(const QString &path);
+    void onMountsChanged();
 
     QFileSystemWatcher m_watcher;
     QTimer m_timer;
     QString m_root;
+    QString m_parent;
+    quint64 m_dev = 0;
+    quint64 m_ino = 0;
+    UniqueFd m_mounts;                                 // /proc/self/mountinfo
+    std::unique_ptr<QSocketNotifier> m_mountsNotifier; // after m_mounts: destroyed first
     QString m_errorString;
 };
 

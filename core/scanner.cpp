@@ -174,6 +174,8 @@ Result<QList<DbtagInfo>> Scanner::scan(bool withFiles) const
         tag.name = name;
         tag.path = m_options.root + QLatin1Char('/') + name;
         tag.mtimeNs = stampOf(st).mtimeNs;
+        tag.dev = st.st_dev;
+        tag.ino = st.st_ino;
         const QByteArray base = rootNative + '/' + d->d_name + '/';
         struct stat mst;
         tag.hasParse = ::lstat(QByteArray(base + parseName).constData(), &mst) == 0;
@@ -186,9 +188,11 @@ Result<QList<DbtagInfo>> Scanner::scan(bool withFiles) const
         return a.mtimeNs != b.mtimeNs ? a.mtimeNs < b.mtimeNs : a.name < b.name;
     });
 
-    // The newest among the dbtags without finished.watch (isocket's own writes do not count).
+    // The newest among the dbtags without either marker: isocket's own writes of finished.watch
+    // do not count, nor does a producer that writes finished.parse into the previous dbtag after
+    // creating the next one. Ties go to the later name (sorted above), as names carry the time.
     for (auto it = tags.rbegin(); it != tags.rend(); ++it) {
-        if (!it->hasWatch) {
+        if (!it->hasWatch && !it->hasParse) {
             it->newest = true;
             break;
         }

@@ -8,8 +8,9 @@
 //   finished.parse, no finished.watch        → Closed (send all, then write finished.watch)
 //   no markers, not the newest               → Closed (the producer died)
 //   no markers, newest                       → Live (watch it)
-// "Newest" is by mtime, ties broken by name, among dbtags *without* finished.watch, so that
-// isocket's own writes of finished.watch never change which dbtag is live.
+// "Newest" is by mtime, ties going to the later name, among dbtags *without either marker*:
+// isocket's own writes of finished.watch never change which dbtag is live, and neither does a
+// producer that writes finished.parse into the previous dbtag after creating the next one.
 // A Done/Abnormal dbtag is decided from its markers alone; its files are never listed.
 //
 // Read-only: changes nothing on disk. Stateless apart from the set of symbolic links already
@@ -48,6 +49,8 @@ struct DbtagInfo
     bool hasParse = false;
     bool hasWatch = false;
     qint64 mtimeNs = 0;
+    quint64 dev = 0; // the directory's identity: a dbtag replaced under the same name differs
+    quint64 ino = 0;
     bool listed = false;    // files were listed (never for Done/Abnormal)
     QList<DataFile> files;  // every data file, sent or not, sorted by mtime then path
 

@@ -36,6 +36,7 @@ private slots:
     void incompleteCloseResendsTheMissingFile();
     void sentOutsideIsFinishedWithoutTheReceiver();
     void sentOutsideIsNamedInTheManifest();
+    void fileAddedBeforeTheConfirmationStopsTheFinish();
     void nothingToSendIsIdleAtStart();
     void onePassGoesIdle();
 
@@ -489,6 +490,38 @@ void TestEdEngine::sentOutsideIsNamedInTheManifest()
     QCOMPARE(files[1].path, QStringLiteral("b.dat"));
     QVERIFY(!files[1].outside);
     engine.dbtagClosed(QStringLiteral("DC1"), Error{});
+    QVERIFY(QFile::exists(root.filePath(QStringLiteral("DC1/finished.watch"))));
+}
+
+void TestEdEngine::fileAddedBeforeTheConfirmationStopsTheFinish()
+{
+    // A file that appears between the finish request and the receiver's confirmation is not in
+    // the manifest the receiver confirmed: finished.watch must wait until it is sent too.
+    QTemporaryDir root;
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/a.dat")), "a"));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+    EdEngine engine(ScanOptions{root.path()}, fastOptions(false));
+    QSignalSpy ready(&engine, &EdEngine::dbtagReadyToClose);
+    QSignalSpy finished(&engine, &EdEngine::dbtagFinished);
+    QVERIFY(engine.start());
+    auto t = engine.takeNext();
+    QVERIFY(t);
+    deliver(engine, *t);
+    QCOMPARE(ready.count(), 1);
+    QCOMPARE(ready.at(0).at(1).value<QList<proto::ManifestEntry>>().size(), 1);
+
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/late.dat")), "late"));
+    engine.dbtagClosed(QStringLiteral("DC1"), Error{});
+    QCOMPARE(finished.count(), 0);
+    QVERIFY(!QFile::exists(root.filePath(QStringLiteral("DC1/finished.watch"))));
+    auto late = engine.takeNext();
+    QVERIFY(late);
+    QCOMPARE(late->relPath, QStringLiteral("late.dat"));
+    deliver(engine, *late);
+    QCOMPARE(ready.count(), 2);
+    QCOMPARE(ready.at(1).at(1).value<QList<proto::ManifestEntry>>().size(), 2);
+    engine.dbtagClosed(QStringLiteral("DC1"), Error{});
+    QCOMPARE(finished.count(), 1);
     QVERIFY(QFile::exists(root.filePath(QStringLiteral("DC1/finished.watch"))));
 }
 

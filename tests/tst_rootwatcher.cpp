@@ -1,17 +1,22 @@
 // The data root watcher: a dbtag that appears, disappears or is renamed is reported within a
 // deadline; a burst of changes gives few signals, the last one after the last change; a root
-// that cannot be watched is refused with a reason.
+// that cannot be watched is refused with a reason; a root renamed, made again or mounted over is
+// reported.
 
 #include "core/rootwatcher.h"
 #include "tests/testlib/testtree.h"
 
 #include <QCoreApplication>
+#include <QScopeGuard>
 #include <QDir>
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
+
+#include <sched.h>
+#include <sys/mount.h>
 
 using namespace isocket;
 
@@ -43,6 +48,8 @@ private slots:
     void burstIsCoalesced();
     void steadyStreamDoesNotPostpone();
     void rootDeleted();
+    void rootRenamedAndMadeAgain();
+    void rootMountedOver();
 };
 
 void TestRootWatcher::init()
@@ -189,6 +196,51 @@ void TestRootWatcher::rootDeleted()
     QVERIFY(QDir().rmdir(root));
     QVERIFY(changed.wait(timeoutMs()));
     QVERIFY(!watcher.isWatching());
+}
+
+void TestRootWatcher::rootRenamedAndMadeAgain()
+{
+    // A directory's own watch says nothing when it is renamed: its parent's tells.
+    QTemporaryDir base;
+    QVERIFY(base.isValid());
+    const QString root = join(base.path(), QStringLiteral("datas"));
+    QVERIFY(QDir().mkdir(root));
+    RootWatcher watcher;
+    watcher.setCoalesceInterval(std::chrono::milliseconds(50));
+    QVERIFY(watcher.setRoot(root));
+    QSignalSpy changed(&watcher, &RootWatcher::changed);
+    QVERIFY(!watcher.rootReplaced());
+
+    QVERIFY(QDir().rename(root, join(base.path(), QStringLiteral("datas.old"))));
+    QVERIFY(QDir().mkdir(root));
+    QVERIFY(changed.wait(timeoutMs()));
+    QVERIFY(watcher.rootReplaced());
+    QVERIFY(watcher.setRoot(root));
+    QVERIFY(!watcher.rootReplaced());
+}
+
+void TestRootWatcher::rootMountedOver()
+{
+    // A filesystem mounted over the root (a disk that comes up late) changes no directory: the
+    // mount table tells. In a mount namespace of this test's own: nothing else sees the mount.
+    if (::unshare(CLONE_NEWNS) != 0 ||
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        QSKIP("needs a mount namespace of its own (CAP_SYS_ADMIN)");
+    QTemporaryDir base;
+    QVERIFY(base.isValid());
+    const QString root = join(base.path(), QStringLiteral("datas"));
+    QVERIFY(QDir().mkdir(root));
+    RootWatcher watcher;
+    watcher.setCoalesceInterval(std::chrono::milliseconds(50));
+    QVERIFY(watcher.setRoot(root));
+    QSignalSpy changed(&watcher, &RootWatcher::changed);
+
+    const QByteArray native = QFile::encodeName(root);
+    if (::mount("tmpfs", native.constData(), "tmpfs", 0, "size=1m") != 0)
+        QSKIP("cannot mount a tmpfs here");
+    const auto unmount = qScopeGuard([&native] { ::umount2(native.constData(), MNT_DETACH); });
+    QVERIFY(changed.wait(timeoutMs()));
+    QVERIFY(watcher.rootReplaced());
 }
 
 QTEST_GUILESS_MAIN(TestRootWatcher)

@@ -734,10 +734,11 @@ void TestE2eFaults::outOfInotifyWatches()
     // The sender runs out of inotify watches (fs.inotify.max_user_watches) inside the live
     // dbtag: it must say so, naming the limit to raise, and still send what is completed where
     // it could not watch, by rescanning. The limit is that of a user namespace of the sender's
-    // own (/proc/sys/user/max_inotify_watches there: the data root and the live dbtag's top get
-    // watches, its subdirectory does not), so nothing else on the machine is touched.
+    // own (/proc/sys/user/max_inotify_watches there: the data root, its parent and the live
+    // dbtag's top get watches, its subdirectory does not), so nothing else on the machine is
+    // touched.
     const QString setLimit =
-        QStringLiteral("echo 2 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"");
+        QStringLiteral("echo 3 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"");
     {
         Process probe(QStringLiteral("unshare probe"));
         if (!probe.start(QStringLiteral("unshare"),
@@ -759,7 +760,7 @@ void TestE2eFaults::outOfInotifyWatches()
     const quint16 port = startReceiver(receiver, recv);
     QVERIFY(port != 0);
     MarkGuard guard(ed, recv, source);
-    Process sender(QStringLiteral("sender (2 inotify watches)"));
+    Process sender(QStringLiteral("sender (3 inotify watches)"));
     QVERIFY(sender.start(QStringLiteral("unshare"),
                          QStringList{QStringLiteral("--user"), QStringLiteral("--map-root-user"),
                                      QStringLiteral("sh"), QStringLiteral("-c"), setLimit,
@@ -769,7 +770,7 @@ void TestE2eFaults::outOfInotifyWatches()
     QVERIFY2(sender.err().contains(path(top, QStringLiteral("deep")) +
                                    QStringLiteral(": the inotify watch limit")),
              qPrintable(sender.err()));
-    QVERIFY2(sender.err().contains(QStringLiteral("/proc/sys/user/max_inotify_watches (now 2)")),
+    QVERIFY2(sender.err().contains(QStringLiteral("/proc/sys/user/max_inotify_watches (now 3)")),
              qPrintable(sender.err()));
     QTRY_COMPARE_WITH_TIMEOUT(fileDelivered(ed, live, QStringLiteral("a.dat"), recv, source),
                               QString(), e2eTimeout());

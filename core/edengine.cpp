@@ -96,6 +96,8 @@ EdEngine::EdEngine(ScanOptions scan, EngineOptions options, QObject *parent)
     m_unreliableTimer.setInterval(10000);
     connect(&m_retryTimer, &QTimer::timeout, this, &EdEngine::onRetryTimer);
     connect(&m_settleTimer, &QTimer::timeout, this, &EdEngine::onSettleTimer);
+    m_quietTimer.setSingleShot(true);
+    connect(&m_quietTimer, &QTimer::timeout, this, &EdEngine::onQuietTimer);
     connect(&m_unreliableTimer, &QTimer::timeout, this, [this] {
         // The live dbtag, and the closed ones whose writers' close events may not come.
         for (TagRec &tag : m_tags) {
@@ -237,6 +239,7 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
         const DbtagState old = tag->state;
         tag->newest = info.newest;
         tag->state = info.state;
+        tag->parse = info.hasParse;
         if (isNew) {
             if (info.state == DbtagState::Live) {
                 makeLive(*tag);
@@ -320,8 +323,56 @@ void EdEngine::unwatchTag(TagRec &tag)
 
 void EdEngine::maybeUnwatch(TagRec &tag)
 {
-    if (tag.name != m_liveName && tag.waiting == 0)
+    if (tag.name != m_liveName && tag.waiting == 0 && !tag.quietHold)
         unwatchTag(tag);
+}
+
+bool EdEngine::quietEnough(TagRec &tag)
+{
+    struct stat st;
+    if (::stat(QFile::encodeName(tag.path).constData(), &st) != 0)
+        return true; // gone: the scan forgets it
+    const qint64 changedMs = qint64(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    const qint64 quietAt = changedMs + m_options.quietMs;
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    if (now >= quietAt) {
+        if (std::exchange(tag.quietHold, false))
+            maybeUnwatch(tag);
+        return true;
+    }
+    if (!tag.quietHold) {
+        qCInfo(lcScan).noquote()
+            << QStringLiteral("%1 has no %2 and is not the newest, but changed %3 s ago: its files "
+                              "are sent, it is finished once nothing changed in it for %4 s")
+                   .arg(tag.name, m_scanner.options().doneParse)
+                   .arg((now - changedMs) / 1000)
+                   .arg(m_options.quietMs / 1000);
+    }
+    tag.quietHold = true;
+    if (!m_options.watch)
+        return false; // one pass: left for a later one
+    watchTag(tag); // files made in it meanwhile are sent on their close events
+    m_quietChecks.emplace(quietAt, tag.name);
+    const qint64 first = m_quietChecks.begin()->first;
+    m_quietTimer.start(int(qBound<qint64>(0, first - now + 10, qint64(24) * 3600 * 1000)));
+    return false;
+}
+
+void EdEngine::onQuietTimer()
+{
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    while (!m_quietChecks.empty() && m_quietChecks.begin()->first <= now) {
+        const QString name = m_quietChecks.begin()->second;
+        m_quietChecks.erase(m_quietChecks.begin());
+        TagRec *tag = tagOf(name);
+        if (!tag || !tag->quietHold || tag->state != DbtagState::Closed)
+            continue;
+        sweep(*tag); // anything an event did not bring
+        maybeClose(*tag);
+    }
+    if (!m_quietChecks.empty())
+        m_quietTimer.start(
+            int(qBound<qint64>(0, m_quietChecks.begin()->first - now + 10, qint64(24) * 3600 * 1000)));
 }
 
 EdEngine::TagRec *EdEngine::watchedTagOf(const QString &path, QString *relPath)
@@ -792,6 +843,8 @@ void EdEngine::onRootChanged()
 void EdEngine::maybeClose(TagRec &tag)
 {
     if (tag.state != DbtagState::Closed || tag.closing || tag.pending > 0 || tag.failed > 0)
+        return;
+    if (!tag.parse && !quietEnough(tag))
         return;
     tag.closing = true;
     ++m_closing;

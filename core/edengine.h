@@ -70,6 +70,11 @@ struct EngineOptions
     int retryIntervalMs = 2000; // first retry delay of a file after a transient error
     int retryMaxMs = 60000;     // cap of the exponential delay
     int maxAttempts = 0;        // transient failures before a file counts as failed (0: never)
+    // A dbtag without finished.parse that is not the newest is finished ("the producer died")
+    // only once its directory has not changed for this long: a producer that made the next
+    // dbtag and then one more file in the previous one makes that one the newest by mtime,
+    // and the new dbtag, still being written, must not be finished meanwhile.
+    int quietMs = 60000;
 };
 
 class EdEngine : public QObject
@@ -161,6 +166,8 @@ private:
         // while a writer holds one of its files open (its close event sends the file).
         QString watchPath;
         QList<proto::ManifestEntry> manifest; // what dbtagReadyToClose() offered
+        bool parse = false;     // finished.parse is there
+        bool quietHold = false; // not finished until its directory is quiet (quietMs); watched
     };
 
     void applyScan(const QList<DbtagInfo> &infos, bool initial);
@@ -172,6 +179,11 @@ private:
     void unwatchTag(TagRec &tag);
     // Stops watching a dbtag that is not live once no writer holds one of its files.
     void maybeUnwatch(TagRec &tag);
+    // For a dbtag judged abandoned (no finished.parse, not the newest): how long ago its
+    // directory changed is under quietMs: it is held (watched, its files sent, not finished)
+    // and looked at again once it would be quiet. True when it may be finished now.
+    bool quietEnough(TagRec &tag);
+    void onQuietTimer();
     // The watched dbtag `path` (as the watcher spells it) lies in, and its path inside it.
     TagRec *watchedTagOf(const QString &path, QString *relPath);
     // Forgets a dbtag (removed or replaced on disk) and whatever of it was queued.
@@ -220,6 +232,8 @@ private:
     // Files found by a sweep whose writer state is unknown: must be still for settleMs.
     QHash<QString, std::pair<QString, QString>> m_settling; // absPath → (dbtag, relPath)
     QTimer m_settleTimer;
+    QTimer m_quietTimer;                       // the earliest of m_quietChecks
+    std::multimap<qint64, QString> m_quietChecks; // ms since the epoch → dbtag held for quiet
     QTimer m_unreliableTimer;
     QTimer m_rootLostTimer; // runs only while the data root is missing
     quint64 m_rootDev = 0;

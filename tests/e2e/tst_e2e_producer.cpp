@@ -8,6 +8,7 @@
 #include "tests/testlib/processes.h"
 #include "tests/testlib/testtree.h"
 
+#include <QDateTime>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -45,6 +46,7 @@ private slots:
     void writerStillOpenWhenTheNextDbtagAppears();
     void finishedParseAfterTheNextDbtag();
     void equalMtimesTheLaterNameIsLive();
+    void abandonedOnlyOnceQuiet();
     void onceNamesAFileHeldOpen();
     void burstWhileTheReceiverIsDown();
     void dataRootDeletedAndMadeAgain();
@@ -167,6 +169,44 @@ void TestE2eProducer::equalMtimesTheLaterNameIsLive()
     QVERIFY(writeFile(path(path(ed, later), QStringLiteral("c.dat")), patternBytes(5000, 3)));
     QTRY_COMPARE_WITH_TIMEOUT(dbtagDelivered(ed, later, recv, source), QString(), e2eTimeout());
     QVERIFY(!QFileInfo::exists(marker(ed, later, "finished.watch")));
+}
+
+void TestE2eProducer::abandonedOnlyOnceQuiet()
+{
+    // A producer made the next dbtag, then one more file in the previous one: the previous one
+    // is now the newest by mtime, and the new one, still being written, looks abandoned ("the
+    // producer died"). It must not be finished while it just changed: its files are sent as
+    // they come, and it is finished once it has its finished.parse (or has been quiet long).
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, previous] = scene;
+    const QString next = QStringLiteral("DC20200101000001");
+    QVERIFY(writeFile(path(path(ed, previous), QStringLiteral("a.dat")), patternBytes(3000, 1)));
+    QVERIFY(writeFile(path(path(ed, next), QStringLiteral("c.dat")), patternBytes(4000, 2)));
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    QVERIFY(makeDbtag(ed, next, false, false, now - 5));
+    QVERIFY(makeDbtag(ed, previous, false, false, now - 1)); // its late file: the newest
+
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port = startReceiver(receiver, recv);
+    QVERIFY(port != 0);
+    Process sender(QStringLiteral("sender"));
+    QVERIFY(sender.startIsocket(senderArgs(ed, port, source)));
+    QTRY_COMPARE_WITH_TIMEOUT(fileDelivered(ed, next, QStringLiteral("c.dat"), recv, source),
+                              QString(), e2eTimeout());
+    // The producer goes on writing into it: sent, and still not finished.
+    QVERIFY(writeFile(path(path(ed, next), QStringLiteral("d.dat")), patternBytes(5000, 3)));
+    QTRY_COMPARE_WITH_TIMEOUT(fileDelivered(ed, next, QStringLiteral("d.dat"), recv, source),
+                              QString(), e2eTimeout());
+    QVERIFY(!QFileInfo::exists(marker(ed, next, "finished.watch")));
+    QVERIFY(sender.err().contains(QLatin1String("is not the newest, but changed")));
+    // The producer closes both, in its order: each is finished, complete.
+    QVERIFY(writeFile(marker(ed, previous, "finished.parse"), QByteArray()));
+    QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, previous, recv, source), QString(), e2eTimeout());
+    QVERIFY(writeFile(path(path(ed, next), QStringLiteral("e.dat")), patternBytes(6000, 4)));
+    QVERIFY(writeFile(marker(ed, next, "finished.parse"), QByteArray()));
+    QTRY_COMPARE_WITH_TIMEOUT(dbtagFinished(ed, next, recv, source), QString(), e2eTimeout());
+    QVERIFY(sender.isRunning());
 }
 
 void TestE2eProducer::onceNamesAFileHeldOpen()

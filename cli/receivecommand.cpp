@@ -65,9 +65,11 @@ int runReceive(const QStringList &args)
                    QStringLiteral("cannot create the receive root %1").arg(config.receiveRoot));
         return ExitFailure;
     }
-    Receiver receiver(ReceiverOptions{config.receiveRoot, secret.value(), config.reserveBytes,
-                                      config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto,
-                                      config.receiveThreads, config.partialMaxAgeSecs});
+    ReceiverOptions options{config.receiveRoot, secret.value(), config.reserveBytes,
+                            config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto,
+                            config.receiveThreads, config.partialMaxAgeSecs};
+    options.arrival = config.arrivalByLink ? CommitArrival::Link : CommitArrival::Rename;
+    Receiver receiver(options);
     if (!receiver.listen(address, config.listenPort)) {
         printError(command, receiver.errorString());
         return ExitFailure;

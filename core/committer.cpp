@@ -55,8 +55,8 @@ bool Committer::syncfsReportsErrors()
     return reports;
 }
 
-Committer::Committer(CommitSync sync, QObject *parent)
-    : QObject(parent), m_useSyncfs(sync == CommitSync::Auto && syncfsReportsErrors()),
+Committer::Committer(CommitSync sync, CommitArrival arrival, QObject *parent)
+    : QObject(parent), m_arrival(arrival), m_useSyncfs(sync == CommitSync::Auto && syncfsReportsErrors()),
       m_thread(QThread::create([this] { run(); }), ThreadStopper{this})
 {
     m_syncPool.setMaxThreadCount(MaxParallelSyncs);
@@ -222,7 +222,7 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
             outcome = {
                 job.token, writeErrorCode(syncErr),
                 fail(syncErr, QStringLiteral("sync"), anonymous ? job.finalName : job.partName)};
-        } else if (const int err = placeFile(job)) {
+        } else if (const int err = placeFile(job, m_arrival)) {
             outcome = {job.token, writeErrorCode(err),
                        fail(err,
                             anonymous ? QStringLiteral("link in") : QStringLiteral("rename to"),
@@ -324,7 +324,7 @@ int linkAnonymous(int fd, int dir, const char *name)
 
 } // namespace
 
-int Committer::placeFile(const CommitJob &job)
+int Committer::placeFile(const CommitJob &job, CommitArrival arrival)
 {
     const int dfd = job.dir->get();
     const QByteArray finalName = nativePath(job.finalName);
@@ -340,6 +340,13 @@ int Committer::placeFile(const CommitJob &job)
     // also replaces an older version whole. The hidden name does not depend on the final
     // one (a name of 255 bytes has no room for a suffix); a leftover of a crash is removed by
     // the partial sweep.
+    if (arrival == CommitArrival::Link) {
+        const int linked = linkAnonymous(job.file.get(), dfd, finalName.constData());
+        if (linked != EEXIST)
+            return linked;
+        // A file of that name exists (a new version): through a hidden name and a rename, so
+        // that the final name always holds one whole version.
+    }
     const QByteArray hidden = hiddenLinkName();
     if (const int err = linkAnonymous(job.file.get(), dfd, hidden.constData()))
         return err;

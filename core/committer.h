@@ -68,6 +68,15 @@ enum class CommitSync
     PerFile
 };
 
+// How a file appears at its final name. Rename: always by a rename (inotify IN_MOVED_TO, what
+// consumers on DRMS wait for). Link: a file written unnamed (O_TMPFILE) is linked in at its
+// final name when that is free (IN_CREATE only; one directory operation less).
+enum class CommitArrival
+{
+    Rename,
+    Link
+};
+
 class Committer : public QObject
 {
     Q_OBJECT
@@ -84,7 +93,8 @@ public:
         quint64 syncfsCalls = 0;   // syncfs(2) calls (per filesystem)
     };
 
-    explicit Committer(CommitSync sync = CommitSync::Auto, QObject *parent = nullptr);
+    explicit Committer(CommitSync sync = CommitSync::Auto,
+                       CommitArrival arrival = CommitArrival::Rename, QObject *parent = nullptr);
     ~Committer() override;
 
     // Queues the job; returns its token (never 0). Thread-safe, returns at once.
@@ -98,7 +108,7 @@ public:
     // Puts the job's file at its final name: renames the partial, or links the anonymous file
     // in under a hidden name (LinkPrefix...) and renames that: either way the final name
     // appears by a rename (IN_MOVED_TO). 0 or an errno.
-    static int placeFile(const CommitJob &job);
+    static int placeFile(const CommitJob &job, CommitArrival arrival = CommitArrival::Rename);
     static constexpr const char *LinkPrefix = ".isocket-link-";
     Stats stats() const; // thread-safe
 
@@ -132,6 +142,7 @@ private:
     // Reports the linked batch; `synced` starts with its filesystems, just synced.
     void finishLinked(const std::vector<SyncedFs> &synced);
 
+    const CommitArrival m_arrival;
     const bool m_useSyncfs;
 
     std::mutex m_mutex;

@@ -115,6 +115,9 @@ const QList<Config::KeyInfo> &Config::keys()
         {QStringLiteral("receive.sync"), QStringLiteral("sync"), QStringLiteral("auto|file"),
          QStringLiteral("how stored files are made durable (auto or file)"),
          QString()},
+        {QStringLiteral("receive.arrival"), QStringLiteral("arrival"), QStringLiteral("rename|link"),
+         QStringLiteral("how a stored file appears at its final name (rename or link)"),
+         QString()},
         {QStringLiteral("receive.threads"), QStringLiteral("threads"), QStringLiteral("N"),
          QStringLiteral("threads serving connections (1-16; 0: one per CPU core)"), QString()},
         {QStringLiteral("receive.partial_max_age"), QStringLiteral("partial-max-age"),
@@ -243,6 +246,12 @@ Result<void> Config::set(const QString &key, const QString &rawValue, const QStr
         if (value != QLatin1String("auto") && value != QLatin1String("file"))
             return fail(QStringLiteral("must be auto or file, not '%1'").arg(value));
         syncPerFile = value == QLatin1String("file");
+        return {};
+    }
+    if (key == QLatin1String("receive.arrival")) {
+        if (value != QLatin1String("rename") && value != QLatin1String("link"))
+            return fail(QStringLiteral("must be rename or link, not '%1'").arg(value));
+        arrivalByLink = value == QLatin1String("link");
         return {};
     }
     if (key == QLatin1String("receive.threads"))

@@ -42,6 +42,7 @@ struct Config
     quint16 listenPort = 12345;
     qint64 reserveBytes = 64LL * 1024 * 1024; // free space the receiver always keeps
     bool syncPerFile = false; // true: fsync every file; false (auto): syncfs for batches
+    bool arrivalByLink = false; // receive.arrival = link: small files linked in, no rename
     int receiveThreads = 0;   // threads serving connections; 0: one per CPU core
     qint64 partialMaxAgeSecs = 7 * 24 * 3600; // partials untouched this long go; 0: kept
 

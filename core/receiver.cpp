@@ -72,7 +72,7 @@ protected:
 
 Receiver::Receiver(ReceiverOptions options, QObject *parent)
     : QObject(parent), m_options(std::move(options)),
-      m_store(m_options.root, m_options.reserveBytes), m_committer(m_options.sync),
+      m_store(m_options.root, m_options.reserveBytes), m_committer(m_options.sync, m_options.arrival),
       m_server(std::make_unique<Listener>())
 {
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");

@@ -69,6 +69,9 @@ struct ReceiverOptions
     // Partials nobody has written for this long are removed (partialsweeper.h): at listen()
     // and then every quarter of it (at least a minute apart, at most a day). 0: kept forever.
     qint64 partialMaxAgeSecs = 0;
+    // How a file appears at its final name (see Committer): by a rename, or, for a small file
+    // written unnamed, by a link alone (receive.arrival = link).
+    CommitArrival arrival = CommitArrival::Rename;
     // Connections that have not authenticated yet, at most this many at once (each costs at
     // most about 64 KiB until then: a handshake frame and a small read buffer), and at most
     // maxUnauthenticatedPerPeer of them from one address; past either cap a new connection is

@@ -76,6 +76,7 @@ Result<ReceiverSetup> receiverSetupFrom(const Config &config, const QByteArray &
     s.options = ReceiverOptions{config.receiveRoot, secret, config.reserveBytes,
                                 config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto,
                                 config.receiveThreads, config.partialMaxAgeSecs};
+    s.options.arrival = config.arrivalByLink ? CommitArrival::Link : CommitArrival::Rename;
     return s;
 }
 

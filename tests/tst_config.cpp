@@ -110,6 +110,7 @@ void TestConfig::badValues_data()
     QTest::newRow("age too long") << QByteArray("[receive]\npartial_max_age = 4000d\n")
                                   << QStringLiteral("longer than ten years");
     QTest::newRow("bad sync") << QByteArray("[receive]\nsync = always\n") << QStringLiteral(":2: receive.sync: must be auto or file");
+    QTest::newRow("bad arrival") << QByteArray("[receive]\narrival = copy\n") << QStringLiteral(":2: receive.arrival: must be rename or link");
     QTest::newRow("empty root") << QByteArray("[data]\nroot =\n") << QStringLiteral("data.root: must not be empty");
     QTest::newRow("marker with slash") << QByteArray("[data]\ndone_watch = a/b\n") << QStringLiteral("data.done_watch");
     QTest::newRow("key outside section") << QByteArray("root = /x\n") << QStringLiteral(":1: key 'root' outside");

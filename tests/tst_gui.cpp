@@ -283,6 +283,7 @@ void TestGui::receiverSetupCarriesTheConfig()
     config.syncPerFile = true;
     config.receiveThreads = 3;
     config.partialMaxAgeSecs = 36 * 3600;
+    config.arrivalByLink = true;
     const auto r = receiverSetupFrom(config, QByteArrayLiteral("secret"));
     QVERIFY2(r.ok(), r.ok() ? "" : qPrintable(r.error().message));
     const ReceiverSetup &s = r.value();
@@ -294,6 +295,7 @@ void TestGui::receiverSetupCarriesTheConfig()
     QCOMPARE(s.options.sync, CommitSync::PerFile);
     QCOMPARE(s.options.ioThreads, 3);
     QCOMPARE(s.options.partialMaxAgeSecs, qint64(36 * 3600));
+    QCOMPARE(s.options.arrival, CommitArrival::Link);
 }
 
 void TestGui::logCaptureChainsAndFilters()

@@ -68,6 +68,7 @@ QStringList differences(const Config &a, const Config &b)
     check("listenPort", a.listenPort, b.listenPort);
     check("reserveBytes", a.reserveBytes, b.reserveBytes);
     check("syncPerFile", a.syncPerFile, b.syncPerFile);
+    check("arrivalByLink", a.arrivalByLink, b.arrivalByLink);
     check("receiveThreads", a.receiveThreads, b.receiveThreads);
     return out;
 }

@@ -49,6 +49,31 @@ bool makeClosedDbtag(const QString &ed, const QString &name, int count, qint64 s
     return makeDbtag(ed, name, true, false, T0);
 }
 
+// Whether this process may make a private mount namespace (unshare -m: root).
+bool privateMounts()
+{
+    Process probe(QStringLiteral("unshare probe"));
+    return probe.start(QStringLiteral("unshare"), {QStringLiteral("-m"), QStringLiteral("true")}) &&
+           probe.waitForExit(e2eTimeout(10000)) && probe.exitCode() == 0;
+}
+
+// Starts `isocket receive --root mountPoint --listen 127.0.0.1:0 extra…` in a private mount
+// namespace with a tmpfs of `sizeMiB` MiB mounted at mountPoint (seen from outside as
+// /proc/<pid>/root<mountPoint>).
+bool startOnTmpfs(Process &receiver, const QString &mountPoint, int sizeMiB,
+                  const QStringList &extra)
+{
+    return receiver.start(
+        QStringLiteral("unshare"),
+        QStringList{QStringLiteral("-m"), QStringLiteral("--"), QStringLiteral("sh"),
+                    QStringLiteral("-c"),
+                    QStringLiteral("mount -t tmpfs -o size=%1m tmpfs \"$0\" && b=\"$1\" && shift && "
+                                   "exec \"$b\" receive --root \"$0\" --listen 127.0.0.1:0 \"$@\"")
+                        .arg(sizeMiB),
+                    mountPoint, isocketBinary()} +
+            extra);
+}
+
 bool writeSecret(const QString &file, const QByteArray &secret, unsigned mode = 0600)
 {
     return writeFile(file, secret + '\n', mode);
@@ -485,13 +510,8 @@ void TestE2eFaults::secretMissingOnOneSide()
 
 void TestE2eFaults::diskFull()
 {
-    {
-        Process probe(QStringLiteral("unshare probe"));
-        if (!probe.start(QStringLiteral("unshare"),
-                         {QStringLiteral("-m"), QStringLiteral("true")}) ||
-            !probe.waitForExit(e2eTimeout(10000)) || probe.exitCode() != 0)
-            QSKIP("needs a private mount namespace (unshare -m; root)");
-    }
+    if (!privateMounts())
+        QSKIP("needs a private mount namespace (unshare -m; root)");
     QTemporaryDir tmp;
     QVERIFY(tmp.isValid());
     const QString ed = path(tmp.path(), QStringLiteral("ed"));
@@ -502,12 +522,7 @@ void TestE2eFaults::diskFull()
     QVERIFY(makeClosedDbtag(ed, dbtag, 8, 512 * 1024)); // 4 MiB
 
     Process receiver(QStringLiteral("receiver (8 MiB tmpfs)"));
-    QVERIFY(receiver.start(
-        QStringLiteral("unshare"),
-        {QStringLiteral("-m"), QStringLiteral("--"), QStringLiteral("sh"), QStringLiteral("-c"),
-         QStringLiteral("mount -t tmpfs -o size=8m tmpfs \"$0\" && exec \"$1\" receive "
-                        "--root \"$0\" --listen 127.0.0.1:0 --reserve 0"),
-         mountPoint, isocketBinary()}));
+    QVERIFY(startOnTmpfs(receiver, mountPoint, 8, {QStringLiteral("--reserve"), QStringLiteral("0")}));
     const quint16 port = waitListening(receiver, e2eTimeout(10000));
     QVERIFY(port != 0);
     // The receiver's view of its root, inside its mount namespace.
@@ -586,13 +601,8 @@ void TestE2eFaults::reserveHeldWithFilesInFlight()
     // every connection, also after the free space is read again. A 32 MiB tmpfs with 8 MiB
     // reserved takes at most ~24 of 40 files of 1 MiB that come slowly, pipelined on two
     // connections; the disk never runs out (no ENOSPC) and stays above the reserve.
-    {
-        Process probe(QStringLiteral("unshare probe"));
-        if (!probe.start(QStringLiteral("unshare"),
-                         {QStringLiteral("-m"), QStringLiteral("true")}) ||
-            !probe.waitForExit(e2eTimeout(10000)) || probe.exitCode() != 0)
-            QSKIP("needs a private mount namespace (unshare -m; root)");
-    }
+    if (!privateMounts())
+        QSKIP("needs a private mount namespace (unshare -m; root)");
     QTemporaryDir tmp;
     QVERIFY(tmp.isValid());
     const QString ed = path(tmp.path(), QStringLiteral("ed"));
@@ -603,12 +613,7 @@ void TestE2eFaults::reserveHeldWithFilesInFlight()
     QVERIFY(makeClosedDbtag(ed, dbtag, 40, MiB));
 
     Process receiver(QStringLiteral("receiver (32 MiB tmpfs, 8 MiB reserved)"));
-    QVERIFY(receiver.start(
-        QStringLiteral("unshare"),
-        {QStringLiteral("-m"), QStringLiteral("--"), QStringLiteral("sh"), QStringLiteral("-c"),
-         QStringLiteral("mount -t tmpfs -o size=32m tmpfs \"$0\" && exec \"$1\" receive "
-                        "--root \"$0\" --listen 127.0.0.1:0 --reserve 8M"),
-         mountPoint, isocketBinary()}));
+    QVERIFY(startOnTmpfs(receiver, mountPoint, 32, {QStringLiteral("--reserve"), QStringLiteral("8M")}));
     const quint16 port = waitListening(receiver, e2eTimeout(10000));
     QVERIFY(port != 0);
     const QString recv = QStringLiteral("/proc/%1/root%2").arg(receiver.pid()).arg(mountPoint);

@@ -88,7 +88,8 @@ int CommandLine::parse(const QStringList &args)
     }
     if (!m_config.logFile.isEmpty()) {
         if (auto r = isocket::openLogFile(m_config.logFile); !r) {
-            printError(m_command, QStringLiteral("--log: ") + r.error().message);
+            printError(m_command,
+                       m_config.keyMessage(QStringLiteral("general.log"), r.error().message));
             return ExitUsage;
         }
     }

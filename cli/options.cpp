@@ -7,7 +7,6 @@
 #include <QFileInfo>
 
 #include <cstdio>
-#include <memory>
 
 #include <sys/stat.h>
 
@@ -88,41 +87,13 @@ int CommandLine::parse(const QStringList &args)
         }
     }
     if (!m_config.logFile.isEmpty()) {
-        if (auto r = openLogFile(m_config.logFile); !r) {
-            printError(m_command, r.error().message);
+        if (auto r = isocket::openLogFile(m_config.logFile); !r) {
+            printError(m_command,
+                       m_config.keyMessage(QStringLiteral("general.log"), r.error().message));
             return ExitUsage;
         }
     }
     return -1;
-}
-
-namespace {
-
-QFile *g_logFile = nullptr;
-QtMessageHandler g_previousHandler = nullptr;
-
-void logToFile(QtMsgType type, const QMessageLogContext &context, const QString &message)
-{
-    if (g_logFile) {
-        g_logFile->write(formatLogLine(type, context, message));
-        g_logFile->flush();
-    }
-    if (g_previousHandler)
-        g_previousHandler(type, context, message);
-}
-
-} // namespace
-
-Result<void> openLogFile(const QString &path)
-{
-    auto file = std::make_unique<QFile>(path);
-    if (!file->open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Text))
-        return Error{ErrorCode::ConfigError,
-                     QStringLiteral("--log: cannot open %1: %2").arg(path, file->errorString())};
-    // Lives until the process ends: messages may come until the very last moment.
-    g_logFile = file.release();
-    g_previousHandler = qInstallMessageHandler(logToFile);
-    return {};
 }
 
 Result<QByteArray> readSecretFile(const QString &path)

@@ -41,9 +41,6 @@ void printError(const QString &command, const QString &message);
 // "512 B", "40.0 KiB", "1.5 GiB".
 QString humanBytes(qint64 bytes);
 
-// Appends every log line to `path` too (the --log option, general.log).
-Result<void> openLogFile(const QString &path);
-
 // Reads a shared secret file: refuses one that group or others can read. Empty path → empty.
 Result<QByteArray> readSecretFile(const QString &path);
 

@@ -44,8 +44,9 @@ int runReceive(const QStringList &args)
     if (config.listenHost == QLatin1String("localhost"))
         address = QHostAddress(QHostAddress::LocalHost);
     else if (!address.setAddress(config.listenHost)) {
-        printError(command,
-                   QStringLiteral("--listen: '%1' is not an IP address").arg(config.listenHost));
+        printError(command, config.keyMessage(QStringLiteral("receive.listen"),
+                                              QStringLiteral("'%1' is not an IP address")
+                                                  .arg(config.listenHost)));
         return ExitUsage;
     }
     auto secret = readSecretFile(config.secretFile);
@@ -54,9 +55,12 @@ int runReceive(const QStringList &args)
         return ExitUsage;
     }
     if (secret.value().isEmpty() && !address.isLoopback()) {
-        printError(command, QStringLiteral("--listen %1 is not a loopback address: a shared "
-                                           "secret is required (--secret-file)")
-                                .arg(address.toString()));
+        printError(command,
+                   config.keyMessage(QStringLiteral("receive.listen"),
+                                     QStringLiteral("%1 is not a loopback address: a shared "
+                                                    "secret is required (secret_file in "
+                                                    "[general], --secret-file)")
+                                         .arg(address.toString())));
         return ExitUsage;
     }
 

@@ -19,6 +19,82 @@ Error keyError(const QString &origin, const QString &key, const QString &why)
     return Error{ErrorCode::ConfigError, QStringLiteral("%1: %2: %3").arg(origin, key, why)};
 }
 
+// The original's keys (scan.conf, watch.conf, fsync.conf, lsocket.conf) that are not a key of
+// ours by the same name: what replaces each, or why nothing does.
+QString originalKeyHint(const QString &name)
+{
+    if (name == QLatin1String("dir"))
+        return QStringLiteral("the original's scan.conf/fsync.conf 'dir' is 'root' in [data] "
+                              "here (the receiver's is 'root' in [receive])");
+    if (name == QLatin1String("tag"))
+        return QStringLiteral("the original's scan.conf 'tag' is 'prefix' in [data] here");
+    if (name == QLatin1String("error_retry_interval"))
+        return QStringLiteral("the original's fsync.conf 'error_retry_interval' is "
+                              "'retry_interval' in [send] here");
+    if (name == QLatin1String("check_interval"))
+        return QStringLiteral("the original's scan.conf/fsync.conf 'check_interval' is gone: "
+                              "nothing polls, inotify reports new and closed files as they "
+                              "happen; remove the line");
+    if (name == QLatin1String("tmp"))
+        return QStringLiteral("the original's fsync.conf 'tmp' is gone: the ED keeps no scratch "
+                              "files (the receiver writes its partials next to the final name "
+                              "in its root); remove the line");
+    if (name == QLatin1String("syncfile"))
+        return QStringLiteral("the original's lsocket.conf 'syncfile' is gone: each file carries "
+                              "its own sent mark (g+w and an extended attribute); remove the "
+                              "line");
+    if (name == QLatin1String("watch"))
+        return QStringLiteral("the original's scan.conf 'watch' (the watcher script) is gone: "
+                              "watching is built into 'isocket send'; remove the line");
+    return QString();
+}
+
+// Why `section.name` is not a key: the hint for an original's key, the section where a key of
+// that name lives, or plain "unknown key".
+QString unknownKeyReason(const QString &section, const QString &name)
+{
+    if (section == QLatin1String("receive") &&
+        (name == QLatin1String("server") || name == QLatin1String("port")))
+        return QStringLiteral("unknown key; the receiver's address and port are one key, "
+                              "'listen = ADDRESS:PORT' in [receive] (was: lsocket.conf server, "
+                              "port)");
+    QStringList sections;
+    for (const Config::KeyInfo &info : Config::keys())
+        if (info.key.section(QLatin1Char('.'), 1) == name)
+            sections << QLatin1Char('[') + info.key.section(QLatin1Char('.'), 0, 0) +
+                            QLatin1Char(']');
+    if (!sections.isEmpty())
+        return QStringLiteral("unknown key; '%1' belongs in %2")
+            .arg(name, sections.join(QStringLiteral(" or ")));
+    const QString hint = originalKeyHint(name);
+    return hint.isEmpty() ? QStringLiteral("unknown key") : QStringLiteral("unknown key; ") + hint;
+}
+
+// The value of `key = value # comment` (the text after '='): a '#' or ';' at its start or after
+// whitespace starts a comment; "a value in double quotes" keeps both. Error: why not.
+Result<QString> valueOf(const QString &text)
+{
+    const QString t = text.trimmed();
+    if (t.startsWith(QLatin1Char('"'))) {
+        const qsizetype close = t.indexOf(QLatin1Char('"'), 1);
+        if (close < 0)
+            return Error{ErrorCode::ConfigError, QStringLiteral("the closing '\"' is missing")};
+        const QString rest = t.mid(close + 1).trimmed();
+        if (!rest.isEmpty() && !rest.startsWith(QLatin1Char('#')) &&
+            !rest.startsWith(QLatin1Char(';')))
+            return Error{ErrorCode::ConfigError,
+                         QStringLiteral("'%1' after the closing '\"' (a comment starts with '#')")
+                             .arg(rest)};
+        return t.mid(1, close - 1);
+    }
+    for (qsizetype i = 0; i < t.size(); ++i) {
+        const QChar c = t.at(i);
+        if ((c == QLatin1Char('#') || c == QLatin1Char(';')) && (i == 0 || t.at(i - 1).isSpace()))
+            return t.left(i).trimmed();
+    }
+    return t;
+}
+
 Result<int> parseInt(const QString &text, int min, int max, const QString &what)
 {
     bool ok = false;
@@ -142,7 +218,22 @@ QString Config::effectiveSource() const
     return host.isEmpty() ? QStringLiteral("localhost") : host;
 }
 
+QString Config::keyMessage(const QString &key, const QString &why) const
+{
+    const QString origin = originOf(key);
+    return origin.isEmpty() ? QStringLiteral("%1: %2").arg(key, why)
+                            : keyError(origin, key, why).message;
+}
+
 Result<void> Config::set(const QString &key, const QString &rawValue, const QString &origin)
+{
+    auto r = apply(key, rawValue, origin);
+    if (r)
+        origins.insert(key, origin);
+    return r;
+}
+
+Result<void> Config::apply(const QString &key, const QString &rawValue, const QString &origin)
 {
     const QString value = rawValue.trimmed();
     auto fail = [&](const QString &why) -> Result<void> { return keyError(origin, key, why); };
@@ -263,7 +354,8 @@ Result<void> Config::set(const QString &key, const QString &rawValue, const QStr
         partialMaxAgeSecs = r.value();
         return {};
     }
-    return fail(QStringLiteral("unknown key"));
+    return fail(unknownKeyReason(key.section(QLatin1Char('.'), 0, 0),
+                                 key.section(QLatin1Char('.'), 1)));
 }
 
 Result<void> Config::loadFile(const QString &path)
@@ -275,6 +367,7 @@ Result<void> Config::loadFile(const QString &path)
     QTextStream in(&file);
     QString section;
     int lineNo = 0;
+    QHash<QString, int> lineOf; // key → the line that set it
     while (!in.atEnd()) {
         const QString line = in.readLine().trimmed();
         ++lineNo;
@@ -282,24 +375,37 @@ Result<void> Config::loadFile(const QString &path)
         if (line.isEmpty() || line.startsWith(QLatin1Char('#')) || line.startsWith(QLatin1Char(';')))
             continue;
         if (line.startsWith(QLatin1Char('['))) {
-            if (!line.endsWith(QLatin1Char(']')))
+            const qsizetype close = line.indexOf(QLatin1Char(']'));
+            const auto rest = valueOf(line.mid(close + 1));
+            if (close < 0 || !rest || !rest.value().isEmpty())
                 return Error{ErrorCode::ConfigError,
                              QStringLiteral("%1: malformed section header '%2'").arg(origin, line)};
-            section = line.mid(1, line.size() - 2).trimmed();
+            section = line.mid(1, close - 1).trimmed();
             continue;
         }
         const qsizetype eq = line.indexOf(QLatin1Char('='));
         if (eq <= 0)
             return Error{ErrorCode::ConfigError,
                          QStringLiteral("%1: expected 'key = value', got '%2'").arg(origin, line)};
-        if (section.isEmpty())
+        const QString name = line.left(eq).trimmed();
+        if (section.isEmpty()) {
+            const QString hint = originalKeyHint(name);
             return Error{ErrorCode::ConfigError,
-                         QStringLiteral("%1: key '%2' outside of a [section]")
-                             .arg(origin, line.left(eq).trimmed())};
-        QString value = line.mid(eq + 1).trimmed();
-        if (value.size() >= 2 && value.startsWith(QLatin1Char('"')) && value.endsWith(QLatin1Char('"')))
-            value = value.mid(1, value.size() - 2);
-        if (auto r = set(section + QLatin1Char('.') + line.left(eq).trimmed(), value, origin); !r)
+                         QStringLiteral("%1: key '%2' outside of a [section]%3")
+                             .arg(origin, name,
+                                  hint.isEmpty() ? QString() : QStringLiteral("; ") + hint)};
+        }
+        const QString key = section + QLatin1Char('.') + name;
+        const auto value = valueOf(line.mid(eq + 1));
+        if (!value)
+            return keyError(origin, key, value.error().message);
+        if (const int first = lineOf.value(key); first > 0)
+            return keyError(origin, key,
+                            QStringLiteral("given twice, at lines %1 and %2; keep one")
+                                .arg(first)
+                                .arg(lineNo));
+        lineOf.insert(key, lineNo);
+        if (auto r = set(key, value.value(), origin); !r)
             return r;
     }
     qCDebug(lcConfig) << "loaded" << path;

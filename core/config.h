@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 
+#include <QHash>
 #include <QList>
 #include <QString>
 #include <QStringList>
@@ -49,12 +50,24 @@ struct Config
     // The effective source name: `source`, or the host name when empty.
     QString effectiveSource() const;
 
-    // Loads `path` over the current values. Errors name file, line and key.
+    // Loads `path` over the current values. Errors name file, line and key: a bad value, an
+    // unknown key (an original's key names the key that replaces it, or why it is gone), a key
+    // given twice (both lines). `key = value # comment`: a '#' or ';' at the start of a value or
+    // after whitespace starts a comment; a value in double quotes keeps them.
     Result<void> loadFile(const QString &path);
 
     // Sets one key ("send.port") from text; `origin` names where the text came from
     // ("isocket.ini:12" or "--port") and appears in the error.
     Result<void> set(const QString &key, const QString &value, const QString &origin);
+
+    // Where `key` was last set ("isocket.ini:12", "--port"); empty: its default.
+    QString originOf(const QString &key) const { return origins.value(key); }
+    // A message about a value found wrong after it was set (a log file that cannot be opened, a
+    // secret file others can read): "isocket.ini:12: general.log: <why>", "--log: general.log:
+    // <why>", or "general.log: <why>" for a default.
+    QString keyMessage(const QString &key, const QString &why) const;
+
+    QHash<QString, QString> origins; // key → where it was set
 
     // Every key, for the sample file, --help and the CLI's option table.
     struct KeyInfo
@@ -69,6 +82,9 @@ struct Config
 
     // /etc/isocket/isocket.ini
     static QString defaultPath();
+
+private:
+    Result<void> apply(const QString &key, const QString &value, const QString &origin);
 };
 
 // Parses "HOST:PORT" or "[v6]:PORT"; `what` names the key or option in the error.

@@ -4,8 +4,12 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <QFile>
 
 namespace isocket {
 
@@ -69,20 +73,58 @@ QByteArray formatLogLine(QtMsgType type, const QMessageLogContext &context, cons
 
 namespace {
 
-void consoleHandler(QtMsgType type, const QMessageLogContext &context, const QString &message)
+void writeLine(int fd, const QByteArray &line)
 {
-    const QByteArray line = formatLogLine(type, context, message);
     const char *p = line.constData();
     qsizetype left = line.size();
     while (left > 0) {
-        const ssize_t n = ::write(STDERR_FILENO, p, size_t(left));
+        const ssize_t n = ::write(fd, p, size_t(left));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return; // stderr closed or full: nothing better to do with a log line
+            return; // closed or full: nothing better to do with a log line
         p += n;
         left -= n;
     }
+}
+
+void consoleHandler(QtMsgType type, const QMessageLogContext &context, const QString &message)
+{
+    writeLine(STDERR_FILENO, formatLogLine(type, context, message));
+}
+
+// The log file. Qt calls the message handler from whichever thread logs, without a lock of its
+// own: the receiver's I/O threads log at once (issue 13: a QFile shared by them corrupted the
+// heap). The lock covers the descriptor's swap and each line's write.
+struct LogFile
+{
+    std::mutex mutex;
+    int fd = -1;
+    bool handlerInstalled = false;
+    QtMessageHandler next = nullptr; // the handler installed before ours
+};
+
+LogFile &logFile()
+{
+    // Never destroyed: messages may come until the very last moment (other threads, static
+    // destructors), and a destroyed mutex must not meet them.
+    static LogFile *const file = new LogFile;
+    return *file;
+}
+
+void fileHandler(QtMsgType type, const QMessageLogContext &context, const QString &message)
+{
+    const QByteArray line = formatLogLine(type, context, message);
+    LogFile &file = logFile();
+    QtMessageHandler next = nullptr;
+    {
+        const std::lock_guard lock(file.mutex);
+        if (file.fd >= 0)
+            writeLine(file.fd, line);
+        next = file.next;
+    }
+    if (next)
+        next(type, context, message);
 }
 
 } // namespace
@@ -91,6 +133,44 @@ void installConsoleLogHandler()
 {
     installConsoleMessagePattern();
     qInstallMessageHandler(consoleHandler);
+}
+
+Result<void> openLogFile(const QString &path)
+{
+    const int fd = ::open(QFile::encodeName(path).constData(),
+                          O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return Error{ErrorCode::ConfigError,
+                     QStringLiteral("cannot open %1: %2").arg(path, qt_error_string(errno))};
+    LogFile &file = logFile();
+    int old = -1;
+    {
+        // Installed under the lock: a message logged meanwhile waits in fileHandler() until
+        // `next` is known, and so still reaches the console.
+        const std::lock_guard lock(file.mutex);
+        old = file.fd;
+        file.fd = fd;
+        if (!file.handlerInstalled) {
+            file.next = qInstallMessageHandler(fileHandler);
+            file.handlerInstalled = true;
+        }
+    }
+    if (old >= 0)
+        ::close(old);
+    return {};
+}
+
+void closeLogFile()
+{
+    LogFile &file = logFile();
+    int old = -1;
+    {
+        const std::lock_guard lock(file.mutex);
+        old = file.fd;
+        file.fd = -1;
+    }
+    if (old >= 0)
+        ::close(old);
 }
 
 void pinLocalTimeZone()

@@ -2,6 +2,8 @@
 // The logging categories of isocket, declared in one place. Default level: info.
 // Enable debug with QT_LOGGING_RULES="isocket.*.debug=true" or the CLI's --verbose.
 
+#include "core/error.h"
+
 #include <QLoggingCategory>
 
 namespace isocket {
@@ -27,6 +29,15 @@ QByteArray formatLogLine(QtMsgType type, const QMessageLogContext &context, cons
 // lines even with several threads logging). Installs installConsoleMessagePattern() too, for
 // handlers that use qFormatLogMessage().
 void installConsoleLogHandler();
+
+// Appends every log line to `path` too (the CLI's --log, general.log), as formatLogLine(), and
+// passes each message on to the handler installed before (the console). Each line is one
+// write(2) to an O_APPEND descriptor under a lock, so lines from any number of threads arrive
+// whole and in one piece, and a line never meets a descriptor being opened or closed. Calling it
+// again switches to the new file; on failure the previous file (if any) stays in use.
+Result<void> openLogFile(const QString &path);
+// Stops writing to the log file and closes it; messages still go to the console handler.
+void closeLogFile();
 
 // Reads the local time zone once per process instead of once per log line: each timestamp
 // of the message pattern calls tzset(), which with TZ unset stat()s /etc/localtime every time.

@@ -23,6 +23,9 @@ private slots:
     void exitStatuses_data();
     void exitStatuses();
     void configFileErrorNamesKeyFileAndLine();
+    void configErrorsExitTwo_data();
+    void configErrorsExitTwo();
+    void inlineCommentIsNotPartOfAPath();
     void optionWinsOverConfigFile();
     void receiverRaisesItsOpenFileLimit();
 
@@ -180,6 +183,64 @@ void TestCli::configFileErrorNamesKeyFileAndLine()
     const Run r = run({QStringLiteral("send"), QStringLiteral("--config"), ini});
     QCOMPARE(r.exitCode, 2);
     QVERIFY2(QString::fromUtf8(r.err).contains(ini + QStringLiteral(":5: send.port")), r.err.constData());
+}
+
+// Issue 14: every configuration error exits 2 and names the file, the line and the key, also
+// those found after loading (a log file that cannot be opened, a listen address).
+void TestCli::configErrorsExitTwo_data()
+{
+    QTest::addColumn<QString>("command");
+    QTest::addColumn<QByteArray>("ini");
+    QTest::addColumn<QString>("expected"); // after the file's path
+    QTest::newRow("original key")
+        << QStringLiteral("scan") << QByteArray("[data]\n\ndir = /datas\n")
+        << QStringLiteral(":3: data.dir: unknown key; the original's "
+                          "scan.conf/fsync.conf 'dir' is 'root' in [data]");
+    QTest::newRow("original key, no section")
+        << QStringLiteral("send") << QByteArray("error_retry_interval = 2\n")
+        << QStringLiteral(":1: key 'error_retry_interval' outside of a [section]; the original's "
+                          "fsync.conf 'error_retry_interval' is 'retry_interval' in [send]");
+    QTest::newRow("gone key") << QStringLiteral("send") << QByteArray("[send]\nsyncfile = /x\n")
+                              << QStringLiteral(":2: send.syncfile: unknown key; the original's "
+                                                "lsocket.conf 'syncfile' is gone");
+    QTest::newRow("twice") << QStringLiteral("receive")
+                           << QByteArray("[receive]\nthreads = 1\nthreads = 2\n")
+                           << QStringLiteral(":3: receive.threads: given twice, at lines 2 and 3");
+    QTest::newRow("log cannot be opened")
+        << QStringLiteral("scan") << QByteArray("[general]\nlog = /nonexistent/dir/x.log\n")
+        << QStringLiteral(":2: general.log: cannot open /nonexistent/dir/x.log");
+    QTest::newRow("listen not an address")
+        << QStringLiteral("receive") << QByteArray("[receive]\nlisten = nohost:1\n")
+        << QStringLiteral(":2: receive.listen: 'nohost' is not an IP address");
+}
+
+void TestCli::configErrorsExitTwo()
+{
+    QFETCH(QString, command);
+    QFETCH(QByteArray, ini);
+    QFETCH(QString, expected);
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("isocket.ini"));
+    QVERIFY(isocket::test::writeFile(path, ini));
+    const Run r = run({command, QStringLiteral("--config"), path});
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY2(QString::fromUtf8(r.err).contains(path + expected), r.err.constData());
+}
+
+// Issue 14: `root = DIR  # comment` took "DIR  # comment" for the root (and exited 1).
+void TestCli::inlineCommentIsNotPartOfAPath()
+{
+    QTemporaryDir dir;
+    const QString root = dir.filePath(QStringLiteral("root"));
+    makeMatrixTree(root);
+    const QString ini = dir.filePath(QStringLiteral("isocket.ini"));
+    QVERIFY(isocket::test::writeFile(
+        ini, "[data]\nroot = " + root.toUtf8() + "   # where the producer writes\n"));
+    const Run r =
+        run({QStringLiteral("scan"), QStringLiteral("--config"), ini, QStringLiteral("--json")});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    const QJsonObject doc = QJsonDocument::fromJson(r.out).object();
+    QCOMPARE(doc.value(QStringLiteral("dbtags")).toArray().size(), 5);
 }
 
 void TestCli::optionWinsOverConfigFile()

@@ -19,6 +19,8 @@ private slots:
     void badValues_data();
     void badValues();
     void optionWinsOverFile();
+    void inlineComments();
+    void originsOfKeys();
     void hostPort_data();
     void hostPort();
     void names_data();
@@ -117,6 +119,60 @@ void TestConfig::badValues_data()
     QTest::newRow("no equals sign") << QByteArray("[data]\nroot\n") << QStringLiteral(":2: expected 'key = value'");
     QTest::newRow("broken section") << QByteArray("[data\n") << QStringLiteral(":1: malformed section");
     QTest::newRow("bad source") << QByteArray("[send]\nsource = ../x\n") << QStringLiteral("send.source");
+
+    // Issue 14: the original's key names say what replaces them.
+    QTest::newRow("original dir")
+        << QByteArray("[data]\ndir = /datas\n")
+        << QStringLiteral(":2: data.dir: unknown key; the original's "
+                          "scan.conf/fsync.conf 'dir' is 'root' in [data]");
+    QTest::newRow("original dir, no section")
+        << QByteArray("dir = /datas\n")
+        << QStringLiteral(":1: key 'dir' outside of a [section]; the original's "
+                          "scan.conf/fsync.conf 'dir' is 'root' in [data]");
+    QTest::newRow("original tag") << QByteArray("[data]\ntag = DC\n")
+                                  << QStringLiteral(":2: data.tag: unknown key; the original's "
+                                                    "scan.conf 'tag' is 'prefix' in [data]");
+    QTest::newRow("original error_retry_interval")
+        << QByteArray("[send]\nerror_retry_interval = 2\n")
+        << QStringLiteral(":2: send.error_retry_interval: unknown key; the original's fsync.conf "
+                          "'error_retry_interval' is 'retry_interval' in [send]");
+    QTest::newRow("original check_interval")
+        << QByteArray("[data]\ncheck_interval = 1\n")
+        << QStringLiteral(":2: data.check_interval: unknown key; the original's "
+                          "scan.conf/fsync.conf 'check_interval' is gone: nothing polls");
+    QTest::newRow("original tmp") << QByteArray("[send]\ntmp = /tmp\n")
+                                  << QStringLiteral(":2: send.tmp: unknown key; the original's "
+                                                    "fsync.conf 'tmp' is gone");
+    QTest::newRow("original syncfile")
+        << QByteArray("[send]\nsyncfile = /x\n")
+        << QStringLiteral(":2: send.syncfile: unknown key; the original's lsocket.conf "
+                          "'syncfile' is gone");
+    QTest::newRow("original watch")
+        << QByteArray("[data]\nwatch = /bin/w.sh\n")
+        << QStringLiteral(":2: data.watch: unknown key; the original's scan.conf 'watch' (the "
+                          "watcher script) is gone");
+    QTest::newRow("original port on the receiver")
+        << QByteArray("[receive]\nport = 12345\n")
+        << QStringLiteral(":2: receive.port: unknown key; the receiver's address and port are one "
+                          "key, 'listen = ADDRESS:PORT' in [receive]");
+    QTest::newRow("original log in [data]") << QByteArray("[data]\nlog = /x.log\n")
+                                            << QStringLiteral(":2: data.log: unknown key; 'log' "
+                                                              "belongs in [general]");
+    QTest::newRow("root in [send]") << QByteArray("[send]\nroot = /x\n")
+                                    << QStringLiteral(":2: send.root: unknown key; 'root' belongs "
+                                                      "in [data] or [receive]");
+    // A key given twice names both lines, also across a repeated section.
+    QTest::newRow("twice") << QByteArray("[send]\nport = 1\n\nport = 2\n")
+                           << QStringLiteral(":4: send.port: given twice, at lines 2 and 4");
+    QTest::newRow("twice, section repeated")
+        << QByteArray("[send]\nport = 1\n[data]\nroot = /x\n[send]\nport = 2\n")
+        << QStringLiteral(":6: send.port: given twice, at lines 2 and 6");
+    QTest::newRow("unclosed quote") << QByteArray("[data]\nroot = \"/x\n")
+                                    << QStringLiteral(":2: data.root: the closing '\"' is missing");
+    QTest::newRow("text after the quote") << QByteArray("[data]\nroot = \"/x\" y\n")
+                                          << QStringLiteral(":2: data.root: 'y' after the closing");
+    QTest::newRow("text after a section") << QByteArray("[data] x\n")
+                                          << QStringLiteral(":1: malformed section header");
 }
 
 void TestConfig::badValues()
@@ -147,6 +203,50 @@ void TestConfig::optionWinsOverFile()
     QVERIFY(!bad.ok());
     QVERIFY(bad.error().message.startsWith(QStringLiteral("--port: send.port")));
     QCOMPARE(c.port, quint16(4001)); // a failed set changes nothing
+}
+
+// Issue 14: `key = value # comment` gave a value ending in "# comment".
+void TestConfig::inlineComments()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("isocket.ini"));
+    QVERIFY(test::writeFile(path, "[data]   # the ED\n"
+                                  "root = /data/x  # where the producer writes\n"
+                                  "prefix = DC#1\n"
+                                  "done_parse = \"finished #parse\"  ; quoted: kept\n"
+                                  "done_watch = done;watch\n"
+                                  "[general] ; both sides\n"
+                                  "log =  # none\n"
+                                  "[send]\n"
+                                  "port = 4000\t# a tab before it\n"
+                                  "server = \"ed ;host\"\n"));
+    Config c;
+    const auto r = c.loadFile(path);
+    QVERIFY2(r.ok(), qPrintable(r.ok() ? QString() : r.error().message));
+    QCOMPARE(c.dataRoot, QStringLiteral("/data/x"));
+    QCOMPARE(c.prefix, QStringLiteral("DC#1")); // no space before '#': part of the value
+    QCOMPARE(c.doneParse, QStringLiteral("finished #parse"));
+    QCOMPARE(c.doneWatch, QStringLiteral("done;watch"));
+    QCOMPARE(c.logFile, QString());
+    QCOMPARE(c.port, quint16(4000));
+    QCOMPARE(c.server, QStringLiteral("ed ;host"));
+}
+
+// Errors found after loading (a log file that cannot be opened) name the file, line and key.
+void TestConfig::originsOfKeys()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("isocket.ini"));
+    QVERIFY(test::writeFile(path, "[general]\n\nlog = /x.log\n[send]\nport = 1\n"));
+    Config c;
+    QVERIFY(c.loadFile(path).ok());
+    QVERIFY(c.set(QStringLiteral("send.port"), QStringLiteral("2"), QStringLiteral("--port")).ok());
+    QCOMPARE(c.keyMessage(QStringLiteral("general.log"), QStringLiteral("cannot open")),
+             path + QStringLiteral(":3: general.log: cannot open"));
+    QCOMPARE(c.keyMessage(QStringLiteral("send.port"), QStringLiteral("no")),
+             QStringLiteral("--port: send.port: no"));
+    QCOMPARE(c.keyMessage(QStringLiteral("send.jobs"), QStringLiteral("no")),
+             QStringLiteral("send.jobs: no"));
 }
 
 void TestConfig::hostPort_data()

@@ -35,6 +35,7 @@ namespace {
 // As fuzz_receiver.cpp's Mode.
 constexpr char Authenticate = 0x01;
 constexpr char HalfClose = 0x02;
+constexpr char OnlyV1 = 0x04;
 
 const QByteArray Secret = QByteArrayLiteral("fuzz-secret"); // fuzz_receiver's
 const QString Source = QStringLiteral("ed1");
@@ -217,6 +218,8 @@ int main(int argc, char **argv)
             put(recvDir + QStringLiteral("auth-session-") + tag, Authenticate | HalfClose,
                 afterAuth);
             put(recvDir + QStringLiteral("auth-session-open-") + tag, Authenticate, afterAuth);
+            put(recvDir + QStringLiteral("auth-v1-session-") + tag,
+                Authenticate | HalfClose | OnlyV1, afterAuth);
         }
     }
     for (const auto &[type, frame] : firstOfType) {

@@ -187,6 +187,7 @@ void ReceiverConnection::handle(Message &&message)
         if (m_receiver->mayLogUnauthenticated())
             qCWarning(lcRecv).noquote() << "authentication failed:" << m_peerAddress << reason;
         m_phase = Phase::Closing;
+        leaveUnauthenticated(); // it reads nothing more into memory: its place is free
         m_socket->disconnectFromHost();
         return;
     }
@@ -196,6 +197,7 @@ void ReceiverConnection::handle(Message &&message)
             qCWarning(lcRecv).noquote() << m_peerAddress << "sent ERROR" << errorName(m->code)
                                         << printable(m->message, handshake ? 200 : 1024);
         m_phase = Phase::Closing;
+        leaveUnauthenticated(); // it reads nothing more into memory: its place is free
         m_socket->disconnectFromHost();
         return;
     }
@@ -805,6 +807,7 @@ void ReceiverConnection::fail(ErrorCode code, const QString &message)
             << errorName(code) << ":" << printable(message, authenticated ? 1024 : 200);
     send(ErrorMsg{code, message});
     m_phase = Phase::Closing;
+    leaveUnauthenticated(); // it reads nothing more into memory: its place is free
     cleanup();
     m_idle.stop();
     m_deadline.start(LingerMs);

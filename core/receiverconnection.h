@@ -175,6 +175,7 @@ private:
     QString m_peerAddress;
     QByteArray m_peerKey;          // the address as Receiver::admit() counted it
     bool m_admitted = true;        // holds a place among the connections not authenticated
+                                   // (until WELCOME, or until it closes: a closing one drains)
     QString m_source;
     quint16 m_version = proto::Version; // chosen in handleHello()
     Phase m_phase = Phase::AwaitHello;

@@ -222,6 +222,13 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
             outcome = {
                 job.token, writeErrorCode(syncErr),
                 fail(syncErr, QStringLiteral("sync"), anonymous ? job.finalName : job.partName)};
+        } else if (job.inPlace && !job.inPlace()) {
+            outcome = {job.token, ErrorCode::IoError,
+                       QStringLiteral("the directory of %1 was moved or removed while it "
+                                      "arrived; not stored (it is sent again)")
+                           .arg(job.finalName)};
+            if (!anonymous) // our partial, in a directory that left the tree: not left behind
+                ::unlinkat(job.dir->get(), nativePath(job.partName).constData(), 0);
         } else if (const int err = placeFile(job, m_arrival)) {
             outcome = {job.token, writeErrorCode(err),
                        fail(err,

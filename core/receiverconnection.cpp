@@ -298,7 +298,7 @@ void ReceiverConnection::handleOffer(const Offer &m)
                       QStringLiteral("%1 is being written by another connection").arg(key));
 
     ReceiveStore &store = m_receiver->store();
-    auto slot = store.locate(m_source, m.dbtag, m.path, true);
+    auto slot = store.locate(m_source, m.dbtag, m.path);
     if (!slot) {
         m_receiver->release(key);
         return refuse(m, slot.error().code, slot.error().message);
@@ -414,7 +414,7 @@ void ReceiverConnection::handleBegin(const Begin &m)
 
     // The slot is looked up again here rather than held since OFFER: a thousand offers in
     // flight must not pin a thousand directory fds. The store's directory cache makes this
-    // free (no syscall) in the usual case; the slot is then held until END.
+    // cheap (at most one path resolution per batch); the slot is then held until END.
     auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path);
     if (!slot) {
         failTransfer(t, slot.error().code, slot.error().message);
@@ -625,6 +625,10 @@ void ReceiverConnection::handleEnd(const End &m)
         stamp = {st.st_dev, st.st_ino, size, t.offer.mtimeNs, hash};
     // The directory the partial was created in at BEGIN: the rename must happen there.
     CommitJob job;
+    // Checked again right before the rename: a directory moved away meanwhile gets no file.
+    job.inPlace = [store = &m_receiver->store(), slot = *t.slot] {
+        return store->stillInPlace(slot);
+    };
     job.file = std::move(t.file);
     job.dir = std::move(t.slot->dir);
     if (!t.slot->anonymous)

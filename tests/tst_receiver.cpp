@@ -146,6 +146,7 @@ private slots:
     void hostile_data();
     void hostile();
     void replacedDirectory();
+    void movedDirectoryGetsNoFile();
     void badFrames_data();
     void badFrames();
     void busy();
@@ -943,6 +944,59 @@ void TestReceiver::reserve()
     QVERIFY(
         !QFile::exists(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("f"))));
     QVERIFY(allEntries(f.root + QStringLiteral("/ed1/DC1")).isEmpty());
+}
+
+void TestReceiver::movedDirectoryGetsNoFile()
+{
+    // A directory moved out of the root (or anywhere else) gets no file offered after the move,
+    // nor one whose transfer was under way: they land in a new directory at the path, or fail
+    // and are sent again (issue 13 item 8: the cached fd was trusted for up to a second).
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QByteArray data = test::patternBytes(1000, 7);
+    const QString dir = f.root + QStringLiteral("/ed1/DC1");
+    const QString moved = f.outside + QStringLiteral("/DC1");
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), data, MtimeNs),
+             ErrorCode::Ok);
+    QVERIFY(QDir().rename(dir, moved));
+    QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("b"), data, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(allEntries(moved), QStringList{QStringLiteral("a")});
+    QCOMPARE(allEntries(dir), QStringList{QStringLiteral("b")});
+    QCOMPARE(readAll(dir + QStringLiteral("/b")), data);
+
+    // A parent of a cached subdirectory moved away.
+    QCOMPARE(c.storeFile(3, QStringLiteral("DC2"), QStringLiteral("x/a"), data, MtimeNs),
+             ErrorCode::Ok);
+    QVERIFY(QDir().rename(f.root + QStringLiteral("/ed1/DC2"), f.outside + QStringLiteral("/DC2")));
+    QCOMPARE(c.storeFile(4, QStringLiteral("DC2"), QStringLiteral("x/b"), data, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(allEntries(f.outside + QStringLiteral("/DC2/x")), QStringList{QStringLiteral("a")});
+    QCOMPARE(readAll(f.root + QStringLiteral("/ed1/DC2/x/b")), data);
+
+    // Moved while a file arrives (after BEGIN, before END): not placed there, io-error; the
+    // sender's next try lands in a new directory at the path.
+    const QByteArray big = test::patternBytes(ReceiveStore::AnonymousMaxBytes + 5000, 8);
+    QVERIFY(offeredToSend(c, 5, QStringLiteral("c"), big.size()));
+    c.send(Begin{5, 0});
+    c.send(Data{5, big});
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(dir + QStringLiteral("/.c") +
+                                           QLatin1String(ReceiveStore::PartSuffix)),
+                             10000 * test::timeoutFactor());
+    const QString moved2 = f.outside + QStringLiteral("/DC1-again");
+    QVERIFY(QDir().rename(dir, moved2));
+    c.send(End{5, hashOf(big)});
+    auto stored = c.expect<Stored>();
+    QVERIFY(stored);
+    QCOMPARE(stored->id, 5u);
+    QCOMPARE(stored->code, ErrorCode::IoError);
+    QCOMPARE(allEntries(moved2), QStringList{QStringLiteral("b")});
+    QCOMPARE(c.storeFile(6, QStringLiteral("DC1"), QStringLiteral("c"), big, MtimeNs),
+             ErrorCode::Ok);
+    QCOMPARE(allEntries(dir), QStringList{QStringLiteral("c")});
+    QCOMPARE(readAll(dir + QStringLiteral("/c")), big);
 }
 
 void TestReceiver::closeDbtag()

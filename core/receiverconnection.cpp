@@ -734,7 +734,7 @@ void ReceiverConnection::handleCloseDbtag(const CloseDbtag &m)
     if (m_transfers.count(m.id))
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("CLOSE_DBTAG id %1 is an outstanding OFFER").arg(m.id));
-    m_close = PendingClose{m.id, m.dbtag, m.fileCount, {}};
+    m_close = PendingClose{m.id, m.dbtag, m.fileCount, {}, 0};
     if (m.fileCount == 0)
         finishClose();
 }
@@ -754,6 +754,17 @@ void ReceiverConnection::handleManifest(const Manifest &m)
     for (const ManifestEntry &e : m.entries) {
         if (e.size > quint64(std::numeric_limits<qint64>::max()))
             return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST size out of range"));
+        // Bounds what a peer can make us hold until the close is complete (issue 13 item 10):
+        // fileCount alone allowed 10 million paths of 4 KiB.
+        m_close->bytes += e.path.toUtf8().size() + ManifestEntryCost;
+        if (m_close->bytes > m_receiver->maxManifestBytes()) {
+            const quint32 id = m_close->id;
+            m_close.reset();
+            return fail(ErrorCode::FrameTooLarge,
+                        QStringLiteral("MANIFEST %1 is over %2 bytes of entries")
+                            .arg(id)
+                            .arg(m_receiver->maxManifestBytes()));
+        }
         m_close->entries.append({e.path, qint64(e.size), e.outside});
     }
     if (quint64(m_close->entries.size()) == m_close->fileCount)

@@ -157,6 +157,8 @@ private slots:
     void closeDbtagWithFilesSentOutside();
     void versionOneSenderHasNoOutsideFrames();
     void manifestIsWrittenOffTheThread();
+    void hostileManifestIsBounded();
+    void largeManifest();
     void pipelined();
     void slowDiskHoldsOnlyItsConnection();
     void heldBackConnectionReadsOn();
@@ -1069,6 +1071,71 @@ void TestReceiver::manifestIsWrittenOffTheThread()
     QCOMPARE(closed->id, 7u);
     QCOMPARE(closed->code, ErrorCode::Ok);
     QVERIFY(readAll(manifest).startsWith("# isocket manifest v1 source=ed1 dbtag=DC1 files=1 "));
+}
+
+void TestReceiver::hostileManifestIsBounded()
+{
+    // CLOSE_DBTAG may announce 10 million entries; an authenticated peer sending long paths
+    // could make the receiver hold gigabytes until the last one. Past maxManifestBytes the
+    // connection is refused, and the others are served on (issue 13 item 10).
+    QTemporaryDir tmp;
+    ReceiverOptions options{tmp.path(), QByteArrayLiteral("s3cret"), 0};
+    options.maxManifestBytes = 1024 * 1024;
+    Receiver receiver(options);
+    QVERIFY(receiver.listen(QHostAddress::LocalHost, 0));
+    ProtoClient hostile;
+    QVERIFY(connectAndGreet(hostile, receiver.serverPort()));
+    hostile.send(CloseDbtag{1, QStringLiteral("DC1"), MaxManifestFiles});
+    const QString longName = QString(200, QLatin1Char('n'));
+    QString path = longName;
+    for (int i = 0; i < 19; ++i)
+        path += QLatin1Char('/') + longName; // 4,019 bytes, 4,020 with the digit
+    // 16 entries a frame (63 KiB), 4,084 bytes each as counted: the 257th entry, in the 17th
+    // frame, passes the cap. Nothing is sent after it, so that the receiver's close is clean
+    // (unread bytes would make it a reset that may lose the ERROR).
+    int sent = 0;
+    for (int frame = 0; frame < 17; ++frame) {
+        QList<ManifestEntry> entries;
+        for (int i = 0; i < 16; ++i)
+            entries.append({path + QString::number(sent++ % 10), 1});
+        hostile.send(Manifest{1, entries});
+    }
+    QVERIFY(hostile.waitClosed());
+    QVERIFY(hostile.lastError());
+    QCOMPARE(hostile.lastError()->code, ErrorCode::FrameTooLarge);
+
+    ProtoClient other;
+    QVERIFY(connectAndGreet(other, receiver.serverPort(), QStringLiteral("ed2")));
+    const QByteArray one = test::patternBytes(100, 3);
+    QCOMPARE(other.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), one, MtimeNs),
+             ErrorCode::Ok);
+    auto closed = other.closeDbtag(2, QStringLiteral("DC1"), {{QStringLiteral("a"), 100}});
+    QVERIFY(closed);
+    QCOMPARE(closed->code, ErrorCode::Ok);
+}
+
+void TestReceiver::largeManifest()
+{
+    // A manifest of 100,000 entries is well within the default bound.
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QByteArray one = test::patternBytes(1234, 11);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("a"), one, MtimeNs),
+             ErrorCode::Ok);
+    QList<ManifestEntry> entries{{QStringLiteral("a"), quint64(one.size())}};
+    for (int i = 1; i < 100000; ++i)
+        entries.append({QStringLiteral("sub/file-%1.dat").arg(i, 6, 10, QLatin1Char('0')), 10,
+                        true});
+    auto closed = c.closeDbtag(2, QStringLiteral("DC1"), entries);
+    QVERIFY(closed);
+    QCOMPARE(closed->code, ErrorCode::Ok);
+    const QByteArray manifest = readAll(
+        f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("finished.isocket")));
+    QVERIFY(manifest.startsWith(
+        "# isocket manifest v1 source=ed1 dbtag=DC1 files=100000 bytes=1001224 outside=99999\n"));
+    QCOMPARE(manifest.count('\n'), 100001);
 }
 
 void TestReceiver::closeDbtagIncomplete()

@@ -138,9 +138,9 @@ Result<UniqueFd> ReceiveStore::openDirs(const QStringList &components, bool crea
 //    moved directory (issue 13 item 8; this used to be trusted for up to a second). Done once
 //    per batch of frames read together (startBatch()): those arrived together, and a move
 //    between two of them is no different from one just after the check;
-//  - the committer checks again (stillInPlace()) right before the rename or link that makes a
-//    file visible, so a move during a transfer fails that file (io-error, sent again) instead
-//    of placing it in the moved directory.
+//  - the committer checks again (stillInPlace(), once per directory of a commit batch) right
+//    before the renames or links that make files visible, so a move during a transfer fails
+//    that file (io-error, sent again) instead of placing it in the moved directory.
 // Holders (a transfer between BEGIN and END, a commit job) share the fd; an evicted or replaced
 // entry closes when the last of them lets go.
 bool ReceiveStore::reachableAt(const QStringList &components, dev_t dev, ino_t ino) const

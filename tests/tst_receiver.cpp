@@ -983,10 +983,11 @@ void TestReceiver::movedDirectoryGetsNoFile()
     const QByteArray big = test::patternBytes(ReceiveStore::AnonymousMaxBytes + 5000, 8);
     QVERIFY(offeredToSend(c, 5, QStringLiteral("c"), big.size()));
     c.send(Begin{5, 0});
-    c.send(Data{5, big});
-    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(dir + QStringLiteral("/.c") +
-                                           QLatin1String(ReceiveStore::PartSuffix)),
-                             10000 * test::timeoutFactor());
+    for (qsizetype at = 0; at < big.size(); at += 64 * 1024)
+        c.send(Data{5, big.mid(at, 64 * 1024)});
+    QTRY_VERIFY_WITH_TIMEOUT(
+        QFile::exists(dir + QStringLiteral("/.c") + QLatin1String(ReceiveStore::PartSuffix)),
+        10000 * test::timeoutFactor());
     const QString moved2 = f.outside + QStringLiteral("/DC1-again");
     QVERIFY(QDir().rename(dir, moved2));
     c.send(End{5, hashOf(big)});
@@ -1126,8 +1127,8 @@ void TestReceiver::largeManifest()
              ErrorCode::Ok);
     QList<ManifestEntry> entries{{QStringLiteral("a"), quint64(one.size())}};
     for (int i = 1; i < 100000; ++i)
-        entries.append({QStringLiteral("sub/file-%1.dat").arg(i, 6, 10, QLatin1Char('0')), 10,
-                        true});
+        entries.append(
+            {QStringLiteral("sub/file-%1.dat").arg(i, 6, 10, QLatin1Char('0')), 10, true});
     auto closed = c.closeDbtag(2, QStringLiteral("DC1"), entries);
     QVERIFY(closed);
     QCOMPARE(closed->code, ErrorCode::Ok);

@@ -157,11 +157,13 @@ bool ReceiveStore::reachableAt(const QStringList &components, dev_t dev, ino_t i
             fd.reset(int(r));
         else if (errno == ENOSYS)
             haveOpenat2.store(false, std::memory_order_relaxed);
-        else
+        else if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV)
             return false; // gone, moved, or a symlink on the way: walk again
+        // Anything else (ENAMETOOLONG: source, dbtag and a path of 4096 bytes may exceed
+        // PATH_MAX together) is answered by the walk below.
     }
     if (!fd.valid()) {
-        // Kernels before 5.6: the same walk by hand, component by component.
+        // Kernels before 5.6, or a path too long for one call: the same walk by hand.
         fd.reset(::fcntl(m_rootFd.get(), F_DUPFD_CLOEXEC, 0));
         for (const QString &c : components) {
             if (!fd.valid())

@@ -147,6 +147,7 @@ private slots:
     void hostile();
     void replacedDirectory();
     void movedDirectoryGetsNoFile();
+    void pathLongerThanPathMax();
     void badFrames_data();
     void badFrames();
     void busy();
@@ -1000,6 +1001,43 @@ void TestReceiver::movedDirectoryGetsNoFile()
              ErrorCode::Ok);
     QCOMPARE(allEntries(dir), QStringList{QStringLiteral("c")});
     QCOMPARE(readAll(dir + QStringLiteral("/c")), big);
+}
+
+void TestReceiver::pathLongerThanPathMax()
+{
+    // Source, dbtag and a path of up to 4096 bytes may be longer together than PATH_MAX: the
+    // check that a cached directory is still in place must not refuse them (it walks by hand).
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(connectAndGreet(c, f.port()));
+    const QString dbtag(200, QLatin1Char('D'));
+    QString dirs;
+    for (int i = 0; i < 20; ++i)
+        dirs += QString(200, QLatin1Char('p')) + QLatin1Char('/'); // 4,020 bytes
+    // QTemporaryDir cannot remove a tree this deep by its paths: level by level through fds.
+    auto cleanup = qScopeGuard([&] {
+        std::vector<UniqueFd> levels;
+        levels.emplace_back(
+            ::open(QFile::encodeName(f.root + QStringLiteral("/ed1/") + dbtag).constData(),
+                   O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        const QByteArray p(200, 'p');
+        for (int i = 0; i < 20 && levels.back().valid(); ++i)
+            levels.emplace_back(
+                ::openat(levels.back().get(), p.constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!levels.back().valid())
+            return;
+        ::unlinkat(levels.back().get(), "a", 0);
+        ::unlinkat(levels.back().get(), "b", 0);
+        for (size_t i = levels.size() - 1; i > 0; --i)
+            ::unlinkat(levels[i - 1].get(), p.constData(), AT_REMOVEDIR);
+    });
+    const QByteArray data = test::patternBytes(1000, 5);
+    QCOMPARE(c.storeFile(1, dbtag, dirs + QStringLiteral("a"), data, MtimeNs), ErrorCode::Ok);
+    QCOMPARE(c.storeFile(2, dbtag, dirs + QStringLiteral("b"), data, MtimeNs), ErrorCode::Ok);
+    auto a = c.offer(3, dbtag, dirs + QStringLiteral("a"), data.size(), MtimeNs);
+    QVERIFY(a);
+    QCOMPARE(a->decision, Decision::AlreadyStored);
 }
 
 void TestReceiver::closeDbtag()

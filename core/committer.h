@@ -59,6 +59,11 @@ struct CommitJob
     // When set (and `written` is not), the committer runs it on `file` first: its mtime and xattr,
     // off the thread that receives (issue 6). 0 or an errno, like `written`.
     std::function<int(int fd)> finish = {};
+    // When set, called before the rename or link that makes the file visible (once per
+    // directory of a batch, right before its files are placed): false when
+    // `dir` is no longer where the file belongs (moved or removed since the transfer began,
+    // ReceiveStore::stillInPlace()). The file then fails with io-error and is not placed.
+    std::function<bool()> inPlace = {};
     quint64 token = 0; // set by submit()
 };
 

@@ -34,6 +34,12 @@ constexpr int MaxStringBytes = 4096;               // a path, whole
 constexpr int MaxComponentBytes = 255;             // one path component
 constexpr quint32 MaxInFlight = 1024;              // offers not yet answered by STORED/CANCEL
 constexpr quint32 MaxManifestFiles = 10'000'000;
+// What one CLOSE_DBTAG's MANIFEST entries may add up to, each counted as its path's UTF-8 bytes
+// plus ManifestEntryCost (so that short paths are not free): the receiver holds them until the
+// last one came, in about twice this much memory at most (issue 13 item 10). 10 million entries
+// fit with paths of up to about 40 bytes. Over it: frame-too-large.
+constexpr qint64 MaxManifestBytes = 1024LL * 1024 * 1024;
+constexpr qint64 ManifestEntryCost = 64;
 constexpr int NonceSize = 32;
 constexpr int ProofSize = 32;
 

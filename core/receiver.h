@@ -29,6 +29,7 @@
 
 #include "core/committer.h"
 #include "core/error.h"
+#include "core/protocol.h"
 #include "core/receivestore.h"
 
 #include <QByteArray>
@@ -78,6 +79,9 @@ struct ReceiverOptions
     // closed as soon as it is accepted (issue 13).
     int maxUnauthenticated = 1024;
     int maxUnauthenticatedPerPeer = 128;
+    // The entries of one CLOSE_DBTAG a connection may send, in bytes counted as
+    // proto::MaxManifestBytes says; past it the connection is refused (frame-too-large).
+    qint64 maxManifestBytes = proto::MaxManifestBytes;
 };
 
 class Receiver : public QObject
@@ -168,6 +172,7 @@ private:
     void findPartial(ReceiverConnection *connection, quint32 id, quint64 generation, FileSlot slot,
                      qint64 size);
     const QByteArray &secret() const { return m_options.secret; }
+    qint64 maxManifestBytes() const { return m_options.maxManifestBytes; }
 
     // One I/O thread and the object in it that the thread's connections are children of (the
     // context that answers for them are posted to).

@@ -300,7 +300,7 @@ void ReceiverConnection::handleOffer(const Offer &m)
                       QStringLiteral("%1 is being written by another connection").arg(key));
 
     ReceiveStore &store = m_receiver->store();
-    auto slot = store.locate(m_source, m.dbtag, m.path, true);
+    auto slot = store.locate(m_source, m.dbtag, m.path);
     if (!slot) {
         m_receiver->release(key);
         return refuse(m, slot.error().code, slot.error().message);
@@ -416,7 +416,7 @@ void ReceiverConnection::handleBegin(const Begin &m)
 
     // The slot is looked up again here rather than held since OFFER: a thousand offers in
     // flight must not pin a thousand directory fds. The store's directory cache makes this
-    // free (no syscall) in the usual case; the slot is then held until END.
+    // cheap (at most one path resolution per batch); the slot is then held until END.
     auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path);
     if (!slot) {
         failTransfer(t, slot.error().code, slot.error().message);
@@ -627,6 +627,10 @@ void ReceiverConnection::handleEnd(const End &m)
         stamp = {st.st_dev, st.st_ino, size, t.offer.mtimeNs, hash};
     // The directory the partial was created in at BEGIN: the rename must happen there.
     CommitJob job;
+    // Checked again right before the rename: a directory moved away meanwhile gets no file.
+    job.inPlace = [store = &m_receiver->store(), slot = *t.slot] {
+        return store->stillInPlace(slot);
+    };
     job.file = std::move(t.file);
     job.dir = std::move(t.slot->dir);
     if (!t.slot->anonymous)
@@ -732,7 +736,7 @@ void ReceiverConnection::handleCloseDbtag(const CloseDbtag &m)
     if (m_transfers.count(m.id))
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("CLOSE_DBTAG id %1 is an outstanding OFFER").arg(m.id));
-    m_close = PendingClose{m.id, m.dbtag, m.fileCount, {}};
+    m_close = PendingClose{m.id, m.dbtag, m.fileCount, {}, 0};
     if (m.fileCount == 0)
         finishClose();
 }
@@ -752,6 +756,17 @@ void ReceiverConnection::handleManifest(const Manifest &m)
     for (const ManifestEntry &e : m.entries) {
         if (e.size > quint64(std::numeric_limits<qint64>::max()))
             return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST size out of range"));
+        // Bounds what a peer can make us hold until the close is complete (issue 13 item 10):
+        // fileCount alone allowed 10 million paths of 4 KiB.
+        m_close->bytes += e.path.toUtf8().size() + ManifestEntryCost;
+        if (m_close->bytes > m_receiver->maxManifestBytes()) {
+            const quint32 id = m_close->id;
+            m_close.reset();
+            return fail(ErrorCode::FrameTooLarge,
+                        QStringLiteral("MANIFEST %1 is over %2 bytes of entries")
+                            .arg(id)
+                            .arg(m_receiver->maxManifestBytes()));
+        }
         m_close->entries.append({e.path, qint64(e.size), e.outside});
     }
     if (quint64(m_close->entries.size()) == m_close->fileCount)

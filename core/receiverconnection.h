@@ -116,6 +116,7 @@ private:
         QString dbtag;
         quint32 fileCount = 0;
         QList<ReceiveStore::ManifestEntryIn> entries; // outside ones included
+        qint64 bytes = 0; // the entries counted against Receiver::maxManifestBytes()
     };
 
     void onReadyRead();

@@ -1,8 +1,11 @@
 #include "core/receivestore.h"
 
+#include <atomic>
 #include <cerrno>
 
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
@@ -126,62 +129,87 @@ Result<UniqueFd> ReceiveStore::openDirs(const QStringList &components, bool crea
 // still safe to write through:
 //  - it was opened without following any symlink, so it names a directory that was inside the
 //    root when opened; replacing a path component by a symlink later cannot redirect it;
-//  - a directory removed since (rm -r, or removed and replaced by a new directory or a
-//    symlink) is dead: the kernel refuses to create anything in it (ENOENT). openPartial()
-//    then drops the entry and walks again from the root, which creates the new directory or
-//    refuses the symlink. At OFFER, locate(checkLive) also fstat()s the fd (st_nlink == 0 means
-//    removed) so such a file is refused at OFFER as before rather than at STORED; once per
-//    batch of frames read together (startBatch()): the OFFERs of one batch arrived together,
-//    and a removal between two of them is caught at BEGIN like one just after the fstat;
-//  - a directory *moved* elsewhere (mv, still alive) is caught by walking the path again once
-//    the entry is older than DirRecheckMs: a different dev/ino replaces the entry. Within that
-//    window a file may still land in the moved directory, where it would have landed had it
-//    arrived just before the move; no link is ever followed for it.
+//  - before a hit is used, the path is resolved again from the root without following any
+//    symlink (reachableAt(): one openat2(RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH) and an fstat,
+//    a few microseconds) and must lead to the cached directory's dev/ino. A directory removed
+//    (rm -r, maybe replaced by a new directory or a symlink) or *moved* elsewhere, inside or out
+//    of the root, fails that: the entry is dropped and the path walked again, which creates the
+//    new directory or refuses the symlink. So a file offered after a move never lands in the
+//    moved directory (issue 13 item 8; this used to be trusted for up to a second). Done once
+//    per batch of frames read together (startBatch()): those arrived together, and a move
+//    between two of them is no different from one just after the check;
+//  - the committer checks again (stillInPlace(), once per directory of a commit batch) right
+//    before the renames or links that make files visible, so a move during a transfer fails
+//    that file (io-error, sent again) instead of placing it in the moved directory.
 // Holders (a transfer between BEGIN and END, a commit job) share the fd; an evicted or replaced
 // entry closes when the last of them lets go.
-Result<ReceiveStore::CachedDir> ReceiveStore::dirFor(const QStringList &components,
-                                                     bool checkLive)
+bool ReceiveStore::reachableAt(const QStringList &components, dev_t dev, ino_t ino) const
+{
+    const QByteArray path = enc(components.join(QLatin1Char('/')));
+    UniqueFd fd;
+    static std::atomic<bool> haveOpenat2{true};
+    if (haveOpenat2.load(std::memory_order_relaxed)) {
+        struct open_how how = {};
+        how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH;
+        const long r = ::syscall(SYS_openat2, m_rootFd.get(), path.constData(), &how, sizeof how);
+        if (r >= 0)
+            fd.reset(int(r));
+        else if (errno == ENOSYS)
+            haveOpenat2.store(false, std::memory_order_relaxed);
+        else if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV)
+            return false; // gone, moved, or a symlink on the way: walk again
+        // Anything else (ENAMETOOLONG: source, dbtag and a path of 4096 bytes may exceed
+        // PATH_MAX together) is answered by the walk below.
+    }
+    if (!fd.valid()) {
+        // Kernels before 5.6, or a path too long for one call: the same walk by hand.
+        fd.reset(::fcntl(m_rootFd.get(), F_DUPFD_CLOEXEC, 0));
+        for (const QString &c : components) {
+            if (!fd.valid())
+                return false;
+            fd.reset(::openat(fd.get(), enc(c).constData(),
+                              O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        }
+        if (!fd.valid())
+            return false;
+    }
+    struct stat st;
+    return ::fstat(fd.get(), &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+bool ReceiveStore::stillInPlace(const FileSlot &slot) const
+{
+    struct stat st;
+    if (::fstat(slot.dirFd(), &st) != 0 || st.st_nlink == 0)
+        return false;
+    return reachableAt(slot.dirPath, st.st_dev, st.st_ino);
+}
+
+Result<ReceiveStore::CachedDir> ReceiveStore::dirFor(const QStringList &components)
 {
     const QString key = components.join(QLatin1Char('/'));
-    const qint64 now = nowMs();
     auto it = m_dirs.find(key);
-    if (it != m_dirs.end() && now - it->verifiedMs <= DirRecheckMs) {
-        bool live = true;
-        if (checkLive && it->liveBatch != m_batch) {
-            struct stat st;
-            live = ::fstat(it->fd->get(), &st) == 0 && st.st_nlink > 0;
+    if (it != m_dirs.end()) {
+        if (it->liveBatch == m_batch || reachableAt(components, it->dev, it->ino)) {
             it->liveBatch = m_batch;
-        }
-        if (live) {
             it->used = ++m_dirUse;
             return *it;
         }
         m_dirs.erase(it);
-        it = m_dirs.end();
     }
     auto opened = openDirs(components, true);
-    if (!opened) {
-        if (it != m_dirs.end())
-            m_dirs.erase(it);
+    if (!opened)
         return opened.error();
-    }
     struct stat st;
     if (::fstat(opened.value().get(), &st) != 0) {
         const int err = errno;
         return osFailure(QStringLiteral("stat"), m_root + QLatin1Char('/') + key, err);
     }
-    if (it != m_dirs.end() && it->dev == st.st_dev && it->ino == st.st_ino && st.st_nlink > 0) {
-        // Still the same directory: keep sharing the fd already handed out.
-        it->verifiedMs = now;
-        it->liveBatch = m_batch;
-        it->used = ++m_dirUse;
-        return *it;
-    }
     CachedDir entry;
     entry.fd = std::make_shared<const UniqueFd>(std::move(opened).value());
     entry.dev = st.st_dev;
     entry.ino = st.st_ino;
-    entry.verifiedMs = now;
     entry.liveBatch = m_batch;
     entry.used = ++m_dirUse;
     m_dirs.insert(key, entry);
@@ -249,7 +277,7 @@ Result<void> ReceiveStore::checkReservedNames(const QString &path)
 }
 
 Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbtag,
-                                      const QString &path, bool checkLive)
+                                      const QString &path)
 {
     std::lock_guard lock(m_mutex);
     if (auto r = validateName(source, QStringLiteral("source")); !r)
@@ -264,7 +292,7 @@ Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbta
     const QString name = parts.takeLast();
     parts.prepend(dbtag);
     parts.prepend(source);
-    auto dir = dirFor(parts, checkLive);
+    auto dir = dirFor(parts);
     if (!dir)
         return dir.error();
     FileSlot slot;
@@ -510,7 +538,7 @@ Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool a
             return osFailure(QStringLiteral("open"), slot.partName, err);
         // The cached directory may be gone (removed, perhaps replaced): walk again from the root.
         forgetDir(slot.dirPath, slot.dir);
-        auto dir = dirFor(slot.dirPath, false);
+        auto dir = dirFor(slot.dirPath);
         if (!dir)
             return dir.error();
         slot.dir = dir.value().fd;

@@ -15,8 +15,9 @@
 // the ACCEPT. The manifest `finished.isocket` is written atomically through the dbtag's dir fd.
 //
 // Directory fds are cached (LRU of DirCacheSize, keyed by source/dbtag/subdirectories, shared
-// with transfers and commit jobs): a file costs no directory walk in the usual case. Why that
-// keeps the no-symlink guarantee is explained at dirFor() in the .cpp. The free space is read
+// with transfers and commit jobs): a file costs no walk by hand, only one in-kernel resolution
+// from the root that proves the cached directory is still there (not removed, not moved).
+// Why that keeps the no-symlink guarantee is explained at dirFor() in the .cpp. The free space is read
 // with statvfs at most every SpaceCacheMs, minus the bytes accepted since.
 //
 // Owns the root's directory fd and the cache. Plain object; its functions block on the disk only
@@ -110,8 +111,6 @@ public:
     const QString &root() const { return m_root; }
     qint64 reserveBytes() const { return m_reserveBytes; }
 
-    // How long a cached directory fd is trusted before its path is walked again from the root.
-    static constexpr qint64 DirRecheckMs = 1000;
     // Cached directory fds (LRU).
     static constexpr int DirCacheSize = 64;
     // How long a statvfs result is reused (minus the bytes accepted since).
@@ -121,14 +120,19 @@ public:
     // then opens, creating what is missing, the directories down to the file's own.
     // SymlinkRefused when any component is a symbolic link.
     //
-    // The directory fd comes from a small cache (see dirFor()); `checkLive` also verifies with
-    // one fstat that a cached directory has not been removed (done at OFFER, so that a dbtag
-    // replaced by an operator is refused there as before), once per batch (startBatch()).
-    Result<FileSlot> locate(const QString &source, const QString &dbtag, const QString &path,
-                            bool checkLive = false);
+    // The directory fd comes from a small cache (see dirFor()), used only once its path,
+    // resolved again from the root without following symlinks, leads to it (once per batch,
+    // startBatch()): a directory removed, replaced or moved away is walked again, so a file is
+    // never placed in a directory that is no longer at its path under the root.
+    Result<FileSlot> locate(const QString &source, const QString &dbtag, const QString &path);
+
+    // Whether the slot's directory is still at its path under the root (same dev/ino, no
+    // symlink on the way): checked by the committer right before a file is renamed or linked
+    // into it. Any thread; needs no lock (the root fd is fixed after open()).
+    bool stillInPlace(const FileSlot &slot) const;
 
     // Starts a batch of requests handled in one go (the frames of one read from a socket): a
-    // cached directory found alive by locate(checkLive) during a batch is not checked again in
+    // cached directory found in place by locate() during a batch is not checked again in
     // the same batch. Its requests were read together; a removal between two of them is no
     // different from one just after the check, which BEGIN handles (see dirFor()).
     void startBatch()
@@ -290,12 +294,13 @@ private:
         SharedFd fd;
         dev_t dev = 0;
         ino_t ino = 0;
-        qint64 verifiedMs = 0; // when its path was last walked from the root
-        quint64 liveBatch = 0; // the batch in which it was last found alive
+        quint64 liveBatch = 0; // the batch in which it was last found at its path
         quint64 used = 0;      // LRU stamp
     };
     // The open directory `<root>/<components>`, from the cache when possible.
-    Result<CachedDir> dirFor(const QStringList &components, bool checkLive);
+    Result<CachedDir> dirFor(const QStringList &components);
+    // Whether `<root>/<components>`, resolved without following any symlink, is dev/ino.
+    bool reachableAt(const QStringList &components, dev_t dev, ino_t ino) const;
     void forgetDir(const QStringList &components, const SharedFd &fd);
     qint64 nowMs() const;
 

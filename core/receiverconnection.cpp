@@ -743,6 +743,9 @@ void ReceiverConnection::handleManifest(const Manifest &m)
     if (m.outside && m_version < OutsideVersion)
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("MANIFEST_OUTSIDE on a version %1 connection").arg(m_version));
+    if (m.skipped && m_version < SkippedVersion)
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("MANIFEST_SKIPPED on a version %1 connection").arg(m_version));
     if (quint64(m_close->entries.size()) + quint64(m.entries.size()) > m_close->fileCount)
         return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST %1 has more than %2 entries")
                                              .arg(m.id)
@@ -750,7 +753,7 @@ void ReceiverConnection::handleManifest(const Manifest &m)
     for (const ManifestEntry &e : m.entries) {
         if (e.size > quint64(std::numeric_limits<qint64>::max()))
             return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST size out of range"));
-        m_close->entries.append({e.path, qint64(e.size), e.outside});
+        m_close->entries.append({e.path, qint64(e.size), e.outside, e.skipped});
     }
     if (quint64(m_close->entries.size()) == m_close->fileCount)
         finishClose();

@@ -253,6 +253,14 @@ Result<QList<DbtagInfo>> Scanner::scan(bool withFiles) const
         const QString name = QFile::decodeName(d->d_name);
         if (!isDbtagName(name))
             continue;
+        if (QFile::encodeName(name) != QByteArray(d->d_name)) {
+            // Not addressable by its name until names travel as bytes (issue 14, item 3):
+            // said at each scan of the root (a change of the root), never looped over.
+            qCWarning(lcScan).noquote()
+                << "dbtag" << shownName(QByteArray(d->d_name))
+                << "is not sent: its name is not valid UTF-8";
+            continue;
+        }
         struct stat st;
         if (::fstatat(::dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
             continue;

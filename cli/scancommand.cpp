@@ -37,8 +37,8 @@ QJsonObject toJson(const DbtagInfo &tag)
     // Entries that are not sent at all (links elsewhere, names not UTF-8…), and why.
     QJsonArray skipped;
     for (const SkippedEntry &s : tag.skipped)
-        skipped.append(QJsonObject{{QStringLiteral("path"), s.path},
-                                   {QStringLiteral("reason"), s.reason}});
+        skipped.append(
+            QJsonObject{{QStringLiteral("path"), s.path}, {QStringLiteral("reason"), s.reason}});
     o.insert(QStringLiteral("skipped"), skipped);
     return o;
 }
@@ -75,8 +75,8 @@ int runScan(const QStringList &args)
         return ExitOk;
     }
 
-    std::printf("%-28s %-9s %7s %7s %12s %7s\n", "DBTAG", "STATE", "FILES", "UNSENT",
-                "UNSENT SIZE", "SKIPPED");
+    std::printf("%-28s %-9s %7s %7s %12s %7s\n", "DBTAG", "STATE", "FILES", "UNSENT", "UNSENT SIZE",
+                "SKIPPED");
     for (const DbtagInfo &tag : tags) {
         QString state = stateName(tag.state);
         if (tag.state == DbtagState::Abnormal)

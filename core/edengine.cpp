@@ -64,8 +64,8 @@ bool sameManifest(const QList<proto::ManifestEntry> &a, const QList<proto::Manif
 {
     return std::equal(a.cbegin(), a.cend(), b.cbegin(), b.cend(),
                       [](const proto::ManifestEntry &x, const proto::ManifestEntry &y) {
-                          return x.path == y.path && x.size == y.size &&
-                                 x.outside == y.outside && x.skipped == y.skipped;
+                          return x.path == y.path && x.size == y.size && x.outside == y.outside &&
+                                 x.skipped == y.skipped;
                       });
 }
 
@@ -447,8 +447,7 @@ Scanner::KnownSent EdEngine::knownSent(const TagRec &tag, const QString &relPref
     };
 }
 
-void EdEngine::setSkipped(TagRec &tag, const QList<SkippedEntry> &skipped,
-                          const QString &relPrefix)
+void EdEngine::setSkipped(TagRec &tag, const QList<SkippedEntry> &skipped, const QString &relPrefix)
 {
     // A listing of a subdirectory replaces what was known under it only.
     for (auto it = tag.skipped.begin(); it != tag.skipped.end();)
@@ -601,8 +600,8 @@ void EdEngine::enqueue(TagRec &tag, const QString &relPath, bool front)
 
 FileTicket EdEngine::ticketFor(const TagRec &tag, const QString &relPath, const FileRec &rec) const
 {
-    return FileTicket{tag.name,   relPath,      tag.path + QLatin1Char('/') + relPath,
-                      rec.stamp,  rec.attempts, rec.linkTarget};
+    return FileTicket{tag.name,  relPath,      tag.path + QLatin1Char('/') + relPath,
+                      rec.stamp, rec.attempts, rec.linkTarget};
 }
 
 std::optional<FileTicket> EdEngine::takeNext()
@@ -636,8 +635,8 @@ bool EdEngine::markDelivered(const FileTicket &ticket, const FileStamp &read, in
     // A symbolic link has no mode or xattr of its own to mark (and marking its target would
     // mark another entry): it counts as sent in this engine's memory only, if its target is
     // still the version that was read (DataFile::linkTarget).
-    const auto marked =
-        it->linkTarget.isEmpty() ? SentMark::mark(ticket.absPath, read, fd) : checkStill(*it, read, fd);
+    const auto marked = it->linkTarget.isEmpty() ? SentMark::mark(ticket.absPath, read, fd)
+                                                 : checkStill(*it, read, fd);
     if (!marked) {
         fileFailed(ticket, marked.error());
         return false;
@@ -947,9 +946,9 @@ void EdEngine::requestClose(TagRec &tag)
         return;
     }
     if (!skips.isEmpty())
-        qCWarning(lcSend).noquote() << tag.name << "is finished with" << skips.size()
-                                    << "entries skipped, named in the receiver's manifest:"
-                                    << skips.join(u", ");
+        qCWarning(lcSend).noquote()
+            << tag.name << "is finished with" << skips.size()
+            << "entries skipped, named in the receiver's manifest:" << skips.join(u", ");
     tag.manifest = manifest;
     emitStatus(tag);
     Q_EMIT dbtagReadyToClose(tag.name, manifest);

@@ -62,8 +62,8 @@ struct DbtagStatus
     int files = 0;        // known data files (0 for done/abnormal: never listed)
     int sent = 0;
     int failed = 0;
-    int skipped = 0;      // entries not sent (links elsewhere, names not UTF-8…), named in
-                          // the receiver's manifest
+    int skipped = 0; // entries not sent (links elsewhere, names not UTF-8…), named in
+                     // the receiver's manifest
     qint64 bytes = 0;
     qint64 bytesSent = 0;
     bool closing = false; // waiting for the receiver to confirm it complete

@@ -728,9 +728,9 @@ QByteArray ReceiveStore::manifestText(const QString &source, const QString &dbta
                     '\n';
         else
             text += ((e.outside ? QStringLiteral("outside") : toHex(e.hash)) +
-                 QStringLiteral("  %1  ").arg(e.size) + e.path)
-                    .toUtf8() +
-                '\n';
+                     QStringLiteral("  %1  ").arg(e.size) + e.path)
+                        .toUtf8() +
+                    '\n';
     return text;
 }
 
@@ -744,9 +744,8 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
     if (auto r = validateName(dbtag, QStringLiteral("dbtag")); !r)
         return r.error();
     const bool noneHere =
-        std::all_of(entries.cbegin(), entries.cend(), [](const ManifestEntryIn &e) {
-            return e.outside || !e.skipped.isEmpty();
-        });
+        std::all_of(entries.cbegin(), entries.cend(),
+                    [](const ManifestEntryIn &e) { return e.outside || !e.skipped.isEmpty(); });
     auto dbtagDir = openDirs({source, dbtag}, noneHere);
     if (!dbtagDir) {
         if (dbtagDir.error().code == ErrorCode::IoError && !noneHere)

@@ -78,8 +78,11 @@ QString shownName(const QByteArray &bytes)
     for (qsizetype i = 0; i < bytes.size();) {
         const auto c = quint8(bytes.at(i));
         // The length of a well-formed UTF-8 sequence starting here, 0 if there is none.
-        qsizetype len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                                   : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        qsizetype len = c < 0x80                 ? 1
+                        : c >= 0xC2 && c <= 0xDF ? 2
+                        : c >= 0xE0 && c <= 0xEF ? 3
+                        : c >= 0xF0 && c <= 0xF4 ? 4
+                                                 : 0;
         if (len > 1) {
             const QByteArray seq = bytes.mid(i, len);
             if (seq.size() != len || QString::fromUtf8(seq).toUtf8() != seq ||
@@ -216,8 +219,11 @@ Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath, const Known
                     continue;
                 }
                 const SentMark::Mark mark = SentMark::markOf(childNative, st);
-                files.append({rel, stamp, mark != SentMark::Mark::Unsent,
-                              mark == SentMark::Mark::Outside, {}});
+                files.append({rel,
+                              stamp,
+                              mark != SentMark::Mark::Unsent,
+                              mark == SentMark::Mark::Outside,
+                              {}});
             } else {
                 skip(kindOf(st.st_mode) + QStringLiteral(", not a regular file"));
             }
@@ -256,9 +262,8 @@ Result<QList<DbtagInfo>> Scanner::scan(bool withFiles) const
         if (QFile::encodeName(name) != QByteArray(d->d_name)) {
             // Not addressable by its name until names travel as bytes (issue 14, item 3):
             // said at each scan of the root (a change of the root), never looped over.
-            qCWarning(lcScan).noquote()
-                << "dbtag" << shownName(QByteArray(d->d_name))
-                << "is not sent: its name is not valid UTF-8";
+            qCWarning(lcScan).noquote() << "dbtag" << shownName(QByteArray(d->d_name))
+                                        << "is not sent: its name is not valid UTF-8";
             continue;
         }
         struct stat st;

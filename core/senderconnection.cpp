@@ -429,9 +429,8 @@ void SenderConnection::pumpOffers()
             continue;
         }
         if (!S_ISREG(st.st_mode)) {
-            reportFailed(ticket,
-                         Error{ErrorCode::Unsupported,
-                               QStringLiteral("%1 is not a regular file").arg(source)});
+            reportFailed(ticket, Error{ErrorCode::Unsupported,
+                                       QStringLiteral("%1 is not a regular file").arg(source)});
             continue;
         }
         auto t = std::make_unique<Transfer>();

@@ -79,9 +79,11 @@ QVariant DbtagModel::data(const QModelIndex &index, int role) const
             if (!listed)
                 return QStringLiteral("—");
             // Entries that are not sent (links elsewhere, names not UTF-8…) are never hidden.
-            return s.skipped > 0
-                       ? QStringLiteral("%1 / %2, %3 skipped").arg(s.sent).arg(s.files).arg(s.skipped)
-                       : QStringLiteral("%1 / %2").arg(s.sent).arg(s.files);
+            return s.skipped > 0 ? QStringLiteral("%1 / %2, %3 skipped")
+                                       .arg(s.sent)
+                                       .arg(s.files)
+                                       .arg(s.skipped)
+                                 : QStringLiteral("%1 / %2").arg(s.sent).arg(s.files);
         case Bytes:
             return listed ? QStringLiteral("%1 / %2").arg(formatBytes(s.bytesSent), formatBytes(s.bytes))
                           : QStringLiteral("—");
@@ -100,7 +102,10 @@ QVariant DbtagModel::data(const QModelIndex &index, int role) const
             return listed ? QStringLiteral("%1 sent, %2 failed, %3 to go of %4 data files; %5 "
                                            "entries skipped (not sent: the log says why, the "
                                            "receiver's manifest names them)")
-                                .arg(s.sent).arg(s.failed).arg(qMax(0, pending)).arg(s.files)
+                                .arg(s.sent)
+                                .arg(s.failed)
+                                .arg(qMax(0, pending))
+                                .arg(s.files)
                                 .arg(s.skipped)
                           : QStringLiteral("Finished dbtags are not listed again.");
         case LastActivity:

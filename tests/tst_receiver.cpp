@@ -1087,12 +1087,12 @@ void TestReceiver::closeDbtagWithSkippedEntries()
     const QByteArray one = test::patternBytes(300, 15);
     QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("b"), one, MtimeNs),
              ErrorCode::Ok);
-    auto closed = c.closeDbtag(
-        7, QStringLiteral("DC1"),
-        {{QStringLiteral("b"), quint64(one.size())},
-         {QStringLiteral("out.dat"), 0, false,
-          QStringLiteral("symbolic link to /etc/passwd, outside the data root")},
-         {QStringLiteral("x\ny"), 0, false, QStringLiteral("two\nlines")}});
+    auto closed =
+        c.closeDbtag(7, QStringLiteral("DC1"),
+                     {{QStringLiteral("b"), quint64(one.size())},
+                      {QStringLiteral("out.dat"), 0, false,
+                       QStringLiteral("symbolic link to /etc/passwd, outside the data root")},
+                      {QStringLiteral("x\ny"), 0, false, QStringLiteral("two\nlines")}});
     QVERIFY(closed);
     QCOMPARE(closed->code, ErrorCode::Ok);
     QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"),

@@ -237,10 +237,12 @@ void TestScanner::dataFiles()
     QVERIFY(QFile::link(QStringLiteral("sub"), tag + QStringLiteral("/linkdir")));
     QTemporaryDir elsewhere;
     QVERIFY(test::writeFile(elsewhere.filePath(QStringLiteral("x.dat")), "not ours"));
-    QVERIFY(QFile::link(elsewhere.filePath(QStringLiteral("x.dat")), tag + QStringLiteral("/linkout")));
+    QVERIFY(
+        QFile::link(elsewhere.filePath(QStringLiteral("x.dat")), tag + QStringLiteral("/linkout")));
     QVERIFY(QFile::link(QStringLiteral("none"), tag + QStringLiteral("/dangling")));
     QCOMPARE(::mkfifo(QFile::encodeName(tag + QStringLiteral("/fifo")).constData(), 0644), 0);
-    const QByteArray badName = QFile::encodeName(tag) + "/b\xff" "d";
+    const QByteArray badName = QFile::encodeName(tag) + "/b\xff"
+                                                        "d";
     const int badFd = ::open(badName.constData(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     QVERIFY(badFd >= 0);
     ::close(badFd);
@@ -263,7 +265,8 @@ void TestScanner::dataFiles()
     for (const DataFile &f : r.value().first().files) {
         QCOMPARE(f.linkTarget.isEmpty(), f.relPath != QStringLiteral("link.dat"));
         if (f.relPath == QStringLiteral("link.dat")) {
-            QCOMPARE(f.linkTarget, QFileInfo(root.filePath(QStringLiteral("outside.dat"))).canonicalFilePath());
+            QCOMPARE(f.linkTarget,
+                     QFileInfo(root.filePath(QStringLiteral("outside.dat"))).canonicalFilePath());
             QCOMPARE(f.stamp.size, 6);
             QVERIFY(!f.sent);
         }
@@ -274,12 +277,15 @@ void TestScanner::dataFiles()
         skipped << s.path + QStringLiteral(": ") + s.reason;
     QCOMPARE(skipped.size(), 5);
     QCOMPARE(skipped.at(0), QStringLiteral("b\\xffd: the name is not valid UTF-8 (\\xff)"));
-    QVERIFY2(skipped.at(1).startsWith(QStringLiteral("dangling: symbolic link to none")), qPrintable(skipped.at(1)));
+    QVERIFY2(skipped.at(1).startsWith(QStringLiteral("dangling: symbolic link to none")),
+             qPrintable(skipped.at(1)));
     QCOMPARE(skipped.at(2), QStringLiteral("fifo: a fifo, not a regular file"));
-    QVERIFY2(skipped.at(3).startsWith(QStringLiteral("linkdir: symbolic link to ")) &&
-                 skipped.at(3).endsWith(QStringLiteral("a directory; only links to files are followed")),
-             qPrintable(skipped.at(3)));
-    QVERIFY2(skipped.at(4).startsWith(QStringLiteral("linkout: symbolic link to ") + QFileInfo(elsewhere.path()).canonicalFilePath()) &&
+    QVERIFY2(
+        skipped.at(3).startsWith(QStringLiteral("linkdir: symbolic link to ")) &&
+            skipped.at(3).endsWith(QStringLiteral("a directory; only links to files are followed")),
+        qPrintable(skipped.at(3)));
+    QVERIFY2(skipped.at(4).startsWith(QStringLiteral("linkout: symbolic link to ") +
+                                      QFileInfo(elsewhere.path()).canonicalFilePath()) &&
                  skipped.at(4).endsWith(QStringLiteral("outside the data root")),
              qPrintable(skipped.at(4)));
 }
@@ -294,8 +300,7 @@ void TestScanner::dbtagNameNotUtf8IsWarnedAbout()
     QCOMPARE(::mkdir(bad.constData(), 0755), 0);
     const auto removeBad = qScopeGuard([&bad] { ::rmdir(bad.constData()); });
     Scanner scanner(ScanOptions{root.path()});
-    QTest::ignoreMessage(QtWarningMsg,
-                         "dbtag DC\\xff is not sent: its name is not valid UTF-8");
+    QTest::ignoreMessage(QtWarningMsg, "dbtag DC\\xff is not sent: its name is not valid UTF-8");
     const auto r = scanner.scan();
     QVERIFY(r.ok());
     QCOMPARE(r.value().size(), 1);

@@ -161,10 +161,10 @@ void TestSenderVersion::skippedEntriesNeedVersion2()
     SenderConnection link(0, options);
     QSignalSpy closed(&link, &SenderConnection::dbtagClosed);
     QVERIFY(closed.isValid());
-    link.closeDbtag(QStringLiteral("DC1"),
-                    {{QStringLiteral("b"), 7, false, {}},
-                     {QStringLiteral("c"), 0, false, QStringLiteral("symbolic link to /x, outside "
-                                                                    "the data root")}});
+    link.closeDbtag(QStringLiteral("DC1"), {{QStringLiteral("b"), 7, false, {}},
+                                            {QStringLiteral("c"), 0, false,
+                                             QStringLiteral("symbolic link to /x, outside "
+                                                            "the data root")}});
     link.start();
     QVERIFY(server.waitForNewConnection(10000));
     std::unique_ptr<QTcpSocket> peer(server.nextPendingConnection());

@@ -281,8 +281,10 @@ void TestE2eNames::symlinksInsideTheRootAreSentOthersSkipped()
         {QStringLiteral("scan"), QStringLiteral("--root"), ed, QStringLiteral("--json")}));
     QVERIFY(scan.waitForExit(e2eTimeout()));
     QCOMPARE(scan.exitCode(), 0);
-    const QJsonArray tags =
-        QJsonDocument::fromJson(scan.out().toUtf8()).object().value(QStringLiteral("dbtags")).toArray();
+    const QJsonArray tags = QJsonDocument::fromJson(scan.out().toUtf8())
+                                .object()
+                                .value(QStringLiteral("dbtags"))
+                                .toArray();
     QCOMPARE(tags.size(), 1);
     QCOMPARE(tags.at(0).toObject().value(QStringLiteral("files")).toInt(), 3);
     QStringList skippedPaths;
@@ -322,14 +324,15 @@ void TestE2eNames::symlinksInsideTheRootAreSentOthersSkipped()
     QVERIFY(skippedLines.at(0).startsWith(
         QStringLiteral("skipped  -  dangling.dat  symbolic link to nothing-here")));
     QVERIFY(skippedLines.at(1).startsWith(QStringLiteral("skipped  -  dir  symbolic link to ")));
-    QVERIFY2(skippedLines.at(2).startsWith(QStringLiteral("skipped  -  out.dat  symbolic link to "))
-                 && skippedLines.at(2).endsWith(QStringLiteral(", outside the data root")),
-             qPrintable(skippedLines.at(2)));
+    QVERIFY2(
+        skippedLines.at(2).startsWith(QStringLiteral("skipped  -  out.dat  symbolic link to ")) &&
+            skippedLines.at(2).endsWith(QStringLiteral(", outside the data root")),
+        qPrintable(skippedLines.at(2)));
     const QString err = sender.err();
     for (const char *name : {"out.dat", "dangling.dat", "dir"})
-        QCOMPARE(err.count(QRegularExpression(QStringLiteral("/%1 is not sent: ")
-                                                  .arg(QRegularExpression::escape(
-                                                      QLatin1String(name))))),
+        QCOMPARE(err.count(
+                     QRegularExpression(QStringLiteral("/%1 is not sent: ")
+                                            .arg(QRegularExpression::escape(QLatin1String(name))))),
                  1);
 }
 

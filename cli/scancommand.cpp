@@ -22,7 +22,7 @@ QJsonObject toJson(const DbtagInfo &tag)
                   {QStringLiteral("finished_parse"), tag.hasParse},
                   {QStringLiteral("finished_watch"), tag.hasWatch}};
     if (!tag.listed) {
-        for (const char *key : {"files", "unsent", "unsent_bytes", "unsent_files"})
+        for (const char *key : {"files", "unsent", "unsent_bytes", "unsent_files", "skipped"})
             o.insert(QLatin1String(key), QJsonValue::Null);
         return o;
     }
@@ -34,6 +34,12 @@ QJsonObject toJson(const DbtagInfo &tag)
     o.insert(QStringLiteral("unsent"), tag.unsentCount());
     o.insert(QStringLiteral("unsent_bytes"), tag.unsentBytes());
     o.insert(QStringLiteral("unsent_files"), unsent);
+    // Entries that are not sent at all (links elsewhere, names not UTF-8…), and why.
+    QJsonArray skipped;
+    for (const SkippedEntry &s : tag.skipped)
+        skipped.append(
+            QJsonObject{{QStringLiteral("path"), s.path}, {QStringLiteral("reason"), s.reason}});
+    o.insert(QStringLiteral("skipped"), skipped);
     return o;
 }
 
@@ -69,19 +75,25 @@ int runScan(const QStringList &args)
         return ExitOk;
     }
 
-    std::printf("%-28s %-9s %7s %7s %12s\n", "DBTAG", "STATE", "FILES", "UNSENT", "UNSENT SIZE");
+    std::printf("%-28s %-9s %7s %7s %12s %7s\n", "DBTAG", "STATE", "FILES", "UNSENT", "UNSENT SIZE",
+                "SKIPPED");
     for (const DbtagInfo &tag : tags) {
         QString state = stateName(tag.state);
         if (tag.state == DbtagState::Abnormal)
             state += QLatin1Char('!');
         if (tag.listed)
-            std::printf("%-28s %-9s %7lld %7d %12s\n", qPrintable(tag.name), qPrintable(state),
-                        static_cast<long long>(tag.files.size()), tag.unsentCount(),
-                        qPrintable(humanBytes(tag.unsentBytes())));
+            std::printf("%-28s %-9s %7lld %7d %12s %7lld\n", qPrintable(tag.name),
+                        qPrintable(state), static_cast<long long>(tag.files.size()),
+                        tag.unsentCount(), qPrintable(humanBytes(tag.unsentBytes())),
+                        static_cast<long long>(tag.skipped.size()));
         else
-            std::printf("%-28s %-9s %7s %7s %12s\n", qPrintable(tag.name), qPrintable(state), "-",
-                        "-", "-");
+            std::printf("%-28s %-9s %7s %7s %12s %7s\n", qPrintable(tag.name), qPrintable(state),
+                        "-", "-", "-", "-");
     }
+    for (const DbtagInfo &tag : tags)
+        for (const SkippedEntry &s : tag.skipped)
+            std::printf("skipped: %s/%s: %s\n", qPrintable(tag.name), qPrintable(s.path),
+                        qPrintable(s.reason));
     if (tags.isEmpty())
         std::printf("(no dbtag under %s with prefix '%s')\n", qPrintable(scanner.options().root),
                     qPrintable(config.prefix));

@@ -9,6 +9,7 @@
 
 #include <QCoreApplication>
 #include <QElapsedTimer>
+#include <QHash>
 
 #include <cstdio>
 
@@ -84,16 +85,16 @@ int runSend(const QStringList &args)
     Sender sender(&engine, senderOptions);
 
     int exitCode = ExitOk;
-    qint64 files = 0;
-    qint64 bytes = 0;
+    // The summary counts files, not attempts: each file delivered and marked once, with the
+    // size of the version marked last (a version that changed while it was read is not marked,
+    // and the file is counted when its new version is).
+    QHash<QString, qint64> marked; // dbtag/path → size
     int finished = 0;
     QElapsedTimer clock;
     clock.start();
-    QObject::connect(&sender, &Sender::fileDelivered, &sender,
-                     [&](const FileTicket &t, qint64, qint64) {
-                         ++files;
-                         bytes += t.stamp.size;
-                     });
+    QObject::connect(&engine, &EdEngine::fileMarked, &engine, [&](const FileTicket &t) {
+        marked.insert(t.dbtag + QLatin1Char('/') + t.relPath, t.stamp.size);
+    });
     QObject::connect(&engine, &EdEngine::dbtagFinished, &engine, [&] { ++finished; });
     QObject::connect(&engine, &EdEngine::watcherUnreliable, &engine,
                      [](const QString &reason) { qCCritical(lcCli).noquote() << reason; });
@@ -147,6 +148,10 @@ int runSend(const QStringList &args)
         QCoreApplication::exec();
 
     sender.stop();
+    const auto files = marked.size();
+    qint64 bytes = 0;
+    for (const qint64 size : std::as_const(marked))
+        bytes += size;
     if (once || exitCode == ExitOk)
         std::printf("sent %lld file(s), %lld bytes in %.1f s; %d dbtag(s) finished\n",
                     static_cast<long long>(files), static_cast<long long>(bytes),

@@ -64,12 +64,15 @@ bool sameManifest(const QList<proto::ManifestEntry> &a, const QList<proto::Manif
 {
     return std::equal(a.cbegin(), a.cend(), b.cbegin(), b.cend(),
                       [](const proto::ManifestEntry &x, const proto::ManifestEntry &y) {
-                          return x.path == y.path && x.size == y.size && x.outside == y.outside;
+                          return x.path == y.path && x.size == y.size && x.outside == y.outside &&
+                                 x.skipped == y.skipped;
                       });
 }
 
-// The manifest of a dbtag's listing; false in *allSent when a file in it is not marked sent.
-QList<proto::ManifestEntry> manifestOf(const QList<DataFile> &files, bool *allSent)
+// The manifest of a dbtag's listing, its skipped entries last; false in *allSent when a file in
+// it is not marked sent.
+QList<proto::ManifestEntry> manifestOf(const QList<DataFile> &files,
+                                       const QList<SkippedEntry> &skipped, bool *allSent)
 {
     QList<proto::ManifestEntry> manifest;
     *allSent = true;
@@ -78,8 +81,10 @@ QList<proto::ManifestEntry> manifestOf(const QList<DataFile> &files, bool *allSe
             *allSent = false;
             break;
         }
-        manifest.append({f.relPath, static_cast<quint64>(f.stamp.size), f.outside});
+        manifest.append({f.relPath, static_cast<quint64>(f.stamp.size), f.outside, {}});
     }
+    for (const SkippedEntry &e : skipped)
+        manifest.append({e.path, 0, false, e.reason});
     return manifest;
 }
 
@@ -244,9 +249,10 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
             if (info.state == DbtagState::Live) {
                 makeLive(*tag);
             } else if (info.state == DbtagState::Closed) {
-                if (info.listed)
+                if (info.listed) {
+                    setSkipped(*tag, info.skipped, QString());
                     addFiles(*tag, info.files, QString());
-                else
+                } else
                     sweep(*tag);
                 maybeClose(*tag);
             }
@@ -419,12 +425,14 @@ void EdEngine::sweep(TagRec &tag, const QString &subdir)
 {
     const QString dir = subdir.isEmpty() ? tag.path : tag.path + QLatin1Char('/') + subdir;
     const QString relPrefix = subdir.isEmpty() ? QString() : subdir + QLatin1Char('/');
-    auto files = m_scanner.listFiles(dir, knownSent(tag, relPrefix));
+    QList<SkippedEntry> skipped;
+    auto files = m_scanner.listFiles(dir, knownSent(tag, relPrefix), &skipped);
     if (!files) {
         if (files.error().code != ErrorCode::FileVanished)
             qCWarning(lcScan) << files.error().message;
         return;
     }
+    setSkipped(tag, skipped, relPrefix);
     addFiles(tag, files.value(), relPrefix);
 }
 
@@ -439,6 +447,38 @@ Scanner::KnownSent EdEngine::knownSent(const TagRec &tag, const QString &relPref
     };
 }
 
+void EdEngine::setSkipped(TagRec &tag, const QList<SkippedEntry> &skipped, const QString &relPrefix)
+{
+    // A listing of a subdirectory replaces what was known under it only.
+    for (auto it = tag.skipped.begin(); it != tag.skipped.end();)
+        it = it.key().startsWith(relPrefix) ? tag.skipped.erase(it) : std::next(it);
+    for (const SkippedEntry &e : skipped) {
+        const QString path = relPrefix + e.path;
+        tag.skipped.insert(path, e.reason);
+        const QString key = tag.name + QLatin1Char('/') + path + QLatin1Char('\n') + e.reason;
+        if (m_warnedSkips.contains(key))
+            continue; // once, not at every listing
+        m_warnedSkips.insert(key);
+        qCWarning(lcScan).noquote() << tag.path + QLatin1Char('/') + path << "is not sent:"
+                                    << e.reason + QStringLiteral("; the dbtag's manifest will "
+                                                                 "name it as skipped");
+    }
+}
+
+Result<void> EdEngine::checkStill(const FileRec &rec, const FileStamp &read, int fd)
+{
+    struct stat st;
+    const int rc = fd >= 0 ? ::fstat(fd, &st) : ::stat(nativePath(rec.linkTarget).constData(), &st);
+    if (rc != 0) {
+        const int err = errno;
+        return Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
+                     QStringLiteral("%1: %2").arg(rec.linkTarget, osError(err))};
+    }
+    if (stampOf(st) != read)
+        return Error{ErrorCode::FileChanged, QStringLiteral("%1 changed").arg(rec.linkTarget)};
+    return {};
+}
+
 void EdEngine::addFiles(TagRec &tag, const QList<DataFile> &files, const QString &relPrefix)
 {
     for (const DataFile &f : files) {
@@ -449,6 +489,7 @@ void EdEngine::addFiles(TagRec &tag, const QList<DataFile> &files, const QString
         if (it == tag.files.end()) {
             FileRec rec;
             rec.stamp = f.stamp;
+            rec.linkTarget = f.linkTarget;
             it = tag.files.insert(rel, rec);
             tag.bytes += f.stamp.size;
             if (f.sent) {
@@ -460,6 +501,7 @@ void EdEngine::addFiles(TagRec &tag, const QList<DataFile> &files, const QString
         } else if (!f.sent && (it->state == FileState::Sent || it->state == FileState::Waiting
                                || it->state == FileState::New)) {
             tag.bytes += f.stamp.size - it->stamp.size;
+            it->linkTarget = f.linkTarget;
             considerFile(tag, rel, f.stamp, true); // rewritten since it was marked, or closed now
         }
     }
@@ -474,12 +516,14 @@ void EdEngine::considerFile(TagRec &tag, const QString &relPath, const FileStamp
         rec.stamp = stamp;
         return; // already on its way; the mark compares what was read with what is there
     }
+    // A link's content is its target's: whether a writer holds that is what counts.
+    const QString source = rec.linkTarget.isEmpty() ? abs : rec.linkTarget;
     if (fromSweep && (tag.state == DbtagState::Live || tag.state == DbtagState::Closed)) {
-        Writer writer = writerOf(abs);
+        Writer writer = writerOf(source);
         // A closed dbtag is watched only while a writer holds one of its files. A file closed
         // before that watch began has no event: ask again once it is in place.
         if (writer == Writer::Open && tag.watchPath.isEmpty() && watchTag(tag))
-            writer = writerOf(abs);
+            writer = writerOf(source);
         switch (writer) {
         case Writer::Open:
             // Still being written: its close event will queue it.
@@ -556,7 +600,8 @@ void EdEngine::enqueue(TagRec &tag, const QString &relPath, bool front)
 
 FileTicket EdEngine::ticketFor(const TagRec &tag, const QString &relPath, const FileRec &rec) const
 {
-    return FileTicket{tag.name, relPath, tag.path + QLatin1Char('/') + relPath, rec.stamp, rec.attempts};
+    return FileTicket{tag.name,  relPath,      tag.path + QLatin1Char('/') + relPath,
+                      rec.stamp, rec.attempts, rec.linkTarget};
 }
 
 std::optional<FileTicket> EdEngine::takeNext()
@@ -582,15 +627,19 @@ std::optional<FileTicket> EdEngine::takeNext()
     return std::nullopt;
 }
 
-void EdEngine::markDelivered(const FileTicket &ticket, const FileStamp &read, int fd)
+bool EdEngine::markDelivered(const FileTicket &ticket, const FileStamp &read, int fd)
 {
     auto [tag, it] = recordOf(ticket);
     if (!tag)
-        return;
-    const auto marked = SentMark::mark(ticket.absPath, read, fd);
+        return false;
+    // A symbolic link has no mode or xattr of its own to mark (and marking its target would
+    // mark another entry): it counts as sent in this engine's memory only, if its target is
+    // still the version that was read (DataFile::linkTarget).
+    const auto marked = it->linkTarget.isEmpty() ? SentMark::mark(ticket.absPath, read, fd)
+                                                 : checkStill(*it, read, fd);
     if (!marked) {
         fileFailed(ticket, marked.error());
-        return;
+        return false;
     }
     it->attempts = 0;
     it->outside = false;
@@ -603,6 +652,7 @@ void EdEngine::markDelivered(const FileTicket &ticket, const FileStamp &read, in
     emitStatus(*tag);
     maybeClose(*tag);
     checkIdle();
+    return true;
 }
 
 void EdEngine::fileFailed(const FileTicket &ticket, const Error &error)
@@ -615,8 +665,11 @@ void EdEngine::fileFailed(const FileTicket &ticket, const Error &error)
         Q_EMIT fileDropped(ticket, error.message);
         removeFile(*tag, ticket.relPath);
     } else if (error.code == ErrorCode::FileChanged) {
-        // Written again while it was read: send the new version (its close event may come too).
-        qCInfo(lcSend).noquote() << ticket.absPath << "changed while it was sent; queued again";
+        // Written again while it was read: that version is not marked (the receiver may hold
+        // it, but it is not what the ED holds now); the new one is sent (its close event may
+        // come too). Never logged as "sent".
+        qCInfo(lcSend).noquote() << ticket.absPath
+                                 << "changed while it was read; not marked, it will be sent again";
         enqueue(*tag, ticket.relPath);
     } else if (isTransient(error.code)
                && (m_options.maxAttempts <= 0 || it->attempts + 1 < m_options.maxAttempts)) {
@@ -699,7 +752,8 @@ void EdEngine::onSettleTimer()
             continue;
         }
         struct stat st;
-        if (::lstat(nativePath(it.key()).constData(), &st) != 0) {
+        const QString source = rit->linkTarget.isEmpty() ? it.key() : rit->linkTarget;
+        if (::lstat(nativePath(source).constData(), &st) != 0) {
             it = m_settling.erase(it);
             removeFile(*tag, rel);
             continue;
@@ -854,11 +908,14 @@ void EdEngine::maybeClose(TagRec &tag)
 void EdEngine::requestClose(TagRec &tag)
 {
     // List once more: only a dbtag whose every file on disk is marked may be closed.
-    auto files = m_scanner.listFiles(tag.path, knownSent(tag));
+    QList<SkippedEntry> skipped;
+    auto files = m_scanner.listFiles(tag.path, knownSent(tag), &skipped);
     bool allSent = false;
     QList<proto::ManifestEntry> manifest;
-    if (files.ok())
-        manifest = manifestOf(files.value(), &allSent);
+    if (files.ok()) {
+        setSkipped(tag, skipped, QString());
+        manifest = manifestOf(files.value(), skipped, &allSent);
+    }
     if (!allSent) {
         tag.closing = false;
         --m_closing;
@@ -871,16 +928,27 @@ void EdEngine::requestClose(TagRec &tag)
     }
     const auto outside = std::count_if(manifest.cbegin(), manifest.cend(),
                                        [](const proto::ManifestEntry &f) { return f.outside; });
-    if (outside > 0 && outside == manifest.size()) {
+    QStringList skips;
+    for (auto it = tag.skipped.cbegin(); it != tag.skipped.cend(); ++it)
+        skips << it.key() + QStringLiteral(" (") + it.value() + QLatin1Char(')');
+    if (outside > 0 && outside + skips.size() == manifest.size()) {
         // Every file was sent outside isocket (the original's fsync_x1): the receiver has none
-        // of them and must not be asked, nor get the dbtag at all.
+        // of them and must not be asked, nor get the dbtag at all. What was skipped is said
+        // here, since no manifest will name it.
         tag.closing = false;
         --m_closing;
+        if (!skips.isEmpty())
+            qCWarning(lcSend).noquote() << tag.name << "is finished without the receiver with"
+                                        << skips.size() << "entries skipped:" << skips.join(u", ");
         writeDoneWatch(tag, QStringLiteral("all %1 files were marked sent outside isocket (g+w "
                                            "without its record); finished without the receiver")
                                 .arg(outside));
         return;
     }
+    if (!skips.isEmpty())
+        qCWarning(lcSend).noquote()
+            << tag.name << "is finished with" << skips.size()
+            << "entries skipped, named in the receiver's manifest:" << skips.join(u", ");
     tag.manifest = manifest;
     emitStatus(tag);
     Q_EMIT dbtagReadyToClose(tag.name, manifest);
@@ -911,8 +979,9 @@ void EdEngine::dbtagClosed(const QString &dbtag, const Error &result)
         }
         if (result.code == ErrorCode::Incomplete && !missing.isEmpty()) {
             // The receiver lacks a file we marked: unmark it and send it again.
-            if (auto r = SentMark::clear(tag->path + QLatin1Char('/') + missing); !r)
-                qCWarning(lcSend) << r.error().message;
+            if (tag->files.value(missing).linkTarget.isEmpty())
+                if (auto r = SentMark::clear(tag->path + QLatin1Char('/') + missing); !r)
+                    qCWarning(lcSend) << r.error().message;
             enqueue(*tag, missing);
         } else {
             qCCritical(lcSend).noquote() << "cannot finish" << dbtag << ":" << result.toString();
@@ -926,10 +995,11 @@ void EdEngine::dbtagClosed(const QString &dbtag, const Error &result)
     --m_closing;
     // Files that came, went or changed since the manifest was made: the receiver confirmed
     // another dbtag than the one on disk now. Send what is new and ask again.
-    auto files = m_scanner.listFiles(tag->path, knownSent(*tag));
+    QList<SkippedEntry> skipped;
+    auto files = m_scanner.listFiles(tag->path, knownSent(*tag), &skipped);
     bool allSent = false;
     const bool unchanged =
-        files.ok() && sameManifest(manifestOf(files.value(), &allSent), tag->manifest);
+        files.ok() && sameManifest(manifestOf(files.value(), skipped, &allSent), tag->manifest);
     if (!unchanged || !allSent) {
         qCInfo(lcSend).noquote() << dbtag
                                  << "changed while the receiver confirmed it; not finished";
@@ -965,11 +1035,25 @@ void EdEngine::writeDoneWatch(TagRec &tag, const QString &how)
     checkIdle();
 }
 
+DbtagStatus EdEngine::statusOf(const TagRec &tag)
+{
+    return DbtagStatus{tag.name,
+                       tag.path,
+                       tag.state,
+                       tag.newest,
+                       static_cast<int>(tag.files.size()),
+                       tag.sent,
+                       tag.failed,
+                       static_cast<int>(tag.skipped.size()),
+                       tag.bytes,
+                       tag.bytesSent,
+                       tag.closing,
+                       tag.lastActivity};
+}
+
 void EdEngine::emitStatus(const TagRec &tag)
 {
-    Q_EMIT dbtagStateChanged(DbtagStatus{tag.name, tag.path, tag.state, tag.newest,
-                                         static_cast<int>(tag.files.size()), tag.sent, tag.failed,
-                                         tag.bytes, tag.bytesSent, tag.closing, tag.lastActivity});
+    Q_EMIT dbtagStateChanged(statusOf(tag));
 }
 
 QList<DbtagStatus> EdEngine::dbtags() const
@@ -981,9 +1065,7 @@ QList<DbtagStatus> EdEngine::dbtags() const
               [](const TagRec *a, const TagRec *b) { return a->seq < b->seq; });
     QList<DbtagStatus> out;
     for (const TagRec *tag : ordered)
-        out.append(DbtagStatus{tag->name, tag->path, tag->state, tag->newest,
-                               static_cast<int>(tag->files.size()), tag->sent, tag->failed,
-                               tag->bytes, tag->bytesSent, tag->closing, tag->lastActivity});
+        out.append(statusOf(*tag));
     return out;
 }
 

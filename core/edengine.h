@@ -24,6 +24,8 @@
 
 #include <QDateTime>
 #include <QHash>
+#include <QMap>
+#include <QSet>
 #include <QObject>
 #include <QTimer>
 
@@ -45,6 +47,9 @@ struct FileTicket
     QString absPath;
     FileStamp stamp; // when queued; the transfer re-reads it
     int attempts = 0;
+    // A symbolic link followed (DataFile::linkTarget): the file whose content is sent under
+    // relPath, opened without following links. Empty: absPath itself.
+    QString linkTarget{};
 };
 
 // What a GUI or the CLI shows about one dbtag.
@@ -57,6 +62,8 @@ struct DbtagStatus
     int files = 0;        // known data files (0 for done/abnormal: never listed)
     int sent = 0;
     int failed = 0;
+    int skipped = 0; // entries not sent (links elsewhere, names not UTF-8…), named in
+                     // the receiver's manifest
     qint64 bytes = 0;
     qint64 bytesSent = 0;
     bool closing = false; // waiting for the receiver to confirm it complete
@@ -100,8 +107,8 @@ public:
     std::optional<FileTicket> takeNext();
     // The receiver stored the file durably; `read` is the size and mtime that were read and sent.
     // Marks it sent, unless it changed meanwhile (then it is queued again). `fd`: the file as
-    // it was read, if still open (SentMark::mark()).
-    void markDelivered(const FileTicket &ticket, const FileStamp &read, int fd = -1);
+    // it was read, if still open (SentMark::mark()). True when it was marked.
+    bool markDelivered(const FileTicket &ticket, const FileStamp &read, int fd = -1);
     // A transient error: retried with backoff. FileVanished: dropped. Otherwise: failed for good
     // (the operator must act; the dbtag cannot be finished).
     void fileFailed(const FileTicket &ticket, const Error &error);
@@ -142,6 +149,7 @@ private:
         FileState state = FileState::New;
         int attempts = 0;
         bool outside = false; // Sent, but outside isocket (g+w without our record): never sent
+        QString linkTarget{}; // a symbolic link followed (DataFile::linkTarget)
     };
     struct TagRec
     {
@@ -168,10 +176,13 @@ private:
         QList<proto::ManifestEntry> manifest; // what dbtagReadyToClose() offered
         bool parse = false;     // finished.parse is there
         bool quietHold = false; // not finished until its directory is quiet (quietMs); watched
+        QMap<QString, QString> skipped;       // path (shown) → reason, each warned about once
     };
 
     void applyScan(const QList<DbtagInfo> &infos, bool initial);
     void addFiles(TagRec &tag, const QList<DataFile> &files, const QString &relPrefix);
+    // The skipped entries of a listing of `tag` (under relPrefix): new ones are warned about.
+    void setSkipped(TagRec &tag, const QList<SkippedEntry> &skipped, const QString &relPrefix);
     void makeLive(TagRec &tag);
     void endLive(TagRec &tag);
     void sweep(TagRec &tag, const QString &subdir = QString());
@@ -200,7 +211,10 @@ private:
     void maybeClose(TagRec &tag);
     void requestClose(TagRec &tag);
     void writeDoneWatch(TagRec &tag, const QString &how);
+    static DbtagStatus statusOf(const TagRec &tag);
     void emitStatus(const TagRec &tag);
+    // For a delivered link: its target is still the version that was read (`fd`: as read).
+    static Result<void> checkStill(const FileRec &rec, const FileStamp &read, int fd);
     void checkIdle();
     FileTicket ticketFor(const TagRec &tag, const QString &relPath, const FileRec &rec) const;
     TagRec *tagOf(const QString &name);
@@ -244,6 +258,7 @@ private:
     int m_closing = 0; // dbtags waiting for the receiver's confirmation
     int m_closeFailures = 0;
     bool m_wasIdle = false;
+    QSet<QString> m_warnedSkips; // "dbtag/path\nreason" of skipped entries already warned about
 };
 
 } // namespace isocket

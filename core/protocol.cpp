@@ -16,6 +16,7 @@ namespace {
 constexpr int HeadSize = 5;      // u32 length + u8 type
 constexpr int ManifestFixed = 7; // type + id + count
 constexpr int ManifestEntryFixed = 2 + 8;
+constexpr int SkippedEntryFixed = 2 + 2;
 constexpr quint64 MaxSize = quint64(std::numeric_limits<qint64>::max());
 
 // In the order of the Message variant's alternatives.
@@ -29,7 +30,7 @@ static_assert(std::variant_size_v<Message> == TypeByIndex.size());
 
 bool isKnownType(quint8 type)
 {
-    if (type == quint8(FrameType::ManifestOutside))
+    if (type == quint8(FrameType::ManifestOutside) || type == quint8(FrameType::ManifestSkipped))
         return true;
     for (FrameType known : TypeByIndex) {
         if (quint8(known) == type)
@@ -400,14 +401,17 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
         return done(r, std::move(m));
     }
     case FrameType::Manifest:
-    case FrameType::ManifestOutside: {
+    case FrameType::ManifestOutside:
+    case FrameType::ManifestSkipped: {
         Manifest m;
         m.outside = type == FrameType::ManifestOutside;
+        m.skipped = type == FrameType::ManifestSkipped;
         m.id = r.u32("id");
         const quint16 count = r.u16("count");
-        // Each entry takes at least ManifestEntryFixed bytes: refuse a count the frame cannot
-        // hold before reserving anything for it.
-        if (!r.failed() && qsizetype(count) * ManifestEntryFixed > r.left()) {
+        // Each entry takes at least ManifestEntryFixed bytes (two empty strings for a skipped
+        // one): refuse a count the frame cannot hold before reserving anything for it.
+        const int entryFixed = m.skipped ? SkippedEntryFixed : ManifestEntryFixed;
+        if (!r.failed() && qsizetype(count) * entryFixed > r.left()) {
             r.fail(ErrorCode::BadFrame,
                    QStringLiteral("count %1 does not fit in %2 bytes").arg(count).arg(r.left()));
         }
@@ -416,7 +420,13 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
         for (int i = 0; i < count && !r.failed(); ++i) {
             ManifestEntry e;
             e.path = r.string("path");
-            e.size = r.size("size");
+            if (m.skipped) {
+                e.skipped = r.string("reason");
+                if (!r.failed() && e.skipped.isEmpty())
+                    r.fail(ErrorCode::BadFrame, QStringLiteral("a skipped entry without a reason"));
+            } else {
+                e.size = r.size("size");
+            }
             e.outside = m.outside;
             m.entries.append(std::move(e));
         }
@@ -439,6 +449,8 @@ FrameType typeOf(const Message &message)
 {
     if (const auto *m = std::get_if<Manifest>(&message); m && m->outside)
         return FrameType::ManifestOutside;
+    if (const auto *m = std::get_if<Manifest>(&message); m && m->skipped)
+        return FrameType::ManifestSkipped;
     return TypeByIndex[message.index()];
 }
 
@@ -477,6 +489,8 @@ QString typeName(FrameType type)
         return QStringLiteral("CLOSED");
     case FrameType::ManifestOutside:
         return QStringLiteral("MANIFEST_OUTSIDE");
+    case FrameType::ManifestSkipped:
+        return QStringLiteral("MANIFEST_SKIPPED");
     }
     return QStringLiteral("0x%1").arg(quint8(type), 2, 16, QLatin1Char('0'));
 }
@@ -564,12 +578,17 @@ QByteArray encode(const Message &message)
                 return w.finish();
             } else if constexpr (std::is_same_v<T, Manifest>) {
                 Q_ASSERT(m.entries.size() <= 0xFFFF);
-                Writer w(m.outside ? FrameType::ManifestOutside : FrameType::Manifest);
+                Writer w(m.outside   ? FrameType::ManifestOutside
+                         : m.skipped ? FrameType::ManifestSkipped
+                                     : FrameType::Manifest);
                 w.u32(m.id);
                 w.u16(quint16(m.entries.size()));
                 for (const ManifestEntry &e : m.entries) {
                     w.string(e.path);
-                    w.u64(e.size);
+                    if (m.skipped)
+                        w.string(e.skipped);
+                    else
+                        w.u64(e.size);
                 }
                 QByteArray frame = w.finish();
                 Q_ASSERT(frame.size() <= qsizetype(MaxControlFrame)); // use splitManifest()
@@ -603,10 +622,14 @@ QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries)
     QList<Manifest> frames;
     qsizetype used = 0;
     for (const ManifestEntry &e : entries) {
-        const qsizetype entrySize = ManifestEntryFixed + wireUtf8(e.path).size();
+        const bool skipped = !e.skipped.isEmpty();
+        const qsizetype entrySize =
+            skipped ? SkippedEntryFixed + wireUtf8(e.path).size() + wireUtf8(e.skipped).size()
+                    : ManifestEntryFixed + wireUtf8(e.path).size();
         if (frames.isEmpty() || used + entrySize > qsizetype(MaxControlFrame) ||
-            frames.last().entries.size() == 0xFFFF || frames.last().outside != e.outside) {
-            frames.append(Manifest{id, {}, e.outside});
+            frames.last().entries.size() == 0xFFFF || frames.last().outside != e.outside ||
+            frames.last().skipped != skipped) {
+            frames.append(Manifest{id, {}, e.outside && !skipped, skipped});
             used = 4 + ManifestFixed;
         }
         frames.last().entries.append(e);

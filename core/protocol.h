@@ -19,10 +19,12 @@
 
 namespace isocket::proto {
 
-// Versions this build speaks: 2 adds MANIFEST_OUTSIDE; a v1 peer still works (section 2.1).
+// Versions this build speaks: 2 adds MANIFEST_OUTSIDE and MANIFEST_SKIPPED; a v1 peer still
+// works (section 2.1).
 constexpr quint16 MinVersion = 1;
 constexpr quint16 Version = 2;
 constexpr quint16 OutsideVersion = 2; // the first version with MANIFEST_OUTSIDE
+constexpr quint16 SkippedVersion = 2; // the first version with MANIFEST_SKIPPED
 constexpr quint32 Magic = 0x49534B54; // "ISKT"
 constexpr quint32 MaxControlFrame = 64 * 1024;     // any frame but DATA
 constexpr quint32 MaxChunk = 1024 * 1024;          // DATA payload bytes
@@ -60,6 +62,7 @@ enum class FrameType : quint8 {
     Manifest = 0x21,
     Closed = 0x22,
     ManifestOutside = 0x23, // v2: MANIFEST entries the ED found sent outside isocket
+    ManifestSkipped = 0x24, // v2: entries of the dbtag the ED did not send, and why
 };
 
 struct Hello      { quint16 minVersion = Version; quint16 maxVersion = Version; QString source; QByteArray nonce; };
@@ -79,9 +82,14 @@ struct Stored     { quint32 id = 0; ErrorCode code = ErrorCode::Ok; QString mess
 struct CloseDbtag { quint32 id = 0; QString dbtag; quint32 fileCount = 0; };
 // `outside`: the ED found the file marked sent outside isocket (g+w without isocket's record);
 // the receiver need not hold it. Sent only on version 2 connections (MANIFEST_OUTSIDE frames).
-struct ManifestEntry { QString path; quint64 size = 0; bool outside = false; };
-// `outside`: a MANIFEST_OUTSIDE frame; every entry's `outside` equals it.
-struct Manifest   { quint32 id = 0; QList<ManifestEntry> entries; bool outside = false; };
+// `skipped`: not empty for an entry the ED skipped (a symbolic link it does not follow, a name
+// it cannot send…): the reason; `size` is then 0 and not sent. Only on version 2 connections
+// (MANIFEST_SKIPPED frames).
+struct ManifestEntry { QString path; quint64 size = 0; bool outside = false; QString skipped{}; };
+// `outside`: a MANIFEST_OUTSIDE frame; every entry's `outside` equals it. `skipped`: a
+// MANIFEST_SKIPPED frame; every entry has a reason.
+struct Manifest   { quint32 id = 0; QList<ManifestEntry> entries; bool outside = false;
+                    bool skipped = false; };
 struct Closed     { quint32 id = 0; ErrorCode code = ErrorCode::Ok; QString message; };
 
 using Message = std::variant<Hello, Challenge, Auth, Welcome, ErrorMsg, Offer, Accept, Begin, Data,
@@ -101,7 +109,8 @@ QByteArray encodeDataHead(quint32 id, quint32 payloadSize);
 
 // Splits `entries` into MANIFEST frames that each stay within MaxControlFrame (length prefix
 // included) and 65535 entries; consecutive entries with `outside` set go into MANIFEST_OUTSIDE
-// frames, so the frames keep the entries' order. No entries, no frames.
+// frames, skipped ones into MANIFEST_SKIPPED frames, so the frames keep the entries' order. No
+// entries, no frames.
 QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries);
 
 // Decodes one frame body (type + payload, without the length prefix). Strict: every field in

@@ -749,6 +749,9 @@ void ReceiverConnection::handleManifest(const Manifest &m)
     if (m.outside && m_version < OutsideVersion)
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("MANIFEST_OUTSIDE on a version %1 connection").arg(m_version));
+    if (m.skipped && m_version < SkippedVersion)
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("MANIFEST_SKIPPED on a version %1 connection").arg(m_version));
     if (quint64(m_close->entries.size()) + quint64(m.entries.size()) > m_close->fileCount)
         return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST %1 has more than %2 entries")
                                              .arg(m.id)
@@ -758,7 +761,7 @@ void ReceiverConnection::handleManifest(const Manifest &m)
             return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST size out of range"));
         // Bounds what a peer can make us hold until the close is complete (issue 13 item 10):
         // fileCount alone allowed 10 million paths of 4 KiB.
-        m_close->bytes += e.path.toUtf8().size() + ManifestEntryCost;
+        m_close->bytes += e.path.toUtf8().size() + e.skipped.toUtf8().size() + ManifestEntryCost;
         if (m_close->bytes > m_receiver->maxManifestBytes()) {
             const quint32 id = m_close->id;
             m_close.reset();
@@ -767,7 +770,7 @@ void ReceiverConnection::handleManifest(const Manifest &m)
                             .arg(id)
                             .arg(m_receiver->maxManifestBytes()));
         }
-        m_close->entries.append({e.path, qint64(e.size), e.outside});
+        m_close->entries.append({e.path, qint64(e.size), e.outside, e.skipped});
     }
     if (quint64(m_close->entries.size()) == m_close->fileCount)
         finishClose();

@@ -730,24 +730,35 @@ QByteArray ReceiveStore::manifestText(const QString &source, const QString &dbta
 {
     qint64 bytes = 0;
     int outside = 0;
+    int skipped = 0;
     for (const StoredEntry &e : entries) {
         bytes += e.size;
         outside += int(e.outside);
+        skipped += int(!e.skipped.isEmpty());
     }
     // A file sent outside isocket (by the original, or by hand) is named as such: the receiver
     // never held it, so it has no hash. The header counts them only when there are any.
     QString header = QStringLiteral("# isocket manifest v1 source=%1 dbtag=%2 files=%3 bytes=%4")
                          .arg(source, dbtag)
-                         .arg(entries.size())
+                         .arg(entries.size() - skipped)
                          .arg(bytes);
     if (outside > 0)
         header += QStringLiteral(" outside=%1").arg(outside);
+    // An entry the ED skipped (a symbolic link it does not follow, a name it cannot send) is
+    // named with the ED's reason: the dataset is whole but for these. Not counted in `files`.
+    if (skipped > 0)
+        header += QStringLiteral(" skipped=%1").arg(skipped);
     QByteArray text = header.toUtf8() + '\n';
     for (const StoredEntry &e : entries)
-        text += ((e.outside ? QStringLiteral("outside") : toHex(e.hash)) +
-                 QStringLiteral("  %1  ").arg(e.size) + e.path)
-                    .toUtf8() +
-                '\n';
+        if (!e.skipped.isEmpty())
+            text += (QStringLiteral("skipped  -  ") + e.path + QStringLiteral("  ") + e.skipped)
+                        .toUtf8() +
+                    '\n';
+        else
+            text += ((e.outside ? QStringLiteral("outside") : toHex(e.hash)) +
+                     QStringLiteral("  %1  ").arg(e.size) + e.path)
+                        .toUtf8() +
+                    '\n';
     return text;
 }
 
@@ -760,8 +771,9 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
         return r.error();
     if (auto r = validateName(dbtag, QStringLiteral("dbtag")); !r)
         return r.error();
-    const bool noneHere = std::all_of(entries.cbegin(), entries.cend(),
-                                      [](const ManifestEntryIn &e) { return e.outside; });
+    const bool noneHere =
+        std::all_of(entries.cbegin(), entries.cend(),
+                    [](const ManifestEntryIn &e) { return e.outside || !e.skipped.isEmpty(); });
     auto dbtagDir = openDirs({source, dbtag}, noneHere);
     if (!dbtagDir) {
         if (dbtagDir.error().code == ErrorCode::IoError && !noneHere)
@@ -779,6 +791,17 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
         auto missing = [&](const QString &why) {
             return Error{ErrorCode::Incomplete, QStringLiteral("%1: %2").arg(e.path, why)};
         };
+        if (!e.skipped.isEmpty()) {
+            // Text from the ED, one line of the manifest: no line breaks or other controls.
+            auto printable = [](QString text) {
+                for (QChar &c : text)
+                    if (c.unicode() < 0x20 || c.unicode() == 0x7F)
+                        c = QLatin1Char('?');
+                return text;
+            };
+            stored.append({printable(e.path), 0, Hash128{}, false, printable(e.skipped)});
+            continue;
+        }
         if (!validateRelativePath(e.path, QStringLiteral("path")) || !checkReservedNames(e.path))
             return missing(QStringLiteral("not a valid path"));
         if (e.outside) { // the ED says it went another way: nothing here to check

@@ -83,6 +83,7 @@ struct StoredEntry
     qint64 size = 0;
     Hash128 hash{};
     bool outside = false; // sent outside isocket: listed as `outside` instead of a hash
+    QString skipped{};    // not empty: skipped on the ED, the reason (`skipped  -  path  why`)
 };
 
 class ReceiveStore
@@ -256,6 +257,7 @@ public:
         QString path;
         qint64 size = 0;
         bool outside = false; // sent outside isocket: not checked, listed without a hash
+        QString skipped{};    // skipped on the ED (the reason): not checked, listed as skipped
     };
     struct ManifestDraft
     {

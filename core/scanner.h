@@ -13,15 +13,19 @@
 // producer that writes finished.parse into the previous dbtag after creating the next one.
 // A Done/Abnormal dbtag is decided from its markers alone; its files are never listed.
 //
-// Read-only: changes nothing on disk. Stateless apart from the set of symbolic links already
-// reported, so one instance may be used from several threads.
+// Entries of a dbtag that cannot be sent are *skipped*, never ignored: listFiles() reports each
+// with its reason (a symbolic link whose target is not a file inside the data root, a name that
+// is not valid UTF-8, a fifo…) for the engine to warn about, `scan` to show and the receiver's
+// manifest to name. A symbolic link whose target is a regular file inside the data root is a
+// data file under the link's name, its content the target's.
+//
+// Read-only: changes nothing on disk. Stateless, so one instance may be used from several
+// threads.
 
 #include "core/error.h"
 #include "core/fileutil.h"
 
 #include <QList>
-#include <QMutex>
-#include <QSet>
 #include <QString>
 
 #include <functional>
@@ -35,10 +39,28 @@ QString stateName(DbtagState state); // "live", "closed", "done", "abnormal"
 struct DataFile
 {
     QString relPath; // inside the dbtag, "sub/file"
-    FileStamp stamp;
+    FileStamp stamp; // of the file, or of a link's target
     bool sent = false;
     bool outside = false; // sent outside isocket: g+w without isocket's record (SentMark)
+    // A symbolic link followed: the absolute path of its target (a regular file inside the data
+    // root), whose content is sent under relPath. Empty for a regular file. A link carries no
+    // mark of its own (no mode, no xattr on Linux): it is "sent" only as far as the caller's
+    // knownSent() says (the engine's memory), and offered again after a restart (the receiver
+    // then answers that it holds it already, and nothing is streamed again).
+    QString linkTarget{};
 };
+
+// An entry of a dbtag that is not sent, and why.
+struct SkippedEntry
+{
+    QString path; // inside the dbtag, bytes that are not UTF-8 shown escaped (shownName())
+    QString reason;
+    bool operator==(const SkippedEntry &) const = default;
+};
+
+// A file name's bytes as text: valid UTF-8 as it is, every other byte, and control
+// characters, as `\xNN` (so `a\xffb` for the bytes 61 ff 62).
+QString shownName(const QByteArray &bytes);
 
 struct DbtagInfo
 {
@@ -53,6 +75,7 @@ struct DbtagInfo
     quint64 ino = 0;
     bool listed = false;    // files were listed (never for Done/Abnormal)
     QList<DataFile> files;  // every data file, sent or not, sorted by mtime then path
+    QList<SkippedEntry> skipped; // entries not sent, sorted by path (when listed)
 
     int unsentCount() const;
     qint64 unsentBytes() const;
@@ -87,13 +110,15 @@ public:
     // marked still (relPath as listFiles() reports it). Saves reading its record again.
     using KnownSent = std::function<bool(const QString &relPath, const FileStamp &stamp)>;
 
-    // Every data file of one dbtag directory, recursively: regular files only, no hidden names
-    // (a leading '.'), no markers at its top level; symbolic links are skipped and logged once.
-    // A file that is g+w and for which `knownSent` answers true counts as sent by isocket
-    // without its record being read (the record of our own mark holds exactly that size and
-    // mtime); one that is g+w without a record is sent and `outside`.
-    Result<QList<DataFile>> listFiles(const QString &dbtagPath,
-                                      const KnownSent &knownSent = {}) const;
+    // Every data file of one dbtag directory, recursively: regular files, and symbolic links to
+    // regular files inside the data root; no hidden names (a leading '.'), no markers at its
+    // top level. A file that is g+w and for which `knownSent` answers true counts as sent by
+    // isocket without its record being read (the record of our own mark holds exactly that
+    // size and mtime); one that is g+w without a record is sent and `outside`. A link is sent
+    // when `knownSent` says so. Whatever else is there (links elsewhere, names that are not
+    // UTF-8, fifos, sockets, devices) goes to `skipped`, if given, sorted by path.
+    Result<QList<DataFile>> listFiles(const QString &dbtagPath, const KnownSent &knownSent = {},
+                                      QList<SkippedEntry> *skipped = nullptr) const;
 
     // Whether `name` (an entry directly in the root) is a dbtag by its name.
     bool isDbtagName(const QString &name) const;
@@ -102,11 +127,7 @@ public:
     bool isDataPath(const QString &relPath) const;
 
 private:
-    void reportLinkOnce(const QString &path) const;
-
     ScanOptions m_options;
-    mutable QMutex m_linksMutex;
-    mutable QSet<QString> m_reportedLinks;
 };
 
 } // namespace isocket

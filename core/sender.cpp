@@ -247,12 +247,15 @@ void Sender::onDelivered(Link &link, const FileReport &r)
     --link.assigned;
     const qint64 bytes = r.done;
     const qint64 ms = r.total;
-    const double rate = ms > 0 ? bytes / 1048576.0 / (ms / 1000.0) : 0.0;
-    // printf style: cheaper than QDebug for a line per file (issue 6)
-    qCInfo(lcSend, "sent %s/%s (%lld bytes, %lld ms, %.1f MiB/s)", qUtf8Printable(r.ticket.dbtag),
-           qUtf8Printable(r.ticket.relPath), static_cast<long long>(r.read.size),
-           static_cast<long long>(ms), rate);
-    m_engine->markDelivered(r.ticket, r.read, r.file ? r.file->get() : -1);
+    // "sent" only for a version that was marked: one that changed while it was read is not
+    // (markDelivered() says so and queues it again).
+    if (m_engine->markDelivered(r.ticket, r.read, r.file ? r.file->get() : -1)) {
+        const double rate = ms > 0 ? bytes / 1048576.0 / (ms / 1000.0) : 0.0;
+        // printf style: cheaper than QDebug for a line per file (issue 6)
+        qCInfo(lcSend, "sent %s/%s (%lld bytes, %lld ms, %.1f MiB/s)",
+               qUtf8Printable(r.ticket.dbtag), qUtf8Printable(r.ticket.relPath),
+               static_cast<long long>(r.read.size), static_cast<long long>(ms), rate);
+    }
     Q_EMIT fileDelivered(r.ticket, bytes, ms);
 }
 

@@ -417,17 +417,20 @@ void SenderConnection::pumpOffers()
             reportFailed(ticket, r.error());
             continue;
         }
+        // A symbolic link the engine follows is read at its target, which is resolved (no link
+        // in it) and opened without following links: it is still the file found inside the
+        // data root, or the offer fails.
+        const QString source = ticket.linkTarget.isEmpty() ? ticket.absPath : ticket.linkTarget;
         struct stat st;
-        if (::lstat(nativePath(ticket.absPath).constData(), &st) != 0) {
+        if (::lstat(nativePath(source).constData(), &st) != 0) {
             const int err = errno;
             reportFailed(ticket, Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
                                        QStringLiteral("%1: %2").arg(ticket.absPath, osError(err))});
             continue;
         }
         if (!S_ISREG(st.st_mode)) {
-            reportFailed(ticket,
-                         Error{ErrorCode::Unsupported,
-                               QStringLiteral("%1 is not a regular file").arg(ticket.absPath)});
+            reportFailed(ticket, Error{ErrorCode::Unsupported,
+                                       QStringLiteral("%1 is not a regular file").arg(source)});
             continue;
         }
         auto t = std::make_unique<Transfer>();
@@ -457,7 +460,8 @@ void SenderConnection::handleAccept(const proto::Accept &a)
         pumpOffers();
         return;
     }
-    t.fd = UniqueFd(::open(nativePath(t.ticket.absPath).constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    const QString &source = t.ticket.linkTarget.isEmpty() ? t.ticket.absPath : t.ticket.linkTarget;
+    t.fd = UniqueFd(::open(nativePath(source).constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!t.fd.valid()) {
         const int err = errno;
         cancel(a.id, Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
@@ -709,6 +713,20 @@ void SenderConnection::closeDbtag(const QString &dbtag, const QList<proto::Manif
     }
     const quint32 id = m_nextId++;
     QList<proto::ManifestEntry> listed = files;
+    if (m_version < proto::SkippedVersion &&
+        std::any_of(files.cbegin(), files.cend(),
+                    [](const proto::ManifestEntry &e) { return !e.skipped.isEmpty(); })) {
+        // Its manifest could not name them: the dbtag is not finished as if it were whole.
+        flushReports();
+        Q_EMIT dbtagClosed(m_index, dbtag,
+                           Error{ErrorCode::Unsupported,
+                                 QStringLiteral("%1 has skipped entries, and the receiver speaks "
+                                                "protocol version %2, whose manifest cannot name "
+                                                "them; upgrade the receiver")
+                                     .arg(dbtag)
+                                     .arg(m_version)});
+        return;
+    }
     if (m_version < proto::OutsideVersion) // a v1 receiver knows no MANIFEST_OUTSIDE
         listed.removeIf([](const proto::ManifestEntry &e) { return e.outside; });
     send(proto::CloseDbtag{id, dbtag, static_cast<quint32>(listed.size())});

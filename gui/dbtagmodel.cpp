@@ -76,7 +76,14 @@ QVariant DbtagModel::data(const QModelIndex &index, int role) const
         case Name: return s.name;
         case State: return look.text;
         case Files:
-            return listed ? QStringLiteral("%1 / %2").arg(s.sent).arg(s.files) : QStringLiteral("—");
+            if (!listed)
+                return QStringLiteral("—");
+            // Entries that are not sent (links elsewhere, names not UTF-8…) are never hidden.
+            return s.skipped > 0 ? QStringLiteral("%1 / %2, %3 skipped")
+                                       .arg(s.sent)
+                                       .arg(s.files)
+                                       .arg(s.skipped)
+                                 : QStringLiteral("%1 / %2").arg(s.sent).arg(s.files);
         case Bytes:
             return listed ? QStringLiteral("%1 / %2").arg(formatBytes(s.bytesSent), formatBytes(s.bytes))
                           : QStringLiteral("—");
@@ -92,8 +99,14 @@ QVariant DbtagModel::data(const QModelIndex &index, int role) const
         case Name: return s.path;
         case State: return look.tooltip;
         case Files:
-            return listed ? QStringLiteral("%1 sent, %2 failed, %3 to go of %4 data files")
-                                .arg(s.sent).arg(s.failed).arg(qMax(0, pending)).arg(s.files)
+            return listed ? QStringLiteral("%1 sent, %2 failed, %3 to go of %4 data files; %5 "
+                                           "entries skipped (not sent: the log says why, the "
+                                           "receiver's manifest names them)")
+                                .arg(s.sent)
+                                .arg(s.failed)
+                                .arg(qMax(0, pending))
+                                .arg(s.files)
+                                .arg(s.skipped)
                           : QStringLiteral("Finished dbtags are not listed again.");
         case LastActivity:
             return s.lastActivity.isValid() ? s.lastActivity.toLocalTime().toString(Qt::ISODate)

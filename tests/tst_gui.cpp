@@ -206,6 +206,15 @@ void TestGui::modelsPassTheTester()
     QCOMPARE(cellText(&dbtags, QStringLiteral("DC20250101000003"), DbtagModel::State),
              QStringLiteral("done"));
     QCOMPARE(dbtags.abnormalCount(), 1);
+    // Entries that are not sent are shown with the counts, never hidden (issue 14, item 7).
+    QCOMPARE(cellText(&dbtags, QStringLiteral("DC20250101000001"), DbtagModel::Files),
+             QStringLiteral("1 / 10"));
+    DbtagStatus skipping = *dbtags.statusOf(QStringLiteral("DC20250101000001"));
+    skipping.skipped = 2;
+    dbtags.updateStatus(skipping);
+    dbtags.flush();
+    QCOMPARE(cellText(&dbtags, QStringLiteral("DC20250101000001"), DbtagModel::Files),
+             QStringLiteral("1 / 10, 2 skipped"));
 
     // Transfers: queued → started → progress → delivered / failed / dropped, in mixed order.
     for (int i = 0; i < 8; ++i)

@@ -155,8 +155,10 @@ void compareFields(const Manifest &a, const Manifest &b)
         QCOMPARE(a.entries[i].path, b.entries[i].path);
         QCOMPARE(a.entries[i].size, b.entries[i].size);
         QCOMPARE(a.entries[i].outside, b.entries[i].outside);
+        QCOMPARE(a.entries[i].skipped, b.entries[i].skipped);
     }
     QCOMPARE(a.outside, b.outside);
+    QCOMPARE(a.skipped, b.skipped);
 }
 void compareFields(const Closed &a, const Closed &b)
 {
@@ -215,6 +217,14 @@ QList<std::pair<const char *, Message>> sampleMessages()
         {"manifest-empty", Manifest{15, {}}},
         {"manifest-outside",
          Manifest{19, {{QStringLiteral("a.dat"), 1, true}, {tricky, 0, true}}, true}},
+        {"manifest-skipped",
+         Manifest{
+             20,
+             {{QStringLiteral("bad\\xff.dat"), 0, false,
+               QStringLiteral("the name is not valid UTF-8 (\\xff)")},
+              {tricky, 0, false, QStringLiteral("symbolic link to /etc, outside the data root")}},
+             false,
+             true}},
         {"closed", Closed{16, ErrorCode::Incomplete, QStringLiteral("missing a.dat")}},
         {"leading-bom", Stored{17, ErrorCode::IoError, QStringLiteral("\uFEFFkept")}},
         {"max-string", Closed{18, ErrorCode::Ok, QString(MaxStringBytes / 2, QChar(0xe9))}},
@@ -463,6 +473,9 @@ void TestProtocol::hostile_data()
         frame(FrameType::Manifest, be32(1) + be16(3) + str("a") + be64(1) + str("b") + be64(2)),
         Bad);
     row("manifest-huge-count", frame(FrameType::Manifest, be32(1) + be16(0xFFFF)), Bad);
+    row("skipped-without-reason",
+        frame(FrameType::ManifestSkipped, be32(1) + be16(1) + str("a") + str("")), Bad);
+    row("skipped-huge-count", frame(FrameType::ManifestSkipped, be32(1) + be16(0xFFFF)), Bad);
     row("manifest-entry-trailing",
         frame(FrameType::Manifest, be32(1) + be16(1) + str("a") + be64(1) + "zz"), Bad);
     row("data-no-id", frame(FrameType::Data, QByteArray(3, 'd')), Bad);

@@ -156,6 +156,7 @@ private slots:
     void closeDbtag();
     void closeDbtagIncomplete();
     void closeDbtagWithFilesSentOutside();
+    void closeDbtagWithSkippedEntries();
     void versionOneSenderHasNoOutsideFrames();
     void manifestIsWrittenOffTheThread();
     void hostileManifestIsBounded();
@@ -1231,6 +1232,37 @@ void TestReceiver::closeDbtagWithFilesSentOutside()
                  toHex(hashOf(two)).toLatin1() + "  300  b\noutside  5  c/d\n");
     QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")),
              (QStringList{QStringLiteral("b"), QStringLiteral("finished.isocket")}));
+}
+
+void TestReceiver::closeDbtagWithSkippedEntries()
+{
+    // Version 2: MANIFEST_SKIPPED names entries the ED did not send, with its reason. The
+    // receiver lists them after the files, not counted in `files`; the ED's text cannot break
+    // the manifest's lines.
+    Fixture f;
+    QVERIFY(f.listen());
+    ProtoClient c;
+    QVERIFY(c.connectTo(f.port()));
+    QVERIFY(c.handshake(QByteArrayLiteral("s3cret"), QStringLiteral("ed1")).ok);
+    const QByteArray one = test::patternBytes(300, 15);
+    QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("b"), one, MtimeNs),
+             ErrorCode::Ok);
+    auto closed =
+        c.closeDbtag(7, QStringLiteral("DC1"),
+                     {{QStringLiteral("b"), quint64(one.size())},
+                      {QStringLiteral("out.dat"), 0, false,
+                       QStringLiteral("symbolic link to /etc/passwd, outside the data root")},
+                      {QStringLiteral("x\ny"), 0, false, QStringLiteral("two\nlines")}});
+    QVERIFY(closed);
+    QCOMPARE(closed->code, ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"),
+                            QStringLiteral("finished.isocket"))),
+             QByteArrayLiteral(
+                 "# isocket manifest v1 source=ed1 dbtag=DC1 files=1 bytes=300 skipped=2\n") +
+                 toHex(hashOf(one)).toLatin1() +
+                 "  300  b\n"
+                 "skipped  -  out.dat  symbolic link to /etc/passwd, outside the data root\n"
+                 "skipped  -  x?y  two?lines\n");
 }
 
 void TestReceiver::versionOneSenderHasNoOutsideFrames()

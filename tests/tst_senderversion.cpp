@@ -8,6 +8,7 @@
 #include "core/protocol.h"
 #include "core/senderconnection.h"
 
+#include <QSignalSpy>
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTest>
@@ -33,6 +34,8 @@ private slots:
     void initTestCase();
     void manifestFollowsTheVersion_data();
     void manifestFollowsTheVersion();
+    void skippedEntriesNeedVersion2_data();
+    void skippedEntriesNeedVersion2();
 };
 
 void TestSenderVersion::initTestCase()
@@ -131,6 +134,93 @@ void TestSenderVersion::manifestFollowsTheVersion()
     }
     QCOMPARE(got, frames);
     QCOMPARE(entries, fileCount);
+    peer->abort();
+}
+
+void TestSenderVersion::skippedEntriesNeedVersion2_data()
+{
+    QTest::addColumn<int>("version");
+    QTest::newRow("v1") << 1;
+    QTest::newRow("v2") << 2;
+}
+
+void TestSenderVersion::skippedEntriesNeedVersion2()
+{
+    // Skipped entries are named in MANIFEST_SKIPPED (version 2). A version 1 receiver could not
+    // name them: the dbtag is not closed as if it were whole, and the engine is told why.
+    QFETCH(int, version);
+    QTcpServer server;
+    QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+    SenderOptions options;
+    options.port = server.serverPort();
+    options.source = Source;
+    options.secret = Secret;
+    options.jobs = 1;
+    options.retryIntervalMs = 600'000;
+    options.retryMaxMs = 600'000;
+    SenderConnection link(0, options);
+    QSignalSpy closed(&link, &SenderConnection::dbtagClosed);
+    QVERIFY(closed.isValid());
+    link.closeDbtag(QStringLiteral("DC1"), {{QStringLiteral("b"), 7, false, {}},
+                                            {QStringLiteral("c"), 0, false,
+                                             QStringLiteral("symbolic link to /x, outside "
+                                                            "the data root")}});
+    link.start();
+    QVERIFY(server.waitForNewConnection(10000));
+    std::unique_ptr<QTcpSocket> peer(server.nextPendingConnection());
+    proto::FrameReader reader;
+    std::deque<proto::Message> inbox;
+    auto next = [&](int timeoutMs) -> std::optional<proto::Message> {
+        [[maybe_unused]] const bool arrived = QTest::qWaitFor(
+            [&] {
+                while (true) {
+                    auto r = reader.read(peer.get());
+                    if (!r || !r.value())
+                        break;
+                    inbox.push_back(*r.value());
+                }
+                return !inbox.empty();
+            },
+            timeoutMs);
+        if (inbox.empty())
+            return std::nullopt;
+        proto::Message m = inbox.front();
+        inbox.pop_front();
+        return m;
+    };
+    auto hello = next(10000);
+    QVERIFY(hello && std::holds_alternative<proto::Hello>(*hello));
+    const proto::Hello &h = std::get<proto::Hello>(*hello);
+    const QByteArray serverNonce = proto::randomNonce();
+    peer->write(proto::encode(proto::Challenge{
+        quint16(version), serverNonce,
+        proto::proof(Secret, proto::Role::Receiver, h.nonce, serverNonce, h.source)}));
+    auto auth = next(10000);
+    QVERIFY(auth && std::holds_alternative<proto::Auth>(*auth));
+    peer->write(proto::encode(proto::Welcome{proto::MaxInFlight, proto::MaxChunk}));
+
+    if (version == 1) {
+        QVERIFY(closed.wait(10000));
+        QCOMPARE(closed.first().at(1).toString(), QStringLiteral("DC1"));
+        QCOMPARE(closed.first().at(2).value<Error>().code, ErrorCode::Unsupported);
+        // Nothing of the dbtag went to the receiver (the barrier: the signal above).
+        QVERIFY(!next(100));
+    } else {
+        auto close = next(10000);
+        QVERIFY(close && std::holds_alternative<proto::CloseDbtag>(*close));
+        QCOMPARE(std::get<proto::CloseDbtag>(*close).fileCount, quint32(2));
+        auto files = next(10000);
+        QVERIFY(files && std::holds_alternative<proto::Manifest>(*files));
+        QCOMPARE(proto::typeOf(*files), proto::FrameType::Manifest);
+        auto skipped = next(10000);
+        QVERIFY(skipped && std::holds_alternative<proto::Manifest>(*skipped));
+        QCOMPARE(proto::typeOf(*skipped), proto::FrameType::ManifestSkipped);
+        const proto::Manifest &m = std::get<proto::Manifest>(*skipped);
+        QCOMPARE(m.entries.size(), 1);
+        QCOMPARE(m.entries.first().path, QStringLiteral("c"));
+        QVERIFY(m.entries.first().skipped.endsWith(QStringLiteral("outside the data root")));
+        QCOMPARE(closed.size(), 0);
+    }
     peer->abort();
 }
 

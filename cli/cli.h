@@ -13,5 +13,6 @@ int runScan(const QStringList &args);
 int runSend(const QStringList &args);
 int runReceive(const QStringList &args);
 int runSimulate(const QStringList &args);
+int runKeygen(const QStringList &args);
 
 } // namespace isocket::cli

@@ -42,11 +42,17 @@ CommandLine::CommandLine(const QString &command, const QString &description,
                         QStringLiteral("FILE")});
     m_parser.addOption({QStringLiteral("verbose"), QStringLiteral("log debug messages")});
     for (const Config::KeyInfo &key : Config::keys()) {
-        if (!sections.contains(key.key.section(QLatin1Char('.'), 0, 0)))
+        if (!takes(key))
             continue;
         QString text = key.description + QStringLiteral(" [%1]").arg(key.key);
         m_parser.addOption({key.option, text, key.valueName});
     }
+}
+
+bool CommandLine::takes(const Config::KeyInfo &key) const
+{
+    return m_sections.contains(key.key.section(QLatin1Char('.'), 0, 0)) ||
+           m_sections.contains(key.key);
 }
 
 int CommandLine::parse(const QStringList &args)
@@ -63,6 +69,11 @@ int CommandLine::parse(const QStringList &args)
         std::fputs(qPrintable(help), stdout);
         return ExitOk;
     }
+    if (!m_parser.positionalArguments().isEmpty()) {
+        printError(m_command, QStringLiteral("unexpected argument '%1' (see --help)")
+                                  .arg(m_parser.positionalArguments().constFirst()));
+        return ExitUsage;
+    }
     if (m_parser.isSet(QStringLiteral("verbose")))
         enableVerboseLogging();
 
@@ -76,7 +87,7 @@ int CommandLine::parse(const QStringList &args)
         }
     }
     for (const Config::KeyInfo &key : Config::keys()) {
-        if (!m_sections.contains(key.key.section(QLatin1Char('.'), 0, 0)))
+        if (!takes(key))
             continue;
         if (!m_parser.isSet(key.option))
             continue;

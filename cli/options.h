@@ -14,14 +14,16 @@ enum ExitCode { ExitOk = 0, ExitFailure = 1, ExitUsage = 2 };
 class CommandLine
 {
 public:
-    // `sections`: which configuration sections ("data", "send", …) this command takes as options.
+    // `sections`: which configuration sections ("data", "send", …) or single keys
+    // ("general.cert") this command takes as options.
     CommandLine(const QString &command, const QString &description, const QStringList &sections);
 
     QCommandLineParser &parser() { return m_parser; }
 
     // Parses `args` (args[0] is the program), loads --config or the default file, applies the
     // options over it. On failure prints the reason to stderr and returns the exit code to use
-    // (ExitUsage); on --help prints help and returns ExitOk. Returns -1 to go on.
+    // (ExitUsage), also for any positional argument (no command takes one); on --help prints
+    // help and returns ExitOk. Returns -1 to go on.
     int parse(const QStringList &args);
 
     const Config &config() const { return m_config; }
@@ -29,6 +31,8 @@ public:
     bool isSet(const QString &option) const { return m_parser.isSet(option); }
 
 private:
+    bool takes(const Config::KeyInfo &key) const;
+
     QString m_command;
     QStringList m_sections;
     QCommandLineParser m_parser;

@@ -6,6 +6,7 @@
 #include "cli/unixsignals.h"
 #include "core/logging.h"
 #include "core/receiver.h"
+#include "core/tls.h"
 
 #include <cstdio>
 
@@ -54,13 +55,9 @@ int runReceive(const QStringList &args)
         printError(command, secret.error().message);
         return ExitUsage;
     }
-    if (secret.value().isEmpty() && !address.isLoopback()) {
-        printError(command,
-                   config.keyMessage(QStringLiteral("receive.listen"),
-                                     QStringLiteral("%1 is not a loopback address: a shared "
-                                                    "secret is required (secret_file in "
-                                                    "[general], --secret-file)")
-                                         .arg(address.toString())));
+    auto transport = transportFromConfig(config, Side::Receiver);
+    if (!transport) {
+        printError(command, transport.error().message);
         return ExitUsage;
     }
 
@@ -73,21 +70,29 @@ int runReceive(const QStringList &args)
                             config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto,
                             config.receiveThreads, config.partialMaxAgeSecs};
     options.arrival = config.arrivalByLink ? CommitArrival::Link : CommitArrival::Rename;
+    options.tls = transport.value().tls;
+    options.plainOptIn = transport.value().plainOptIn;
+    options.peersFile = config.peersFile;
     Receiver receiver(options);
+    // Before "listening": from then on a SIGHUP reloads, it never kills.
+    UnixSignals signals_;
     if (!receiver.listen(address, config.listenPort)) {
         printError(command, receiver.errorString());
-        return ExitFailure;
+        // What the configuration asked for cannot work (TLS without its peers, plain TCP off
+        // this machine without the opt-in): a usage error, as for a bad value.
+        return receiver.errorCode() == ErrorCode::ConfigError ? ExitUsage : ExitFailure;
     }
     std::printf("listening %s\n",
                 qPrintable(hostPort(receiver.serverAddress(), receiver.serverPort())));
     std::fflush(stdout);
 
-    UnixSignals signals_;
     QObject::connect(&signals_, &UnixSignals::terminationRequested, &receiver, [&receiver](int number) {
         qCInfo(lcCli) << "stopping on signal" << number;
         receiver.close();
         QCoreApplication::quit();
     });
+    QObject::connect(&signals_, &UnixSignals::reloadRequested, &receiver,
+                     [&receiver] { (void)receiver.reloadPeers(); });
     QCoreApplication::exec();
     return ExitOk;
 }

@@ -6,6 +6,7 @@
 #include "core/edengine.h"
 #include "core/logging.h"
 #include "core/sender.h"
+#include "core/tls.h"
 
 #include <QCoreApplication>
 #include <QElapsedTimer>
@@ -50,6 +51,15 @@ int runSend(const QStringList &args)
         return ExitUsage;
     }
     const bool once = cl.isSet(QStringLiteral("once"));
+    auto transport = transportFromConfig(config, Side::Sender);
+    if (!transport) {
+        printError(QStringLiteral("send"), transport.error().message);
+        return ExitUsage;
+    }
+    if (!transport.value().tls && transport.value().plainOptIn)
+        qCWarning(lcCli).noquote() << "plain TCP to" << config.server
+                                   << "(general.transport = plain): the data travels unencrypted, "
+                                      "and the shared secret is the only proof of the receiver";
     auto secret = readSecretFile(config.secretFile);
     if (!secret && once) {
         printError(QStringLiteral("send"), secret.error().message);
@@ -82,6 +92,8 @@ int runSend(const QStringList &args)
     senderOptions.retryMaxMs = config.retryMaxMs;
     senderOptions.maxConnectAttempts = once ? 5 : 0;
     senderOptions.bwlimit = config.bwlimit / qMax(1, config.jobs);
+    senderOptions.tls = transport.value().tls;
+    senderOptions.receiverFingerprint = transport.value().receiverFingerprint;
     Sender sender(&engine, senderOptions);
 
     int exitCode = ExitOk;

@@ -73,11 +73,6 @@ int runSimulate(const QStringList &args)
         printError(Command, QStringLiteral("--root is required (see --help)"));
         return ExitUsage;
     }
-    if (!p.positionalArguments().isEmpty()) {
-        printError(Command, QStringLiteral("unexpected argument '%1' (see --help)")
-                                .arg(p.positionalArguments().constFirst()));
-        return ExitUsage;
-    }
 
     const Config &config = cl.config();
     ProducerOptions options;

@@ -27,8 +27,12 @@ UnixSignals::UnixSignals(QObject *parent) : QObject(parent)
     m_notifier = std::make_unique<QSocketNotifier>(g_pipe[0], QSocketNotifier::Read);
     connect(m_notifier.get(), &QSocketNotifier::activated, this, [this] {
         char byte = 0;
-        while (::read(g_pipe[0], &byte, 1) == 1)
-            Q_EMIT terminationRequested(byte);
+        while (::read(g_pipe[0], &byte, 1) == 1) {
+            if (byte == SIGHUP)
+                Q_EMIT reloadRequested();
+            else
+                Q_EMIT terminationRequested(byte);
+        }
     });
     struct sigaction sa = {};
     sa.sa_handler = onSignal;
@@ -36,12 +40,14 @@ UnixSignals::UnixSignals(QObject *parent) : QObject(parent)
     sa.sa_flags = SA_RESTART;
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
+    ::sigaction(SIGHUP, &sa, nullptr);
 }
 
 UnixSignals::~UnixSignals()
 {
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGHUP, SIG_DFL);
 }
 
 } // namespace isocket::cli

@@ -1,5 +1,5 @@
 #pragma once
-// Turns SIGINT and SIGTERM into a Qt signal, through a self-pipe and a QSocketNotifier, so that
+// Turns SIGINT and SIGTERM (and SIGHUP: reload) into Qt signals, through a self-pipe and a QSocketNotifier, so that
 // a console command can stop cleanly (return tickets, close sockets) in its event loop.
 
 #include <QObject>
@@ -19,6 +19,8 @@ public:
 
 Q_SIGNALS:
     void terminationRequested(int signalNumber);
+    // SIGHUP: read again what may be read again (the receiver's peers file).
+    void reloadRequested();
 
 private:
     std::unique_ptr<QSocketNotifier> m_notifier;

@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include "core/logging.h"
+#include "core/tls.h"
 
 #include <QFile>
 #include <QHostInfo>
@@ -163,6 +164,13 @@ const QList<Config::KeyInfo> &Config::keys()
         {QStringLiteral("general.secret_file"), QStringLiteral("secret-file"), QStringLiteral("FILE"),
          QStringLiteral("shared secret for mutual authentication (mode 0600 or stricter)"),
          QString()},
+        {QStringLiteral("general.cert"), QStringLiteral("cert"), QStringLiteral("FILE"),
+         QStringLiteral("this side's TLS certificate (PEM, from isocket keygen)"), QString()},
+        {QStringLiteral("general.key"), QStringLiteral("key"), QStringLiteral("FILE"),
+         QStringLiteral("the private key of that certificate (PEM, mode 0600)"), QString()},
+        {QStringLiteral("general.transport"), QStringLiteral("transport"),
+         QStringLiteral("auto|tls|plain"),
+         QStringLiteral("TLS or plain TCP (auto: TLS when cert and key are set)"), QString()},
         {QStringLiteral("send.server"), QStringLiteral("server"), QStringLiteral("HOST"),
          QStringLiteral("receiver host"), QStringLiteral("lsocket.conf server")},
         {QStringLiteral("send.port"), QStringLiteral("port"), QStringLiteral("PORT"),
@@ -181,6 +189,9 @@ const QList<Config::KeyInfo> &Config::keys()
         {QStringLiteral("send.bwlimit"), QStringLiteral("bwlimit"), QStringLiteral("BYTES"),
          QStringLiteral("limit the sending rate to this many bytes per second (K, M, G; 0: none)"),
          QString()},
+        {QStringLiteral("send.receiver_fingerprint"), QStringLiteral("receiver-fingerprint"),
+         QStringLiteral("SHA256"),
+         QStringLiteral("the receiver's certificate fingerprint this ED trusts (TLS)"), QString()},
         {QStringLiteral("receive.root"), QStringLiteral("root"), QStringLiteral("DIR"),
          QStringLiteral("where the receiver stores <source>/<dbtag>/<path>"), QString()},
         {QStringLiteral("receive.listen"), QStringLiteral("listen"), QStringLiteral("ADDR:PORT"),
@@ -201,6 +212,8 @@ const QList<Config::KeyInfo> &Config::keys()
          QStringLiteral("remove partials of interrupted transfers untouched this long (s, m, h, d; "
                         "0: keep them)"),
          QString()},
+        {QStringLiteral("receive.peers"), QStringLiteral("peers"), QStringLiteral("FILE"),
+         QStringLiteral("the EDs accepted over TLS: lines 'SOURCE FINGERPRINT'"), QString()},
     };
     return table;
 }
@@ -286,6 +299,29 @@ Result<void> Config::apply(const QString &key, const QString &rawValue, const QS
         secretFile = value;
         return {};
     }
+    if (key == QLatin1String("general.cert"))
+        return nonEmpty(certFile);
+    if (key == QLatin1String("general.key"))
+        return nonEmpty(keyFile);
+    if (key == QLatin1String("general.transport")) {
+        if (value == QLatin1String("auto"))
+            transport = Transport::Auto;
+        else if (value == QLatin1String("tls"))
+            transport = Transport::Tls;
+        else if (value == QLatin1String("plain"))
+            transport = Transport::Plain;
+        else
+            return fail(QStringLiteral("must be auto, tls or plain, not '%1'").arg(value));
+        return {};
+    }
+    if (key == QLatin1String("send.receiver_fingerprint")) {
+        if (auto r = parseFingerprint(value, key); !r)
+            return fail(r.error().message.section(QStringLiteral(": "), 1));
+        receiverFingerprint = value;
+        return {};
+    }
+    if (key == QLatin1String("receive.peers"))
+        return nonEmpty(peersFile);
     if (key == QLatin1String("send.server"))
         return nonEmpty(server);
     if (key == QLatin1String("send.port")) {

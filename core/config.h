@@ -26,6 +26,13 @@ struct Config
     // [general]
     QString logFile;    // scan.conf/watch.conf/fsync.conf log; empty: stderr only
     QString secretFile; // shared secret for mutual authentication
+    // TLS (docs/SECURITY.md): this side's certificate and key (`isocket keygen`), and how to
+    // connect: Auto = TLS when a certificate and key are set, else plain TCP (loopback only);
+    // Tls = TLS or an error; Plain = plain TCP also off this machine (an explicit opt-in).
+    enum class Transport { Auto, Tls, Plain };
+    QString certFile;
+    QString keyFile;
+    Transport transport = Transport::Auto;
 
     // [send]: the ED side (fsync.conf, lsocket.conf).
     QString server = QStringLiteral("127.0.0.1"); // lsocket.conf server
@@ -36,6 +43,7 @@ struct Config
     int retryIntervalMs = 2000;                   // fsync.conf error_retry_interval (first backoff)
     int retryMaxMs = 60000;                       // backoff cap
     qint64 bwlimit = 0;                           // bytes per second for all jobs; 0: no limit
+    QString receiverFingerprint; // the receiver's certificate fingerprint (TLS), as given
 
     // [receive]: the DRMS side.
     QString receiveRoot = QStringLiteral("/var/lib/isocket/received");
@@ -46,6 +54,7 @@ struct Config
     bool arrivalByLink = false; // receive.arrival = link: small files linked in, no rename
     int receiveThreads = 0;   // threads serving connections; 0: one per CPU core
     qint64 partialMaxAgeSecs = 7 * 24 * 3600; // partials untouched this long go; 0: kept
+    QString peersFile; // TLS: the EDs accepted, "source fingerprint" per line
 
     // The effective source name: `source`, or the host name when empty.
     QString effectiveSource() const;

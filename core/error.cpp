@@ -23,6 +23,7 @@ QString errorName(ErrorCode code)
     case ErrorCode::SymlinkRefused: return QStringLiteral("symlink-refused");
     case ErrorCode::FileVanished: return QStringLiteral("file-vanished");
     case ErrorCode::Unsupported: return QStringLiteral("unsupported");
+    case ErrorCode::DatasetComplete: return QStringLiteral("dataset-complete");
     case ErrorCode::ConfigError: return QStringLiteral("config-error");
     case ErrorCode::UsageError: return QStringLiteral("usage-error");
     }

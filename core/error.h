@@ -38,6 +38,7 @@ enum class ErrorCode : quint16 {
     SymlinkRefused = 205,   // a symbolic link inside the receiver's tree
     FileVanished = 206,     // the file was deleted before it was sent (dropped, not retried)
     Unsupported = 207,      // a file type that cannot be sent (not a regular file)
+    DatasetComplete = 208,  // the dbtag is complete on the receiver: its files are not rewritten
 
     // Local only.
     ConfigError = 300,      // bad option or configuration value

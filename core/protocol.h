@@ -25,6 +25,8 @@ constexpr quint16 MinVersion = 1;
 constexpr quint16 Version = 2;
 constexpr quint16 OutsideVersion = 2; // the first version with MANIFEST_OUTSIDE
 constexpr quint16 SkippedVersion = 2; // the first version with MANIFEST_SKIPPED
+// The first version whose peers know the code dataset-complete (208); older ones hear bad-path.
+constexpr quint16 DatasetCompleteVersion = 3;
 constexpr quint32 Magic = 0x49534B54; // "ISKT"
 constexpr quint32 MaxControlFrame = 64 * 1024;     // any frame but DATA
 constexpr quint32 MaxChunk = 1024 * 1024;          // DATA payload bytes

@@ -5,6 +5,7 @@
 #include <QSocketNotifier>
 #include <QThread>
 #include <QtEndian>
+#include <QSslSocket>
 #include <QTcpSocket>
 
 #include <algorithm>
@@ -230,13 +231,52 @@ bool Receiver::hostAlive(const QObject *host) const
 
 bool Receiver::listen(const QHostAddress &address, quint16 port)
 {
-    if (m_options.secret.isEmpty() && !address.isLoopback()) {
-        m_errorString = QStringLiteral("refusing to listen on %1 without a shared secret: anyone "
-                                       "could write files; give a secret file or listen on "
-                                       "127.0.0.1")
-                            .arg(address.toString());
-        return false;
+    if (m_options.tls) {
+        if (auto r = tlsAvailable(); !r) {
+            m_errorCode = ErrorCode::ConfigError;
+            m_errorString = r.error().message;
+            return false;
+        }
+        if (m_options.peersFile.isEmpty()) {
+            m_errorCode = ErrorCode::ConfigError;
+            m_errorString = QStringLiteral("TLS needs the list of EDs this receiver accepts "
+                                           "(receive.peers, --peers): lines 'SOURCE FINGERPRINT'");
+            return false;
+        }
+        auto peers = PeerList::load(m_options.peersFile);
+        if (!peers) {
+            m_errorCode = ErrorCode::ConfigError;
+            m_errorString = peers.error().message;
+            return false;
+        }
+        std::lock_guard lock(m_peersMutex);
+        m_peers = std::make_shared<const PeerList>(peers.value());
+    } else if (!address.isLoopback()) {
+        // Plain TCP off this machine: anyone on the way reads the data, so only when asked for.
+        if (!m_options.plainOptIn) {
+            m_errorCode = ErrorCode::ConfigError;
+            m_errorString = QStringLiteral("refusing plain TCP on %1, which is not a loopback "
+                                           "address: give this receiver a key (general.cert, "
+                                           "general.key; `isocket keygen`) and its EDs "
+                                           "(receive.peers), or opt in to plain TCP with "
+                                           "general.transport = plain")
+                                .arg(address.toString());
+            return false;
+        }
+        if (m_options.secret.isEmpty()) {
+            m_errorCode = ErrorCode::ConfigError;
+            m_errorString = QStringLiteral("refusing to listen on %1 without a shared secret: "
+                                           "anyone could write files; give a secret file or "
+                                           "listen on 127.0.0.1")
+                                .arg(address.toString());
+            return false;
+        }
+        qCWarning(lcRecv).noquote()
+            << "plain TCP on" << address.toString()
+            << "(general.transport = plain): the data and the source names travel unencrypted, "
+               "and the shared secret is the only proof of an ED";
     }
+    m_errorCode = ErrorCode::IoError;
     if (auto r = m_store.open(); !r) {
         m_errorString = r.error().message;
         return false;
@@ -255,7 +295,11 @@ bool Receiver::listen(const QHostAddress &address, quint16 port)
     connect(m_acceptNotifier.get(), &QSocketNotifier::activated, this, &Receiver::acceptPending);
     qCInfo(lcRecv).noquote() << "listening on" << m_server->serverAddress().toString()
                              << m_server->serverPort() << "storing into" << m_options.root << "with"
-                             << m_io.size() << "I/O thread(s)";
+                             << m_io.size() << "I/O thread(s),"
+                             << (m_options.tls ? QStringLiteral("TLS, key %1, %2 ED key(s) accepted")
+                                                     .arg(fingerprintText(m_options.tls->fingerprint))
+                                                     .arg(peers()->size())
+                                               : QStringLiteral("plain TCP"));
     if (m_options.partialMaxAgeSecs > 0) {
         sweepPartials();
         m_sweepTimer.start();
@@ -288,6 +332,45 @@ void Receiver::sweepPartials()
             },
             Qt::QueuedConnection);
     });
+}
+
+Result<int> Receiver::reloadPeers()
+{
+    if (!m_options.tls)
+        return 0;
+    auto loaded = PeerList::load(m_options.peersFile);
+    if (!loaded) {
+        qCWarning(lcRecv).noquote() << "peers file not reloaded, the old list stays:"
+                                    << loaded.error().message;
+        return loaded.error();
+    }
+    auto list = std::make_shared<const PeerList>(loaded.value());
+    {
+        std::lock_guard lock(m_peersMutex);
+        m_peers = list;
+    }
+    qCInfo(lcRecv).noquote() << "peers file" << m_options.peersFile << "reloaded:" << list->size()
+                             << "ED key(s) accepted";
+    // A key taken off the list is cut off now, not at its next reconnect.
+    for (const IoThread &io : m_io) {
+        QObject *host = io.host;
+        QMetaObject::invokeMethod(
+            host,
+            [host, list] {
+                const auto connections =
+                    host->findChildren<ReceiverConnection *>(Qt::FindDirectChildrenOnly);
+                for (ReceiverConnection *c : connections)
+                    c->recheckPeer(*list);
+            },
+            Qt::QueuedConnection);
+    }
+    return list->size();
+}
+
+std::shared_ptr<const PeerList> Receiver::peers() const
+{
+    std::lock_guard lock(m_peersMutex);
+    return m_peers;
 }
 
 bool Receiver::isListening() const
@@ -481,7 +564,7 @@ void Receiver::serve(qintptr socketDescriptor, const QByteArray &peer)
                 std::lock_guard lock(m_unservedMutex);
                 m_unserved.remove(socketDescriptor);
             }
-            auto *socket = new QTcpSocket;
+            QTcpSocket *socket = m_options.tls ? new QSslSocket : new QTcpSocket;
             if (!socket->setSocketDescriptor(socketDescriptor)) {
                 qCWarning(lcRecv).noquote()
                     << "connection" << id << "dropped:" << socket->errorString();

@@ -31,6 +31,7 @@
 #include "core/error.h"
 #include "core/protocol.h"
 #include "core/receivestore.h"
+#include "core/tls.h"
 
 #include <QByteArray>
 #include <QElapsedTimer>
@@ -82,6 +83,13 @@ struct ReceiverOptions
     // The entries of one CLOSE_DBTAG a connection may send, in bytes counted as
     // proto::MaxManifestBytes says; past it the connection is refused (frame-too-large).
     qint64 maxManifestBytes = proto::MaxManifestBytes;
+    // TLS (docs/SECURITY.md): when set, every connection is TLS 1.3 with this identity, and an
+    // ED is accepted only with a certificate listed in `peersFile` for the source it claims in
+    // HELLO (the HMAC secret, when set, is a second factor). Unset: plain TCP, which on an
+    // address that is not loopback needs `plainOptIn` (and a secret).
+    std::shared_ptr<const TlsIdentity> tls = nullptr;
+    QString peersFile = {};
+    bool plainOptIn = false;
 };
 
 class Receiver : public QObject
@@ -94,10 +102,13 @@ public:
     explicit Receiver(ReceiverOptions options, QObject *parent = nullptr);
     ~Receiver() override;
 
-    // Opens the root and starts listening. False with errorString() on failure, also when the
-    // secret is empty and `address` is not a loopback address.
+    // Opens the root and starts listening. False with errorString() on failure, also: with TLS,
+    // when the peers file cannot be read; without TLS, when `address` is not a loopback address
+    // and the plain opt-in or the secret is missing.
     bool listen(const QHostAddress &address, quint16 port);
     QString errorString() const { return m_errorString; }
+    // ConfigError when what was asked for cannot work (a usage error), else IoError.
+    ErrorCode errorCode() const { return m_errorCode; }
     quint16 serverPort() const;
     QHostAddress serverAddress() const;
     bool isListening() const;
@@ -105,6 +116,14 @@ public:
     // Stops listening and drops every connection (partials are kept for a later resume); returns
     // once each I/O thread has dropped its own.
     void close();
+
+    // Reads the peers file again (SIGHUP). On success the new list applies to every new
+    // handshake, and an authenticated connection whose source and key it no longer pairs is
+    // closed; on failure the old list stays. Returns the number of pairs listed.
+    Result<int> reloadPeers();
+    // The list in force (any thread); null without TLS.
+    std::shared_ptr<const PeerList> peers() const;
+    bool usesTls() const { return m_options.tls != nullptr; }
 
     int authFailureCount() const { return m_authFailures; }
     // Connections accepted and not authenticated yet (any thread).
@@ -172,6 +191,7 @@ private:
     void findPartial(ReceiverConnection *connection, quint32 id, quint64 generation, FileSlot slot,
                      qint64 size);
     const QByteArray &secret() const { return m_options.secret; }
+    const ReceiverOptions &options() const { return m_options; }
     qint64 maxManifestBytes() const { return m_options.maxManifestBytes; }
 
     // One I/O thread and the object in it that the thread's connections are children of (the
@@ -244,6 +264,7 @@ private:
     std::unique_ptr<Listener> m_server;
     std::vector<IoThread> m_io;
     QString m_errorString;
+    ErrorCode m_errorCode = ErrorCode::Ok;
     std::mutex m_busyMutex;
     QSet<QString> m_busy;
     std::mutex m_pendingMutex;
@@ -256,6 +277,8 @@ private:
     int m_unauthenticated = 0;
     QHash<QByteArray, int> m_unauthenticatedByPeer;
     std::atomic<int> m_rejected{0};
+    mutable std::mutex m_peersMutex;
+    std::shared_ptr<const PeerList> m_peers; // with TLS; replaced whole by reloadPeers()
     std::mutex m_logMutex;
     QElapsedTimer m_logWindow;
     int m_logLines = 0;

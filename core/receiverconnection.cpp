@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include <QPointer>
+#include <QSslSocket>
 #include <QTcpSocket>
 
 #include "core/config.h"
@@ -87,16 +88,46 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, const QBy
                                      .arg(m_transfers.size()));
     });
     m_socket->setSocketOption(QAbstractSocket::KeepAliveOption, 1);
+    // Our answers are small frames the ED waits for (ACCEPT, STORED): never held back for
+    // Nagle's algorithm, which over TLS (a record per write) cost 170 ms per batch.
+    m_socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+
+    m_tls = qobject_cast<QSslSocket *>(m_socket);
+    if (m_tls) {
+        // Frames come only once the TLS handshake is done (readyRead carries decrypted bytes);
+        // the handshake deadline above covers it too.
+        m_tls->setSslConfiguration(tlsConfiguration(*m_receiver->options().tls));
+        connect(m_tls, &QSslSocket::errorOccurred, this, [this](QAbstractSocket::SocketError e) {
+            if (e != QAbstractSocket::SslHandshakeFailedError ||
+                !m_receiver->mayLogUnauthenticated())
+                return;
+            qCWarning(lcRecv).noquote()
+                << "TLS handshake with" << m_peerAddress << "failed:"
+                << printable(m_tls->errorString(), 200)
+                << "(an ED without TLS? give it a key and this receiver's fingerprint)";
+        });
+        m_tls->startServerEncryption();
+    }
 
     connect(m_socket, &QTcpSocket::readyRead, this, &ReceiverConnection::onReadyRead);
     connect(m_socket, &QTcpSocket::disconnected, this, &ReceiverConnection::onDisconnected);
     connect(m_socket, &QTcpSocket::bytesWritten, this, [this] {
         // After an ERROR: once it has left, half-close so the peer reads it before we go.
-        if (m_phase == Phase::Closing && m_socket->bytesToWrite() == 0)
+        if (m_phase == Phase::Closing && pendingBytes() == 0)
             ::shutdown(int(m_socket->socketDescriptor()), SHUT_WR);
     });
+    if (m_tls)
+        connect(m_tls, &QSslSocket::encryptedBytesWritten, this, [this] {
+            if (m_phase == Phase::Closing && pendingBytes() == 0)
+                ::shutdown(int(m_socket->socketDescriptor()), SHUT_WR);
+        });
     // Data may have arrived before we connected to readyRead.
     QMetaObject::invokeMethod(this, &ReceiverConnection::onReadyRead, Qt::QueuedConnection);
+}
+
+qint64 ReceiverConnection::pendingBytes() const
+{
+    return m_socket->bytesToWrite() + (m_tls ? m_tls->encryptedBytesToWrite() : 0);
 }
 
 ReceiverConnection::~ReceiverConnection()
@@ -121,11 +152,40 @@ void ReceiverConnection::abort()
 void ReceiverConnection::onReadyRead()
 {
     QPointer<ReceiverConnection> self(this);
+    readFrames();
+    if (self && m_tls && m_phase != Phase::Done && !m_heldBack)
+        resumeDecrypting();
+}
+
+void ReceiverConnection::resumeDecrypting()
+{
+    // QSslSocket stops decrypting once its buffer holds readBufferSize() bytes, and starts
+    // again only when a read asks it for more than its buffer holds. The reader takes whole
+    // frames out of the buffer and leaves the first bytes of the next one, so that never
+    // happens: with a large file the connection stalled for good after ~13 MiB. What QSslSocket
+    // itself calls when a read drains it is asked for here (queued, as it does).
+    static const int flush =
+        QSslSocket::staticMetaObject.indexOfMethod("_q_flushReadBuffer()");
+    if (flush >= 0 && m_tls->bytesAvailable() < m_tls->readBufferSize())
+        QSslSocket::staticMetaObject.method(flush).invoke(m_tls, Qt::QueuedConnection);
+}
+
+void ReceiverConnection::readFrames()
+{
+    QPointer<ReceiverConnection> self(this);
     m_receiver->store().startBatch();
     while (self && m_phase != Phase::Done && !m_heldBack) {
         if (m_phase == Phase::Closing) {
             m_socket->readAll(); // drained and ignored until the peer closes
             return;
+        }
+        if (m_phase == Phase::AwaitHello && !m_tls) {
+            char first = 0;
+            if (m_socket->peek(&first, 1) == 1 && first == TlsHandshakeRecord)
+                return fail(ErrorCode::AuthFailed,
+                            QStringLiteral("the peer speaks TLS, and this receiver plain TCP: "
+                                           "give this receiver a key (general.cert, general.key) "
+                                           "and its EDs (receive.peers)"));
         }
         if (!readDataDirect()) {
             auto r = m_reader.read(m_socket);
@@ -218,6 +278,14 @@ void ReceiverConnection::handleHello(const Hello &m)
                         .arg(m.maxVersion)
                         .arg(MinVersion)
                         .arg(Version));
+    if (m_tls) {
+        const Fingerprint fingerprint = fingerprintOf(m_tls->peerCertificate());
+        if (auto why = peerRefusal(*m_receiver->peers(), m.source, fingerprint)) {
+            emit authFailed(m_peerAddress, *why);
+            return fail(ErrorCode::AuthFailed, *why);
+        }
+        m_fingerprint = fingerprint;
+    }
     m_version = qMin(m.maxVersion, Version);
     m_source = m.source;
     m_clientNonce = m.nonce;
@@ -251,6 +319,55 @@ void ReceiverConnection::handleAuth(const Auth &m)
     send(Welcome{MaxInFlight, MaxChunk});
     qCInfo(lcRecv).noquote() << m_peerAddress << "authenticated as" << m_source;
     emit peerAuthenticated(m_id, m_source);
+}
+
+std::optional<QString> ReceiverConnection::peerRefusal(const PeerList &peers,
+                                                       const QString &source,
+                                                       const Fingerprint &fingerprint) const
+{
+    if (fingerprint.isEmpty())
+        return QStringLiteral("source '%1' showed no certificate; an ED proves who it is with "
+                              "its key (`isocket keygen`, general.cert and general.key)")
+            .arg(printable(source, 64));
+    if (peers.allows(source, fingerprint))
+        return std::nullopt;
+    const QStringList listed = peers.sourcesOf(fingerprint);
+    if (listed.isEmpty())
+        return QStringLiteral("source '%1' has the key %2, which is not in the peers file %3: to "
+                              "accept it, add the line '%1 %2' and reload (SIGHUP)")
+            .arg(printable(source, 64), fingerprintText(fingerprint),
+                 m_receiver->options().peersFile);
+    return QStringLiteral("source '%1' has the key %2, which the peers file %3 lists for '%4' "
+                          "only: one ED cannot write as another")
+        .arg(printable(source, 64), fingerprintText(fingerprint), m_receiver->options().peersFile,
+             printable(listed.join(QStringLiteral("', '")), 200));
+}
+
+void ReceiverConnection::recheckPeer(const PeerList &peers)
+{
+    if (!m_tls || m_phase != Phase::Ready)
+        return;
+    if (auto why = peerRefusal(peers, m_source, m_fingerprint)) {
+        qCWarning(lcRecv).noquote() << m_peerAddress << "closed after the reload:" << *why;
+        emit authFailed(m_peerAddress, *why);
+        fail(ErrorCode::AuthFailed, *why);
+    }
+}
+
+std::optional<Error> ReceiverConnection::completeRefusal(const QString &dbtag, const QString &path)
+{
+    auto complete = m_receiver->store().isComplete(m_source, dbtag);
+    if (!complete)
+        return complete.error();
+    if (!complete.value())
+        return std::nullopt;
+    // An older ED would take a code it does not know for a broken frame.
+    const ErrorCode code = m_version >= DatasetCompleteVersion ? ErrorCode::DatasetComplete
+                                                               : ErrorCode::BadPath;
+    return Error{code, QStringLiteral("%1/%2/%3: the dataset is complete on the receiver (it has "
+                                      "its finished.isocket), and a file of it is never written "
+                                      "again; a new version belongs in a new dbtag")
+                           .arg(m_source, dbtag, path)};
 }
 
 QString ReceiverConnection::describe(const Offer &offer) const
@@ -323,6 +440,10 @@ void ReceiverConnection::handleOffer(const Offer &m)
         send(a);
         qCDebug(lcRecv).noquote() << printable(describe(m)) << "already stored";
         return;
+    }
+    if (auto refusal = completeRefusal(m.dbtag, m.path)) {
+        m_receiver->release(key);
+        return refuse(m, refusal->code, refusal->message);
     }
     if (store.writesAnonymously(slot.value(), size))
         return acceptOffer(m, key, slot.value(), std::optional<PartialInfo>());
@@ -420,6 +541,10 @@ void ReceiverConnection::handleBegin(const Begin &m)
     auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path);
     if (!slot) {
         failTransfer(t, slot.error().code, slot.error().message);
+    } else if (auto refusal = completeRefusal(t.offer.dbtag, t.offer.path)) {
+        // Stored already and the ED's copy differs (BEGIN after AlreadyStored): the stored one
+        // stays, the ED hears why at END.
+        failTransfer(t, refusal->code, refusal->message);
     } else {
         t.slot = std::move(slot).value();
         // A new small file needs no name until it is complete (no partial found at OFFER, none

@@ -19,6 +19,7 @@
 #include "core/protocol.h"
 #include "core/receivestore.h"
 #include "core/streamwriter.h"
+#include "core/tls.h"
 
 #include <QElapsedTimer>
 #include <QObject>
@@ -27,6 +28,7 @@
 
 #include <map>
 
+class QSslSocket;
 class QTcpSocket;
 
 namespace isocket {
@@ -58,6 +60,10 @@ public:
 
     // Drops the connection now (Receiver::close). finished() follows.
     void abort();
+
+    // A reloaded peers list: an authenticated TLS connection whose source and key it no longer
+    // pairs is closed (auth-failed).
+    void recheckPeer(const PeerList &peers);
 
     // The committer's answer for `token` (routed by the Receiver). False when this connection
     // no longer tracks the token (it was closed meanwhile): the Receiver reports it then.
@@ -120,6 +126,8 @@ private:
     };
 
     void onReadyRead();
+    void readFrames();
+    void resumeDecrypting(); // TLS: see the .cpp
     void onDisconnected();
     void handle(proto::Message &&message);
     void handleHello(const proto::Hello &m);
@@ -164,6 +172,13 @@ private:
     void refuse(const proto::Offer &offer, ErrorCode code, const QString &message);
     // ERROR(code) to the peer, then a graceful close (drain, then abort after LingerMs).
     void fail(ErrorCode code, const QString &message);
+    // Whether the ED's certificate is listed for the source it claims; the reason when not.
+    std::optional<QString> peerRefusal(const PeerList &peers, const QString &source,
+                                       const Fingerprint &fingerprint) const;
+    // The refusal of a write into a dataset the receiver confirmed whole, or nothing.
+    std::optional<Error> completeRefusal(const QString &dbtag, const QString &path);
+    // Bytes queued for the peer: what TLS has yet to encrypt and what it has encrypted.
+    qint64 pendingBytes() const;
     void failTransfer(Transfer &t, ErrorCode code, const QString &message);
     void replyStored(Transfer &t, ErrorCode code, const QString &message);
     void dropTransfer(quint32 id);
@@ -172,6 +187,8 @@ private:
 
     quint64 m_id;
     QTcpSocket *m_socket; // child
+    QSslSocket *m_tls = nullptr; // m_socket, when the receiver speaks TLS
+    Fingerprint m_fingerprint;   // of the ED's certificate, once HELLO was checked (TLS)
     Receiver *m_receiver; // outlives us (it stops our thread before it goes)
     QString m_peerAddress;
     QByteArray m_peerKey;          // the address as Receiver::admit() counted it

@@ -304,6 +304,24 @@ Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbta
     return slot;
 }
 
+Result<bool> ReceiveStore::isComplete(const QString &source, const QString &dbtag)
+{
+    std::lock_guard lock(m_mutex);
+    auto dir = dirFor({source, dbtag});
+    if (!dir)
+        return dir.error();
+    struct stat st = {};
+    if (::fstatat(dir.value().fd->get(), ManifestName, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return true;
+    if (errno == ENOENT)
+        return false;
+    const int err = errno;
+    return osFailure(QStringLiteral("stat"),
+                     source + QLatin1Char('/') + dbtag + QLatin1Char('/') +
+                         QLatin1String(ManifestName),
+                     err);
+}
+
 Result<std::optional<Hash128>> ReceiveStore::hashOf(int dirFd, const QString &name, qint64 size,
                                                     const QString &shown)
 {

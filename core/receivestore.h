@@ -127,6 +127,11 @@ public:
     // never placed in a directory that is no longer at its path under the root.
     Result<FileSlot> locate(const QString &source, const QString &dbtag, const QString &path);
 
+    // Whether <source>/<dbtag> holds its manifest (finished.isocket): the dataset was confirmed
+    // whole, and its files are never written again (docs/SECURITY.md). False when the dbtag
+    // does not exist yet.
+    Result<bool> isComplete(const QString &source, const QString &dbtag);
+
     // Whether the slot's directory is still at its path under the root (same dev/ino, no
     // symlink on the way): checked by the committer right before a file is renamed or linked
     // into it. Any thread; needs no lock (the root fd is fixed after open()).

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <QScopedValueRollback>
+#include <QSslSocket>
 
 namespace isocket {
 
@@ -138,16 +139,46 @@ void SenderConnection::connectNow()
         m_socket->abort();
         m_socket->deleteLater();
     }
-    m_socket = new QTcpSocket(this);
+    if (m_options.tls) {
+        auto *tls = new QSslSocket(this);
+        tls->setSslConfiguration(tlsConfiguration(*m_options.tls));
+        connect(tls, &QSslSocket::encrypted, this, &SenderConnection::onEncrypted);
+        m_socket = tls;
+    } else {
+        m_socket = new QTcpSocket(this);
+        connect(m_socket, &QTcpSocket::connected, this, &SenderConnection::onConnected);
+    }
     m_socket->setReadBufferSize(2 * proto::MaxDataFrame);
-    connect(m_socket, &QTcpSocket::connected, this, &SenderConnection::onConnected);
     connect(m_socket, &QTcpSocket::readyRead, this, &SenderConnection::onReadyRead);
     connect(m_socket, &QTcpSocket::bytesWritten, this, &SenderConnection::onBytesWritten);
     connect(m_socket, &QTcpSocket::errorOccurred, this, &SenderConnection::onSocketError);
     m_reader = proto::FrameReader();
     setState(LinkState::Connecting, QStringLiteral("%1:%2").arg(m_options.host).arg(m_options.port));
-    m_socket->connectToHost(m_options.host, m_options.port);
+    if (auto *tls = qobject_cast<QSslSocket *>(m_socket))
+        tls->connectToHostEncrypted(m_options.host, m_options.port);
+    else
+        m_socket->connectToHost(m_options.host, m_options.port);
     armWatchdog();
+}
+
+void SenderConnection::onEncrypted()
+{
+    // The TLS handshake proved the receiver holds the key of the certificate it showed; it is
+    // ours only if that is the certificate we pinned. Nothing is sent before this check.
+    auto *tls = static_cast<QSslSocket *>(m_socket);
+    const Fingerprint shown = fingerprintOf(tls->peerCertificate());
+    if (shown != m_options.receiverFingerprint) {
+        lose(Error{ErrorCode::AuthFailed,
+                   QStringLiteral("the receiver at %1:%2 showed the key %3, not the pinned %4 "
+                                  "(send.receiver_fingerprint): another machine, or its key "
+                                  "changed; nothing sent")
+                       .arg(m_options.host)
+                       .arg(m_options.port)
+                       .arg(shown.isEmpty() ? QStringLiteral("(none)") : fingerprintText(shown),
+                            fingerprintText(m_options.receiverFingerprint))});
+        return;
+    }
+    onConnected();
 }
 
 void SenderConnection::onConnected()
@@ -282,6 +313,20 @@ void SenderConnection::shutdown()
 
 void SenderConnection::onReadyRead()
 {
+    if (m_socket && !m_options.tls && m_state == LinkState::Authenticating &&
+        m_handshake == Handshake::AwaitChallenge) {
+        char first = 0;
+        if (m_socket->peek(&first, 1) == 1 &&
+            (first == TlsAlertRecord || first == TlsHandshakeRecord)) {
+            lose(Error{ErrorCode::AuthFailed,
+                       QStringLiteral("the receiver at %1:%2 speaks TLS, and this ED plain TCP: "
+                                      "give it a key (general.cert, general.key; `isocket "
+                                      "keygen`) and pin the receiver (send.receiver_fingerprint)")
+                           .arg(m_options.host)
+                           .arg(m_options.port)});
+            return;
+        }
+    }
     while (m_socket) {
         auto r = m_reader.read(m_socket);
         if (!r) {
@@ -552,7 +597,8 @@ bool SenderConnection::writeData(quint32 id, const char *data, qint64 size)
     // Our caller's loop goes on after us: the bytesWritten of our flushes starts no other.
     QScopedValueRollback pumping(m_pumping, true);
     const QByteArray head = proto::encodeDataHead(id, static_cast<quint32>(size));
-    const bool direct = size >= DirectWriteMinBytes;
+    // Over TLS every byte goes through QSslSocket, which encrypts it.
+    const bool direct = size >= DirectWriteMinBytes && !m_options.tls;
     qint64 sent = 0; // by us, straight to the kernel
     if (direct) {
         // QTcpSocket copies what it is given into a buffer of its own, fresh memory of each

@@ -20,6 +20,7 @@
 #include "core/edengine.h"
 #include "core/fileutil.h"
 #include "core/protocol.h"
+#include "core/tls.h"
 
 #include <QElapsedTimer>
 #include <QObject>
@@ -51,6 +52,11 @@ struct SenderOptions
     int chunkSize = 256 * 1024;
     int timeoutMs = 60000;       // receiver silent this long while we wait for it: reconnect
     qint64 bwlimit = 0;          // bytes per second for this connection; 0: no limit
+    // TLS (docs/SECURITY.md): when set, the connection is TLS 1.3 with this identity, and the
+    // receiver must show the certificate whose fingerprint is `receiverFingerprint` before a
+    // single frame is sent (pinning). Unset: plain TCP.
+    std::shared_ptr<const TlsIdentity> tls;
+    Fingerprint receiverFingerprint;
 };
 
 // One event of one file on a link, in a batch of reported().
@@ -111,6 +117,7 @@ private:
     void connectNow();
     void setState(LinkState state, const QString &detail = QString(), int retryInMs = 0);
     void onConnected();
+    void onEncrypted(); // TLS: checks the pinned fingerprint, then onConnected()
     void onReadyRead();
     void onBytesWritten();
     void onSocketError();
@@ -144,7 +151,7 @@ private:
 
     int m_index;
     SenderOptions m_options;
-    QTcpSocket *m_socket = nullptr; // child
+    QTcpSocket *m_socket = nullptr; // child; a QSslSocket with TLS
     QTimer m_reconnectTimer;
     QTimer m_watchdog;
     QTimer m_throttle;        // armed only while over the rate limit

@@ -2,6 +2,7 @@
 
 #include "core/checksum.h"
 #include "core/sentmark.h"
+#include "core/tls.h"
 #include "tests/testlib/testtree.h"
 
 #include <QCoreApplication>
@@ -9,6 +10,8 @@
 #include <QDirIterator>
 #include <QFile>
 #include <QFileInfo>
+#include <QPointer>
+#include <QSet>
 #include <QRegularExpression>
 #include <QTcpServer>
 #include <QTest>
@@ -187,7 +190,101 @@ quint16 waitListening(Process &p, int timeoutMs)
     return port;
 }
 
-quint16 startReceiver(Process &p, const QString &root, quint16 port, const QStringList &extra)
+// --- TLS -------------------------------------------------------------------------------------
+
+bool tlsByDefault()
+{
+    return qEnvironmentVariable("ISOCKET_TEST_PLAIN") != QLatin1String("1");
+}
+
+namespace {
+
+struct TlsState
+{
+    QTemporaryDir dir;
+    TestTls files;
+    QSet<QString> listed;
+    QList<QPointer<Process>> receivers;
+};
+
+TlsState &tlsState()
+{
+    static TlsState *state = [] {
+        auto *s = new TlsState; // lives until the test process exits (its keys with it)
+        const QString d = s->dir.path();
+        s->files.receiverCert = path(d, QStringLiteral("receiver.crt"));
+        s->files.receiverKey = path(d, QStringLiteral("receiver.key"));
+        s->files.edCert = path(d, QStringLiteral("ed.crt"));
+        s->files.edKey = path(d, QStringLiteral("ed.key"));
+        s->files.peersFile = path(d, QStringLiteral("peers"));
+        auto r = generateIdentity(s->files.receiverCert, s->files.receiverKey,
+                                  QStringLiteral("test-receiver"), false);
+        auto e = generateIdentity(s->files.edCert, s->files.edKey, QStringLiteral("test-ed"), false);
+        if (!r || !e)
+            qFatal("cannot make the test keys: %s", qPrintable(r ? e.error().message : r.error().message));
+        s->files.receiverFingerprint = fingerprintText(r.value().fingerprint);
+        s->files.edFingerprint = fingerprintText(e.value().fingerprint);
+        QFile peers(s->files.peersFile);
+        if (!peers.open(QIODevice::WriteOnly))
+            qFatal("cannot write %s", qPrintable(s->files.peersFile));
+        peers.write("# the EDs of this test process\n");
+        return s;
+    }();
+    return *state;
+}
+
+int reloads(const Process &p)
+{
+    return int(p.err().count(QStringLiteral("reloaded:")));
+}
+
+} // namespace
+
+const TestTls &testTls()
+{
+    return tlsState().files;
+}
+
+QStringList tlsReceiverArgs()
+{
+    const TestTls &t = testTls();
+    return {QStringLiteral("--cert"), t.receiverCert, QStringLiteral("--key"), t.receiverKey,
+            QStringLiteral("--peers"), t.peersFile};
+}
+
+void watchTlsReceiver(Process &p)
+{
+    tlsState().receivers.append(QPointer<Process>(&p));
+}
+
+QStringList tlsSenderArgs(const QString &source)
+{
+    TlsState &state = tlsState();
+    if (!state.listed.contains(source)) {
+        state.listed.insert(source);
+        QFile peers(state.files.peersFile);
+        if (!peers.open(QIODevice::Append))
+            qFatal("cannot append to %s", qPrintable(state.files.peersFile));
+        peers.write((source + QLatin1Char(' ') + state.files.edFingerprint + QLatin1Char('\n'))
+                        .toUtf8());
+        peers.close();
+        // Every running receiver takes the new line before the sender can connect.
+        for (const QPointer<Process> &p : std::as_const(state.receivers)) {
+            if (!p || !p->isRunning() || p->pid() <= 0)
+                continue;
+            const int before = reloads(*p);
+            ::kill(pid_t(p->pid()), SIGHUP);
+            if (!QTest::qWaitFor([&] { return !p || !p->isRunning() || reloads(*p) > before; },
+                                 e2eTimeout(10000)))
+                qWarning().noquote() << p->name() << "did not reload its peers file";
+        }
+    }
+    return {QStringLiteral("--cert"), state.files.edCert, QStringLiteral("--key"),
+            state.files.edKey, QStringLiteral("--receiver-fingerprint"),
+            state.files.receiverFingerprint};
+}
+
+quint16 startPlainReceiver(Process &p, const QString &root, quint16 port, const QStringList &extra)
 {
     QStringList args{QStringLiteral("receive"), QStringLiteral("--root"), root,
                      QStringLiteral("--listen"), QStringLiteral("127.0.0.1:%1").arg(port)};
@@ -197,8 +294,16 @@ quint16 startReceiver(Process &p, const QString &root, quint16 port, const QStri
     return waitListening(p, e2eTimeout(10000));
 }
 
-QStringList senderArgs(const QString &dataRoot, quint16 port, const QString &source,
-                       const QStringList &extra)
+quint16 startReceiver(Process &p, const QString &root, quint16 port, const QStringList &extra)
+{
+    if (!tlsByDefault())
+        return startPlainReceiver(p, root, port, extra);
+    watchTlsReceiver(p);
+    return startPlainReceiver(p, root, port, tlsReceiverArgs() + extra);
+}
+
+QStringList plainSenderArgs(const QString &dataRoot, quint16 port, const QString &source,
+                            const QStringList &extra)
 {
     QStringList args{QStringLiteral("send"),
                      QStringLiteral("--root"),
@@ -214,6 +319,14 @@ QStringList senderArgs(const QString &dataRoot, quint16 port, const QString &sou
                      QStringLiteral("--retry-max"),
                      QStringLiteral("1s")};
     return args + extra;
+}
+
+QStringList senderArgs(const QString &dataRoot, quint16 port, const QString &source,
+                       const QStringList &extra)
+{
+    if (!tlsByDefault())
+        return plainSenderArgs(dataRoot, port, source, extra);
+    return plainSenderArgs(dataRoot, port, source, tlsSenderArgs(source) + extra);
 }
 
 quint16 freePort()

@@ -85,19 +85,46 @@ private:
     qint64 m_pid = 0;
 };
 
-// `isocket receive --root root --listen 127.0.0.1:<port> extra…`, waits for "listening" and
-// returns the port it listens on; 0 on failure (output printed).
+// TLS in the e2e tests (docs/SECURITY.md): on, unless the environment sets
+// ISOCKET_TEST_PLAIN=1 (to compare) or a test asks for plain TCP and says why. One receiver key
+// and one ED key per test process, made with core's generateIdentity() in a temporary
+// directory; the ED key is listed in the receivers' peers file for every source a test sends
+// as (tlsSenderArgs() adds it, and has every running TLS receiver reload the file).
+bool tlsByDefault();
+// --cert, --key and --peers of the test receiver.
+QStringList tlsReceiverArgs();
+// --cert, --key and --receiver-fingerprint of the test ED, `source` listed first.
+QStringList tlsSenderArgs(const QString &source);
+// The files and fingerprints behind those arguments (made on first use).
+struct TestTls
+{
+    QString receiverCert, receiverKey, edCert, edKey, peersFile;
+    QString receiverFingerprint, edFingerprint;
+};
+const TestTls &testTls();
+// Makes `p` (a receiver started with tlsReceiverArgs()) reload its peers file whenever
+// tlsSenderArgs() lists a new source. startReceiver() does it itself.
+void watchTlsReceiver(Process &p);
+
+// `isocket receive --root root --listen 127.0.0.1:<port> extra…` (with TLS: and
+// tlsReceiverArgs()), waits for "listening" and returns the port it listens on; 0 on failure
+// (output printed). startPlainReceiver() never adds TLS: the caller says why.
 quint16 startReceiver(Process &p, const QString &root, quint16 port = 0,
                       const QStringList &extra = {});
+quint16 startPlainReceiver(Process &p, const QString &root, quint16 port = 0,
+                           const QStringList &extra = {});
 // Reads the port from a "listening 127.0.0.1:<port>" line the process printed (0: none yet).
 quint16 listeningPort(const Process &p);
 // Waits for a "listening" line (any way the receiver was started) and returns the port.
 quint16 waitListening(Process &p, int timeoutMs);
 
 // The arguments of `isocket send` towards 127.0.0.1:port as `source`, with short settle and
-// retry delays (tests), followed by extra.
+// retry delays (tests), with TLS (tlsSenderArgs()), followed by extra. plainSenderArgs() never
+// adds TLS: the caller says why.
 QStringList senderArgs(const QString &dataRoot, quint16 port, const QString &source,
                        const QStringList &extra = {});
+QStringList plainSenderArgs(const QString &dataRoot, quint16 port, const QString &source,
+                            const QStringList &extra = {});
 // A free TCP port on 127.0.0.1 (bound to port 0, read back, closed).
 quint16 freePort();
 

@@ -59,10 +59,14 @@ bool privateMounts()
 
 // Starts `isocket receive --root mountPoint --listen 127.0.0.1:0 extra…` in a private mount
 // namespace with a tmpfs of `sizeMiB` MiB mounted at mountPoint (seen from outside as
-// /proc/<pid>/root<mountPoint>).
+// /proc/<pid>/root<mountPoint>). With TLS as startReceiver().
 bool startOnTmpfs(Process &receiver, const QString &mountPoint, int sizeMiB,
-                  const QStringList &extra)
+                  QStringList extra)
 {
+    if (tlsByDefault()) {
+        extra += tlsReceiverArgs();
+        watchTlsReceiver(receiver);
+    }
     return receiver.start(
         QStringLiteral("unshare"),
         QStringList{QStringLiteral("-m"), QStringLiteral("--"), QStringLiteral("sh"),

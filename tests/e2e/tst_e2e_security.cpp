@@ -157,10 +157,12 @@ void TestE2eSecurity::fakeReceiverGetsNothing()
     const QString secret = path(tmp.path(), QStringLiteral("secret"));
     QVERIFY(writeFile(secret, QByteArrayLiteral("s3cret\n"), 0600));
 
+    // Plain TCP: the HMAC handshake is what is under test (it stays the second factor under
+    // TLS); a receiver without the pinned TLS key gets nothing either (tlsUnpinnedReceiver).
     FakeReceiver fake;
     QVERIFY(fake.listen());
     Process sender(QStringLiteral("sender"));
-    QVERIFY(sender.startIsocket(senderArgs(
+    QVERIFY(sender.startIsocket(plainSenderArgs(
         ed, fake.port(), source,
         {QStringLiteral("--once"), QStringLiteral("--secret-file"), secret})));
     QVERIFY(sender.waitForExit(e2eTimeout()));
@@ -182,7 +184,9 @@ void TestE2eSecurity::hostileLengthCostsFiveBytes()
     const E2eScene scene;
     QVERIFY(scene.tmp.isValid());
     Process receiver(QStringLiteral("receiver"));
-    const quint16 port = startReceiver(receiver, scene.recv);
+    // Plain TCP: what a peer can make the protocol layer hold before it authenticated, with
+    // raw frames (over TLS the same caps apply once the TLS handshake is done).
+    const quint16 port = startPlainReceiver(receiver, scene.recv);
     QVERIFY(port != 0);
 
     // The head of a maximum-size DATA frame alone: refused at once, before any of its body.
@@ -229,7 +233,9 @@ void TestE2eSecurity::unauthenticatedPerAddressCap()
     const E2eScene scene;
     QVERIFY(scene.tmp.isValid());
     Process receiver(QStringLiteral("receiver"));
-    const quint16 port = startReceiver(receiver, scene.recv);
+    // Plain TCP: what a peer can make the protocol layer hold before it authenticated, with
+    // raw frames (over TLS the same caps apply once the TLS handshake is done).
+    const quint16 port = startPlainReceiver(receiver, scene.recv);
     QVERIFY(port != 0);
     constexpr int PerPeer = 128; // ReceiverOptions::maxUnauthenticatedPerPeer's default
 
@@ -341,7 +347,9 @@ void TestE2eSecurity::unauthenticatedPeersCannotFloodTheLog()
     const E2eScene scene;
     QVERIFY(scene.tmp.isValid());
     Process receiver(QStringLiteral("receiver"));
-    const quint16 port = startReceiver(receiver, scene.recv);
+    // Plain TCP: what a peer can make the protocol layer hold before it authenticated, with
+    // raw frames (over TLS the same caps apply once the TLS handshake is done).
+    const quint16 port = startPlainReceiver(receiver, scene.recv);
     QVERIFY(port != 0);
     const qsizetype before = receiver.err().size();
 

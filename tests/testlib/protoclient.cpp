@@ -1,5 +1,8 @@
 #include "tests/testlib/protoclient.h"
 
+#include "core/tls.h"
+#include "tests/testlib/processes.h"
+
 #include <QTest>
 
 #include "core/checksum.h"
@@ -20,6 +23,32 @@ bool ProtoClient::connectTo(quint16 port, const QString &host)
                },
                10000) &&
            m_socket.state() == QAbstractSocket::ConnectedState;
+}
+
+bool ProtoClient::connectTls(quint16 port, const QString &certFile, const QString &keyFile)
+{
+    const TestTls &t = testTls();
+    auto identity = loadIdentity(certFile.isEmpty() ? t.edCert : certFile,
+                                 keyFile.isEmpty() ? t.edKey : keyFile);
+    if (!identity) {
+        qWarning().noquote() << identity.error().message;
+        return false;
+    }
+    m_socket.setSslConfiguration(tlsConfiguration(identity.value()));
+    m_socket.connectToHostEncrypted(QStringLiteral("127.0.0.1"), port);
+    const bool done = QTest::qWaitFor(
+        [this] {
+            return m_socket.isEncrypted() ||
+                   m_socket.state() == QAbstractSocket::UnconnectedState;
+        },
+        10000);
+    return done && m_socket.isEncrypted() &&
+           fingerprintText(fingerprintOf(m_socket.peerCertificate())) == t.receiverFingerprint;
+}
+
+bool ProtoClient::connectE2e(quint16 port)
+{
+    return tlsByDefault() ? connectTls(port) : connectTo(port);
 }
 
 void ProtoClient::send(const Message &message)

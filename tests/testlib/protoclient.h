@@ -10,7 +10,7 @@
 #include <QByteArray>
 #include <QDeadlineTimer>
 #include <QString>
-#include <QTcpSocket>
+#include <QSslSocket>
 
 #include <deque>
 #include <optional>
@@ -22,7 +22,14 @@ class ProtoClient
 public:
     ProtoClient();
 
+    // Plain TCP.
     bool connectTo(quint16 port, const QString &host = QStringLiteral("127.0.0.1"));
+    // TLS 1.3 as the e2e tests' ED (testTls(): its key, the receiver's fingerprint checked), or
+    // with the given certificate and key; true once encrypted.
+    bool connectTls(quint16 port, const QString &certFile = QString(),
+                    const QString &keyFile = QString());
+    // What the e2e tests' receivers speak (tlsByDefault()).
+    bool connectE2e(quint16 port);
 
     struct HandshakeResult
     {
@@ -84,11 +91,11 @@ public:
     std::optional<proto::ErrorMsg> lastError() const { return m_lastError; }
     bool isConnected() const { return m_socket.state() == QAbstractSocket::ConnectedState; }
     void disconnect();
-    QTcpSocket &socket() { return m_socket; }
+    QSslSocket &socket() { return m_socket; }
 
 private:
     bool pump();
-    QTcpSocket m_socket;
+    QSslSocket m_socket; // plain until connectTls()
     proto::FrameReader m_reader;
     std::deque<proto::Message> m_inbox;
     std::optional<proto::Message> m_unexpected;

@@ -94,8 +94,10 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, const QBy
 
     m_tls = qobject_cast<QSslSocket *>(m_socket);
     if (m_tls) {
-        // Frames come only once the TLS handshake is done (readyRead carries decrypted bytes);
-        // the handshake deadline above covers it too.
+        // The first byte tells a TLS ClientHello from a plain HELLO (readFrames() starts the
+        // encryption, or answers a plain ERROR that says why); frames come only once the TLS
+        // handshake is done (readyRead then carries decrypted bytes). The handshake deadline
+        // above covers it too.
         m_tls->setSslConfiguration(tlsConfiguration(*m_receiver->options().tls));
         connect(m_tls, &QSslSocket::errorOccurred, this, [this](QAbstractSocket::SocketError e) {
             if (e != QAbstractSocket::SslHandshakeFailedError ||
@@ -106,28 +108,18 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, const QBy
                 << printable(m_tls->errorString(), 200)
                 << "(an ED without TLS? give it a key and this receiver's fingerprint)";
         });
-        m_tls->startServerEncryption();
     }
 
     connect(m_socket, &QTcpSocket::readyRead, this, &ReceiverConnection::onReadyRead);
     connect(m_socket, &QTcpSocket::disconnected, this, &ReceiverConnection::onDisconnected);
     connect(m_socket, &QTcpSocket::bytesWritten, this, [this] {
         // After an ERROR: once it has left, half-close so the peer reads it before we go.
-        if (m_phase == Phase::Closing && pendingBytes() == 0)
+        if (m_phase == Phase::Closing && !(m_tls && m_tls->isEncrypted()) &&
+            m_socket->bytesToWrite() == 0)
             ::shutdown(int(m_socket->socketDescriptor()), SHUT_WR);
     });
-    if (m_tls)
-        connect(m_tls, &QSslSocket::encryptedBytesWritten, this, [this] {
-            if (m_phase == Phase::Closing && pendingBytes() == 0)
-                ::shutdown(int(m_socket->socketDescriptor()), SHUT_WR);
-        });
     // Data may have arrived before we connected to readyRead.
     QMetaObject::invokeMethod(this, &ReceiverConnection::onReadyRead, Qt::QueuedConnection);
-}
-
-qint64 ReceiverConnection::pendingBytes() const
-{
-    return m_socket->bytesToWrite() + (m_tls ? m_tls->encryptedBytesToWrite() : 0);
 }
 
 ReceiverConnection::~ReceiverConnection()
@@ -179,13 +171,30 @@ void ReceiverConnection::readFrames()
             m_socket->readAll(); // drained and ignored until the peer closes
             return;
         }
-        if (m_phase == Phase::AwaitHello && !m_tls) {
+        if (m_phase == Phase::AwaitHello && (!m_tls || !m_tls->isEncrypted())) {
+            if (m_tls && m_tls->mode() != QSslSocket::UnencryptedMode)
+                return; // the TLS handshake is under way
+            // Unencrypted, QSslSocket peeks at the kernel's bytes without taking them.
             char first = 0;
-            if (m_socket->peek(&first, 1) == 1 && first == TlsHandshakeRecord)
+            if (m_socket->peek(&first, 1) != 1)
+                return;
+            if (m_tls && first == TlsHandshakeRecord) {
+                m_tls->startServerEncryption();
+                return;
+            }
+            if (m_tls)
+                return fail(ErrorCode::AuthFailed,
+                            QStringLiteral("this receiver speaks TLS, and the ED plain TCP: give "
+                                           "the ED a key (general.cert, general.key; `isocket "
+                                           "keygen`) and pin this receiver "
+                                           "(send.receiver_fingerprint)"),
+                            true);
+            if (first == TlsHandshakeRecord)
                 return fail(ErrorCode::AuthFailed,
                             QStringLiteral("the peer speaks TLS, and this receiver plain TCP: "
                                            "give this receiver a key (general.cert, general.key) "
-                                           "and its EDs (receive.peers)"));
+                                           "and its EDs (receive.peers)"),
+                            true);
         }
         if (!readDataDirect()) {
             auto r = m_reader.read(m_socket);
@@ -282,7 +291,7 @@ void ReceiverConnection::handleHello(const Hello &m)
         const Fingerprint fingerprint = fingerprintOf(m_tls->peerCertificate());
         if (auto why = peerRefusal(*m_receiver->peers(), m.source, fingerprint)) {
             emit authFailed(m_peerAddress, *why);
-            return fail(ErrorCode::AuthFailed, *why);
+            return fail(ErrorCode::AuthFailed, *why, true); // the peer's part is cut short
         }
         m_fingerprint = fingerprint;
     }
@@ -350,7 +359,7 @@ void ReceiverConnection::recheckPeer(const PeerList &peers)
     if (auto why = peerRefusal(peers, m_source, m_fingerprint)) {
         qCWarning(lcRecv).noquote() << m_peerAddress << "closed after the reload:" << *why;
         emit authFailed(m_peerAddress, *why);
-        fail(ErrorCode::AuthFailed, *why);
+        fail(ErrorCode::AuthFailed, *why, true);
     }
 }
 
@@ -936,7 +945,7 @@ void ReceiverConnection::send(const Message &message)
     m_socket->write(encode(message));
 }
 
-void ReceiverConnection::fail(ErrorCode code, const QString &message)
+void ReceiverConnection::fail(ErrorCode code, const QString &message, bool ownWords)
 {
     if (m_phase == Phase::Closing || m_phase == Phase::Done)
         return;
@@ -947,13 +956,20 @@ void ReceiverConnection::fail(ErrorCode code, const QString &message)
             << (m_source.isEmpty()  ? QString()
                 : authenticated     ? QStringLiteral("(%1)").arg(m_source)
                                     : QStringLiteral("(claims to be '%1')").arg(printable(m_source, 64)))
-            << errorName(code) << ":" << printable(message, authenticated ? 1024 : 200);
+            << errorName(code) << ":" << printable(message, authenticated || ownWords ? 1024 : 200);
     send(ErrorMsg{code, message});
     m_phase = Phase::Closing;
     leaveUnauthenticated(); // it reads nothing more into memory: its place is free
     cleanup();
     m_idle.stop();
     m_deadline.start(LingerMs);
+    if (m_tls && m_tls->isEncrypted()) {
+        // Sends what is queued (QSslSocket encrypts it later, in the event loop: a half-close
+        // now would cut the ERROR off), then TLS's close_notify, then closes.
+        m_socket->readAll();
+        m_tls->disconnectFromHost();
+        return;
+    }
     m_socket->flush();
     if (m_socket->bytesToWrite() == 0)
         ::shutdown(int(m_socket->socketDescriptor()), SHUT_WR);

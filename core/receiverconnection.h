@@ -171,14 +171,15 @@ private:
     void leaveUnauthenticated(); // gives the admission place back, once
     void refuse(const proto::Offer &offer, ErrorCode code, const QString &message);
     // ERROR(code) to the peer, then a graceful close (drain, then abort after LingerMs).
-    void fail(ErrorCode code, const QString &message);
+    // ERROR(code, message) and close. Before authentication the log line quotes at most 200
+    // characters of `message` (a peer chose part of it), unless `ownWords`.
+    void fail(ErrorCode code, const QString &message, bool ownWords = false);
     // Whether the ED's certificate is listed for the source it claims; the reason when not.
     std::optional<QString> peerRefusal(const PeerList &peers, const QString &source,
                                        const Fingerprint &fingerprint) const;
     // The refusal of a write into a dataset the receiver confirmed whole, or nothing.
     std::optional<Error> completeRefusal(const QString &dbtag, const QString &path);
-    // Bytes queued for the peer: what TLS has yet to encrypt and what it has encrypted.
-    qint64 pendingBytes() const;
+
     void failTransfer(Transfer &t, ErrorCode code, const QString &message);
     void replyStored(Transfer &t, ErrorCode code, const QString &message);
     void dropTransfer(quint32 id);

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <QPointer>
 #include <QScopedValueRollback>
 #include <QSslSocket>
 
@@ -210,6 +211,14 @@ void SenderConnection::onSocketError()
 {
     if (!m_socket)
         return;
+    // The receiver's last words first (an ERROR saying why): over TLS the close may be
+    // reported before the bytes that came with it were read.
+    if (m_socket->bytesAvailable() > 0) {
+        QPointer<SenderConnection> self(this);
+        onReadyRead();
+        if (!self || !m_socket)
+            return;
+    }
     const auto err = m_socket->error();
     const ErrorCode code = m_state == LinkState::Connecting ? ErrorCode::ConnectFailed
                                                             : ErrorCode::PeerClosed;

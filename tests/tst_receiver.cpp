@@ -629,9 +629,21 @@ void TestReceiver::wrongSecret()
 
 void TestReceiver::emptySecretRefusesPublicAddress()
 {
+    // Plain TCP off loopback needs the opt-in (general.transport = plain)…
     Fixture f{QByteArray()};
     QVERIFY(!f.receiver->listen(QHostAddress::AnyIPv4, 0));
-    QVERIFY(f.receiver->errorString().contains(QLatin1String("secret")));
+    QVERIFY2(f.receiver->errorString().contains(QLatin1String("general.transport = plain")),
+             qPrintable(f.receiver->errorString()));
+    QCOMPARE(f.receiver->errorCode(), ErrorCode::ConfigError);
+    // …and then a secret as well.
+    {
+        ReceiverOptions options{f.root, QByteArray(), 0};
+        options.plainOptIn = true;
+        Receiver optedIn(options);
+        QVERIFY(!optedIn.listen(QHostAddress::AnyIPv4, 0));
+        QVERIFY2(optedIn.errorString().contains(QLatin1String("secret")),
+                 qPrintable(optedIn.errorString()));
+    }
     QVERIFY(f.listen()); // loopback is fine, with an empty HMAC key on both sides
     ProtoClient c;
     QVERIFY(c.connectTo(f.port()));
@@ -1592,6 +1604,16 @@ void TestReceiver::cliRefusesPublicWithoutSecret()
              QStringLiteral("/dev/null")});
     QVERIFY(p.waitForFinished(10000 * test::timeoutFactor()));
     QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(p.exitCode(), 2);
+    QVERIFY(p.readAllStandardError().contains("general.transport = plain"));
+    QVERIFY(p.readAllStandardOutput().isEmpty());
+
+    // Opted in to plain TCP, still not without a secret.
+    p.start(QStringLiteral(ISOCKET_BINARY),
+            {QStringLiteral("receive"), QStringLiteral("--root"), tmp.path(),
+             QStringLiteral("--listen"), QStringLiteral("0.0.0.0:0"), QStringLiteral("--config"),
+             QStringLiteral("/dev/null"), QStringLiteral("--transport"), QStringLiteral("plain")});
+    QVERIFY(p.waitForFinished(10000 * test::timeoutFactor()));
     QCOMPARE(p.exitCode(), 2);
     QVERIFY(p.readAllStandardError().contains("secret"));
     QVERIFY(p.readAllStandardOutput().isEmpty());

@@ -70,6 +70,11 @@ QStringList differences(const Config &a, const Config &b)
     check("syncPerFile", a.syncPerFile, b.syncPerFile);
     check("arrivalByLink", a.arrivalByLink, b.arrivalByLink);
     check("receiveThreads", a.receiveThreads, b.receiveThreads);
+    check("certFile", a.certFile, b.certFile);
+    check("keyFile", a.keyFile, b.keyFile);
+    check("transport", int(a.transport), int(b.transport));
+    check("receiverFingerprint", a.receiverFingerprint, b.receiverFingerprint);
+    check("peersFile", a.peersFile, b.peersFile);
     return out;
 }
 
@@ -163,6 +168,10 @@ void TestSampleConfig::commentedValuesAreTheDefaults()
     // An empty value stands for "not set", which only keys without a default may show.
     static const QSet<QString> unsetByDefault{QStringLiteral("general.log"),
                                               QStringLiteral("general.secret_file"),
+                                              QStringLiteral("general.cert"),
+                                              QStringLiteral("general.key"),
+                                              QStringLiteral("send.receiver_fingerprint"),
+                                              QStringLiteral("receive.peers"),
                                               QStringLiteral("send.source")};
     Config config;
     for (auto it = m_lines.cbegin(); it != m_lines.cend(); ++it) {

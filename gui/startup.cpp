@@ -1,6 +1,7 @@
 #include "gui/startup.h"
 
 #include "cli/options.h"
+#include "core/tls.h"
 #include "gui/startupdialog.h"
 
 #include <QMessageBox>
@@ -56,6 +57,11 @@ Result<SenderSetup> senderSetupFrom(const Config &config, const QByteArray &secr
     s.sender.retryIntervalMs = config.retryIntervalMs;
     s.sender.retryMaxMs = config.retryMaxMs;
     s.sender.bwlimit = config.bwlimit / qMax(1, config.jobs);
+    auto transport = transportFromConfig(config, Side::Sender);
+    if (!transport)
+        return Error{ErrorCode::UsageError, transport.error().message};
+    s.sender.tls = transport.value().tls;
+    s.sender.receiverFingerprint = transport.value().receiverFingerprint;
     return s;
 }
 
@@ -67,16 +73,19 @@ Result<ReceiverSetup> receiverSetupFrom(const Config &config, const QByteArray &
     else if (!s.address.setAddress(config.listenHost))
         return Error{ErrorCode::UsageError,
                      QStringLiteral("--listen: '%1' is not an IP address").arg(config.listenHost)};
-    if (secret.isEmpty() && !s.address.isLoopback())
-        return Error{ErrorCode::UsageError,
-                     QStringLiteral("--listen %1 is not a loopback address: a shared secret is "
-                                    "required (--secret-file)")
-                         .arg(s.address.toString())};
+    auto transport = transportFromConfig(config, Side::Receiver);
+    if (!transport)
+        return Error{ErrorCode::UsageError, transport.error().message};
+    // Receiver::listen() checks the address against the transport (TLS, or plain with the
+    // opt-in and a secret) before it binds, as for the console program.
     s.port = config.listenPort;
     s.options = ReceiverOptions{config.receiveRoot, secret, config.reserveBytes,
                                 config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto,
                                 config.receiveThreads, config.partialMaxAgeSecs};
     s.options.arrival = config.arrivalByLink ? CommitArrival::Link : CommitArrival::Rename;
+    s.options.tls = transport.value().tls;
+    s.options.plainOptIn = transport.value().plainOptIn;
+    s.options.peersFile = config.peersFile;
     return s;
 }
 

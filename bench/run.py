@@ -278,11 +278,12 @@ def run_timed(cmd, logpath, env=None):
 
 
 class Receiver:
-    def __init__(self, isocket, root, logpath):
+    def __init__(self, isocket, root, logpath, extra=()):
         os.makedirs(root, exist_ok=True)
         self.root = root
         self.log = open(logpath, "ab")
-        self.p = subprocess.Popen([isocket, "receive", "--root", root, "--listen", "127.0.0.1:0"],
+        self.p = subprocess.Popen([isocket, "receive", "--root", root, "--listen", "127.0.0.1:0",
+                                   *extra],
                                   stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.p.stdout.readline()
         if not line.startswith("listening"):
@@ -427,10 +428,11 @@ class Bench:
         return os.path.join(self.logs, name + ".log")
 
     # -- isocket once: fresh receiver root per run -----------------------------------------
-    def isocket_once(self, case, src, manifest, source="ed", extra=(), full_verify=True):
+    def isocket_once(self, case, src, manifest, source="ed", extra=(), full_verify=True,
+                     rx_extra=()):
         rx_root = os.path.join(self.tmp, "rx")
         discard(rx_root)
-        rx = Receiver(self.isocket, rx_root, self.lg(f"{case}-receive"))
+        rx = Receiver(self.isocket, rx_root, self.lg(f"{case}-receive"), rx_extra)
         try:
             t, rc, rss = run_timed([self.isocket, "send", "--root", src, "--to",
                                     f"127.0.0.1:{rx.port}", "--source", source, "--once",
@@ -531,6 +533,57 @@ class Bench:
                              "files/s")
         discard(src)
         return name
+
+    def tls_keys(self):
+        """A key per side (isocket keygen), the ED "ed" listed: (receiver args, sender args)."""
+        d = os.path.join(self.tmp, "keys")
+        os.makedirs(d, exist_ok=True)
+        fp = {}
+        for name in ("drms", "ed"):
+            out = subprocess.run([self.isocket, "keygen", "--cert", f"{d}/{name}.crt", "--key",
+                                  f"{d}/{name}.key", "--name", name, "--force"],
+                                 check=True, capture_output=True, text=True)
+            fp[name] = out.stdout.strip()
+        with open(f"{d}/peers", "w") as f:
+            f.write(f"ed {fp['ed']}\n")
+        return ([f"--cert={d}/drms.crt", f"--key={d}/drms.key", f"--peers={d}/peers"],
+                [f"--cert={d}/ed.crt", f"--key={d}/ed.key", f"--receiver-fingerprint={fp['drms']}"])
+
+    def case_tls(self):
+        """TLS 1.3 against plain TCP, the same files, alternating in one run: 1 GiB and 10k × 4 KiB."""
+        rx_tls, tx_tls = self.tls_keys()
+        names = []
+        big = (256 if self.a.quick else 1024) * MiB
+        count = 2000 if self.a.quick else 10000
+        for kind, label, unit in (("big", f"tls: 1 × {big // MiB} MiB", "MB/s"),
+                                  ("small", f"tls: {count} × 4 KiB in 10 dbtags", "files/s")):
+            self.res.case(label, unit, note="isocket = TLS 1.3 with pinned keys; peer: plain TCP")
+            src = os.path.join(self.tmp, f"src-tls-{kind}")
+            discard(src)
+            log(f"[{label}] generating")
+            if kind == "big":
+                manifest = make_dbtag(src, "DC000001", 1, big, 1, prefix="big")
+            else:
+                manifest = {}
+                for d in range(10):
+                    manifest.update(make_dbtag(src, f"DC{d + 1:06d}", count // 10, 4096, 200 + d))
+            self.few_files = kind == "big"
+            total = sum(s for s, _ in manifest.values())
+            for r in range(self.a.runs):
+                for tool, rx_extra, tx_extra in (("isocket", rx_tls, tx_tls),
+                                                 ("isocket plain", (), ())):
+                    sync()
+                    t, ok, _ = self.isocket_once(label, src, manifest, extra=tx_extra,
+                                                 rx_extra=rx_extra)
+                    if not ok:
+                        continue
+                    v = total / t / 1e6 if unit == "MB/s" else len(manifest) / t
+                    self.res.add(label, tool, v)
+                    log(f"  [{label}] run {r + 1} {tool}: {fmt(v)} {unit} ({t:.2f} s)")
+            self.few_files = False
+            discard(src, now=True)
+            names.append(label)
+        return names
 
     def case_medium(self):
         count = 200 if self.a.quick else 1000
@@ -835,7 +888,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, 1 run: a few minutes")
     ap.add_argument("--runs", type=int, help="runs per case (default 5, --quick 1)")
-    ap.add_argument("--cases", default="big,small,medium,live,idle,restart,many,queue")
+    ap.add_argument("--cases", default="big,small,medium,live,idle,restart,many,queue,tls")
     ap.add_argument("--tmp", default="/var/tmp/isocket-bench", help="work directory (wiped)")
     ap.add_argument("--json", help="raw figures (default bench/results-<full|quick>.json in the build dir)")
     ap.add_argument("--results", help="write the table with the machine to this Markdown file")
@@ -909,6 +962,11 @@ def main():
         targets.append({"case": n["many"], "text": "≥ 0.8× one ED, 0 lost", "check": many_check})
     if "queue" in n:
         targets.append({"case": n["queue"], "text": "≤ 64 MiB", "check": abs_target("isocket", 64)})
+    if "tls" in n:
+        targets += [{"case": n["tls"][0], "text": "TLS ≥ 0.8× plain",
+                     "check": ratio_target("isocket plain", 0.8)},
+                    {"case": n["tls"][1], "text": "TLS ≥ 0.8× plain (not a target of the issue)",
+                     "check": ratio_target("isocket plain", 0.8)}]
 
     table = summarize(b.res, targets)
     mode = "quick" if args.quick else "full"

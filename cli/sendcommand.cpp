@@ -93,7 +93,7 @@ int runSend(const QStringList &args)
     senderOptions.maxConnectAttempts = once ? 5 : 0;
     senderOptions.bwlimit = config.bwlimit / qMax(1, config.jobs);
     senderOptions.tls = transport.value().tls;
-    senderOptions.receiverFingerprint = transport.value().receiverFingerprint;
+    senderOptions.receiverFingerprints = transport.value().receiverFingerprints;
     Sender sender(&engine, senderOptions);
 
     int exitCode = ExitOk;

@@ -191,7 +191,7 @@ const QList<Config::KeyInfo> &Config::keys()
          QString()},
         {QStringLiteral("send.receiver_fingerprint"), QStringLiteral("receiver-fingerprint"),
          QStringLiteral("SHA256"),
-         QStringLiteral("the receiver's certificate fingerprint this ED trusts (TLS)"), QString()},
+         QStringLiteral("the receiver's certificate fingerprints this ED trusts (TLS; comma-separated)"), QString()},
         {QStringLiteral("receive.root"), QStringLiteral("root"), QStringLiteral("DIR"),
          QStringLiteral("where the receiver stores <source>/<dbtag>/<path>"), QString()},
         {QStringLiteral("receive.listen"), QStringLiteral("listen"), QStringLiteral("ADDR:PORT"),
@@ -315,7 +315,7 @@ Result<void> Config::apply(const QString &key, const QString &rawValue, const QS
         return {};
     }
     if (key == QLatin1String("send.receiver_fingerprint")) {
-        if (auto r = parseFingerprint(value, key); !r)
+        if (auto r = parseFingerprints(value, key); !r)
             return fail(r.error().message.section(QStringLiteral(": "), 1));
         receiverFingerprint = value;
         return {};

@@ -168,7 +168,7 @@ void SenderConnection::onEncrypted()
     // ours only if that is the certificate we pinned. Nothing is sent before this check.
     auto *tls = static_cast<QSslSocket *>(m_socket);
     const Fingerprint shown = fingerprintOf(tls->peerCertificate());
-    if (shown != m_options.receiverFingerprint) {
+    if (!m_options.receiverFingerprints.contains(shown)) {
         lose(Error{ErrorCode::AuthFailed,
                    QStringLiteral("the receiver at %1:%2 showed the key %3, not the pinned %4 "
                                   "(send.receiver_fingerprint): another machine, or its key "
@@ -176,7 +176,7 @@ void SenderConnection::onEncrypted()
                        .arg(m_options.host)
                        .arg(m_options.port)
                        .arg(shown.isEmpty() ? QStringLiteral("(none)") : fingerprintText(shown),
-                            fingerprintText(m_options.receiverFingerprint))});
+                            fingerprintsText(m_options.receiverFingerprints))});
         return;
     }
     onConnected();

@@ -53,10 +53,10 @@ struct SenderOptions
     int timeoutMs = 60000;       // receiver silent this long while we wait for it: reconnect
     qint64 bwlimit = 0;          // bytes per second for this connection; 0: no limit
     // TLS (docs/SECURITY.md): when set, the connection is TLS 1.3 with this identity, and the
-    // receiver must show the certificate whose fingerprint is `receiverFingerprint` before a
-    // single frame is sent (pinning). Unset: plain TCP.
+    // receiver must show a certificate whose fingerprint is one of `receiverFingerprints`
+    // before a single frame is sent (pinning). Unset: plain TCP.
     std::shared_ptr<const TlsIdentity> tls;
-    Fingerprint receiverFingerprint;
+    QList<Fingerprint> receiverFingerprints;
 };
 
 // One event of one file on a link, in a batch of reported().

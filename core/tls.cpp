@@ -121,6 +121,14 @@ QString fingerprintText(const Fingerprint &fingerprint)
     return QString::fromLatin1(fingerprint.toHex());
 }
 
+QString fingerprintsText(const QList<Fingerprint> &fingerprints)
+{
+    QStringList out;
+    for (const Fingerprint &fp : fingerprints)
+        out.append(fingerprintText(fp));
+    return out.join(QLatin1Char(','));
+}
+
 Result<Fingerprint> parseFingerprint(const QString &text, const QString &what)
 {
     QString hex = text.trimmed();
@@ -137,6 +145,20 @@ Result<Fingerprint> parseFingerprint(const QString &text, const QString &what)
                                     "`isocket keygen` prints)")
                          .arg(what, text.left(100))};
     return QByteArray::fromHex(hex.toLatin1());
+}
+
+Result<QList<Fingerprint>> parseFingerprints(const QString &text, const QString &what)
+{
+    QList<Fingerprint> out;
+    for (const QString &part : text.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+        auto fp = parseFingerprint(part, what);
+        if (!fp)
+            return fp.error();
+        out.append(fp.value());
+    }
+    if (out.isEmpty())
+        return Error{ErrorCode::ConfigError, QStringLiteral("%1: no fingerprint given").arg(what)};
+    return out;
 }
 
 Fingerprint fingerprintOf(const QSslCertificate &certificate)
@@ -316,10 +338,10 @@ Result<Transport> transportFromConfig(const Config &config, Side side)
                            QStringLiteral("not set: with TLS this ED trusts only the receiver "
                                           "whose fingerprint it knows (print it on the "
                                           "receiver with `isocket keygen --show --cert FILE`)"));
-            auto pin = parseFingerprint(config.receiverFingerprint, QStringLiteral("value"));
-            if (!pin)
-                return key("send.receiver_fingerprint", pin.error().message);
-            transport.receiverFingerprint = pin.value();
+            auto pins = parseFingerprints(config.receiverFingerprint, QStringLiteral("value"));
+            if (!pins)
+                return key("send.receiver_fingerprint", pins.error().message);
+            transport.receiverFingerprints = pins.value();
         }
         return transport;
     }

@@ -36,9 +36,13 @@ using Fingerprint = QByteArray;
 
 // As written in files and printed: 64 lower-case hex digits.
 QString fingerprintText(const Fingerprint &fingerprint);
+QString fingerprintsText(const QList<Fingerprint> &fingerprints); // comma-separated
 // Reads a fingerprint in any usual spelling: hex in either case, optionally in pairs separated
 // by ':' or groups by '-' or spaces, optionally after "sha256:". `what` names the key in errors.
 Result<Fingerprint> parseFingerprint(const QString &text, const QString &what);
+// A list of them separated by commas (a sender pins the old and the new key of a receiver
+// while it is replaced); at least one.
+Result<QList<Fingerprint>> parseFingerprints(const QString &text, const QString &what);
 Fingerprint fingerprintOf(const QSslCertificate &certificate);
 
 // This side's key and certificate.
@@ -88,7 +92,7 @@ QSslConfiguration tlsConfiguration(const TlsIdentity &identity);
 struct Transport
 {
     std::shared_ptr<const TlsIdentity> tls; // null: plain TCP
-    Fingerprint receiverFingerprint;        // the sender's pin, with TLS
+    QList<Fingerprint> receiverFingerprints; // the sender's pins, with TLS
     bool plainOptIn = false;                // general.transport = plain
 };
 enum class Side { Sender, Receiver };

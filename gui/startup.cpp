@@ -61,7 +61,7 @@ Result<SenderSetup> senderSetupFrom(const Config &config, const QByteArray &secr
     if (!transport)
         return Error{ErrorCode::UsageError, transport.error().message};
     s.sender.tls = transport.value().tls;
-    s.sender.receiverFingerprint = transport.value().receiverFingerprint;
+    s.sender.receiverFingerprints = transport.value().receiverFingerprints;
     return s;
 }
 

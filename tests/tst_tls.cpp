@@ -207,7 +207,16 @@ void TestTls::transportFromConfiguration()
     QVERIFY(tls.set(QStringLiteral("send.receiver_fingerprint"), Hex, QStringLiteral("--r")).ok());
     t = transportFromConfig(tls, Side::Sender);
     QVERIFY(t.ok());
-    QCOMPARE(t.value().receiverFingerprint, QByteArray::fromHex(Hex.toLatin1()));
+    QCOMPARE(t.value().receiverFingerprints, QList<QByteArray>{QByteArray::fromHex(Hex.toLatin1())});
+    // Two pins while the receiver's key is replaced.
+    const QString other = QString(64, QLatin1Char('e'));
+    QVERIFY(tls.set(QStringLiteral("send.receiver_fingerprint"), Hex + QStringLiteral(", ") + other,
+                    QStringLiteral("--r")).ok());
+    t = transportFromConfig(tls, Side::Sender);
+    QVERIFY(t.ok());
+    QCOMPARE(t.value().receiverFingerprints.size(), 2);
+    QVERIFY(!tls.set(QStringLiteral("send.receiver_fingerprint"), Hex + QStringLiteral(",x"),
+                     QStringLiteral("--r")).ok());
 
     Config half; // transport = tls without a key
     QVERIFY(half.set(QStringLiteral("general.transport"), QStringLiteral("tls"),

@@ -165,6 +165,17 @@ void TestE2eTls::senderTrustsOnlyThePinnedReceiver()
     QCOMPARE(nothingStored(recv, source, dbtag), QString());
     QCOMPARE(nothingMarked(ed, dbtag), QString());
     QVERIFY(!receiver.err().contains(QStringLiteral("authenticated as")));
+
+    // Pinned too (a receiver's key being replaced: the old and the new one), it is trusted.
+    Process rotated(QStringLiteral("sender, two pins"));
+    QVERIFY(rotated.startIsocket(plainSenderArgs(
+        ed, port, source,
+        {QStringLiteral("--once"), QStringLiteral("--cert"), testTls().edCert,
+         QStringLiteral("--key"), testTls().edKey, QStringLiteral("--receiver-fingerprint"),
+         testTls().receiverFingerprint + QLatin1Char(',') + impostor.fingerprint})));
+    QVERIFY(rotated.waitForExit(e2eTimeout()));
+    QCOMPARE(rotated.exitCode(), 0);
+    QCOMPARE(dbtagFinished(ed, dbtag, recv, source), QString());
 }
 
 void TestE2eTls::unlistedKeyIsRefusedUntilListedAndReloaded()

@@ -144,6 +144,9 @@ void SenderConnection::connectNow()
         auto *tls = new QSslSocket(this);
         tls->setSslConfiguration(tlsConfiguration(*m_options.tls));
         connect(tls, &QSslSocket::encrypted, this, &SenderConnection::onEncrypted);
+        // What QSslSocket encrypted waits in a buffer of its own until the kernel takes it:
+        // reading goes on when that drains (see pendingBytes()).
+        connect(tls, &QSslSocket::encryptedBytesWritten, this, &SenderConnection::onBytesWritten);
         m_socket = tls;
     } else {
         m_socket = new QTcpSocket(this);
@@ -601,6 +604,14 @@ void SenderConnection::onBytesWritten()
         pumpData();
 }
 
+qint64 SenderConnection::pendingBytes() const
+{
+    // bytesToWrite() of a QSslSocket counts only what it has not encrypted yet; without the
+    // encrypted rest, a 1 GiB file was read into 400 MiB of buffers ahead of the network.
+    auto *tls = m_options.tls ? static_cast<QSslSocket *>(m_socket) : nullptr;
+    return m_socket->bytesToWrite() + (tls ? tls->encryptedBytesToWrite() : 0);
+}
+
 bool SenderConnection::writeData(quint32 id, const char *data, qint64 size)
 {
     // Our caller's loop goes on after us: the bytesWritten of our flushes starts no other.
@@ -648,12 +659,12 @@ bool SenderConnection::writeData(quint32 id, const char *data, qint64 size)
         m_unflushed = 0;
         m_socket->flush();
     }
-    return m_socket->bytesToWrite() < HighWater;
+    return pendingBytes() < HighWater;
 }
 
 void SenderConnection::pumpData()
 {
-    while (m_socket && m_current != 0 && m_socket->bytesToWrite() < HighWater) {
+    while (m_socket && m_current != 0 && pendingBytes() < HighWater) {
         auto it = m_offers.find(m_current);
         if (it == m_offers.end()) {
             m_current = 0;

@@ -118,6 +118,8 @@ private:
     void setState(LinkState state, const QString &detail = QString(), int retryInMs = 0);
     void onConnected();
     void onEncrypted(); // TLS: checks the pinned fingerprint, then onConnected()
+    // Bytes written and not yet taken by the kernel (with TLS: encrypted or not).
+    qint64 pendingBytes() const;
     void onReadyRead();
     void onBytesWritten();
     void onSocketError();

@@ -664,9 +664,13 @@ std::optional<FileTicket> EdEngine::takeNext()
             // Queued before the receiver's version was known: a skipped entry after all.
             removeFile(*tag, rel);
             tag->skipped.insert(rel, why);
-            qCWarning(lcScan).noquote()
-                << displayName(tag->path + QLatin1Char('/') + rel) << "is not sent:"
-                << why + QStringLiteral("; the dbtag's manifest will name it as skipped");
+            const QString key = tag->name + QLatin1Char('/') + rel + QLatin1Char('\n') + why;
+            if (!m_warnedSkips.contains(key)) { // once, as setSkipped() says it
+                m_warnedSkips.insert(key);
+                qCWarning(lcScan).noquote()
+                    << displayName(tag->path + QLatin1Char('/') + rel) << "is not sent:"
+                    << why + QStringLiteral("; the dbtag's manifest will name it as skipped");
+            }
             emitStatus(*tag);
             maybeClose(*tag);
             continue;

@@ -39,9 +39,8 @@ QJsonObject toJson(const DbtagInfo &tag)
     // why.
     QJsonArray skipped;
     for (const SkippedEntry &s : tag.skipped)
-        skipped.append(
-            QJsonObject{{QStringLiteral("path"), displayName(s.path)},
-                        {QStringLiteral("reason"), s.reason}});
+        skipped.append(QJsonObject{{QStringLiteral("path"), displayName(s.path)},
+                                   {QStringLiteral("reason"), s.reason}});
     o.insert(QStringLiteral("skipped"), skipped);
     return o;
 }
@@ -91,14 +90,12 @@ int runScan(const QStringList &args)
                         static_cast<long long>(tag.skipped.size()));
         else
             std::printf("%-28s %-9s %7s %7s %12s %7s\n", qPrintable(displayName(tag.name)),
-                        qPrintable(state),
-                        "-", "-", "-", "-");
+                        qPrintable(state), "-", "-", "-", "-");
     }
     for (const DbtagInfo &tag : tags)
         for (const SkippedEntry &s : tag.skipped)
             std::printf("skipped: %s/%s: %s\n", qPrintable(displayName(tag.name)),
-                        qPrintable(displayName(s.path)),
-                        qPrintable(s.reason));
+                        qPrintable(displayName(s.path)), qPrintable(s.reason));
     if (tags.isEmpty())
         std::printf("(no dbtag under %s with prefix '%s')\n", qPrintable(scanner.options().root),
                     qPrintable(config.prefix));

@@ -557,8 +557,9 @@ Result<void> validateRelativePath(const QString &path, const QString &what, Name
         return Error{ErrorCode::BadPath, QStringLiteral("%1 is longer than 4096 bytes").arg(what)};
     for (const QStringView part : QStringView(path).split(QLatin1Char('/'))) {
         if (part.isEmpty())
-            return Error{ErrorCode::BadPath, QStringLiteral("%1 '%2' has an empty component")
-                                                 .arg(what, displayName(path))};
+            return Error{
+                ErrorCode::BadPath,
+                QStringLiteral("%1 '%2' has an empty component").arg(what, displayName(path))};
         if (auto r = validateName(part.toString(), what, rules); !r)
             return r;
     }

@@ -225,7 +225,8 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
         TagRec *tag = tagOf(info.name);
         if (tag && (tag->dev != info.dev || tag->ino != info.ino)) {
             // Another directory under the same name: what we knew of the old one is stale.
-            qCWarning(lcScan).noquote() << "dbtag" << displayName(info.name) << "was replaced; rescanning it";
+            qCWarning(lcScan).noquote()
+                << "dbtag" << displayName(info.name) << "was replaced; rescanning it";
             forgetTag(info.name);
             tag = nullptr;
         }
@@ -258,7 +259,8 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
                 maybeClose(*tag);
             }
         } else if (old != info.state) {
-            qCInfo(lcScan).noquote() << displayName(info.name) << stateName(old) << "→" << stateName(info.state);
+            qCInfo(lcScan).noquote()
+                << displayName(info.name) << stateName(old) << "→" << stateName(info.state);
             if (old == DbtagState::Live)
                 endLive(*tag);
             if (info.state == DbtagState::Live)
@@ -267,7 +269,8 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
                 maybeClose(*tag);
         }
         if (isNew && !initial)
-            qCInfo(lcScan).noquote() << "new dbtag" << displayName(info.name) << stateName(info.state);
+            qCInfo(lcScan).noquote()
+                << "new dbtag" << displayName(info.name) << stateName(info.state);
         if (isNew || old != info.state)
             emitStatus(*tag);
     }
@@ -276,7 +279,8 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
     for (const QString &name : names) {
         if (seen.contains(name))
             continue;
-        qCInfo(lcScan).noquote() << "dbtag" << displayName(name) << "was removed; dropping its queue";
+        qCInfo(lcScan).noquote() << "dbtag" << displayName(name)
+                                 << "was removed; dropping its queue";
         forgetTag(name);
     }
 }
@@ -398,7 +402,8 @@ void EdEngine::makeLive(TagRec &tag)
 {
     m_liveName = tag.name;
     if (m_inotify && !watchTag(tag))
-        qCWarning(lcWatch).noquote() << "cannot watch the live dbtag" << displayName(tag.path) << "; relying on rescans";
+        qCWarning(lcWatch).noquote()
+            << "cannot watch the live dbtag" << displayName(tag.path) << "; relying on rescans";
     else if (m_inotify)
         qCInfo(lcWatch).noquote() << "watching live dbtag" << displayName(tag.name);
     // Sweep after the watch is in place: a file closed meanwhile is seen by one or the other.
@@ -469,8 +474,7 @@ QString EdEngine::unsendableName(const TagRec &tag, const QString &relPath) cons
 }
 
 Result<QList<DataFile>> EdEngine::listFiles(const TagRec &tag, const QString &dir,
-                                            const QString &relPrefix,
-                                            QList<SkippedEntry> *skipped)
+                                            const QString &relPrefix, QList<SkippedEntry> *skipped)
 {
     auto files = m_scanner.listFiles(dir, knownSent(tag, relPrefix), skipped);
     if (!files || !skipped || m_peerVersion == 0 || proto::namesAreBytes(m_peerVersion))
@@ -498,9 +502,10 @@ void EdEngine::setSkipped(TagRec &tag, const QList<SkippedEntry> &skipped, const
         if (m_warnedSkips.contains(key))
             continue; // once, not at every listing
         m_warnedSkips.insert(key);
-        qCWarning(lcScan).noquote() << displayName(tag.path + QLatin1Char('/') + path) << "is not sent:"
-                                    << e.reason + QStringLiteral("; the dbtag's manifest will "
-                                                                 "name it as skipped");
+        qCWarning(lcScan).noquote()
+            << displayName(tag.path + QLatin1Char('/') + path) << "is not sent:"
+            << e.reason + QStringLiteral("; the dbtag's manifest will "
+                                         "name it as skipped");
     }
 }
 
@@ -715,7 +720,8 @@ void EdEngine::fileFailed(const FileTicket &ticket, const Error &error)
     if (!tag)
         return;
     if (error.code == ErrorCode::FileVanished) {
-        qCInfo(lcSend).noquote() << displayName(ticket.absPath) << "was deleted before it was sent; dropped";
+        qCInfo(lcSend).noquote() << displayName(ticket.absPath)
+                                 << "was deleted before it was sent; dropped";
         Q_EMIT fileDropped(ticket, error.message);
         removeFile(*tag, ticket.relPath);
     } else if (error.code == ErrorCode::FileChanged) {
@@ -735,8 +741,9 @@ void EdEngine::fileFailed(const FileTicket &ticket, const Error &error)
         m_delayed.emplace(nowMs() + delay, std::make_pair(tag->name, ticket.relPath));
         armRetryTimer();
     } else {
-        qCCritical(lcSend).noquote() << "cannot send" << displayName(ticket.absPath) << ":" << error.toString()
-                                     << (isTransient(error.code) ? "(giving up)" : "");
+        qCCritical(lcSend).noquote()
+            << "cannot send" << displayName(ticket.absPath) << ":" << error.toString()
+            << (isTransient(error.code) ? "(giving up)" : "");
         setState(*tag, *it, FileState::Failed);
         Q_EMIT fileFailedPermanently(ticket, error);
     }
@@ -992,8 +999,9 @@ void EdEngine::requestClose(TagRec &tag)
         tag.closing = false;
         --m_closing;
         if (!skips.isEmpty())
-            qCWarning(lcSend).noquote() << displayName(tag.name) << "is finished without the receiver with"
-                                        << skips.size() << "entries skipped:" << skips.join(u", ");
+            qCWarning(lcSend).noquote()
+                << displayName(tag.name) << "is finished without the receiver with" << skips.size()
+                << "entries skipped:" << skips.join(u", ");
         writeDoneWatch(tag, QStringLiteral("all %1 files were marked sent outside isocket (g+w "
                                            "without its record); finished without the receiver")
                                 .arg(outside));

@@ -270,8 +270,8 @@ std::optional<QByteArray> unescapeName(QStringView text)
         } else if (e == QLatin1Char('t')) {
             out += '\t';
             i += 1;
-        } else if (e == QLatin1Char('x') && i + 3 < text.size() &&
-                   hexValue(text[i + 2]) >= 0 && hexValue(text[i + 3]) >= 0) {
+        } else if (e == QLatin1Char('x') && i + 3 < text.size() && hexValue(text[i + 2]) >= 0 &&
+                   hexValue(text[i + 3]) >= 0) {
             out += char(hexValue(text[i + 2]) * 16 + hexValue(text[i + 3]));
             i += 3;
         } else {

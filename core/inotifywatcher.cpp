@@ -57,9 +57,8 @@ QString limitHint(const char *what)
 // must not pass through QFileInfo (core/fsname.h).
 QString absoluteClean(const QString &dir)
 {
-    return QDir::cleanPath(dir.startsWith(QLatin1Char('/'))
-                               ? dir
-                               : QDir::currentPath() + QLatin1Char('/') + dir);
+    return QDir::cleanPath(
+        dir.startsWith(QLatin1Char('/')) ? dir : QDir::currentPath() + QLatin1Char('/') + dir);
 }
 
 QString childPath(const QString &dir, const QString &name)
@@ -142,7 +141,8 @@ bool InotifyWatcher::watchRecursively(const QString &dir, bool top, QString *lim
             const int err = errno;
             const QString reason = osError(err);
             if (isStart)
-                m_errorString = QStringLiteral("cannot watch %1: %2").arg(displayName(path), reason);
+                m_errorString =
+                    QStringLiteral("cannot watch %1: %2").arg(displayName(path), reason);
             if (err == ENOSPC) {
                 qCWarning(lcWatch).noquote()
                     << QStringLiteral("cannot watch %1: the inotify watch limit is reached; "
@@ -389,7 +389,8 @@ void InotifyWatcher::handleLostEvents()
 
     const QPointer<InotifyWatcher> self(this);
     for (const QString &top : std::as_const(gone)) {
-        qCWarning(lcWatch).noquote() << "watched directory" << displayName(top) << "is gone:" << m_errorString;
+        qCWarning(lcWatch).noquote()
+            << "watched directory" << displayName(top) << "is gone:" << m_errorString;
         emit directoryGone(top);
         if (!self)
             return;

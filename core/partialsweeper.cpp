@@ -74,8 +74,8 @@ void Sweep::walk(UniqueFd dir, const QString &rel, int depth)
         }
         // Directories: the receiver names none with a leading '.', so none of those is ours.
         if (type == DT_DIR && !name.startsWith('.') && depth < MaxDepth) {
-            const QString child = rel.isEmpty() ? fsDecode(name)
-                                                : rel + QLatin1Char('/') + fsDecode(name);
+            const QString child =
+                rel.isEmpty() ? fsDecode(name) : rel + QLatin1Char('/') + fsDecode(name);
             UniqueFd sub(
                 ::openat(fd, name.constData(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (sub.valid())
@@ -122,8 +122,8 @@ void Sweep::consider(int dirFd, const QByteArray &name, const QString &rel)
         const ssize_t n = fd.valid() ? ::fgetxattr(fd.get(), ReceiveStore::PartNameXattr, buf,
                                                    sizeof buf)
                                      : -1;
-        if (n <= 0 || ReceiveStore::partialName(fsDecode(QByteArray(buf, int(n)))) !=
-                          fsDecode(name))
+        if (n <= 0 ||
+            ReceiveStore::partialName(fsDecode(QByteArray(buf, int(n)))) != fsDecode(name))
             return;
         fileName = QByteArray(buf, int(n));
     }

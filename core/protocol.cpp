@@ -210,7 +210,8 @@ public:
             return {};
         const QByteArrayView bytes(m_data, n);
         if (bytes.contains('\0')) {
-            fail(ErrorCode::BadFrame, QStringLiteral("%1 contains a NUL byte").arg(QLatin1String(field)));
+            fail(ErrorCode::BadFrame,
+                 QStringLiteral("%1 contains a NUL byte").arg(QLatin1String(field)));
             return {};
         }
         advance(n);

@@ -909,8 +909,8 @@ void ReceiverConnection::finishClose()
 {
     const PendingClose close = std::move(*m_close);
     m_close.reset();
-    auto draft = m_receiver->store().prepareManifest(m_source, close.dbtag, close.entries,
-                                                     nameRules());
+    auto draft =
+        m_receiver->store().prepareManifest(m_source, close.dbtag, close.entries, nameRules());
     if (!draft)
         return manifestWritten(close.id, close.dbtag, int(close.entries.size()), 0, draft.error());
     // Its write and two fsyncs happen off this thread, which serves many connections: 50 EDs
@@ -931,8 +931,8 @@ void ReceiverConnection::manifestWritten(quint32 closeId, const QString &dbtag, 
         return;
     }
     send(Closed{closeId, ErrorCode::Ok, QString()});
-    qCInfo(lcRecv).noquote() << "dbtag" << m_source << displayName(dbtag) << "complete:" << files << "files,"
-                             << bytes << "bytes";
+    qCInfo(lcRecv).noquote() << "dbtag" << m_source << displayName(dbtag) << "complete:" << files
+                             << "files," << bytes << "bytes";
     m_receiver->forward(&Receiver::dbtagCompleted, m_source, dbtag, files, bytes);
 }
 

@@ -30,7 +30,8 @@ Error osFailure(const QString &what, const QString &path, int err)
                 QStringLiteral("%1 is a symbolic link (refused)").arg(displayName(path))};
     if (err == ENAMETOOLONG)
         return {ErrorCode::BadPath, QStringLiteral("%1: name too long").arg(displayName(path))};
-    return {writeErrorCode(err), QStringLiteral("cannot %1 %2: %3").arg(what, displayName(path), osError(err))};
+    return {writeErrorCode(err),
+            QStringLiteral("cannot %1 %2: %3").arg(what, displayName(path), osError(err))};
 }
 
 bool isSymlinkAt(int dir, const QByteArray &name)
@@ -91,7 +92,8 @@ Result<UniqueFd> ReceiveStore::openDir(int parent, const QString &name, bool cre
             return Error{ErrorCode::SymlinkRefused,
                          QStringLiteral("%1 is a symbolic link (refused)").arg(displayName(shown))};
         if (err == ENOTDIR)
-            return Error{ErrorCode::BadPath, QStringLiteral("%1 is not a directory").arg(displayName(shown))};
+            return Error{ErrorCode::BadPath,
+                         QStringLiteral("%1 is not a directory").arg(displayName(shown))};
         if (err != ENOENT || !create)
             return osFailure(QStringLiteral("open directory"), shown, err);
         if (::mkdirat(parent, n.constData(), 0755) != 0 && errno != EEXIST) {
@@ -102,7 +104,8 @@ Result<UniqueFd> ReceiveStore::openDir(int parent, const QString &name, bool cre
         if (auto r = syncFd(parent, shown + QStringLiteral("/..")); !r)
             return r.error();
     }
-    return Error{ErrorCode::IoError, QStringLiteral("cannot open directory %1").arg(displayName(shown))};
+    return Error{ErrorCode::IoError,
+                 QStringLiteral("cannot open directory %1").arg(displayName(shown))};
 }
 
 Result<UniqueFd> ReceiveStore::openDirs(const QStringList &components, bool create)
@@ -402,8 +405,9 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
         return Error{ErrorCode::SymlinkRefused,
                      QStringLiteral("%1 is a symbolic link (refused)").arg(displayName(slot.name))};
     if (!S_ISREG(st.st_mode))
-        return Error{ErrorCode::Unsupported,
-                     QStringLiteral("%1 exists and is not a regular file").arg(displayName(slot.name))};
+        return Error{
+            ErrorCode::Unsupported,
+            QStringLiteral("%1 exists and is not a regular file").arg(displayName(slot.name))};
     if (auto foreign = foreignFile(st, slot.name))
         return *foreign;
     const FileStamp stamp = stampOf(st);
@@ -442,8 +446,9 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
         return osFailure(QStringLiteral("stat"), slot.partName, err);
     }
     if (!S_ISREG(st.st_mode))
-        return Error{ErrorCode::Unsupported,
-                     QStringLiteral("%1 exists and is not a regular file").arg(displayName(slot.partName))};
+        return Error{
+            ErrorCode::Unsupported,
+            QStringLiteral("%1 exists and is not a regular file").arg(displayName(slot.partName))};
     if (auto foreign = foreignFile(st, slot.partName))
         return *foreign;
     if (st.st_size == 0)
@@ -568,9 +573,9 @@ Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool a
     if (auto foreign = foreignFile(st, slot.partName))
         return *foreign;
     if (st.st_size < offset)
-        return Error{
-            ErrorCode::IoError,
-            QStringLiteral("%1 shrank below the offset %2").arg(displayName(slot.partName)).arg(offset)};
+        return Error{ErrorCode::IoError, QStringLiteral("%1 shrank below the offset %2")
+                                             .arg(displayName(slot.partName))
+                                             .arg(offset)};
     if (st.st_size != offset && ::ftruncate(fd.get(), offset) != 0) {
         const int err = errno;
         return osFailure(QStringLiteral("truncate"), slot.partName, err);
@@ -765,12 +770,10 @@ QByteArray ReceiveStore::manifestText(const QString &source, const QString &dbta
     };
     // A file sent outside isocket (by the original, or by hand) is named as such: the receiver
     // never held it, so it has no hash. The header counts them only when there are any.
-    QByteArray text = QStringLiteral("# isocket manifest v1 source=%1 dbtag=").arg(source).toUtf8() +
-                      name(dbtag) +
-                      QStringLiteral(" files=%1 bytes=%2")
-                          .arg(entries.size() - skipped)
-                          .arg(bytes)
-                          .toUtf8();
+    QByteArray text =
+        QStringLiteral("# isocket manifest v1 source=%1 dbtag=").arg(source).toUtf8() +
+        name(dbtag) +
+        QStringLiteral(" files=%1 bytes=%2").arg(entries.size() - skipped).arg(bytes).toUtf8();
     if (outside > 0)
         text += QStringLiteral(" outside=%1").arg(outside).toUtf8();
     // An entry the ED skipped (a symbolic link it does not follow, a name it cannot send) is

@@ -134,8 +134,8 @@ Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath, const Known
             auto skip = [&](const QString &reason) { skips.append({rel, reason}); };
             if (const QString reserved = reservedReason(name); !reserved.isEmpty()) {
                 // A file of that name would fail on the receiver for ever: said once, instead.
-                skip(reserved + (S_ISDIR(st.st_mode) ? QStringLiteral("; nothing in it is sent")
-                                                     : QString()));
+                skip(reserved +
+                     (S_ISDIR(st.st_mode) ? QStringLiteral("; nothing in it is sent") : QString()));
                 continue;
             }
             const QByteArray childNative = entry.dirNative + '/' + d->d_name;
@@ -159,7 +159,8 @@ Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath, const Known
                     skip(QStringLiteral("symbolic link to %1, outside the data root")
                              .arg(displayBytes(realNative)));
                 } else if (::stat(realNative.constData(), &tst) != 0) {
-                    skip(QStringLiteral("symbolic link to %1: %2").arg(displayName(target), osError(errno)));
+                    skip(QStringLiteral("symbolic link to %1: %2")
+                             .arg(displayName(target), osError(errno)));
                 } else if (!S_ISREG(tst.st_mode)) {
                     skip(QStringLiteral("symbolic link to %1, %2; only links to files are "
                                         "followed")

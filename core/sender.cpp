@@ -257,8 +257,8 @@ void Sender::onDelivered(Link &link, const FileReport &r)
         // printf style: cheaper than QDebug for a line per file (issue 6)
         qCInfo(lcSend, "sent %s/%s (%lld bytes, %lld ms, %.1f MiB/s)",
                qUtf8Printable(displayName(r.ticket.dbtag)),
-               qUtf8Printable(displayName(r.ticket.relPath)),
-               static_cast<long long>(r.read.size), static_cast<long long>(ms), rate);
+               qUtf8Printable(displayName(r.ticket.relPath)), static_cast<long long>(r.read.size),
+               static_cast<long long>(ms), rate);
     }
     Q_EMIT fileDelivered(r.ticket, bytes, ms);
 }

@@ -485,12 +485,14 @@ void SenderConnection::pumpOffers()
         if (::lstat(nativePath(source).constData(), &st) != 0) {
             const int err = errno;
             reportFailed(ticket, Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
-                                       QStringLiteral("%1: %2").arg(displayName(ticket.absPath), osError(err))});
+                                       QStringLiteral("%1: %2").arg(displayName(ticket.absPath),
+                                                                    osError(err))});
             continue;
         }
         if (!S_ISREG(st.st_mode)) {
-            reportFailed(ticket, Error{ErrorCode::Unsupported,
-                                       QStringLiteral("%1 is not a regular file").arg(displayName(source))});
+            reportFailed(
+                ticket, Error{ErrorCode::Unsupported,
+                              QStringLiteral("%1 is not a regular file").arg(displayName(source))});
             continue;
         }
         auto t = std::make_unique<Transfer>();
@@ -759,10 +761,9 @@ void SenderConnection::handleStored(const proto::Stored &s)
         if (t->fd.valid())
             m_reports.last().file = std::make_shared<const UniqueFd>(std::move(t->fd));
     } else {
-        reportFailed(t->ticket,
-                     Error{s.code, QStringLiteral("receiver could not store %1/%2: %3")
-                                       .arg(displayName(t->ticket.dbtag),
-                                            displayName(t->ticket.relPath), s.message)});
+        reportFailed(t->ticket, Error{s.code, QStringLiteral("receiver could not store %1/%2: %3")
+                                                  .arg(displayName(t->ticket.dbtag),
+                                                       displayName(t->ticket.relPath), s.message)});
     }
     pumpOffers();
 }

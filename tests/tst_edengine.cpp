@@ -545,12 +545,13 @@ void TestEdEngine::namesFollowTheReceiversVersion()
     QCOMPARE(manifest.size(), 3);
     QStringList lines;
     for (const proto::ManifestEntry &e : manifest)
-        lines << displayName(e.path) + (e.skipped.isEmpty() ? QString() : QStringLiteral(" skipped"));
+        lines << displayName(e.path) +
+                     (e.skipped.isEmpty() ? QString() : QStringLiteral(" skipped"));
     lines.sort();
     if (version == 2) {
-        QCOMPARE(lines, (QStringList{QStringLiteral("a.dat"),
-                                     QStringLiteral("caf\\xe9.dat skipped"),
-                                     QStringLiteral("new\\nline skipped")}));
+        QCOMPARE(lines,
+                 (QStringList{QStringLiteral("a.dat"), QStringLiteral("caf\\xe9.dat skipped"),
+                              QStringLiteral("new\\nline skipped")}));
         QVERIFY(!test::hasGroupWriteAt(dir + "/caf\xe9.dat"));
     } else {
         QCOMPARE(lines, (QStringList{QStringLiteral("a.dat"), QStringLiteral("caf\\xe9.dat"),
@@ -559,8 +560,9 @@ void TestEdEngine::namesFollowTheReceiversVersion()
         QVERIFY(test::hasGroupWriteAt(dir + "/new\nline"));
         // The receiver names a missing file as displayName() shows it: it is sent again.
         QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("did not confirm")));
-        engine.dbtagClosed(QStringLiteral("DC1"),
-                           Error{ErrorCode::Incomplete, QStringLiteral("caf\\xe9.dat: not stored")});
+        engine.dbtagClosed(
+            QStringLiteral("DC1"),
+            Error{ErrorCode::Incomplete, QStringLiteral("caf\\xe9.dat: not stored")});
         QVERIFY(!test::hasGroupWriteAt(dir + "/caf\xe9.dat"));
         auto again = engine.takeNext();
         QVERIFY(again);

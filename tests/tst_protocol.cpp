@@ -740,8 +740,8 @@ void TestProtocol::namesAreBytesFromV3()
     for (int b = 1; b < 256; ++b)
         all += char(b);
     const QList<QByteArray> names = {
-        "caf\xe9.dat", "\xff\xfe", "\xc0\xaf", "\xed\xa0\x80", "a\nb\tc\\d", "-rf", all,
-        QByteArray(MaxStringBytes, '\x80')};
+        "caf\xe9.dat", "\xff\xfe", "\xc0\xaf", "\xed\xa0\x80",
+        "a\nb\tc\\d",  "-rf",      all,        QByteArray(MaxStringBytes, '\x80')};
     for (const QByteArray &raw : names) {
         const QString name = fsDecode(raw);
         QCOMPARE(fsEncode(name), raw);
@@ -769,8 +769,8 @@ void TestProtocol::namesAreBytesFromV3()
         }
     }
     // NUL is the one byte no name has.
-    const QByteArray nul = frame(FrameType::Offer, be32(1) + str("DC1") + str(QByteArray("a\0b", 3)) +
-                                                       be64(1) + be64(2));
+    const QByteArray nul = frame(
+        FrameType::Offer, be32(1) + str("DC1") + str(QByteArray("a\0b", 3)) + be64(1) + be64(2));
     auto r = decodeBody(nul.mid(4), 3);
     QVERIFY(!r.ok());
     QCOMPARE(r.error().code, ErrorCode::BadFrame);

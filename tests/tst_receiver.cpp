@@ -1693,13 +1693,12 @@ void TestReceiver::namesAreBytesFromVersion3()
     Fixture f;
     QVERIFY(f.listen());
     // QTemporaryDir cannot remove names that are not UTF-8.
-    const auto cleanup = qScopeGuard([&f] {
-        test::removeTreeAt(QFile::encodeName(f.root) + "/ed1/DC\xff 1");
-    });
+    const auto cleanup =
+        qScopeGuard([&f] { test::removeTreeAt(QFile::encodeName(f.root) + "/ed1/DC\xff 1"); });
     const QString dbtag = fsDecode("DC\xff 1");
-    const QList<QByteArray> names = {"caf\xe9.dat", "\xff\xfe",       "new\nline",
-                                     "back\\slash", "-rf",            "sub/d\xe9/x\ty",
-                                     QByteArray(255, '\xe9'),          "plain.dat"};
+    const QList<QByteArray> names = {"caf\xe9.dat",           "\xff\xfe", "new\nline",
+                                     "back\\slash",           "-rf",      "sub/d\xe9/x\ty",
+                                     QByteArray(255, '\xe9'), "plain.dat"};
     {
         ProtoClient old;
         old.setVersions(1, 2);
@@ -1721,8 +1720,8 @@ void TestReceiver::namesAreBytesFromVersion3()
     quint32 id = 1;
     for (const QByteArray &raw : names) {
         // Big enough for a named partial (the 255-byte name takes the hashed one).
-        const QByteArray data = test::patternBytes(ReceiveStore::AnonymousMaxBytes + raw.size(),
-                                                   int(id));
+        const QByteArray data =
+            test::patternBytes(ReceiveStore::AnonymousMaxBytes + raw.size(), int(id));
         QCOMPARE(c.storeFile(id++, dbtag, fsDecode(raw), data, MtimeNs), ErrorCode::Ok);
         const QByteArray onDisk = QFile::encodeName(f.root) + "/ed1/DC\xff 1/" + raw;
         struct stat st;

@@ -266,11 +266,13 @@ void TestScanner::dataFiles()
     // A link to a file inside the data root is a data file (the target's stamp, its path).
     // A name that is not UTF-8 is a data file like any other (names are bytes), its exact
     // bytes kept.
-    const QString notUtf8 = fsDecode("b\xff" "d");
+    const QString notUtf8 = fsDecode("b\xff"
+                                     "d");
     QCOMPARE(paths, (QStringList{notUtf8, QStringLiteral("link.dat"),
                                  QStringLiteral("sub/deeper/inner.dat"),
                                  QStringLiteral("sub/finished.parse"), QStringLiteral("top.dat")}));
-    QCOMPARE(fsEncode(notUtf8), QByteArray("b\xff" "d"));
+    QCOMPARE(fsEncode(notUtf8), QByteArray("b\xff"
+                                           "d"));
     for (const DataFile &f : r.value().first().files) {
         QCOMPARE(f.linkTarget.isEmpty(), f.relPath != QStringLiteral("link.dat"));
         if (f.relPath == QStringLiteral("link.dat")) {

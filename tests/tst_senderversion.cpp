@@ -304,9 +304,8 @@ void TestSenderVersion::namesFollowTheVersion()
     auto auth = next(10000);
     QVERIFY(auth && std::holds_alternative<proto::Auth>(*auth));
     peer->write(proto::encode(proto::Welcome{proto::MaxInFlight, proto::MaxChunk}));
-    QTRY_VERIFY_WITH_TIMEOUT(!state.isEmpty() && state.last().at(1).value<LinkState>() ==
-                                                     LinkState::Ready,
-                             10000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        !state.isEmpty() && state.last().at(1).value<LinkState>() == LinkState::Ready, 10000);
     QCOMPARE(agreed.size(), 1);
     QCOMPARE(agreed.first().at(1).value<quint16>(), quint16(version));
 
@@ -326,9 +325,9 @@ void TestSenderVersion::namesFollowTheVersion()
         auto offer = next(10000);
         QVERIFY(offer && std::holds_alternative<proto::Offer>(*offer));
         QCOMPARE(fsEncode(std::get<proto::Offer>(*offer).path), raw);
-        peer->write(proto::encode(proto::Accept{std::get<proto::Offer>(*offer).id,
-                                                proto::Decision::Refused, 0, Hash128{},
-                                                ErrorCode::Busy, QStringLiteral("later")}));
+        peer->write(
+            proto::encode(proto::Accept{std::get<proto::Offer>(*offer).id, proto::Decision::Refused,
+                                        0, Hash128{}, ErrorCode::Busy, QStringLiteral("later")}));
         QTRY_VERIFY_WITH_TIMEOUT(!reported.isEmpty(), 10000);
     }
     link.closeDbtag(QStringLiteral("DC1"),

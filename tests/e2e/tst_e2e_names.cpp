@@ -218,14 +218,16 @@ void TestE2eNames::namesAreBytes()
     QVERIFY(scene.tmp.isValid());
     // QTemporaryDir cannot remove names that are not UTF-8: this runs first (the processes
     // below are gone by then).
-    const auto cleanup = qScopeGuard([&scene] { removeTreeAt(QFile::encodeName(scene.tmp.path())); });
+    const auto cleanup =
+        qScopeGuard([&scene] { removeTreeAt(QFile::encodeName(scene.tmp.path())); });
     const auto &[tmp, ed, recv, source, live] = scene;
     const QByteArray edBytes = QFile::encodeName(ed);
     const QByteArray recvBytes = QFile::encodeName(path(recv, source));
     const QByteArray closed = "DC1\xff";
     const QList<QByteArray> names = {
-        "caf\xe9.dat", "\xff\xfe", "new\nline.dat", "back\\slash.dat", "-rf.dat",
-        QByteArray(254, 'n') + "\xe9", "sub\xe9/in\x01ner.dat", "plain.dat"};
+        "caf\xe9.dat",           "\xff\xfe", "new\nline.dat",
+        "back\\slash.dat",       "-rf.dat",  QByteArray(254, 'n') + "\xe9",
+        "sub\xe9/in\x01ner.dat", "plain.dat"};
     QHash<QByteArray, QByteArray> contents; // "dbtag/path" → bytes
     quint32 seed = 1;
     for (const QByteArray &name : names) {
@@ -292,8 +294,8 @@ void TestE2eNames::namesAreBytes()
                                  e2eTimeout());
     }
     QVERIFY(writeFile(path(path(ed, live), QStringLiteral("finished.parse")), QByteArray()));
-    QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(path(path(ed, live), QStringLiteral("finished.watch"))),
-                             e2eTimeout());
+    QTRY_VERIFY_WITH_TIMEOUT(
+        QFileInfo::exists(path(path(ed, live), QStringLiteral("finished.watch"))), e2eTimeout());
 
     for (auto it = contents.cbegin(); it != contents.cend(); ++it) {
         // Exact bytes and content on the receiver; marked, with isocket's own record, on the ED.
@@ -307,12 +309,12 @@ void TestE2eNames::namesAreBytes()
         const auto manifest = readFileAt(recvBytes + '/' + dbtag + "/finished.isocket");
         QVERIFY(manifest);
         const QList<QByteArray> lines = manifest->split('\n');
-        QCOMPARE(lines.size(), names.size() + 2); // header, one line a file, the last '\n'
+        QCOMPARE(lines.size(), names.size() + 2);          // header, one line a file, the last '\n'
         const int escaped = (dbtag == closed ? 1 : 0) + 6; // all but "-rf.dat" and "plain.dat"
-        const qint64 total = std::accumulate(names.cbegin(), names.cend(), qint64(0),
-                                             [&](qint64 sum, const QByteArray &n) {
-                                                 return sum + contents.value(dbtag + '/' + n).size();
-                                             });
+        const qint64 total = std::accumulate(
+            names.cbegin(), names.cend(), qint64(0), [&](qint64 sum, const QByteArray &n) {
+                return sum + contents.value(dbtag + '/' + n).size();
+            });
         const QByteArray tail = " files=8 bytes=" + QByteArray::number(total) +
                                 " escaped=" + QByteArray::number(escaped);
         QVERIFY2(lines.at(0).endsWith(tail), lines.at(0).constData());
@@ -320,8 +322,8 @@ void TestE2eNames::namesAreBytes()
         for (int i = 1; i <= names.size(); ++i) {
             const QByteArray &line = lines.at(i);
             const qsizetype sizeAt = line.indexOf("  ") + 2;
-            const auto bytes = unescapeName(
-                QString::fromUtf8(line.mid(line.indexOf("  ", sizeAt) + 2)));
+            const auto bytes =
+                unescapeName(QString::fromUtf8(line.mid(line.indexOf("  ", sizeAt) + 2)));
             QVERIFY2(bytes, line.constData());
             listed << *bytes;
         }

@@ -371,7 +371,7 @@ std::optional<Error> ReceiverConnection::completeRefusal(const QString &dbtag, c
     return Error{code, QStringLiteral("%1/%2/%3: the dataset is complete on the receiver (it has "
                                       "its finished.isocket), and a file of it is never written "
                                       "again; a new version belongs in a new dbtag")
-                           .arg(m_source, dbtag, path)};
+                           .arg(m_source, displayName(dbtag), displayName(path))};
 }
 
 QString ReceiverConnection::describe(const Offer &offer) const

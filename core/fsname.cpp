@@ -1,5 +1,7 @@
 #include "core/fsname.h"
 
+#include <algorithm>
+
 namespace isocket {
 
 namespace {
@@ -185,14 +187,14 @@ bool isUtf8Name(QStringView name)
 
 bool needsEscape(QStringView name)
 {
-    for (const QChar ch : name) {
+    // The usual name has no surrogate, control character or backslash: one cheap pass. Only
+    // one that has takes the careful pass, which tells escaped bytes and pairs apart.
+    const auto plain = [](QChar ch) {
         const char16_t c = ch.unicode();
-        // Surrogates (escaped bytes, or halves of a pair) take the careful path below.
-        if (c == u'\\' || isControl(c) || (c >= 0xD800 && c <= 0xDFFF))
-            goto careful;
-    }
-    return false;
-careful:
+        return c != u'\\' && !isControl(c) && (c < 0xD800 || c > 0xDFFF);
+    };
+    if (std::all_of(name.begin(), name.end(), plain))
+        return false;
     for (qsizetype i = 0; i < name.size();) {
         int units = 1;
         const char32_t cp = codePointAt(name, i, &units);

@@ -2,6 +2,7 @@
 
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "core/fsname.h"
 #include "core/scanner.h"
 
 #include <QJsonArray>
@@ -16,7 +17,7 @@ namespace {
 
 QJsonObject toJson(const DbtagInfo &tag)
 {
-    QJsonObject o{{QStringLiteral("name"), tag.name},
+    QJsonObject o{{QStringLiteral("name"), displayName(tag.name)},
                   {QStringLiteral("state"), stateName(tag.state)},
                   {QStringLiteral("newest"), tag.newest},
                   {QStringLiteral("finished_parse"), tag.hasParse},
@@ -29,16 +30,17 @@ QJsonObject toJson(const DbtagInfo &tag)
     QJsonArray unsent;
     for (const DataFile &f : tag.files)
         if (!f.sent)
-            unsent.append(f.relPath);
+            unsent.append(displayName(f.relPath)); // names are bytes: shown escaped
     o.insert(QStringLiteral("files"), static_cast<int>(tag.files.size()));
     o.insert(QStringLiteral("unsent"), tag.unsentCount());
     o.insert(QStringLiteral("unsent_bytes"), tag.unsentBytes());
     o.insert(QStringLiteral("unsent_files"), unsent);
-    // Entries that are not sent at all (links elsewhere, names not UTF-8…), and why.
+    // Entries that are not sent at all (links elsewhere, the receiver's reserved names…), and
+    // why.
     QJsonArray skipped;
     for (const SkippedEntry &s : tag.skipped)
-        skipped.append(
-            QJsonObject{{QStringLiteral("path"), s.path}, {QStringLiteral("reason"), s.reason}});
+        skipped.append(QJsonObject{{QStringLiteral("path"), displayName(s.path)},
+                                   {QStringLiteral("reason"), s.reason}});
     o.insert(QStringLiteral("skipped"), skipped);
     return o;
 }
@@ -82,18 +84,18 @@ int runScan(const QStringList &args)
         if (tag.state == DbtagState::Abnormal)
             state += QLatin1Char('!');
         if (tag.listed)
-            std::printf("%-28s %-9s %7lld %7d %12s %7lld\n", qPrintable(tag.name),
+            std::printf("%-28s %-9s %7lld %7d %12s %7lld\n", qPrintable(displayName(tag.name)),
                         qPrintable(state), static_cast<long long>(tag.files.size()),
                         tag.unsentCount(), qPrintable(humanBytes(tag.unsentBytes())),
                         static_cast<long long>(tag.skipped.size()));
         else
-            std::printf("%-28s %-9s %7s %7s %12s %7s\n", qPrintable(tag.name), qPrintable(state),
-                        "-", "-", "-", "-");
+            std::printf("%-28s %-9s %7s %7s %12s %7s\n", qPrintable(displayName(tag.name)),
+                        qPrintable(state), "-", "-", "-", "-");
     }
     for (const DbtagInfo &tag : tags)
         for (const SkippedEntry &s : tag.skipped)
-            std::printf("skipped: %s/%s: %s\n", qPrintable(tag.name), qPrintable(s.path),
-                        qPrintable(s.reason));
+            std::printf("skipped: %s/%s: %s\n", qPrintable(displayName(tag.name)),
+                        qPrintable(displayName(s.path)), qPrintable(s.reason));
     if (tags.isEmpty())
         std::printf("(no dbtag under %s with prefix '%s')\n", qPrintable(scanner.options().root),
                     qPrintable(config.prefix));

@@ -4,6 +4,7 @@
 #include "cli/options.h"
 #include "cli/unixsignals.h"
 #include "core/edengine.h"
+#include "core/fsname.h"
 #include "core/logging.h"
 #include "core/sender.h"
 #include "core/tls.h"
@@ -132,8 +133,9 @@ int runSend(const QStringList &args)
         // unsent, and the pass did not send everything.
         const QStringList heldOpen = engine.filesHeldOpen();
         for (const QString &path : heldOpen)
-            printError(QStringLiteral("send"),
-                       QStringLiteral("%1 is still open for writing; not sent").arg(path));
+            printError(
+                QStringLiteral("send"),
+                QStringLiteral("%1 is still open for writing; not sent").arg(displayName(path)));
         if (failed > 0) {
             printError(QStringLiteral("send"),
                        QStringLiteral("%1 file(s) or dbtag(s) could not be sent; see the log").arg(failed));

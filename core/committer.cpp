@@ -18,6 +18,7 @@
 #include <QRandomGenerator>
 #include <QThread>
 
+#include "core/fsname.h"
 #include "core/logging.h"
 
 namespace isocket {
@@ -127,7 +128,7 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
     std::vector<Outcome> outcomes;
     outcomes.reserve(batch.size());
     auto fail = [](int err, const QString &what, const QString &name) {
-        return QStringLiteral("cannot %1 %2: %3").arg(what, name, osError(err));
+        return QStringLiteral("cannot %1 %2: %3").arg(what, displayName(name), osError(err));
     };
 
     // The distinct directories of the batch, and the filesystem each is on.
@@ -237,7 +238,7 @@ void Committer::processBatch(std::deque<CommitJob> &batch)
             outcome = {job.token, ErrorCode::IoError,
                        QStringLiteral("the directory of %1 was moved or removed while it "
                                       "arrived; not stored (it is sent again)")
-                           .arg(job.finalName)};
+                           .arg(displayName(job.finalName))};
             if (!anonymous) // our partial, in a directory that left the tree: not left behind
                 ::unlinkat(job.dir->get(), nativePath(job.partName).constData(), 0);
         } else if (const int err = placeFile(job, m_arrival)) {

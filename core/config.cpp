@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include "core/fsname.h"
 #include "core/logging.h"
 #include "core/tls.h"
 
@@ -518,14 +519,15 @@ Result<qint64> parseByteSize(const QString &text, const QString &whatIn)
     return v << shift;
 }
 
-Result<void> validateName(const QString &name, const QString &what)
+Result<void> validateName(const QString &name, const QString &what, NameRules rules)
 {
     auto bad = [&](const QString &why) -> Result<void> {
-        return Error{ErrorCode::BadPath, QStringLiteral("%1 '%2' %3").arg(what, name, why)};
+        return Error{ErrorCode::BadPath,
+                     QStringLiteral("%1 '%2' %3").arg(what, displayName(name), why)};
     };
     if (name.isEmpty())
         return bad(QStringLiteral("is empty"));
-    if (name.toUtf8().size() > 255)
+    if (fsLength(name) > 255)
         return bad(QStringLiteral("is longer than 255 bytes"));
     if (name == QLatin1String(".") || name == QLatin1String(".."))
         return bad(QStringLiteral("is not a name"));
@@ -534,26 +536,31 @@ Result<void> validateName(const QString &name, const QString &what)
     for (const QChar c : name) {
         if (c == QLatin1Char('/'))
             return bad(QStringLiteral("contains '/'"));
-        if (c.unicode() < 0x20 || c.unicode() == 0x7f)
+        if (c.unicode() == 0)
+            return bad(QStringLiteral("contains a NUL byte"));
+        if (rules == NameRules::Text && (c.unicode() < 0x20 || c.unicode() == 0x7f))
             return bad(QStringLiteral("contains a control character"));
     }
+    if (rules == NameRules::Text && !isUtf8Name(name))
+        return bad(QStringLiteral("is not valid UTF-8"));
     return {};
 }
 
-Result<void> validateRelativePath(const QString &path, const QString &what)
+Result<void> validateRelativePath(const QString &path, const QString &what, NameRules rules)
 {
     if (path.isEmpty())
         return Error{ErrorCode::BadPath, QStringLiteral("%1 is empty").arg(what)};
     if (path.startsWith(QLatin1Char('/')))
-        return Error{ErrorCode::BadPath, QStringLiteral("%1 '%2' is absolute").arg(what, path)};
-    if (path.toUtf8().size() > 4096)
+        return Error{ErrorCode::BadPath,
+                     QStringLiteral("%1 '%2' is absolute").arg(what, displayName(path))};
+    if (fsLength(path) > 4096)
         return Error{ErrorCode::BadPath, QStringLiteral("%1 is longer than 4096 bytes").arg(what)};
-    const QStringList parts = path.split(QLatin1Char('/'));
-    for (const QString &part : parts) {
+    for (const QStringView part : QStringView(path).split(QLatin1Char('/'))) {
         if (part.isEmpty())
-            return Error{ErrorCode::BadPath,
-                         QStringLiteral("%1 '%2' has an empty component").arg(what, path)};
-        if (auto r = validateName(part, what); !r)
+            return Error{
+                ErrorCode::BadPath,
+                QStringLiteral("%1 '%2' has an empty component").arg(what, displayName(path))};
+        if (auto r = validateName(part.toString(), what, rules); !r)
             return r;
     }
     return {};

@@ -105,11 +105,19 @@ Result<qint64> parseAgeSecs(const QString &text, const QString &what);
 // Parses "123", "64K", "10M", "1G" (powers of 1024) into bytes.
 Result<qint64> parseByteSize(const QString &text, const QString &what);
 
+// What a name may hold (docs/PROTOCOL.md section 4). Text: the source name always, and dbtags
+// and paths on protocol versions 1 and 2: valid UTF-8, no control characters. Bytes: dbtags and
+// paths from version 3 on: any byte but NUL and '/' (the lossless QString of core/fsname.h).
+enum class NameRules { Text, Bytes };
+
 // Validates a name used as one path component on the receiver (source, dbtag): non-empty,
-// at most 255 bytes, no '/', not "." or "..", no control characters, no leading '.'.
-Result<void> validateName(const QString &name, const QString &what);
+// at most 255 bytes, no '/', not "." or "..", no leading '.', no NUL; for Text also valid UTF-8
+// and no control characters.
+Result<void> validateName(const QString &name, const QString &what,
+                          NameRules rules = NameRules::Text);
 
 // Validates a relative path inside a dbtag: components as validateName, at most 4096 bytes.
-Result<void> validateRelativePath(const QString &path, const QString &what);
+Result<void> validateRelativePath(const QString &path, const QString &what,
+                                  NameRules rules = NameRules::Text);
 
 } // namespace isocket

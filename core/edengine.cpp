@@ -1,6 +1,8 @@
 #include "core/edengine.h"
 
 #include "core/backoff.h"
+#include "core/config.h"
+#include "core/fsname.h"
 #include "core/inotifywatcher.h"
 #include "core/logging.h"
 #include "core/rootwatcher.h"
@@ -17,7 +19,6 @@
 #include <unistd.h>
 
 #include <QDir>
-#include <QFileInfo>
 
 namespace isocket {
 
@@ -224,7 +225,8 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
         TagRec *tag = tagOf(info.name);
         if (tag && (tag->dev != info.dev || tag->ino != info.ino)) {
             // Another directory under the same name: what we knew of the old one is stale.
-            qCWarning(lcScan).noquote() << "dbtag" << info.name << "was replaced; rescanning it";
+            qCWarning(lcScan).noquote()
+                << "dbtag" << displayName(info.name) << "was replaced; rescanning it";
             forgetTag(info.name);
             tag = nullptr;
         }
@@ -257,7 +259,8 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
                 maybeClose(*tag);
             }
         } else if (old != info.state) {
-            qCInfo(lcScan).noquote() << info.name << stateName(old) << "→" << stateName(info.state);
+            qCInfo(lcScan).noquote()
+                << displayName(info.name) << stateName(old) << "→" << stateName(info.state);
             if (old == DbtagState::Live)
                 endLive(*tag);
             if (info.state == DbtagState::Live)
@@ -266,7 +269,8 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
                 maybeClose(*tag);
         }
         if (isNew && !initial)
-            qCInfo(lcScan).noquote() << "new dbtag" << info.name << stateName(info.state);
+            qCInfo(lcScan).noquote()
+                << "new dbtag" << displayName(info.name) << stateName(info.state);
         if (isNew || old != info.state)
             emitStatus(*tag);
     }
@@ -275,7 +279,8 @@ void EdEngine::applyScan(const QList<DbtagInfo> &infos, bool initial)
     for (const QString &name : names) {
         if (seen.contains(name))
             continue;
-        qCInfo(lcScan).noquote() << "dbtag" << name << "was removed; dropping its queue";
+        qCInfo(lcScan).noquote() << "dbtag" << displayName(name)
+                                 << "was removed; dropping its queue";
         forgetTag(name);
     }
 }
@@ -312,7 +317,7 @@ bool EdEngine::watchTag(TagRec &tag)
     if (!m_inotify->addTree(tag.path))
         return false;
     // Spelled as the watcher spells the paths it reports.
-    tag.watchPath = QDir::cleanPath(QFileInfo(tag.path).absoluteFilePath());
+    tag.watchPath = QDir::cleanPath(tag.path); // absolute already (the root is resolved)
     m_watched.insert(tag.watchPath, tag.name);
     return true;
 }
@@ -336,7 +341,7 @@ void EdEngine::maybeUnwatch(TagRec &tag)
 bool EdEngine::quietEnough(TagRec &tag)
 {
     struct stat st;
-    if (::stat(QFile::encodeName(tag.path).constData(), &st) != 0)
+    if (::stat(nativePath(tag.path).constData(), &st) != 0)
         return true; // gone: the scan forgets it
     const qint64 changedMs = qint64(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
     const qint64 quietAt = changedMs + m_options.quietMs;
@@ -397,9 +402,10 @@ void EdEngine::makeLive(TagRec &tag)
 {
     m_liveName = tag.name;
     if (m_inotify && !watchTag(tag))
-        qCWarning(lcWatch) << "cannot watch the live dbtag" << tag.path << "; relying on rescans";
+        qCWarning(lcWatch).noquote()
+            << "cannot watch the live dbtag" << displayName(tag.path) << "; relying on rescans";
     else if (m_inotify)
-        qCInfo(lcWatch).noquote() << "watching live dbtag" << tag.name;
+        qCInfo(lcWatch).noquote() << "watching live dbtag" << displayName(tag.name);
     // Sweep after the watch is in place: a file closed meanwhile is seen by one or the other.
     sweep(tag);
     // finished.parse written between the scan that found this dbtag live and the watch has no
@@ -426,7 +432,7 @@ void EdEngine::sweep(TagRec &tag, const QString &subdir)
     const QString dir = subdir.isEmpty() ? tag.path : tag.path + QLatin1Char('/') + subdir;
     const QString relPrefix = subdir.isEmpty() ? QString() : subdir + QLatin1Char('/');
     QList<SkippedEntry> skipped;
-    auto files = m_scanner.listFiles(dir, knownSent(tag, relPrefix), &skipped);
+    auto files = listFiles(tag, dir, relPrefix, &skipped);
     if (!files) {
         if (files.error().code != ErrorCode::FileVanished)
             qCWarning(lcScan) << files.error().message;
@@ -447,6 +453,43 @@ Scanner::KnownSent EdEngine::knownSent(const TagRec &tag, const QString &relPref
     };
 }
 
+void EdEngine::setPeerVersion(quint16 version)
+{
+    m_peerVersion = version;
+}
+
+QString EdEngine::unsendableName(const TagRec &tag, const QString &relPath) const
+{
+    if (m_peerVersion == 0 || proto::namesAreBytes(m_peerVersion))
+        return QString();
+    auto r = validateName(tag.name, QStringLiteral("dbtag"), NameRules::Text);
+    if (r)
+        r = validateRelativePath(relPath, QStringLiteral("path"), NameRules::Text);
+    if (r)
+        return QString();
+    return QStringLiteral("%1, and the receiver speaks protocol version %2, whose names are UTF-8 "
+                          "text; upgrade the receiver")
+        .arg(r.error().message)
+        .arg(m_peerVersion);
+}
+
+Result<QList<DataFile>> EdEngine::listFiles(const TagRec &tag, const QString &dir,
+                                            const QString &relPrefix, QList<SkippedEntry> *skipped)
+{
+    auto files = m_scanner.listFiles(dir, knownSent(tag, relPrefix), skipped);
+    if (!files || !skipped || m_peerVersion == 0 || proto::namesAreBytes(m_peerVersion))
+        return files;
+    QList<DataFile> kept = std::move(files).value();
+    kept.removeIf([&](const DataFile &f) {
+        const QString why = unsendableName(tag, relPrefix + f.relPath);
+        if (why.isEmpty())
+            return false;
+        skipped->append({f.relPath, why});
+        return true;
+    });
+    return kept;
+}
+
 void EdEngine::setSkipped(TagRec &tag, const QList<SkippedEntry> &skipped, const QString &relPrefix)
 {
     // A listing of a subdirectory replaces what was known under it only.
@@ -459,9 +502,10 @@ void EdEngine::setSkipped(TagRec &tag, const QList<SkippedEntry> &skipped, const
         if (m_warnedSkips.contains(key))
             continue; // once, not at every listing
         m_warnedSkips.insert(key);
-        qCWarning(lcScan).noquote() << tag.path + QLatin1Char('/') + path << "is not sent:"
-                                    << e.reason + QStringLiteral("; the dbtag's manifest will "
-                                                                 "name it as skipped");
+        qCWarning(lcScan).noquote()
+            << displayName(tag.path + QLatin1Char('/') + path) << "is not sent:"
+            << e.reason + QStringLiteral("; the dbtag's manifest will "
+                                         "name it as skipped");
     }
 }
 
@@ -621,6 +665,21 @@ std::optional<FileTicket> EdEngine::takeNext()
         auto it = tag->files.find(rel);
         if (it == tag->files.end() || it->state != FileState::Queued)
             continue; // stale entry
+        if (const QString why = unsendableName(*tag, rel); !why.isEmpty()) {
+            // Queued before the receiver's version was known: a skipped entry after all.
+            removeFile(*tag, rel);
+            tag->skipped.insert(rel, why);
+            const QString key = tag->name + QLatin1Char('/') + rel + QLatin1Char('\n') + why;
+            if (!m_warnedSkips.contains(key)) { // once, as setSkipped() says it
+                m_warnedSkips.insert(key);
+                qCWarning(lcScan).noquote()
+                    << displayName(tag->path + QLatin1Char('/') + rel) << "is not sent:"
+                    << why + QStringLiteral("; the dbtag's manifest will name it as skipped");
+            }
+            emitStatus(*tag);
+            maybeClose(*tag);
+            continue;
+        }
         setState(*tag, *it, FileState::InFlight);
         return ticketFor(*tag, rel, *it);
     }
@@ -661,28 +720,30 @@ void EdEngine::fileFailed(const FileTicket &ticket, const Error &error)
     if (!tag)
         return;
     if (error.code == ErrorCode::FileVanished) {
-        qCInfo(lcSend).noquote() << ticket.absPath << "was deleted before it was sent; dropped";
+        qCInfo(lcSend).noquote() << displayName(ticket.absPath)
+                                 << "was deleted before it was sent; dropped";
         Q_EMIT fileDropped(ticket, error.message);
         removeFile(*tag, ticket.relPath);
     } else if (error.code == ErrorCode::FileChanged) {
         // Written again while it was read: that version is not marked (the receiver may hold
         // it, but it is not what the ED holds now); the new one is sent (its close event may
         // come too). Never logged as "sent".
-        qCInfo(lcSend).noquote() << ticket.absPath
+        qCInfo(lcSend).noquote() << displayName(ticket.absPath)
                                  << "changed while it was read; not marked, it will be sent again";
         enqueue(*tag, ticket.relPath);
     } else if (isTransient(error.code)
                && (m_options.maxAttempts <= 0 || it->attempts + 1 < m_options.maxAttempts)) {
         const int attempts = ++it->attempts;
         const int delay = backoffDelayMs(attempts, m_options.retryIntervalMs, m_options.retryMaxMs);
-        qCWarning(lcSend).noquote() << ticket.absPath << error.toString() << "; retry"
+        qCWarning(lcSend).noquote() << displayName(ticket.absPath) << error.toString() << "; retry"
                                     << attempts << "in" << delay << "ms";
         setState(*tag, *it, FileState::Delayed);
         m_delayed.emplace(nowMs() + delay, std::make_pair(tag->name, ticket.relPath));
         armRetryTimer();
     } else {
-        qCCritical(lcSend).noquote() << "cannot send" << ticket.absPath << ":" << error.toString()
-                                     << (isTransient(error.code) ? "(giving up)" : "");
+        qCCritical(lcSend).noquote()
+            << "cannot send" << displayName(ticket.absPath) << ":" << error.toString()
+            << (isTransient(error.code) ? "(giving up)" : "");
         setState(*tag, *it, FileState::Failed);
         Q_EMIT fileFailedPermanently(ticket, error);
     }
@@ -782,7 +843,7 @@ void EdEngine::onFileClosed(const QString &path)
     const bool live = tag->name == m_liveName;
     if (rel == opt.doneParse) {
         if (live) {
-            qCInfo(lcWatch).noquote() << tag->name << "finished by the producer";
+            qCInfo(lcWatch).noquote() << displayName(tag->name) << "finished by the producer";
             onRootChanged(); // it is closed now: stop watching, pick up the rest
         }
         return;
@@ -814,7 +875,7 @@ void EdEngine::onFileClosed(const QString &path)
         if (!tag->umaskWarned) {
             tag->umaskWarned = true;
             qCWarning(lcWatch).noquote()
-                << path << "was created group-writable; g+w means 'sent' to isocket. "
+                << displayName(path) << "was created group-writable; g+w means 'sent' to isocket. "
                 << "The producer's umask is probably 002: set umask 022. Sending it anyway.";
         }
         if (auto r = SentMark::clear(path); !r)
@@ -909,7 +970,7 @@ void EdEngine::requestClose(TagRec &tag)
 {
     // List once more: only a dbtag whose every file on disk is marked may be closed.
     QList<SkippedEntry> skipped;
-    auto files = m_scanner.listFiles(tag.path, knownSent(tag), &skipped);
+    auto files = listFiles(tag, tag.path, QString(), &skipped);
     bool allSent = false;
     QList<proto::ManifestEntry> manifest;
     if (files.ok()) {
@@ -930,7 +991,7 @@ void EdEngine::requestClose(TagRec &tag)
                                        [](const proto::ManifestEntry &f) { return f.outside; });
     QStringList skips;
     for (auto it = tag.skipped.cbegin(); it != tag.skipped.cend(); ++it)
-        skips << it.key() + QStringLiteral(" (") + it.value() + QLatin1Char(')');
+        skips << displayName(it.key()) + QStringLiteral(" (") + it.value() + QLatin1Char(')');
     if (outside > 0 && outside + skips.size() == manifest.size()) {
         // Every file was sent outside isocket (the original's fsync_x1): the receiver has none
         // of them and must not be asked, nor get the dbtag at all. What was skipped is said
@@ -938,8 +999,9 @@ void EdEngine::requestClose(TagRec &tag)
         tag.closing = false;
         --m_closing;
         if (!skips.isEmpty())
-            qCWarning(lcSend).noquote() << tag.name << "is finished without the receiver with"
-                                        << skips.size() << "entries skipped:" << skips.join(u", ");
+            qCWarning(lcSend).noquote()
+                << displayName(tag.name) << "is finished without the receiver with" << skips.size()
+                << "entries skipped:" << skips.join(u", ");
         writeDoneWatch(tag, QStringLiteral("all %1 files were marked sent outside isocket (g+w "
                                            "without its record); finished without the receiver")
                                 .arg(outside));
@@ -947,7 +1009,7 @@ void EdEngine::requestClose(TagRec &tag)
     }
     if (!skips.isEmpty())
         qCWarning(lcSend).noquote()
-            << tag.name << "is finished with" << skips.size()
+            << displayName(tag.name) << "is finished with" << skips.size()
             << "entries skipped, named in the receiver's manifest:" << skips.join(u", ");
     tag.manifest = manifest;
     emitStatus(tag);
@@ -970,12 +1032,18 @@ void EdEngine::dbtagClosed(const QString &dbtag, const Error &result)
         }
         tag->closing = false;
         --m_closing;
-        // The receiver names the file it lacks first: "<path>: <why>".
+        // The receiver names the file it lacks first: "<path>: <why>", the path as
+        // displayName() shows it (an older receiver: as it is).
         QString missing;
         for (qsizetype at = result.message.indexOf(QLatin1String(": ")); at > 0;
              at = result.message.indexOf(QLatin1String(": "), at + 1)) {
-            if (tag->files.contains(result.message.left(at)))
-                missing = result.message.left(at);
+            const QString named = result.message.left(at);
+            if (tag->files.contains(named)) {
+                missing = named;
+            } else if (const auto bytes = unescapeName(named)) {
+                if (const QString path = fsDecode(*bytes); tag->files.contains(path))
+                    missing = path;
+            }
         }
         if (result.code == ErrorCode::Incomplete && !missing.isEmpty()) {
             // The receiver lacks a file we marked: unmark it and send it again.
@@ -996,7 +1064,7 @@ void EdEngine::dbtagClosed(const QString &dbtag, const Error &result)
     // Files that came, went or changed since the manifest was made: the receiver confirmed
     // another dbtag than the one on disk now. Send what is new and ask again.
     QList<SkippedEntry> skipped;
-    auto files = m_scanner.listFiles(tag->path, knownSent(*tag), &skipped);
+    auto files = listFiles(*tag, tag->path, QString(), &skipped);
     bool allSent = false;
     const bool unchanged =
         files.ok() && sameManifest(manifestOf(files.value(), skipped, &allSent), tag->manifest);
@@ -1020,7 +1088,7 @@ void EdEngine::writeDoneWatch(TagRec &tag, const QString &how)
     const auto written = writeFileAtomically(tag.path, m_scanner.options().doneWatch, QByteArray());
     if (!written) {
         qCCritical(lcSend).noquote() << "cannot write" << m_scanner.options().doneWatch << "in"
-                                     << tag.path << ":" << written.error().message;
+                                     << displayName(tag.path) << ":" << written.error().message;
         ++m_closeFailures;
         emitStatus(tag);
         checkIdle();
@@ -1028,7 +1096,7 @@ void EdEngine::writeDoneWatch(TagRec &tag, const QString &how)
     }
     tag.state = DbtagState::Done;
     tag.lastActivity = QDateTime::currentDateTimeUtc();
-    qCInfo(lcSend).noquote() << tag.name << how + QStringLiteral("; wrote")
+    qCInfo(lcSend).noquote() << displayName(tag.name) << how + QStringLiteral("; wrote")
                              << m_scanner.options().doneWatch;
     emitStatus(tag);
     Q_EMIT dbtagFinished(tag.name);

@@ -116,6 +116,11 @@ public:
     void returnTicket(const FileTicket &ticket);
     // The receiver's answer to dbtagReadyToClose(): Ok → finished.watch is written.
     void dbtagClosed(const QString &dbtag, const Error &result);
+    // The protocol version a connection agreed on. Before version 3 names are UTF-8 text
+    // without control characters: a file whose path is not (a name that is not UTF-8, a
+    // newline…) is then a skipped entry, as it was before names became bytes, not an offer
+    // the receiver would refuse for ever.
+    void setPeerVersion(quint16 version);
 
     // --- state for views ---
     QList<DbtagStatus> dbtags() const;
@@ -176,13 +181,20 @@ private:
         QList<proto::ManifestEntry> manifest; // what dbtagReadyToClose() offered
         bool parse = false;     // finished.parse is there
         bool quietHold = false; // not finished until its directory is quiet (quietMs); watched
-        QMap<QString, QString> skipped;       // path (shown) → reason, each warned about once
+        QMap<QString, QString> skipped;       // path (lossless) → reason, each warned about once
     };
 
     void applyScan(const QList<DbtagInfo> &infos, bool initial);
     void addFiles(TagRec &tag, const QList<DataFile> &files, const QString &relPrefix);
     // The skipped entries of a listing of `tag` (under relPrefix): new ones are warned about.
     void setSkipped(TagRec &tag, const QList<SkippedEntry> &skipped, const QString &relPrefix);
+    // The scanner's listing of `dir` (relPrefix inside `tag`), with the files whose names the
+    // receiver's protocol version cannot carry moved to `skipped` (setPeerVersion()).
+    Result<QList<DataFile>> listFiles(const TagRec &tag, const QString &dir,
+                                      const QString &relPrefix, QList<SkippedEntry> *skipped);
+    // Why the receiver cannot be sent `relPath` of `tag` under its protocol version; empty when
+    // it can.
+    QString unsendableName(const TagRec &tag, const QString &relPath) const;
     void makeLive(TagRec &tag);
     void endLive(TagRec &tag);
     void sweep(TagRec &tag, const QString &subdir = QString());
@@ -259,6 +271,7 @@ private:
     int m_closeFailures = 0;
     bool m_wasIdle = false;
     QSet<QString> m_warnedSkips; // "dbtag/path\nreason" of skipped entries already warned about
+    quint16 m_peerVersion = 0;   // of the receiver, once a connection agreed on it
 };
 
 } // namespace isocket

@@ -7,7 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <QFile>
+#include "core/fsname.h"
 
 namespace isocket {
 
@@ -36,7 +36,7 @@ QString osError(int errnum)
 
 QByteArray nativePath(const QString &path)
 {
-    return QFile::encodeName(path);
+    return fsEncode(path);
 }
 
 static Result<void> writeAll(int fd, const QByteArray &data, const QString &what)

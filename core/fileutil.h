@@ -68,7 +68,8 @@ QString osError(int errnum);
 // receiver's free space is looked at again), IoError for anything else.
 ErrorCode writeErrorCode(int errnum);
 
-// QString path → bytes for POSIX calls (the local 8-bit encoding, as Qt does).
+// QString path → bytes for POSIX calls: exactly the bytes the name was read as (fsEncode(),
+// core/fsname.h), so a name that is not UTF-8 reaches the same file.
 QByteArray nativePath(const QString &path);
 
 // Writes `contents` to `dir/name` atomically: a hidden temporary in the same directory, fsync,

@@ -4,16 +4,19 @@
 #include <climits>
 #include <cstring>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <QDir>
-#include <QDirIterator>
 #include <QFile>
-#include <QFileInfo>
 #include <QPointer>
 
+#include "core/fileutil.h"
+#include "core/fsname.h"
 #include "core/logging.h"
 
 namespace isocket {
@@ -48,6 +51,14 @@ QString limitHint(const char *what)
     if (!nsValue.isEmpty() && !value.isEmpty() && nsValue.toLongLong() < value.toLongLong())
         hint += QStringLiteral(", or this user namespace's %1 (now %2)").arg(perNs, nsValue);
     return hint;
+}
+
+// `dir` made absolute and clean by string operations only: a path of names that are not UTF-8
+// must not pass through QFileInfo (core/fsname.h).
+QString absoluteClean(const QString &dir)
+{
+    return QDir::cleanPath(
+        dir.startsWith(QLatin1Char('/')) ? dir : QDir::currentPath() + QLatin1Char('/') + dir);
 }
 
 QString childPath(const QString &dir, const QString &name)
@@ -105,7 +116,7 @@ InotifyWatcher::~InotifyWatcher()
 
 bool InotifyWatcher::addTree(const QString &dir)
 {
-    const QString top = QDir::cleanPath(QFileInfo(dir).absoluteFilePath());
+    const QString top = absoluteClean(dir);
     QString limitPath;
     const bool ok = watchRecursively(top, true, &limitPath);
     if (ok)
@@ -130,20 +141,21 @@ bool InotifyWatcher::watchRecursively(const QString &dir, bool top, QString *lim
             const int err = errno;
             const QString reason = osError(err);
             if (isStart)
-                m_errorString = QStringLiteral("cannot watch %1: %2").arg(path, reason);
+                m_errorString =
+                    QStringLiteral("cannot watch %1: %2").arg(displayName(path), reason);
             if (err == ENOSPC) {
                 qCWarning(lcWatch).noquote()
                     << QStringLiteral("cannot watch %1: the inotify watch limit is reached; "
                                       "raise %2. Falling back to rescans.")
-                           .arg(path, limitHint("watches"));
+                           .arg(displayName(path), limitHint("watches"));
                 *limitPath = path;
                 return dirWatched;
             }
             if (err == ENOENT || err == ENOTDIR) {
                 // Gone (or replaced) between its listing and now: nothing left to watch there.
-                qCDebug(lcWatch).noquote() << "not watching" << path << ":" << reason;
+                qCDebug(lcWatch).noquote() << "not watching" << displayName(path) << ":" << reason;
             } else if (!isStart || !top) {
-                qCWarning(lcWatch).noquote() << "cannot watch" << path << ":" << reason
+                qCWarning(lcWatch).noquote() << "cannot watch" << displayName(path) << ":" << reason
                                              << "; files completed there are found by rescans only";
             }
             if (isStart)
@@ -168,21 +180,32 @@ bool InotifyWatcher::watchRecursively(const QString &dir, bool top, QString *lim
         m_pathByWd.insert(wd, path);
         m_wdByPath.insert(path, wd);
 
-        QDirIterator it(path, QDir::Dirs | QDir::NoDotAndDotDot | QDir::NoSymLinks);
-        while (it.hasNext()) {
-            it.next();
-            if (!isHidden(it.fileName()))
-                pending.append(it.filePath());
+        // Its subdirectories, by readdir(): names are bytes (core/fsname.h), which QDirIterator
+        // would hand back re-encoded and so reach no directory.
+        if (DIR *d = ::opendir(nativePath(path).constData())) {
+            while (const dirent *e = ::readdir(d)) {
+                if (e->d_name[0] == '.')
+                    continue; // ".", "..", hidden
+                bool isDir = e->d_type == DT_DIR;
+                if (e->d_type == DT_UNKNOWN) {
+                    struct stat st;
+                    isDir = ::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                            S_ISDIR(st.st_mode);
+                }
+                if (isDir)
+                    pending.append(childPath(path, fsDecode(QByteArrayView(e->d_name))));
+            }
+            ::closedir(d);
         }
     }
     if (dirWatched)
-        qCDebug(lcWatch).noquote() << "watching" << dir << "recursively";
+        qCDebug(lcWatch).noquote() << "watching" << displayName(dir) << "recursively";
     return dirWatched;
 }
 
 void InotifyWatcher::removeTree(const QString &dir)
 {
-    const QString top = QDir::cleanPath(QFileInfo(dir).absoluteFilePath());
+    const QString top = absoluteClean(dir);
     forgetTree(top);
 }
 
@@ -298,7 +321,7 @@ void InotifyWatcher::processEvents(const QByteArray &buffer)
                 gone = forgetTree(dir);
             for (const QString &top : std::as_const(gone)) {
                 qCWarning(lcWatch).noquote()
-                    << "watched directory" << top << "was deleted or moved away";
+                    << "watched directory" << displayName(top) << "was deleted or moved away";
                 emit directoryGone(top);
                 if (!self)
                     return;
@@ -306,7 +329,7 @@ void InotifyWatcher::processEvents(const QByteArray &buffer)
             continue;
         }
 
-        const QString name = QFile::decodeName(QByteArray(nameData, qstrnlen(nameData, event.len)));
+        const QString name = fsDecode(QByteArrayView(nameData, qstrnlen(nameData, event.len)));
         if (name.isEmpty())
             continue;
         const QString path = childPath(dir, name);
@@ -366,7 +389,8 @@ void InotifyWatcher::handleLostEvents()
 
     const QPointer<InotifyWatcher> self(this);
     for (const QString &top : std::as_const(gone)) {
-        qCWarning(lcWatch).noquote() << "watched directory" << top << "is gone:" << m_errorString;
+        qCWarning(lcWatch).noquote()
+            << "watched directory" << displayName(top) << "is gone:" << m_errorString;
         emit directoryGone(top);
         if (!self)
             return;
@@ -390,7 +414,7 @@ void InotifyWatcher::handleNewDirectory(const QString &path)
             return;
     }
     if (watched) {
-        qCDebug(lcWatch).noquote() << "new directory" << path;
+        qCDebug(lcWatch).noquote() << "new directory" << displayName(path);
         emit directoryAdded(path);
     }
 }

@@ -2,11 +2,11 @@
 
 #include "core/committer.h"
 #include "core/fileutil.h"
+#include "core/fsname.h"
 #include "core/logging.h"
 #include "core/receivestore.h"
 
 #include <QDateTime>
-#include <QFile>
 
 #include <cerrno>
 #include <cstring>
@@ -41,7 +41,7 @@ private:
     {
         ++stats.errors;
         qCWarning(lcRecv).noquote()
-            << "partial sweep: cannot" << what << path << ":" << osError(err);
+            << "partial sweep: cannot" << what << displayName(path) << ":" << osError(err);
     }
 
     qint64 m_cutoff;
@@ -74,8 +74,8 @@ void Sweep::walk(UniqueFd dir, const QString &rel, int depth)
         }
         // Directories: the receiver names none with a leading '.', so none of those is ours.
         if (type == DT_DIR && !name.startsWith('.') && depth < MaxDepth) {
-            const QString child = rel.isEmpty() ? QFile::decodeName(name)
-                                                : rel + QLatin1Char('/') + QFile::decodeName(name);
+            const QString child =
+                rel.isEmpty() ? fsDecode(name) : rel + QLatin1Char('/') + fsDecode(name);
             UniqueFd sub(
                 ::openat(fd, name.constData(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (sub.valid())
@@ -102,7 +102,7 @@ void Sweep::consider(int dirFd, const QByteArray &name, const QString &rel)
             stats.bytes += st.st_size;
             qCInfo(lcRecv).noquote() << QStringLiteral("removed %1/%2, left by a receiver that "
                                                        "stopped while it stored a file")
-                                            .arg(rel, QFile::decodeName(name));
+                                            .arg(displayName(rel), displayBytes(name));
         }
         return;
     }
@@ -122,12 +122,12 @@ void Sweep::consider(int dirFd, const QByteArray &name, const QString &rel)
         const ssize_t n = fd.valid() ? ::fgetxattr(fd.get(), ReceiveStore::PartNameXattr, buf,
                                                    sizeof buf)
                                      : -1;
-        if (n <= 0 || ReceiveStore::partialName(QFile::decodeName(QByteArray(buf, int(n)))) !=
-                          QFile::decodeName(name))
+        if (n <= 0 ||
+            ReceiveStore::partialName(fsDecode(QByteArray(buf, int(n)))) != fsDecode(name))
             return;
         fileName = QByteArray(buf, int(n));
     }
-    const QString key = rel + QLatin1Char('/') + QFile::decodeName(fileName);
+    const QString key = rel + QLatin1Char('/') + fsDecode(fileName);
     if (!m_claims.claim(key)) {
         ++stats.inUse;
         return;

@@ -1,5 +1,7 @@
 #include "core/protocol.h"
 
+#include "core/fsname.h"
+
 #include <QMessageAuthenticationCode>
 #include <QRandomGenerator>
 #include <QStringDecoder>
@@ -64,6 +66,18 @@ QByteArray wireUtf8(const QString &text)
     return utf8;
 }
 
+// A name on the wire: its bytes from version 3 on (cut at MaxStringBytes: such a name is refused
+// anyway), UTF-8 before.
+QByteArray wireName(const QString &name, quint16 version)
+{
+    if (!namesAreBytes(version))
+        return wireUtf8(name);
+    QByteArray bytes = fsEncode(name);
+    if (bytes.size() > MaxStringBytes)
+        bytes.truncate(MaxStringBytes);
+    return bytes;
+}
+
 // Appends big-endian fields to a frame. The length prefix is patched in by finish().
 class Writer
 {
@@ -88,6 +102,12 @@ public:
         const QByteArray utf8 = wireUtf8(text);
         u16(quint16(utf8.size()));
         m_bytes.append(utf8);
+    }
+    void name(const QString &name, quint16 version)
+    {
+        const QByteArray bytes = wireName(name, version);
+        u16(quint16(bytes.size()));
+        m_bytes.append(bytes);
     }
     // Exactly `size` bytes: a caller's short value is zero-padded, a long one cut.
     void fixed(const QByteArray &bytes, int size)
@@ -118,8 +138,9 @@ private:
 class Reader
 {
 public:
-    Reader(const QByteArray &body, FrameType type)
-        : m_data(body.constData() + 1), m_left(body.size() - 1), m_type(typeName(type))
+    Reader(const QByteArray &body, FrameType type, quint16 version)
+        : m_data(body.constData() + 1), m_left(body.size() - 1), m_type(typeName(type)),
+          m_version(version)
     {
     }
 
@@ -179,18 +200,29 @@ public:
         return c;
     }
 
-    QString string(const char *field)
+    // A dbtag or path: a string before version 3, bytes (no NUL) from it on.
+    QString name(const char *field)
     {
-        const quint16 n = u16(field);
-        if (failed())
+        if (!namesAreBytes(m_version))
+            return string(field);
+        const quint16 n = stringLength(field);
+        if (failed() || !need(n, field))
             return {};
-        if (n > MaxStringBytes) {
-            fail(ErrorCode::FrameTooLarge, QStringLiteral("%1 of %2 bytes is over the cap of %3")
-                                               .arg(QLatin1String(field))
-                                               .arg(n)
-                                               .arg(MaxStringBytes));
+        const QByteArrayView bytes(m_data, n);
+        if (bytes.contains('\0')) {
+            fail(ErrorCode::BadFrame,
+                 QStringLiteral("%1 contains a NUL byte").arg(QLatin1String(field)));
             return {};
         }
+        advance(n);
+        return fsDecode(bytes);
+    }
+
+    QString string(const char *field)
+    {
+        const quint16 n = stringLength(field);
+        if (failed())
+            return {};
         if (!need(n, field))
             return {};
         const QByteArrayView utf8(m_data, n);
@@ -211,6 +243,20 @@ public:
     }
 
     qsizetype left() const { return m_left; }
+
+    // A string's u16 length, refused over MaxStringBytes.
+    quint16 stringLength(const char *field)
+    {
+        const quint16 n = u16(field);
+        if (!failed() && n > MaxStringBytes) {
+            fail(ErrorCode::FrameTooLarge, QStringLiteral("%1 of %2 bytes is over the cap of %3")
+                                               .arg(QLatin1String(field))
+                                               .arg(n)
+                                               .arg(MaxStringBytes));
+            return 0;
+        }
+        return n;
+    }
 
     QByteArray rest()
     {
@@ -260,6 +306,7 @@ private:
     const char *m_data;
     qsizetype m_left;
     QString m_type;
+    quint16 m_version;
     std::optional<Error> m_error;
 };
 
@@ -271,9 +318,9 @@ template <typename T> Result<Message> done(Reader &r, T message)
     return Message(std::move(message));
 }
 
-Result<Message> decodeTyped(const QByteArray &body, FrameType type)
+Result<Message> decodeTyped(const QByteArray &body, FrameType type, quint16 version)
 {
-    Reader r(body, type);
+    Reader r(body, type, version);
     switch (type) {
     case FrameType::Hello: {
         Hello m;
@@ -332,8 +379,8 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
     case FrameType::Offer: {
         Offer m;
         m.id = r.u32("id");
-        m.dbtag = r.string("dbtag");
-        m.path = r.string("path");
+        m.dbtag = r.name("dbtag");
+        m.path = r.name("path");
         m.size = r.size("size");
         m.mtimeNs = r.i64("mtimeNs");
         return done(r, std::move(m));
@@ -391,7 +438,7 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
     case FrameType::CloseDbtag: {
         CloseDbtag m;
         m.id = r.u32("id");
-        m.dbtag = r.string("dbtag");
+        m.dbtag = r.name("dbtag");
         m.fileCount = r.u32("fileCount");
         if (!r.failed() && m.fileCount > MaxManifestFiles) {
             r.fail(ErrorCode::FrameTooLarge, QStringLiteral("fileCount %1 over the cap of %2")
@@ -419,7 +466,7 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type)
             m.entries.reserve(count);
         for (int i = 0; i < count && !r.failed(); ++i) {
             ManifestEntry e;
-            e.path = r.string("path");
+            e.path = r.name("path");
             if (m.skipped) {
                 e.skipped = r.string("reason");
                 if (!r.failed() && e.skipped.isEmpty())
@@ -495,10 +542,10 @@ QString typeName(FrameType type)
     return QStringLiteral("0x%1").arg(quint8(type), 2, 16, QLatin1Char('0'));
 }
 
-QByteArray encode(const Message &message)
+QByteArray encode(const Message &message, quint16 version)
 {
     return std::visit(
-        [](const auto &m) -> QByteArray {
+        [version](const auto &m) -> QByteArray {
             using T = std::decay_t<decltype(m)>;
             if constexpr (std::is_same_v<T, Hello>) {
                 Writer w(FrameType::Hello);
@@ -531,8 +578,8 @@ QByteArray encode(const Message &message)
             } else if constexpr (std::is_same_v<T, Offer>) {
                 Writer w(FrameType::Offer);
                 w.u32(m.id);
-                w.string(m.dbtag);
-                w.string(m.path);
+                w.name(m.dbtag, version);
+                w.name(m.path, version);
                 w.u64(m.size);
                 w.i64(m.mtimeNs);
                 return w.finish();
@@ -573,7 +620,7 @@ QByteArray encode(const Message &message)
             } else if constexpr (std::is_same_v<T, CloseDbtag>) {
                 Writer w(FrameType::CloseDbtag);
                 w.u32(m.id);
-                w.string(m.dbtag);
+                w.name(m.dbtag, version);
                 w.u32(m.fileCount);
                 return w.finish();
             } else if constexpr (std::is_same_v<T, Manifest>) {
@@ -584,7 +631,7 @@ QByteArray encode(const Message &message)
                 w.u32(m.id);
                 w.u16(quint16(m.entries.size()));
                 for (const ManifestEntry &e : m.entries) {
-                    w.string(e.path);
+                    w.name(e.path, version);
                     if (m.skipped)
                         w.string(e.skipped);
                     else
@@ -615,7 +662,7 @@ QByteArray encodeDataHead(quint32 id, quint32 payloadSize)
     return head;
 }
 
-QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries)
+QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries, quint16 version)
 {
     // Budget on the whole frame, length prefix included, so that both readings of "frame
     // size" stay under MaxControlFrame.
@@ -624,8 +671,9 @@ QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries)
     for (const ManifestEntry &e : entries) {
         const bool skipped = !e.skipped.isEmpty();
         const qsizetype entrySize =
-            skipped ? SkippedEntryFixed + wireUtf8(e.path).size() + wireUtf8(e.skipped).size()
-                    : ManifestEntryFixed + wireUtf8(e.path).size();
+            (skipped ? SkippedEntryFixed + wireUtf8(e.skipped).size() : ManifestEntryFixed) +
+            (namesAreBytes(version) ? qMin<qsizetype>(fsLength(e.path), MaxStringBytes)
+                                    : wireUtf8(e.path).size());
         if (frames.isEmpty() || used + entrySize > qsizetype(MaxControlFrame) ||
             frames.last().entries.size() == 0xFFFF || frames.last().outside != e.outside ||
             frames.last().skipped != skipped) {
@@ -638,7 +686,7 @@ QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries)
     return frames;
 }
 
-Result<Message> decodeBody(const QByteArray &body)
+Result<Message> decodeBody(const QByteArray &body, quint16 version)
 {
     if (body.isEmpty())
         return Error{ErrorCode::BadFrame, QStringLiteral("empty frame")};
@@ -653,7 +701,7 @@ Result<Message> decodeBody(const QByteArray &body)
                          .arg(body.size())
                          .arg(capOf(frameType))};
     }
-    return decodeTyped(body, frameType);
+    return decodeTyped(body, frameType, version);
 }
 
 // The order of the checks does not depend on how many head bytes are there, so a stream gives
@@ -730,7 +778,7 @@ Result<std::optional<Message>> FrameReader::read(QIODevice *device)
         m.bytes = std::move(body);
         return std::optional<Message>(std::move(m));
     }
-    auto decoded = decodeBody(body);
+    auto decoded = decodeBody(body, m_version);
     if (!decoded)
         return fail(decoded.error());
     return std::optional<Message>(std::move(decoded).value());
@@ -770,7 +818,7 @@ Result<std::optional<Message>> FrameReader::next()
         return std::optional<Message>();
     const QByteArray body = m_buffer.mid(4, length);
     m_buffer.remove(0, 4 + qsizetype(length));
-    auto decoded = decodeBody(body);
+    auto decoded = decodeBody(body, m_version);
     if (!decoded)
         return fail(decoded.error());
     return std::optional<Message>(std::move(decoded).value());

@@ -1,10 +1,13 @@
 #pragma once
-// The isocket wire protocol, version 1 (docs/PROTOCOL.md): frames on bytes, size caps, codes.
+// The isocket wire protocol, version 3 (docs/PROTOCOL.md): frames on bytes, size caps, codes.
 // No sockets here: encode() turns a message into a frame, FrameReader turns bytes into
 // messages and refuses anything over a cap before buffering it.
 //
 // Frame: u32 length (big endian, of type + payload) | u8 type | payload.
 // Integers are big endian; a string is u16 length + UTF-8; hashes and nonces are raw bytes.
+// From version 3 on, a *name* (a dbtag, a path) is u16 length + bytes, any byte but NUL: the
+// codec takes the connection's version (encode(), decodeBody(), FrameReader::setVersion()) and
+// maps names losslessly to QString (core/fsname.h).
 
 #include "core/checksum.h"
 #include "core/error.h"
@@ -19,14 +22,15 @@
 
 namespace isocket::proto {
 
-// Versions this build speaks: 2 adds MANIFEST_OUTSIDE and MANIFEST_SKIPPED; a v1 peer still
-// works (section 2.1).
+// Versions this build speaks: 2 adds MANIFEST_OUTSIDE and MANIFEST_SKIPPED, 3 makes names
+// bytes; v1 and v2 peers still work (section 5).
 constexpr quint16 MinVersion = 1;
-constexpr quint16 Version = 2;
+constexpr quint16 Version = 3;
 constexpr quint16 OutsideVersion = 2; // the first version with MANIFEST_OUTSIDE
 constexpr quint16 SkippedVersion = 2; // the first version with MANIFEST_SKIPPED
 // The first version whose peers know the code dataset-complete (208); older ones hear bad-path.
 constexpr quint16 DatasetCompleteVersion = 3;
+constexpr quint16 NameBytesVersion = 3; // the first version whose names are bytes
 constexpr quint32 Magic = 0x49534B54; // "ISKT"
 constexpr quint32 MaxControlFrame = 64 * 1024;     // any frame but DATA
 constexpr quint32 MaxChunk = 1024 * 1024;          // DATA payload bytes
@@ -100,10 +104,18 @@ using Message = std::variant<Hello, Challenge, Auth, Welcome, ErrorMsg, Offer, A
 FrameType typeOf(const Message &message);
 QString typeName(FrameType type);
 
-// One whole frame, length prefix included. Strings longer than MaxStringBytes are cut at a
-// character boundary (callers validate paths before offering them); nonces and proofs are
-// written as exactly NonceSize/ProofSize bytes. A MANIFEST must come from splitManifest().
-QByteArray encode(const Message &message);
+// Whether `version` carries names (dbtags, paths) as bytes rather than UTF-8 text.
+constexpr bool namesAreBytes(quint16 version)
+{
+    return version >= NameBytesVersion;
+}
+
+// One whole frame, length prefix included, for a connection of `version` (it decides how names
+// are written). Strings longer than MaxStringBytes are cut at a character boundary (callers
+// validate paths before offering them); nonces and proofs are written as exactly
+// NonceSize/ProofSize bytes. A MANIFEST must come from splitManifest() for the same version.
+// On a version before 3 a name must be valid UTF-8 (isUtf8Name()): the caller sees to it.
+QByteArray encode(const Message &message, quint16 version = Version);
 
 // The 9-byte head of a DATA frame carrying `payloadSize` bytes for `id`; the caller writes the
 // payload right after it (so a chunk read from disk is not copied into a frame first).
@@ -113,11 +125,13 @@ QByteArray encodeDataHead(quint32 id, quint32 payloadSize);
 // included) and 65535 entries; consecutive entries with `outside` set go into MANIFEST_OUTSIDE
 // frames, skipped ones into MANIFEST_SKIPPED frames, so the frames keep the entries' order. No
 // entries, no frames.
-QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries);
+QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries,
+                              quint16 version = Version);
 
-// Decodes one frame body (type + payload, without the length prefix). Strict: every field in
-// range, strings valid UTF-8 within their caps, no trailing bytes.
-Result<Message> decodeBody(const QByteArray &body);
+// Decodes one frame body (type + payload, without the length prefix) of a connection of
+// `version`. Strict: every field in range, strings valid UTF-8 within their caps (names, from
+// version 3 on: any bytes but NUL), no trailing bytes.
+Result<Message> decodeBody(const QByteArray &body, quint16 version = Version);
 
 // Incremental reader: pull whole frames out of a device or an appended buffer.
 // The length prefix is checked against the caps (MaxControlFrame, or MaxDataFrame for DATA)
@@ -150,6 +164,10 @@ public:
     void setMaxFrame(quint32 bytes) { m_maxFrame = qMin(bytes, MaxDataFrame); }
     quint32 maxFrame() const { return m_maxFrame; }
 
+    // The connection's version once agreed (default Version): how names are decoded.
+    void setVersion(quint16 version) { m_version = version; }
+    quint16 version() const { return m_version; }
+
     // Same, over bytes handed in with feed() (tests, fuzzing).
     void feed(const QByteArray &bytes) { m_buffer += bytes; }
     Result<std::optional<Message>> next();
@@ -162,6 +180,7 @@ private:
     QByteArray m_buffer;
     std::optional<Error> m_error;
     quint32 m_maxFrame = MaxDataFrame;
+    quint16 m_version = Version;
 };
 
 // HMAC-SHA256 proofs for mutual authentication. The receiver proves with role "receiver",

@@ -18,6 +18,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "core/fsname.h"
 #include "core/logging.h"
 #include "core/partialsweeper.h"
 #include "core/receiverconnection.h"
@@ -501,8 +502,7 @@ void Receiver::leave(const QByteArray &peer)
 void Receiver::warnAboutReserve() const
 {
     struct statvfs vfs;
-    if (m_options.reserveBytes <= 0 ||
-        ::statvfs(QFile::encodeName(m_options.root).constData(), &vfs) != 0)
+    if (m_options.reserveBytes <= 0 || ::statvfs(nativePath(m_options.root).constData(), &vfs) != 0)
         return;
     const qint64 total = qint64(vfs.f_blocks) * qint64(vfs.f_frsize);
     const qint64 free = qint64(vfs.f_bavail) * qint64(vfs.f_frsize);
@@ -654,12 +654,13 @@ void Receiver::reportCommitted(const CommittingFile &f, ErrorCode code, const QS
     // The connection went away while the file was being committed: the sender will hear
     // AlreadyStored next time, but the outcome is a fact to report now.
     if (code == ErrorCode::Ok) {
-        qCInfo(lcRecv).noquote() << "stored" << f.source << f.dbtag << f.path << f.size
+        qCInfo(lcRecv).noquote() << "stored" << f.source << displayName(f.dbtag)
+                                 << displayName(f.path) << f.size
                                  << "bytes (sender gone before the acknowledgement)";
         emit fileStored(f.source, f.dbtag, f.path, f.size, f.clock.elapsed());
     } else {
-        qCWarning(lcRecv).noquote()
-            << "not stored" << f.source << f.dbtag << f.path << errorName(code) << ":" << message;
+        qCWarning(lcRecv).noquote() << "not stored" << f.source << displayName(f.dbtag)
+                                    << displayName(f.path) << errorName(code) << ":" << message;
         emit fileFailed(f.source, f.dbtag, f.path, code, message);
     }
 }

@@ -11,6 +11,7 @@
 #include <QTcpSocket>
 
 #include "core/config.h"
+#include "core/fsname.h"
 #include "core/logging.h"
 #include "core/receiver.h"
 #include "core/secret.h"
@@ -26,17 +27,10 @@ namespace {
 // a peer chose to send us is not ours to copy whole).
 QString printable(const QString &text, qsizetype max = 1024)
 {
-    QString out;
-    out.reserve(qMin(text.size(), max) + 16);
-    for (const QChar c : text.left(max)) {
-        if (c.unicode() < 0x20 || c.unicode() == 0x7f)
-            out += QStringLiteral("\\x%1").arg(c.unicode(), 2, 16, QLatin1Char('0'));
-        else
-            out += c;
-    }
-    if (text.size() > max)
-        out += QStringLiteral("... (%1 characters)").arg(text.size());
-    return out;
+    // Names are bytes: shown escaped (core/fsname.h), as everywhere else.
+    if (text.size() <= max)
+        return displayName(text);
+    return displayName(text.left(max)) + QStringLiteral("... (%1 characters)").arg(text.size());
 }
 
 // What a connection reads from its socket before it authenticated: enough for the largest
@@ -296,6 +290,7 @@ void ReceiverConnection::handleHello(const Hello &m)
         m_fingerprint = fingerprint;
     }
     m_version = qMin(m.maxVersion, Version);
+    m_reader.setVersion(m_version);
     m_source = m.source;
     m_clientNonce = m.nonce;
     m_serverNonce = randomNonce();
@@ -376,7 +371,7 @@ std::optional<Error> ReceiverConnection::completeRefusal(const QString &dbtag, c
     return Error{code, QStringLiteral("%1/%2/%3: the dataset is complete on the receiver (it has "
                                       "its finished.isocket), and a file of it is never written "
                                       "again; a new version belongs in a new dbtag")
-                           .arg(m_source, dbtag, path)};
+                           .arg(m_source, displayName(dbtag), displayName(path))};
 }
 
 QString ReceiverConnection::describe(const Offer &offer) const
@@ -413,9 +408,9 @@ void ReceiverConnection::handleOffer(const Offer &m)
     const qint64 size = qint64(m.size);
 
     // Validation first: an invalid path must not reach the registry or the disk.
-    if (auto r = validateName(m.dbtag, QStringLiteral("dbtag")); !r)
+    if (auto r = validateName(m.dbtag, QStringLiteral("dbtag"), nameRules()); !r)
         return refuse(m, ErrorCode::BadPath, r.error().message);
-    if (auto r = validateRelativePath(m.path, QStringLiteral("path")); !r)
+    if (auto r = validateRelativePath(m.path, QStringLiteral("path"), nameRules()); !r)
         return refuse(m, ErrorCode::BadPath, r.error().message);
     if (auto r = ReceiveStore::checkReservedNames(m.path); !r)
         return refuse(m, ErrorCode::BadPath, r.error().message);
@@ -426,7 +421,7 @@ void ReceiverConnection::handleOffer(const Offer &m)
                       QStringLiteral("%1 is being written by another connection").arg(key));
 
     ReceiveStore &store = m_receiver->store();
-    auto slot = store.locate(m_source, m.dbtag, m.path);
+    auto slot = store.locate(m_source, m.dbtag, m.path, nameRules());
     if (!slot) {
         m_receiver->release(key);
         return refuse(m, slot.error().code, slot.error().message);
@@ -547,7 +542,7 @@ void ReceiverConnection::handleBegin(const Begin &m)
     // The slot is looked up again here rather than held since OFFER: a thousand offers in
     // flight must not pin a thousand directory fds. The store's directory cache makes this
     // cheap (at most one path resolution per batch); the slot is then held until END.
-    auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path);
+    auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path, nameRules());
     if (!slot) {
         failTransfer(t, slot.error().code, slot.error().message);
     } else if (auto refusal = completeRefusal(t.offer.dbtag, t.offer.path)) {
@@ -813,7 +808,7 @@ void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString 
         // printf style: a line per file, thousands per second in a flood of small files, where
         // building it with QDebug cost more than writing the file (issue 6)
         qCInfo(lcRecv, "stored %s %s %s %llu bytes in %lld ms (%s)", qUtf8Printable(m_source),
-               qUtf8Printable(offer.dbtag), qUtf8Printable(printable(offer.path)),
+               qUtf8Printable(displayName(offer.dbtag)), qUtf8Printable(printable(offer.path)),
                static_cast<unsigned long long>(offer.size), static_cast<long long>(ms),
                qUtf8Printable(rate(received, ms)));
         m_receiver->forward(&Receiver::fileStored, m_source, offer.dbtag, offer.path,
@@ -895,7 +890,7 @@ void ReceiverConnection::handleManifest(const Manifest &m)
             return fail(ErrorCode::BadFrame, QStringLiteral("MANIFEST size out of range"));
         // Bounds what a peer can make us hold until the close is complete (issue 13 item 10):
         // fileCount alone allowed 10 million paths of 4 KiB.
-        m_close->bytes += e.path.toUtf8().size() + e.skipped.toUtf8().size() + ManifestEntryCost;
+        m_close->bytes += fsLength(e.path) + e.skipped.toUtf8().size() + ManifestEntryCost;
         if (m_close->bytes > m_receiver->maxManifestBytes()) {
             const quint32 id = m_close->id;
             m_close.reset();
@@ -914,7 +909,8 @@ void ReceiverConnection::finishClose()
 {
     const PendingClose close = std::move(*m_close);
     m_close.reset();
-    auto draft = m_receiver->store().prepareManifest(m_source, close.dbtag, close.entries);
+    auto draft =
+        m_receiver->store().prepareManifest(m_source, close.dbtag, close.entries, nameRules());
     if (!draft)
         return manifestWritten(close.id, close.dbtag, int(close.entries.size()), 0, draft.error());
     // Its write and two fsyncs happen off this thread, which serves many connections: 50 EDs
@@ -935,14 +931,14 @@ void ReceiverConnection::manifestWritten(quint32 closeId, const QString &dbtag, 
         return;
     }
     send(Closed{closeId, ErrorCode::Ok, QString()});
-    qCInfo(lcRecv).noquote() << "dbtag" << m_source << dbtag << "complete:" << files << "files,"
-                             << bytes << "bytes";
+    qCInfo(lcRecv).noquote() << "dbtag" << m_source << displayName(dbtag) << "complete:" << files
+                             << "files," << bytes << "bytes";
     m_receiver->forward(&Receiver::dbtagCompleted, m_source, dbtag, files, bytes);
 }
 
 void ReceiverConnection::send(const Message &message)
 {
-    m_socket->write(encode(message));
+    m_socket->write(encode(message, m_version));
 }
 
 void ReceiverConnection::fail(ErrorCode code, const QString &message, bool ownWords)

@@ -15,6 +15,7 @@
 // Receiver::forward(), which emits them in the Receiver's thread only when they are connected.
 
 #include "core/checksum.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "core/protocol.h"
 #include "core/receivestore.h"
@@ -197,6 +198,11 @@ private:
                                    // (until WELCOME, or until it closes: a closing one drains)
     QString m_source;
     quint16 m_version = proto::Version; // chosen in handleHello()
+    // How dbtags and paths are checked: bytes from version 3 on, UTF-8 text before.
+    NameRules nameRules() const
+    {
+        return proto::namesAreBytes(m_version) ? NameRules::Bytes : NameRules::Text;
+    }
     Phase m_phase = Phase::AwaitHello;
     proto::FrameReader m_reader;
     StreamWriter m_writer; // of the file streaming now (m_current)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/fsname.h"
 
 namespace isocket {
 
@@ -26,10 +27,11 @@ Error osFailure(const QString &what, const QString &path, int err)
 {
     if (err == ELOOP)
         return {ErrorCode::SymlinkRefused,
-                QStringLiteral("%1 is a symbolic link (refused)").arg(path)};
+                QStringLiteral("%1 is a symbolic link (refused)").arg(displayName(path))};
     if (err == ENAMETOOLONG)
-        return {ErrorCode::BadPath, QStringLiteral("%1: name too long").arg(path)};
-    return {writeErrorCode(err), QStringLiteral("cannot %1 %2: %3").arg(what, path, osError(err))};
+        return {ErrorCode::BadPath, QStringLiteral("%1: name too long").arg(displayName(path))};
+    return {writeErrorCode(err),
+            QStringLiteral("cannot %1 %2: %3").arg(what, displayName(path), osError(err))};
 }
 
 bool isSymlinkAt(int dir, const QByteArray &name)
@@ -88,9 +90,10 @@ Result<UniqueFd> ReceiveStore::openDir(int parent, const QString &name, bool cre
         const int err = errno;
         if (err == ELOOP || (err == ENOTDIR && isSymlinkAt(parent, n)))
             return Error{ErrorCode::SymlinkRefused,
-                         QStringLiteral("%1 is a symbolic link (refused)").arg(shown)};
+                         QStringLiteral("%1 is a symbolic link (refused)").arg(displayName(shown))};
         if (err == ENOTDIR)
-            return Error{ErrorCode::BadPath, QStringLiteral("%1 is not a directory").arg(shown)};
+            return Error{ErrorCode::BadPath,
+                         QStringLiteral("%1 is not a directory").arg(displayName(shown))};
         if (err != ENOENT || !create)
             return osFailure(QStringLiteral("open directory"), shown, err);
         if (::mkdirat(parent, n.constData(), 0755) != 0 && errno != EEXIST) {
@@ -101,7 +104,8 @@ Result<UniqueFd> ReceiveStore::openDir(int parent, const QString &name, bool cre
         if (auto r = syncFd(parent, shown + QStringLiteral("/..")); !r)
             return r.error();
     }
-    return Error{ErrorCode::IoError, QStringLiteral("cannot open directory %1").arg(shown)};
+    return Error{ErrorCode::IoError,
+                 QStringLiteral("cannot open directory %1").arg(displayName(shown))};
 }
 
 Result<UniqueFd> ReceiveStore::openDirs(const QStringList &components, bool create)
@@ -241,12 +245,12 @@ std::optional<Error> foreignFile(const struct stat &st, const QString &name)
         return Error{ErrorCode::Unsupported,
                      QStringLiteral("%1 has %2 hard links: refused (the receiver makes files with "
                                     "one; remove it)")
-                         .arg(name)
+                         .arg(displayName(name))
                          .arg(qulonglong(st.st_nlink))};
     if (st.st_uid != ::geteuid())
         return Error{ErrorCode::Unsupported,
                      QStringLiteral("%1 belongs to user %2, not to the receiver: refused")
-                         .arg(name)
+                         .arg(displayName(name))
                          .arg(st.st_uid)};
     return std::nullopt;
 }
@@ -268,23 +272,21 @@ QString ReceiveStore::partialName(const QString &name)
 Result<void> ReceiveStore::checkReservedNames(const QString &path)
 {
     for (QStringView part : QStringView(path).split(QLatin1Char('/')))
-        if (part == QLatin1String(ManifestName))
+        if (const QString why = reservedReason(part); !why.isEmpty())
             return Error{ErrorCode::BadPath,
-                         QStringLiteral("path '%1': '%2' is the name of the receiver's manifest; "
-                                        "no data path may use it, at any depth")
-                             .arg(path, QLatin1String(ManifestName))};
+                         QStringLiteral("path '%1': %2").arg(displayName(path), why)};
     return {};
 }
 
 Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbtag,
-                                      const QString &path)
+                                      const QString &path, NameRules rules)
 {
     std::lock_guard lock(m_mutex);
     if (auto r = validateName(source, QStringLiteral("source")); !r)
         return r.error();
-    if (auto r = validateName(dbtag, QStringLiteral("dbtag")); !r)
+    if (auto r = validateName(dbtag, QStringLiteral("dbtag"), rules); !r)
         return r.error();
-    if (auto r = validateRelativePath(path, QStringLiteral("path")); !r)
+    if (auto r = validateRelativePath(path, QStringLiteral("path"), rules); !r)
         return r.error();
     if (auto r = checkReservedNames(path); !r)
         return r.error();
@@ -401,10 +403,11 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
     }
     if (S_ISLNK(st.st_mode))
         return Error{ErrorCode::SymlinkRefused,
-                     QStringLiteral("%1 is a symbolic link (refused)").arg(slot.name)};
+                     QStringLiteral("%1 is a symbolic link (refused)").arg(displayName(slot.name))};
     if (!S_ISREG(st.st_mode))
-        return Error{ErrorCode::Unsupported,
-                     QStringLiteral("%1 exists and is not a regular file").arg(slot.name)};
+        return Error{
+            ErrorCode::Unsupported,
+            QStringLiteral("%1 exists and is not a regular file").arg(displayName(slot.name))};
     if (auto foreign = foreignFile(st, slot.name))
         return *foreign;
     const FileStamp stamp = stampOf(st);
@@ -443,8 +446,9 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
         return osFailure(QStringLiteral("stat"), slot.partName, err);
     }
     if (!S_ISREG(st.st_mode))
-        return Error{ErrorCode::Unsupported,
-                     QStringLiteral("%1 exists and is not a regular file").arg(slot.partName)};
+        return Error{
+            ErrorCode::Unsupported,
+            QStringLiteral("%1 exists and is not a regular file").arg(displayName(slot.partName))};
     if (auto foreign = foreignFile(st, slot.partName))
         return *foreign;
     if (st.st_size == 0)
@@ -565,13 +569,13 @@ Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool a
     struct stat st;
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
         return Error{ErrorCode::IoError,
-                     QStringLiteral("%1 is not a regular file").arg(slot.partName)};
+                     QStringLiteral("%1 is not a regular file").arg(displayName(slot.partName))};
     if (auto foreign = foreignFile(st, slot.partName))
         return *foreign;
     if (st.st_size < offset)
-        return Error{
-            ErrorCode::IoError,
-            QStringLiteral("%1 shrank below the offset %2").arg(slot.partName).arg(offset)};
+        return Error{ErrorCode::IoError, QStringLiteral("%1 shrank below the offset %2")
+                                             .arg(displayName(slot.partName))
+                                             .arg(offset)};
     if (st.st_size != offset && ::ftruncate(fd.get(), offset) != 0) {
         const int err = errno;
         return osFailure(QStringLiteral("truncate"), slot.partName, err);
@@ -754,40 +758,49 @@ QByteArray ReceiveStore::manifestText(const QString &source, const QString &dbta
         outside += int(e.outside);
         skipped += int(!e.skipped.isEmpty());
     }
+    // Names are bytes: one that would break the line format (a newline, a backslash, a byte
+    // that is not UTF-8, another control character) is written escaped, and the header says how
+    // many were, so that a consumer knows to unescape (docs/PROTOCOL.md section 2.4). Every
+    // other name is written as it is, as it always was.
+    int escaped = needsEscape(dbtag) ? 1 : 0;
+    for (const StoredEntry &e : entries)
+        escaped += int(needsEscape(e.path));
+    auto name = [escaped](const QString &n) -> QByteArray {
+        return escaped > 0 ? displayName(n).toUtf8() : fsEncode(n);
+    };
     // A file sent outside isocket (by the original, or by hand) is named as such: the receiver
     // never held it, so it has no hash. The header counts them only when there are any.
-    QString header = QStringLiteral("# isocket manifest v1 source=%1 dbtag=%2 files=%3 bytes=%4")
-                         .arg(source, dbtag)
-                         .arg(entries.size() - skipped)
-                         .arg(bytes);
+    QByteArray text =
+        QStringLiteral("# isocket manifest v1 source=%1 dbtag=").arg(source).toUtf8() +
+        name(dbtag) +
+        QStringLiteral(" files=%1 bytes=%2").arg(entries.size() - skipped).arg(bytes).toUtf8();
     if (outside > 0)
-        header += QStringLiteral(" outside=%1").arg(outside);
+        text += QStringLiteral(" outside=%1").arg(outside).toUtf8();
     // An entry the ED skipped (a symbolic link it does not follow, a name it cannot send) is
     // named with the ED's reason: the dataset is whole but for these. Not counted in `files`.
     if (skipped > 0)
-        header += QStringLiteral(" skipped=%1").arg(skipped);
-    QByteArray text = header.toUtf8() + '\n';
-    for (const StoredEntry &e : entries)
+        text += QStringLiteral(" skipped=%1").arg(skipped).toUtf8();
+    if (escaped > 0)
+        text += QStringLiteral(" escaped=%1").arg(escaped).toUtf8();
+    text += '\n';
+    for (const StoredEntry &e : entries) {
         if (!e.skipped.isEmpty())
-            text += (QStringLiteral("skipped  -  ") + e.path + QStringLiteral("  ") + e.skipped)
-                        .toUtf8() +
-                    '\n';
+            text += "skipped  -  " + name(e.path) + "  " + e.skipped.toUtf8() + '\n';
         else
-            text += ((e.outside ? QStringLiteral("outside") : toHex(e.hash)) +
-                     QStringLiteral("  %1  ").arg(e.size) + e.path)
-                        .toUtf8() +
-                    '\n';
+            text += (e.outside ? QByteArray("outside") : toHex(e.hash).toLatin1()) +
+                    QStringLiteral("  %1  ").arg(e.size).toUtf8() + name(e.path) + '\n';
+    }
     return text;
 }
 
 Result<ReceiveStore::ManifestDraft>
 ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
-                              const QList<ManifestEntryIn> &entries)
+                              const QList<ManifestEntryIn> &entries, NameRules rules)
 {
     std::lock_guard lock(m_mutex);
     if (auto r = validateName(source, QStringLiteral("source")); !r)
         return r.error();
-    if (auto r = validateName(dbtag, QStringLiteral("dbtag")); !r)
+    if (auto r = validateName(dbtag, QStringLiteral("dbtag"), rules); !r)
         return r.error();
     const bool noneHere =
         std::all_of(entries.cbegin(), entries.cend(),
@@ -796,7 +809,7 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
     if (!dbtagDir) {
         if (dbtagDir.error().code == ErrorCode::IoError && !noneHere)
             return Error{ErrorCode::Incomplete,
-                         QStringLiteral("%1: not stored").arg(entries.first().path)};
+                         QStringLiteral("%1: not stored").arg(displayName(entries.first().path))};
         return dbtagDir.error();
     }
     const int dfd = dbtagDir.value().get();
@@ -807,20 +820,24 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
     qint64 bytes = 0;
     for (const ManifestEntryIn &e : entries) {
         auto missing = [&](const QString &why) {
-            return Error{ErrorCode::Incomplete, QStringLiteral("%1: %2").arg(e.path, why)};
+            // The path as displayName() shows it: the ED reads it back with unescapeName().
+            return Error{ErrorCode::Incomplete,
+                         QStringLiteral("%1: %2").arg(displayName(e.path), why)};
         };
         if (!e.skipped.isEmpty()) {
-            // Text from the ED, one line of the manifest: no line breaks or other controls.
+            // Text from the ED, one line of the manifest: no line breaks or other controls. The
+            // path is a name (escaped by manifestText() if it must be).
             auto printable = [](QString text) {
                 for (QChar &c : text)
                     if (c.unicode() < 0x20 || c.unicode() == 0x7F)
                         c = QLatin1Char('?');
                 return text;
             };
-            stored.append({printable(e.path), 0, Hash128{}, false, printable(e.skipped)});
+            stored.append({e.path, 0, Hash128{}, false, printable(e.skipped)});
             continue;
         }
-        if (!validateRelativePath(e.path, QStringLiteral("path")) || !checkReservedNames(e.path))
+        if (!validateRelativePath(e.path, QStringLiteral("path"), rules) ||
+            !checkReservedNames(e.path))
             return missing(QStringLiteral("not a valid path"));
         if (e.outside) { // the ED says it went another way: nothing here to check
             stored.append({e.path, e.size, Hash128{}, true});
@@ -864,8 +881,8 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
     ManifestDraft draft;
     draft.dir = std::make_shared<UniqueFd>(std::move(dbtagDir).value());
     draft.dbtagKey = dbtagKey;
-    draft.shown = m_root + QLatin1Char('/') + source + QLatin1Char('/') + dbtag + QLatin1Char('/') +
-                  QLatin1String(ManifestName);
+    draft.shown = m_root + QLatin1Char('/') + source + QLatin1Char('/') + displayName(dbtag) +
+                  QLatin1Char('/') + QLatin1String(ManifestName);
     draft.text = manifestText(source, dbtag, stored);
     draft.bytes = bytes;
     return draft;

@@ -25,8 +25,10 @@
 // holds the store's lock, except while it reads a file to hash it.
 
 #include "core/checksum.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "core/fileutil.h"
+#include "core/fsname.h"
 
 #include <QElapsedTimer>
 #include <QHash>
@@ -90,7 +92,7 @@ class ReceiveStore
 {
 public:
     static constexpr const char *HashXattr = "user.isocket.xxh128";
-    static constexpr const char *ManifestName = "finished.isocket";
+    static constexpr const char *ManifestName = isocket::ManifestName;
     static constexpr const char *PartSuffix = ".isocket-part";
     // The partial of a file whose name leaves no room for the suffix:
     // LongPartPrefix + 32 hex digits of the name's XXH3-128 + PartSuffix, the name in the
@@ -100,9 +102,10 @@ public:
     // The name of the partial of a file called `name` (in the same directory).
     static QString partialName(const QString &name);
     // BadPath when a component of the relative `path`, at any depth, is a name the receiver
-    // writes for itself (its manifest): a directory or file of that name would pass for a
-    // complete dataset to consumers, and block the manifest. Hidden names (partials, temporary
-    // files) are refused by validateRelativePath() already.
+    // writes for itself (its manifest; reservedReason(), the list the ED skips by too): a
+    // directory or file of that name would pass for a complete dataset to consumers, and block
+    // the manifest. Hidden names (partials, temporary files) are refused by
+    // validateRelativePath() already.
     static Result<void> checkReservedNames(const QString &path);
 
     ReceiveStore(QString root, qint64 reserveBytes);
@@ -125,7 +128,9 @@ public:
     // resolved again from the root without following symlinks, leads to it (once per batch,
     // startBatch()): a directory removed, replaced or moved away is walked again, so a file is
     // never placed in a directory that is no longer at its path under the root.
-    Result<FileSlot> locate(const QString &source, const QString &dbtag, const QString &path);
+    // `rules`: how the dbtag and path are checked (NameRules::Bytes on a version 3 connection).
+    Result<FileSlot> locate(const QString &source, const QString &dbtag, const QString &path,
+                            NameRules rules = NameRules::Text);
 
     // Whether <source>/<dbtag> holds its manifest (finished.isocket): the dataset was confirmed
     // whole, and its files are never written again (docs/SECURITY.md). False when the dbtag
@@ -274,10 +279,13 @@ public:
         Result<void> write() const;
     };
     Result<ManifestDraft> prepareManifest(const QString &source, const QString &dbtag,
-                                          const QList<ManifestEntryIn> &entries);
+                                          const QList<ManifestEntryIn> &entries,
+                                          NameRules rules = NameRules::Text);
     void manifestWritten(const ManifestDraft &draft);
 
-    // The header and lines of a manifest (also used by tests).
+    // The header and lines of a manifest (also used by tests). A dbtag or path that
+    // needsEscape() is written as displayName() shows it, and the header then ends with
+    // ` escaped=<k>` (docs/PROTOCOL.md section 2.4); other names are written as they are.
     static QByteArray manifestText(const QString &source, const QString &dbtag,
                                    const QList<StoredEntry> &entries);
 

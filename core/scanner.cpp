@@ -1,5 +1,6 @@
 #include "core/scanner.h"
 
+#include "core/fsname.h"
 #include "core/logging.h"
 #include "core/sentmark.h"
 
@@ -11,9 +12,7 @@
 #include <unistd.h>
 
 #include <QDir>
-#include <QFile>
 #include <QFileInfo>
-#include <QRegularExpression>
 
 namespace isocket {
 
@@ -72,34 +71,6 @@ bool Scanner::isDataPath(const QString &relPath) const
     return true;
 }
 
-QString shownName(const QByteArray &bytes)
-{
-    QString out;
-    for (qsizetype i = 0; i < bytes.size();) {
-        const auto c = quint8(bytes.at(i));
-        // The length of a well-formed UTF-8 sequence starting here, 0 if there is none.
-        qsizetype len = c < 0x80                 ? 1
-                        : c >= 0xC2 && c <= 0xDF ? 2
-                        : c >= 0xE0 && c <= 0xEF ? 3
-                        : c >= 0xF0 && c <= 0xF4 ? 4
-                                                 : 0;
-        if (len > 1) {
-            const QByteArray seq = bytes.mid(i, len);
-            if (seq.size() != len || QString::fromUtf8(seq).toUtf8() != seq ||
-                QString::fromUtf8(seq).contains(QChar::ReplacementCharacter))
-                len = 0;
-        }
-        if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7F))) {
-            out += QStringLiteral("\\x%1").arg(c, 2, 16, QLatin1Char('0'));
-            ++i;
-        } else {
-            out += QString::fromUtf8(bytes.mid(i, len));
-            i += len;
-        }
-    }
-    return out;
-}
-
 namespace {
 
 QString kindOf(mode_t mode)
@@ -141,42 +112,30 @@ Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath, const Known
                 continue; // a subdirectory removed while we walked
             return Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
                          QStringLiteral("cannot read directory %1: %2")
-                             .arg(QFile::decodeName(entry.dirNative), osError(err))};
+                             .arg(displayBytes(entry.dirNative), osError(err))};
         }
         DIR *dir = ::fdopendir(dirFd.get());
         if (!dir) {
             const int err = errno;
             return Error{ErrorCode::IoError, QStringLiteral("cannot read directory %1: %2")
-                                                 .arg(QFile::decodeName(entry.dirNative), osError(err))};
+                                                 .arg(displayBytes(entry.dirNative), osError(err))};
         }
         dirFd.release(); // closedir() owns it now
         while (const dirent *d = ::readdir(dir)) {
             if (d->d_name[0] == '.')
                 continue; // ".", "..", and hidden temporaries
-            const QByteArray rawName(d->d_name);
-            const QString name = QFile::decodeName(rawName);
+            const QString name = fsDecode(QByteArrayView(d->d_name));
             const QString rel = entry.relPrefix + name;
             if (top && (name == m_options.doneParse || name == m_options.doneWatch))
                 continue;
             struct stat st;
             if (::fstatat(::dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
                 continue; // removed meanwhile
-            auto skip = [&](const QString &reason) {
-                skips.append({entry.relPrefix + shownName(rawName), reason});
-            };
-            if (QFile::encodeName(name) != rawName) {
-                // Names travel as UTF-8 (docs/PROTOCOL.md); until they travel as bytes
-                // (issue 14, item 3), such a name is skipped and said so, never retried.
-                QStringList bad;
-                const QString shown = shownName(rawName);
-                static const QRegularExpression escape(QStringLiteral("\\\\x[0-9a-f]{2}"));
-                for (auto it = escape.globalMatch(shown); it.hasNext();)
-                    bad << it.next().captured();
-                bad.removeDuplicates();
-                skip(QStringLiteral("the name is not valid UTF-8 (%1)%2")
-                         .arg(bad.join(QLatin1Char(' ')),
-                              S_ISDIR(st.st_mode) ? QStringLiteral("; nothing in it is sent")
-                                                  : QString()));
+            auto skip = [&](const QString &reason) { skips.append({rel, reason}); };
+            if (const QString reserved = reservedReason(name); !reserved.isEmpty()) {
+                // A file of that name would fail on the receiver for ever: said once, instead.
+                skip(reserved +
+                     (S_ISDIR(st.st_mode) ? QStringLiteral("; nothing in it is sent") : QString()));
                 continue;
             }
             const QByteArray childNative = entry.dirNative + '/' + d->d_name;
@@ -186,7 +145,7 @@ Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath, const Known
                     const int err = errno;
                     char target[4096];
                     const ssize_t n = ::readlink(childNative.constData(), target, sizeof target);
-                    const QString to = n > 0 ? shownName(QByteArray(target, n)) : QString();
+                    const QString to = n > 0 ? displayBytes(QByteArrayView(target, n)) : QString();
                     skip(err == ENOENT
                              ? QStringLiteral("symbolic link to %1, which does not exist").arg(to)
                              : QStringLiteral("symbolic link to %1: %2").arg(to, osError(err)));
@@ -194,17 +153,18 @@ Result<QList<DataFile>> Scanner::listFiles(const QString &dbtagPath, const Known
                 }
                 const QByteArray realNative(real);
                 ::free(real);
-                const QString target = QFile::decodeName(realNative);
+                const QString target = fsDecode(realNative);
                 struct stat tst;
                 if (!target.startsWith(rootPrefix)) {
                     skip(QStringLiteral("symbolic link to %1, outside the data root")
-                             .arg(shownName(realNative)));
+                             .arg(displayBytes(realNative)));
                 } else if (::stat(realNative.constData(), &tst) != 0) {
-                    skip(QStringLiteral("symbolic link to %1: %2").arg(target, osError(errno)));
+                    skip(QStringLiteral("symbolic link to %1: %2")
+                             .arg(displayName(target), osError(errno)));
                 } else if (!S_ISREG(tst.st_mode)) {
                     skip(QStringLiteral("symbolic link to %1, %2; only links to files are "
                                         "followed")
-                             .arg(target, kindOf(tst.st_mode)));
+                             .arg(displayName(target), kindOf(tst.st_mode)));
                 } else {
                     const FileStamp stamp = stampOf(tst);
                     const bool sent = knownSent && knownSent(rel, stamp);
@@ -253,19 +213,12 @@ Result<QList<DbtagInfo>> Scanner::scan(bool withFiles) const
                      QStringLiteral("cannot read data root %1: %2").arg(m_options.root, osError(err))};
     }
     QList<DbtagInfo> tags;
-    const QByteArray parseName = QFile::encodeName(m_options.doneParse);
-    const QByteArray watchName = QFile::encodeName(m_options.doneWatch);
+    const QByteArray parseName = nativePath(m_options.doneParse);
+    const QByteArray watchName = nativePath(m_options.doneWatch);
     while (const dirent *d = ::readdir(dir)) {
-        const QString name = QFile::decodeName(d->d_name);
+        const QString name = fsDecode(QByteArrayView(d->d_name));
         if (!isDbtagName(name))
             continue;
-        if (QFile::encodeName(name) != QByteArray(d->d_name)) {
-            // Not addressable by its name until names travel as bytes (issue 14, item 3):
-            // said at each scan of the root (a change of the root), never looped over.
-            qCWarning(lcScan).noquote() << "dbtag" << shownName(QByteArray(d->d_name))
-                                        << "is not sent: its name is not valid UTF-8";
-            continue;
-        }
         struct stat st;
         if (::fstatat(::dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
             continue;

@@ -14,9 +14,11 @@
 // A Done/Abnormal dbtag is decided from its markers alone; its files are never listed.
 //
 // Entries of a dbtag that cannot be sent are *skipped*, never ignored: listFiles() reports each
-// with its reason (a symbolic link whose target is not a file inside the data root, a name that
-// is not valid UTF-8, a fifo…) for the engine to warn about, `scan` to show and the receiver's
-// manifest to name. A symbolic link whose target is a regular file inside the data root is a
+// with its reason (a symbolic link whose target is not a file inside the data root, a name the
+// receiver keeps for itself such as `finished.isocket`, a fifo…) for the engine to warn about,
+// `scan` to show and the receiver's manifest to name. Names are bytes: every path is the
+// lossless QString of core/fsname.h (fsDecode()), whatever bytes the name has, and is shown
+// with displayName(). A symbolic link whose target is a regular file inside the data root is a
 // data file under the link's name, its content the target's.
 //
 // Read-only: changes nothing on disk. Stateless, so one instance may be used from several
@@ -53,14 +55,10 @@ struct DataFile
 // An entry of a dbtag that is not sent, and why.
 struct SkippedEntry
 {
-    QString path; // inside the dbtag, bytes that are not UTF-8 shown escaped (shownName())
+    QString path; // inside the dbtag, lossless (fsDecode()); shown with displayName()
     QString reason;
     bool operator==(const SkippedEntry &) const = default;
 };
-
-// A file name's bytes as text: valid UTF-8 as it is, every other byte, and control
-// characters, as `\xNN` (so `a\xffb` for the bytes 61 ff 62).
-QString shownName(const QByteArray &bytes);
 
 struct DbtagInfo
 {
@@ -115,8 +113,8 @@ public:
     // top level. A file that is g+w and for which `knownSent` answers true counts as sent by
     // isocket without its record being read (the record of our own mark holds exactly that
     // size and mtime); one that is g+w without a record is sent and `outside`. A link is sent
-    // when `knownSent` says so. Whatever else is there (links elsewhere, names that are not
-    // UTF-8, fifos, sockets, devices) goes to `skipped`, if given, sorted by path.
+    // when `knownSent` says so. Whatever else is there (links elsewhere, the receiver's reserved
+    // names, fifos, sockets, devices) goes to `skipped`, if given, sorted by path.
     Result<QList<DataFile>> listFiles(const QString &dbtagPath, const KnownSent &knownSent = {},
                                       QList<SkippedEntry> *skipped = nullptr) const;
 

@@ -1,5 +1,6 @@
 #include "core/sender.h"
 
+#include "core/fsname.h"
 #include "core/logging.h"
 
 #include <QEventLoop>
@@ -106,6 +107,8 @@ void Sender::start()
                             dispatchCloses();
                         }
                     });
+            connect(&conn, &SenderConnection::versionAgreed, this,
+                    [this](int, quint16 version) { m_engine->setPeerVersion(version); });
             connect(&conn, &SenderConnection::reported, this, &Sender::onReports);
             connect(&conn, &SenderConnection::returned, this, &Sender::onReturned);
             connect(&conn, &SenderConnection::dbtagClosed, this,
@@ -253,8 +256,9 @@ void Sender::onDelivered(Link &link, const FileReport &r)
         const double rate = ms > 0 ? bytes / 1048576.0 / (ms / 1000.0) : 0.0;
         // printf style: cheaper than QDebug for a line per file (issue 6)
         qCInfo(lcSend, "sent %s/%s (%lld bytes, %lld ms, %.1f MiB/s)",
-               qUtf8Printable(r.ticket.dbtag), qUtf8Printable(r.ticket.relPath),
-               static_cast<long long>(r.read.size), static_cast<long long>(ms), rate);
+               qUtf8Printable(displayName(r.ticket.dbtag)),
+               qUtf8Printable(displayName(r.ticket.relPath)), static_cast<long long>(r.read.size),
+               static_cast<long long>(ms), rate);
     }
     Q_EMIT fileDelivered(r.ticket, bytes, ms);
 }

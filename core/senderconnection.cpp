@@ -2,6 +2,7 @@
 
 #include "core/backoff.h"
 #include "core/config.h"
+#include "core/fsname.h"
 #include "core/logging.h"
 #include "core/secret.h"
 
@@ -198,7 +199,7 @@ void SenderConnection::onConnected()
 
 void SenderConnection::send(const proto::Message &message)
 {
-    m_socket->write(proto::encode(message));
+    m_socket->write(proto::encode(message, m_version));
 }
 
 void SenderConnection::armWatchdog()
@@ -436,6 +437,8 @@ void SenderConnection::handleChallenge(const proto::Challenge &c)
     }
     m_handshake = Handshake::AwaitWelcome;
     m_version = c.version;
+    m_reader.setVersion(m_version);
+    Q_EMIT versionAgreed(m_index, m_version);
     send(proto::Auth{proto::proof(m_options.secret, proto::Role::Sender, m_clientNonce, c.nonce,
                                   m_options.source)});
 }
@@ -466,11 +469,14 @@ void SenderConnection::pumpOffers()
            && static_cast<int>(m_offers.size()) < cap) {
         FileTicket ticket = std::move(m_pending.front());
         m_pending.pop_front();
-        if (auto r = validateName(ticket.dbtag, QStringLiteral("dbtag")); !r) {
+        // Before version 3 a name travels as UTF-8 text without control characters; the engine
+        // makes such files skipped entries on those connections (EdEngine::setPeerVersion()).
+        const NameRules rules = nameRules();
+        if (auto r = validateName(ticket.dbtag, QStringLiteral("dbtag"), rules); !r) {
             reportFailed(ticket, r.error());
             continue;
         }
-        if (auto r = validateRelativePath(ticket.relPath, QStringLiteral("path")); !r) {
+        if (auto r = validateRelativePath(ticket.relPath, QStringLiteral("path"), rules); !r) {
             reportFailed(ticket, r.error());
             continue;
         }
@@ -482,12 +488,14 @@ void SenderConnection::pumpOffers()
         if (::lstat(nativePath(source).constData(), &st) != 0) {
             const int err = errno;
             reportFailed(ticket, Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
-                                       QStringLiteral("%1: %2").arg(ticket.absPath, osError(err))});
+                                       QStringLiteral("%1: %2").arg(displayName(ticket.absPath),
+                                                                    osError(err))});
             continue;
         }
         if (!S_ISREG(st.st_mode)) {
-            reportFailed(ticket, Error{ErrorCode::Unsupported,
-                                       QStringLiteral("%1 is not a regular file").arg(source)});
+            reportFailed(
+                ticket, Error{ErrorCode::Unsupported,
+                              QStringLiteral("%1 is not a regular file").arg(displayName(source))});
             continue;
         }
         auto t = std::make_unique<Transfer>();
@@ -764,9 +772,9 @@ void SenderConnection::handleStored(const proto::Stored &s)
         if (t->fd.valid())
             m_reports.last().file = std::make_shared<const UniqueFd>(std::move(t->fd));
     } else {
-        reportFailed(t->ticket,
-                     Error{s.code, QStringLiteral("receiver could not store %1/%2: %3")
-                                       .arg(t->ticket.dbtag, t->ticket.relPath, s.message)});
+        reportFailed(t->ticket, Error{s.code, QStringLiteral("receiver could not store %1/%2: %3")
+                                                  .arg(displayName(t->ticket.dbtag),
+                                                       displayName(t->ticket.relPath), s.message)});
     }
     pumpOffers();
 }
@@ -795,8 +803,25 @@ void SenderConnection::closeDbtag(const QString &dbtag, const QList<proto::Manif
     }
     if (m_version < proto::OutsideVersion) // a v1 receiver knows no MANIFEST_OUTSIDE
         listed.removeIf([](const proto::ManifestEntry &e) { return e.outside; });
+    if (!proto::namesAreBytes(m_version)) {
+        if (auto r = validateName(dbtag, QStringLiteral("dbtag"), NameRules::Text); !r) {
+            flushReports();
+            Q_EMIT dbtagClosed(m_index, dbtag,
+                               Error{ErrorCode::Unsupported,
+                                     QStringLiteral("%1; the receiver speaks protocol version %2, "
+                                                    "whose names are UTF-8 text; upgrade the "
+                                                    "receiver")
+                                         .arg(r.error().message)
+                                         .arg(m_version)});
+            return;
+        }
+        // A skipped entry's name is text for humans there, written as the ED shows it.
+        for (proto::ManifestEntry &e : listed)
+            if (!e.skipped.isEmpty() && !validateRelativePath(e.path, QString(), NameRules::Text))
+                e.path = displayName(e.path);
+    }
     send(proto::CloseDbtag{id, dbtag, static_cast<quint32>(listed.size())});
-    for (const proto::Manifest &m : proto::splitManifest(id, listed))
+    for (const proto::Manifest &m : proto::splitManifest(id, listed, m_version))
         send(m);
     m_closesSent.emplace(id, dbtag);
     armWatchdog();

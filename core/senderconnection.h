@@ -17,6 +17,7 @@
 // far, so the Sender sees everything in the order it happened.
 
 #include "core/checksum.h"
+#include "core/config.h"
 #include "core/edengine.h"
 #include "core/fileutil.h"
 #include "core/protocol.h"
@@ -91,6 +92,9 @@ public:
 
 Q_SIGNALS:
     void stateChanged(int index, isocket::LinkState state, const QString &detail, int retryInMs);
+    // The protocol version the receiver chose, before the link becomes Ready (it decides which
+    // names can be sent: bytes from version 3 on, UTF-8 text before).
+    void versionAgreed(int index, quint16 version);
     // Files started, progressing, delivered (the receiver stored them durably) or failed, in order.
     void reported(int index, const QList<isocket::FileReport> &reports);
     void returned(int index, const QList<isocket::FileTicket> &tickets);
@@ -172,6 +176,10 @@ private:
     enum class Handshake { AwaitChallenge, AwaitWelcome };
     Handshake m_handshake = Handshake::AwaitChallenge;
     quint16 m_version = proto::Version; // as the receiver chose it
+    NameRules nameRules() const
+    {
+        return proto::namesAreBytes(m_version) ? NameRules::Bytes : NameRules::Text;
+    }
     quint32 m_maxInFlight = 0;
     quint32 m_nextId = 1;
     int m_failedAttempts = 0;

@@ -1,5 +1,7 @@
 #include "core/sentmark.h"
 
+#include "core/fsname.h"
+
 #include <cerrno>
 
 #include <fcntl.h>
@@ -55,30 +57,37 @@ Result<void> mark(const QString &path, const FileStamp &expected, int readFd)
         if (!opened.valid()) {
             const int err = errno;
             if (err == ENOENT)
-                return Error{ErrorCode::FileVanished, QStringLiteral("%1 was deleted").arg(path)};
-            return Error{ErrorCode::IoError, QStringLiteral("cannot open %1: %2").arg(path, osError(err))};
+                return Error{ErrorCode::FileVanished,
+                             QStringLiteral("%1 was deleted").arg(displayName(path))};
+            return Error{ErrorCode::IoError,
+                         QStringLiteral("cannot open %1: %2").arg(displayName(path), osError(err))};
         }
     }
     const int fd = readFd < 0 ? opened.get() : readFd;
     struct stat st;
     if (::fstat(fd, &st) != 0) {
         const int err = errno;
-        return Error{ErrorCode::IoError, QStringLiteral("cannot stat %1: %2").arg(path, osError(err))};
+        return Error{ErrorCode::IoError,
+                     QStringLiteral("cannot stat %1: %2").arg(displayName(path), osError(err))};
     }
     if (stampOf(st) != expected)
         return Error{ErrorCode::FileChanged,
                      QStringLiteral("%1 changed while it was sent (size %2 → %3)")
-                         .arg(path).arg(expected.size).arg(static_cast<qint64>(st.st_size))};
+                         .arg(displayName(path))
+                         .arg(expected.size)
+                         .arg(static_cast<qint64>(st.st_size))};
     const QByteArray record = recordOf(expected);
     if (::fsetxattr(fd, AttributeName, record.constData(), static_cast<size_t>(record.size()), 0) != 0
         && !unsupported(errno)) {
         const int err = errno;
-        return Error{ErrorCode::IoError,
-                     QStringLiteral("cannot record the sent state of %1: %2").arg(path, osError(err))};
+        return Error{ErrorCode::IoError, QStringLiteral("cannot record the sent state of %1: %2")
+                                             .arg(displayName(path), osError(err))};
     }
     if (::fchmod(fd, (st.st_mode & 07777) | S_IWGRP) != 0) {
         const int err = errno;
-        return Error{ErrorCode::IoError, QStringLiteral("cannot mark %1 (g+w): %2").arg(path, osError(err))};
+        return Error{
+            ErrorCode::IoError,
+            QStringLiteral("cannot mark %1 (g+w): %2").arg(displayName(path), osError(err))};
     }
     return {};
 }
@@ -90,17 +99,21 @@ Result<void> clear(const QString &path)
     if (::lstat(native.constData(), &st) != 0) {
         const int err = errno;
         return Error{err == ENOENT ? ErrorCode::FileVanished : ErrorCode::IoError,
-                     QStringLiteral("cannot stat %1: %2").arg(path, osError(err))};
+                     QStringLiteral("cannot stat %1: %2").arg(displayName(path), osError(err))};
     }
     if (!S_ISREG(st.st_mode))
-        return Error{ErrorCode::Unsupported, QStringLiteral("%1 is not a regular file").arg(path)};
+        return Error{ErrorCode::Unsupported,
+                     QStringLiteral("%1 is not a regular file").arg(displayName(path))};
     if (::lremovexattr(native.constData(), AttributeName) != 0 && !unsupported(errno)) {
         const int err = errno;
-        return Error{ErrorCode::IoError, QStringLiteral("cannot clear the record of %1: %2").arg(path, osError(err))};
+        return Error{ErrorCode::IoError, QStringLiteral("cannot clear the record of %1: %2")
+                                             .arg(displayName(path), osError(err))};
     }
     if ((st.st_mode & S_IWGRP) && ::chmod(native.constData(), (st.st_mode & 07777) & ~S_IWGRP) != 0) {
         const int err = errno;
-        return Error{ErrorCode::IoError, QStringLiteral("cannot clear g+w of %1: %2").arg(path, osError(err))};
+        return Error{
+            ErrorCode::IoError,
+            QStringLiteral("cannot clear g+w of %1: %2").arg(displayName(path), osError(err))};
     }
     return {};
 }

@@ -2,6 +2,7 @@
 
 #include "gui/format.h"
 #include "gui/statevisuals.h"
+#include "core/fsname.h"
 
 namespace isocket::gui {
 
@@ -37,7 +38,7 @@ QVariant DatasetModel::data(const QModelIndex &index, int role) const
     switch (role) {
     case Qt::DisplayRole:
         switch (index.column()) {
-        case Dbtag: return r.dbtag;
+        case Dbtag: return displayName(r.dbtag);
         case Source: return r.source;
         case Files: return r.files;
         case Bytes: return formatBytes(r.bytes);
@@ -51,14 +52,14 @@ QVariant DatasetModel::data(const QModelIndex &index, int role) const
     case Qt::ToolTipRole:
         return QStringLiteral("Complete: the ED confirmed all %1 files of %2 and the completion "
                               "marker finished.isocket is written in %3/%2.")
-            .arg(r.files).arg(r.dbtag, r.source);
+            .arg(r.files).arg(displayName(r.dbtag), r.source);
     case Qt::TextAlignmentRole:
         if (index.column() == Files || index.column() == Bytes)
             return int(Qt::AlignRight | Qt::AlignVCenter);
         break;
     case SortRole:
         switch (index.column()) {
-        case Dbtag: return r.dbtag;
+        case Dbtag: return displayName(r.dbtag);
         case Source: return r.source;
         case Files: return r.files;
         case Bytes: return r.bytes;

@@ -2,6 +2,7 @@
 
 #include "gui/format.h"
 #include "gui/statevisuals.h"
+#include "core/fsname.h"
 
 #include <QFont>
 
@@ -73,12 +74,12 @@ QVariant DbtagModel::data(const QModelIndex &index, int role) const
     switch (role) {
     case Qt::DisplayRole:
         switch (index.column()) {
-        case Name: return s.name;
+        case Name: return displayName(s.name);
         case State: return look.text;
         case Files:
             if (!listed)
                 return QStringLiteral("—");
-            // Entries that are not sent (links elsewhere, names not UTF-8…) are never hidden.
+            // Entries that are not sent (links elsewhere, reserved names…) are never hidden.
             return s.skipped > 0 ? QStringLiteral("%1 / %2, %3 skipped")
                                        .arg(s.sent)
                                        .arg(s.files)
@@ -96,7 +97,7 @@ QVariant DbtagModel::data(const QModelIndex &index, int role) const
         break;
     case Qt::ToolTipRole:
         switch (index.column()) {
-        case Name: return s.path;
+        case Name: return displayName(s.path);
         case State: return look.tooltip;
         case Files:
             return listed ? QStringLiteral("%1 sent, %2 failed, %3 to go of %4 data files; %5 "

@@ -2,6 +2,7 @@
 
 #include "gui/format.h"
 #include "gui/statevisuals.h"
+#include "core/fsname.h"
 
 #include <algorithm>
 
@@ -153,7 +154,7 @@ QVariant IncomingModel::data(const QModelIndex &index, int role) const
     case Qt::DisplayRole:
         switch (index.column()) {
         case Source: return r.source;
-        case File: return QString(r.dbtag + QLatin1Char('/') + r.path);
+        case File: return displayName(r.dbtag + QLatin1Char('/') + r.path);
         case Status:
             switch (r.kind) {
             case IncomingRow::Receiving: return QStringLiteral("receiving");
@@ -203,7 +204,7 @@ QVariant IncomingModel::data(const QModelIndex &index, int role) const
     case SortRole:
         switch (index.column()) {
         case Source: return r.source;
-        case File: return QString(r.dbtag + QLatin1Char('/') + r.path);
+        case File: return displayName(r.dbtag + QLatin1Char('/') + r.path);
         case Status: return int(r.kind);
         case Progress: return percent;
         case Size: return r.size;

@@ -2,6 +2,7 @@
 
 #include "gui/format.h"
 #include "gui/statevisuals.h"
+#include "core/fsname.h"
 
 #include <QFont>
 
@@ -139,7 +140,7 @@ void PeerModel::onFileStored(const QString &source, const QString &dbtag, const 
         p.meter->add(size - counted);
     ++p.row.files;
     p.row.bytes += size;
-    p.row.lastFile = dbtag + QLatin1Char('/') + path;
+    p.row.lastFile = displayName(dbtag + QLatin1Char('/') + path);
     p.row.lastSeen = QDateTime::currentDateTimeUtc();
     changed();
 }

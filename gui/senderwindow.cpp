@@ -13,6 +13,7 @@
 #include "gui/trayicon.h"
 #include "gui/widgetfactory.h"
 #include "gui/windowstate.h"
+#include "core/fsname.h"
 
 #include <QAction>
 #include <QComboBox>
@@ -266,7 +267,10 @@ void SenderWindow::openSelectedDbtag()
 {
     const QString path = selectedDbtagPath();
     if (!path.isEmpty())
-        QDesktopServices::openUrl(QUrl::fromLocalFile(path)); // the desktop opens it, not us
+        // The desktop opens it, not us. Built from the name's bytes: QUrl::fromLocalFile would
+        // re-encode a name that is not UTF-8 and name another directory.
+        QDesktopServices::openUrl(
+            QUrl::fromEncoded("file://" + fsEncode(path).toPercentEncoding("/"), QUrl::StrictMode));
 }
 
 void SenderWindow::updateBanner()

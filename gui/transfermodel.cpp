@@ -2,6 +2,7 @@
 
 #include "gui/format.h"
 #include "gui/statevisuals.h"
+#include "core/fsname.h"
 
 #include <algorithm>
 
@@ -223,7 +224,7 @@ QVariant TransferModel::data(const QModelIndex &index, int role) const
     switch (role) {
     case Qt::DisplayRole:
         switch (index.column()) {
-        case File: return QString(r.dbtag + QLatin1Char('/') + r.relPath);
+        case File: return displayName(r.dbtag + QLatin1Char('/') + r.relPath);
         case Status: return kindText(r);
         case Progress:
             return r.kind == TransferRow::InFlight || r.kind == TransferRow::Delivered
@@ -284,7 +285,7 @@ QVariant TransferModel::data(const QModelIndex &index, int role) const
     case KindRole: return int(r.kind);
     case SortRole:
         switch (index.column()) {
-        case File: return QString(r.dbtag + QLatin1Char('/') + r.relPath);
+        case File: return displayName(r.dbtag + QLatin1Char('/') + r.relPath);
         case Status: return int(r.kind);
         case Progress: return percent;
         case Size: return r.size;

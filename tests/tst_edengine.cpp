@@ -2,16 +2,20 @@
 // what waits for its writer, when a dbtag is closed and finished, and what a restart sees.
 
 #include "core/edengine.h"
+#include "core/fsname.h"
 #include "core/sentmark.h"
 #include "tests/testlib/testtree.h"
 
 #include <QDir>
+#include <QRegularExpression>
+#include <QScopeGuard>
 #include <QFile>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <sys/xattr.h>
+#include <unistd.h>
 
 using namespace isocket;
 
@@ -36,6 +40,8 @@ private slots:
     void incompleteCloseResendsTheMissingFile();
     void sentOutsideIsFinishedWithoutTheReceiver();
     void sentOutsideIsNamedInTheManifest();
+    void namesFollowTheReceiversVersion_data();
+    void namesFollowTheReceiversVersion();
     void fileAddedBeforeTheConfirmationStopsTheFinish();
     void nothingToSendIsIdleAtStart();
     void onePassGoesIdle();
@@ -63,7 +69,7 @@ private:
     static void deliver(EdEngine &engine, const FileTicket &t)
     {
         struct stat st;
-        QVERIFY(::lstat(QFile::encodeName(t.absPath).constData(), &st) == 0);
+        QVERIFY(::lstat(fsEncode(t.absPath).constData(), &st) == 0);
         engine.markDelivered(t, stampOf(st));
     }
 };
@@ -489,6 +495,81 @@ void TestEdEngine::sentOutsideIsNamedInTheManifest()
     QVERIFY(files[0].outside);
     QCOMPARE(files[1].path, QStringLiteral("b.dat"));
     QVERIFY(!files[1].outside);
+    engine.dbtagClosed(QStringLiteral("DC1"), Error{});
+    QVERIFY(QFile::exists(root.filePath(QStringLiteral("DC1/finished.watch"))));
+}
+
+void TestEdEngine::namesFollowTheReceiversVersion_data()
+{
+    QTest::addColumn<int>("version");
+    QTest::newRow("v2") << 2;
+    QTest::newRow("v3") << 3;
+}
+
+void TestEdEngine::namesFollowTheReceiversVersion()
+{
+    // Names are bytes from protocol version 3 on: a name that is not UTF-8 or has a control
+    // character is sent like any other, under its exact bytes. A version 2 receiver cannot
+    // carry it: it is then a skipped entry named in the manifest, as before version 3, and the
+    // dbtag is finished; it is never offered to be refused for ever.
+    QFETCH(int, version);
+    QTemporaryDir root;
+    const QByteArray dir = QFile::encodeName(root.path()) + "/DC1";
+    QVERIFY(test::writeFileAt(dir + "/a.dat", "a"));
+    QVERIFY(test::writeFileAt(dir + "/caf\xe9.dat", "bb"));
+    QVERIFY(test::writeFileAt(dir + "/new\nline", "ccc"));
+    const auto cleanup = qScopeGuard([&dir] { test::removeTreeAt(dir); });
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+    EdEngine engine(ScanOptions{root.path()}, fastOptions(false));
+    QSignalSpy ready(&engine, &EdEngine::dbtagReadyToClose);
+    QVERIFY(engine.start());
+    // What a connection learns in its handshake, after the engine queued the files.
+    engine.setPeerVersion(quint16(version));
+    if (version == 2) {
+        QTest::ignoreMessage(QtWarningMsg,
+                             QRegularExpression(QStringLiteral("DC1/caf\\\\xe9\\.dat is not "
+                                                               "sent: .*protocol version 2")));
+        QTest::ignoreMessage(QtWarningMsg,
+                             QRegularExpression(QStringLiteral("DC1/new\\\\nline is not "
+                                                               "sent: .*protocol version 2")));
+    }
+    QList<FileTicket> tickets;
+    drain(engine, &tickets);
+    QCOMPARE(tickets.size(), version == 2 ? 1 : 3);
+    for (const FileTicket &t : std::as_const(tickets)) {
+        QVERIFY(::access(fsEncode(t.absPath).constData(), R_OK) == 0);
+        deliver(engine, t);
+    }
+    QCOMPARE(ready.count(), 1);
+    const auto manifest = ready.first().at(1).value<QList<proto::ManifestEntry>>();
+    QCOMPARE(manifest.size(), 3);
+    QStringList lines;
+    for (const proto::ManifestEntry &e : manifest)
+        lines << displayName(e.path) +
+                     (e.skipped.isEmpty() ? QString() : QStringLiteral(" skipped"));
+    lines.sort();
+    if (version == 2) {
+        QCOMPARE(lines,
+                 (QStringList{QStringLiteral("a.dat"), QStringLiteral("caf\\xe9.dat skipped"),
+                              QStringLiteral("new\\nline skipped")}));
+        QVERIFY(!test::hasGroupWriteAt(dir + "/caf\xe9.dat"));
+    } else {
+        QCOMPARE(lines, (QStringList{QStringLiteral("a.dat"), QStringLiteral("caf\\xe9.dat"),
+                                     QStringLiteral("new\\nline")}));
+        QVERIFY(test::hasGroupWriteAt(dir + "/caf\xe9.dat"));
+        QVERIFY(test::hasGroupWriteAt(dir + "/new\nline"));
+        // The receiver names a missing file as displayName() shows it: it is sent again.
+        QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("did not confirm")));
+        engine.dbtagClosed(
+            QStringLiteral("DC1"),
+            Error{ErrorCode::Incomplete, QStringLiteral("caf\\xe9.dat: not stored")});
+        QVERIFY(!test::hasGroupWriteAt(dir + "/caf\xe9.dat"));
+        auto again = engine.takeNext();
+        QVERIFY(again);
+        QCOMPARE(fsEncode(again->relPath), QByteArray("caf\xe9.dat"));
+        deliver(engine, *again);
+        QCOMPARE(ready.count(), 2);
+    }
     engine.dbtagClosed(QStringLiteral("DC1"), Error{});
     QVERIFY(QFile::exists(root.filePath(QStringLiteral("DC1/finished.watch"))));
 }

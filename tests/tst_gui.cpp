@@ -6,6 +6,7 @@
 // <dir>/receiver.png.
 
 #include "core/config.h"
+#include "core/fsname.h"
 #include "core/producer.h"
 #include "gui/connectionpanel.h"
 #include "gui/datasetmodel.h"
@@ -148,6 +149,7 @@ class TestGui : public QObject
 private slots:
     void initTestCase();
     void modelsPassTheTester();
+    void namesAreShownEscaped();
     void receiverSetupCarriesTheConfig();
     void logCaptureChainsAndFilters();
     void transferFloodStaysBounded();
@@ -278,6 +280,43 @@ void TestGui::modelsPassTheTester()
     QCOMPARE(log.rowCount(), LogModel::MaxLines);
     logFilter.setMinimumLevel(QtWarningMsg);
     QVERIFY(logFilter.rowCount() < log.rowCount() / 2);
+}
+
+void TestGui::namesAreShownEscaped()
+{
+    // Names are bytes (issue 14 item 3): the windows show a name that is not UTF-8, or has a
+    // control character, escaped as everywhere else, never garbled.
+    const QString dbtag = fsDecode("DC\xff\n");
+    const QString shownTag = QStringLiteral("DC\\xff\\n");
+    DbtagModel dbtags;
+    DbtagStatus s;
+    s.name = dbtag;
+    s.path = QStringLiteral("/datas/") + dbtag;
+    s.state = DbtagState::Closed;
+    dbtags.updateStatus(s);
+    dbtags.flush();
+    QCOMPARE(dbtags.index(0, DbtagModel::Name).data().toString(), shownTag);
+    QCOMPARE(dbtags.index(0, DbtagModel::Name).data(Qt::ToolTipRole).toString(),
+             QStringLiteral("/datas/") + shownTag);
+
+    TransferModel transfers;
+    FileTicket t = ticket(dbtag, 1);
+    t.relPath = fsDecode("caf\xe9\\.dat");
+    transfers.onFileQueued(t);
+    transfers.flush();
+    QCOMPARE(transfers.index(0, TransferModel::File).data().toString(),
+             shownTag + QStringLiteral("/caf\\xe9\\\\.dat"));
+
+    IncomingModel incoming;
+    incoming.onFileStored(QStringLiteral("ed1"), dbtag, fsDecode("caf\xe9.dat"), 10, 1);
+    incoming.flush();
+    QCOMPARE(incoming.index(0, IncomingModel::File).data().toString(),
+             shownTag + QStringLiteral("/caf\\xe9.dat"));
+
+    DatasetModel datasets;
+    datasets.onDbtagCompleted(QStringLiteral("ed1"), dbtag, 1, 10);
+    datasets.flush();
+    QCOMPARE(datasets.index(0, DatasetModel::Dbtag).data().toString(), shownTag);
 }
 
 void TestGui::receiverSetupCarriesTheConfig()

@@ -3,6 +3,7 @@
 // crashes, proofs and the XXH3-128 hasher behave.
 
 #include "core/checksum.h"
+#include "core/fsname.h"
 #include "core/protocol.h"
 
 #include <QBuffer>
@@ -279,6 +280,8 @@ private slots:
     void errorsAreFinal();
     void encodeCutsLongStrings();
     void splitManifest();
+    void namesAreBytesFromV3();
+    void namesAreTextBeforeV3();
     void fuzz();
     void proofs();
     void proofMatchesComparesAll();
@@ -291,26 +294,46 @@ private slots:
     void fileRangeTooShort();
 };
 
+// Whether a name field (dbtag, path) of `message` holds a NUL, which no version 3 name may.
+bool hasNulName(const Message &message)
+{
+    const QChar nul(0);
+    if (const auto *m = std::get_if<Offer>(&message))
+        return m->dbtag.contains(nul) || m->path.contains(nul);
+    if (const auto *m = std::get_if<CloseDbtag>(&message))
+        return m->dbtag.contains(nul);
+    if (const auto *m = std::get_if<Manifest>(&message))
+        return std::any_of(m->entries.cbegin(), m->entries.cend(),
+                           [&](const ManifestEntry &e) { return e.path.contains(nul); });
+    return false;
+}
+
 void TestProtocol::roundTrip_data()
 {
     QTest::addColumn<Message>("message");
-    for (const auto &[name, message] : sampleMessages())
-        QTest::newRow(name) << message;
+    QTest::addColumn<int>("version");
+    for (const auto &[name, message] : sampleMessages()) {
+        QTest::addRow("%s-v2", name) << message << 2;
+        if (!hasNulName(message))
+            QTest::addRow("%s-v3", name) << message << 3;
+    }
 }
 
 void TestProtocol::roundTrip()
 {
     QFETCH(Message, message);
-    const QByteArray bytes = encode(message);
+    QFETCH(int, version);
+    const QByteArray bytes = encode(message, quint16(version));
     QCOMPARE(qFromBigEndian<quint32>(bytes.constData()), quint32(bytes.size() - 4));
     QCOMPARE(quint8(bytes.at(4)), quint8(typeOf(message)));
 
-    auto decoded = decodeBody(bytes.mid(4));
+    auto decoded = decodeBody(bytes.mid(4), quint16(version));
     VERIFY_OK(decoded);
     compareMessages(decoded.value(), message);
-    QCOMPARE(encode(decoded.value()), bytes);
+    QCOMPARE(encode(decoded.value(), quint16(version)), bytes);
 
     FrameReader reader;
+    reader.setVersion(quint16(version));
     reader.feed(bytes);
     auto read = reader.next();
     VERIFY_OK(read);
@@ -345,10 +368,11 @@ void TestProtocol::byteByByte()
     for (const auto &[name, message] : sampleMessages()) {
         if (std::holds_alternative<Data>(message) && std::get<Data>(message).bytes.size() > 5000)
             continue; // byte-by-byte over a megabyte is slow and adds nothing
-        stream += encode(message);
+        stream += encode(message, 2); // version 2: the samples' names have NULs in them
         expected.append(message);
     }
     FrameReader reader;
+    reader.setVersion(2);
     QList<Message> got;
     for (char c : std::as_const(stream)) {
         reader.feed(QByteArray(1, c));
@@ -706,6 +730,86 @@ void TestProtocol::splitManifest()
     QVERIFY(tinyFrames.size() >= 2);
     for (const Manifest &m : tinyFrames)
         QVERIFY(encode(m).size() <= qsizetype(MaxControlFrame));
+}
+
+void TestProtocol::namesAreBytesFromV3()
+{
+    // Every byte but NUL, in names of every kind: not UTF-8, overlong and surrogate forms,
+    // control characters, a backslash, a leading '-', and all 255 of them in one name.
+    QByteArray all;
+    for (int b = 1; b < 256; ++b)
+        all += char(b);
+    const QList<QByteArray> names = {
+        "caf\xe9.dat", "\xff\xfe", "\xc0\xaf", "\xed\xa0\x80",
+        "a\nb\tc\\d",  "-rf",      all,        QByteArray(MaxStringBytes, '\x80')};
+    for (const QByteArray &raw : names) {
+        const QString name = fsDecode(raw);
+        QCOMPARE(fsEncode(name), raw);
+        const QList<Message> messages = {
+            Offer{1, name, name, 3, 4},
+            CloseDbtag{2, name, 1},
+            Manifest{3, {{name, 7}}},
+            Manifest{4, {{name, 0, true}}, true},
+            Manifest{5, {{name, 0, false, QStringLiteral("why")}}, false, true},
+        };
+        for (const Message &m : messages) {
+            const QByteArray bytes = encode(m, 3);
+            // On the wire: the name's own bytes, after its u16 length.
+            QVERIFY(bytes.contains(QByteArray(be16(quint16(raw.size())) + raw)));
+            auto decoded = decodeBody(bytes.mid(4), 3);
+            VERIFY_OK(decoded);
+            compareMessages(decoded.value(), m);
+            QCOMPARE(encode(decoded.value(), 3), bytes);
+            // Before version 3 the same bytes are no valid name (they are not UTF-8).
+            if (!QByteArrayView(raw).isValidUtf8()) {
+                auto old = decodeBody(bytes.mid(4), 2);
+                QVERIFY(!old.ok());
+                QCOMPARE(old.error().code, ErrorCode::BadFrame);
+            }
+        }
+    }
+    // NUL is the one byte no name has.
+    const QByteArray nul = frame(
+        FrameType::Offer, be32(1) + str("DC1") + str(QByteArray("a\0b", 3)) + be64(1) + be64(2));
+    auto r = decodeBody(nul.mid(4), 3);
+    QVERIFY(!r.ok());
+    QCOMPARE(r.error().code, ErrorCode::BadFrame);
+    QVERIFY2(r.error().message.contains(QStringLiteral("NUL")), qPrintable(r.error().message));
+    // Other strings stay UTF-8 in version 3.
+    const QByteArray stored = frame(FrameType::Stored, be32(1) + be16(0) + str("\xff"));
+    QVERIFY(!decodeBody(stored.mid(4), 3).ok());
+    // Over the cap: refused as before.
+    const QByteArray longName =
+        frame(FrameType::Offer, be32(1) + str("DC1") + be16(MaxStringBytes + 1) +
+                                    QByteArray(MaxStringBytes + 1, 'x') + be64(1) + be64(2));
+    QCOMPARE(decodeBody(longName.mid(4), 3).error().code, ErrorCode::FrameTooLarge);
+}
+
+void TestProtocol::namesAreTextBeforeV3()
+{
+    // A version 2 connection: the FrameReader refuses a name that is not UTF-8, as it always did;
+    // the same frame is read on a version 3 connection.
+    const QByteArray bytes =
+        frame(FrameType::Offer, be32(1) + str("DC1") + str("caf\xe9") + be64(1) + be64(2));
+    FrameReader v2;
+    v2.setVersion(2);
+    v2.feed(bytes);
+    const auto refused = v2.next();
+    QVERIFY(!refused.ok());
+    QCOMPARE(refused.error().code, ErrorCode::BadFrame);
+    FrameReader v3;
+    QCOMPARE(v3.version(), Version);
+    v3.feed(bytes);
+    const auto read = v3.next();
+    VERIFY_OK(read);
+    QVERIFY(read.value().has_value());
+    QCOMPARE(fsEncode(std::get<Offer>(*read.value()).path), QByteArray("caf\xe9"));
+    // And a split manifest of such names fits its frames by their bytes.
+    QList<ManifestEntry> entries;
+    for (int i = 0; i < 100; ++i)
+        entries.append({fsDecode(QByteArray(1000, char(0x80 + i % 64))), 1});
+    for (const Manifest &m : isocket::proto::splitManifest(9, entries, 3))
+        QVERIFY(encode(m, 3).size() <= qsizetype(MaxControlFrame));
 }
 
 void TestProtocol::fuzz()

@@ -1,6 +1,7 @@
 // The receiver in-process on 127.0.0.1:0, driven by ProtoClient: storing, resuming, refusing,
 // hostile input, concurrency, the dbtag manifest; and the real `isocket receive` binary.
 
+#include "core/fsname.h"
 #include "core/checksum.h"
 #include "core/receiver.h"
 #include "core/receiverconnection.h"
@@ -157,6 +158,7 @@ private slots:
     void closeDbtagIncomplete();
     void closeDbtagWithFilesSentOutside();
     void closeDbtagWithSkippedEntries();
+    void namesAreBytesFromVersion3();
     void versionOneSenderHasNoOutsideFrames();
     void manifestIsWrittenOffTheThread();
     void hostileManifestIsBounded();
@@ -676,8 +678,6 @@ void TestReceiver::hostile_data()
                                << ErrorCode::BadPath;
     QTest::newRow("path a/./b") << ed << dc << QStringLiteral("a/./b") << QString()
                                 << ErrorCode::BadPath;
-    QTest::newRow("path control") << ed << dc << QStringLiteral("a\nb") << QString()
-                                  << ErrorCode::BadPath;
     QTest::newRow("path hidden") << ed << dc << QStringLiteral(".f.isocket-part") << QString()
                                  << ErrorCode::BadPath;
     QTest::newRow("reserved manifest")
@@ -1226,7 +1226,7 @@ void TestReceiver::closeDbtagWithFilesSentOutside()
     QVERIFY(c.connectTo(f.port()));
     const auto greeting = c.handshake(QByteArrayLiteral("s3cret"), QStringLiteral("ed1"));
     QVERIFY(greeting.ok);
-    QCOMPARE(greeting.version, quint16(2));
+    QCOMPARE(greeting.version, proto::Version);
     const QByteArray two = test::patternBytes(300, 14);
     QCOMPARE(c.storeFile(1, QStringLiteral("DC1"), QStringLiteral("b"), two, MtimeNs),
              ErrorCode::Ok);
@@ -1267,14 +1267,15 @@ void TestReceiver::closeDbtagWithSkippedEntries()
                       {QStringLiteral("x\ny"), 0, false, QStringLiteral("two\nlines")}});
     QVERIFY(closed);
     QCOMPARE(closed->code, ErrorCode::Ok);
+    // A path that would break a line is written escaped, and the header says so (escaped=).
     QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"),
                             QStringLiteral("finished.isocket"))),
-             QByteArrayLiteral(
-                 "# isocket manifest v1 source=ed1 dbtag=DC1 files=1 bytes=300 skipped=2\n") +
+             QByteArrayLiteral("# isocket manifest v1 source=ed1 dbtag=DC1 files=1 bytes=300 "
+                               "skipped=2 escaped=1\n") +
                  toHex(hashOf(one)).toLatin1() +
                  "  300  b\n"
                  "skipped  -  out.dat  symbolic link to /etc/passwd, outside the data root\n"
-                 "skipped  -  x?y  two?lines\n");
+                 "skipped  -  x\\ny  two?lines\n");
 }
 
 void TestReceiver::versionOneSenderHasNoOutsideFrames()
@@ -1681,6 +1682,82 @@ void TestReceiver::hardLinkedPartialIsRefused()
     QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("big"), data, MtimeNs),
              ErrorCode::Ok);
     QCOMPARE(readAll(victim), secret);
+}
+
+void TestReceiver::namesAreBytesFromVersion3()
+{
+    // Issue 14 item 3: on a version 3 connection a dbtag or path is bytes: not UTF-8, control
+    // characters, backslashes, a leading '-', 255 bytes (a partial with a hashed name) all land
+    // with exactly their bytes, and the manifest names them escaped. A version 2 connection
+    // still refuses what is not UTF-8 text.
+    Fixture f;
+    QVERIFY(f.listen());
+    // QTemporaryDir cannot remove names that are not UTF-8.
+    const auto cleanup =
+        qScopeGuard([&f] { test::removeTreeAt(QFile::encodeName(f.root) + "/ed1/DC\xff 1"); });
+    const QString dbtag = fsDecode("DC\xff 1");
+    const QList<QByteArray> names = {"caf\xe9.dat",           "\xff\xfe", "new\nline",
+                                     "back\\slash",           "-rf",      "sub/d\xe9/x\ty",
+                                     QByteArray(255, '\xe9'), "plain.dat"};
+    {
+        ProtoClient old;
+        old.setVersions(1, 2);
+        QVERIFY(old.connectTo(f.port()));
+        const auto greeting = old.handshake(QByteArrayLiteral("s3cret"), QStringLiteral("ed1"));
+        QVERIFY(greeting.ok);
+        QCOMPARE(greeting.version, quint16(2));
+        auto a = old.offer(1, QStringLiteral("DC1"), QStringLiteral("a\nb"), 3, MtimeNs);
+        QVERIFY(a);
+        QCOMPARE(a->decision, Decision::Refused);
+        QCOMPARE(a->code, ErrorCode::BadPath);
+    }
+    ProtoClient c;
+    QVERIFY(c.connectTo(f.port()));
+    const auto greeting = c.handshake(QByteArrayLiteral("s3cret"), QStringLiteral("ed1"));
+    QVERIFY(greeting.ok);
+    QCOMPARE(greeting.version, quint16(3));
+    QList<proto::ManifestEntry> manifest;
+    quint32 id = 1;
+    for (const QByteArray &raw : names) {
+        // Big enough for a named partial (the 255-byte name takes the hashed one).
+        const QByteArray data =
+            test::patternBytes(ReceiveStore::AnonymousMaxBytes + raw.size(), int(id));
+        QCOMPARE(c.storeFile(id++, dbtag, fsDecode(raw), data, MtimeNs), ErrorCode::Ok);
+        const QByteArray onDisk = QFile::encodeName(f.root) + "/ed1/DC\xff 1/" + raw;
+        struct stat st;
+        QVERIFY2(::stat(onDisk.constData(), &st) == 0, onDisk.constData());
+        QCOMPARE(qint64(st.st_size), qint64(data.size()));
+        QCOMPARE(test::readFileAt(onDisk), std::optional<QByteArray>(data));
+        manifest.append({fsDecode(raw), quint64(data.size())});
+    }
+    // The receiver's own name is still refused, on version 3 too.
+    auto refused = c.offer(id++, dbtag, QStringLiteral("finished.isocket"), 3, MtimeNs);
+    QVERIFY(refused);
+    QCOMPARE(refused->code, ErrorCode::BadPath);
+    manifest.append({fsDecode("l\xffnk"), 0, false, QStringLiteral("symbolic link elsewhere")});
+    auto closed = c.closeDbtag(id++, dbtag, manifest);
+    QVERIFY(closed);
+    QCOMPARE(closed->code, ErrorCode::Ok);
+    const QByteArray manifestPath = QFile::encodeName(f.root) + "/ed1/DC\xff 1/finished.isocket";
+    const auto text = test::readFileAt(manifestPath);
+    QVERIFY(text);
+    const QList<QByteArray> lines = text->split('\n');
+    QCOMPARE(lines.size(), names.size() + 3); // header, files, skipped, and the last '\n'
+    // dbtag, 6 paths and the skipped one need escaping; "-rf" and "plain.dat" do not.
+    QVERIFY2(lines.at(0).startsWith("# isocket manifest v1 source=ed1 dbtag=DC\\xff 1 files=8 "),
+             lines.at(0).constData());
+    QVERIFY2(lines.at(0).endsWith(" skipped=1 escaped=8"), lines.at(0).constData());
+    for (int i = 0; i < names.size(); ++i) {
+        // <hash>  <size>  <path>: the path is the rest of the line, escaped.
+        const QByteArray &line = lines.at(i + 1);
+        const qsizetype sizeAt = line.indexOf("  ") + 2;
+        const QByteArray shown = line.mid(line.indexOf("  ", sizeAt) + 2);
+        const auto bytes = unescapeName(QString::fromUtf8(shown));
+        QVERIFY2(bytes, shown.constData());
+        QCOMPARE(*bytes, names.at(i));
+    }
+    QCOMPARE(lines.at(names.size() + 1),
+             QByteArray("skipped  -  l\\xffnk  symbolic link elsewhere"));
 }
 
 QTEST_GUILESS_MAIN(TestReceiver)

@@ -1,6 +1,7 @@
 // The scanner and the sent mark: the seed's scan_p?w? and fsync_x? situations, newest versus
 // older, hidden files, subdirectories, symbolic links, and a file rewritten after it was sent.
 
+#include "core/fsname.h"
 #include "core/scanner.h"
 #include "core/sentmark.h"
 #include "tests/testlib/testtree.h"
@@ -36,7 +37,7 @@ private slots:
     void rootSpellings();
     void dataFiles();
     void doneDbtagsAreNotListed();
-    void dbtagNameNotUtf8IsWarnedAbout();
+    void dbtagNameNotUtf8IsADbtag();
     void rewriteAfterMarkIsUnsent();
     void markRefusesChangedFile();
     void markVanishedFile();
@@ -247,6 +248,9 @@ void TestScanner::dataFiles()
     QVERIFY(badFd >= 0);
     ::close(badFd);
     const auto removeBad = qScopeGuard([&badName] { ::unlink(badName.constData()); });
+    // The receiver's own name, as a file and as a directory: skipped, never offered.
+    QVERIFY(test::writeFile(tag + QStringLiteral("/finished.isocket"), "not a manifest"));
+    QVERIFY(test::writeFile(tag + QStringLiteral("/sub/finished.isocket/x.dat"), "x"));
     QVERIFY(QDir().mkpath(root.filePath(QStringLiteral("notatag"))));
     QVERIFY(test::writeFile(root.filePath(QStringLiteral("DCfile")), "a file, not a dbtag"));
     QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
@@ -260,8 +264,15 @@ void TestScanner::dataFiles()
         paths << f.relPath;
     paths.sort();
     // A link to a file inside the data root is a data file (the target's stamp, its path).
-    QCOMPARE(paths, (QStringList{QStringLiteral("link.dat"), QStringLiteral("sub/deeper/inner.dat"),
+    // A name that is not UTF-8 is a data file like any other (names are bytes), its exact
+    // bytes kept.
+    const QString notUtf8 = fsDecode("b\xff"
+                                     "d");
+    QCOMPARE(paths, (QStringList{notUtf8, QStringLiteral("link.dat"),
+                                 QStringLiteral("sub/deeper/inner.dat"),
                                  QStringLiteral("sub/finished.parse"), QStringLiteral("top.dat")}));
+    QCOMPARE(fsEncode(notUtf8), QByteArray("b\xff"
+                                           "d"));
     for (const DataFile &f : r.value().first().files) {
         QCOMPARE(f.linkTarget.isEmpty(), f.relPath != QStringLiteral("link.dat"));
         if (f.relPath == QStringLiteral("link.dat")) {
@@ -275,11 +286,13 @@ void TestScanner::dataFiles()
     QStringList skipped;
     for (const SkippedEntry &s : r.value().first().skipped)
         skipped << s.path + QStringLiteral(": ") + s.reason;
-    QCOMPARE(skipped.size(), 5);
-    QCOMPARE(skipped.at(0), QStringLiteral("b\\xffd: the name is not valid UTF-8 (\\xff)"));
-    QVERIFY2(skipped.at(1).startsWith(QStringLiteral("dangling: symbolic link to none")),
-             qPrintable(skipped.at(1)));
-    QCOMPARE(skipped.at(2), QStringLiteral("fifo: a fifo, not a regular file"));
+    QCOMPARE(skipped.size(), 6);
+    QVERIFY2(skipped.at(0).startsWith(QStringLiteral("dangling: symbolic link to none")),
+             qPrintable(skipped.at(0)));
+    QCOMPARE(skipped.at(1), QStringLiteral("fifo: a fifo, not a regular file"));
+    QCOMPARE(skipped.at(2), QStringLiteral("finished.isocket: 'finished.isocket' is the name of "
+                                           "the receiver's manifest; no data path may use it, "
+                                           "at any depth"));
     QVERIFY2(
         skipped.at(3).startsWith(QStringLiteral("linkdir: symbolic link to ")) &&
             skipped.at(3).endsWith(QStringLiteral("a directory; only links to files are followed")),
@@ -288,23 +301,54 @@ void TestScanner::dataFiles()
                                       QFileInfo(elsewhere.path()).canonicalFilePath()) &&
                  skipped.at(4).endsWith(QStringLiteral("outside the data root")),
              qPrintable(skipped.at(4)));
+    QVERIFY2(skipped.at(5).startsWith(QStringLiteral("sub/finished.isocket: ")) &&
+                 skipped.at(5).endsWith(QStringLiteral("; nothing in it is sent")),
+             qPrintable(skipped.at(5)));
 }
 
-void TestScanner::dbtagNameNotUtf8IsWarnedAbout()
+void TestScanner::dbtagNameNotUtf8IsADbtag()
 {
-    // A dbtag whose name is not UTF-8 cannot be addressed yet (issue 14, item 3): left out of
-    // the scan with a warning, not silently, and not listed as a dbtag that then vanishes.
+    // Names are bytes (issue 14, item 3): a dbtag whose name is not UTF-8 is scanned, listed and
+    // marked like any other, through its exact bytes.
     QTemporaryDir root;
-    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
     const QByteArray bad = QFile::encodeName(root.path()) + "/DC\xff";
     QCOMPARE(::mkdir(bad.constData(), 0755), 0);
-    const auto removeBad = qScopeGuard([&bad] { ::rmdir(bad.constData()); });
+    const QByteArray file = bad + "/caf\xe9\n.dat";
+    const int fd = ::open(file.constData(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    QVERIFY(fd >= 0);
+    QCOMPARE(::write(fd, "abc", 3), 3);
+    ::close(fd);
+    const QByteArray parse = bad + QByteArray("/finished.parse");
+    QCOMPARE(::close(::open(parse.constData(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644)), 0);
+    const auto removeBad = qScopeGuard([&] {
+        ::unlink(file.constData());
+        ::unlink(parse.constData());
+        ::rmdir(bad.constData());
+    });
     Scanner scanner(ScanOptions{root.path()});
-    QTest::ignoreMessage(QtWarningMsg, "dbtag DC\\xff is not sent: its name is not valid UTF-8");
     const auto r = scanner.scan();
     QVERIFY(r.ok());
     QCOMPARE(r.value().size(), 1);
-    QCOMPARE(r.value().first().name, QStringLiteral("DC1"));
+    const DbtagInfo &tag = r.value().first();
+    QCOMPARE(fsEncode(tag.name), QByteArray("DC\xff"));
+    QCOMPARE(displayName(tag.name), QStringLiteral("DC\\xff"));
+    QCOMPARE(tag.state, DbtagState::Closed);
+    QCOMPARE(tag.files.size(), 1);
+    QVERIFY(tag.skipped.isEmpty());
+    const DataFile &f = tag.files.first();
+    QCOMPARE(fsEncode(f.relPath), QByteArray("caf\xe9\n.dat"));
+    QCOMPARE(f.stamp.size, 3);
+    QVERIFY(!f.sent);
+    // Marked through the same name: the file on disk gets g+w and isocket's record.
+    QVERIFY(SentMark::mark(tag.path + QLatin1Char('/') + f.relPath, f.stamp).ok());
+    struct stat st;
+    QCOMPARE(::stat(file.constData(), &st), 0);
+    QVERIFY(st.st_mode & S_IWGRP);
+    const auto again = scanner.listFiles(tag.path);
+    QVERIFY(again.ok());
+    QCOMPARE(again.value().size(), 1);
+    QVERIFY(again.value().first().sent);
+    QVERIFY(!again.value().first().outside);
 }
 
 void TestScanner::doneDbtagsAreNotListed()

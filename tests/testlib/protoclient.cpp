@@ -53,7 +53,7 @@ bool ProtoClient::connectE2e(quint16 port)
 
 void ProtoClient::send(const Message &message)
 {
-    m_socket.write(encode(message));
+    m_socket.write(encode(message, m_version));
 }
 
 void ProtoClient::sendRaw(const QByteArray &bytes)
@@ -104,6 +104,8 @@ ProtoClient::HandshakeResult ProtoClient::handshake(const QByteArray &secret, co
         return result;
     }
     result.version = challenge->version;
+    m_version = challenge->version; // names are written and read as this version has them
+    m_reader.setVersion(m_version);
     result.receiverProofOk = proofMatches(
         proof(secret, Role::Receiver, clientNonce, challenge->nonce, source), challenge->proof);
     if (!result.receiverProofOk && stopOnBadProof) {
@@ -165,7 +167,7 @@ std::optional<Closed> ProtoClient::closeDbtag(quint32 id, const QString &dbtag,
                                               const QList<ManifestEntry> &entries)
 {
     send(CloseDbtag{id, dbtag, quint32(entries.size())});
-    for (const Manifest &m : splitManifest(id, entries))
+    for (const Manifest &m : splitManifest(id, entries, m_version))
         send(m);
     return expect<Closed>(30000);
 }

@@ -103,6 +103,7 @@ private:
     bool m_readerFailed = false;
     quint16 m_minVersion = proto::MinVersion;
     quint16 m_maxVersion = proto::Version;
+    quint16 m_version = proto::Version; // once a CHALLENGE chose it
 };
 
 } // namespace isocket::test

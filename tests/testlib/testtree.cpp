@@ -5,8 +5,10 @@
 #include <QFileInfo>
 #include <QtDebug>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace isocket::test {
 
@@ -21,6 +23,59 @@ bool writeFile(const QString &path, const QByteArray &contents, unsigned mode)
     }
     f.close();
     return ::chmod(QFile::encodeName(path).constData(), mode) == 0;
+}
+
+bool writeFileAt(const QByteArray &path, const QByteArray &contents, unsigned mode)
+{
+    for (qsizetype slash = path.indexOf('/', 1); slash > 0; slash = path.indexOf('/', slash + 1))
+        ::mkdir(path.left(slash).constData(), 0755); // EEXIST is fine; open() says the rest
+    const int fd = ::open(path.constData(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        qWarning() << "cannot create" << path;
+        return false;
+    }
+    const bool ok = ::write(fd, contents.constData(), size_t(contents.size())) == contents.size();
+    ::close(fd);
+    return ok && ::chmod(path.constData(), mode) == 0;
+}
+
+bool hasGroupWriteAt(const QByteArray &path)
+{
+    struct stat st;
+    return ::lstat(path.constData(), &st) == 0 && (st.st_mode & S_IWGRP);
+}
+
+std::optional<QByteArray> readFileAt(const QByteArray &path)
+{
+    const int fd = ::open(path.constData(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return std::nullopt;
+    QFile f;
+    if (!f.open(fd, QIODevice::ReadOnly, QFileDevice::AutoCloseHandle)) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    return f.readAll();
+}
+
+bool removeTreeAt(const QByteArray &path)
+{
+    struct stat st;
+    if (::lstat(path.constData(), &st) != 0)
+        return true;
+    if (S_ISDIR(st.st_mode)) {
+        ::chmod(path.constData(), 0755);
+        if (DIR *d = ::opendir(path.constData())) {
+            while (const dirent *e = ::readdir(d)) {
+                const QByteArray name(e->d_name);
+                if (name != "." && name != "..")
+                    removeTreeAt(path + '/' + name);
+            }
+            ::closedir(d);
+        }
+        return ::rmdir(path.constData()) == 0;
+    }
+    return ::unlink(path.constData()) == 0;
 }
 
 bool setMtime(const QString &path, qint64 sec)

@@ -5,6 +5,8 @@
 #include <QByteArray>
 #include <QString>
 
+#include <optional>
+
 namespace isocket::test {
 
 // Writes `contents` to `path` (creating parent directories) with mode `mode` (umask ignored).
@@ -22,6 +24,16 @@ bool setMtime(const QString &path, qint64 sec);
 
 // Whether the group-write bit of `path` is set.
 bool hasGroupWrite(const QString &path);
+
+// Names are bytes: the same as writeFile(), hasGroupWrite(), reading a file and removing a tree,
+// for a path given as its exact bytes (QFile and QDir would re-encode a name that is not UTF-8
+// and reach another file). Parent directories are created with mode 0755.
+bool writeFileAt(const QByteArray &path, const QByteArray &contents, unsigned mode = 0644);
+bool hasGroupWriteAt(const QByteArray &path);
+// The file's contents; nullopt when it cannot be read.
+std::optional<QByteArray> readFileAt(const QByteArray &path);
+// Removes `path` and everything under it, not following symbolic links. True when it is gone.
+bool removeTreeAt(const QByteArray &path);
 
 // Deterministic pseudo-random bytes of `size`, different for each `seed`.
 QByteArray patternBytes(qint64 size, quint32 seed);

@@ -104,8 +104,9 @@ int runReceive(const QStringList &args)
     CommandLine cl(command,
                    QStringLiteral("Receive files from edge devices and store them under "
                                   "<root>/<source>/<dbtag>/<path>, verified and durable. Runs "
-                                  "until SIGINT or SIGTERM. Prints 'listening ADDR:PORT' once "
-                                  "ready."),
+                                  "until SIGINT or SIGTERM; SIGHUP re-reads the configuration "
+                                  "and the secret file and reopens the log file. Prints "
+                                  "'listening ADDR:PORT' once ready."),
                    {QStringLiteral("receive"), QStringLiteral("general")});
     if (const int rc = cl.parse(args); rc >= 0)
         return rc;

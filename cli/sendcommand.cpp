@@ -93,8 +93,9 @@ int runSend(const QStringList &args)
                        "Send every completed data file of the data root to the receiver, mark each "
                        "one (g+w) once the receiver stored it durably, and write finished.watch "
                        "into a dbtag once the receiver confirmed it complete. Runs until stopped "
-                       "(SIGINT/SIGTERM), watching the live dbtag; --once sends what is there and "
-                       "exits."),
+                       "(SIGINT/SIGTERM), watching the live dbtag; SIGHUP re-reads the "
+                       "configuration and the secret file and reopens the log file. --once sends "
+                       "what is there and exits."),
                    {QStringLiteral("data"), QStringLiteral("send"), QStringLiteral("general")});
     cl.parser().addOption({QStringLiteral("to"),
                            QStringLiteral("receiver address, shorthand for --server and --port"),

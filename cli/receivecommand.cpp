@@ -51,15 +51,15 @@ bool reloadReceive(const CommandLine &cl, Config &running, Receiver &receiver)
     qCInfo(lcCli) << "reloading the configuration";
     auto config = cl.reread();
     if (!config) {
-        qCCritical(lcCli).noquote() << "reload failed, the running settings stay:"
-                                    << config.error().message;
+        qCCritical(lcCli).noquote()
+            << "reload failed, the running settings stay:" << config.error().message;
         return false;
     }
     const Config &next = config.value();
     auto secret = readSecretFile(next.secretFile);
     if (!secret) {
-        qCCritical(lcCli).noquote() << "reload failed, the running settings stay:"
-                                    << secret.error().message;
+        qCCritical(lcCli).noquote()
+            << "reload failed, the running settings stay:" << secret.error().message;
         return false;
     }
     if (!receiver.setSecret(secret.value())) {
@@ -76,8 +76,8 @@ bool reloadReceive(const CommandLine &cl, Config &running, Receiver &receiver)
             << "(still writing to the previous log file)";
     }
     const std::pair<const char *, bool> restartOnly[] = {
-        {"receive.listen", next.listenHost != running.listenHost
-                               || next.listenPort != running.listenPort},
+        {"receive.listen",
+         next.listenHost != running.listenHost || next.listenPort != running.listenPort},
         {"receive.root", next.receiveRoot != running.receiveRoot},
         {"receive.reserve", next.reserveBytes != running.reserveBytes},
         {"receive.sync", next.syncPerFile != running.syncPerFile},
@@ -164,9 +164,8 @@ int runReceive(const QStringList &args)
     if (service.isActive()) {
         QObject::connect(&receiver, &Receiver::fileStored, &service, [&stored] { ++stored; });
         QObject::connect(&receiver, &Receiver::fileFailed, &service, [&failed] { ++failed; });
-        QObject::connect(&statusTimer, &QTimer::timeout, &service, [&] {
-            service.setStatus(receiveHeadline(receiver, stored, failed));
-        });
+        QObject::connect(&statusTimer, &QTimer::timeout, &service,
+                         [&] { service.setStatus(receiveHeadline(receiver, stored, failed)); });
         statusTimer.start(1000);
     }
     // The watchdog is fed only when every I/O thread's event loop turns, not just ours.

@@ -44,14 +44,14 @@ bool reloadSend(const CommandLine &cl, Config &running)
     qCInfo(lcCli) << "reloading the configuration";
     auto config = cl.reread();
     if (!config) {
-        qCCritical(lcCli).noquote() << "reload failed, the running settings stay:"
-                                    << config.error().message;
+        qCCritical(lcCli).noquote()
+            << "reload failed, the running settings stay:" << config.error().message;
         return false;
     }
     const Config &next = config.value();
     if (auto secret = readSecretFile(next.secretFile); !secret)
-        qCCritical(lcCli).noquote() << secret.error().message
-                                    << "; read again before each connection attempt";
+        qCCritical(lcCli).noquote()
+            << secret.error().message << "; read again before each connection attempt";
     if (next.logFile.isEmpty()) {
         isocket::closeLogFile();
     } else if (auto r = isocket::openLogFile(next.logFile); !r) {
@@ -88,15 +88,15 @@ bool reloadSend(const CommandLine &cl, Config &running)
 
 int runSend(const QStringList &args)
 {
-    CommandLine cl(QStringLiteral("send"),
-                   QStringLiteral(
-                       "Send every completed data file of the data root to the receiver, mark each "
+    CommandLine cl(
+        QStringLiteral("send"),
+        QStringLiteral("Send every completed data file of the data root to the receiver, mark each "
                        "one (g+w) once the receiver stored it durably, and write finished.watch "
                        "into a dbtag once the receiver confirmed it complete. Runs until stopped "
                        "(SIGINT/SIGTERM), watching the live dbtag; SIGHUP re-reads the "
                        "configuration and the secret file and reopens the log file. --once sends "
                        "what is there and exits."),
-                   {QStringLiteral("data"), QStringLiteral("send"), QStringLiteral("general")});
+        {QStringLiteral("data"), QStringLiteral("send"), QStringLiteral("general")});
     cl.parser().addOption({QStringLiteral("to"),
                            QStringLiteral("receiver address, shorthand for --server and --port"),
                            QStringLiteral("HOST:PORT")});
@@ -192,9 +192,8 @@ int runSend(const QStringList &args)
     ServiceNotifier service;
     QTimer statusTimer; // STATUS= at most once a second, and only when it changed
     if (service.isActive()) {
-        QObject::connect(&statusTimer, &QTimer::timeout, &service, [&] {
-            service.setStatus(sendHeadline(engine, config, marked.size()));
-        });
+        QObject::connect(&statusTimer, &QTimer::timeout, &service,
+                         [&] { service.setStatus(sendHeadline(engine, config, marked.size())); });
         statusTimer.start(1000);
     }
     UnixSignals signals_;

@@ -29,8 +29,7 @@ void ServiceNotifier::notify(const QByteArray &state)
     if (!m_active)
         return;
     if (const int r = sd_notify(0, state.constData()); r < 0)
-        qCWarning(lcCli).noquote() << "cannot notify the service manager:"
-                                   << qt_error_string(-r);
+        qCWarning(lcCli).noquote() << "cannot notify the service manager:" << qt_error_string(-r);
 #else
     Q_UNUSED(state);
 #endif

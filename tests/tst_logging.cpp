@@ -176,8 +176,7 @@ void TestLogging::journalLineHasPriorityNoTimestamp()
     const QMessageLogContext context(nullptr, 0, nullptr, "isocket.send");
     QCOMPARE(formatJournalLine(QtMsgType(type), context, QStringLiteral("m")), expected);
     // The same level, category and message as the console line, without its timestamp.
-    QCOMPARE(formatLogLine(QtMsgType(type), context, QStringLiteral("m")).mid(24),
-             expected.mid(3));
+    QCOMPARE(formatLogLine(QtMsgType(type), context, QStringLiteral("m")).mid(24), expected.mid(3));
 }
 
 // Issue 13: the receiver's I/O threads logged into one QFile without a lock and corrupted the

@@ -121,8 +121,8 @@ QList<Option> helpOptions(const QString &program, const QStringList &args)
         QStringLiteral("^  (?:-\\w, )?--([a-z][a-z-]*)(?: <[^>]*>)?\\s+(.*)$"));
     static const QRegularExpression continuation(QStringLiteral("^\\s{6,}(\\S.*)$"));
     bool inOptions = false;
-    for (const QString &line : run(program, args + QStringList{QStringLiteral("--help")})
-                                   .split(QLatin1Char('\n'))) {
+    for (const QString &line :
+         run(program, args + QStringList{QStringLiteral("--help")}).split(QLatin1Char('\n'))) {
         if (line == QLatin1String("Options:")) {
             inOptions = true;
             continue;
@@ -167,8 +167,8 @@ QStringList compare(const QString &who, const QList<Option> &help, const QList<O
     }
     for (const Option &o : man)
         if (!helpNames.contains(o.name))
-            problems << QStringLiteral("%1: the man page lists --%2, --help does not")
-                            .arg(who, o.name);
+            problems
+                << QStringLiteral("%1: the man page lists --%2, --help does not").arg(who, o.name);
     return problems;
 }
 
@@ -216,8 +216,8 @@ QMap<QString, QString> iniKeys(const QString &text, bool manPage,
         out.insert(key, plain(m.captured(2)).trimmed());
         if (descriptions) {
             QString d;
-            for (int j = i + 1; j < lines.size() && !lines.at(j).startsWith(QLatin1String(".TP"))
-                                && !lines.at(j).startsWith(QLatin1String(".SH"));
+            for (int j = i + 1; j < lines.size() && !lines.at(j).startsWith(QLatin1String(".TP")) &&
+                                !lines.at(j).startsWith(QLatin1String(".SH"));
                  ++j)
                 d += QLatin1Char(' ') + plain(lines.at(j));
             descriptions->insert(key, simplified(d));
@@ -303,9 +303,8 @@ void TestManPages::optionsOfEachGuiRole_data()
 void TestManPages::optionsOfEachGuiRole()
 {
     QFETCH(QString, role);
-    const QStringList args = role == QLatin1String("none")
-                                 ? QStringList()
-                                 : QStringList{QStringLiteral("--role"), role};
+    const QStringList args =
+        role == QLatin1String("none") ? QStringList() : QStringList{QStringLiteral("--role"), role};
     const QList<Option> help = helpOptions(QStringLiteral(ISOCKET_GUI_BINARY), args);
     QVERIFY(help.size() >= 5);
     const auto man = manOptions(sourceFile(QStringLiteral("docs/man/isocket-gui.1")));
@@ -320,9 +319,8 @@ void TestManPages::optionsOfEachGuiRole()
 void TestManPages::configurationKeys()
 {
     QHash<QString, QString> descriptions;
-    const QMap<QString, QString> man =
-        iniKeys(readText(sourceFile(QStringLiteral("docs/man/isocket.ini.5"))), true,
-                &descriptions);
+    const QMap<QString, QString> man = iniKeys(
+        readText(sourceFile(QStringLiteral("docs/man/isocket.ini.5"))), true, &descriptions);
     const QMap<QString, QString> sample =
         iniKeys(readText(sourceFile(QStringLiteral("resources/isocket.ini"))), false);
     QVERIFY(sample.size() >= 20);
@@ -339,8 +337,8 @@ void TestManPages::configurationKeys()
         if (!text.contains(info.description, Qt::CaseInsensitive))
             problems << QStringLiteral("%1: '%2' lacks its description '%3'")
                             .arg(info.key, text, info.description);
-        if (!info.original.isEmpty()
-            && !text.contains(QStringLiteral("was: ") + info.original, Qt::CaseInsensitive))
+        if (!info.original.isEmpty() &&
+            !text.contains(QStringLiteral("was: ") + info.original, Qt::CaseInsensitive))
             problems << QStringLiteral("%1: '%2' does not name its original key '%3'")
                             .arg(info.key, text, info.original);
     }
@@ -358,15 +356,15 @@ void TestManPages::completionOffersCommandsAndOptions()
     QStringList receive;
     for (const QString &name : names(helpOptions(bin, {QStringLiteral("receive")})))
         receive << QStringLiteral("--") + name;
-    QCOMPARE(complete(QStringLiteral("_isocket"), {bin, QStringLiteral("receive"),
-                                                   QStringLiteral("--")}),
+    QCOMPARE(complete(QStringLiteral("_isocket"),
+                      {bin, QStringLiteral("receive"), QStringLiteral("--")}),
              receive);
     QCOMPARE(complete(QStringLiteral("_isocket"),
                       {bin, QStringLiteral("receive"), QStringLiteral("--sync"), QString()}),
              (QStringList{QStringLiteral("auto"), QStringLiteral("file")}));
-    QCOMPARE(complete(QStringLiteral("_isocket"), {bin, QStringLiteral("send"),
-                                                   QStringLiteral("--on")}),
-             QStringList{QStringLiteral("--once")});
+    QCOMPARE(
+        complete(QStringLiteral("_isocket"), {bin, QStringLiteral("send"), QStringLiteral("--on")}),
+        QStringList{QStringLiteral("--once")});
 
     // isocket-gui: the options of the role given.
     const QString gui = QStringLiteral(ISOCKET_GUI_BINARY);
@@ -374,10 +372,10 @@ void TestManPages::completionOffersCommandsAndOptions()
     for (const QString &name :
          names(helpOptions(gui, {QStringLiteral("--role"), QStringLiteral("receiver")})))
         receiver << QStringLiteral("--") + name;
-    QCOMPARE(complete(QStringLiteral("_isocket_gui"), {gui, QStringLiteral("--role"),
-                                                       QStringLiteral("receiver"),
-                                                       QStringLiteral("--")}),
-             receiver);
+    QCOMPARE(
+        complete(QStringLiteral("_isocket_gui"),
+                 {gui, QStringLiteral("--role"), QStringLiteral("receiver"), QStringLiteral("--")}),
+        receiver);
     QCOMPARE(complete(QStringLiteral("_isocket_gui"), {gui, QStringLiteral("--role"), QString()}),
              (QStringList{QStringLiteral("receiver"), QStringLiteral("sender")}));
 }

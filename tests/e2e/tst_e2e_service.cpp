@@ -177,7 +177,8 @@ void TestE2eService::receiverReadyStatusWatchdog()
     // STATUS= follows what happens: a sender's files show as stored.
     QVERIFY(writeDbtag(scene.ed, scene.dbtag, 3));
     Process sender(QStringLiteral("sender"));
-    QVERIFY(sender.startIsocket(senderArgs(scene.ed, port, scene.source, {QStringLiteral("--once")})));
+    QVERIFY(
+        sender.startIsocket(senderArgs(scene.ed, port, scene.source, {QStringLiteral("--once")})));
     QVERIFY(sender.waitForExit(e2eTimeout()));
     QCOMPARE(sender.exitCode(), 0);
     QTRY_VERIFY_WITH_TIMEOUT(notify.last("STATUS=").contains(" 3 file(s) stored, 0 failed"),
@@ -205,8 +206,9 @@ void TestE2eService::senderReadyStatusWatchdog()
     QVERIFY(sender.startIsocket(senderArgs(scene.ed, port, scene.source)));
     QTRY_VERIFY_WITH_TIMEOUT(notify.find("READY=1") >= 0, e2eTimeout());
     const QByteArray status = notify.last("STATUS=", notify.find("READY=1") + 1);
-    const QByteArray expected = "sending " + QFile::encodeName(QFileInfo(scene.ed).canonicalFilePath())
-                                + " to 127.0.0.1:" + QByteArray::number(port) + "; ";
+    const QByteArray expected = "sending " +
+                                QFile::encodeName(QFileInfo(scene.ed).canonicalFilePath()) +
+                                " to 127.0.0.1:" + QByteArray::number(port) + "; ";
     QVERIFY2(status.startsWith(expected), status);
     QTRY_VERIFY_WITH_TIMEOUT(notify.count("WATCHDOG=1") >= 5, e2eTimeout(10000));
     QTRY_VERIFY_WITH_TIMEOUT(notify.last("STATUS=").contains(" 2 sent, 0 failed"), e2eTimeout());
@@ -254,14 +256,14 @@ void TestE2eService::reloadReopensTheLogFile()
     QVERIFY(!QFileInfo::exists(log));
     receiver.sendSignal(SIGHUP);
     QTRY_VERIFY_WITH_TIMEOUT(notify.find("RELOADING=1") >= 0, e2eTimeout());
-    QTRY_VERIFY_WITH_TIMEOUT(notify.find("READY=1", notify.find("RELOADING=1")) >= 0,
-                             e2eTimeout());
+    QTRY_VERIFY_WITH_TIMEOUT(notify.find("READY=1", notify.find("RELOADING=1")) >= 0, e2eTimeout());
     QTRY_VERIFY_WITH_TIMEOUT(readAll(log).contains("reloaded"), e2eTimeout());
 
     // New lines land in the new file at the old path, not in the rotated one.
     QVERIFY(writeDbtag(scene.ed, scene.dbtag, 1));
     Process sender(QStringLiteral("sender"));
-    QVERIFY(sender.startIsocket(senderArgs(scene.ed, port, scene.source, {QStringLiteral("--once")})));
+    QVERIFY(
+        sender.startIsocket(senderArgs(scene.ed, port, scene.source, {QStringLiteral("--once")})));
     QVERIFY(sender.waitForExit(e2eTimeout()));
     QCOMPARE(sender.exitCode(), 0);
     QTRY_VERIFY_WITH_TIMEOUT(readAll(log).contains("f0.dat"), e2eTimeout());
@@ -328,23 +330,22 @@ void TestE2eService::reloadWithABadConfigurationKeepsRunning()
     QVERIFY(port != 0);
 
     // A typo in the file: the reload says so, and the receiver goes on with what it had.
-    QVERIFY(writeFile(ini, QStringLiteral("[general]\nlog = %1\n[receive]\nreserve = lots\n")
-                               .arg(log)
-                               .toUtf8()));
+    QVERIFY(writeFile(
+        ini, QStringLiteral("[general]\nlog = %1\n[receive]\nreserve = lots\n").arg(log).toUtf8()));
     receiver.sendSignal(SIGHUP);
     QTRY_VERIFY_WITH_TIMEOUT(readAll(log).contains("reload failed"), e2eTimeout());
     QVERIFY(readAll(log).contains("receive.reserve"));
     QVERIFY(writeDbtag(scene.ed, scene.dbtag, 1));
     Process sender(QStringLiteral("sender"));
-    QVERIFY(sender.startIsocket(senderArgs(scene.ed, port, scene.source, {QStringLiteral("--once")})));
+    QVERIFY(
+        sender.startIsocket(senderArgs(scene.ed, port, scene.source, {QStringLiteral("--once")})));
     QVERIFY(sender.waitForExit(e2eTimeout()));
     QCOMPARE(sender.exitCode(), 0);
     QVERIFY(receiver.isRunning());
 
     // A key only a restart applies is named.
-    QVERIFY(writeFile(ini, QStringLiteral("[general]\nlog = %1\n[receive]\nreserve = 1M\n")
-                               .arg(log)
-                               .toUtf8()));
+    QVERIFY(writeFile(
+        ini, QStringLiteral("[general]\nlog = %1\n[receive]\nreserve = 1M\n").arg(log).toUtf8()));
     receiver.sendSignal(SIGHUP);
     QTRY_VERIFY_WITH_TIMEOUT(
         readAll(log).contains("receive.reserve changed: it takes effect at the next restart"),

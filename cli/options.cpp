@@ -77,26 +77,12 @@ int CommandLine::parse(const QStringList &args)
     if (m_parser.isSet(QStringLiteral("verbose")))
         enableVerboseLogging();
 
-    QString configPath = m_parser.value(QStringLiteral("config"));
-    if (configPath.isEmpty() && QFileInfo::exists(Config::defaultPath()))
-        configPath = Config::defaultPath();
-    if (!configPath.isEmpty()) {
-        if (auto r = m_config.loadFile(configPath); !r) {
-            printError(m_command, r.error().message);
-            return ExitUsage;
-        }
+    auto config = reread();
+    if (!config) {
+        printError(m_command, config.error().message);
+        return ExitUsage;
     }
-    for (const Config::KeyInfo &key : Config::keys()) {
-        if (!takes(key))
-            continue;
-        if (!m_parser.isSet(key.option))
-            continue;
-        const QString origin = QStringLiteral("--") + key.option;
-        if (auto r = m_config.set(key.key, m_parser.value(key.option), origin); !r) {
-            printError(m_command, r.error().message);
-            return ExitUsage;
-        }
-    }
+    m_config = config.value();
     if (!m_config.logFile.isEmpty()) {
         if (auto r = isocket::openLogFile(m_config.logFile); !r) {
             printError(m_command,
@@ -105,6 +91,28 @@ int CommandLine::parse(const QStringList &args)
         }
     }
     return -1;
+}
+
+Result<Config> CommandLine::reread() const
+{
+    Config config;
+    QString configPath = m_parser.value(QStringLiteral("config"));
+    if (configPath.isEmpty() && QFileInfo::exists(Config::defaultPath()))
+        configPath = Config::defaultPath();
+    if (!configPath.isEmpty()) {
+        if (auto r = config.loadFile(configPath); !r)
+            return r.error();
+    }
+    for (const Config::KeyInfo &key : Config::keys()) {
+        if (!takes(key))
+            continue;
+        if (!m_parser.isSet(key.option))
+            continue;
+        const QString origin = QStringLiteral("--") + key.option;
+        if (auto r = config.set(key.key, m_parser.value(key.option), origin); !r)
+            return r.error();
+    }
+    return config;
 }
 
 Result<QByteArray> readSecretFile(const QString &path)

@@ -26,6 +26,10 @@ public:
     // help and returns ExitOk. Returns -1 to go on.
     int parse(const QStringList &args);
 
+    // The configuration read again as parse() read it: the same file (--config or the default)
+    // and the same options over it, into a fresh Config (a reload, SIGHUP). Opens no log file.
+    Result<Config> reread() const;
+
     const Config &config() const { return m_config; }
     Config &config() { return m_config; }
     bool isSet(const QString &option) const { return m_parser.isSet(option); }

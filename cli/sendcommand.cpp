@@ -1,7 +1,10 @@
 // `isocket send`: the ED daemon (or one pass with --once) that ships every completed file.
+// SIGHUP reloads (reloadSend()). Under systemd (Type=notify) it says READY=1 once it watches,
+// its headline in STATUS=, and feeds the watchdog from the engine's event loop.
 
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "cli/servicenotifier.h"
 #include "cli/unixsignals.h"
 #include "core/edengine.h"
 #include "core/fsname.h"
@@ -12,21 +15,88 @@
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QHash>
+#include <QTimer>
 
 #include <cstdio>
 
 namespace isocket::cli {
 
+namespace {
+
+// The sender's one-line health headline (systemd STATUS=, `systemctl status`).
+QString sendHeadline(const EdEngine &engine, const Config &config, qsizetype marked)
+{
+    return QStringLiteral("sending %1 to %2:%3; %4 queued, %5 sent, %6 failed")
+        .arg(engine.scanOptions().root, config.server)
+        .arg(config.port)
+        .arg(engine.queuedCount())
+        .arg(marked)
+        .arg(engine.failedCount());
+}
+
+// SIGHUP (systemctl reload, logrotate): the one place a reload does its work. Reads the
+// configuration file and the options again, checks the secret file (each connection attempt
+// reads it anyway) and reopens the log file (a rotated log starts anew at its path). On an
+// error the running settings stay, and the error is logged; what only a restart can change is
+// named in a warning.
+bool reloadSend(const CommandLine &cl, Config &running)
+{
+    qCInfo(lcCli) << "reloading the configuration";
+    auto config = cl.reread();
+    if (!config) {
+        qCCritical(lcCli).noquote()
+            << "reload failed, the running settings stay:" << config.error().message;
+        return false;
+    }
+    const Config &next = config.value();
+    if (auto secret = readSecretFile(next.secretFile); !secret)
+        qCCritical(lcCli).noquote()
+            << secret.error().message << "; read again before each connection attempt";
+    if (next.logFile.isEmpty()) {
+        isocket::closeLogFile();
+    } else if (auto r = isocket::openLogFile(next.logFile); !r) {
+        qCCritical(lcCli).noquote()
+            << next.keyMessage(QStringLiteral("general.log"), r.error().message)
+            << "(still writing to the previous log file)";
+    }
+    if (next.secretFile != running.secretFile)
+        qCWarning(lcCli) << "general.secret_file changed: it takes effect at the next restart";
+    const std::pair<const char *, bool> restartOnly[] = {
+        {"data.root", next.dataRoot != running.dataRoot},
+        {"data.prefix", next.prefix != running.prefix},
+        {"data.done_parse", next.doneParse != running.doneParse},
+        {"data.done_watch", next.doneWatch != running.doneWatch},
+        {"data.settle", next.settleMs != running.settleMs},
+        {"send.server", next.server != running.server},
+        {"send.port", next.port != running.port},
+        {"send.source", next.source != running.source},
+        {"send.jobs", next.jobs != running.jobs},
+        {"send.window", next.window != running.window},
+        {"send.retry_interval", next.retryIntervalMs != running.retryIntervalMs},
+        {"send.retry_max", next.retryMaxMs != running.retryMaxMs},
+        {"send.bwlimit", next.bwlimit != running.bwlimit},
+    };
+    for (const auto &[key, changed] : restartOnly)
+        if (changed)
+            qCWarning(lcCli).noquote() << key << "changed: it takes effect at the next restart";
+    running.logFile = next.logFile;
+    qCInfo(lcCli) << "reloaded: secret file and log file read again";
+    return true;
+}
+
+} // namespace
+
 int runSend(const QStringList &args)
 {
-    CommandLine cl(QStringLiteral("send"),
-                   QStringLiteral(
-                       "Send every completed data file of the data root to the receiver, mark each "
+    CommandLine cl(
+        QStringLiteral("send"),
+        QStringLiteral("Send every completed data file of the data root to the receiver, mark each "
                        "one (g+w) once the receiver stored it durably, and write finished.watch "
                        "into a dbtag once the receiver confirmed it complete. Runs until stopped "
-                       "(SIGINT/SIGTERM), watching the live dbtag; --once sends what is there and "
-                       "exits."),
-                   {QStringLiteral("data"), QStringLiteral("send"), QStringLiteral("general")});
+                       "(SIGINT/SIGTERM), watching the live dbtag; SIGHUP re-reads the "
+                       "configuration and the secret file and reopens the log file. --once sends "
+                       "what is there and exits."),
+        {QStringLiteral("data"), QStringLiteral("send"), QStringLiteral("general")});
     cl.parser().addOption({QStringLiteral("to"),
                            QStringLiteral("receiver address, shorthand for --server and --port"),
                            QStringLiteral("HOST:PORT")});
@@ -119,9 +189,22 @@ int runSend(const QStringList &args)
         printError(QStringLiteral("send"), error.toString());
         quit(ExitFailure);
     });
+    ServiceNotifier service;
+    QTimer statusTimer; // STATUS= at most once a second, and only when it changed
+    if (service.isActive()) {
+        QObject::connect(&statusTimer, &QTimer::timeout, &service,
+                         [&] { service.setStatus(sendHeadline(engine, config, marked.size())); });
+        statusTimer.start(1000);
+    }
     UnixSignals signals_;
+    QObject::connect(&signals_, &UnixSignals::reloadRequested, &signals_, [&] {
+        service.reloading();
+        reloadSend(cl, config);
+        service.reloaded(sendHeadline(engine, config, marked.size()));
+    });
     QObject::connect(&signals_, &UnixSignals::terminationRequested, &signals_, [&](int number) {
         qCInfo(lcCli) << "stopping on signal" << number;
+        service.stopping();
         // A daemon asked to stop did its job; one pass that was cut short did not.
         quit(once && !engine.isIdle() ? ExitFailure : ExitOk);
     });
@@ -156,6 +239,8 @@ int runSend(const QStringList &args)
                             << config.server + QLatin1Char(':') + QString::number(config.port)
                             << "as" << source << (once ? "(once)" : "");
     sender.start();
+    // The engine's event loop is this thread's: the watchdog's timer ticks in it.
+    service.ready(sendHeadline(engine, config, marked.size()));
     if (once && engine.isIdle())
         onIdle();
     else

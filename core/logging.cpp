@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <QFile>
@@ -71,6 +72,51 @@ QByteArray formatLogLine(QtMsgType type, const QMessageLogContext &context, cons
     return line;
 }
 
+QByteArray formatJournalLine(QtMsgType type, const QMessageLogContext &context,
+                             const QString &message)
+{
+    // sd-daemon.h: SD_CRIT "<2>", SD_WARNING "<4>", SD_INFO "<6>", SD_DEBUG "<7>".
+    const char *head = "<6>info  ";
+    switch (type) {
+    case QtDebugMsg:
+        head = "<7>debug ";
+        break;
+    case QtInfoMsg:
+        break;
+    case QtWarningMsg:
+        head = "<4>warn  ";
+        break;
+    case QtCriticalMsg:
+        head = "<2>crit  ";
+        break;
+    case QtFatalMsg:
+        head = "<2>fatal ";
+        break;
+    }
+    const char *category = context.category ? context.category : "default";
+    const QByteArray text = message.toUtf8();
+    QByteArray line;
+    line.reserve(9 + qsizetype(std::strlen(category)) + 3 + text.size());
+    line.append(head).append(category).append(": ").append(text).append('\n');
+    return line;
+}
+
+bool stderrIsJournal()
+{
+    const QByteArray stream = qgetenv("JOURNAL_STREAM");
+    const qsizetype colon = stream.indexOf(':');
+    if (colon <= 0)
+        return false;
+    bool devOk = false;
+    bool inoOk = false;
+    const qulonglong dev = stream.left(colon).toULongLong(&devOk);
+    const qulonglong ino = stream.mid(colon + 1).toULongLong(&inoOk);
+    struct stat st = {};
+    if (!devOk || !inoOk || ::fstat(STDERR_FILENO, &st) != 0)
+        return false;
+    return qulonglong(st.st_dev) == dev && qulonglong(st.st_ino) == ino;
+}
+
 namespace {
 
 void writeLine(int fd, const QByteArray &line)
@@ -91,6 +137,11 @@ void writeLine(int fd, const QByteArray &line)
 void consoleHandler(QtMsgType type, const QMessageLogContext &context, const QString &message)
 {
     writeLine(STDERR_FILENO, formatLogLine(type, context, message));
+}
+
+void journalHandler(QtMsgType type, const QMessageLogContext &context, const QString &message)
+{
+    writeLine(STDERR_FILENO, formatJournalLine(type, context, message));
 }
 
 // The log file. Qt calls the message handler from whichever thread logs, without a lock of its
@@ -132,7 +183,7 @@ void fileHandler(QtMsgType type, const QMessageLogContext &context, const QStrin
 void installConsoleLogHandler()
 {
     installConsoleMessagePattern();
-    qInstallMessageHandler(consoleHandler);
+    qInstallMessageHandler(stderrIsJournal() ? journalHandler : consoleHandler);
 }
 
 Result<void> openLogFile(const QString &path)

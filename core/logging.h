@@ -25,9 +25,20 @@ void installConsoleMessagePattern();
 // sender logs a line per file, thousands per second in a flood of small files (issue 6).
 QByteArray formatLogLine(QtMsgType type, const QMessageLogContext &context, const QString &message);
 
-// Console programs: every message to stderr as formatLogLine(), one write(2) per line (whole
-// lines even with several threads logging). Installs installConsoleMessagePattern() too, for
-// handlers that use qFormatLogMessage().
+// The same line for the journal: a syslog priority prefix that journald reads ("<4>", as
+// sd-daemon.h's SD_WARNING), no timestamp (the journal keeps its own), then level, category and
+// message: "<4>warn  isocket.send: …\n". journalctl -p warning then selects by level.
+QByteArray formatJournalLine(QtMsgType type, const QMessageLogContext &context,
+                             const QString &message);
+
+// Whether stderr is a stream to the journal: JOURNAL_STREAM ("DEVICE:INODE", systemd.exec(5))
+// names stderr's device and inode. Not when stderr was redirected elsewhere by the service.
+bool stderrIsJournal();
+
+// Console programs: every message to stderr as formatLogLine() (formatJournalLine() when
+// stderrIsJournal() at the time of the call), one write(2) per line (whole lines even with
+// several threads logging). Installs installConsoleMessagePattern() too, for handlers that use
+// qFormatLogMessage().
 void installConsoleLogHandler();
 
 // Appends every log line to `path` too (the CLI's --log, general.log), as formatLogLine(), and

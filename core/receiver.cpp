@@ -152,6 +152,49 @@ void Receiver::onEachIoThread(const std::function<void(QObject *host)> &fn)
     }
 }
 
+QByteArray Receiver::secret() const
+{
+    std::lock_guard lock(m_secretMutex);
+    return m_options.secret;
+}
+
+bool Receiver::setSecret(const QByteArray &secret)
+{
+    // As listen(): plain TCP off this machine needs the secret; TLS proves the ED by its key.
+    if (secret.isEmpty() && !m_options.tls && isListening()
+        && !m_server->serverAddress().isLoopback())
+        return false;
+    std::lock_guard lock(m_secretMutex);
+    m_options.secret = secret;
+    return true;
+}
+
+void Receiver::probeIoThreads(std::function<void()> alive)
+{
+    auto left = std::make_shared<std::atomic<int>>(0);
+    for (const IoThread &io : m_io)
+        if (io.host)
+            ++*left;
+    if (*left == 0) {
+        QMetaObject::invokeMethod(this, std::move(alive), Qt::QueuedConnection);
+        return;
+    }
+    auto shared = std::make_shared<std::function<void()>>(std::move(alive));
+    for (const IoThread &io : m_io) {
+        if (!io.host)
+            continue;
+        QMetaObject::invokeMethod(
+            io.host,
+            [this, left, shared] {
+                // The last thread to answer hands the verdict back. `this` is alive: our
+                // destructor waits for the I/O threads, and drops what is posted to us after.
+                if (--*left == 0)
+                    QMetaObject::invokeMethod(this, *shared, Qt::QueuedConnection);
+            },
+            Qt::QueuedConnection);
+    }
+}
+
 void Receiver::writeManifest(ReceiverConnection *connection, ReceiveStore::ManifestDraft draft,
                              quint32 closeId, const QString &dbtag, int files)
 {

@@ -142,6 +142,15 @@ public:
     // sweep is running or no age is set; partialsSwept() follows. listen() and a timer call it.
     void sweepPartials();
 
+    // Replaces the shared secret for the handshakes that start from now on (a reload, SIGHUP);
+    // connections already authenticated keep going. False, and the secret unchanged, when it is
+    // empty while listening on an address that is not a loopback address.
+    bool setSecret(const QByteArray &secret);
+    // Calls `alive` in the receiver's thread once the event loop of every I/O thread has run a
+    // task posted now (the service watchdog: a wedged thread never answers, so neither does
+    // this). Without I/O threads (not listening) `alive` is queued at once.
+    void probeIoThreads(std::function<void()> alive);
+
 signals:
     void peerConnected(quint64 connId, const QString &peerAddress);
     void peerAuthenticated(quint64 connId, const QString &source);
@@ -190,7 +199,8 @@ private:
     // the connection is still there. Called from the connection's thread.
     void findPartial(ReceiverConnection *connection, quint32 id, quint64 generation, FileSlot slot,
                      qint64 size);
-    const QByteArray &secret() const { return m_options.secret; }
+    QByteArray secret() const; // any thread; setSecret() may replace it
+    // Not the secret (secret() locks for it): the rest is set once, before listen().
     const ReceiverOptions &options() const { return m_options; }
     qint64 maxManifestBytes() const { return m_options.maxManifestBytes; }
 
@@ -252,6 +262,7 @@ private:
     };
 
     ReceiverOptions m_options;
+    mutable std::mutex m_secretMutex; // m_options.secret, read by the I/O threads
     ReceiveStore m_store;
     Committer m_committer;
     QThreadPool m_manifestWriter; // one thread: drafts of the same dbtag never overlap

@@ -26,6 +26,8 @@ private slots:
     void initTestCase();
     void sameAsMessagePattern_data();
     void sameAsMessagePattern();
+    void journalLineHasPriorityNoTimestamp_data();
+    void journalLineHasPriorityNoTimestamp();
     void fileGetsWholeLinesFromManyThreads();
     void fileSwitchedWhileThreadsLog();
 };
@@ -153,6 +155,28 @@ void TestLogging::sameAsMessagePattern()
     const QDateTime tb = QDateTime::fromString(b.captured(1), Qt::ISODateWithMs);
     QVERIFY(ta.isValid());
     QVERIFY(qAbs(ta.msecsTo(tb)) < 2000); // the same clock and zone, a moment apart
+}
+
+void TestLogging::journalLineHasPriorityNoTimestamp_data()
+{
+    QTest::addColumn<int>("type");
+    QTest::addColumn<QByteArray>("expected");
+    // sd-daemon.h: SD_DEBUG <7>, SD_INFO <6>, SD_WARNING <4>, SD_CRIT <2>; journalctl -p warning
+    // shows <4> and below.
+    QTest::newRow("debug") << int(QtDebugMsg) << QByteArray("<7>debug isocket.send: m\n");
+    QTest::newRow("info") << int(QtInfoMsg) << QByteArray("<6>info  isocket.send: m\n");
+    QTest::newRow("warning") << int(QtWarningMsg) << QByteArray("<4>warn  isocket.send: m\n");
+    QTest::newRow("critical") << int(QtCriticalMsg) << QByteArray("<2>crit  isocket.send: m\n");
+}
+
+void TestLogging::journalLineHasPriorityNoTimestamp()
+{
+    QFETCH(int, type);
+    QFETCH(QByteArray, expected);
+    const QMessageLogContext context(nullptr, 0, nullptr, "isocket.send");
+    QCOMPARE(formatJournalLine(QtMsgType(type), context, QStringLiteral("m")), expected);
+    // The same level, category and message as the console line, without its timestamp.
+    QCOMPARE(formatLogLine(QtMsgType(type), context, QStringLiteral("m")).mid(24), expected.mid(3));
 }
 
 // Issue 13: the receiver's I/O threads logged into one QFile without a lock and corrupted the

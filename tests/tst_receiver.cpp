@@ -12,6 +12,7 @@
 #include "tests/testlib/protoclient.h"
 #include "tests/testlib/testtree.h"
 
+#include <atomic>
 #include <csignal>
 #include <memory>
 #include <vector>
@@ -26,6 +27,7 @@
 #include <QFile>
 #include <QProcess>
 #include <QScopeGuard>
+#include <QSemaphore>
 #include <QSet>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -129,6 +131,7 @@ class TestReceiver : public QObject
     Q_OBJECT
 
 private slots:
+    void probeWaitsForEveryIoThread();
     void unauthenticatedConnectionsAreCapped();
     void hardLinkedPartialIsRefused();
     void storeFile();
@@ -1758,6 +1761,56 @@ void TestReceiver::namesAreBytesFromVersion3()
     }
     QCOMPARE(lines.at(names.size() + 1),
              QByteArray("skipped  -  l\\xffnk  symbolic link elsewhere"));
+}
+
+// The service watchdog of `isocket receive` pings only when probeIoThreads() answers: an I/O
+// thread whose event loop is wedged must hold the answer back until it turns again.
+void TestReceiver::probeWaitsForEveryIoThread()
+{
+    Fixture f(QByteArrayLiteral("s3cret"), 0, 1);
+    QVERIFY(f.listen());
+    bool answered = false;
+    f.receiver->probeIoThreads([&answered] { answered = true; });
+    QTRY_VERIFY(answered);
+
+    // The only I/O thread wedges: it logs the peer's ERROR, and the log handler holds it there.
+    static QSemaphore gate;
+    static std::atomic<bool> wedged{false};
+    static QtMessageHandler previous = nullptr;
+    previous = qInstallMessageHandler(
+        [](QtMsgType type, const QMessageLogContext &context, const QString &message) {
+            if (message.contains(QLatin1String("wedge-me"))) {
+                wedged = true;
+                gate.acquire();
+                return;
+            }
+            previous(type, context, message);
+        });
+    bool released = false;
+    auto release = qScopeGuard([&released] {
+        if (!released)
+            gate.release();
+        qInstallMessageHandler(previous);
+    });
+    ProtoClient client;
+    QVERIFY(connectAndGreet(client, f.port()));
+    client.send(ErrorMsg{ErrorCode::Timeout, QStringLiteral("wedge-me")});
+    QTRY_VERIFY(wedged);
+
+    bool answeredWedged = false;
+    bool answeredBeforeRelease = false;
+    f.receiver->probeIoThreads([&] {
+        answeredWedged = true;
+        answeredBeforeRelease = !released;
+    });
+    // Whatever this thread could deliver now it delivers: no answer may be among it.
+    for (int i = 0; i < 20; ++i)
+        QCoreApplication::processEvents();
+    QVERIFY(!answeredWedged);
+    released = true;
+    gate.release();
+    QTRY_VERIFY(answeredWedged);
+    QVERIFY(!answeredBeforeRelease);
 }
 
 QTEST_GUILESS_MAIN(TestReceiver)

@@ -98,6 +98,12 @@ bool Process::start(const QString &program, const QStringList &args)
     return true;
 }
 
+void Process::sendSignal(int number)
+{
+    if (m_pid > 0 && m_process.state() != QProcess::NotRunning)
+        ::kill(pid_t(m_pid), number);
+}
+
 void Process::kill()
 {
     if (m_process.state() == QProcess::NotRunning)

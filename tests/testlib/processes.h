@@ -50,6 +50,10 @@ public:
 
     // The working directory of the next start() (default: the test's own).
     void setWorkingDirectory(const QString &dir) { m_process.setWorkingDirectory(dir); }
+    // The environment of the next start() (default: the test's own).
+    void setEnvironment(const QProcessEnvironment &env) { m_process.setProcessEnvironment(env); }
+    // The next start() writes stderr to this file instead of a pipe (err() stays empty).
+    void setStandardErrorFile(const QString &file) { m_process.setStandardErrorFile(file); }
     // Starts `program args`; false (stderr printed) when it did not start.
     bool start(const QString &program, const QStringList &args);
     bool startIsocket(const QStringList &args) { return start(isocketBinary(), args); }
@@ -59,6 +63,7 @@ public:
     bool isRunning() const { return m_process.state() != QProcess::NotRunning; }
     void kill();      // SIGKILL by PID, then reaps the process
     void terminate(); // SIGTERM by PID; use waitForExit()
+    void sendSignal(int number); // by PID, while it runs
     // Spins the event loop until the process exited or timeoutMs passed.
     bool waitForExit(int timeoutMs);
     // Spins the event loop until stdout (or stderr) holds `text`.

@@ -51,6 +51,8 @@ Result<void> writeFile(const QString &path, const QByteArray &bytes, mode_t mode
 {
     const QByteArray native = QFile::encodeName(path);
     const QByteArray target = overwrite ? native + ".isocket-new" : native;
+    if (overwrite)
+        ::unlink(target.constData()); // left by a run that was cut short
     UniqueFd fd(::open(target.constData(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
     if (!fd.valid()) {
         const int err = errno;

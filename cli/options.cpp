@@ -115,6 +115,32 @@ Result<Config> CommandLine::reread() const
     return config;
 }
 
+void applyReload(const Config &next, const Config &running,
+                 std::initializer_list<std::pair<const char *, bool>> restartOnly)
+{
+    if (next.logFile.isEmpty()) {
+        isocket::closeLogFile();
+    } else if (auto r = isocket::openLogFile(next.logFile); !r) {
+        qCCritical(lcCli).noquote()
+            << next.keyMessage(QStringLiteral("general.log"), r.error().message)
+            << "(still writing to the previous log file)";
+    }
+    const std::pair<const char *, bool> general[] = {
+        {"general.cert", next.certFile != running.certFile},
+        {"general.key", next.keyFile != running.keyFile},
+        {"general.transport", next.transport != running.transport},
+    };
+    auto warn = [](const std::pair<const char *, bool> &entry) {
+        if (entry.second)
+            qCWarning(lcCli).noquote()
+                << entry.first << "changed: it takes effect at the next restart";
+    };
+    for (const auto &entry : general)
+        warn(entry);
+    for (const auto &entry : restartOnly)
+        warn(entry);
+}
+
 Result<QByteArray> readSecretFile(const QString &path)
 {
     return isocket::readSecretFile(path);

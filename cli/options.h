@@ -7,6 +7,9 @@
 #include <QCommandLineParser>
 #include <QStringList>
 
+#include <initializer_list>
+#include <utility>
+
 namespace isocket::cli {
 
 enum ExitCode { ExitOk = 0, ExitFailure = 1, ExitUsage = 2 };
@@ -48,6 +51,12 @@ void printError(const QString &command, const QString &message);
 
 // "512 B", "40.0 KiB", "1.5 GiB".
 QString humanBytes(qint64 bytes);
+
+// On SIGHUP, both commands: opens `next`'s log file (or closes it when none is set; a failure
+// keeps the previous one, with an error), then warns about each key in `restartOnly` whose value
+// changed (the bool) and the general keys only a restart applies (TLS identity, transport).
+void applyReload(const Config &next, const Config &running,
+                 std::initializer_list<std::pair<const char *, bool>> restartOnly);
 
 // Reads a shared secret file: refuses one that group or others can read. Empty path → empty.
 Result<QByteArray> readSecretFile(const QString &path);

@@ -68,26 +68,16 @@ bool reloadReceive(const CommandLine &cl, Config &running, Receiver &receiver)
             << receiver.serverAddress().toString() << "is not a loopback address";
         return false;
     }
-    if (next.logFile.isEmpty()) {
-        isocket::closeLogFile();
-    } else if (auto r = isocket::openLogFile(next.logFile); !r) {
-        qCCritical(lcCli).noquote()
-            << next.keyMessage(QStringLiteral("general.log"), r.error().message)
-            << "(still writing to the previous log file)";
-    }
-    const std::pair<const char *, bool> restartOnly[] = {
-        {"receive.listen",
-         next.listenHost != running.listenHost || next.listenPort != running.listenPort},
-        {"receive.root", next.receiveRoot != running.receiveRoot},
-        {"receive.reserve", next.reserveBytes != running.reserveBytes},
-        {"receive.sync", next.syncPerFile != running.syncPerFile},
-        {"receive.arrival", next.arrivalByLink != running.arrivalByLink},
-        {"receive.threads", next.receiveThreads != running.receiveThreads},
-        {"receive.partial_max_age", next.partialMaxAgeSecs != running.partialMaxAgeSecs},
-    };
-    for (const auto &[key, changed] : restartOnly)
-        if (changed)
-            qCWarning(lcCli).noquote() << key << "changed: it takes effect at the next restart";
+    applyReload(next, running,
+                {{"receive.listen",
+                  next.listenHost != running.listenHost || next.listenPort != running.listenPort},
+                 {"receive.root", next.receiveRoot != running.receiveRoot},
+                 {"receive.reserve", next.reserveBytes != running.reserveBytes},
+                 {"receive.sync", next.syncPerFile != running.syncPerFile},
+                 {"receive.arrival", next.arrivalByLink != running.arrivalByLink},
+                 {"receive.threads", next.receiveThreads != running.receiveThreads},
+                 {"receive.partial_max_age", next.partialMaxAgeSecs != running.partialMaxAgeSecs},
+                 {"receive.peers", next.peersFile != running.peersFile}});
     // With TLS, the EDs' keys (receive.peers); the old list stays when the file is broken.
     (void)receiver.reloadPeers();
     running.secretFile = next.secretFile;

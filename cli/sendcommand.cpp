@@ -52,33 +52,23 @@ bool reloadSend(const CommandLine &cl, Config &running)
     if (auto secret = readSecretFile(next.secretFile); !secret)
         qCCritical(lcCli).noquote()
             << secret.error().message << "; read again before each connection attempt";
-    if (next.logFile.isEmpty()) {
-        isocket::closeLogFile();
-    } else if (auto r = isocket::openLogFile(next.logFile); !r) {
-        qCCritical(lcCli).noquote()
-            << next.keyMessage(QStringLiteral("general.log"), r.error().message)
-            << "(still writing to the previous log file)";
-    }
-    if (next.secretFile != running.secretFile)
-        qCWarning(lcCli) << "general.secret_file changed: it takes effect at the next restart";
-    const std::pair<const char *, bool> restartOnly[] = {
-        {"data.root", next.dataRoot != running.dataRoot},
-        {"data.prefix", next.prefix != running.prefix},
-        {"data.done_parse", next.doneParse != running.doneParse},
-        {"data.done_watch", next.doneWatch != running.doneWatch},
-        {"data.settle", next.settleMs != running.settleMs},
-        {"send.server", next.server != running.server},
-        {"send.port", next.port != running.port},
-        {"send.source", next.source != running.source},
-        {"send.jobs", next.jobs != running.jobs},
-        {"send.window", next.window != running.window},
-        {"send.retry_interval", next.retryIntervalMs != running.retryIntervalMs},
-        {"send.retry_max", next.retryMaxMs != running.retryMaxMs},
-        {"send.bwlimit", next.bwlimit != running.bwlimit},
-    };
-    for (const auto &[key, changed] : restartOnly)
-        if (changed)
-            qCWarning(lcCli).noquote() << key << "changed: it takes effect at the next restart";
+    applyReload(next, running,
+                {{"general.secret_file", next.secretFile != running.secretFile},
+                 {"data.root", next.dataRoot != running.dataRoot},
+                 {"data.prefix", next.prefix != running.prefix},
+                 {"data.done_parse", next.doneParse != running.doneParse},
+                 {"data.done_watch", next.doneWatch != running.doneWatch},
+                 {"data.settle", next.settleMs != running.settleMs},
+                 {"send.server", next.server != running.server},
+                 {"send.port", next.port != running.port},
+                 {"send.source", next.source != running.source},
+                 {"send.jobs", next.jobs != running.jobs},
+                 {"send.window", next.window != running.window},
+                 {"send.retry_interval", next.retryIntervalMs != running.retryIntervalMs},
+                 {"send.retry_max", next.retryMaxMs != running.retryMaxMs},
+                 {"send.bwlimit", next.bwlimit != running.bwlimit},
+                 {"send.receiver_fingerprint",
+                  next.receiverFingerprint != running.receiverFingerprint}});
     running.logFile = next.logFile;
     qCInfo(lcCli) << "reloaded: secret file and log file read again";
     return true;

@@ -55,6 +55,22 @@ QStringList tlsArgs(const Keys &k)
     return {QStringLiteral("--cert"), k.cert, QStringLiteral("--key"), k.key};
 }
 
+// The test receiver's key (testTls()) with a peers file of the test's own.
+QStringList receiverWithPeers(const QString &peers)
+{
+    return {QStringLiteral("--cert"), testTls().receiverCert, QStringLiteral("--key"),
+            testTls().receiverKey, QStringLiteral("--peers"), peers};
+}
+
+// The test ED's key and its pin of the test receiver, then `extra`.
+QStringList testEd(const QStringList &extra = {})
+{
+    return QStringList{QStringLiteral("--cert"), testTls().edCert, QStringLiteral("--key"),
+                       testTls().edKey, QStringLiteral("--receiver-fingerprint"),
+                       testTls().receiverFingerprint} +
+           extra;
+}
+
 QByteArray readAll(const QString &file)
 {
     QFile f(file);
@@ -193,8 +209,7 @@ void TestE2eTls::unlistedKeyIsRefusedUntilListedAndReloaded()
     Process receiver(QStringLiteral("receiver"));
     const quint16 port = startPlainReceiver(
         receiver, recv, 0,
-        QStringList{QStringLiteral("--cert"), testTls().receiverCert, QStringLiteral("--key"),
-                    testTls().receiverKey, QStringLiteral("--peers"), peers});
+        receiverWithPeers(peers));
     QVERIFY(port != 0);
     Process sender(QStringLiteral("sender (daemon)"));
     QVERIFY(sender.startIsocket(plainSenderArgs(
@@ -234,16 +249,13 @@ void TestE2eTls::keyIsBoundToItsSource()
     Process receiver(QStringLiteral("receiver"));
     const quint16 port = startPlainReceiver(
         receiver, recv, 0,
-        QStringList{QStringLiteral("--cert"), testTls().receiverCert, QStringLiteral("--key"),
-                    testTls().receiverKey, QStringLiteral("--peers"), peers});
+        receiverWithPeers(peers));
     QVERIFY(port != 0);
 
     Process sender(QStringLiteral("sender as ed-b"));
     QVERIFY(sender.startIsocket(plainSenderArgs(
         ed, port, QStringLiteral("ed-b"),
-        {QStringLiteral("--once"), QStringLiteral("--cert"), testTls().edCert,
-         QStringLiteral("--key"), testTls().edKey, QStringLiteral("--receiver-fingerprint"),
-         testTls().receiverFingerprint})));
+        testEd({QStringLiteral("--once")}))));
     QVERIFY(sender.waitForExit(e2eTimeout()));
     QCOMPARE(sender.exitCode(), 1);
     QVERIFY(receiver.waitForError(QStringLiteral("for 'ed-a' only"), e2eTimeout()));
@@ -254,9 +266,7 @@ void TestE2eTls::keyIsBoundToItsSource()
     Process right(QStringLiteral("sender as ed-a"));
     QVERIFY(right.startIsocket(plainSenderArgs(
         ed, port, QStringLiteral("ed-a"),
-        {QStringLiteral("--once"), QStringLiteral("--cert"), testTls().edCert,
-         QStringLiteral("--key"), testTls().edKey, QStringLiteral("--receiver-fingerprint"),
-         testTls().receiverFingerprint})));
+        testEd({QStringLiteral("--once")}))));
     QVERIFY(right.waitForExit(e2eTimeout()));
     QCOMPARE(right.exitCode(), 0);
     QCOMPARE(dbtagFinished(ed, dbtag, recv, QStringLiteral("ed-a")), QString());
@@ -276,14 +286,12 @@ void TestE2eTls::keyTakenOffTheListIsCutOff()
     Process receiver(QStringLiteral("receiver"));
     const quint16 port = startPlainReceiver(
         receiver, recv, 0,
-        QStringList{QStringLiteral("--cert"), testTls().receiverCert, QStringLiteral("--key"),
-                    testTls().receiverKey, QStringLiteral("--peers"), peers});
+        receiverWithPeers(peers));
     QVERIFY(port != 0);
     Process sender(QStringLiteral("sender (daemon)"));
     QVERIFY(sender.startIsocket(plainSenderArgs(
         ed, port, source,
-        {QStringLiteral("--cert"), testTls().edCert, QStringLiteral("--key"), testTls().edKey,
-         QStringLiteral("--receiver-fingerprint"), testTls().receiverFingerprint})));
+        testEd())));
     QTRY_COMPARE_WITH_TIMEOUT(
         fileDelivered(ed, dbtag, QStringLiteral("a.dat"), recv, source), QString(), e2eTimeout());
 

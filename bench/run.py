@@ -9,6 +9,11 @@ over the runs, ratios, targets) and writes the raw figures as JSON.
     bench/run                 # full: 5 runs per case, full sizes
     bench/run --quick         # a few minutes: small sizes, 1 run (--runs to change)
     bench/run --cases big,live --runs 2 --json out.json --results bench/RESULTS.md
+    bench/run --baseline-binary /tmp/isocket-old   # before and after in one sitting
+
+With --baseline-binary, every case that runs isocket also runs that binary (an older build; it is
+both its sender and its receiver) on the same data, interleaved run by run like the peers,
+labelled "... (baseline)", and the table gets a column "new ÷ baseline".
 
 Durability as measured (said again in the table):
   isocket  every file verified (XXH3-128), made durable (fsync; a batch of 4+ files: syncfs),
@@ -41,6 +46,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(REPO, "build-bench")
 MiB = 1024 * 1024
+BASELINE = " (baseline)"  # suffix of the tool label of a --baseline-binary run
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -364,10 +370,20 @@ def fmt(x):
     return f"{x:.3f}"
 
 
-def summarize(res, targets):
-    """Markdown: the per-tool table, then the targets."""
+def baseline_ratio(c, tool):
+    """For the row of a baseline run: the new build's median ÷ the baseline's, same label."""
+    new, old = med(c["tools"].get(tool[:-len(BASELINE)], [])), med(c["tools"][tool])
+    if not old or old != old or new != new:
+        return "–"
+    return f"{new / old:.2f}×" + ("" if c["higher_better"] else " (lower is better)")
+
+
+def summarize(res, targets, baseline=False):
+    """Markdown: the per-tool table, then the targets. baseline: a column new ÷ baseline."""
     out = ["| case | tool | unit | median | range (min – max) | runs | isocket ÷ tool |",
            "|---|---|---|---:|---|---:|---:|"]
+    if baseline:
+        out = [out[0] + " new ÷ baseline |", out[1] + "---:|"]
     for name, c in res.cases.items():
         iso = med(c["tools"].get("isocket", []))
         for tool, vals in c["tools"].items():
@@ -375,8 +391,14 @@ def summarize(res, targets):
             ratio = "" if tool == "isocket" or not c["higher_better"] else f"{iso / m:.2f}×" if m else ""
             if tool != "isocket" and not c["higher_better"] and m:
                 ratio = f"{iso / m:.2f}× (lower is better)"
-            out.append(f"| {name} | {tool} | {c['unit']} | {fmt(m)} | {fmt(min(vals))} – {fmt(max(vals))} "
-                       f"| {len(vals)} | {ratio} |")
+            row = (f"| {name} | {tool} | {c['unit']} | {fmt(m)} | {fmt(min(vals))} – {fmt(max(vals))} "
+                   f"| {len(vals)} | {ratio} |")
+            if baseline:
+                is_baseline = tool.endswith(BASELINE)
+                row = (f"| {name} | {tool} | {c['unit']} | {fmt(m)} | {fmt(min(vals))} – "
+                       f"{fmt(max(vals))} | {len(vals)} | {'' if is_baseline else ratio} "
+                       f"| {baseline_ratio(c, tool) if is_baseline else ''} |")
+            out.append(row)
     out += ["", "| case | target | measured | met? |", "|---|---|---|---|"]
     for t in targets:
         c = res.cases.get(t["case"])
@@ -413,9 +435,10 @@ def abs_target(tool, limit, key=None, higher_better=False):
 # Cases
 
 class Bench:
-    def __init__(self, args, isocket, probe):
+    def __init__(self, args, isocket, probe, baseline=None):
         self.a = args
         self.isocket = isocket
+        self.baseline = baseline  # --baseline-binary: a second isocket, run alongside
         self.probe = probe
         self.tmp = args.tmp
         self.res = Results()
@@ -427,14 +450,23 @@ class Bench:
     def lg(self, name):
         return os.path.join(self.logs, name + ".log")
 
+    def builds(self, label="isocket"):
+        """[(tool label, isocket binary)]: this build, then the baseline's when there is one."""
+        return [(label, self.isocket)] + ([(label + BASELINE, self.baseline)] if self.baseline else [])
+
+    def binary(self, label):
+        return self.baseline if label.endswith(BASELINE) else self.isocket
+
     # -- isocket once: fresh receiver root per run -----------------------------------------
     def isocket_once(self, case, src, manifest, source="ed", extra=(), full_verify=True,
-                     rx_extra=()):
+                     rx_extra=(), label="isocket"):
+        """label: the tool, whose binary runs both sides (see builds())."""
+        isocket = self.binary(label)
         rx_root = os.path.join(self.tmp, "rx")
         discard(rx_root)
-        rx = Receiver(self.isocket, rx_root, self.lg(f"{case}-receive"), rx_extra)
+        rx = Receiver(isocket, rx_root, self.lg(f"{case}-receive"), rx_extra)
         try:
-            t, rc, rss = run_timed([self.isocket, "send", "--root", src, "--to",
+            t, rc, rss = run_timed([isocket, "send", "--root", src, "--to",
                                     f"127.0.0.1:{rx.port}", "--source", source, "--once",
                                     *extra], self.lg(f"{case}-send"))
         finally:
@@ -443,7 +475,7 @@ class Bench:
         um, uw = unmarked(src, manifest)
         ok = rc == 0 and bad == 0 and um == 0 and uw == 0
         if not ok:
-            self.res.fail(case, f"isocket: exit {rc}, {bad} files missing/wrong on the receiver, "
+            self.res.fail(case, f"{label}: exit {rc}, {bad} files missing/wrong on the receiver, "
                                 f"{um} unmarked, {uw} dbtags without finished.watch")
         reset_marks(src, manifest)
         discard(rx_root, now=self.few_files)
@@ -464,10 +496,10 @@ class Bench:
         total = sum(s for s, _ in manifest.values())
         n = len(manifest)
         for r in range(self.a.runs):
-            for tool, flags in [("isocket", None)] + peers:
+            for tool, flags in [(label, None) for label, _ in self.builds()] + peers:
                 sync()
-                if tool == "isocket":
-                    t, ok, _ = self.isocket_once(case, src, manifest)
+                if tool.startswith("isocket"):
+                    t, ok, _ = self.isocket_once(case, src, manifest, label=tool)
                     if not ok:
                         continue
                 elif tool.startswith("socat"):
@@ -569,12 +601,13 @@ class Bench:
                     manifest.update(make_dbtag(src, f"DC{d + 1:06d}", count // 10, 4096, 200 + d))
             self.few_files = kind == "big"
             total = sum(s for s, _ in manifest.values())
+            runs = [(tool, rx_tls, tx_tls) for tool, _ in self.builds("isocket")]
+            runs += [(tool, (), ()) for tool, _ in self.builds("isocket plain")]
             for r in range(self.a.runs):
-                for tool, rx_extra, tx_extra in (("isocket", rx_tls, tx_tls),
-                                                 ("isocket plain", (), ())):
+                for tool, rx_extra, tx_extra in runs:
                     sync()
                     t, ok, _ = self.isocket_once(label, src, manifest, extra=tx_extra,
-                                                 rx_extra=rx_extra)
+                                                 rx_extra=rx_extra, label=tool)
                     if not ok:
                         continue
                     v = total / t / 1e6 if unit == "MB/s" else len(manifest) / t
@@ -610,41 +643,44 @@ class Bench:
         c["extra"]["p50"] = {}
         runs = self.a.runs
         for r in range(runs):
-            # isocket
-            src = os.path.join(self.tmp, "src-live")
-            rx_root = os.path.join(self.tmp, "rx-live")
-            discard(src)
-            discard(rx_root)
-            os.makedirs(os.path.join(src, "DC000001"))
-            arrive = os.path.join(rx_root, "ed", "DC000001")
-            os.makedirs(arrive)
-            rx = Receiver(self.isocket, rx_root, self.lg("live-receive"))
-            with open(self.lg("live-send"), "ab") as lf:
-                snd = subprocess.Popen([self.isocket, "send", "--root", src, "--to",
-                                        f"127.0.0.1:{rx.port}", "--source", "ed"],
-                                       stdout=lf, stderr=lf)
-            out = subprocess.run([self.probe, os.path.join(src, "DC000001"), arrive, str(count),
-                                  str(64 * 1024), "50", "5000"], capture_output=True, text=True)
-            time.sleep(0.5)  # let the last marks land
-            snd.send_signal(signal.SIGTERM)
-            snd.wait()
-            rx.stop()
-            self.record_live(name, "isocket", out)
-            files = [f for f in os.listdir(os.path.join(src, "DC000001")) if f.endswith(".dat")]
-            unm = sum(1 for f in files
-                      if not os.stat(os.path.join(src, "DC000001", f)).st_mode & 0o020)
-            if unm:
-                self.res.fail(name, f"isocket: {unm} files not marked")
-            bad = sum(1 for f in files
-                      if file_md5(os.path.join(src, "DC000001", f)) != file_md5(os.path.join(arrive, f)))
-            if bad:
-                self.res.fail(name, f"isocket: {bad} files differ on the receiver")
+            for label, isocket in self.builds():
+                self.isocket_live(name, count, label, isocket)
             # lsyncd
             if shutil.which("lsyncd"):
-                self.lsyncd_live(name, src, count)
-            discard(src)
-            discard(rx_root)
+                self.lsyncd_live(name, count)
         return name
+
+    def isocket_live(self, name, count, label, isocket):
+        src = os.path.join(self.tmp, "src-live")
+        rx_root = os.path.join(self.tmp, "rx-live")
+        discard(src)
+        discard(rx_root)
+        os.makedirs(os.path.join(src, "DC000001"))
+        arrive = os.path.join(rx_root, "ed", "DC000001")
+        os.makedirs(arrive)
+        rx = Receiver(isocket, rx_root, self.lg("live-receive"))
+        with open(self.lg("live-send"), "ab") as lf:
+            snd = subprocess.Popen([isocket, "send", "--root", src, "--to",
+                                    f"127.0.0.1:{rx.port}", "--source", "ed"],
+                                   stdout=lf, stderr=lf)
+        out = subprocess.run([self.probe, os.path.join(src, "DC000001"), arrive, str(count),
+                              str(64 * 1024), "50", "5000"], capture_output=True, text=True)
+        time.sleep(0.5)  # let the last marks land
+        snd.send_signal(signal.SIGTERM)
+        snd.wait()
+        rx.stop()
+        self.record_live(name, label, out)
+        files = [f for f in os.listdir(os.path.join(src, "DC000001")) if f.endswith(".dat")]
+        unm = sum(1 for f in files
+                  if not os.stat(os.path.join(src, "DC000001", f)).st_mode & 0o020)
+        if unm:
+            self.res.fail(name, f"{label}: {unm} files not marked")
+        bad = sum(1 for f in files
+                  if file_md5(os.path.join(src, "DC000001", f)) != file_md5(os.path.join(arrive, f)))
+        if bad:
+            self.res.fail(name, f"{label}: {bad} files differ on the receiver")
+        discard(src)
+        discard(rx_root)
 
     def record_live(self, name, tool, out):
         try:
@@ -660,7 +696,7 @@ class Bench:
         self.res.cases[name]["extra"].setdefault("raw", {}).setdefault(tool, []).append(j["latencies_ms"])
         log(f"  [{name}] {tool}: p50 {j['p50_ms']:.1f} ms, p99 {j['p99_ms']:.1f} ms, max {j['max_ms']:.1f} ms")
 
-    def lsyncd_live(self, name, src_base, count):
+    def lsyncd_live(self, name, count):
         src = os.path.join(self.tmp, "src-lsyncd")
         discard(src)
         os.makedirs(src)
@@ -690,27 +726,28 @@ class Bench:
         src = os.path.join(self.tmp, "src-idle")
         rx_root = os.path.join(self.tmp, "rx-idle")
         for r in range(self.a.runs):
-            discard(src)
-            discard(rx_root)
-            make_dbtag(src, "DC000001", 5, 4096, 3, finished=False)
-            rx = Receiver(self.isocket, rx_root, self.lg("idle-receive"))
-            with open(self.lg("idle-send"), "ab") as lf:
-                snd = subprocess.Popen([self.isocket, "send", "--root", src, "--to",
-                                        f"127.0.0.1:{rx.port}", "--source", "ed"],
-                                       stdout=lf, stderr=lf)
-            deadline = time.time() + 20
-            last = os.path.join(rx_root, "ed", "DC000001", "data-000005.dat")
-            while not os.path.exists(last) and time.time() < deadline:
-                time.sleep(0.05)
-            time.sleep(1.0)
-            c0 = cpu_seconds(snd.pid) + cpu_seconds(rx.p.pid)
-            time.sleep(secs)
-            c1 = cpu_seconds(snd.pid) + cpu_seconds(rx.p.pid)
-            snd.send_signal(signal.SIGTERM)
-            snd.wait()
-            rx.stop()
-            self.res.add(name, "isocket", c1 - c0)
-            log(f"  [{name}] isocket: {c1 - c0:.3f} CPU s")
+            for label, isocket in self.builds():
+                discard(src)
+                discard(rx_root)
+                make_dbtag(src, "DC000001", 5, 4096, 3, finished=False)
+                rx = Receiver(isocket, rx_root, self.lg("idle-receive"))
+                with open(self.lg("idle-send"), "ab") as lf:
+                    snd = subprocess.Popen([isocket, "send", "--root", src, "--to",
+                                            f"127.0.0.1:{rx.port}", "--source", "ed"],
+                                           stdout=lf, stderr=lf)
+                deadline = time.time() + 20
+                last = os.path.join(rx_root, "ed", "DC000001", "data-000005.dat")
+                while not os.path.exists(last) and time.time() < deadline:
+                    time.sleep(0.05)
+                time.sleep(1.0)
+                c0 = cpu_seconds(snd.pid) + cpu_seconds(rx.p.pid)
+                time.sleep(secs)
+                c1 = cpu_seconds(snd.pid) + cpu_seconds(rx.p.pid)
+                snd.send_signal(signal.SIGTERM)
+                snd.wait()
+                rx.stop()
+                self.res.add(name, label, c1 - c0)
+                log(f"  [{name}] {label}: {c1 - c0:.3f} CPU s")
             if shutil.which("lsyncd") and r < 2:  # a reference only: two runs are enough
                 dest = os.path.join(self.rsyncd.module, "idle")
                 discard(dest)
@@ -750,37 +787,49 @@ class Bench:
             open(os.path.join(src, f"DC{d + 1:06d}", "finished.watch"), "w").close()
         live = os.path.join(src, "DC009999")
         os.makedirs(live)
-        rx = Receiver(self.isocket, rx_root, self.lg("restart-receive"))
-        arrive = os.path.join(rx_root, "ed", "DC009999")
+        # One receiver per build (its own root), running through all the runs.
+        receivers = []
+        for label, isocket in self.builds():
+            tag = "-baseline" if label.endswith(BASELINE) else ""
+            root = rx_root + tag
+            discard(root)
+            receivers.append((label, tag, isocket, root,
+                              Receiver(isocket, root, self.lg(f"restart-receive{tag}"))))
         for r in range(self.a.runs):
-            logpath = self.lg(f"restart-send-{r}")
-            with open(logpath, "wb") as lf:
-                t0 = time.perf_counter()
-                snd = subprocess.Popen([self.isocket, "send", "--root", src, "--to",
-                                        f"127.0.0.1:{rx.port}", "--source", "ed"],
-                                       stdout=lf, stderr=lf)
-                fname = f"after-start-{r}.dat"
-                with open(os.path.join(live, fname), "wb") as f:
-                    f.write(os.urandom(4096))
-                ready = arrived = None
-                deadline = t0 + 30
-                while (ready is None or arrived is None) and time.perf_counter() < deadline:
-                    if ready is None and b"watching live dbtag" in open(logpath, "rb").read():
-                        ready = time.perf_counter() - t0
-                    if arrived is None and os.path.exists(os.path.join(arrive, fname)):
-                        arrived = time.perf_counter() - t0
-                    time.sleep(0.002)
-            snd.send_signal(signal.SIGTERM)
-            snd.wait()
-            if ready is None or arrived is None:
-                self.res.fail(name, f"not ready/arrived within 30 s (ready={ready}, arrived={arrived})")
-                continue
-            self.res.add(name, "isocket", ready)
-            c["extra"]["first_file_s"].append(arrived)
-            log(f"  [{name}] run {r + 1}: ready {ready:.3f} s, first file durable {arrived:.3f} s")
-        rx.stop()
+            for label, tag, isocket, root, rx in receivers:
+                logpath = self.lg(f"restart-send-{r}{tag}")
+                arrive = os.path.join(root, "ed", "DC009999")
+                with open(logpath, "wb") as lf:
+                    t0 = time.perf_counter()
+                    snd = subprocess.Popen([isocket, "send", "--root", src, "--to",
+                                            f"127.0.0.1:{rx.port}", "--source", "ed"],
+                                           stdout=lf, stderr=lf)
+                    fname = f"after-start-{r}{tag}.dat"
+                    with open(os.path.join(live, fname), "wb") as f:
+                        f.write(os.urandom(4096))
+                    ready = arrived = None
+                    deadline = t0 + 30
+                    while (ready is None or arrived is None) and time.perf_counter() < deadline:
+                        if ready is None and b"watching live dbtag" in open(logpath, "rb").read():
+                            ready = time.perf_counter() - t0
+                        if arrived is None and os.path.exists(os.path.join(arrive, fname)):
+                            arrived = time.perf_counter() - t0
+                        time.sleep(0.002)
+                snd.send_signal(signal.SIGTERM)
+                snd.wait()
+                if ready is None or arrived is None:
+                    who = "" if label == "isocket" else f"{label}: "
+                    self.res.fail(name, f"{who}not ready/arrived within 30 s "
+                                        f"(ready={ready}, arrived={arrived})")
+                    continue
+                self.res.add(name, label, ready)
+                c["extra"].setdefault("first_file_s" + label[len("isocket"):], []).append(arrived)
+                log(f"  [{name}] run {r + 1} {label}: ready {ready:.3f} s, "
+                    f"first file durable {arrived:.3f} s")
+        for _, _, _, root, rx in receivers:
+            rx.stop()
+            discard(root)
         discard(src)
-        discard(rx_root)
         return name
 
     def case_many(self):
@@ -802,40 +851,17 @@ class Bench:
             one_manifest.update(make_dbtag(one_src, f"DC{e + 1:06d}", per, MiB, 500 + e))
         total = n_ed * per * MiB
         for r in range(self.a.runs):
-            sync()
-            t, ok, _ = self.isocket_once(name, one_src, one_manifest, full_verify=False)
-            if ok:
-                self.res.add(name, "isocket, one ED", total / t / 1e6)
-                log(f"  [{name}] run {r + 1} one ED: {total / t / 1e6:.1f} MB/s ({t:.2f} s)")
-            sync()
-            rx_root = os.path.join(self.tmp, "rx-many")
-            discard(rx_root)
-            rx = Receiver(self.isocket, rx_root, self.lg("many-receive"))
-            procs = []
-            t0 = time.perf_counter()
-            with open(self.lg("many-send"), "ab") as lf:
-                for e in range(n_ed):
-                    procs.append(subprocess.Popen(
-                        [self.isocket, "send", "--root", os.path.join(base, f"ed{e:02d}"), "--to",
-                         f"127.0.0.1:{rx.port}", "--source", f"ed{e:02d}", "--once"],
-                        stdout=lf, stderr=lf))
-                rcs = [p.wait() for p in procs]
-            t = time.perf_counter() - t0
-            rx.stop()
-            lost = 0
-            for e in range(n_ed):
-                src = os.path.join(base, f"ed{e:02d}")
-                bad = verify_tree(os.path.join(rx_root, f"ed{e:02d}"), manifests[e])
-                um, _ = unmarked(src, manifests[e])
-                lost += max(bad, um)
-                reset_marks(src, manifests[e])
-            c["extra"]["lost"].append(lost)
-            if lost or any(rcs):
-                self.res.fail(name, f"{lost} files lost/unmarked, exit codes {sorted(set(rcs))}")
-            else:
-                self.res.add(name, "isocket", total / t / 1e6)
-            log(f"  [{name}] run {r + 1} {n_ed} EDs: {total / t / 1e6:.1f} MB/s ({t:.2f} s), lost {lost}")
-            discard(rx_root)
+            for label, _ in self.builds("isocket, one ED"):
+                sync()
+                t, ok, _ = self.isocket_once(name, one_src, one_manifest, full_verify=False,
+                                             label=label)
+                if ok:
+                    self.res.add(name, label, total / t / 1e6)
+                    log(f"  [{name}] run {r + 1} {label[len('isocket, '):]}: "
+                        f"{total / t / 1e6:.1f} MB/s ({t:.2f} s)")
+            for label, isocket in self.builds():
+                sync()
+                self.many_isocket(name, r, base, manifests, total, label, isocket)
             # rsync: as many clients at once into the daemon
             sync()
             os.makedirs(os.path.join(self.rsyncd.module, "many"), exist_ok=True)
@@ -855,6 +881,42 @@ class Bench:
         discard(base)
         return name
 
+    def many_isocket(self, name, r, base, manifests, total, label, isocket):
+        """One run of every ED at once into one receiver, all of the build `isocket`."""
+        c = self.res.cases[name]
+        n_ed = len(manifests)
+        rx_root = os.path.join(self.tmp, "rx-many")
+        discard(rx_root)
+        rx = Receiver(isocket, rx_root, self.lg("many-receive"))
+        procs = []
+        t0 = time.perf_counter()
+        with open(self.lg("many-send"), "ab") as lf:
+            for e in range(n_ed):
+                procs.append(subprocess.Popen(
+                    [isocket, "send", "--root", os.path.join(base, f"ed{e:02d}"), "--to",
+                     f"127.0.0.1:{rx.port}", "--source", f"ed{e:02d}", "--once"],
+                    stdout=lf, stderr=lf))
+            rcs = [p.wait() for p in procs]
+        t = time.perf_counter() - t0
+        rx.stop()
+        lost = 0
+        for e in range(n_ed):
+            src = os.path.join(base, f"ed{e:02d}")
+            bad = verify_tree(os.path.join(rx_root, f"ed{e:02d}"), manifests[e])
+            um, _ = unmarked(src, manifests[e])
+            lost += max(bad, um)
+            reset_marks(src, manifests[e])
+        suffix = label[len("isocket"):]  # "" or BASELINE
+        c["extra"].setdefault("lost" + suffix, []).append(lost)
+        if lost or any(rcs):
+            who = f"{label}: " if suffix else ""
+            self.res.fail(name, f"{who}{lost} files lost/unmarked, exit codes {sorted(set(rcs))}")
+        else:
+            self.res.add(name, label, total / t / 1e6)
+        log(f"  [{name}] run {r + 1} {n_ed} EDs{suffix}: {total / t / 1e6:.1f} MB/s ({t:.2f} s), "
+            f"lost {lost}")
+        discard(rx_root)
+
     def case_queue(self):
         count = 20000 if self.a.quick else 100000
         name = f"queue: {count} files queued"
@@ -869,12 +931,13 @@ class Bench:
             manifest.update(make_dbtag(src, f"DC{d + 1:06d}", count // 10, 1024, 2000 + d))
         runs = min(self.a.runs, 3)
         for r in range(runs):
-            sync()
-            t, ok, rss = self.isocket_once(name, src, manifest, full_verify=False)
-            if ok:
-                self.res.add(name, "isocket", rss / 1024)
-                c["extra"]["files_per_s"].setdefault("isocket", []).append(count / t)
-                log(f"  [{name}] isocket: {rss / 1024:.1f} MiB, {count / t:.0f} files/s")
+            for label, _ in self.builds():
+                sync()
+                t, ok, rss = self.isocket_once(name, src, manifest, full_verify=False, label=label)
+                if ok:
+                    self.res.add(name, label, rss / 1024)
+                    c["extra"]["files_per_s"].setdefault(label, []).append(count / t)
+                    log(f"  [{name}] {label}: {rss / 1024:.1f} MiB, {count / t:.0f} files/s")
             sync()
             t, rss = self.rsync_once(name, src, manifest, ["-a"], verify=False)
             self.res.add(name, "rsync -a", rss / 1024)
@@ -894,9 +957,17 @@ def main():
     ap.add_argument("--results", help="write the table with the machine to this Markdown file")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("-j", "--jobs", type=int, default=2)
+    ap.add_argument("--baseline-binary", metavar="PATH",
+                    help="an older isocket build, run as well in every isocket case (sender and "
+                         "receiver), interleaved run by run; the table adds new ÷ baseline")
     args = ap.parse_args()
     if args.runs is None:
         args.runs = 1 if args.quick else 5
+    baseline = None
+    if args.baseline_binary:
+        baseline = os.path.abspath(args.baseline_binary)
+        if not (os.path.isfile(baseline) and os.access(baseline, os.X_OK)):
+            sys.exit(f"bench: --baseline-binary {args.baseline_binary}: not an executable file")
     os.umask(0o022)
 
     ensure_tools()
@@ -915,9 +986,16 @@ def main():
     os.makedirs(args.tmp)
     TRASH = os.path.join(args.tmp, "trash")
     mach = machine(args.tmp)
+    if baseline:
+        mach["baseline"] = {
+            "path": baseline,
+            "mtime": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.stat(baseline).st_mtime)),
+            "version": subprocess.run([baseline, "--version"], capture_output=True,
+                                      text=True).stdout.strip() or "?",
+        }
     log("machine:", json.dumps(mach))
 
-    b = Bench(args, isocket, probe)
+    b = Bench(args, isocket, probe, baseline)
     names = {}
     started = time.time()
     try:
@@ -968,7 +1046,7 @@ def main():
                     {"case": n["tls"][1], "text": "TLS ≥ 0.8× plain (not a target of the issue)",
                      "check": ratio_target("isocket plain", 0.8)}]
 
-    table = summarize(b.res, targets)
+    table = summarize(b.res, targets, baseline=bool(baseline))
     mode = "quick" if args.quick else "full"
     notes = [
         f"Mode: **{mode}**, {args.runs} run(s) per case (queue: at most 3), {elapsed / 60:.1f} min, "
@@ -977,6 +1055,12 @@ def main():
         f"temp dir {mach['tmp']} on {mach['tmp_fs']}; load average at start {' '.join(mach['loadavg_at_start'])} "
         f"(shared machine). {mach['rsync']}; {mach['lsyncd']}; {mach['socat']}.",
     ]
+    if baseline:
+        bl = mach["baseline"]
+        notes.append(f"Baseline: `{bl['path']}` ({bl['version']}, built {bl['mtime']}): the rows "
+                     f"\"…{BASELINE}\" ran it on both sides, in the same runs as this build "
+                     f"({mach['isocket_commit']}); \"new ÷ baseline\" is this build's median over "
+                     f"the baseline's.")
     for name, c in b.res.cases.items():
         if c["note"]:
             notes.append(f"{name}: {c['note']}.")
@@ -989,6 +1073,9 @@ def main():
         if "first_file_s" in c["extra"] and c["extra"]["first_file_s"]:
             notes.append(f"{name}: a file written right after start durable on the receiver after "
                          f"{fmt(med(c['extra']['first_file_s']))} s (median).")
+        if c["extra"].get("first_file_s" + BASELINE):
+            notes.append(f"{name}: baseline: a file written right after start durable after "
+                         f"{fmt(med(c['extra']['first_file_s' + BASELINE]))} s (median).")
         for f in c["failures"]:
             notes.append(f"**FAILURE** {name}: {f}")
     text = table + "\n\n" + "\n".join("- " + x for x in notes) + "\n"
@@ -996,6 +1083,8 @@ def main():
 
     raw = {"mode": mode, "runs": args.runs, "machine": mach, "elapsed_s": elapsed,
            "cases": b.res.cases}
+    if baseline:
+        raw["baseline"] = baseline
     jpath = args.json or os.path.join(BUILD, f"bench-results-{mode}.json")
     with open(jpath, "w") as f:
         json.dump(raw, f, indent=1)
@@ -1003,7 +1092,8 @@ def main():
     if args.results:
         with open(args.results, "w") as f:
             f.write(f"# isocket benchmark results ({mode} run)\n\n"
-                    "Produced by `bench/run" + (" --quick" if args.quick else "") + "`; see "
+                    "Produced by `bench/run" + (" --quick" if args.quick else "")
+                    + (" --baseline-binary …" if baseline else "") + "`; see "
                     "bench/run.py for what each case does and the durability of each tool.\n\n"
                     + text)
     log("deleting the work trees (file creation on this filesystem is slow for the next minutes)")

@@ -1,5 +1,6 @@
 #include "core/committer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <utility>
@@ -123,168 +124,282 @@ void Committer::run()
     }
 }
 
-void Committer::processBatch(std::deque<CommitJob> &batch)
-{
-    std::vector<Outcome> outcomes;
-    outcomes.reserve(batch.size());
-    auto fail = [](int err, const QString &what, const QString &name) {
-        return QStringLiteral("cannot %1 %2: %3").arg(what, displayName(name), osError(err));
-    };
+namespace {
 
-    // The distinct directories of the batch, and the filesystem each is on.
-    struct DirKey
+QString cannot(int err, const QString &what, const QString &name)
+{
+    return QStringLiteral("cannot %1 %2: %3").arg(what, displayName(name), osError(err));
+}
+
+} // namespace
+
+// A batch on its way to the final names: one File per job, in submission order, and the distinct
+// directories they are in. Owns the jobs: their files close when it goes.
+struct Committer::Batch
+{
+    struct File
+    {
+        CommitJob job;
+        size_t dir = 0;      // index into dirs
+        int writeError = 0;  // errno: its data, mtime or xattr were not written
+        int syncError = 0;   // errno: it was not made durable
+        bool placed = false; // at its final name, the rename not yet durable
+        Outcome outcome;
+
+        int notDurable() const { return writeError ? writeError : syncError; }
+    };
+    struct Dir
     {
         dev_t dev;
         ino_t ino;
-        const SharedFd *fd;
+        SharedFd fd;
+        size_t fs = 0;            // syncfs: index into filesystems
+        signed char inPlace = -1; // stillInPlace(), asked once per batch; -1: not yet
+        bool renamed = false;     // a file was placed in it
+        int syncError = 0;        // errno of its fsync (per-file sync)
     };
-    std::vector<DirKey> dirs;
-    std::vector<size_t> dirOf(batch.size());
-    for (size_t j = 0; j < batch.size(); ++j) {
-        // Jobs usually share the store's cached fd of their directory: the same fd number
-        // (alive, held by the batch) is the same directory without an fstat.
-        const int dfd = batch[j].dir->get();
-        size_t index = dirs.size();
-        for (size_t i = 0; i < dirs.size(); ++i) {
-            if ((*dirs[i].fd)->get() == dfd) {
-                index = i;
-                break;
-            }
-        }
-        if (index == dirs.size()) {
-            struct stat st = {};
-            if (::fstat(dfd, &st) == 0) {
-                for (size_t i = 0; i < dirs.size(); ++i) {
-                    if (dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino) {
-                        index = i;
-                        break;
-                    }
-                }
-            }
-            if (index == dirs.size())
-                dirs.push_back({st.st_dev, st.st_ino, &batch[j].dir});
-        }
-        dirOf[j] = index;
-    }
 
-    // A batch of SyncfsMinBatch files or more, or any batch while the links of the previous one
-    // wait for their sync, is made durable with syncfs: one per filesystem (usually one) before
-    // the links, and that same call makes the previous batch's links durable. The links of this
-    // batch are made durable by the next batch's first syncfs, or, if none is queued by then, by
-    // a syncfs of their own: in a stream of batches, one syncfs per batch instead of two.
-    const bool viaSyncfs =
-        m_useSyncfs && (batch.size() >= SyncfsMinBatch || !m_linked.outcomes.empty());
+    explicit Batch(std::deque<CommitJob> &jobs);
+    bool stillInPlace(const File &file);
+    bool anyPlaced() const;
+    std::vector<Outcome> takeOutcomes();
+
+    std::vector<File> files;
+    std::vector<Dir> dirs;
+    // syncfs: the filesystems to sync, those of the batch held for this sync first.
+    std::vector<SyncedFs> filesystems;
+    bool viaSyncfs = false;
+
+private:
+    size_t dirIndex(const SharedFd &fd);
+};
+
+Committer::Batch::Batch(std::deque<CommitJob> &jobs)
+{
+    files.reserve(jobs.size());
+    for (CommitJob &job : jobs) {
+        const size_t dir = dirIndex(job.dir);
+        const quint64 token = job.token;
+        files.push_back({std::move(job), dir, 0, 0, false, {token, ErrorCode::Ok, QString()}});
+    }
+    jobs.clear();
+}
+
+size_t Committer::Batch::dirIndex(const SharedFd &fd)
+{
+    // Jobs usually share the store's cached fd of their directory: the same fd number (alive,
+    // held by the batch) is the same directory without an fstat.
+    const int dfd = fd->get();
+    for (size_t i = 0; i < dirs.size(); ++i) {
+        if (dirs[i].fd->get() == dfd)
+            return i;
+    }
+    struct stat st = {};
+    if (::fstat(dfd, &st) == 0) {
+        for (size_t i = 0; i < dirs.size(); ++i) {
+            if (dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino)
+                return i;
+        }
+    }
+    dirs.push_back({st.st_dev, st.st_ino, fd});
+    return dirs.size() - 1;
+}
+
+bool Committer::Batch::stillInPlace(const File &file)
+{
+    // Asked once per directory: its files are placed together, microseconds apart (one path
+    // resolution costs about what a rename does).
+    if (!file.job.inPlace)
+        return true;
+    signed char &known = dirs[file.dir].inPlace;
+    if (known < 0)
+        known = file.job.inPlace() ? 1 : 0;
+    return known == 1;
+}
+
+bool Committer::Batch::anyPlaced() const
+{
+    return std::any_of(files.cbegin(), files.cend(), [](const File &f) { return f.placed; });
+}
+
+std::vector<Committer::Outcome> Committer::Batch::takeOutcomes()
+{
+    std::vector<Outcome> outcomes;
+    outcomes.reserve(files.size());
+    for (File &file : files)
+        outcomes.push_back(std::move(file.outcome));
+    return outcomes;
+}
+
+void Committer::processBatch(std::deque<CommitJob> &jobs)
+{
+    Batch batch(jobs);
+    // A batch of SyncfsMinBatch files or more, or any batch while the renames of the previous
+    // one wait for their sync, is made durable with syncfs: one per filesystem (usually one)
+    // before the renames, and that same call makes the previous batch's renames durable. The
+    // renames of this batch are made durable by the next batch's first syncfs, or, if none is
+    // queued by then, by a syncfs of their own: in a stream of batches, one syncfs per batch
+    // instead of two.
+    batch.viaSyncfs =
+        m_useSyncfs && (batch.files.size() >= SyncfsMinBatch || !m_linked.outcomes.empty());
+
+    // The data durable before the rename.
+    waitUntilWritten(batch);
+    if (batch.viaSyncfs)
+        syncFilesystems(batch); // answers the previous batch
+    else
+        syncEachFile(batch);
+
+    placeFiles(batch);
+    count(batch);
+
+    // The rename durable before the answer.
+    if (batch.viaSyncfs && batch.anyPlaced()) {
+        holdForNextSyncfs(batch);
+        return; // closes the files; the directories stay open through m_linked
+    }
+    if (!batch.viaSyncfs)
+        syncDirectories(batch);
+    answer(batch);
+}
+
+void Committer::waitUntilWritten(Batch &batch)
+{
     // Files still being written (direct I/O, StreamWriter::finishAsync()): wait for them; files
     // still to be finished: finish them.
-    std::vector<int> writeErrors(batch.size(), 0);
-    for (size_t j = 0; j < batch.size(); ++j) {
-        if (batch[j].written.valid())
-            writeErrors[j] = batch[j].written.get();
-        else if (batch[j].finish)
-            writeErrors[j] = batch[j].finish(batch[j].file.get());
+    for (Batch::File &file : batch.files) {
+        if (file.job.written.valid())
+            file.writeError = file.job.written.get();
+        else if (file.job.finish)
+            file.writeError = file.job.finish(file.job.file.get());
     }
-    std::vector<SyncedFs> filesystems = std::move(m_linked.filesystems);
-    std::vector<size_t> fsOfDir(dirs.size());
-    if (viaSyncfs) {
-        for (size_t i = 0; i < dirs.size(); ++i)
-            fsOfDir[i] = fsIndex(filesystems, dirs[i].dev, *dirs[i].fd);
-    }
-    std::vector<int> syncErrors(batch.size(), 0);
-    if (viaSyncfs) {
-        for (SyncedFs &fs : filesystems) {
-            fs.err = ::syncfs(fs.dir->get()) == 0 ? 0 : errno;
-            m_syncfsCalls.fetch_add(1, std::memory_order_relaxed);
-        }
-        for (size_t j = 0; j < batch.size(); ++j) {
-            syncErrors[j] = filesystems[fsOfDir[dirOf[j]]].err;
-            // syncfs reports a writeback error once per open file description of the
-            // filesystem, and our directory fds may have been opened after an error another
-            // call already saw. The file's own fd reports its own errors: after syncfs there is
-            // nothing left to write, so this only waits for nothing and reads the error state.
-            if (!syncErrors[j] &&
-                ::sync_file_range(batch[j].file.get(), 0, 0, SYNC_FILE_RANGE_WAIT_AFTER) != 0)
-                syncErrors[j] = errno;
-        }
-        // The previous batch's links are durable now (or their filesystem failed to sync).
-        finishLinked(filesystems);
-    } else {
-        syncErrors = syncAll(batch);
-    }
-    for (size_t j = 0; j < batch.size(); ++j)
-        if (writeErrors[j])
-            syncErrors[j] = writeErrors[j]; // reported as a failed sync of the file: it is not durable
+}
 
-    std::vector<size_t> placed; // indices into outcomes waiting for their directory's sync
-    // Whether each directory is still in place, asked once per batch: its files are placed
-    // together, microseconds apart (one path resolution costs about what a rename does).
-    std::vector<signed char> inPlace(dirs.size(), -1); // by dirOf[]; -1: not asked yet
-    auto stillInPlace = [&](size_t j) {
-        if (!batch[j].inPlace)
-            return true;
-        signed char &known = inPlace[dirOf[j]];
-        if (known < 0)
-            known = batch[j].inPlace() ? 1 : 0;
-        return known == 1;
+void Committer::syncFilesystems(Batch &batch)
+{
+    batch.filesystems = std::move(m_linked.filesystems);
+    for (Batch::Dir &dir : batch.dirs)
+        dir.fs = fsIndex(batch.filesystems, dir.dev, dir.fd);
+    for (SyncedFs &fs : batch.filesystems) {
+        fs.err = ::syncfs(fs.dir->get()) == 0 ? 0 : errno;
+        m_syncfsCalls.fetch_add(1, std::memory_order_relaxed);
+    }
+    for (Batch::File &file : batch.files) {
+        file.syncError = batch.filesystems[batch.dirs[file.dir].fs].err;
+        // syncfs reports a writeback error once per open file description of the filesystem,
+        // and our directory fds may have been opened after an error another call already saw.
+        // The file's own fd reports its own errors: after syncfs there is nothing left to
+        // write, so this only waits for nothing and reads the error state.
+        if (!file.syncError &&
+            ::sync_file_range(file.job.file.get(), 0, 0, SYNC_FILE_RANGE_WAIT_AFTER) != 0)
+            file.syncError = errno;
+    }
+    // The previous batch's renames are durable now (or their filesystem failed to sync).
+    finishLinked(batch.filesystems);
+}
+
+void Committer::syncEachFile(Batch &batch)
+{
+    std::vector<Batch::File> &files = batch.files;
+    auto syncOne = [&files](size_t j) {
+        // fsync, not fdatasync: the mtime and the checksum xattr must survive a crash too, or
+        // a re-send after a lost ack could not be recognised as "already stored".
+        if (::fsync(files[j].job.file.get()) != 0)
+            files[j].syncError = errno;
     };
-    for (size_t j = 0; j < batch.size(); ++j) {
-        CommitJob &job = batch[j];
-        Outcome outcome{job.token, ErrorCode::Ok, QString()};
-        const bool anonymous = job.partName.isEmpty();
-        if (const int syncErr = syncErrors[j]) {
-            outcome = {
-                job.token, writeErrorCode(syncErr),
-                fail(syncErr, QStringLiteral("sync"), anonymous ? job.finalName : job.partName)};
-        } else if (!stillInPlace(j)) {
-            outcome = {job.token, ErrorCode::IoError,
-                       QStringLiteral("the directory of %1 was moved or removed while it "
-                                      "arrived; not stored (it is sent again)")
-                           .arg(displayName(job.finalName))};
-            if (!anonymous) // our partial, in a directory that left the tree: not left behind
-                ::unlinkat(job.dir->get(), nativePath(job.partName).constData(), 0);
-        } else if (const int err = placeFile(job, m_arrival)) {
-            outcome = {job.token, writeErrorCode(err),
-                       fail(err,
-                            anonymous ? QStringLiteral("link in") : QStringLiteral("rename to"),
-                            job.finalName)};
-        } else {
-            placed.push_back(j);
-        }
-        outcomes.push_back(std::move(outcome));
-    }
-    if (!batch.empty()) {
-        m_batches.fetch_add(1, std::memory_order_relaxed);
-        m_files.fetch_add(batch.size(), std::memory_order_relaxed);
-        if (viaSyncfs)
-            m_syncfsBatches.fetch_add(1, std::memory_order_relaxed);
-        qCDebug(lcRecv) << "committing" << batch.size() << "files," << dirs.size() << "directories"
-                        << (viaSyncfs ? "(syncfs)" : "(fsync)");
-    }
-
-    if (viaSyncfs && !placed.empty()) {
-        // Reported once the next syncfs has made the links durable.
-        for (size_t j : placed)
-            m_linked.fsOf.push_back({j, fsOfDir[dirOf[j]]});
-        m_linked.outcomes = std::move(outcomes);
-        for (SyncedFs &fs : filesystems)
-            fs.err = 0;
-        m_linked.filesystems = std::move(filesystems);
-        batch.clear(); // close the files; the directories stay open through m_linked
+    const int workers = static_cast<int>(qMin<size_t>(files.size(), MaxParallelSyncs));
+    if (workers <= 1) {
+        for (size_t j = 0; j < files.size(); ++j)
+            syncOne(j);
         return;
     }
-    if (!viaSyncfs) {
-        // Make the renames durable: an fsync of each directory that got one.
-        std::vector<int> dirErrors(dirs.size(), 0);
-        std::vector<bool> used(dirs.size(), false);
-        for (size_t j : placed)
-            used[dirOf[j]] = true;
-        for (size_t i = 0; i < dirs.size(); ++i)
-            if (used[i] && ::fsync((*dirs[i].fd)->get()) != 0)
-                dirErrors[i] = errno;
-        for (size_t j : placed)
-            if (const int err = dirErrors[dirOf[j]])
-                outcomes[j] = {outcomes[j].token, writeErrorCode(err), dirSyncFailure(err)};
+    std::atomic<size_t> next{0};
+    QSemaphore done;
+    for (int w = 0; w < workers; ++w) {
+        m_syncPool.start([&] {
+            for (size_t j = next++; j < files.size(); j = next++)
+                syncOne(j);
+            done.release();
+        });
     }
-    batch.clear(); // close the fds before reporting
+    // Not QThreadPool::waitForDone(): in Qt 6 it also ends the pool's threads, so every batch
+    // started up to MaxParallelSyncs new threads (about one clone per file with small files).
+    done.acquire(workers);
+}
+
+void Committer::placeFiles(Batch &batch)
+{
+    for (Batch::File &file : batch.files) {
+        const CommitJob &job = file.job;
+        const bool anonymous = job.partName.isEmpty();
+        if (const int err = file.notDurable()) {
+            // A failed write counts as a failed sync of the file: it is not durable.
+            file.outcome = {
+                job.token, writeErrorCode(err),
+                cannot(err, QStringLiteral("sync"), anonymous ? job.finalName : job.partName)};
+        } else if (!batch.stillInPlace(file)) {
+            file.outcome = {job.token, ErrorCode::IoError,
+                            QStringLiteral("the directory of %1 was moved or removed while it "
+                                           "arrived; not stored (it is sent again)")
+                                .arg(displayName(job.finalName))};
+            if (!anonymous) // our partial, in a directory that left the tree: not left behind
+                ::unlinkat(job.dir->get(), nativePath(job.partName).constData(), 0);
+        } else if (const int placeErr = placeFile(job, m_arrival)) {
+            file.outcome = {
+                job.token, writeErrorCode(placeErr),
+                cannot(placeErr,
+                       anonymous ? QStringLiteral("link in") : QStringLiteral("rename to"),
+                       job.finalName)};
+        } else {
+            file.placed = true;
+            batch.dirs[file.dir].renamed = true;
+        }
+    }
+}
+
+void Committer::count(const Batch &batch)
+{
+    if (batch.files.empty())
+        return; // only the sync of the previous batch's renames
+    m_batches.fetch_add(1, std::memory_order_relaxed);
+    m_files.fetch_add(batch.files.size(), std::memory_order_relaxed);
+    if (batch.viaSyncfs)
+        m_syncfsBatches.fetch_add(1, std::memory_order_relaxed);
+    qCDebug(lcRecv) << "committing" << batch.files.size() << "files," << batch.dirs.size()
+                    << "directories" << (batch.viaSyncfs ? "(syncfs)" : "(fsync)");
+}
+
+void Committer::holdForNextSyncfs(Batch &batch)
+{
+    // Reported once the next syncfs has made the renames durable (run() does not wait for new
+    // jobs while a batch is held).
+    for (size_t j = 0; j < batch.files.size(); ++j) {
+        if (batch.files[j].placed)
+            m_linked.fsOf.push_back({j, batch.dirs[batch.files[j].dir].fs});
+    }
+    m_linked.outcomes = batch.takeOutcomes();
+    for (SyncedFs &fs : batch.filesystems)
+        fs.err = 0;
+    m_linked.filesystems = std::move(batch.filesystems);
+}
+
+void Committer::syncDirectories(Batch &batch)
+{
+    // An fsync of each directory that got a file.
+    for (Batch::Dir &dir : batch.dirs) {
+        if (dir.renamed && ::fsync(dir.fd->get()) != 0)
+            dir.syncError = errno;
+    }
+    for (Batch::File &file : batch.files) {
+        if (const int err = file.placed ? batch.dirs[file.dir].syncError : 0)
+            file.outcome = {file.outcome.token, writeErrorCode(err), dirSyncFailure(err)};
+    }
+}
+
+void Committer::answer(Batch &batch)
+{
+    const std::vector<Outcome> outcomes = batch.takeOutcomes();
+    batch.files.clear(); // close the fds before reporting
     if (!outcomes.empty())
         deliver(outcomes);
 }
@@ -386,36 +501,6 @@ QByteArray Committer::hiddenLinkName()
     static std::atomic<quint64> counter{0};
     return QByteArray(LinkPrefix) + tag + '-' +
            QByteArray::number(counter.fetch_add(1, std::memory_order_relaxed), 16);
-}
-
-std::vector<int> Committer::syncAll(const std::deque<CommitJob> &batch)
-{
-    std::vector<int> errors(batch.size(), 0);
-    auto syncOne = [&](size_t j) {
-        // fsync, not fdatasync: the mtime and the checksum xattr must survive a crash too, or
-        // a re-send after a lost ack could not be recognised as "already stored".
-        if (::fsync(batch[j].file.get()) != 0)
-            errors[j] = errno;
-    };
-    const int workers = static_cast<int>(qMin<size_t>(batch.size(), MaxParallelSyncs));
-    if (workers <= 1) {
-        for (size_t j = 0; j < batch.size(); ++j)
-            syncOne(j);
-        return errors;
-    }
-    std::atomic<size_t> next{0};
-    QSemaphore done;
-    for (int w = 0; w < workers; ++w) {
-        m_syncPool.start([&] {
-            for (size_t j = next++; j < batch.size(); j = next++)
-                syncOne(j);
-            done.release();
-        });
-    }
-    // Not QThreadPool::waitForDone(): in Qt 6 it also ends the pool's threads, so every batch
-    // started up to MaxParallelSyncs new threads (about one clone per file with small files).
-    done.acquire(workers);
-    return errors;
 }
 
 void Committer::deliver(const std::vector<Outcome> &outcomes)

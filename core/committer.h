@@ -130,10 +130,22 @@ private:
         ErrorCode code;
         QString message;
     };
+    // A batch of jobs on its way to their final names, one entry per file (committer.cpp).
+    struct Batch;
     void run();
-    void processBatch(std::deque<CommitJob> &batch);
+    // The worker's round: the steps below, in this order.
+    void processBatch(std::deque<CommitJob> &jobs);
+    // The data durable before the rename: wait for the writers, then either
+    static void waitUntilWritten(Batch &batch);
+    void syncEachFile(Batch &batch);    // an fsync per file, concurrently, or
+    void syncFilesystems(Batch &batch); // one syncfs per filesystem (answers the held batch)
+    void placeFiles(Batch &batch);      // rename (or link) into place
+    void count(const Batch &batch);
+    // The rename durable before the answer: an fsync per directory, or the next syncfs.
+    static void syncDirectories(Batch &batch);
+    void holdForNextSyncfs(Batch &batch);
+    void answer(Batch &batch);
     void deliver(const std::vector<Outcome> &outcomes);
-    std::vector<int> syncAll(const std::deque<CommitJob> &batch);
 
     // A filesystem to syncfs, through a directory on it; `err` the result of the last call.
     struct SyncedFs

@@ -82,6 +82,50 @@ bool isHidden(const QString &name)
     return name.startsWith(QLatin1Char('.'));
 }
 
+// One event of a read(): its watch, its mask, and its name (bytes, without the NUL padding).
+struct RawEvent
+{
+    int wd = -1;
+    quint32 mask = 0;
+    QByteArrayView name;
+};
+
+// The events of a buffer read from the inotify fd, one at a time.
+class EventReader
+{
+public:
+    explicit EventReader(const QByteArray &buffer) : m_buffer(buffer) {}
+
+    bool atEnd() const { return m_offset >= m_buffer.size(); }
+
+    // The next event into *event; false, with a warning, when what is left does not hold a whole
+    // one (which is treated as an overflow).
+    bool next(RawEvent *event)
+    {
+        const qsizetype left = m_buffer.size() - m_offset;
+        inotify_event header;
+        if (left < qsizetype(sizeof header)) {
+            qCWarning(lcWatch) << "truncated inotify event buffer:" << left
+                               << "bytes left over; treated as an overflow";
+            return false;
+        }
+        std::memcpy(&header, m_buffer.constData() + m_offset, sizeof header);
+        if (left - qsizetype(sizeof header) < qsizetype(header.len)) {
+            qCWarning(lcWatch) << "truncated inotify event buffer: a name of" << header.len
+                               << "bytes does not fit; treated as an overflow";
+            return false;
+        }
+        const char *const name = m_buffer.constData() + m_offset + sizeof header;
+        *event = {header.wd, header.mask, QByteArrayView(name, qstrnlen(name, header.len))};
+        m_offset += qsizetype(sizeof header) + header.len;
+        return true;
+    }
+
+private:
+    const QByteArray &m_buffer;
+    qsizetype m_offset = 0;
+};
+
 } // namespace
 
 std::unique_ptr<InotifyWatcher> InotifyWatcher::create(QString *errorString)
@@ -274,87 +318,87 @@ void InotifyWatcher::readEvents()
 
 void InotifyWatcher::processEvents(const QByteArray &buffer)
 {
-    // A slot may delete this watcher: check after every emit.
+    // A slot may delete this watcher: stop as soon as one did.
     const QPointer<InotifyWatcher> self(this);
-    const char *const data = buffer.constData();
-    const qsizetype size = buffer.size();
-    qsizetype offset = 0;
-    while (offset < size) {
-        inotify_event event;
-        if (size - offset < qsizetype(sizeof event)) {
-            qCWarning(lcWatch) << "truncated inotify event buffer:" << size - offset
-                               << "bytes left over; treated as an overflow";
+    EventReader events(buffer);
+    RawEvent event;
+    while (!events.atEnd()) {
+        if (!events.next(&event)) {
             handleLostEvents();
             return;
         }
-        std::memcpy(&event, data + offset, sizeof event);
-        const char *const nameData = data + offset + sizeof event;
-        if (size - offset - qsizetype(sizeof event) < qsizetype(event.len)) {
-            qCWarning(lcWatch) << "truncated inotify event buffer: a name of" << event.len
-                               << "bytes does not fit; treated as an overflow";
-            handleLostEvents();
-            return;
-        }
-        offset += qsizetype(sizeof event) + event.len;
-        const quint32 mask = event.mask;
-
-        if (mask & IN_Q_OVERFLOW) {
-            qCWarning(lcWatch).noquote()
-                << "the inotify event queue overflowed and changes were lost; rescanning."
-                << QStringLiteral("Raise the sysctl fs.inotify.max_queued_events (now %1)")
-                       .arg(procValue(QStringLiteral("/proc/sys/fs/inotify/max_queued_events")));
-            handleLostEvents();
+        if (event.mask & IN_Q_OVERFLOW) {
+            handleOverflow();
             return; // the kernel puts nothing after an overflow; resync made older wds stale
         }
+        dispatch(event.wd, event.mask, event.name);
+        if (!self)
+            return;
+    }
+}
 
-        const auto found = m_pathByWd.constFind(event.wd);
-        if (found == m_pathByWd.cend())
-            continue; // a watch we removed; its late events do not matter any more
-        const QString dir = *found;
+void InotifyWatcher::dispatch(int wd, quint32 mask, QByteArrayView rawName)
+{
+    const auto found = m_pathByWd.constFind(wd);
+    if (found == m_pathByWd.cend())
+        return; // a watch we removed; its late events do not matter any more
+    const QString dir = *found;
+    if (mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+        handleWatchedDirectoryGone(dir, mask);
+        return;
+    }
 
-        if (mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
-            // The directory itself is gone (deleted, moved, unmounted). A subdirectory that is
-            // deleted needs nothing more; one moved within the tree was already dropped by the
-            // parent's IN_MOVED_FROM, and its new name re-added by IN_MOVED_TO.
-            QStringList gone;
-            if (m_tops.contains(dir) || (mask & (IN_MOVE_SELF | IN_IGNORED)))
-                gone = forgetTree(dir);
-            for (const QString &top : std::as_const(gone)) {
-                qCWarning(lcWatch).noquote()
-                    << "watched directory" << displayName(top) << "was deleted or moved away";
-                emit directoryGone(top);
-                if (!self)
-                    return;
-            }
-            continue;
-        }
-
-        const QString name = fsDecode(QByteArrayView(nameData, qstrnlen(nameData, event.len)));
-        if (name.isEmpty())
-            continue;
-        const QString path = childPath(dir, name);
-
-        if (mask & IN_ISDIR) {
-            if (mask & IN_MOVED_FROM) {
-                const QStringList gone = forgetTree(path);
-                for (const QString &top : gone) {
-                    emit directoryGone(top);
-                    if (!self)
-                        return;
-                }
-            } else if ((mask & (IN_CREATE | IN_MOVED_TO)) && !isHidden(name)) {
-                handleNewDirectory(path);
-                if (!self)
-                    return;
-            }
-            continue;
-        }
-
-        if ((mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) && !isHidden(name)) {
+    const QString name = fsDecode(rawName);
+    if (name.isEmpty())
+        return;
+    const QString path = childPath(dir, name);
+    if (!(mask & IN_ISDIR)) {
+        if ((mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) && !isHidden(name))
             emit fileClosed(path);
-            if (!self)
-                return;
-        }
+    } else if (mask & IN_MOVED_FROM) {
+        handleDirectoryMovedOut(path);
+    } else if ((mask & (IN_CREATE | IN_MOVED_TO)) && !isHidden(name)) {
+        handleNewDirectory(path);
+    }
+}
+
+void InotifyWatcher::handleOverflow()
+{
+    qCWarning(lcWatch).noquote()
+        << "the inotify event queue overflowed and changes were lost; rescanning."
+        << QStringLiteral("Raise the sysctl fs.inotify.max_queued_events (now %1)")
+               .arg(procValue(QStringLiteral("/proc/sys/fs/inotify/max_queued_events")));
+    handleLostEvents();
+}
+
+void InotifyWatcher::handleWatchedDirectoryGone(const QString &dir, quint32 mask)
+{
+    // The directory itself is gone (deleted, moved, unmounted). A subdirectory that is deleted
+    // needs nothing more; one moved within the tree was already dropped by the parent's
+    // IN_MOVED_FROM, and its new name re-added by IN_MOVED_TO.
+    if (!m_tops.contains(dir) && !(mask & (IN_MOVE_SELF | IN_IGNORED)))
+        return;
+    const QStringList gone = forgetTree(dir);
+    const QPointer<InotifyWatcher> self(this);
+    for (const QString &top : gone) {
+        qCWarning(lcWatch).noquote()
+            << "watched directory" << displayName(top) << "was deleted or moved away";
+        emit directoryGone(top);
+        if (!self)
+            return;
+    }
+}
+
+void InotifyWatcher::handleDirectoryMovedOut(const QString &path)
+{
+    // Renamed inside the tree (IN_MOVED_TO re-adds it under its new name) or moved out of it:
+    // its watches under the old path go.
+    const QStringList gone = forgetTree(path);
+    const QPointer<InotifyWatcher> self(this);
+    for (const QString &top : gone) {
+        emit directoryGone(top);
+        if (!self)
+            return;
     }
 }
 

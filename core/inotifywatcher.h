@@ -84,7 +84,15 @@ private:
     // Drops the watches of `dir` and below; returns the top directories that were among them
     // (no longer tops).
     QStringList forgetTree(const QString &dir);
-    void handleNewDirectory(const QString &path);
+    // One event of processEvents(), to the handler of its kind. `rawName` as the kernel gave it.
+    void dispatch(int wd, quint32 mask, QByteArrayView rawName);
+    // The handlers. A slot of the signals they emit may delete this watcher: each touches no
+    // member after an emit that did.
+    void handleOverflow(); // IN_Q_OVERFLOW
+    // IN_DELETE_SELF, IN_MOVE_SELF, IN_IGNORED: the watch of `dir` is gone.
+    void handleWatchedDirectoryGone(const QString &dir, quint32 mask);
+    void handleDirectoryMovedOut(const QString &path); // IN_MOVED_FROM of a subdirectory
+    void handleNewDirectory(const QString &path);      // IN_CREATE, IN_MOVED_TO of one
     // Events were lost: re-walk every tree, then emit overflowed().
     void handleLostEvents();
 

@@ -10,7 +10,6 @@
 #include "gui/startup.h"
 
 #include <QApplication>
-#include <QDir>
 
 #include <memory>
 
@@ -39,8 +38,6 @@ int main(int argc, char *argv[])
         w->start();
         window = std::move(w);
     } else {
-        // As `isocket receive` does: the receive root is created if missing.
-        QDir().mkpath(startup.receiver.options.root);
         auto w = std::make_unique<ReceiverWindow>(startup.receiver, &log);
         w->start();
         window = std::move(w);

@@ -1,6 +1,9 @@
 #pragma once
 // The console program's entry: `isocket <command> [options]`. Thin over core.
 
+#include "core/edagent.h"
+#include "core/receiverservice.h"
+
 #include <QStringList>
 
 namespace isocket::cli {
@@ -14,5 +17,12 @@ int runSend(const QStringList &args);
 int runReceive(const QStringList &args);
 int runSimulate(const QStringList &args);
 int runKeygen(const QStringList &args);
+
+// What `isocket send ARGS` / `isocket receive ARGS` would run with: the same parse and mapping
+// as runSend() / runReceive(), nothing started (a dry run; the test that every configuration
+// key reaches the engine the same way from every face). An error when the command would exit
+// before starting (its message was printed).
+Result<EdAgentSetup> sendSetup(const QStringList &args);
+Result<ReceiverSetup> receiveSetup(const QStringList &args);
 
 } // namespace isocket::cli

@@ -33,7 +33,7 @@ int runKeygen(const QStringList &args)
         {QStringLiteral("force"), QStringLiteral("replace an existing key and certificate")});
     cl.parser().addOption({QStringLiteral("show"),
                            QStringLiteral("print the fingerprint of the certificate and exit")});
-    if (const int rc = cl.parse(args); rc >= 0)
+    if (const int rc = parse(cl, args); rc >= 0)
         return rc;
     const Config &config = cl.config();
     if (config.certFile.isEmpty() || (config.keyFile.isEmpty() && !cl.isSet(QStringLiteral("show")))) {

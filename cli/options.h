@@ -1,10 +1,10 @@
 #pragma once
-// Command-line plumbing shared by the subcommands: a QCommandLineParser built from the
-// configuration key table, the configuration file loaded under the options, and exit codes.
+// The console's side of the command line: core's CommandLine (core/commandline.h) parsed and
+// its help or error printed, errors printed, sizes in words, and a reload's log file and
+// warnings.
 
-#include "core/config.h"
+#include "core/commandline.h"
 
-#include <QCommandLineParser>
 #include <QStringList>
 
 #include <initializer_list>
@@ -12,39 +12,9 @@
 
 namespace isocket::cli {
 
-enum ExitCode { ExitOk = 0, ExitFailure = 1, ExitUsage = 2 };
-
-class CommandLine
-{
-public:
-    // `sections`: which configuration sections ("data", "send", …) or single keys
-    // ("general.cert") this command takes as options.
-    CommandLine(const QString &command, const QString &description, const QStringList &sections);
-
-    QCommandLineParser &parser() { return m_parser; }
-
-    // Parses `args` (args[0] is the program), loads --config or the default file, applies the
-    // options over it. On failure prints the reason to stderr and returns the exit code to use
-    // (ExitUsage), also for any positional argument (no command takes one); on --help prints
-    // help and returns ExitOk. Returns -1 to go on.
-    int parse(const QStringList &args);
-
-    // The configuration read again as parse() read it: the same file (--config or the default)
-    // and the same options over it, into a fresh Config (a reload, SIGHUP). Opens no log file.
-    Result<Config> reread() const;
-
-    const Config &config() const { return m_config; }
-    Config &config() { return m_config; }
-    bool isSet(const QString &option) const { return m_parser.isSet(option); }
-
-private:
-    bool takes(const Config::KeyInfo &key) const;
-
-    QString m_command;
-    QStringList m_sections;
-    QCommandLineParser m_parser;
-    Config m_config;
-};
+// Parses `cl` (CommandLine::parse()) and says what it has to say: the help on stdout, an error
+// on stderr as printError() does. Returns what CommandLine::parse() returns.
+int parse(CommandLine &cl, const QStringList &args);
 
 // Prints to stderr: "isocket <command>: <message>".
 void printError(const QString &command, const QString &message);
@@ -57,8 +27,5 @@ QString humanBytes(qint64 bytes);
 // changed (the bool) and the general keys only a restart applies (TLS identity, transport).
 void applyReload(const Config &next, const Config &running,
                  std::initializer_list<std::pair<const char *, bool>> restartOnly);
-
-// Reads a shared secret file: refuses one that group or others can read. Empty path → empty.
-Result<QByteArray> readSecretFile(const QString &path);
 
 } // namespace isocket::cli

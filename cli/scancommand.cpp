@@ -54,7 +54,7 @@ int runScan(const QStringList &args)
                                   "abnormal), its files and what is not yet sent. Changes nothing."),
                    {QStringLiteral("data")});
     cl.parser().addOption({QStringLiteral("json"), QStringLiteral("print JSON on stdout")});
-    if (const int rc = cl.parse(args); rc >= 0)
+    if (const int rc = parse(cl, args); rc >= 0)
         return rc;
     const Config &config = cl.config();
 

@@ -6,11 +6,10 @@
 #include "cli/options.h"
 #include "cli/servicenotifier.h"
 #include "cli/unixsignals.h"
-#include "core/edengine.h"
+#include "core/edagent.h"
 #include "core/fsname.h"
 #include "core/logging.h"
-#include "core/sender.h"
-#include "core/tls.h"
+#include "core/secret.h"
 
 #include <QCoreApplication>
 #include <QElapsedTimer>
@@ -24,14 +23,13 @@ namespace isocket::cli {
 namespace {
 
 // The sender's one-line health headline (systemd STATUS=, `systemctl status`).
-QString sendHeadline(const EdEngine &engine, const Config &config, qsizetype marked)
+QString sendHeadline(const EdStatus &status, qsizetype marked)
 {
-    return QStringLiteral("sending %1 to %2:%3; %4 queued, %5 sent, %6 failed")
-        .arg(engine.scanOptions().root, config.server)
-        .arg(config.port)
-        .arg(engine.queuedCount())
+    return QStringLiteral("sending %1 to %2; %3 queued, %4 sent, %5 failed")
+        .arg(status.root, status.receiver)
+        .arg(status.queued)
         .arg(marked)
-        .arg(engine.failedCount());
+        .arg(status.failed);
 }
 
 // SIGHUP (systemctl reload, logrotate): the one place a reload does its work. Reads the
@@ -74,169 +72,164 @@ bool reloadSend(const CommandLine &cl, Config &running)
     return true;
 }
 
-} // namespace
-
-int runSend(const QStringList &args)
+// The command line of `isocket send`.
+struct SendCommandLine : CommandLine
 {
-    CommandLine cl(
-        QStringLiteral("send"),
-        QStringLiteral("Send every completed data file of the data root to the receiver, mark each "
-                       "one (g+w) once the receiver stored it durably, and write finished.watch "
-                       "into a dbtag once the receiver confirmed it complete. Runs until stopped "
-                       "(SIGINT/SIGTERM), watching the live dbtag; SIGHUP re-reads the "
-                       "configuration and the secret file and reopens the log file. --once sends "
-                       "what is there and exits."),
-        {QStringLiteral("data"), QStringLiteral("send"), QStringLiteral("general")});
-    cl.parser().addOption({QStringLiteral("to"),
-                           QStringLiteral("receiver address, shorthand for --server and --port"),
-                           QStringLiteral("HOST:PORT")});
-    cl.parser().addOption({QStringLiteral("once"),
-                           QStringLiteral("send everything unsent now (the live dbtag too), then "
-                                          "exit: 0 when all went, 1 otherwise")});
-    if (const int rc = cl.parse(args); rc >= 0)
-        return rc;
-    Config &config = cl.config();
-    if (cl.isSet(QStringLiteral("to"))) {
-        auto hp = parseHostPort(cl.parser().value(QStringLiteral("to")), QStringLiteral("--to"));
-        if (!hp || hp.value().second == 0) {
-            printError(QStringLiteral("send"),
-                       hp ? QStringLiteral("--to: port 0 is not a receiver port") : hp.error().message);
-            return ExitUsage;
-        }
-        config.server = hp.value().first;
-        config.port = hp.value().second;
+    SendCommandLine()
+        : CommandLine(
+              QStringLiteral("send"),
+              QStringLiteral(
+                  "Send every completed data file of the data root to the receiver, mark each "
+                  "one (g+w) once the receiver stored it durably, and write finished.watch "
+                  "into a dbtag once the receiver confirmed it complete. Runs until stopped "
+                  "(SIGINT/SIGTERM), watching the live dbtag; SIGHUP re-reads the "
+                  "configuration and the secret file and reopens the log file. --once sends "
+                  "what is there and exits."),
+              {QStringLiteral("data"), QStringLiteral("send"), QStringLiteral("general")})
+    {
+        parser().addOption({QStringLiteral("to"),
+                            QStringLiteral("receiver address, shorthand for --server and --port"),
+                            QStringLiteral("HOST:PORT")});
+        parser().addOption({QStringLiteral("once"),
+                            QStringLiteral("send everything unsent now (the live dbtag too), then "
+                                           "exit: 0 when all went, 1 otherwise")});
     }
-    const QString source = config.effectiveSource();
-    if (auto r = validateName(source, QStringLiteral("source name")); !r) {
-        printError(QStringLiteral("send"), r.error().message + QStringLiteral(" (set --source)"));
+};
+
+// The parse and the mapping (EdAgentSetup::fromConfig()): -1 with `setup` to go on, else the
+// exit code, with the help or the error printed.
+int prepareSend(CommandLine &cl, const QStringList &args, EdAgentSetup &setup)
+{
+    if (const int rc = parse(cl, args); rc >= 0)
+        return rc;
+    if (auto to = cl.applyTo(); !to) {
+        printError(cl.command(), to.error().message);
         return ExitUsage;
     }
     const bool once = cl.isSet(QStringLiteral("once"));
-    auto transport = transportFromConfig(config, Side::Sender);
-    if (!transport) {
-        printError(QStringLiteral("send"), transport.error().message);
+    // A daemon in the field does not stop for an unreadable secret file: each connection reads
+    // it again, so fixing it is enough (the connections say what is wrong until then).
+    auto mapped = EdAgentSetup::fromConfig(cl.config(), {once, once});
+    if (!mapped) {
+        printError(cl.command(), mapped.error().message);
         return ExitUsage;
     }
-    if (!transport.value().tls && transport.value().plainOptIn)
-        qCWarning(lcCli).noquote() << "plain TCP to" << config.server
-                                   << "(general.transport = plain): the data travels unencrypted, "
-                                      "and the shared secret is the only proof of the receiver";
-    auto secret = readSecretFile(config.secretFile);
-    if (!secret && once) {
-        printError(QStringLiteral("send"), secret.error().message);
-        return ExitUsage;
-    }
-    // A daemon in the field does not stop for it: each connection reads the file again, so
-    // fixing it is enough (the connections say what is wrong until then).
-    if (!secret)
-        qCCritical(lcCli).noquote() << secret.error().message
-                                    << "; read again before each connection attempt";
+    setup = std::move(mapped).value();
+    return -1;
+}
 
-    EngineOptions engineOptions;
-    engineOptions.watch = !once;
-    engineOptions.settleMs = config.settleMs;
-    engineOptions.retryIntervalMs = config.retryIntervalMs;
-    engineOptions.retryMaxMs = config.retryMaxMs;
-    engineOptions.maxAttempts = once ? 5 : 0; // one pass must end
-    EdEngine engine(ScanOptions{config.dataRoot, config.prefix, config.doneParse, config.doneWatch},
-                    engineOptions);
+} // namespace
 
-    SenderOptions senderOptions;
-    senderOptions.host = config.server;
-    senderOptions.port = config.port;
-    senderOptions.source = source;
-    senderOptions.secret = secret ? secret.value() : QByteArray();
-    senderOptions.secretFile = config.secretFile;
-    senderOptions.jobs = config.jobs;
-    senderOptions.window = config.window;
-    senderOptions.retryIntervalMs = config.retryIntervalMs;
-    senderOptions.retryMaxMs = config.retryMaxMs;
-    senderOptions.maxConnectAttempts = once ? 5 : 0;
-    senderOptions.bwlimit = config.bwlimit / qMax(1, config.jobs);
-    senderOptions.tls = transport.value().tls;
-    senderOptions.receiverFingerprints = transport.value().receiverFingerprints;
-    Sender sender(&engine, senderOptions);
+Result<EdAgentSetup> sendSetup(const QStringList &args)
+{
+    SendCommandLine cl;
+    EdAgentSetup setup;
+    if (const int rc = prepareSend(cl, args, setup); rc >= 0)
+        return Error{ErrorCode::UsageError, QStringLiteral("isocket send exits with %1").arg(rc)};
+    return setup;
+}
+
+int runSend(const QStringList &args)
+{
+    SendCommandLine cl;
+    EdAgentSetup setup;
+    if (const int rc = prepareSend(cl, args, setup); rc >= 0)
+        return rc;
+    Config &config = cl.config();
+    const bool once = cl.isSet(QStringLiteral("once"));
+    EdAgent agent(std::move(setup), EdAgent::Threading::CallerThread);
 
     int exitCode = ExitOk;
     // The summary counts files, not attempts: each file delivered and marked once, with the
     // size of the version marked last (a version that changed while it was read is not marked,
     // and the file is counted when its new version is).
     QHash<QString, qint64> marked; // dbtag/path → size
-    int finished = 0;
     QElapsedTimer clock;
     clock.start();
-    QObject::connect(&engine, &EdEngine::fileMarked, &engine, [&](const FileTicket &t) {
-        marked.insert(t.dbtag + QLatin1Char('/') + t.relPath, t.stamp.size);
-    });
-    QObject::connect(&engine, &EdEngine::dbtagFinished, &engine, [&] { ++finished; });
-    QObject::connect(&engine, &EdEngine::watcherUnreliable, &engine,
-                     [](const QString &reason) { qCCritical(lcCli).noquote() << reason; });
+    QObject::connect(&agent, &EdAgent::filesChanged, &agent,
+                     [&](const QList<FileUpdate> &updates) {
+                         for (const FileUpdate &u : updates)
+                             if (u.kind == FileUpdate::Kind::Marked)
+                                 marked.insert(u.ticket.dbtag + QLatin1Char('/') + u.ticket.relPath,
+                                               u.size);
+                     });
     auto quit = [&](int code) {
         exitCode = code;
         QCoreApplication::exit(code);
     };
-    QObject::connect(&sender, &Sender::permanentError, &sender, [&](const Error &error) {
-        printError(QStringLiteral("send"), error.toString());
-        quit(ExitFailure);
-    });
     ServiceNotifier service;
     QTimer statusTimer; // STATUS= at most once a second, and only when it changed
     if (service.isActive()) {
         QObject::connect(&statusTimer, &QTimer::timeout, &service,
-                         [&] { service.setStatus(sendHeadline(engine, config, marked.size())); });
+                         [&] { service.setStatus(sendHeadline(agent.status(), marked.size())); });
         statusTimer.start(1000);
     }
     UnixSignals signals_;
     QObject::connect(&signals_, &UnixSignals::reloadRequested, &signals_, [&] {
         service.reloading();
         reloadSend(cl, config);
-        service.reloaded(sendHeadline(engine, config, marked.size()));
+        service.reloaded(sendHeadline(agent.status(), marked.size()));
     });
     QObject::connect(&signals_, &UnixSignals::terminationRequested, &signals_, [&](int number) {
         qCInfo(lcCli) << "stopping on signal" << number;
         service.stopping();
         // A daemon asked to stop did its job; one pass that was cut short did not.
-        quit(once && !engine.isIdle() ? ExitFailure : ExitOk);
+        quit(once && !agent.status().idle ? ExitFailure : ExitOk);
     });
-    auto onIdle = [&] {
+    auto onIdle = [&](const EdStatus &status) {
         if (!once)
             return;
-        const int failed = engine.failedCount();
         // One pass has no close event to wait for: a file a writer still holds open stays
         // unsent, and the pass did not send everything.
-        const QStringList heldOpen = engine.filesHeldOpen();
-        for (const QString &path : heldOpen)
+        for (const QString &path : status.heldOpen)
             printError(
                 QStringLiteral("send"),
                 QStringLiteral("%1 is still open for writing; not sent").arg(displayName(path)));
-        if (failed > 0) {
+        if (status.failed > 0) {
             printError(QStringLiteral("send"),
-                       QStringLiteral("%1 file(s) or dbtag(s) could not be sent; see the log").arg(failed));
+                       QStringLiteral("%1 file(s) or dbtag(s) could not be sent; see the log")
+                           .arg(status.failed));
             quit(ExitFailure);
-        } else if (!heldOpen.isEmpty()) {
+        } else if (!status.heldOpen.isEmpty()) {
             quit(ExitFailure);
         } else {
             quit(ExitOk);
         }
     };
-    QObject::connect(&engine, &EdEngine::idle, &engine, onIdle);
+    EdStatus seen;
+    QObject::connect(&agent, &EdAgent::statusChanged, &agent, [&](const EdStatus &status) {
+        if (status.unreliableCount > seen.unreliableCount)
+            qCCritical(lcCli).noquote() << status.unreliable;
+        const bool fatal = status.fatalCount > seen.fatalCount;
+        const bool becameIdle = status.idleCount > seen.idleCount && status.idle;
+        seen = status;
+        if (fatal) {
+            printError(QStringLiteral("send"), status.fatal);
+            quit(ExitFailure);
+        } else if (becameIdle) {
+            onIdle(status);
+        }
+    });
 
-    if (!engine.start()) {
-        printError(QStringLiteral("send"), engine.errorString());
+    agent.start();
+    const EdStatus started = agent.status();
+    seen = started;
+    if (started.run != EdStatus::Run::Running) {
+        printError(QStringLiteral("send"), started.error);
         return ExitFailure;
     }
-    qCInfo(lcCli).noquote() << "sending" << engine.scanOptions().root << "to"
+    qCInfo(lcCli).noquote() << "sending" << started.root << "to"
                             << config.server + QLatin1Char(':') + QString::number(config.port)
-                            << "as" << source << (once ? "(once)" : "");
-    sender.start();
+                            << "as" << started.source << (once ? "(once)" : "");
     // The engine's event loop is this thread's: the watchdog's timer ticks in it.
-    service.ready(sendHeadline(engine, config, marked.size()));
-    if (once && engine.isIdle())
-        onIdle();
+    service.ready(sendHeadline(started, marked.size()));
+    if (once && started.idle)
+        onIdle(started);
     else
         QCoreApplication::exec();
 
-    sender.stop();
+    agent.stop();
+    const int finished = agent.status().dbtagsFinished;
     const auto files = marked.size();
     qint64 bytes = 0;
     for (const qint64 size : std::as_const(marked))

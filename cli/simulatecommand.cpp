@@ -65,7 +65,7 @@ int runSimulate(const QStringList &args)
     p.addOption({QStringLiteral("seed"), QStringLiteral("seed of the file contents (default 1)"),
                  QStringLiteral("N")});
     p.addOption({QStringLiteral("quiet"), QStringLiteral("no line per dbtag on stderr")});
-    if (const int rc = cl.parse(args); rc >= 0)
+    if (const int rc = parse(cl, args); rc >= 0)
         return rc;
 
     // The simulator never writes into the configured data root by accident.

@@ -226,22 +226,30 @@ void Sender::dispatchCloses()
 void Sender::onReports(int index, const QList<FileReport> &reports)
 {
     Link &link = *m_links[index];
+    QList<FileUpdate> updates;
+    updates.reserve(reports.size());
     for (const FileReport &r : reports) {
+        FileUpdate &u = updates.emplace_back();
+        u.ticket = r.ticket;
+        u.done = r.done;
+        u.size = r.size;
         switch (r.kind) {
-        case FileReport::Kind::Started:
-            Q_EMIT fileStarted(r.ticket, r.done, r.total);
-            break;
-        case FileReport::Kind::Progress:
-            Q_EMIT fileProgress(r.ticket, r.done, r.total);
-            break;
+        case FileReport::Kind::Started: u.kind = FileUpdate::Kind::Started; break;
+        case FileReport::Kind::Progress: u.kind = FileUpdate::Kind::Progress; break;
         case FileReport::Kind::Delivered:
+            u.kind = FileUpdate::Kind::Delivered;
+            u.durationMs = r.durationMs;
             onDelivered(link, r);
             break;
         case FileReport::Kind::Failed:
-            onFailed(link, r);
+            u.kind = FileUpdate::Kind::Failed;
+            u.error = r.error;
+            --link.assigned;
+            m_engine->fileFailed(r.ticket, r.error);
             break;
         }
     }
+    Q_EMIT filesReported(updates);
     feed(link); // once for the batch
 }
 
@@ -249,7 +257,7 @@ void Sender::onDelivered(Link &link, const FileReport &r)
 {
     --link.assigned;
     const qint64 bytes = r.done;
-    const qint64 ms = r.total;
+    const qint64 ms = r.durationMs;
     // "sent" only for a version that was marked: one that changed while it was read is not
     // (markDelivered() says so and queues it again).
     if (m_engine->markDelivered(r.ticket, r.read, r.file ? r.file->get() : -1)) {
@@ -260,14 +268,6 @@ void Sender::onDelivered(Link &link, const FileReport &r)
                qUtf8Printable(displayName(r.ticket.relPath)), static_cast<long long>(r.read.size),
                static_cast<long long>(ms), rate);
     }
-    Q_EMIT fileDelivered(r.ticket, bytes, ms);
-}
-
-void Sender::onFailed(Link &link, const FileReport &r)
-{
-    --link.assigned;
-    m_engine->fileFailed(r.ticket, r.error);
-    Q_EMIT fileFailed(r.ticket, r.error);
 }
 
 void Sender::onReturned(int index, const QList<FileTicket> &tickets)

@@ -38,10 +38,9 @@ public:
 
 Q_SIGNALS:
     void linkStateChanged(int link, isocket::LinkState state, const QString &detail, int retryInMs);
-    void fileStarted(const isocket::FileTicket &ticket, qint64 offset, qint64 size);
-    void fileProgress(const isocket::FileTicket &ticket, qint64 done, qint64 size);
-    void fileDelivered(const isocket::FileTicket &ticket, qint64 bytesSent, qint64 durationMs);
-    void fileFailed(const isocket::FileTicket &ticket, const isocket::Error &error);
+    // What a connection reported in one batch (Started, Progress, Delivered, Failed), in order,
+    // once the engine has been told (a Delivered file is marked, or queued again, by then).
+    void filesReported(const QList<isocket::FileUpdate> &updates);
     // Every link gave up (wrong secret, version, or --once out of attempts): an operator must act.
     void permanentError(const isocket::Error &error);
     void stopped();
@@ -53,7 +52,6 @@ private:
     void dispatchCloses();
     void onReports(int index, const QList<FileReport> &reports);
     void onDelivered(Link &link, const FileReport &report);
-    void onFailed(Link &link, const FileReport &report);
     void onReturned(int index, const QList<FileTicket> &tickets);
 
     EdEngine *m_engine;

@@ -92,7 +92,7 @@ void SenderConnection::reportProgress(FileReport::Kind kind, const Transfer &t, 
 {
     FileReport &r = report(kind, t.ticket);
     r.done = done;
-    r.total = t.offered.size;
+    r.size = t.offered.size;
 }
 
 void SenderConnection::reportDelivered(const FileTicket &ticket, const FileStamp &read,
@@ -101,7 +101,7 @@ void SenderConnection::reportDelivered(const FileTicket &ticket, const FileStamp
     FileReport &r = report(FileReport::Kind::Delivered, ticket);
     r.read = read;
     r.done = bytesSent;
-    r.total = durationMs;
+    r.durationMs = durationMs;
 }
 
 void SenderConnection::reportFailed(const FileTicket &ticket, const Error &error)

@@ -19,6 +19,7 @@
 #include "core/checksum.h"
 #include "core/config.h"
 #include "core/edengine.h"
+#include "core/edevents.h"
 #include "core/fileutil.h"
 #include "core/protocol.h"
 #include "core/tls.h"
@@ -67,14 +68,13 @@ struct FileReport
     Kind kind = Kind::Started;
     FileTicket ticket;
     FileStamp read; // Delivered: the size and mtime that were read and sent
-    qint64 done = 0;  // Started: offset; Progress: bytes sent; Delivered: bytes streamed
-    qint64 total = 0; // Started, Progress: file size; Delivered: duration in ms
+    qint64 done = 0;       // Started: offset; Progress: bytes sent; Delivered: bytes streamed
+    qint64 size = 0;       // Started, Progress: the file's size
+    qint64 durationMs = 0; // Delivered: how long the transfer took
     Error error;      // Failed
     SharedFd file;    // Delivered: the file as it was read, when the link kept it open
 };
 
-enum class LinkState { Disconnected, Connecting, Authenticating, Ready, Retrying, Refused, Stopped };
-QString linkStateName(LinkState state);
 
 class SenderConnection : public QObject
 {
@@ -204,5 +204,4 @@ private:
 
 } // namespace isocket
 
-Q_DECLARE_METATYPE(isocket::LinkState)
 Q_DECLARE_METATYPE(isocket::FileReport)

@@ -1,6 +1,6 @@
 #include "gui/connectionpanel.h"
 
-#include "gui/sendersession.h"
+#include "core/edagent.h"
 
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -10,13 +10,12 @@
 
 namespace isocket::gui {
 
-ConnectionPanel::ConnectionPanel(SenderSession *session, QWidget *parent)
+ConnectionPanel::ConnectionPanel(EdAgent *agent, QWidget *parent)
     : QWidget(parent),
-      m_session(session),
       m_icon(new QLabel(this)),
       m_state(new QLabel(this)),
-      m_address(new QLabel(session->receiverAddress(), this)),
-      m_source(new QLabel(session->setup().sender.source, this)),
+      m_address(new QLabel(agent->setup().receiverAddress(), this)),
+      m_source(new QLabel(agent->setup().sender.source, this)),
       m_retry(new QPushButton(QStringLiteral("&Retry now"), this))
 {
     setAccessibleName(QStringLiteral("Connection to the receiver"));
@@ -28,7 +27,7 @@ ConnectionPanel::ConnectionPanel(SenderSession *session, QWidget *parent)
     m_state->setFont(bold);
     m_retry->setToolTip(QStringLiteral("Reconnect now instead of waiting for the next attempt "
                                        "(also after fixing a refused secret). Ctrl+R"));
-    connect(m_retry, &QPushButton::clicked, m_session, &SenderSession::retryNow);
+    connect(m_retry, &QPushButton::clicked, agent, &EdAgent::retryNow);
 
     auto *stateRow = new QHBoxLayout;
     stateRow->addWidget(m_icon);
@@ -43,8 +42,11 @@ ConnectionPanel::ConnectionPanel(SenderSession *session, QWidget *parent)
 
     m_countdown.setInterval(1000);
     connect(&m_countdown, &QTimer::timeout, this, &ConnectionPanel::refresh);
-    connect(m_session, &SenderSession::linksChanged, this, &ConnectionPanel::refresh);
-    connect(m_session, &SenderSession::pausedChanged, this, &ConnectionPanel::refresh);
+    connect(agent, &EdAgent::statusChanged, this, [this](const EdStatus &status) {
+        m_links.links = status.links;
+        m_paused = status.paused;
+        refresh();
+    });
     refresh();
 }
 
@@ -55,7 +57,7 @@ QString ConnectionPanel::stateText() const
 
 void ConnectionPanel::refresh()
 {
-    const LinkSummary &links = m_session->links();
+    const LinkSummary &links = m_links;
     const LinkSummary::Kind kind = links.kind();
     switch (kind) {
     case LinkSummary::Kind::Connected: m_badge = Badge::Connected; break;
@@ -67,7 +69,7 @@ void ConnectionPanel::refresh()
     case LinkSummary::Kind::Stopped: m_badge = Badge::Idle; break;
     }
     QString text = links.text(QDateTime::currentDateTimeUtc());
-    if (m_session->isPaused())
+    if (m_paused)
         text += QStringLiteral(" · sending paused");
     m_state->setText(text);
     m_state->setStyleSheet(QStringLiteral("color: %1").arg(badgeColor(m_badge).name()));

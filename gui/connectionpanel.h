@@ -1,10 +1,12 @@
 #pragma once
 // ConnectionPanel: the sender's connection to the receiver at a glance: the receiver's
 // address, the state in words with a shaped icon (connected / authenticating / refused: wrong
-// secret / retrying in N s), the source name, and a "&Retry now" button. Reads the
-// SenderSession's LinkSummary on linksChanged(); a 1 s timer runs only while a retry countdown
+// secret / retrying in N s), the source name, and a "&Retry now" button. Follows the
+// EdAgent's status snapshots (statusChanged(), queued from its thread); a 1 s timer runs only while a retry countdown
 // is shown and the panel is visible. GUI thread.
 
+#include "core/edevents.h"
+#include "gui/linksummary.h"
 #include "gui/statevisuals.h"
 
 #include <QTimer>
@@ -13,16 +15,18 @@
 class QLabel;
 class QPushButton;
 
-namespace isocket::gui {
+namespace isocket {
+class EdAgent;
+} // namespace isocket
 
-class SenderSession;
+namespace isocket::gui {
 
 class ConnectionPanel : public QWidget
 {
     Q_OBJECT
 
 public:
-    explicit ConnectionPanel(SenderSession *session, QWidget *parent = nullptr);
+    explicit ConnectionPanel(EdAgent *agent, QWidget *parent = nullptr);
 
     QString stateText() const;
     Badge badge() const { return m_badge; }
@@ -35,7 +39,8 @@ protected:
 private:
     void refresh();
 
-    SenderSession *m_session;
+    LinkSummary m_links;
+    bool m_paused = false;
     QLabel *m_icon;
     QLabel *m_state;
     QLabel *m_address;

@@ -13,6 +13,13 @@ int DatasetModel::columnCount(const QModelIndex &parent) const
     return parent.isValid() ? 0 : ColumnCount;
 }
 
+void DatasetModel::onUpdates(const QList<ReceiverUpdate> &updates)
+{
+    for (const ReceiverUpdate &u : updates)
+        if (u.kind == ReceiverUpdate::Kind::DbtagCompleted)
+            onDbtagCompleted(u.source, u.dbtag, u.files, u.size);
+}
+
 void DatasetModel::onDbtagCompleted(const QString &source, const QString &dbtag, int files,
                                     qint64 bytes)
 {

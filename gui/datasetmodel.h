@@ -3,6 +3,7 @@
 // receiver confirmed (its completion marker written), newest first, at most MaxRows.
 // Fed by Receiver::dbtagCompleted through the ReceiverSession. Batched; GUI thread.
 
+#include "core/receiverservice.h"
 #include "gui/keyedtablemodel.h"
 
 #include <QDateTime>
@@ -37,6 +38,8 @@ public:
     QVariant data(const QModelIndex &index, int role) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
+    // A tick of the service's updates (ReceiverService::updated), each applied as below.
+    void onUpdates(const QList<isocket::ReceiverUpdate> &updates);
     void onDbtagCompleted(const QString &source, const QString &dbtag, int files, qint64 bytes);
     qint64 completedCount() const { return m_count; }
 

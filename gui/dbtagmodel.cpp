@@ -15,6 +15,18 @@ int DbtagModel::columnCount(const QModelIndex &parent) const
     return parent.isValid() ? 0 : ColumnCount;
 }
 
+void DbtagModel::updateStatuses(const QList<DbtagStatus> &statuses)
+{
+    for (const DbtagStatus &status : statuses)
+        updateStatus(status);
+}
+
+void DbtagModel::removeDbtags(const QStringList &names)
+{
+    for (const QString &name : names)
+        removeDbtag(name);
+}
+
 void DbtagModel::updateStatus(const DbtagStatus &status)
 {
     m_tags.insert(status.name, status);

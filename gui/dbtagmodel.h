@@ -32,6 +32,8 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
     void updateStatus(const isocket::DbtagStatus &status);
+    void updateStatuses(const QList<isocket::DbtagStatus> &statuses); // EdAgent::dbtagsChanged
+    void removeDbtags(const QStringList &names);                       // EdAgent::dbtagsRemoved
     void removeDbtag(const QString &name);
 
     // Shown state of `name` (after the last flush); nullptr when unknown.

@@ -20,6 +20,31 @@ QString IncomingModel::fileKey(const QString &source, const QString &dbtag, cons
     return source + QLatin1Char('/') + dbtag + QLatin1Char('/') + path;
 }
 
+void IncomingModel::onUpdates(const QList<ReceiverUpdate> &updates)
+{
+    for (const ReceiverUpdate &u : updates) {
+        switch (u.kind) {
+        case ReceiverUpdate::Kind::FileStarted:
+            onFileStarted(u.connId, u.source, u.dbtag, u.path, u.size, u.done);
+            break;
+        case ReceiverUpdate::Kind::FileProgress:
+            onFileProgress(u.connId, u.source, u.dbtag, u.path, u.done, u.size);
+            break;
+        case ReceiverUpdate::Kind::FileStored:
+            onFileStored(u.source, u.dbtag, u.path, u.size, u.durationMs);
+            break;
+        case ReceiverUpdate::Kind::FileFailed:
+            onFileFailed(u.source, u.dbtag, u.path, u.code, u.message);
+            break;
+        case ReceiverUpdate::Kind::PeerDisconnected: onPeerDisconnected(u.connId); break;
+        case ReceiverUpdate::Kind::PeerConnected:
+        case ReceiverUpdate::Kind::PeerAuthenticated:
+        case ReceiverUpdate::Kind::AuthFailed:
+        case ReceiverUpdate::Kind::DbtagCompleted: break;
+        }
+    }
+}
+
 void IncomingModel::onFileStarted(quint64 connId, const QString &source, const QString &dbtag,
                                   const QString &path, qint64 size, qint64 offset)
 {

@@ -5,6 +5,7 @@
 // GUI thread.
 
 #include "core/error.h"
+#include "core/receiverservice.h"
 #include "gui/keyedtablemodel.h"
 #include "gui/throughput.h"
 
@@ -48,6 +49,8 @@ public:
     QVariant data(const QModelIndex &index, int role) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
+    // A tick of the service's updates (ReceiverService::updated), each applied as below.
+    void onUpdates(const QList<isocket::ReceiverUpdate> &updates);
     void onFileStarted(quint64 connId, const QString &source, const QString &dbtag,
                        const QString &path, qint64 size, qint64 offset);
     void onFileProgress(quint64 connId, const QString &source, const QString &dbtag,

@@ -6,20 +6,6 @@
 
 namespace isocket::gui {
 
-void LinkSummary::update(int link, LinkState state, const QString &detail, int retryInMs)
-{
-    if (link < 0 || link > 64)
-        return;
-    while (links.size() <= link)
-        links.append(Link());
-    Link &l = links[link];
-    l.state = state;
-    l.detail = detail;
-    l.retryAt = state == LinkState::Retrying
-                    ? QDateTime::currentDateTimeUtc().addMSecs(retryInMs)
-                    : QDateTime();
-}
-
 int LinkSummary::readyCount() const
 {
     int n = 0;

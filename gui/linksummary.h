@@ -1,11 +1,11 @@
 #pragma once
 // LinkSummary: what the operator needs to know about the sender's connections, folded from
-// the per-link states of Sender::linkStateChanged: connected (k of n), authenticating,
+// the per-link states of the agent's status (EdStatus::links): connected (k of n), authenticating,
 // refused (with the reason; "wrong secret" for an authentication failure), retrying at a
 // moment. A value type; text() and tooltip() give the words the connection panel and the tray
 // show. GUI thread.
 
-#include "core/senderconnection.h"
+#include "core/edevents.h"
 
 #include <QDateTime>
 #include <QList>
@@ -15,18 +15,11 @@ namespace isocket::gui {
 
 struct LinkSummary
 {
-    struct Link
-    {
-        LinkState state = LinkState::Disconnected;
-        QString detail;
-        QDateTime retryAt; // Retrying only
-    };
-
+    using Link = LinkStatus;
     enum class Kind { Starting, Connecting, Authenticating, Connected, Retrying, Refused, Stopped };
 
     QList<Link> links;
 
-    void update(int link, LinkState state, const QString &detail, int retryInMs);
     Kind kind() const;
     int readyCount() const;
     bool wrongSecret() const;       // some link was refused for authentication

@@ -56,6 +56,27 @@ void PeerModel::evict()
     }
 }
 
+void PeerModel::onUpdates(const QList<ReceiverUpdate> &updates)
+{
+    for (const ReceiverUpdate &u : updates) {
+        switch (u.kind) {
+        case ReceiverUpdate::Kind::PeerConnected: onPeerConnected(u.connId, u.peer); break;
+        case ReceiverUpdate::Kind::PeerAuthenticated: onPeerAuthenticated(u.connId, u.source); break;
+        case ReceiverUpdate::Kind::PeerDisconnected: onPeerDisconnected(u.connId); break;
+        case ReceiverUpdate::Kind::AuthFailed: onAuthFailed(u.peer, u.message); break;
+        case ReceiverUpdate::Kind::FileProgress:
+            onFileProgress(u.connId, u.source, u.dbtag, u.path, u.done, u.size);
+            break;
+        case ReceiverUpdate::Kind::FileStored:
+            onFileStored(u.source, u.dbtag, u.path, u.size, u.durationMs);
+            break;
+        case ReceiverUpdate::Kind::FileStarted:
+        case ReceiverUpdate::Kind::FileFailed:
+        case ReceiverUpdate::Kind::DbtagCompleted: break;
+        }
+    }
+}
+
 void PeerModel::onPeerConnected(quint64 connId, const QString &peerAddress)
 {
     m_conns.insert(connId, Conn{peerAddress, QString()});

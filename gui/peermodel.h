@@ -5,6 +5,7 @@
 // failures. Fed by the Receiver's signals through the ReceiverSession. Disconnected EDs stay
 // listed (greyed) up to MaxPeers rows; the oldest of them go first. Batched; GUI thread.
 
+#include "core/receiverservice.h"
 #include "gui/keyedtablemodel.h"
 #include "gui/throughput.h"
 
@@ -51,6 +52,8 @@ public:
     QVariant data(const QModelIndex &index, int role) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
+    // A tick of the service's updates (ReceiverService::updated), each applied as below.
+    void onUpdates(const QList<isocket::ReceiverUpdate> &updates);
     void onPeerConnected(quint64 connId, const QString &peerAddress);
     void onPeerAuthenticated(quint64 connId, const QString &source);
     void onPeerDisconnected(quint64 connId);

@@ -7,7 +7,6 @@
 #include "gui/logpane.h"
 #include "gui/peermodel.h"
 #include "gui/progressdelegate.h"
-#include "gui/receiversession.h"
 #include "gui/statevisuals.h"
 #include "gui/throughputchart.h"
 #include "gui/trayicon.h"
@@ -45,7 +44,7 @@ QSortFilterProxyModel *sorted(QAbstractItemModel *model, int role, QObject *pare
 
 ReceiverWindow::ReceiverWindow(ReceiverSetup setup, LogModel *log, QWidget *parent)
     : QMainWindow(parent),
-      m_session(new ReceiverSession(std::move(setup), this)),
+      m_service(new ReceiverService(std::move(setup), ReceiverService::Threading::OwnThread, this)),
       m_peers(new PeerModel(this)),
       m_incoming(new IncomingModel(this)),
       m_datasets(new DatasetModel(this))
@@ -54,21 +53,17 @@ ReceiverWindow::ReceiverWindow(ReceiverSetup setup, LogModel *log, QWidget *pare
     setWindowTitle(QStringLiteral("isocket — receiver"));
     setWindowIcon(appIcon());
 
-    ReceiverSession *s = m_session;
-    connect(s, &ReceiverSession::peerConnected, m_peers, &PeerModel::onPeerConnected);
-    connect(s, &ReceiverSession::peerAuthenticated, m_peers, &PeerModel::onPeerAuthenticated);
-    connect(s, &ReceiverSession::peerDisconnected, m_peers, &PeerModel::onPeerDisconnected);
-    connect(s, &ReceiverSession::authFailed, m_peers, &PeerModel::onAuthFailed);
-    connect(s, &ReceiverSession::fileProgress, m_peers, &PeerModel::onFileProgress);
-    connect(s, &ReceiverSession::fileStored, m_peers, &PeerModel::onFileStored);
-    connect(s, &ReceiverSession::fileStarted, m_incoming, &IncomingModel::onFileStarted);
-    connect(s, &ReceiverSession::fileProgress, m_incoming, &IncomingModel::onFileProgress);
-    connect(s, &ReceiverSession::fileStored, m_incoming, &IncomingModel::onFileStored);
-    connect(s, &ReceiverSession::fileFailed, m_incoming, &IncomingModel::onFileFailed);
-    connect(s, &ReceiverSession::peerDisconnected, m_incoming, &IncomingModel::onPeerDisconnected);
-    connect(s, &ReceiverSession::dbtagCompleted, m_datasets, &DatasetModel::onDbtagCompleted);
-    connect(s, &ReceiverSession::listening, this, &ReceiverWindow::updateState);
-    connect(s, &ReceiverSession::listenFailed, this, &ReceiverWindow::updateState);
+    // Straight from the service's thread, queued: batches of values.
+    ReceiverService *s = m_service;
+    connect(s, &ReceiverService::updated, m_peers, &PeerModel::onUpdates);
+    connect(s, &ReceiverService::updated, m_incoming, &IncomingModel::onUpdates);
+    connect(s, &ReceiverService::updated, m_datasets, &DatasetModel::onUpdates);
+    connect(s, &ReceiverService::statusChanged, this, [this](const ReceiverStatus &status) {
+        const bool changed = status.run != m_status.run;
+        m_status = status;
+        if (changed)
+            updateState();
+    });
 
     auto *quit = new QAction(QStringLiteral("&Quit"), this);
     quit->setShortcut(QKeySequence::Quit);
@@ -92,7 +87,7 @@ ReceiverWindow::~ReceiverWindow() = default;
 
 void ReceiverWindow::start()
 {
-    m_session->start();
+    m_service->start();
 }
 
 QList<QHeaderView *> ReceiverWindow::headers() const
@@ -116,7 +111,7 @@ void ReceiverWindow::buildLayout(LogModel *log)
     m_state->setFont(bold);
     m_address = new QLabel(box);
     m_address->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_root = new QLabel(m_session->setup().options.root, box);
+    m_root = new QLabel(m_service->setup().options.root, box);
     m_root->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_root->setToolTip(QStringLiteral("Files are stored as <root>/<source>/<dbtag>/<path>"));
     auto *stateRow = new QHBoxLayout;
@@ -200,18 +195,19 @@ void ReceiverWindow::updateState()
     Badge badge = Badge::Waiting;
     QString text = QStringLiteral("starting");
     QString tip = QStringLiteral("Opening the receive root and the listening socket.");
-    const ReceiverOptions &o = m_session->setup().options;
-    switch (m_session->state()) {
-    case ReceiverSession::State::Starting: break;
-    case ReceiverSession::State::Listening:
+    const ReceiverOptions &o = m_service->setup().options;
+    switch (m_status.run) {
+    case ReceiverStatus::Run::Stopped:
+    case ReceiverStatus::Run::Starting: break;
+    case ReceiverStatus::Run::Listening:
         badge = Badge::Connected;
         text = QStringLiteral("listening");
         tip = QStringLiteral("Accepting EDs; each must prove it holds the shared secret%1.")
                   .arg(o.secret.isEmpty() ? QStringLiteral(" (none set: loopback only)") : QString());
         break;
-    case ReceiverSession::State::Failed:
+    case ReceiverStatus::Run::Failed:
         badge = Badge::Refused;
-        text = QStringLiteral("not listening: ") + m_session->errorString();
+        text = QStringLiteral("not listening: ") + m_status.error;
         tip = QStringLiteral("The receiver could not start; fix the cause and restart.");
         break;
     }
@@ -220,10 +216,10 @@ void ReceiverWindow::updateState()
     m_state->setStyleSheet(QStringLiteral("color: %1").arg(badgeColor(badge).name()));
     const int size = fontMetrics().height();
     m_icon->setPixmap(badgeIcon(badge).pixmap(QSize(size, size), devicePixelRatioF()));
-    m_address->setText(m_session->state() == ReceiverSession::State::Listening
-                           ? m_session->listenAddress()
-                           : m_session->setup().address.toString() + QLatin1Char(':')
-                                 + QString::number(m_session->setup().port));
+    m_address->setText(m_status.run == ReceiverStatus::Run::Listening
+                           ? m_status.address
+                           : m_service->setup().address.toString() + QLatin1Char(':')
+                                 + QString::number(m_service->setup().port));
     setWindowTitle(QStringLiteral("isocket — receiver %1").arg(m_address->text()));
     updateStatus();
 }
@@ -242,9 +238,9 @@ void ReceiverWindow::updateStatus()
             .arg(formatRate(rate));
     m_statusText->setText(text);
     if (m_tray)
-        m_tray->setStatus(m_session->state() == ReceiverSession::State::Listening ? Badge::Connected
-                          : m_session->state() == ReceiverSession::State::Failed  ? Badge::Refused
-                                                                                  : Badge::Waiting,
+        m_tray->setStatus(m_status.run == ReceiverStatus::Run::Listening ? Badge::Connected
+                          : m_status.run == ReceiverStatus::Run::Failed  ? Badge::Refused
+                                                                         : Badge::Waiting,
                           m_state->text(),
                           QStringLiteral("%1 · %2 ED(s)").arg(formatRate(rate)).arg(m_peers->connectedSources()));
     if (isVisible())

@@ -1,11 +1,11 @@
 #pragma once
-// ReceiverWindow: the DRMS operator's window. Wires a ReceiverSession (the Receiver on a
-// worker thread) to its models (PeerModel, IncomingModel, DatasetModel) and widgets (the
+// ReceiverWindow: the DRMS operator's window. Connects a ReceiverService (the Receiver on the
+// service's own thread) straight to its models (PeerModel, IncomingModel, DatasetModel) and widgets (the
 // listening state, a ThroughputChart of received bytes, the LogPane, a tray icon). Does no
-// file or socket I/O itself. Owns the session, models and widgets (children); the LogModel is
+// file or socket I/O itself. Owns the service, models and widgets (children); the LogModel is
 // shared and not owned. Persists geometry and column layouts (QSettings). GUI thread.
 
-#include "gui/receiverworker.h"
+#include "core/receiverservice.h"
 
 #include <QMainWindow>
 #include <QTimer>
@@ -23,7 +23,6 @@ class IncomingModel;
 class LogModel;
 class LogPane;
 class PeerModel;
-class ReceiverSession;
 class ThroughputChart;
 class TrayIcon;
 
@@ -37,7 +36,7 @@ public:
 
     void start();
 
-    ReceiverSession *session() const { return m_session; }
+    ReceiverService *service() const { return m_service; }
     PeerModel *peerModel() const { return m_peers; }
     IncomingModel *incomingModel() const { return m_incoming; }
     DatasetModel *datasetModel() const { return m_datasets; }
@@ -55,7 +54,8 @@ private:
     void updateStatus();
     QList<QHeaderView *> headers() const;
 
-    ReceiverSession *m_session;
+    ReceiverService *m_service;
+    ReceiverStatus m_status; // the last snapshot
     PeerModel *m_peers;
     IncomingModel *m_incoming;
     DatasetModel *m_datasets;

@@ -6,7 +6,6 @@
 #include "gui/logmodel.h"
 #include "gui/logpane.h"
 #include "gui/progressdelegate.h"
-#include "gui/sendersession.h"
 #include "gui/statevisuals.h"
 #include "gui/throughputchart.h"
 #include "gui/transfermodel.h"
@@ -35,57 +34,44 @@
 
 namespace isocket::gui {
 
-SenderWindow::SenderWindow(SenderSetup setup, LogModel *log, QWidget *parent)
+SenderWindow::SenderWindow(EdAgentSetup setup, LogModel *log, QWidget *parent)
     : QMainWindow(parent),
-      m_session(new SenderSession(std::move(setup), this)),
+      m_agent(new EdAgent(std::move(setup), EdAgent::Threading::OwnThread, this)),
       m_dbtags(new DbtagModel(this)),
       m_transfers(new TransferModel(this)),
       m_dbtagProxy(new QSortFilterProxyModel(this))
 {
     setObjectName(QStringLiteral("senderWindow"));
     setWindowTitle(QStringLiteral("isocket — sender %1 → %2")
-                       .arg(m_session->setup().sender.source, m_session->receiverAddress()));
+                       .arg(m_agent->setup().sender.source, m_agent->setup().receiverAddress()));
     setWindowIcon(appIcon());
 
-    SenderSession *s = m_session;
-    connect(s, &SenderSession::dbtagStateChanged, m_dbtags, &DbtagModel::updateStatus);
-    connect(s, &SenderSession::dbtagRemoved, m_dbtags, &DbtagModel::removeDbtag);
-    connect(s, &SenderSession::fileQueued, m_transfers, &TransferModel::onFileQueued);
-    connect(s, &SenderSession::fileStarted, m_transfers, &TransferModel::onFileStarted);
-    connect(s, &SenderSession::fileProgress, m_transfers, &TransferModel::onFileProgress);
-    connect(s, &SenderSession::fileDelivered, m_transfers, &TransferModel::onFileDelivered);
-    connect(s, &SenderSession::fileFailed, m_transfers, &TransferModel::onFileFailed);
-    connect(s, &SenderSession::fileDropped, m_transfers, &TransferModel::onFileDropped);
-    connect(s, &SenderSession::watcherUnreliable, this, [this](const QString &reason) {
-        m_unreliable = reason;
-        updateBanner();
-    });
-    connect(s, &SenderSession::permanentError, this, [this](const Error &error) {
-        m_fatal = error.toString();
-        updateBanner();
-    });
-    connect(s, &SenderSession::started, this, [this](bool ok, const QString &error) {
-        m_startError = ok ? QString() : error;
-        updateBanner();
-        updateStatus();
-    });
-    connect(s, &SenderSession::linksChanged, this, [this] {
-        if (m_session->links().readyCount() > 0 && !m_fatal.isEmpty()) {
-            m_fatal.clear(); // the operator fixed it and retried
-            updateBanner();
-        }
+    // Straight from the agent's thread, queued: batches of values.
+    EdAgent *a = m_agent;
+    connect(a, &EdAgent::dbtagsChanged, m_dbtags, &DbtagModel::updateStatuses);
+    connect(a, &EdAgent::dbtagsRemoved, m_dbtags, &DbtagModel::removeDbtags);
+    connect(a, &EdAgent::filesChanged, m_transfers, &TransferModel::onFilesChanged);
+    connect(a, &EdAgent::statusChanged, this, [this](const EdStatus &status) {
+        m_startError = status.run == EdStatus::Run::Failed ? status.error : QString();
+        m_fatal = status.fatal; // cleared once a link is ready again (the operator retried)
+        m_unreliable = status.unreliable;
         // A link refused for what an operator must fix (a secret, a version) keeps retrying
         // by itself: said here until a link gets through.
+        const LinkSummary links{status.links};
         QString refused;
-        for (const LinkSummary::Link &l : m_session->links().links)
+        for (const LinkSummary::Link &l : links.links)
             if (l.state == LinkState::Refused && refused.isEmpty())
                 refused = l.detail;
-        if (m_session->links().readyCount() > 0)
+        if (links.readyCount() > 0)
             refused.clear();
-        if (refused != m_refused) {
-            m_refused = refused;
-            updateBanner();
+        m_refused = refused;
+        if (status.paused != m_paused) {
+            m_paused = status.paused;
+            m_pause->setChecked(m_paused);
+            m_pause->setText(m_paused ? QStringLiteral("Resume &sending")
+                                      : QStringLiteral("&Pause sending"));
         }
+        updateBanner();
         updateStatus();
     });
     connect(m_dbtags, &QAbstractItemModel::dataChanged, this, &SenderWindow::updateBanner);
@@ -116,7 +102,7 @@ SenderWindow::~SenderWindow() = default;
 
 void SenderWindow::start()
 {
-    m_session->start();
+    m_agent->start();
 }
 
 void SenderWindow::buildActions()
@@ -126,23 +112,18 @@ void SenderWindow::buildActions()
     m_pause->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
     m_pause->setToolTip(QStringLiteral("Hand no new file to the connections (files in flight "
                                        "finish). Ctrl+P"));
-    connect(m_pause, &QAction::toggled, m_session, &SenderSession::setPaused);
-    connect(m_session, &SenderSession::pausedChanged, this, [this](bool paused) {
-        m_pause->setChecked(paused);
-        m_pause->setText(paused ? QStringLiteral("Resume &sending") : QStringLiteral("&Pause sending"));
-        updateStatus();
-    });
+    connect(m_pause, &QAction::toggled, m_agent, &EdAgent::setPaused);
 
     m_rescan = new QAction(QStringLiteral("Re&scan now"), this);
     m_rescan->setShortcut(QKeySequence::Refresh);
     m_rescan->setToolTip(QStringLiteral("Scan the data root again now (new dbtags, changed "
                                         "markers, files missed). F5"));
-    connect(m_rescan, &QAction::triggered, m_session, &SenderSession::rescan);
+    connect(m_rescan, &QAction::triggered, m_agent, &EdAgent::rescan);
 
     m_retry = new QAction(QStringLiteral("&Retry connection now"), this);
     m_retry->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
     m_retry->setToolTip(QStringLiteral("Reconnect to the receiver now. Ctrl+R"));
-    connect(m_retry, &QAction::triggered, m_session, &SenderSession::retryNow);
+    connect(m_retry, &QAction::triggered, m_agent, &EdAgent::retryNow);
 
     m_openFolder = new QAction(QStringLiteral("&Open dbtag folder"), this);
     m_openFolder->setShortcut(QKeySequence::Open);
@@ -180,7 +161,7 @@ void SenderWindow::buildLayout(LogModel *log)
 
     // Top: the connection and the chart side by side.
     auto *connectionBox = new QGroupBox(QStringLiteral("Connection"), central);
-    m_connection = new ConnectionPanel(m_session, connectionBox);
+    m_connection = new ConnectionPanel(m_agent, connectionBox);
     auto *cl = new QVBoxLayout(connectionBox);
     cl->addWidget(m_connection);
     cl->addStretch(1);
@@ -308,9 +289,9 @@ void SenderWindow::updateStatus()
                              .arg(t->inFlightCount())
                              .arg(t->queuedCount())
                              .arg(formatRate(rate));
-    m_statusText->setText(text + (m_session->isPaused() ? QStringLiteral(" · paused") : QString()));
+    m_statusText->setText(text + (m_paused ? QStringLiteral(" · paused") : QString()));
     if (m_tray)
-        m_tray->setStatus(m_session->isPaused() ? Badge::Paused : m_connection->badge(),
+        m_tray->setStatus(m_paused ? Badge::Paused : m_connection->badge(),
                           m_connection->stateText(),
                           QStringLiteral("%1 · %2 delivered").arg(formatRate(rate)).arg(t->deliveredCount()));
     if (isVisible() && t->inFlightCount() > 0)

@@ -1,12 +1,12 @@
 #pragma once
-// SenderWindow: the ED operator's window. Wires a SenderSession (engine + sender on a worker
-// thread) to its models (DbtagModel, TransferModel) and widgets (ConnectionPanel,
+// SenderWindow: the ED operator's window. Connects an EdAgent (engine + sender on the agent's
+// own thread) straight to its models (DbtagModel, TransferModel) and widgets (ConnectionPanel,
 // ThroughputChart, LogPane, tray icon), and offers the operator's actions: pause/resume
 // sending, rescan now, retry now, open a dbtag's folder (the desktop opens it). Does no file or
-// socket I/O itself. Owns the session and every model and widget (children); the LogModel is
+// socket I/O itself. Owns the agent and every model and widget (children); the LogModel is
 // shared and not owned. Persists geometry and column layouts (QSettings). GUI thread.
 
-#include "gui/senderworker.h"
+#include "core/edagent.h"
 
 #include <QMainWindow>
 #include <QTimer>
@@ -23,7 +23,6 @@ class ConnectionPanel;
 class DbtagModel;
 class LogModel;
 class LogPane;
-class SenderSession;
 class ThroughputChart;
 class TransferModel;
 class TrayIcon;
@@ -33,12 +32,12 @@ class SenderWindow : public QMainWindow
     Q_OBJECT
 
 public:
-    SenderWindow(SenderSetup setup, LogModel *log, QWidget *parent = nullptr);
+    SenderWindow(EdAgentSetup setup, LogModel *log, QWidget *parent = nullptr);
     ~SenderWindow() override;
 
     void start();
 
-    SenderSession *session() const { return m_session; }
+    EdAgent *agent() const { return m_agent; }
     DbtagModel *dbtagModel() const { return m_dbtags; }
     TransferModel *transferModel() const { return m_transfers; }
     ConnectionPanel *connectionPanel() const { return m_connection; }
@@ -62,7 +61,7 @@ private:
     void openSelectedDbtag();
     QString selectedDbtagPath() const;
 
-    SenderSession *m_session;
+    EdAgent *m_agent;
     DbtagModel *m_dbtags;
     TransferModel *m_transfers;
     QSortFilterProxyModel *m_dbtagProxy;
@@ -85,6 +84,7 @@ private:
     QString m_fatal;
     QString m_refused; // a link refused and retrying (auth, version)
     QString m_startError;
+    bool m_paused = false;
 };
 
 } // namespace isocket::gui

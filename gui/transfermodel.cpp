@@ -15,6 +15,22 @@ int TransferModel::columnCount(const QModelIndex &parent) const
     return parent.isValid() ? 0 : ColumnCount;
 }
 
+void TransferModel::onFilesChanged(const QList<FileUpdate> &updates)
+{
+    for (const FileUpdate &u : updates) {
+        switch (u.kind) {
+        case FileUpdate::Kind::Queued: onFileQueued(u.ticket); break;
+        case FileUpdate::Kind::Started: onFileStarted(u.ticket, u.done, u.size); break;
+        case FileUpdate::Kind::Progress: onFileProgress(u.ticket, u.done, u.size); break;
+        case FileUpdate::Kind::Delivered: onFileDelivered(u.ticket, u.done, u.durationMs); break;
+        case FileUpdate::Kind::Failed: onFileFailed(u.ticket, u.error); break;
+        case FileUpdate::Kind::Dropped: onFileDropped(u.ticket, u.reason); break;
+        case FileUpdate::Kind::Marked:
+        case FileUpdate::Kind::FailedForGood: break; // the dbtag table shows these
+        }
+    }
+}
+
 void TransferModel::onFileQueued(const FileTicket &ticket)
 {
     const QString key = fileKey(ticket);

@@ -10,6 +10,7 @@
 // at most ~10 notification rounds a second, whatever the flood. GUI thread.
 
 #include "core/edengine.h"
+#include "core/edevents.h"
 #include "gui/keyedtablemodel.h"
 #include "gui/throughput.h"
 
@@ -57,6 +58,8 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
     // Feeds, named after the signals they take.
+    // A tick of the agent's updates (EdAgent::filesChanged), each applied as below.
+    void onFilesChanged(const QList<isocket::FileUpdate> &updates);
     void onFileQueued(const isocket::FileTicket &ticket);
     void onFileStarted(const isocket::FileTicket &ticket, qint64 offset, qint64 size);
     void onFileProgress(const isocket::FileTicket &ticket, qint64 done, qint64 size);

@@ -15,9 +15,7 @@
 #include "gui/logcapture.h"
 #include "gui/logmodel.h"
 #include "gui/peermodel.h"
-#include "gui/receiversession.h"
 #include "gui/receiverwindow.h"
-#include "gui/sendersession.h"
 #include "gui/senderwindow.h"
 #include "gui/startup.h"
 #include "gui/transfermodel.h"
@@ -27,6 +25,7 @@
 #include <QApplication>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QFile>
 #include <QLabel>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -104,8 +103,20 @@ bool allRowsFinished(const QAbstractItemModel *m, int rows, int statusColumn, in
     return true;
 }
 
-SenderSetup senderSetup(const QString &root, quint16 port, const QByteArray &secret,
-                        qint64 bwlimit = 0)
+// A secret file in `dir` (0600) holding `secret`, for the configuration's general.secret_file.
+QString secretFile(const QString &dir, const QByteArray &secret)
+{
+    static int n = 0;
+    const QString path = dir + QStringLiteral("/secret-%1").arg(++n);
+    QFile f(path);
+    if (!f.open(QIODevice::WriteOnly) || f.write(secret + '\n') != secret.size() + 1)
+        return QString();
+    f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    return path;
+}
+
+EdAgentSetup senderSetup(const QString &root, quint16 port, const QByteArray &secret,
+                         qint64 bwlimit = 0)
 {
     Config c;
     c.dataRoot = root;
@@ -117,7 +128,8 @@ SenderSetup senderSetup(const QString &root, quint16 port, const QByteArray &sec
     c.retryIntervalMs = 200;
     c.retryMaxMs = 2000;
     c.bwlimit = bwlimit;
-    auto s = senderSetupFrom(c, secret);
+    c.secretFile = secretFile(root + QStringLiteral("/.."), secret);
+    auto s = EdAgentSetup::fromConfig(c);
     Q_ASSERT(s.ok());
     return s.value();
 }
@@ -332,7 +344,10 @@ void TestGui::receiverSetupCarriesTheConfig()
     config.receiveThreads = 3;
     config.partialMaxAgeSecs = 36 * 3600;
     config.arrivalByLink = true;
-    const auto r = receiverSetupFrom(config, QByteArrayLiteral("secret"));
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    config.secretFile = secretFile(tmp.path(), QByteArrayLiteral("secret"));
+    const auto r = ReceiverSetup::fromConfig(config);
     QVERIFY2(r.ok(), r.ok() ? "" : qPrintable(r.error().message));
     const ReceiverSetup &s = r.value();
     QCOMPARE(s.options.root, QStringLiteral("/srv/in"));
@@ -432,13 +447,13 @@ void TestGui::senderAndReceiverEndToEnd()
     ReceiverWindow rw(receiverSetup(received, secret), m_log.get());
     Testers testers;
     attachTesters(testers, {rw.peerModel(), rw.incomingModel(), rw.datasetModel()});
-    QSignalSpy listening(rw.session(), &ReceiverSession::listening);
     rw.show();
     rw.start();
-    QVERIFY(listening.wait(timeout(5000)));
+    QTRY_COMPARE_WITH_TIMEOUT(rw.service()->status().run, ReceiverStatus::Run::Listening,
+                              timeout(5000));
     QTRY_VERIFY(rw.listenState()->text().startsWith(QStringLiteral("listening")));
 
-    SenderWindow sw(senderSetup(data, rw.session()->port(), secret), m_log.get());
+    SenderWindow sw(senderSetup(data, rw.service()->status().port, secret), m_log.get());
     attachTesters(testers, {sw.dbtagModel(), sw.transferModel()});
     // Record the highest progress any in-flight row showed.
     int maxProgress = -1;
@@ -491,12 +506,10 @@ void TestGui::senderAndReceiverEndToEnd()
     }
     QCOMPARE(listed, QSet<QString>(names.begin(), names.end()));
 
-    // Pause is a fact the session reports back.
-    QSignalSpy paused(sw.session(), &SenderSession::pausedChanged);
+    // Pause is a fact the agent reports back.
     sw.pauseAction()->trigger();
-    QVERIFY(paused.wait(timeout(5000)));
-    QVERIFY(sw.session()->isPaused());
-    QVERIFY(sw.connectionPanel()->stateText().contains(QStringLiteral("paused")));
+    QTRY_VERIFY_WITH_TIMEOUT(sw.agent()->status().paused, timeout(5000));
+    QTRY_VERIFY(sw.connectionPanel()->stateText().contains(QStringLiteral("paused")));
 
     // The log pane got the engine's lines.
     QTRY_VERIFY(m_log->rowCount() > 0);
@@ -514,11 +527,12 @@ void TestGui::wrongSecretIsShownOnBothSides()
     QVERIFY(test::writeFile(data + QStringLiteral("/DC20240101000000/finished.parse"), QByteArray()));
 
     ReceiverWindow rw(receiverSetup(received, "the receiver's secret"), m_log.get());
-    QSignalSpy listening(rw.session(), &ReceiverSession::listening);
     rw.start();
-    QVERIFY(listening.wait(timeout(5000)));
+    QTRY_COMPARE_WITH_TIMEOUT(rw.service()->status().run, ReceiverStatus::Run::Listening,
+                              timeout(5000));
 
-    SenderWindow sw(senderSetup(data, rw.session()->port(), "not the same secret"), m_log.get());
+    SenderWindow sw(senderSetup(data, rw.service()->status().port, "not the same secret"),
+                    m_log.get());
     sw.show();
     sw.start();
     QTRY_COMPARE_WITH_TIMEOUT(sw.connectionPanel()->stateText(),
@@ -570,13 +584,13 @@ void TestGui::screenshots()
     QVERIFY(firstDone.wait(timeout(20000)));
 
     ReceiverWindow rw(receiverSetup(received, secret), m_log.get());
-    QSignalSpy listening(rw.session(), &ReceiverSession::listening);
     rw.resize(1280, 820);
     rw.show();
     rw.start();
-    QVERIFY(listening.wait(timeout(5000)));
+    QTRY_COMPARE_WITH_TIMEOUT(rw.service()->status().run, ReceiverStatus::Run::Listening,
+                              timeout(5000));
 
-    SenderWindow sw(senderSetup(data, rw.session()->port(), secret, 6 * 1024 * 1024),
+    SenderWindow sw(senderSetup(data, rw.service()->status().port, secret, 6 * 1024 * 1024),
                     m_log.get());
     sw.resize(1280, 900);
     sw.show();

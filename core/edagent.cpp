@@ -1,0 +1,340 @@
+#include "core/edagent.h"
+
+#include "core/logging.h"
+#include "core/secret.h"
+#include "core/sender.h"
+#include "core/tls.h"
+
+#include <QThread>
+
+namespace isocket {
+
+Result<EdAgentSetup> EdAgentSetup::fromConfig(const Config &config, Run run)
+{
+    EdAgentSetup s;
+    const QString source = config.effectiveSource();
+    if (auto r = validateName(source, QStringLiteral("source name")); !r)
+        return Error{ErrorCode::UsageError, r.error().message + QStringLiteral(" (set --source)")};
+    auto transport = transportFromConfig(config, Side::Sender);
+    if (!transport)
+        return Error{ErrorCode::UsageError, transport.error().message};
+    if (!transport.value().tls && transport.value().plainOptIn)
+        s.warnings << QStringLiteral("plain TCP to %1 (general.transport = plain): the data "
+                                     "travels unencrypted, and the shared secret is the only "
+                                     "proof of the receiver")
+                          .arg(config.server);
+    auto secret = readSecretFile(config.secretFile);
+    if (!secret && (run.secretRequired || run.once))
+        return Error{ErrorCode::UsageError, secret.error().message};
+    if (!secret)
+        s.secretProblem = secret.error().message;
+
+    s.scan = ScanOptions{config.dataRoot, config.prefix, config.doneParse, config.doneWatch};
+    s.engine.watch = !run.once;
+    s.engine.settleMs = config.settleMs;
+    s.engine.retryIntervalMs = config.retryIntervalMs;
+    s.engine.retryMaxMs = config.retryMaxMs;
+    s.engine.maxAttempts = run.once ? 5 : 0; // one pass must end
+    s.sender.host = config.server;
+    s.sender.port = config.port;
+    s.sender.source = source;
+    s.sender.secret = secret ? secret.value() : QByteArray();
+    s.sender.secretFile = config.secretFile; // read again before each connection attempt
+    s.sender.jobs = config.jobs;
+    s.sender.window = config.window;
+    s.sender.retryIntervalMs = config.retryIntervalMs;
+    s.sender.retryMaxMs = config.retryMaxMs;
+    s.sender.maxConnectAttempts = run.once ? 5 : 0;
+    s.sender.bwlimit = config.bwlimit / qMax(1, config.jobs);
+    s.sender.tls = transport.value().tls;
+    s.sender.receiverFingerprints = transport.value().receiverFingerprints;
+    return s;
+}
+
+QString EdAgentSetup::receiverAddress() const
+{
+    const QString &host = sender.host;
+    return (host.contains(QLatin1Char(':')) ? QLatin1Char('[') + host + QLatin1Char(']') : host)
+           + QLatin1Char(':') + QString::number(sender.port);
+}
+
+EdAgent::EdAgent(EdAgentSetup setup, Threading threading, QObject *parent)
+    : QObject(parent), m_setup(std::move(setup)), m_threading(threading)
+{
+    qRegisterMetaType<FileTicket>();
+    qRegisterMetaType<DbtagStatus>();
+    qRegisterMetaType<FileUpdate>();
+    qRegisterMetaType<QList<FileUpdate>>();
+    qRegisterMetaType<QList<DbtagStatus>>();
+    qRegisterMetaType<EdStatus>();
+    qRegisterMetaType<LinkState>();
+    qRegisterMetaType<Error>();
+    m_status.receiver = m_setup.receiverAddress();
+    m_status.source = m_setup.sender.source;
+    m_status.root = m_setup.scan.root;
+    if (threading == Threading::OwnThread) {
+        m_thread = std::make_unique<QThread>();
+        m_thread->setObjectName(QStringLiteral("isocket-sender"));
+        m_context = new QObject; // deleted by the destructor, after the thread ended
+        m_context->moveToThread(m_thread.get());
+        m_thread->start();
+    } else {
+        m_context = this;
+    }
+}
+
+EdAgent::~EdAgent()
+{
+    if (m_threading == Threading::CallerThread) {
+        shutdown();
+        return;
+    }
+    QMetaObject::invokeMethod(
+        m_context,
+        [this] {
+            shutdown();
+            QThread::currentThread()->quit();
+        },
+        Qt::QueuedConnection);
+    m_thread->wait();
+    delete m_context;
+}
+
+template <typename F>
+void EdAgent::post(F &&fn)
+{
+    if (m_threading == Threading::CallerThread)
+        fn();
+    else
+        QMetaObject::invokeMethod(m_context, std::forward<F>(fn), Qt::QueuedConnection);
+}
+
+void EdAgent::start()
+{
+    post([this] { doStart(); });
+}
+
+void EdAgent::stop()
+{
+    post([this] {
+        if (m_sender)
+            m_sender->stop();
+    });
+}
+
+void EdAgent::setPaused(bool paused)
+{
+    post([this, paused] {
+        if (!m_sender)
+            return;
+        m_sender->setPaused(paused);
+        std::lock_guard lock(m_statusMutex);
+        m_status.paused = paused;
+        touch();
+    });
+}
+
+void EdAgent::retryNow()
+{
+    post([this] {
+        if (m_sender)
+            m_sender->retryNow();
+    });
+}
+
+void EdAgent::rescan()
+{
+    post([this] {
+        if (m_engine)
+            m_engine->rescan();
+    });
+}
+
+EdStatus EdAgent::status() const
+{
+    std::lock_guard lock(m_statusMutex);
+    return m_status;
+}
+
+void EdAgent::doStart()
+{
+    if (m_engine)
+        return;
+    m_engine = std::make_unique<EdEngine>(m_setup.scan, m_setup.engine);
+    EdEngine *e = m_engine.get();
+    QObject *c = m_context;
+    auto update = [](FileUpdate::Kind kind, const FileTicket &ticket) {
+        FileUpdate u;
+        u.kind = kind;
+        u.ticket = ticket;
+        return u;
+    };
+    connect(e, &EdEngine::fileQueued, c, [this, update](const FileTicket &t) {
+        addUpdate(update(FileUpdate::Kind::Queued, t));
+    });
+    connect(e, &EdEngine::fileMarked, c, [this, update](const FileTicket &t) {
+        FileUpdate u = update(FileUpdate::Kind::Marked, t);
+        u.size = t.stamp.size;
+        addUpdate(std::move(u));
+    });
+    connect(e, &EdEngine::fileDropped, c, [this, update](const FileTicket &t, const QString &why) {
+        FileUpdate u = update(FileUpdate::Kind::Dropped, t);
+        u.reason = why;
+        addUpdate(std::move(u));
+    });
+    connect(e, &EdEngine::fileFailedPermanently, c,
+            [this, update](const FileTicket &t, const Error &error) {
+                FileUpdate u = update(FileUpdate::Kind::FailedForGood, t);
+                u.error = error;
+                addUpdate(std::move(u));
+            });
+    connect(e, &EdEngine::dbtagStateChanged, c, [this](const DbtagStatus &s) {
+        m_dbtags.append(s);
+        schedule();
+    });
+    connect(e, &EdEngine::dbtagRemoved, c, [this](const QString &name) {
+        m_removed.append(name);
+        schedule();
+    });
+    connect(e, &EdEngine::dbtagFinished, c, [this] {
+        std::lock_guard lock(m_statusMutex);
+        ++m_status.dbtagsFinished;
+        touch();
+    });
+    connect(e, &EdEngine::watcherUnreliable, c, [this](const QString &reason) {
+        std::lock_guard lock(m_statusMutex);
+        m_status.unreliable = reason;
+        ++m_status.unreliableCount;
+        touch();
+    });
+    connect(e, &EdEngine::idle, c, [this] {
+        std::lock_guard lock(m_statusMutex);
+        ++m_status.idleCount;
+        touch();
+    });
+
+    m_sender = std::make_unique<Sender>(e, m_setup.sender);
+    Sender *s = m_sender.get();
+    connect(s, &Sender::filesReported, c, [this](const QList<FileUpdate> &updates) {
+        m_updates.append(updates);
+        schedule();
+    });
+    connect(s, &Sender::linkStateChanged, c,
+            [this](int link, LinkState state, const QString &detail, int retryInMs) {
+                std::lock_guard lock(m_statusMutex);
+                if (link < 0 || link > 64)
+                    return;
+                while (m_status.links.size() <= link)
+                    m_status.links.append(LinkStatus());
+                LinkStatus &l = m_status.links[link];
+                l.state = state;
+                l.detail = detail;
+                l.retryAt = state == LinkState::Retrying
+                                ? QDateTime::currentDateTimeUtc().addMSecs(retryInMs)
+                                : QDateTime();
+                if (state == LinkState::Ready)
+                    m_status.fatal.clear(); // the operator fixed it and retried
+                touch();
+            });
+    connect(s, &Sender::permanentError, c, [this](const Error &error) {
+        std::lock_guard lock(m_statusMutex);
+        m_status.fatal = error.toString();
+        ++m_status.fatalCount;
+        touch();
+    });
+
+    for (const QString &warning : std::as_const(m_setup.warnings))
+        qCWarning(lcSend).noquote() << warning;
+    if (!m_setup.secretProblem.isEmpty())
+        qCCritical(lcSend).noquote()
+            << m_setup.secretProblem << "; read again before each connection attempt";
+
+    const bool ok = e->start();
+    {
+        std::lock_guard lock(m_statusMutex);
+        if (!ok) {
+            m_status.run = EdStatus::Run::Failed;
+            m_status.error = e->errorString();
+        } else {
+            m_status.run = EdStatus::Run::Running;
+            m_status.root = e->scanOptions().root;
+        }
+    }
+    if (!ok) {
+        m_sender.reset();
+        m_engine.reset();
+    } else {
+        s->start();
+    }
+    {
+        std::lock_guard lock(m_statusMutex);
+        refreshCounts(m_status);
+        touch();
+    }
+}
+
+void EdAgent::shutdown()
+{
+    if (m_sender)
+        m_sender->stop();
+    m_sender.reset(); // waits for the connections' threads
+    m_engine.reset();
+}
+
+void EdAgent::addUpdate(FileUpdate update)
+{
+    m_updates.append(std::move(update));
+    schedule();
+}
+
+void EdAgent::touch()
+{
+    m_statusDirty = true;
+    schedule();
+}
+
+void EdAgent::schedule()
+{
+    if (m_flushPosted)
+        return;
+    m_flushPosted = true;
+    QMetaObject::invokeMethod(m_context, [this] { flush(); }, Qt::QueuedConnection);
+}
+
+void EdAgent::refreshCounts(EdStatus &status) const
+{
+    if (!m_engine)
+        return;
+    status.queued = m_engine->queuedCount();
+    status.failed = m_engine->failedCount();
+    status.idle = m_engine->isIdle();
+    status.heldOpen = status.idle ? m_engine->filesHeldOpen() : QStringList();
+}
+
+void EdAgent::flush()
+{
+    m_flushPosted = false;
+    const QList<FileUpdate> updates = std::exchange(m_updates, {});
+    const QList<DbtagStatus> dbtags = std::exchange(m_dbtags, {});
+    const QStringList removed = std::exchange(m_removed, {});
+    if (!updates.isEmpty())
+        m_statusDirty = true; // the counts moved
+    if (!dbtags.isEmpty())
+        Q_EMIT dbtagsChanged(dbtags);
+    if (!removed.isEmpty())
+        Q_EMIT dbtagsRemoved(removed);
+    if (!updates.isEmpty())
+        Q_EMIT filesChanged(updates);
+    if (m_statusDirty) {
+        m_statusDirty = false;
+        EdStatus snapshot;
+        {
+            std::lock_guard lock(m_statusMutex);
+            refreshCounts(m_status);
+            snapshot = m_status;
+        }
+        Q_EMIT statusChanged(snapshot);
+    }
+}
+
+} // namespace isocket

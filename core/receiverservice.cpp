@@ -1,0 +1,299 @@
+#include "core/receiverservice.h"
+
+#include "core/secret.h"
+#include "core/tls.h"
+
+#include <QDir>
+#include <QThread>
+
+namespace isocket {
+
+namespace {
+
+QString hostPort(const QHostAddress &address, quint16 port)
+{
+    const QString host = address.protocol() == QAbstractSocket::IPv6Protocol
+                             ? QLatin1Char('[') + address.toString() + QLatin1Char(']')
+                             : address.toString();
+    return host + QLatin1Char(':') + QString::number(port);
+}
+
+} // namespace
+
+Result<ReceiverSetup> ReceiverSetup::fromConfig(const Config &config)
+{
+    ReceiverSetup s;
+    if (config.listenHost == QLatin1String("localhost"))
+        s.address = QHostAddress(QHostAddress::LocalHost);
+    else if (!s.address.setAddress(config.listenHost))
+        return Error{ErrorCode::UsageError,
+                     config.keyMessage(QStringLiteral("receive.listen"),
+                                       QStringLiteral("'%1' is not an IP address")
+                                           .arg(config.listenHost))};
+    auto secret = readSecretFile(config.secretFile);
+    if (!secret)
+        return Error{ErrorCode::UsageError, secret.error().message};
+    auto transport = transportFromConfig(config, Side::Receiver);
+    if (!transport)
+        return Error{ErrorCode::UsageError, transport.error().message};
+    // Receiver::listen() checks the address against the transport (TLS, or plain with the
+    // opt-in and a secret) before it binds.
+    s.port = config.listenPort;
+    s.options = ReceiverOptions{config.receiveRoot, secret.value(), config.reserveBytes,
+                                config.syncPerFile ? CommitSync::PerFile : CommitSync::Auto,
+                                config.receiveThreads, config.partialMaxAgeSecs};
+    s.options.arrival = config.arrivalByLink ? CommitArrival::Link : CommitArrival::Rename;
+    s.options.tls = transport.value().tls;
+    s.options.plainOptIn = transport.value().plainOptIn;
+    s.options.peersFile = config.peersFile;
+    return s;
+}
+
+ReceiverService::ReceiverService(ReceiverSetup setup, Threading threading, QObject *parent)
+    : QObject(parent), m_setup(std::move(setup)), m_threading(threading)
+{
+    qRegisterMetaType<ErrorCode>("isocket::ErrorCode");
+    qRegisterMetaType<ReceiverUpdate>();
+    qRegisterMetaType<QList<ReceiverUpdate>>();
+    qRegisterMetaType<ReceiverStatus>();
+    m_status.address = hostPort(m_setup.address, m_setup.port);
+    m_status.port = m_setup.port;
+    m_status.root = m_setup.options.root;
+    if (threading == Threading::OwnThread) {
+        m_thread = std::make_unique<QThread>();
+        m_thread->setObjectName(QStringLiteral("isocket-receiver"));
+        m_context = new QObject; // deleted by the destructor, after the thread ended
+        m_context->moveToThread(m_thread.get());
+        m_thread->start();
+    } else {
+        m_context = this;
+    }
+}
+
+ReceiverService::~ReceiverService()
+{
+    auto shutdown = [this] {
+        if (m_receiver)
+            m_receiver->close();
+        m_receiver.reset();
+    };
+    if (m_threading == Threading::CallerThread) {
+        shutdown();
+        return;
+    }
+    QMetaObject::invokeMethod(
+        m_context,
+        [shutdown] {
+            shutdown();
+            QThread::currentThread()->quit();
+        },
+        Qt::QueuedConnection);
+    m_thread->wait();
+    delete m_context;
+}
+
+void ReceiverService::start()
+{
+    if (m_threading == Threading::CallerThread)
+        doStart();
+    else
+        QMetaObject::invokeMethod(m_context, [this] { doStart(); }, Qt::QueuedConnection);
+}
+
+ReceiverStatus ReceiverService::status() const
+{
+    std::lock_guard lock(m_statusMutex);
+    return m_status;
+}
+
+bool ReceiverService::setSecret(const QByteArray &secret)
+{
+    return m_receiver && m_receiver->setSecret(secret);
+}
+
+Result<int> ReceiverService::reloadPeers()
+{
+    if (!m_receiver)
+        return Error{ErrorCode::IoError, QStringLiteral("not listening")};
+    return m_receiver->reloadPeers();
+}
+
+void ReceiverService::probeIoThreads(std::function<void()> alive)
+{
+    if (m_receiver)
+        m_receiver->probeIoThreads(std::move(alive));
+    else
+        QMetaObject::invokeMethod(m_context, std::move(alive), Qt::QueuedConnection);
+}
+
+void ReceiverService::doStart()
+{
+    if (m_receiver)
+        return;
+    {
+        std::lock_guard lock(m_statusMutex);
+        m_status.run = ReceiverStatus::Run::Starting;
+    }
+    auto fail = [this](ErrorCode code, const QString &error) {
+        std::lock_guard lock(m_statusMutex);
+        m_status.run = ReceiverStatus::Run::Failed;
+        m_status.error = error;
+        m_status.errorCode = code;
+        touch();
+    };
+    if (!QDir().mkpath(m_setup.options.root)) {
+        fail(ErrorCode::IoError,
+             QStringLiteral("cannot create the receive root %1").arg(m_setup.options.root));
+        return;
+    }
+    m_receiver = std::make_unique<Receiver>(m_setup.options);
+    Receiver *r = m_receiver.get();
+    QObject *c = m_context;
+    using Kind = ReceiverUpdate::Kind;
+    connect(r, &Receiver::peerConnected, c, [this](quint64 connId, const QString &peer) {
+        ReceiverUpdate u;
+        u.kind = Kind::PeerConnected;
+        u.connId = connId;
+        u.peer = peer;
+        add(std::move(u));
+    });
+    connect(r, &Receiver::peerAuthenticated, c, [this](quint64 connId, const QString &source) {
+        ReceiverUpdate u;
+        u.kind = Kind::PeerAuthenticated;
+        u.connId = connId;
+        u.source = source;
+        add(std::move(u));
+    });
+    connect(r, &Receiver::peerDisconnected, c, [this](quint64 connId) {
+        ReceiverUpdate u;
+        u.kind = Kind::PeerDisconnected;
+        u.connId = connId;
+        add(std::move(u));
+    });
+    connect(r, &Receiver::authFailed, c, [this](const QString &peer, const QString &reason) {
+        ReceiverUpdate u;
+        u.kind = Kind::AuthFailed;
+        u.peer = peer;
+        u.message = reason;
+        add(std::move(u));
+    });
+    auto file = [](Kind kind, quint64 connId, const QString &source, const QString &dbtag,
+                   const QString &path) {
+        ReceiverUpdate u;
+        u.kind = kind;
+        u.connId = connId;
+        u.source = source;
+        u.dbtag = dbtag;
+        u.path = path;
+        return u;
+    };
+    connect(r, &Receiver::fileStarted, c,
+            [this, file](quint64 connId, const QString &source, const QString &dbtag,
+                         const QString &path, qint64 size, qint64 offset) {
+                ReceiverUpdate u = file(Kind::FileStarted, connId, source, dbtag, path);
+                u.size = size;
+                u.done = offset;
+                add(std::move(u));
+            });
+    connect(r, &Receiver::fileProgress, c,
+            [this, file](quint64 connId, const QString &source, const QString &dbtag,
+                         const QString &path, qint64 bytesDone, qint64 size) {
+                ReceiverUpdate u = file(Kind::FileProgress, connId, source, dbtag, path);
+                u.size = size;
+                u.done = bytesDone;
+                add(std::move(u));
+            });
+    connect(r, &Receiver::fileStored, c,
+            [this, file](const QString &source, const QString &dbtag, const QString &path,
+                         qint64 size, qint64 durationMs) {
+                ReceiverUpdate u = file(Kind::FileStored, 0, source, dbtag, path);
+                u.size = size;
+                u.durationMs = durationMs;
+                {
+                    std::lock_guard lock(m_statusMutex);
+                    ++m_status.stored;
+                }
+                add(std::move(u));
+            });
+    connect(r, &Receiver::fileFailed, c,
+            [this, file](const QString &source, const QString &dbtag, const QString &path,
+                         ErrorCode code, const QString &message) {
+                ReceiverUpdate u = file(Kind::FileFailed, 0, source, dbtag, path);
+                u.code = code;
+                u.message = message;
+                {
+                    std::lock_guard lock(m_statusMutex);
+                    ++m_status.failed;
+                }
+                add(std::move(u));
+            });
+    connect(r, &Receiver::dbtagCompleted, c,
+            [this, file](const QString &source, const QString &dbtag, int files, qint64 bytes) {
+                ReceiverUpdate u = file(Kind::DbtagCompleted, 0, source, dbtag, QString());
+                u.files = files;
+                u.size = bytes;
+                add(std::move(u));
+            });
+    connect(r, &Receiver::partialsSwept, c, [this](int removed, qint64 bytes, int) {
+        std::lock_guard lock(m_statusMutex);
+        m_status.partialsRemoved += removed;
+        m_status.partialBytesRemoved += bytes;
+        touch();
+    });
+    if (!r->listen(m_setup.address, m_setup.port)) {
+        const QString error = r->errorString();
+        const ErrorCode code = r->errorCode();
+        m_receiver.reset();
+        fail(code, error);
+        return;
+    }
+    std::lock_guard lock(m_statusMutex);
+    m_status.run = ReceiverStatus::Run::Listening;
+    m_status.address = hostPort(r->serverAddress(), r->serverPort());
+    m_status.port = r->serverPort();
+    touch();
+}
+
+void ReceiverService::add(ReceiverUpdate update)
+{
+    m_updates.append(std::move(update));
+    m_statusDirty = true; // the counts moved
+    schedule();
+}
+
+void ReceiverService::touch()
+{
+    m_statusDirty = true;
+    schedule();
+}
+
+void ReceiverService::schedule()
+{
+    if (m_flushPosted)
+        return;
+    m_flushPosted = true;
+    QMetaObject::invokeMethod(m_context, [this] { flush(); }, Qt::QueuedConnection);
+}
+
+void ReceiverService::flush()
+{
+    m_flushPosted = false;
+    const QList<ReceiverUpdate> updates = std::exchange(m_updates, {});
+    if (!updates.isEmpty())
+        Q_EMIT updated(updates);
+    if (!m_statusDirty)
+        return;
+    m_statusDirty = false;
+    ReceiverStatus snapshot;
+    {
+        std::lock_guard lock(m_statusMutex);
+        if (m_receiver) {
+            m_status.connections = m_receiver->connectionCount();
+            m_status.authFailures = m_receiver->authFailureCount();
+        }
+        snapshot = m_status;
+    }
+    Q_EMIT statusChanged(snapshot);
+}
+
+} // namespace isocket

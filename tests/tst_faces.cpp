@@ -1,0 +1,316 @@
+// Every face builds the engine the same way: each configuration key, set in the configuration
+// file or as its command-line option, reaches the ED agent's and the receiver service's options
+// identically through the console's path (`isocket send` / `isocket receive`, cli::sendSetup()
+// and cli::receiveSetup()) and the window's path (`isocket-gui --role …`, resolveStartup()); and
+// every key changes something there, so a key that maps nowhere fails, unless it is one of the
+// documented face-only keys (general.log: each face opens its log itself).
+
+#include "cli/cli.h"
+#include "core/config.h"
+#include "core/edagent.h"
+#include "core/receiverservice.h"
+#include "core/tls.h"
+#include "gui/startup.h"
+
+#include <QApplication>
+#include <QFile>
+#include <QMap>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace isocket;
+
+namespace {
+
+// Keys no engine option depends on, each for a reason said in docs/ (man page, sample INI).
+const QStringList FaceOnly = {QStringLiteral("general.log")};
+
+QString yes(bool b)
+{
+    return b ? QStringLiteral("yes") : QStringLiteral("no");
+}
+
+QString identity(const std::shared_ptr<const TlsIdentity> &tls)
+{
+    return tls ? fingerprintText(tls->fingerprint) : QStringLiteral("none");
+}
+
+// Every option an EdAgent runs with, one "name=value" line each.
+QStringList describe(const EdAgentSetup &s)
+{
+    return {
+        QStringLiteral("scan.root=") + s.scan.root,
+        QStringLiteral("scan.prefix=") + s.scan.prefix,
+        QStringLiteral("scan.doneParse=") + s.scan.doneParse,
+        QStringLiteral("scan.doneWatch=") + s.scan.doneWatch,
+        QStringLiteral("engine.watch=") + yes(s.engine.watch),
+        QStringLiteral("engine.settleMs=%1").arg(s.engine.settleMs),
+        QStringLiteral("engine.retryIntervalMs=%1").arg(s.engine.retryIntervalMs),
+        QStringLiteral("engine.retryMaxMs=%1").arg(s.engine.retryMaxMs),
+        QStringLiteral("engine.maxAttempts=%1").arg(s.engine.maxAttempts),
+        QStringLiteral("engine.quietMs=%1").arg(s.engine.quietMs),
+        QStringLiteral("sender.host=") + s.sender.host,
+        QStringLiteral("sender.port=%1").arg(s.sender.port),
+        QStringLiteral("sender.source=") + s.sender.source,
+        QStringLiteral("sender.secret=") + QString::fromLatin1(s.sender.secret.toHex()),
+        QStringLiteral("sender.secretFile=") + s.sender.secretFile,
+        QStringLiteral("sender.jobs=%1").arg(s.sender.jobs),
+        QStringLiteral("sender.window=%1").arg(s.sender.window),
+        QStringLiteral("sender.retryIntervalMs=%1").arg(s.sender.retryIntervalMs),
+        QStringLiteral("sender.retryMaxMs=%1").arg(s.sender.retryMaxMs),
+        QStringLiteral("sender.maxConnectAttempts=%1").arg(s.sender.maxConnectAttempts),
+        QStringLiteral("sender.chunkSize=%1").arg(s.sender.chunkSize),
+        QStringLiteral("sender.timeoutMs=%1").arg(s.sender.timeoutMs),
+        QStringLiteral("sender.bwlimit=%1").arg(s.sender.bwlimit),
+        QStringLiteral("sender.tls=") + identity(s.sender.tls),
+        QStringLiteral("sender.receiverFingerprints=")
+            + fingerprintsText(s.sender.receiverFingerprints),
+        QStringLiteral("secretProblem=") + s.secretProblem,
+        QStringLiteral("warnings=") + s.warnings.join(QLatin1Char('|')),
+    };
+}
+
+// Every option a ReceiverService runs with, one "name=value" line each.
+QStringList describe(const ReceiverSetup &s)
+{
+    const ReceiverOptions &o = s.options;
+    return {
+        QStringLiteral("address=") + s.address.toString(),
+        QStringLiteral("port=%1").arg(s.port),
+        QStringLiteral("root=") + o.root,
+        QStringLiteral("secret=") + QString::fromLatin1(o.secret.toHex()),
+        QStringLiteral("reserveBytes=%1").arg(o.reserveBytes),
+        QStringLiteral("sync=%1").arg(int(o.sync)),
+        QStringLiteral("ioThreads=%1").arg(o.ioThreads),
+        QStringLiteral("partialMaxAgeSecs=%1").arg(o.partialMaxAgeSecs),
+        QStringLiteral("arrival=%1").arg(int(o.arrival)),
+        QStringLiteral("maxUnauthenticated=%1").arg(o.maxUnauthenticated),
+        QStringLiteral("maxUnauthenticatedPerPeer=%1").arg(o.maxUnauthenticatedPerPeer),
+        QStringLiteral("maxManifestBytes=%1").arg(o.maxManifestBytes),
+        QStringLiteral("tls=") + identity(o.tls),
+        QStringLiteral("peersFile=") + o.peersFile,
+        QStringLiteral("plainOptIn=") + yes(o.plainOptIn),
+    };
+}
+
+// What differs between two descriptions, for a failure message.
+QString diff(const QStringList &a, const QStringList &b)
+{
+    QStringList out;
+    for (qsizetype i = 0; i < qMin(a.size(), b.size()); ++i)
+        if (a[i] != b[i])
+            out << a[i] + QStringLiteral(" vs ") + b[i];
+    return out.join(QStringLiteral("; "));
+}
+
+bool writeFile(const QString &path, const QByteArray &data, bool secret = false)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate) || f.write(data) != data.size())
+        return false;
+    return !secret || f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+}
+
+} // namespace
+
+class TestFaces : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void everyKeyHasATestValue();
+    void everyKeyReachesTheEngineAlikeFromEveryFace_data();
+    void everyKeyReachesTheEngineAlikeFromEveryFace();
+
+private:
+    struct Variation
+    {
+        QString value;
+        QMap<QString, QString> with = {}; // other keys set with it (a certificate needs its key)
+        bool tls = false;            // on the TLS baseline (certificate, key, pin, peers)
+    };
+    // The configuration as "key = value" lines, and as the same keys in options.
+    QString writeIni(const QMap<QString, QString> &keys);
+    static QStringList options(const QMap<QString, QString> &keys);
+    QMap<QString, QString> baseline(bool tls) const;
+
+    QTemporaryDir m_dir;
+    QMap<QString, Variation> m_values; // a non-default value for every key
+    int m_files = 0;
+};
+
+void TestFaces::initTestCase()
+{
+    QVERIFY(m_dir.isValid());
+    const QString d = m_dir.path();
+    QVERIFY(writeFile(d + QStringLiteral("/secret"), "the baseline secret\n", true));
+    QVERIFY(writeFile(d + QStringLiteral("/secret2"), "another secret\n", true));
+    QVERIFY(generateIdentity(d + QStringLiteral("/a.crt"), d + QStringLiteral("/a.key"),
+                             QStringLiteral("a"), false));
+    QVERIFY(generateIdentity(d + QStringLiteral("/b.crt"), d + QStringLiteral("/b.key"),
+                             QStringLiteral("b"), false));
+    const QString pin2(64, QLatin1Char('2'));
+    m_values = {
+        {QStringLiteral("data.root"), {d + QStringLiteral("/data2")}},
+        {QStringLiteral("data.prefix"), {QStringLiteral("XY")}},
+        {QStringLiteral("data.done_parse"), {QStringLiteral("parse.done")}},
+        {QStringLiteral("data.done_watch"), {QStringLiteral("watch.done")}},
+        {QStringLiteral("data.settle"), {QStringLiteral("7s")}},
+        {QStringLiteral("general.secret_file"), {d + QStringLiteral("/secret2")}},
+        // A certificate is refused without its key, and the other way round: both change.
+        {QStringLiteral("general.cert"),
+         {d + QStringLiteral("/b.crt"), {{QStringLiteral("general.key"), d + QStringLiteral("/b.key")}}, true}},
+        {QStringLiteral("general.key"),
+         {d + QStringLiteral("/b.key"), {{QStringLiteral("general.cert"), d + QStringLiteral("/b.crt")}}, true}},
+        {QStringLiteral("general.transport"), {QStringLiteral("plain")}},
+        {QStringLiteral("send.server"), {QStringLiteral("127.0.0.2")}},
+        {QStringLiteral("send.port"), {QStringLiteral("4001")}},
+        {QStringLiteral("send.source"), {QStringLiteral("ed-faces")}},
+        {QStringLiteral("send.jobs"), {QStringLiteral("3")}},
+        {QStringLiteral("send.window"), {QStringLiteral("77")}},
+        {QStringLiteral("send.retry_interval"), {QStringLiteral("3s")}},
+        {QStringLiteral("send.retry_max"), {QStringLiteral("90s")}},
+        {QStringLiteral("send.bwlimit"), {QStringLiteral("10M")}},
+        {QStringLiteral("send.receiver_fingerprint"), {pin2, {}, true}},
+        {QStringLiteral("receive.root"), {d + QStringLiteral("/received2")}},
+        {QStringLiteral("receive.listen"), {QStringLiteral("127.0.0.2:4002")}},
+        {QStringLiteral("receive.reserve"), {QStringLiteral("1M")}},
+        {QStringLiteral("receive.sync"), {QStringLiteral("file")}},
+        {QStringLiteral("receive.arrival"), {QStringLiteral("link")}},
+        {QStringLiteral("receive.threads"), {QStringLiteral("3")}},
+        {QStringLiteral("receive.partial_max_age"), {QStringLiteral("2d")}},
+        {QStringLiteral("receive.peers"), {d + QStringLiteral("/peers2"), {}, true}},
+    };
+}
+
+QMap<QString, QString> TestFaces::baseline(bool tls) const
+{
+    const QString d = m_dir.path();
+    QMap<QString, QString> keys = {
+        {QStringLiteral("data.root"), d + QStringLiteral("/data")},
+        {QStringLiteral("general.secret_file"), d + QStringLiteral("/secret")},
+        {QStringLiteral("send.source"), QStringLiteral("ed-base")},
+        {QStringLiteral("receive.root"), d + QStringLiteral("/received")},
+    };
+    if (tls) {
+        keys[QStringLiteral("general.cert")] = d + QStringLiteral("/a.crt");
+        keys[QStringLiteral("general.key")] = d + QStringLiteral("/a.key");
+        keys[QStringLiteral("send.receiver_fingerprint")] = QString(64, QLatin1Char('1'));
+        keys[QStringLiteral("receive.peers")] = d + QStringLiteral("/peers");
+    }
+    return keys;
+}
+
+QString TestFaces::writeIni(const QMap<QString, QString> &keys)
+{
+    QMap<QString, QStringList> sections;
+    for (auto it = keys.cbegin(); it != keys.cend(); ++it)
+        sections[it.key().section(QLatin1Char('.'), 0, 0)]
+            << it.key().section(QLatin1Char('.'), 1) + QStringLiteral(" = ") + it.value();
+    QByteArray text;
+    for (auto it = sections.cbegin(); it != sections.cend(); ++it)
+        text += '[' + it.key().toUtf8() + "]\n" + it.value().join(QLatin1Char('\n')).toUtf8() + '\n';
+    const QString path = m_dir.filePath(QStringLiteral("isocket-%1.ini").arg(++m_files));
+    return writeFile(path, text) ? path : QString();
+}
+
+QStringList TestFaces::options(const QMap<QString, QString> &keys)
+{
+    QStringList out;
+    for (const Config::KeyInfo &info : Config::keys())
+        if (keys.contains(info.key))
+            out << QStringLiteral("--") + info.option << keys.value(info.key);
+    return out;
+}
+
+void TestFaces::everyKeyHasATestValue()
+{
+    // A new key needs a row here (or a place in FaceOnly): its way to the engine is then tested.
+    for (const Config::KeyInfo &info : Config::keys())
+        QVERIFY2(m_values.contains(info.key) || FaceOnly.contains(info.key),
+                 qPrintable(info.key + QStringLiteral(" has no value in tst_faces")));
+    for (const QString &key : FaceOnly) {
+        bool known = false;
+        for (const Config::KeyInfo &info : Config::keys())
+            known |= info.key == key;
+        QVERIFY2(known, qPrintable(key));
+    }
+}
+
+void TestFaces::everyKeyReachesTheEngineAlikeFromEveryFace_data()
+{
+    QTest::addColumn<QString>("key");
+    QTest::addColumn<bool>("asOption");
+    for (const Config::KeyInfo &info : Config::keys()) {
+        if (FaceOnly.contains(info.key))
+            continue;
+        QTest::addRow("%s in the file", qPrintable(info.key)) << info.key << false;
+        QTest::addRow("%s as --%s", qPrintable(info.key), qPrintable(info.option))
+            << info.key << true;
+    }
+}
+
+void TestFaces::everyKeyReachesTheEngineAlikeFromEveryFace()
+{
+    QFETCH(QString, key);
+    QFETCH(bool, asOption);
+    QVERIFY2(m_values.contains(key), qPrintable(key));
+    const Variation &v = m_values.value(key);
+    const QMap<QString, QString> base = baseline(v.tls);
+    QMap<QString, QString> changed;
+    changed[key] = v.value;
+    for (auto it = v.with.cbegin(); it != v.with.cend(); ++it)
+        changed[it.key()] = it.value();
+
+    const QString baseIni = writeIni(base);
+    QMap<QString, QString> all = base;
+    for (auto it = changed.cbegin(); it != changed.cend(); ++it)
+        all[it.key()] = it.value();
+    const QString ini = asOption ? baseIni : writeIni(all);
+    QVERIFY(!baseIni.isEmpty() && !ini.isEmpty());
+    const QStringList extra = asOption ? options(changed) : QStringList();
+
+    const QString section = key.section(QLatin1Char('.'), 0, 0);
+    bool reached = false;
+    if (section != QLatin1String("receive")) {
+        const QStringList args = QStringList{QStringLiteral("--config"), ini} + extra;
+        auto cli = cli::sendSetup(QStringList{QStringLiteral("isocket send")} + args);
+        QVERIFY2(cli.ok(), cli.ok() ? "" : qPrintable(cli.error().message));
+        const gui::Startup gui = gui::resolveStartup(
+            QStringList{QStringLiteral("isocket-gui"), QStringLiteral("--role"),
+                        QStringLiteral("sender")}
+            + args);
+        QCOMPARE(gui.exitCode, -1);
+        QCOMPARE(gui.role, gui::Startup::Role::Sender);
+        const QStringList c = describe(cli.value());
+        const QStringList g = describe(gui.sender);
+        QVERIFY2(c == g, qPrintable(QStringLiteral("console vs window: ") + diff(c, g)));
+        auto before = cli::sendSetup({QStringLiteral("isocket send"), QStringLiteral("--config"),
+                                      baseIni});
+        QVERIFY(before.ok());
+        reached |= describe(before.value()) != c;
+    }
+    if (section != QLatin1String("data") && section != QLatin1String("send")) {
+        const QStringList args = QStringList{QStringLiteral("--config"), ini} + extra;
+        auto cli = cli::receiveSetup(QStringList{QStringLiteral("isocket receive")} + args);
+        QVERIFY2(cli.ok(), cli.ok() ? "" : qPrintable(cli.error().message));
+        const gui::Startup gui = gui::resolveStartup(
+            QStringList{QStringLiteral("isocket-gui"), QStringLiteral("--role"),
+                        QStringLiteral("receiver")}
+            + args);
+        QCOMPARE(gui.exitCode, -1);
+        QCOMPARE(gui.role, gui::Startup::Role::Receiver);
+        const QStringList c = describe(cli.value());
+        const QStringList g = describe(gui.receiver);
+        QVERIFY2(c == g, qPrintable(QStringLiteral("console vs window: ") + diff(c, g)));
+        auto before = cli::receiveSetup({QStringLiteral("isocket receive"),
+                                         QStringLiteral("--config"), baseIni});
+        QVERIFY(before.ok());
+        reached |= describe(before.value()) != c;
+    }
+    QVERIFY2(reached, qPrintable(key + QStringLiteral(" changes nothing the engine runs with")));
+}
+
+QTEST_MAIN(TestFaces)
+#include "tst_faces.moc"

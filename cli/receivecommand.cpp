@@ -113,7 +113,8 @@ Result<ReceiverSetup> receiveSetup(const QStringList &args)
     ReceiveCommandLine cl;
     ReceiverSetup setup;
     if (const int rc = prepareReceive(cl, args, setup); rc >= 0)
-        return Error{ErrorCode::UsageError, QStringLiteral("isocket receive exits with %1").arg(rc)};
+        return Error{ErrorCode::UsageError,
+                     QStringLiteral("isocket receive exits with %1").arg(rc)};
     return setup;
 }
 

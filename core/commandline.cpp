@@ -12,10 +12,11 @@ CommandLine::CommandLine(const QString &command, const QString &description,
 {
     m_parser.setApplicationDescription(description);
     m_parser.addHelpOption();
-    m_parser.addOption({QStringLiteral("config"),
-                        QStringLiteral("read settings from this INI file (default: %1 if it exists)")
-                            .arg(Config::defaultPath()),
-                        QStringLiteral("FILE")});
+    m_parser.addOption(
+        {QStringLiteral("config"),
+         QStringLiteral("read settings from this INI file (default: %1 if it exists)")
+             .arg(Config::defaultPath()),
+         QStringLiteral("FILE")});
     m_parser.addOption({QStringLiteral("verbose"), QStringLiteral("log debug messages")});
     for (const Config::KeyInfo &key : Config::keys()) {
         if (!takes(key))

@@ -61,7 +61,10 @@ struct EdAgentSetup
     // its checks: the source name, the transport (TLS keys, pins, the plain opt-in), the secret
     // file. Errors are UsageError and name the key.
     static Result<EdAgentSetup> fromConfig(const Config &config, Run run);
-    static Result<EdAgentSetup> fromConfig(const Config &config) { return fromConfig(config, Run{}); }
+    static Result<EdAgentSetup> fromConfig(const Config &config)
+    {
+        return fromConfig(config, Run{});
+    }
 
     // "host:port", "[v6]:port".
     QString receiverAddress() const;

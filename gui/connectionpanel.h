@@ -2,8 +2,8 @@
 // ConnectionPanel: the sender's connection to the receiver at a glance: the receiver's
 // address, the state in words with a shaped icon (connected / authenticating / refused: wrong
 // secret / retrying in N s), the source name, and a "&Retry now" button. Follows the
-// EdAgent's status snapshots (statusChanged(), queued from its thread); a 1 s timer runs only while a retry countdown
-// is shown and the panel is visible. GUI thread.
+// EdAgent's status snapshots (statusChanged(), queued from its thread); a 1 s timer runs only
+// while a retry countdown is shown and the panel is visible. GUI thread.
 
 #include "core/edevents.h"
 #include "gui/linksummary.h"

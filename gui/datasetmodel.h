@@ -1,7 +1,7 @@
 #pragma once
 // DatasetModel: the receiver window's completed datasets: dbtags whose completion the
 // receiver confirmed (its completion marker written), newest first, at most MaxRows.
-// Fed by Receiver::dbtagCompleted through the ReceiverSession. Batched; GUI thread.
+// Fed by ReceiverService::updated (DbtagCompleted). Batched; GUI thread.
 
 #include "core/receiverservice.h"
 #include "gui/keyedtablemodel.h"

@@ -1,6 +1,6 @@
 #pragma once
 // DbtagModel: the sender window's table of dbtags (name, state, files sent/total, bytes, last
-// activity), fed by EdEngine::dbtagStateChanged / dbtagRemoved through the SenderSession.
+// activity), fed by EdAgent::dbtagsChanged / dbtagsRemoved (batches).
 // Abnormal and failing dbtags stand out (icon, words, tint, bold). Sort through a
 // QSortFilterProxyModel on SortRole. Batched (KeyedTableModel). GUI thread.
 

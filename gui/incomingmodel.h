@@ -1,7 +1,7 @@
 #pragma once
 // IncomingModel: the receiver window's incoming files: those being written now (progress,
 // rate), then the last MaxHistory stored or failed, newest first. Fed by the Receiver's
-// signals through the ReceiverSession; counts received bytes into a Throughput ring. Batched;
+// updates (ReceiverService::updated); counts received bytes into a Throughput ring. Batched;
 // GUI thread.
 
 #include "core/error.h"

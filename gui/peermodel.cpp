@@ -61,7 +61,9 @@ void PeerModel::onUpdates(const QList<ReceiverUpdate> &updates)
     for (const ReceiverUpdate &u : updates) {
         switch (u.kind) {
         case ReceiverUpdate::Kind::PeerConnected: onPeerConnected(u.connId, u.peer); break;
-        case ReceiverUpdate::Kind::PeerAuthenticated: onPeerAuthenticated(u.connId, u.source); break;
+        case ReceiverUpdate::Kind::PeerAuthenticated:
+            onPeerAuthenticated(u.connId, u.source);
+            break;
         case ReceiverUpdate::Kind::PeerDisconnected: onPeerDisconnected(u.connId); break;
         case ReceiverUpdate::Kind::AuthFailed: onAuthFailed(u.peer, u.message); break;
         case ReceiverUpdate::Kind::FileProgress:

@@ -2,7 +2,7 @@
 // PeerModel: the receiver window's table of EDs: one row per source (all of its connections
 // together), and one per peer address whose authentication failed. Columns: source, peer
 // address, connected since, files and bytes received, current rate, last file, authentication
-// failures. Fed by the Receiver's signals through the ReceiverSession. Disconnected EDs stay
+// failures. Fed by ReceiverService::updated (batches). Disconnected EDs stay
 // listed (greyed) up to MaxPeers rows; the oldest of them go first. Batched; GUI thread.
 
 #include "core/receiverservice.h"

@@ -1,8 +1,8 @@
 #pragma once
 // ReceiverWindow: the DRMS operator's window. Connects a ReceiverService (the Receiver on the
-// service's own thread) straight to its models (PeerModel, IncomingModel, DatasetModel) and widgets (the
-// listening state, a ThroughputChart of received bytes, the LogPane, a tray icon). Does no
-// file or socket I/O itself. Owns the service, models and widgets (children); the LogModel is
+// service's own thread) straight to its models (PeerModel, IncomingModel, DatasetModel) and
+// widgets (the listening state, a ThroughputChart of received bytes, the LogPane, a tray
+// icon). Does no file or socket I/O itself. Owns the service, models and widgets (children); the LogModel is
 // shared and not owned. Persists geometry and column layouts (QSettings). GUI thread.
 
 #include "core/receiverservice.h"

@@ -53,10 +53,10 @@ Startup resolveStartup(const QStringList &args)
         return out;
     }
     CommandLine cl(Command,
-                        QStringLiteral("The operator window of isocket: --role sender on an edge "
-                                       "device, --role receiver on DRMS. Without --role a dialog "
-                                       "asks for the role and its settings."),
-                        sectionsFor(role));
+                   QStringLiteral("The operator window of isocket: --role sender on an edge "
+                                  "device, --role receiver on DRMS. Without --role a dialog "
+                                  "asks for the role and its settings."),
+                   sectionsFor(role));
     cl.parser().addOption({QStringLiteral("role"), QStringLiteral("sender or receiver"),
                            QStringLiteral("ROLE")});
     if (role == QLatin1String("sender"))

@@ -1,8 +1,8 @@
 #pragma once
 // TransferModel: the sender window's transfer queue. Three groups, in this order: the files in
 // flight (progress, rate, ETA), the next files queued (the first MaxQueuedShown of them), and
-// the last files delivered or failed (at most MaxHistory, newest first). Fed by the Sender's
-// and the engine's signals through the SenderSession; also counts the bytes that left into a
+// the last files delivered or failed (at most MaxHistory, newest first). Fed by the agent's
+// file updates (EdAgent::filesChanged, a batch per tick); also counts the bytes that left into a
 // Throughput ring for the chart and the tray.
 //
 // Memory is bounded by the engine's own queue (one small entry per queued file) plus the

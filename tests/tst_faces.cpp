@@ -160,9 +160,13 @@ void TestFaces::initTestCase()
         {QStringLiteral("general.secret_file"), {d + QStringLiteral("/secret2")}},
         // A certificate is refused without its key, and the other way round: both change.
         {QStringLiteral("general.cert"),
-         {d + QStringLiteral("/b.crt"), {{QStringLiteral("general.key"), d + QStringLiteral("/b.key")}}, true}},
+         {d + QStringLiteral("/b.crt"),
+          {{QStringLiteral("general.key"), d + QStringLiteral("/b.key")}},
+          true}},
         {QStringLiteral("general.key"),
-         {d + QStringLiteral("/b.key"), {{QStringLiteral("general.cert"), d + QStringLiteral("/b.crt")}}, true}},
+         {d + QStringLiteral("/b.key"),
+          {{QStringLiteral("general.cert"), d + QStringLiteral("/b.crt")}},
+          true}},
         {QStringLiteral("general.transport"), {QStringLiteral("plain")}},
         {QStringLiteral("send.server"), {QStringLiteral("127.0.0.2")}},
         {QStringLiteral("send.port"), {QStringLiteral("4001")}},
@@ -210,7 +214,8 @@ QString TestFaces::writeIni(const QMap<QString, QString> &keys)
             << it.key().section(QLatin1Char('.'), 1) + QStringLiteral(" = ") + it.value();
     QByteArray text;
     for (auto it = sections.cbegin(); it != sections.cend(); ++it)
-        text += '[' + it.key().toUtf8() + "]\n" + it.value().join(QLatin1Char('\n')).toUtf8() + '\n';
+        text += '[' + it.key().toUtf8() + "]\n"
+                + it.value().join(QLatin1Char('\n')).toUtf8() + '\n';
     const QString path = m_dir.filePath(QStringLiteral("isocket-%1.ini").arg(++m_files));
     return writeFile(path, text) ? path : QString();
 }

@@ -167,6 +167,7 @@ private slots:
     void transferFloodStaysBounded();
     void senderAndReceiverEndToEnd();
     void wrongSecretIsShownOnBothSides();
+    void receiveRootThatCannotBeMadeIsShown();
     void screenshots();
 
 private:
@@ -551,6 +552,24 @@ void TestGui::wrongSecretIsShownOnBothSides()
     QCOMPARE(peers->connectedSources(), 0);
     QCOMPARE(rw.incomingModel()->storedCount(), qint64(0));
     QCOMPARE(sw.transferModel()->deliveredCount(), qint64(0));
+}
+
+void TestGui::receiveRootThatCannotBeMadeIsShown()
+{
+    // The window creates and checks the receive root as `isocket receive` does (one
+    // ReceiverService::start() for both): a root it cannot create is said as such.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString file = tmp.filePath(QStringLiteral("a-file"));
+    QVERIFY(test::writeFile(file, "not a directory"));
+    const QString root = file + QStringLiteral("/received");
+    ReceiverWindow rw(receiverSetup(root, "secret"), m_log.get());
+    rw.start();
+    QTRY_COMPARE_WITH_TIMEOUT(rw.service()->status().run, ReceiverStatus::Run::Failed,
+                              timeout(5000));
+    QTRY_COMPARE(rw.listenState()->text(),
+                 QStringLiteral("not listening: cannot create the receive root ") + root);
+    QVERIFY(!QFileInfo::exists(root));
 }
 
 void TestGui::screenshots()

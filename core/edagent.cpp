@@ -153,7 +153,12 @@ void EdAgent::rescan()
 EdStatus EdAgent::status() const
 {
     std::lock_guard lock(m_statusMutex);
-    return m_status;
+    EdStatus status = m_status;
+    // In the engine thread the counts are read now, not at the last tick (the console asks
+    // whether a pass is idle when it is stopped).
+    if (QThread::currentThread() == m_context->thread())
+        refreshCounts(status);
+    return status;
 }
 
 void EdAgent::doStart()

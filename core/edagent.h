@@ -92,7 +92,8 @@ public:
     void retryNow();             // reconnect every waiting or refused link now
     void rescan();               // scan the data root again now
 
-    EdStatus status() const; // any thread
+    // Any thread: the snapshot of the last tick; in the engine thread with the counts of now.
+    EdStatus status() const;
 
 Q_SIGNALS:
     void statusChanged(const isocket::EdStatus &status);

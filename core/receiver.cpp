@@ -78,6 +78,7 @@ Receiver::Receiver(ReceiverOptions options, QObject *parent)
       m_server(std::make_unique<Listener>())
 {
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
+    qRegisterMetaType<isocket::ReceivedFile>();
     connect(&m_committer, &Committer::committed, this, &Receiver::onCommitted);
     m_manifestWriter.setObjectName(QStringLiteral("isocket-manifest"));
     m_manifestWriter.setMaxThreadCount(1);
@@ -700,11 +701,13 @@ void Receiver::reportCommitted(const CommittingFile &f, ErrorCode code, const QS
         qCInfo(lcRecv).noquote() << "stored" << f.source << displayName(f.dbtag)
                                  << displayName(f.path) << f.size
                                  << "bytes (sender gone before the acknowledgement)";
-        emit fileStored(f.source, f.dbtag, f.path, f.size, f.clock.elapsed());
+        emit fileStored({.source = f.source, .dbtag = f.dbtag, .path = f.path, .size = f.size,
+                         .durationMs = f.clock.elapsed()});
     } else {
         qCWarning(lcRecv).noquote() << "not stored" << f.source << displayName(f.dbtag)
                                     << displayName(f.path) << errorName(code) << ":" << message;
-        emit fileFailed(f.source, f.dbtag, f.path, code, message);
+        emit fileFailed({.source = f.source, .dbtag = f.dbtag, .path = f.path, .code = code,
+                         .message = message});
     }
 }
 

@@ -59,6 +59,21 @@ namespace isocket {
 
 class ReceiverConnection;
 
+// A file's event on the receiver: what fileStarted(), fileProgress(), fileStored() and
+// fileFailed() carry. A value type, for any thread.
+struct ReceivedFile
+{
+    quint64 connId = 0; // the connection (fileStarted, fileProgress)
+    QString source = {};
+    QString dbtag = {};
+    QString path = {};
+    qint64 size = 0;       // the file's size
+    qint64 done = 0;       // fileStarted: the offset it resumes from; fileProgress: bytes written
+    qint64 durationMs = 0; // fileStored: from BEGIN to durable at its final name
+    ErrorCode code = ErrorCode::Ok; // fileFailed
+    QString message = {};           // fileFailed
+};
+
 struct ReceiverOptions
 {
     QString root;            // must exist
@@ -156,14 +171,10 @@ signals:
     void peerAuthenticated(quint64 connId, const QString &source);
     void peerDisconnected(quint64 connId);
     void authFailed(const QString &peerAddress, const QString &reason);
-    void fileStarted(quint64 connId, const QString &source, const QString &dbtag,
-                     const QString &path, qint64 size, qint64 offset);
-    void fileProgress(quint64 connId, const QString &source, const QString &dbtag,
-                      const QString &path, qint64 bytesDone, qint64 size);
-    void fileStored(const QString &source, const QString &dbtag, const QString &path, qint64 size,
-                    qint64 durationMs);
-    void fileFailed(const QString &source, const QString &dbtag, const QString &path,
-                    isocket::ErrorCode code, const QString &message);
+    void fileStarted(const isocket::ReceivedFile &file);
+    void fileProgress(const isocket::ReceivedFile &file);
+    void fileStored(const isocket::ReceivedFile &file);
+    void fileFailed(const isocket::ReceivedFile &file);
     void dbtagCompleted(const QString &source, const QString &dbtag, int files, qint64 bytes);
     void partialsSwept(int removed, qint64 bytes, int inUse);
 
@@ -306,3 +317,5 @@ private:
 };
 
 } // namespace isocket
+
+Q_DECLARE_METATYPE(isocket::ReceivedFile)

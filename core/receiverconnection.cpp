@@ -393,7 +393,9 @@ void ReceiverConnection::refuse(const Offer &offer, ErrorCode code, const QStrin
     }
     qCWarning(lcRecv).noquote() << "refused" << printable(describe(offer)) << "from"
                                 << m_peerAddress << ":" << printable(message);
-    m_receiver->forward(&Receiver::fileFailed, m_source, offer.dbtag, offer.path, code, message);
+    m_receiver->forward(&Receiver::fileFailed,
+                        ReceivedFile{.source = m_source, .dbtag = offer.dbtag, .path = offer.path,
+                                     .code = code, .message = message});
 }
 
 void ReceiverConnection::handleOffer(const Offer &m)
@@ -563,8 +565,10 @@ void ReceiverConnection::handleBegin(const Begin &m)
             m_writer.start(t.file.get(), t.written, qint64(t.offer.size) - t.written);
         }
     }
-    m_receiver->forward(&Receiver::fileStarted, m_id, m_source, t.offer.dbtag, t.offer.path,
-                        qint64(t.offer.size), t.startOffset);
+    m_receiver->forward(&Receiver::fileStarted,
+                        ReceivedFile{.connId = m_id, .source = m_source, .dbtag = t.offer.dbtag,
+                                     .path = t.offer.path, .size = qint64(t.offer.size),
+                                     .done = t.startOffset});
 }
 
 void ReceiverConnection::failTransfer(Transfer &t, ErrorCode code, const QString &message)
@@ -648,8 +652,9 @@ void ReceiverConnection::received(Transfer &t, qint64 bytes)
     }
     if (t.progressClock.elapsed() >= 100) {
         t.progressClock.restart();
-        m_receiver->forward(&Receiver::fileProgress, m_id, m_source, t.offer.dbtag, t.offer.path,
-                            t.written, size);
+        m_receiver->forward(&Receiver::fileProgress,
+                            ReceivedFile{.connId = m_id, .source = m_source, .dbtag = t.offer.dbtag,
+                                         .path = t.offer.path, .size = size, .done = t.written});
     }
 }
 
@@ -811,12 +816,16 @@ void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString 
                qUtf8Printable(displayName(offer.dbtag)), qUtf8Printable(printable(offer.path)),
                static_cast<unsigned long long>(offer.size), static_cast<long long>(ms),
                qUtf8Printable(rate(received, ms)));
-        m_receiver->forward(&Receiver::fileStored, m_source, offer.dbtag, offer.path,
-                            qint64(offer.size), ms);
+        m_receiver->forward(&Receiver::fileStored,
+                            ReceivedFile{.source = m_source, .dbtag = offer.dbtag,
+                                         .path = offer.path, .size = qint64(offer.size),
+                                         .durationMs = ms});
     } else {
         qCWarning(lcRecv).noquote() << "not stored" << printable(describe(offer)) << errorName(code)
                                     << ":" << printable(message);
-        m_receiver->forward(&Receiver::fileFailed, m_source, offer.dbtag, offer.path, code, message);
+        m_receiver->forward(&Receiver::fileFailed,
+                            ReceivedFile{.source = m_source, .dbtag = offer.dbtag,
+                                         .path = offer.path, .code = code, .message = message});
     }
 }
 

@@ -177,59 +177,44 @@ void ReceiverService::doStart()
         u.message = reason;
         add(std::move(u));
     });
-    auto file = [](Kind kind, quint64 connId, const QString &source, const QString &dbtag,
-                   const QString &path) {
+    auto file = [](Kind kind, const ReceivedFile &f) {
         ReceiverUpdate u;
         u.kind = kind;
-        u.connId = connId;
-        u.source = source;
-        u.dbtag = dbtag;
-        u.path = path;
+        u.connId = f.connId;
+        u.source = f.source;
+        u.dbtag = f.dbtag;
+        u.path = f.path;
+        u.size = f.size;
+        u.done = f.done;
+        u.durationMs = f.durationMs;
+        u.code = f.code;
+        u.message = f.message;
         return u;
     };
     connect(r, &Receiver::fileStarted, c,
-            [this, file](quint64 connId, const QString &source, const QString &dbtag,
-                         const QString &path, qint64 size, qint64 offset) {
-                ReceiverUpdate u = file(Kind::FileStarted, connId, source, dbtag, path);
-                u.size = size;
-                u.done = offset;
-                add(std::move(u));
-            });
+            [this, file](const ReceivedFile &f) { add(file(Kind::FileStarted, f)); });
     connect(r, &Receiver::fileProgress, c,
-            [this, file](quint64 connId, const QString &source, const QString &dbtag,
-                         const QString &path, qint64 bytesDone, qint64 size) {
-                ReceiverUpdate u = file(Kind::FileProgress, connId, source, dbtag, path);
-                u.size = size;
-                u.done = bytesDone;
-                add(std::move(u));
-            });
-    connect(r, &Receiver::fileStored, c,
-            [this, file](const QString &source, const QString &dbtag, const QString &path,
-                         qint64 size, qint64 durationMs) {
-                ReceiverUpdate u = file(Kind::FileStored, 0, source, dbtag, path);
-                u.size = size;
-                u.durationMs = durationMs;
-                {
-                    std::lock_guard lock(m_statusMutex);
-                    ++m_status.stored;
-                }
-                add(std::move(u));
-            });
-    connect(r, &Receiver::fileFailed, c,
-            [this, file](const QString &source, const QString &dbtag, const QString &path,
-                         ErrorCode code, const QString &message) {
-                ReceiverUpdate u = file(Kind::FileFailed, 0, source, dbtag, path);
-                u.code = code;
-                u.message = message;
-                {
-                    std::lock_guard lock(m_statusMutex);
-                    ++m_status.failed;
-                }
-                add(std::move(u));
-            });
+            [this, file](const ReceivedFile &f) { add(file(Kind::FileProgress, f)); });
+    connect(r, &Receiver::fileStored, c, [this, file](const ReceivedFile &f) {
+        {
+            std::lock_guard lock(m_statusMutex);
+            ++m_status.stored;
+        }
+        add(file(Kind::FileStored, f));
+    });
+    connect(r, &Receiver::fileFailed, c, [this, file](const ReceivedFile &f) {
+        {
+            std::lock_guard lock(m_statusMutex);
+            ++m_status.failed;
+        }
+        add(file(Kind::FileFailed, f));
+    });
     connect(r, &Receiver::dbtagCompleted, c,
-            [this, file](const QString &source, const QString &dbtag, int files, qint64 bytes) {
-                ReceiverUpdate u = file(Kind::DbtagCompleted, 0, source, dbtag, QString());
+            [this](const QString &source, const QString &dbtag, int files, qint64 bytes) {
+                ReceiverUpdate u;
+                u.kind = Kind::DbtagCompleted;
+                u.source = source;
+                u.dbtag = dbtag;
                 u.files = files;
                 u.size = bytes;
                 add(std::move(u));

@@ -195,8 +195,8 @@ void TestReceiver::storeFile()
         mtimeNsOf(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), QStringLiteral("a.dat"))),
         MtimeNs);
     QCOMPARE(stored.size(), 1);
-    QCOMPARE(stored.at(0).at(0).toString(), QStringLiteral("ed1"));
-    QCOMPARE(stored.at(0).at(3).toLongLong(), data.size());
+    QCOMPARE(stored.at(0).at(0).value<ReceivedFile>().source, QStringLiteral("ed1"));
+    QCOMPARE(stored.at(0).at(0).value<ReceivedFile>().size, data.size());
     QCOMPARE(started.size(), 1);
 }
 
@@ -593,7 +593,7 @@ void TestReceiver::checksumMismatch()
     QCOMPARE(s->code, ErrorCode::ChecksumMismatch);
     QVERIFY(allEntries(f.root + QStringLiteral("/ed1/DC1")).isEmpty());
     QCOMPARE(failed.size(), 1);
-    QCOMPARE(failed.at(0).at(3).value<ErrorCode>(), ErrorCode::ChecksumMismatch);
+    QCOMPARE(failed.at(0).at(0).value<ReceivedFile>().code, ErrorCode::ChecksumMismatch);
     // The connection goes on.
     QCOMPARE(c.storeFile(2, QStringLiteral("DC1"), QStringLiteral("a"), data, MtimeNs),
              ErrorCode::Ok);

@@ -233,23 +233,26 @@ void Sender::onReports(int index, const QList<FileReport> &reports)
         u.ticket = r.ticket;
         u.done = r.done;
         u.size = r.size;
+        u.durationMs = r.durationMs;
+        u.error = r.error;
         switch (r.kind) {
         case FileReport::Kind::Started: u.kind = FileUpdate::Kind::Started; break;
         case FileReport::Kind::Progress: u.kind = FileUpdate::Kind::Progress; break;
-        case FileReport::Kind::Delivered:
-            u.kind = FileUpdate::Kind::Delivered;
-            u.durationMs = r.durationMs;
-            onDelivered(link, r);
-            break;
-        case FileReport::Kind::Failed:
-            u.kind = FileUpdate::Kind::Failed;
-            u.error = r.error;
-            --link.assigned;
-            m_engine->fileFailed(r.ticket, r.error);
-            break;
+        case FileReport::Kind::Delivered: u.kind = FileUpdate::Kind::Delivered; break;
+        case FileReport::Kind::Failed: u.kind = FileUpdate::Kind::Failed; break;
         }
     }
+    // First what happened on the link, then what the engine makes of it (a file marked, queued
+    // again), so that whoever follows both sees them in that order.
     Q_EMIT filesReported(updates);
+    for (const FileReport &r : reports) {
+        if (r.kind == FileReport::Kind::Delivered) {
+            onDelivered(link, r);
+        } else if (r.kind == FileReport::Kind::Failed) {
+            --link.assigned;
+            m_engine->fileFailed(r.ticket, r.error);
+        }
+    }
     feed(link); // once for the batch
 }
 

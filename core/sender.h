@@ -39,7 +39,7 @@ public:
 Q_SIGNALS:
     void linkStateChanged(int link, isocket::LinkState state, const QString &detail, int retryInMs);
     // What a connection reported in one batch (Started, Progress, Delivered, Failed), in order,
-    // once the engine has been told (a Delivered file is marked, or queued again, by then).
+    // just before the engine is told (which then marks a Delivered file, or queues it again).
     void filesReported(const QList<isocket::FileUpdate> &updates);
     // Every link gave up (wrong secret, version, or --once out of attempts): an operator must act.
     void permanentError(const isocket::Error &error);

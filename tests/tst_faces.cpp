@@ -3,7 +3,8 @@
 // identically through the console's path (`isocket send` / `isocket receive`, cli::sendSetup()
 // and cli::receiveSetup()) and the window's path (`isocket-gui --role …`, resolveStartup()); and
 // every key changes something there, so a key that maps nowhere fails, unless it is one of the
-// documented face-only keys (general.log: each face opens its log itself).
+// documented face-only keys (general.log: each face opens its log itself). And what a new face
+// plugs into: the agent's and the service's events, in batches, in order, across threads.
 
 #include "cli/cli.h"
 #include "core/config.h"
@@ -11,9 +12,11 @@
 #include "core/receiverservice.h"
 #include "core/tls.h"
 #include "gui/startup.h"
+#include "tests/testlib/testtree.h"
 
 #include <QApplication>
 #include <QFile>
+#include <QHash>
 #include <QMap>
 #include <QTemporaryDir>
 #include <QTest>
@@ -122,6 +125,7 @@ private slots:
     void everyKeyHasATestValue();
     void everyKeyReachesTheEngineAlikeFromEveryFace_data();
     void everyKeyReachesTheEngineAlikeFromEveryFace();
+    void eventsComeInBatchesInOrder();
 
 private:
     struct Variation
@@ -315,6 +319,82 @@ void TestFaces::everyKeyReachesTheEngineAlikeFromEveryFace()
         reached |= describe(before.value()) != c;
     }
     QVERIFY2(reached, qPrintable(key + QStringLiteral(" changes nothing the engine runs with")));
+}
+
+void TestFaces::eventsComeInBatchesInOrder()
+{
+    // A face on the GUI thread, the agent and the service each on a thread of its own: every
+    // file goes Queued, Started, Delivered, Marked in that order, the updates come as lists (far
+    // fewer signals than updates), and both snapshots end with the counts.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    constexpr int Files = 40;
+    for (int i = 0; i < Files; ++i)
+        QVERIFY(test::writeFile(data + QStringLiteral("/DC20240101000000/f%1.dat").arg(i),
+                                test::patternBytes(1000 + i, quint32(i))));
+    QVERIFY(test::makeDbtag(data, QStringLiteral("DC20240101000000"), true, false, 1704067200));
+
+    ReceiverSetup rs;
+    rs.options = ReceiverOptions{tmp.filePath(QStringLiteral("received")), QByteArray(), 0};
+    rs.port = 0;
+    ReceiverService service(rs);
+    QList<ReceiverUpdate> received;
+    int receiverBatches = 0;
+    connect(&service, &ReceiverService::updated, this, [&](const QList<ReceiverUpdate> &u) {
+        received += u;
+        ++receiverBatches;
+    });
+    service.start();
+    QTRY_COMPARE(service.status().run, ReceiverStatus::Run::Listening);
+
+    Config config;
+    config.dataRoot = data;
+    config.port = service.status().port;
+    config.source = QStringLiteral("ed-faces");
+    auto setup = EdAgentSetup::fromConfig(config);
+    QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
+    EdAgent agent(setup.value());
+    QList<FileUpdate> updates;
+    int batches = 0;
+    connect(&agent, &EdAgent::filesChanged, this, [&](const QList<FileUpdate> &u) {
+        QVERIFY(QThread::currentThread() == thread()); // queued to the face's thread
+        updates += u;
+        ++batches;
+    });
+    EdStatus last;
+    connect(&agent, &EdAgent::statusChanged, this, [&](const EdStatus &s) { last = s; });
+    agent.start();
+    QTRY_VERIFY_WITH_TIMEOUT(last.dbtagsFinished == 1 && last.idle, 30000 * test::timeoutFactor());
+
+    QHash<QString, QList<FileUpdate::Kind>> byFile;
+    for (const FileUpdate &u : std::as_const(updates))
+        byFile[u.ticket.relPath] << u.kind;
+    QCOMPARE(byFile.size(), Files);
+    for (auto it = byFile.cbegin(); it != byFile.cend(); ++it) {
+        QList<FileUpdate::Kind> kinds = it.value();
+        kinds.removeAll(FileUpdate::Kind::Progress);
+        QVERIFY2(kinds == (QList<FileUpdate::Kind>{FileUpdate::Kind::Queued,
+                                                   FileUpdate::Kind::Started,
+                                                   FileUpdate::Kind::Delivered,
+                                                   FileUpdate::Kind::Marked}),
+                 qPrintable(it.key()));
+    }
+    QVERIFY2(batches < updates.size() / 4,
+             qPrintable(QStringLiteral("%1 signals for %2 updates").arg(batches).arg(updates.size())));
+    QCOMPARE(last.run, EdStatus::Run::Running);
+    QCOMPARE(last.queued, 0);
+    QCOMPARE(last.failed, 0);
+
+    QTRY_COMPARE(service.status().stored, Files);
+    const auto storedUpdates = [&] {
+        int n = 0;
+        for (const ReceiverUpdate &u : std::as_const(received))
+            n += u.kind == ReceiverUpdate::Kind::FileStored ? 1 : 0;
+        return n;
+    };
+    QTRY_COMPARE(storedUpdates(), Files);
+    QVERIFY(receiverBatches < received.size());
 }
 
 QTEST_MAIN(TestFaces)

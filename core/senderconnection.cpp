@@ -124,6 +124,21 @@ void SenderConnection::setState(LinkState state, const QString &detail, int retr
     Q_EMIT stateChanged(m_index, state, detail, retryInMs);
 }
 
+void SenderConnection::dropSocket()
+{
+    if (!m_socket)
+        return;
+    // Nothing of it reaches us any more; it is closed and deleted on the next turn of the event
+    // loop, not now: lose() is mostly called from one of the socket's own signals (readyRead,
+    // encrypted, errorOccurred), and a QSslSocket torn down inside its own handshake or
+    // decryption code freed its TLS state twice (AddressSanitizer: double free, issue 15).
+    QAbstractSocket *socket = m_socket;
+    m_socket = nullptr;
+    socket->disconnect(this);
+    QMetaObject::invokeMethod(socket, &QAbstractSocket::abort, Qt::QueuedConnection);
+    socket->deleteLater();
+}
+
 void SenderConnection::connectNow()
 {
     if (m_stopping)
@@ -136,11 +151,7 @@ void SenderConnection::connectNow()
         }
         m_options.secret = secret.value();
     }
-    if (m_socket) {
-        m_socket->disconnect(this);
-        m_socket->abort();
-        m_socket->deleteLater();
-    }
+    dropSocket();
     if (m_options.tls) {
         auto *tls = new QSslSocket(this);
         tls->setSslConfiguration(tlsConfiguration(*m_options.tls));
@@ -237,12 +248,7 @@ void SenderConnection::lose(const Error &error)
 {
     flushReports();
     m_watchdog.stop();
-    if (m_socket) {
-        m_socket->disconnect(this);
-        m_socket->abort();
-        m_socket->deleteLater();
-        m_socket = nullptr;
-    }
+    dropSocket();
     // Everything not confirmed goes back to the engine, unmarked.
     QList<FileTicket> back;
     for (auto &[id, t] : m_offers)

@@ -151,6 +151,7 @@ private:
     void reportFailed(const FileTicket &ticket, const Error &error);
     void flushReports(); // hands the batch over now (before any other signal)
     void lose(const Error &error); // connection lost: return tickets, schedule reconnect
+    void dropSocket();             // stops hearing the socket; closes and deletes it next turn
     void armWatchdog();
     int room() const;
     int throttleDelayMs(qint64 nextChunk);

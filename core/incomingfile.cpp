@@ -1,7 +1,6 @@
 #include "core/incomingfile.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 
 #include <limits>
 
@@ -309,7 +308,7 @@ std::optional<Error> IncomingFile::end(StreamWriter &writer, const Hash128 &hash
     std::function<int(int)> finishLater;
     if (overlapped) {
         written = writer.finishAsync(finishFile);
-    } else if (m_slot->anonymous) {
+    } else if (m_slot->anonymous()) {
         // Written unnamed: nothing can see it before the committer links it in, so the committer
         // finishes it (small files: two syscalls of the few left on this thread per file).
         finishLater = finishFile;
@@ -317,27 +316,16 @@ std::optional<Error> IncomingFile::end(StreamWriter &writer, const Hash128 &hash
         removePartial();
         return Error{r.error().code, describe() + QStringLiteral(": ") + r.error().message};
     }
-    // Its inode, size and mtime as finished: once committed, the store knows its hash without
-    // opening it again (the manifest, a repeated OFFER). Without them it reads the xattr.
-    StoredStamp stamp;
-    if (struct stat st; ::fstat(m_file.get(), &st) == 0)
-        stamp = {st.st_dev, st.st_ino, size, m_offer.mtimeNs, hash};
-    // The directory the partial was created in at BEGIN: the rename must happen there.
-    CommitJob job;
-    // Checked again right before the rename: a directory moved away meanwhile gets no file.
-    job.inPlace = [store = &m_host.store(), slot = *m_slot] { return store->stillInPlace(slot); };
-    job.file = std::move(m_file);
-    job.dir = std::move(m_slot->dir);
-    if (!m_slot->anonymous)
-        job.partName = m_slot->partName;
-    job.finalName = m_slot->name;
-    job.written = std::move(written);
-    job.finish = std::move(finishLater);
+    auto request = m_host.store().prepareCommit(*m_slot, std::move(m_file), size, m_offer.mtimeNs,
+                                                hash);
+    request.job.written = std::move(written);
+    request.job.finish = std::move(finishLater);
     m_slot.reset();
     m_stage = Stage::Committing;
     // The registry entry now belongs to the commit: it outlives this file if need be.
     m_host.commit(std::exchange(m_key, QString()),
-                  {m_source, m_offer.dbtag, m_offer.path, size, m_clock, stamp}, std::move(job),
+                  {m_source, m_offer.dbtag, m_offer.path, size, m_clock, request.stamp},
+                  std::move(request.job),
                   replyTo, std::move(reply));
     return std::nullopt;
 }
@@ -356,7 +344,7 @@ void IncomingFile::keepForResume(bool streaming)
     // not have to read it back. Remembered before the key is free for another connection.
     if (m_stage == Stage::Writing && m_failure == ErrorCode::Ok && m_file.valid() && m_slot &&
         !streaming)
-        m_host.store().rememberPartial(*m_slot, m_file.get(), m_written, m_hasher);
+        m_host.store().rememberPartial(*m_slot, m_file, m_written, m_hasher);
 }
 
 } // namespace isocket

@@ -9,10 +9,12 @@
 // got only its share of the CPU among everything else that ran (issue 6: 50 EDs at once).
 // What the connections share is made for that: the store and the registry of files being
 // written lock, the committer's queue locks, and answers for a connection (a commit, a
-// manifest) are posted to its thread.
+// manifest, a hashed partial) are posted straight to its thread by the thread that has them
+// (the committer's, a pool's), never through this one. A connection sees the receiver only
+// through ConnectionHost (connectionhost.h), which the receiver implements.
 //
 // Owns the listening server, the store, the committer (its worker thread), the I/O threads
-// and, in them, one ReceiverConnection per accepted socket (each deletes itself when its peer
+// (EventLoopThread) and, in them, one ReceiverConnection per accepted socket (each deletes itself when its peer
 // goes; the rest go when the receiver does). Also holds the registry of files being written, so
 // two connections never write the same file. Lives in the thread that created it (normally the
 // main thread), where its signals are emitted; calls return at once, except close() and the

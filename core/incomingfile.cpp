@@ -187,8 +187,8 @@ void IncomingFile::begin(StreamWriter &writer, qint64 offset)
             writer.start(m_file.get(), m_written, qint64(m_offer.size) - m_written);
         }
     }
-    m_host.reportFileStarted(m_connId, m_source, m_offer.dbtag, m_offer.path,
-                             qint64(m_offer.size), m_startOffset);
+    m_host.reportFileStarted(m_connId, m_source, m_offer.dbtag, m_offer.path, qint64(m_offer.size),
+                             m_startOffset);
 }
 
 void IncomingFile::fail(ErrorCode code, const QString &message)
@@ -247,7 +247,8 @@ void IncomingFile::received(StreamWriter &writer, qint64 bytes)
         m_space.written(m_written - m_spaceCounted);
         m_spaceCounted = m_written;
     }
-    if (m_failure == ErrorCode::Ok && !writer.direct() && m_written - m_flushed >= WriteBehindBytes) {
+    if (m_failure == ErrorCode::Ok && !writer.direct() &&
+        m_written - m_flushed >= WriteBehindBytes) {
         // Write-behind: hand the pages to the disk while the rest arrives, so the sync
         // after END finds little left to write. Otherwise nothing of a 1 GiB file reaches the
         // disk before its last byte (it stays under the dirty thresholds) and the disk idles
@@ -257,8 +258,7 @@ void IncomingFile::received(StreamWriter &writer, qint64 bytes)
     }
     if (m_progressClock.elapsed() >= ProgressIntervalMs) {
         m_progressClock.restart();
-        m_host.reportFileProgress(m_connId, m_source, m_offer.dbtag, m_offer.path, m_written,
-                                  size);
+        m_host.reportFileProgress(m_connId, m_source, m_offer.dbtag, m_offer.path, m_written, size);
     }
 }
 
@@ -276,8 +276,8 @@ std::optional<Error> IncomingFile::end(StreamWriter &writer, const Hash128 &hash
     const qint64 size = qint64(m_offer.size);
     // A file written directly is finished by the writer's pool (its last write, then its mtime
     // and xattr) while the next one arrives; the committer waits for that before syncing it.
-    const bool overlapped =
-        m_failure == ErrorCode::Ok && writer.direct() && m_written == size && hash == m_hasher.result();
+    const bool overlapped = m_failure == ErrorCode::Ok && writer.direct() && m_written == size &&
+                            hash == m_hasher.result();
     if (m_failure == ErrorCode::Ok && !overlapped) {
         if (auto r = writer.finish(); !r)
             fail(r.error().code, describe() + QStringLiteral(": ") + r.error().message);
@@ -316,8 +316,8 @@ std::optional<Error> IncomingFile::end(StreamWriter &writer, const Hash128 &hash
         removePartial();
         return Error{r.error().code, describe() + QStringLiteral(": ") + r.error().message};
     }
-    auto request = m_host.store().prepareCommit(*m_slot, std::move(m_file), size, m_offer.mtimeNs,
-                                                hash);
+    auto request =
+        m_host.store().prepareCommit(*m_slot, std::move(m_file), size, m_offer.mtimeNs, hash);
     request.job.written = std::move(written);
     request.job.finish = std::move(finishLater);
     m_slot.reset();
@@ -325,8 +325,7 @@ std::optional<Error> IncomingFile::end(StreamWriter &writer, const Hash128 &hash
     // The registry entry now belongs to the commit: it outlives this file if need be.
     m_host.commit(std::exchange(m_key, QString()),
                   {m_source, m_offer.dbtag, m_offer.path, size, m_clock, request.stamp},
-                  std::move(request.job),
-                  replyTo, std::move(reply));
+                  std::move(request.job), replyTo, std::move(reply));
     return std::nullopt;
 }
 

@@ -199,33 +199,31 @@ void Receiver::writeManifest(ReceiveStore::ManifestDraft draft, QObject *replyTo
                              ManifestReply reply)
 {
     EventLoopThread *io = ioThreadOf(replyTo);
-    m_manifestWriter.start(
-        [this, io, target = QPointer<QObject>(replyTo), draft = std::move(draft),
-         reply = std::move(reply)] {
-            Result<void> result = draft.write();
-            if (result)
-                m_store.manifestWritten(draft);
-            // The destructor waits for this pool after the I/O threads are gone: answer()
-            // then drops it.
-            answer(io, [target, reply, result = std::move(result)] {
-                if (target)
-                    reply(result);
-            });
-        });
-}
-
-void Receiver::findPartial(const FileSlot &slot, qint64 size, QObject *replyTo,
-                           PartialReply reply)
-{
-    EventLoopThread *io = ioThreadOf(replyTo);
-    m_partialHasher.start([this, io, target = QPointer<QObject>(replyTo), slot, size,
-                           reply = std::move(reply)] {
-        auto found = m_store.findPartial(slot, size);
-        answer(io, [target, reply, found = std::move(found)] {
+    m_manifestWriter.start([this, io, target = QPointer<QObject>(replyTo), draft = std::move(draft),
+                            reply = std::move(reply)] {
+        Result<void> result = draft.write();
+        if (result)
+            m_store.manifestWritten(draft);
+        // The destructor waits for this pool after the I/O threads are gone: answer()
+        // then drops it.
+        answer(io, [target, reply, result = std::move(result)] {
             if (target)
-                reply(found);
+                reply(result);
         });
     });
+}
+
+void Receiver::findPartial(const FileSlot &slot, qint64 size, QObject *replyTo, PartialReply reply)
+{
+    EventLoopThread *io = ioThreadOf(replyTo);
+    m_partialHasher.start(
+        [this, io, target = QPointer<QObject>(replyTo), slot, size, reply = std::move(reply)] {
+            auto found = m_store.findPartial(slot, size);
+            answer(io, [target, reply, found = std::move(found)] {
+                if (target)
+                    reply(found);
+            });
+        });
 }
 
 bool Receiver::answer(EventLoopThread *io, std::function<void()> fn)
@@ -634,23 +632,22 @@ void Receiver::commit(const QString &key, CommittingFile file, CommitJob job, QO
                       CommitReply reply)
 {
     EventLoopThread *io = ioThreadOf(replyTo);
-    m_committer->submit(std::move(job), [this, key, file = std::move(file), io,
-                                         target = QPointer<QObject>(replyTo),
-                                         reply = std::move(reply)](ErrorCode code,
-                                                                   const QString &message) {
-        // On the committer's thread, once the file is durable (or failed): free for another
-        // connection, known to the store, and then told to the connection, in its thread.
-        release(key);
-        if (code == ErrorCode::Ok)
-            m_store.remember(file.source, file.dbtag, file.path, file.stamp);
-        const bool posted = answer(io, [this, target, reply, file, code, message] {
-            if (target && reply(code, message))
-                return;
-            reportCommittedLater(file, code, message);
+    m_committer->submit(
+        std::move(job), [this, key, file = std::move(file), io, target = QPointer<QObject>(replyTo),
+                         reply = std::move(reply)](ErrorCode code, const QString &message) {
+            // On the committer's thread, once the file is durable (or failed): free for another
+            // connection, known to the store, and then told to the connection, in its thread.
+            release(key);
+            if (code == ErrorCode::Ok)
+                m_store.remember(file.source, file.dbtag, file.path, file.stamp);
+            const bool posted = answer(io, [this, target, reply, file, code, message] {
+                if (target && reply(code, message))
+                    return;
+                reportCommittedLater(file, code, message);
+            });
+            if (!posted)
+                reportCommittedLater(file, code, message);
         });
-        if (!posted)
-            reportCommittedLater(file, code, message);
-    });
 }
 
 void Receiver::reportCommittedLater(const CommittingFile &file, ErrorCode code,

@@ -14,11 +14,11 @@
 // through ConnectionHost (connectionhost.h), which the receiver implements.
 //
 // Owns the listening server, the store, the committer (its worker thread), the I/O threads
-// (EventLoopThread) and, in them, one ReceiverConnection per accepted socket (each deletes itself when its peer
-// goes; the rest go when the receiver does). Also holds the registry of files being written, so
-// two connections never write the same file. Lives in the thread that created it (normally the
-// main thread), where its signals are emitted; calls return at once, except close() and the
-// destructor, which wait for the I/O threads to drop their connections.
+// (EventLoopThread) and, in them, one ReceiverConnection per accepted socket (each deletes itself
+// when its peer goes; the rest go when the receiver does). Also holds the registry of files being
+// written, so two connections never write the same file. Lives in the thread that created it
+// (normally the main thread), where its signals are emitted; calls return at once, except close()
+// and the destructor, which wait for the I/O threads to drop their connections.
 //
 // Partials nobody writes any more are removed once they are older than partialMaxAgeSecs
 // (partialsweeper.h), on a thread of the receiver's own.

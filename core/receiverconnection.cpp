@@ -90,8 +90,7 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, const QBy
         // above covers it too.
         m_tls->setSslConfiguration(tlsConfiguration(*m_host.options().tls));
         connect(m_tls, &QSslSocket::errorOccurred, this, [this](QAbstractSocket::SocketError e) {
-            if (e != QAbstractSocket::SslHandshakeFailedError ||
-                !m_host.mayLogUnauthenticated())
+            if (e != QAbstractSocket::SslHandshakeFailedError || !m_host.mayLogUnauthenticated())
                 return;
             qCWarning(lcRecv).noquote()
                 << "TLS handshake with" << m_peerAddress << "failed:"
@@ -290,9 +289,8 @@ void ReceiverConnection::handleHello(const Hello &m)
     m_source = m.source;
     m_clientNonce = m.nonce;
     m_serverNonce = randomNonce();
-    send(Challenge{
-        m_version, m_serverNonce,
-        proof(m_host.secret(), Role::Receiver, m_clientNonce, m_serverNonce, m_source)});
+    send(Challenge{m_version, m_serverNonce,
+                   proof(m_host.secret(), Role::Receiver, m_clientNonce, m_serverNonce, m_source)});
     m_phase = Phase::AwaitAuth;
 }
 
@@ -335,8 +333,7 @@ std::optional<QString> ReceiverConnection::peerRefusal(const PeerList &peers,
     if (listed.isEmpty())
         return QStringLiteral("source '%1' has the key %2, which is not in the peers file %3: to "
                               "accept it, add the line '%1 %2' and reload (SIGHUP)")
-            .arg(printable(source, 64), fingerprintText(fingerprint),
-                 m_host.options().peersFile);
+            .arg(printable(source, 64), fingerprintText(fingerprint), m_host.options().peersFile);
     return QStringLiteral("source '%1' has the key %2, which the peers file %3 lists for '%4' "
                           "only: one ED cannot write as another")
         .arg(printable(source, 64), fingerprintText(fingerprint), m_host.options().peersFile,
@@ -362,8 +359,8 @@ QString ReceiverConnection::describe(const Offer &offer) const
 std::unique_ptr<IncomingFile> ReceiverConnection::makeFile(const Offer &offer)
 {
     // An older ED would take a code it does not know for a broken frame.
-    const ErrorCode completeCode = m_version >= DatasetCompleteVersion ? ErrorCode::DatasetComplete
-                                                                       : ErrorCode::BadPath;
+    const ErrorCode completeCode =
+        m_version >= DatasetCompleteVersion ? ErrorCode::DatasetComplete : ErrorCode::BadPath;
     return std::make_unique<IncomingFile>(m_host, m_id, m_source, nameRules(), completeCode, offer);
 }
 
@@ -545,11 +542,11 @@ void ReceiverConnection::handleEnd(const End &m)
     IncomingFile &f = *m_transfers.at(m.id);
     f.generation = ++m_generation;
     // The committer answers in this thread, as long as we are here; otherwise the host reports.
-    const auto failure = f.end(m_writer, m.hash, this,
-                               [this, id = m.id, generation = f.generation](
-                                   ErrorCode code, const QString &message) {
-                                   return onCommitted(id, generation, code, message);
-                               });
+    const auto failure =
+        f.end(m_writer, m.hash, this,
+              [this, id = m.id, generation = f.generation](ErrorCode code, const QString &message) {
+                  return onCommitted(id, generation, code, message);
+              });
     if (failure)
         replyStored(m.id, failure->code, failure->message);
 }
@@ -667,18 +664,16 @@ void ReceiverConnection::finishClose()
 {
     const PendingClose close = std::move(*m_close);
     m_close.reset();
-    auto draft =
-        m_host.store().prepareManifest(m_source, close.dbtag, close.entries, nameRules());
+    auto draft = m_host.store().prepareManifest(m_source, close.dbtag, close.entries, nameRules());
     if (!draft)
         return manifestWritten(close.id, close.dbtag, int(close.entries.size()), 0, draft.error());
     // Its write and two fsyncs happen off this thread, which serves many connections: 50 EDs
     // closing their dbtags at once queued 100 fsyncs here.
     const qint64 bytes = draft.value().bytes;
-    m_host.writeManifest(std::move(draft).value(), this,
-                         [this, id = close.id, dbtag = close.dbtag, files = int(close.entries.size()),
-                          bytes](const Result<void> &result) {
-                             manifestWritten(id, dbtag, files, bytes, result);
-                         });
+    m_host.writeManifest(
+        std::move(draft).value(), this,
+        [this, id = close.id, dbtag = close.dbtag, files = int(close.entries.size()),
+         bytes](const Result<void> &result) { manifestWritten(id, dbtag, files, bytes, result); });
 }
 
 void ReceiverConnection::manifestWritten(quint32 closeId, const QString &dbtag, int files,

@@ -155,7 +155,7 @@ private:
     QTcpSocket *m_socket; // child
     QSslSocket *m_tls = nullptr; // m_socket, when the receiver speaks TLS
     Fingerprint m_fingerprint;   // of the ED's certificate, once HELLO was checked (TLS)
-    ConnectionHost &m_host; // outlives us (the Receiver stops our thread before it goes)
+    ConnectionHost &m_host;      // outlives us (the Receiver stops our thread before it goes)
     QString m_peerAddress;
     QByteArray m_peerKey;          // the address as the host's admit() counted it
     bool m_admitted = true;        // holds a place among the connections not authenticated

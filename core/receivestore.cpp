@@ -183,14 +183,13 @@ bool reachableAt(const UniqueFd &rootFd, const QStringList &components, dev_t de
 
 } // namespace
 
-
 struct FileSlot::Data
 {
-    SharedFd dir;        // the directory holding the final name (shared with the store's cache)
-    dev_t dev = 0;       // its filesystem
-    QStringList dirPath; // source, dbtag and subdirectories: the key of `dir` in the cache
-    QString name;        // the final name (last path component)
-    QString partName;    // the hidden partial next to it
+    SharedFd dir;           // the directory holding the final name (shared with the store's cache)
+    dev_t dev = 0;          // its filesystem
+    QStringList dirPath;    // source, dbtag and subdirectories: the key of `dir` in the cache
+    QString name;           // the final name (last path component)
+    QString partName;       // the hidden partial next to it
     bool anonymous = false; // the file being written has no name yet (O_TMPFILE): no partial
 
     int dirFd() const { return dir->get(); }
@@ -732,8 +731,8 @@ void ReceiveStore::rememberPartial(const FileSlot &slot, const UniqueFd &file, q
                                    const Hasher &hasher)
 {
     struct stat st;
-    if (slot.d->anonymous || length <= 0 || ::fstat(file.get(), &st) != 0 ||
-        !S_ISREG(st.st_mode) || st.st_size != length)
+    if (slot.d->anonymous || length <= 0 || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size != length)
         return;
     m_partials->know(partialKey(slot), st, hasher);
 }
@@ -1106,7 +1105,7 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
     draft.m_dir = std::make_shared<UniqueFd>(std::move(dbtagDir).value());
     draft.m_dbtagKey = dbtagKey;
     draft.m_shown = m_root + QLatin1Char('/') + source + QLatin1Char('/') + displayName(dbtag) +
-                  QLatin1Char('/') + QLatin1String(ManifestName);
+                    QLatin1Char('/') + QLatin1String(ManifestName);
     draft.m_text = manifestText(source, dbtag, stored);
     draft.bytes = bytes;
     return draft;

@@ -74,12 +74,19 @@ Committer::~Committer()
 
 quint64 Committer::submit(CommitJob job)
 {
+    return submit(std::move(job), Done());
+}
+
+quint64 Committer::submit(CommitJob job, Done done)
+{
     quint64 token;
     {
         std::lock_guard lock(m_mutex);
         token = m_nextToken++;
         job.token = token;
         m_queue.push_back(std::move(job));
+        if (done)
+            m_done.emplace(token, std::move(done));
     }
     m_wake.notify_one();
     return token;
@@ -503,11 +510,31 @@ QByteArray Committer::hiddenLinkName()
            QByteArray::number(counter.fetch_add(1, std::memory_order_relaxed), 16);
 }
 
-void Committer::deliver(const std::vector<Outcome> &outcomes)
+void Committer::deliver(const std::vector<Outcome> &outcomesIn)
 {
+    // Those submitted with a function are answered here, on this thread; the rest by
+    // committed(), in the committer's thread.
+    std::vector<std::pair<Done, const Outcome *>> direct;
+    std::vector<Outcome> outcomes;
+    {
+        std::lock_guard lock(m_mutex);
+        for (const Outcome &o : outcomesIn) {
+            auto it = m_done.find(o.token);
+            if (it == m_done.end()) {
+                outcomes.push_back(o);
+                continue;
+            }
+            direct.emplace_back(std::move(it->second), &o);
+            m_done.erase(it);
+        }
+    }
+    for (const auto &[done, o] : direct)
+        done(o->code, o->message);
+    if (outcomes.empty())
+        return;
     QMetaObject::invokeMethod(
         this,
-        [this, outcomes] {
+        [this, outcomes = std::move(outcomes)] {
             QPointer<Committer> self(this);
             for (const Outcome &o : outcomes) {
                 emit committed(o.token, o.code, o.message);

@@ -24,8 +24,10 @@
 // Owns its worker thread (stopped and joined by the destructor; jobs still queued then are
 // dropped unreported, their partials left to be resumed, and a batch linked but not yet synced is
 // dropped unreported too: its files are at their final names and a repeated OFFER finds them
-// there) and the fds of queued jobs. Lives in the thread that created it; committed() is emitted
-// there, exactly once per token, in submission order.
+// there) and the fds of queued jobs. Lives in the thread that created it. Each job is answered
+// exactly once, in submission order: by committed(), emitted in that thread, or, for a job
+// submitted with a `done` function, by that function, called on the committer's own thread
+// (so the answer can go straight to the thread that waits for it; see Receiver::commit()).
 
 #include "core/error.h"
 #include "core/fileutil.h"
@@ -41,6 +43,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 class QThread;
@@ -104,6 +107,11 @@ public:
 
     // Queues the job; returns its token (never 0). Thread-safe, returns at once.
     quint64 submit(CommitJob job);
+    // The outcome of a job as committed() has it, called on the committer's thread instead of
+    // committed() (keep it short: it holds up the next batch). Called unless the committer is
+    // destroyed first (see above).
+    using Done = std::function<void(ErrorCode code, const QString &message)>;
+    quint64 submit(CommitJob job, Done done);
     // Queues the jobs together (they land in the same batch); returns their tokens in order.
     std::vector<quint64> submit(std::vector<CommitJob> jobs);
 
@@ -165,6 +173,7 @@ private:
     std::mutex m_mutex;
     std::condition_variable m_wake;
     std::deque<CommitJob> m_queue;
+    std::unordered_map<quint64, Done> m_done; // by token: the jobs answered by a function
     bool m_stop = false;
     quint64 m_nextToken = 1;
     std::atomic<quint64> m_batches{0};

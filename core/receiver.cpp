@@ -74,12 +74,12 @@ protected:
 
 Receiver::Receiver(ReceiverOptions options, QObject *parent)
     : QObject(parent), m_options(std::move(options)),
-      m_store(m_options.root, m_options.reserveBytes), m_committer(m_options.sync, m_options.arrival),
+      m_store(m_options.root, m_options.reserveBytes),
+      m_committer(std::make_unique<Committer>(m_options.sync, m_options.arrival)),
       m_server(std::make_unique<Listener>())
 {
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
     qRegisterMetaType<isocket::ReceivedFile>();
-    connect(&m_committer, &Committer::committed, this, &Receiver::onCommitted);
     m_manifestWriter.setObjectName(QStringLiteral("isocket-manifest"));
     m_manifestWriter.setMaxThreadCount(1);
     m_partialHasher.setObjectName(QStringLiteral("isocket-hash"));
@@ -104,10 +104,12 @@ Receiver::~Receiver()
     m_sweeper.waitForDone(); // it claims files in the registry
     m_acceptNotifier.reset(); // before the socket it watches
     m_server->close();
-    // Connections go with their threads (their destructors never call back into us); then
-    // nothing starts a manifest any more, and the manifest writer's results are posted to us:
-    // none after it is done.
+    // Connections go with their threads; then nothing submits a commit, starts a manifest or
+    // hashes a partial any more. The committer goes next: its answers (on its own thread) use
+    // the registry and the store, and are posted to I/O threads that take nothing any more
+    // (answer() says so) or to us (dropped with us). So are the pools' answers.
     stopIo();
+    m_committer.reset();
     m_manifestWriter.waitForDone();
     m_partialHasher.waitForDone();
     if (m_spareFd >= 0)
@@ -118,24 +120,17 @@ void Receiver::startIo()
 {
     int n = m_options.ioThreads > 0 ? m_options.ioThreads : QThread::idealThreadCount();
     n = qBound(1, n, MaxIoThreads);
-    m_io.resize(size_t(n));
     for (int i = 0; i < n; ++i) {
-        IoThread &io = m_io[size_t(i)];
-        io.thread = std::make_unique<QThread>();
-        io.thread->setObjectName(QStringLiteral("isocket-recv-%1").arg(i));
-        io.host = new QObject; // no parent: it lives in the I/O thread and dies there
-        io.host->moveToThread(io.thread.get());
-        connect(io.thread.get(), &QThread::finished, io.host, &QObject::deleteLater);
-        io.thread->start();
+        m_io.push_back(std::make_unique<EventLoopThread>(QStringLiteral("isocket-recv-%1").arg(i)));
+        m_io.back()->start();
     }
 }
 
 void Receiver::stopIo()
 {
-    for (IoThread &io : m_io) {
-        io.thread->quit();
-        io.thread->wait(); // its host, and with it its connections, deleted on the way out
-        io.host = nullptr;
+    for (auto &io : m_io) {
+        io->quit();
+        io->wait(); // its host, and with it its connections, deleted on the way out
     }
     // Accepted just before: their threads stopped before taking them.
     std::lock_guard lock(m_unservedMutex);
@@ -146,11 +141,20 @@ void Receiver::stopIo()
 
 void Receiver::onEachIoThread(const std::function<void(QObject *host)> &fn)
 {
-    for (IoThread &io : m_io) {
-        if (io.host)
+    for (auto &io : m_io) {
+        if (QObject *host = io->host())
             QMetaObject::invokeMethod(
-                io.host, [&fn, host = io.host] { fn(host); }, Qt::BlockingQueuedConnection);
+                host, [&fn, host] { fn(host); }, Qt::BlockingQueuedConnection);
     }
+}
+
+EventLoopThread *Receiver::ioThreadOf(const QObject *object) const
+{
+    for (const auto &io : m_io)
+        if (io->thread() == object->thread())
+            return io.get();
+    Q_ASSERT(false); // connections live in our I/O threads only
+    return nullptr;
 }
 
 QByteArray Receiver::secret() const
@@ -173,105 +177,75 @@ bool Receiver::setSecret(const QByteArray &secret)
 void Receiver::probeIoThreads(std::function<void()> alive)
 {
     auto left = std::make_shared<std::atomic<int>>(0);
-    for (const IoThread &io : m_io)
-        if (io.host)
+    for (const auto &io : m_io)
+        if (io->host())
             ++*left;
     if (*left == 0) {
         QMetaObject::invokeMethod(this, std::move(alive), Qt::QueuedConnection);
         return;
     }
     auto shared = std::make_shared<std::function<void()>>(std::move(alive));
-    for (const IoThread &io : m_io) {
-        if (!io.host)
-            continue;
-        QMetaObject::invokeMethod(
-            io.host,
-            [this, left, shared] {
-                // The last thread to answer hands the verdict back. `this` is alive: our
-                // destructor waits for the I/O threads, and drops what is posted to us after.
-                if (--*left == 0)
-                    QMetaObject::invokeMethod(this, *shared, Qt::QueuedConnection);
-            },
-            Qt::QueuedConnection);
+    for (const auto &io : m_io) {
+        io->post([this, left, shared] {
+            // The last thread to answer hands the verdict back. `this` is alive: our
+            // destructor waits for the I/O threads, and drops what is posted to us after.
+            if (--*left == 0)
+                QMetaObject::invokeMethod(this, *shared, Qt::QueuedConnection);
+        });
     }
 }
 
-void Receiver::writeManifest(ReceiverConnection *connection, ReceiveStore::ManifestDraft draft,
-                             quint32 closeId, const QString &dbtag, int files)
+void Receiver::writeManifest(ReceiveStore::ManifestDraft draft, QObject *replyTo,
+                             ManifestReply reply)
 {
-    QPointer<ReceiverConnection> target(connection);
-    QObject *host = connection->parent();
-    m_manifestWriter.start([this, target, host, draft = std::move(draft), closeId, dbtag, files] {
+    EventLoopThread *io = ioThreadOf(replyTo);
+    m_manifestWriter.start([this, io, target = QPointer<QObject>(replyTo), draft = std::move(draft),
+                            reply = std::move(reply)] {
         Result<void> result = draft.write();
-        QMetaObject::invokeMethod(
-            this,
-            [this, target, host, draft, closeId, dbtag, files, result = std::move(result)] {
-                if (result)
-                    m_store.manifestWritten(draft);
-                answer(host, [target, draft, closeId, dbtag, files, result] {
-                    if (target)
-                        target->manifestWritten(closeId, dbtag, files, draft.bytes, result);
-                });
-            },
-            Qt::QueuedConnection);
+        if (result)
+            m_store.manifestWritten(draft);
+        // The destructor waits for this pool after the I/O threads are gone: answer()
+        // then drops it.
+        answer(io, [target, reply, result = std::move(result)] {
+            if (target)
+                reply(result);
+        });
     });
 }
 
-void Receiver::findPartial(ReceiverConnection *connection, quint32 id, quint64 generation,
-                           FileSlot slot, qint64 size)
+void Receiver::findPartial(const FileSlot &slot, qint64 size, QObject *replyTo, PartialReply reply)
 {
-    QPointer<ReceiverConnection> target(connection);
-    QObject *host = connection->parent();
-    m_partialHasher.start([this, target, host, id, generation, slot = std::move(slot), size] {
-        auto found = m_store.findPartial(slot, size);
-        // Through our thread, like the manifest's answer: the destructor waits for this pool
-        // after the I/O threads are gone, and answer() is only called here.
-        QMetaObject::invokeMethod(
-            this,
-            [this, target, host, id, generation, slot, found = std::move(found)] {
-                answer(host, [target, id, generation, slot, found] {
-                    if (target)
-                        target->partialFound(id, generation, slot, found);
-                });
-            },
-            Qt::QueuedConnection);
-    });
+    EventLoopThread *io = ioThreadOf(replyTo);
+    m_partialHasher.start(
+        [this, io, target = QPointer<QObject>(replyTo), slot, size, reply = std::move(reply)] {
+            auto found = m_store.findPartial(slot, size);
+            answer(io, [target, reply, found = std::move(found)] {
+                if (target)
+                    reply(found);
+            });
+        });
 }
 
-bool Receiver::answer(QObject *host, std::function<void()> fn)
+bool Receiver::answer(EventLoopThread *io, std::function<void()> fn)
 {
-    if (!hostAlive(host))
-        return false;
-    bool first = false;
-    {
-        std::lock_guard lock(m_answersMutex);
-        auto &queue = m_answers[host];
-        first = queue.empty();
+    std::lock_guard lock(m_answersMutex);
+    auto &queue = m_answers[io];
+    if (!queue.empty()) { // a drain is posted already and has not run yet
         queue.push_back(std::move(fn));
+        return true;
     }
-    if (first) {
-        QMetaObject::invokeMethod(
-            host,
-            [this, host] {
-                std::vector<std::function<void()>> batch;
-                {
-                    std::lock_guard lock(m_answersMutex);
-                    batch.swap(m_answers[host]);
-                }
-                for (const auto &queued : batch)
-                    queued();
-            },
-            Qt::QueuedConnection);
-    }
-    return true;
-}
-
-bool Receiver::hostAlive(const QObject *host) const
-{
-    for (const IoThread &io : m_io)
-        if (io.host == host)
-            return host != nullptr;
-    return false;
+    const bool posted = io->post([this, io] {
+        std::vector<std::function<void()>> batch;
+        {
+            std::lock_guard drain(m_answersMutex);
+            batch.swap(m_answers[io]);
+        }
+        for (const auto &queued : batch)
+            queued();
+    });
+    if (posted)
+        queue.push_back(std::move(fn));
+    return posted;
 }
 
 bool Receiver::listen(const QHostAddress &address, quint16 port)
@@ -397,17 +371,13 @@ Result<int> Receiver::reloadPeers()
     qCInfo(lcRecv).noquote() << "peers file" << m_options.peersFile << "reloaded:" << list->size()
                              << "ED key(s) accepted";
     // A key taken off the list is cut off now, not at its next reconnect.
-    for (const IoThread &io : m_io) {
-        QObject *host = io.host;
-        QMetaObject::invokeMethod(
-            host,
-            [host, list] {
-                const auto connections =
-                    host->findChildren<ReceiverConnection *>(Qt::FindDirectChildrenOnly);
-                for (ReceiverConnection *c : connections)
-                    c->recheckPeer(*list);
-            },
-            Qt::QueuedConnection);
+    for (const auto &io : m_io) {
+        io->post([io = io.get(), list] {
+            const auto connections =
+                io->host()->findChildren<ReceiverConnection *>(Qt::FindDirectChildrenOnly);
+            for (ReceiverConnection *c : connections)
+                c->recheckPeer(*list);
+        });
     }
     return list->size();
 }
@@ -596,53 +566,51 @@ void Receiver::serve(qintptr socketDescriptor, const QByteArray &peer)
     const quint64 id = m_nextConnectionId++;
     ++m_connections;
     // In turn: the two connections of an ED land on two threads.
-    QObject *host = m_io[size_t(id % m_io.size())].host;
+    EventLoopThread *io = m_io[size_t(id % m_io.size())].get();
     {
         std::lock_guard lock(m_unservedMutex);
         m_unserved.insert(socketDescriptor);
     }
-    QMetaObject::invokeMethod(
-        host,
-        [this, host, socketDescriptor, id, peer] {
-            {
-                std::lock_guard lock(m_unservedMutex);
-                m_unserved.remove(socketDescriptor);
-            }
-            QTcpSocket *socket = m_options.tls ? new QSslSocket : new QTcpSocket;
-            if (!socket->setSocketDescriptor(socketDescriptor)) {
-                qCWarning(lcRecv).noquote()
-                    << "connection" << id << "dropped:" << socket->errorString();
-                delete socket;
-                ::close(int(socketDescriptor));
-                leave(peer);
-                QMetaObject::invokeMethod(
-                    this, [this] { --m_connections; }, Qt::QueuedConnection);
-                return;
-            }
-            auto *c = new ReceiverConnection(id, socket, peer, this, host); // child of host
-            // Re-emitted by us, in our thread (queued: we live in another one).
-            connect(c, &ReceiverConnection::peerAuthenticated, this, &Receiver::peerAuthenticated);
-            connect(c, &ReceiverConnection::authFailed, this,
-                    [this](const QString &address, const QString &reason) {
-                        ++m_authFailures;
-                        emit authFailed(address, reason);
-                    });
-            // Per-file events the connection hands to forward() itself: they cross to this
-            // thread only when somebody listens.
-            connect(c, &ReceiverConnection::finished, this, [this](quint64 connId) {
-                --m_connections;
-                emit peerDisconnected(connId);
-            });
-            // Posted before anything the connection emits: peerConnected comes first.
+    io->post([this, io, socketDescriptor, id, peer] {
+        {
+            std::lock_guard lock(m_unservedMutex);
+            m_unserved.remove(socketDescriptor);
+        }
+        QTcpSocket *socket = m_options.tls ? new QSslSocket : new QTcpSocket;
+        if (!socket->setSocketDescriptor(socketDescriptor)) {
+            qCWarning(lcRecv).noquote()
+                << "connection" << id << "dropped:" << socket->errorString();
+            delete socket;
+            ::close(int(socketDescriptor));
+            leave(peer);
             QMetaObject::invokeMethod(
-                this,
-                [this, id, peer = c->peerAddress()] {
-                    qCDebug(lcRecv).noquote() << "connection" << id << "from" << peer;
-                    emit peerConnected(id, peer);
-                },
-                Qt::QueuedConnection);
-        },
-        Qt::QueuedConnection);
+                this, [this] { --m_connections; }, Qt::QueuedConnection);
+            return;
+        }
+        // A child of the thread's host.
+        auto *c = new ReceiverConnection(id, socket, peer, *this, io->host());
+        // Re-emitted by us, in our thread (queued: we live in another one).
+        connect(c, &ReceiverConnection::peerAuthenticated, this, &Receiver::peerAuthenticated);
+        connect(c, &ReceiverConnection::authFailed, this,
+                [this](const QString &address, const QString &reason) {
+                    ++m_authFailures;
+                    emit authFailed(address, reason);
+                });
+        // Per-file events the connection reports through ConnectionHost: they cross to this
+        // thread only when somebody listens.
+        connect(c, &ReceiverConnection::finished, this, [this](quint64 connId) {
+            --m_connections;
+            emit peerDisconnected(connId);
+        });
+        // Posted before anything the connection emits: peerConnected comes first.
+        QMetaObject::invokeMethod(
+            this,
+            [this, id, peer = c->peerAddress()] {
+                qCDebug(lcRecv).noquote() << "connection" << id << "from" << peer;
+                emit peerConnected(id, peer);
+            },
+            Qt::QueuedConnection);
+    });
 }
 
 bool Receiver::claim(const QString &key)
@@ -660,37 +628,69 @@ void Receiver::release(const QString &key)
     m_busy.remove(key);
 }
 
-quint64 Receiver::commit(ReceiverConnection *connection, const QString &key, CommittingFile file,
-                         CommitJob job)
+void Receiver::commit(const QString &key, CommittingFile file, CommitJob job, QObject *replyTo,
+                      CommitReply reply)
 {
-    // Held across submit(): the committer's answer, in our thread, must find the entry.
-    std::lock_guard lock(m_pendingMutex);
-    const quint64 token = m_committer.submit(std::move(job));
-    m_pending.insert(token, PendingCommit{connection, connection->parent(), key, std::move(file)});
-    return token;
+    EventLoopThread *io = ioThreadOf(replyTo);
+    m_committer->submit(
+        std::move(job), [this, key, file = std::move(file), io, target = QPointer<QObject>(replyTo),
+                         reply = std::move(reply)](ErrorCode code, const QString &message) {
+            // On the committer's thread, once the file is durable (or failed): free for another
+            // connection, known to the store, and then told to the connection, in its thread.
+            release(key);
+            if (code == ErrorCode::Ok)
+                m_store.remember(file.source, file.dbtag, file.path, file.stamp);
+            const bool posted = answer(io, [this, target, reply, file, code, message] {
+                if (target && reply(code, message))
+                    return;
+                reportCommittedLater(file, code, message);
+            });
+            if (!posted)
+                reportCommittedLater(file, code, message);
+        });
 }
 
-void Receiver::onCommitted(quint64 token, ErrorCode code, const QString &message)
+void Receiver::reportCommittedLater(const CommittingFile &file, ErrorCode code,
+                                    const QString &message)
 {
-    PendingCommit pending;
-    {
-        std::lock_guard lock(m_pendingMutex);
-        pending = m_pending.take(token);
-    }
-    release(pending.key);
-    if (code == ErrorCode::Ok)
-        m_store.remember(pending.file.source, pending.file.dbtag, pending.file.path,
-                         pending.file.stamp);
-    const bool posted = answer(pending.host, [this, token, code, message,
-                                              target = pending.connection, file = pending.file] {
-        if (target && target->onCommitted(token, code, message))
-            return;
-        QMetaObject::invokeMethod(
-            this, [this, file, code, message] { reportCommitted(file, code, message); },
-            Qt::QueuedConnection);
-    });
-    if (!posted)
-        reportCommitted(pending.file, code, message);
+    QMetaObject::invokeMethod(
+        this, [this, file, code, message] { reportCommitted(file, code, message); },
+        Qt::QueuedConnection);
+}
+
+void Receiver::reportFileStarted(quint64 connId, const QString &source, const QString &dbtag,
+                                 const QString &path, qint64 size, qint64 offset)
+{
+    forward(&Receiver::fileStarted, ReceivedFile{.connId = connId, .source = source, .dbtag = dbtag,
+                                                 .path = path, .size = size, .done = offset});
+}
+
+void Receiver::reportFileProgress(quint64 connId, const QString &source, const QString &dbtag,
+                                  const QString &path, qint64 bytesDone, qint64 size)
+{
+    forward(&Receiver::fileProgress, ReceivedFile{.connId = connId, .source = source,
+                                                  .dbtag = dbtag, .path = path, .size = size,
+                                                  .done = bytesDone});
+}
+
+void Receiver::reportFileStored(const QString &source, const QString &dbtag, const QString &path,
+                                qint64 size, qint64 durationMs)
+{
+    forward(&Receiver::fileStored, ReceivedFile{.source = source, .dbtag = dbtag, .path = path,
+                                                .size = size, .durationMs = durationMs});
+}
+
+void Receiver::reportFileFailed(const QString &source, const QString &dbtag, const QString &path,
+                                ErrorCode code, const QString &message)
+{
+    forward(&Receiver::fileFailed, ReceivedFile{.source = source, .dbtag = dbtag, .path = path,
+                                                .code = code, .message = message});
+}
+
+void Receiver::reportDbtagCompleted(const QString &source, const QString &dbtag, int files,
+                                    qint64 bytes)
+{
+    forward(&Receiver::dbtagCompleted, source, dbtag, files, bytes);
 }
 
 void Receiver::reportCommitted(const CommittingFile &f, ErrorCode code, const QString &message)

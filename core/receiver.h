@@ -9,14 +9,16 @@
 // got only its share of the CPU among everything else that ran (issue 6: 50 EDs at once).
 // What the connections share is made for that: the store and the registry of files being
 // written lock, the committer's queue locks, and answers for a connection (a commit, a
-// manifest) are posted to its thread.
+// manifest, a hashed partial) are posted straight to its thread by the thread that has them
+// (the committer's, a pool's), never through this one. A connection sees the receiver only
+// through ConnectionHost (connectionhost.h), which the receiver implements.
 //
 // Owns the listening server, the store, the committer (its worker thread), the I/O threads
-// and, in them, one ReceiverConnection per accepted socket (each deletes itself when its peer
-// goes; the rest go when the receiver does). Also holds the registry of files being written, so
-// two connections never write the same file. Lives in the thread that created it (normally the
-// main thread), where its signals are emitted; calls return at once, except close() and the
-// destructor, which wait for the I/O threads to drop their connections.
+// (EventLoopThread) and, in them, one ReceiverConnection per accepted socket (each deletes itself
+// when its peer goes; the rest go when the receiver does). Also holds the registry of files being
+// written, so two connections never write the same file. Lives in the thread that created it
+// (normally the main thread), where its signals are emitted; calls return at once, except close()
+// and the destructor, which wait for the I/O threads to drop their connections.
 //
 // Partials nobody writes any more are removed once they are older than partialMaxAgeSecs
 // (partialsweeper.h), on a thread of the receiver's own.
@@ -28,7 +30,9 @@
 // order.
 
 #include "core/committer.h"
+#include "core/connectionhost.h"
 #include "core/error.h"
+#include "core/eventloopthread.h"
 #include "core/protocol.h"
 #include "core/receivestore.h"
 #include "core/tls.h"
@@ -56,8 +60,6 @@ class QSocketNotifier;
 class QThread;
 
 namespace isocket {
-
-class ReceiverConnection;
 
 // A file's event on the receiver: what fileStarted(), fileProgress(), fileStored() and
 // fileFailed() carry. A value type, for any thread.
@@ -107,7 +109,8 @@ struct ReceiverOptions
     bool plainOptIn = false;
 };
 
-class Receiver : public QObject
+// Serves its connections through ConnectionHost (private: only the connections it makes use it).
+class Receiver : public QObject, private ConnectionHost
 {
     Q_OBJECT
 
@@ -137,7 +140,7 @@ public:
     // closed; on failure the old list stays. Returns the number of pairs listed.
     Result<int> reloadPeers();
     // The list in force (any thread); null without TLS.
-    std::shared_ptr<const PeerList> peers() const;
+    std::shared_ptr<const PeerList> peers() const override;
     bool usesTls() const { return m_options.tls != nullptr; }
 
     int authFailureCount() const { return m_authFailures; }
@@ -179,49 +182,39 @@ signals:
     void partialsSwept(int removed, qint64 bytes, int inUse);
 
 private:
-    friend class ReceiverConnection;
+    // ConnectionHost: called by the connections, from their I/O threads (the registry, the
+    // store, the secret and the peers also from other threads); see connectionhost.h.
+    const ReceiverOptions &options() const override { return m_options; } // set before listen()
+    QByteArray secret() const override; // setSecret() may replace it
+    void leave(const QByteArray &peer) override;
+    bool mayLogUnauthenticated() override;
+    bool claim(const QString &key) override;
+    void release(const QString &key) override;
+    ReceiveStore &store() override { return m_store; }
+    // On m_partialHasher; the answer is posted straight to the connection's I/O thread.
+    void findPartial(const FileSlot &slot, qint64 size, QObject *replyTo,
+                     PartialReply reply) override;
+    // On m_manifestWriter (one at a time: drafts of the same dbtag never overlap); the answer is
+    // posted straight to the connection's I/O thread.
+    void writeManifest(ReceiveStore::ManifestDraft draft, QObject *replyTo,
+                       ManifestReply reply) override;
+    // The committer's answer, on its thread, releases the key, lets the store remember the file
+    // and posts the outcome straight to the connection's I/O thread; when the connection is
+    // gone (or no longer tracks the file) it is reported here, in our thread (reportCommitted()).
+    void commit(const QString &key, CommittingFile file, CommitJob job, QObject *replyTo,
+                CommitReply reply) override;
+    // Emitted in our thread, when connected at all (forward()).
+    void reportFileStarted(quint64 connId, const QString &source, const QString &dbtag,
+                           const QString &path, qint64 size, qint64 offset) override;
+    void reportFileProgress(quint64 connId, const QString &source, const QString &dbtag,
+                            const QString &path, qint64 bytesDone, qint64 size) override;
+    void reportFileStored(const QString &source, const QString &dbtag, const QString &path,
+                          qint64 size, qint64 durationMs) override;
+    void reportFileFailed(const QString &source, const QString &dbtag, const QString &path,
+                          ErrorCode code, const QString &message) override;
+    void reportDbtagCompleted(const QString &source, const QString &dbtag, int files,
+                              qint64 bytes) override;
 
-    // The registry of files being written, keyed by "<source>/<dbtag>/<path>" (any thread).
-    bool claim(const QString &key);
-    void release(const QString &key);
-    // Hands a finished partial to the committer; `key` stays claimed until it is durable, even
-    // when `connection` goes away first. The result goes to connection->onCommitted() in the
-    // connection's thread, or, when the connection is gone, is reported here (fileStored/
-    // fileFailed) from `file`. Called from the connection's thread.
-    struct CommittingFile
-    {
-        QString source;
-        QString dbtag;
-        QString path;
-        qint64 size = 0;
-        QElapsedTimer clock; // started at BEGIN
-        StoredStamp stamp;   // remembered by the store once committed (when valid)
-    };
-    quint64 commit(ReceiverConnection *connection, const QString &key, CommittingFile file,
-                   CommitJob job);
-    ReceiveStore &store() { return m_store; } // thread-safe
-    // Writes and syncs a dbtag's manifest on a thread of its own (one at a time), then calls
-    // connection->manifestWritten() in the connection's thread, if the connection is still
-    // there. Called from the connection's thread.
-    void writeManifest(ReceiverConnection *connection, ReceiveStore::ManifestDraft draft,
-                       quint32 closeId, const QString &dbtag, int files);
-    // Looks for and hashes the partial of an offered file (ReceiveStore::findPartial()) on a
-    // thread of its own, then calls connection->partialFound() in the connection's thread, if
-    // the connection is still there. Called from the connection's thread.
-    void findPartial(ReceiverConnection *connection, quint32 id, quint64 generation, FileSlot slot,
-                     qint64 size);
-    QByteArray secret() const; // any thread; setSecret() may replace it
-    // Not the secret (secret() locks for it): the rest is set once, before listen().
-    const ReceiverOptions &options() const { return m_options; }
-    qint64 maxManifestBytes() const { return m_options.maxManifestBytes; }
-
-    // One I/O thread and the object in it that the thread's connections are children of (the
-    // context that answers for them are posted to).
-    struct IoThread
-    {
-        std::unique_ptr<QThread> thread;
-        QObject *host = nullptr; // lives in `thread`; deleted there by stopIo()
-    };
     void startIo();
     void stopIo();
     // Accepts what the listening socket has (our own accept loop, so that running out of file
@@ -233,25 +226,24 @@ private:
     void onOutOfDescriptors(int error);
     void serve(qintptr socketDescriptor, const QByteArray &peer);
     // The caps on connections not authenticated yet. admit() counts one for `peer` (an address,
-    // raw bytes) or says no; leave() gives it back, once, when the connection authenticated or
-    // went away (any thread).
+    // raw bytes) or says no; leave() (above) gives it back, once, when the connection
+    // authenticated or went away (any thread).
     bool admit(const QByteArray &peer);
-    void leave(const QByteArray &peer);
-    // Whether a line caused by a peer that has not authenticated may be logged now: at most
-    // UnauthenticatedLogLines in each UnauthenticatedLogWindowMs, then one line that says how
-    // many were left out (any thread). A peer without credentials cannot flood the log.
-    bool mayLogUnauthenticated();
+    // mayLogUnauthenticated() (above): at most UnauthenticatedLogLines in each
+    // UnauthenticatedLogWindowMs, then one line that says how many were left out. A peer
+    // without credentials cannot flood the log.
     // A reserve the filesystem cannot keep is said at start, with what to set.
     void warnAboutReserve() const;
     static constexpr int UnauthenticatedLogLines = 20;
     static constexpr int UnauthenticatedLogWindowMs = 10'000;
     // Runs `fn` on each I/O thread and waits until all have.
     void onEachIoThread(const std::function<void(QObject *host)> &fn);
-    // Whether `host` is one of ours still running (answers may be posted to it).
-    bool hostAlive(const QObject *host) const;
-    // Runs `fn` in `host`'s thread, with the other answers queued for it meanwhile (one wake-up
-    // for a batch of commits). False, and `fn` dropped, when the host is gone.
-    bool answer(QObject *host, std::function<void()> fn);
+    // The I/O thread `object` lives in (called in that thread).
+    EventLoopThread *ioThreadOf(const QObject *object) const;
+    // Runs `fn` in the I/O thread `io`, with the other answers queued for it meanwhile (one
+    // wake-up for a batch of commits). False, and `fn` dropped, when that thread is ending or
+    // ended. Any thread.
+    bool answer(EventLoopThread *io, std::function<void()> fn);
     // Emits `signal` with `args` in our thread, when it is connected at all (from an I/O thread).
     template <typename... Params, typename... Args>
     void forward(void (Receiver::*signal)(Params...), Args... args)
@@ -261,21 +253,18 @@ private:
         QMetaObject::invokeMethod(
             this, [this, signal, args...] { (this->*signal)(args...); }, Qt::QueuedConnection);
     }
+    // Posts reportCommitted() to our thread (any thread).
+    void reportCommittedLater(const CommittingFile &file, ErrorCode code, const QString &message);
     void reportCommitted(const CommittingFile &file, ErrorCode code, const QString &message);
-    void onCommitted(quint64 token, ErrorCode code, const QString &message);
-
-    struct PendingCommit
-    {
-        QPointer<ReceiverConnection> connection;
-        QObject *host = nullptr; // the connection's thread's host
-        QString key;
-        CommittingFile file;
-    };
 
     ReceiverOptions m_options;
     mutable std::mutex m_secretMutex; // m_options.secret, read by the I/O threads
     ReceiveStore m_store;
-    Committer m_committer;
+    // The threads that serve connections (EventLoopThread: connections are children of its
+    // host). Declared before what their connections use, and stopped first by the destructor.
+    std::vector<std::unique_ptr<EventLoopThread>> m_io;
+    // Stopped by the destructor right after the I/O threads: its answers use the members below.
+    std::unique_ptr<Committer> m_committer;
     QThreadPool m_manifestWriter; // one thread: drafts of the same dbtag never overlap
     QThreadPool m_sweeper;        // one thread: the partial sweep
     QThreadPool m_partialHasher;  // large partials offered for a resume
@@ -284,17 +273,14 @@ private:
     std::atomic<bool> m_stopSweep{false};
     class Listener;
     std::unique_ptr<Listener> m_server;
-    std::vector<IoThread> m_io;
     QString m_errorString;
     ErrorCode m_errorCode = ErrorCode::Ok;
     std::mutex m_busyMutex;
     QSet<QString> m_busy;
-    std::mutex m_pendingMutex;
-    QHash<quint64, PendingCommit> m_pending;
     std::mutex m_unservedMutex;
     QSet<qintptr> m_unserved; // accepted, not yet taken by their I/O thread
     std::mutex m_answersMutex;
-    QHash<QObject *, std::vector<std::function<void()>>> m_answers; // see answer()
+    QHash<EventLoopThread *, std::vector<std::function<void()>>> m_answers; // see answer()
     mutable std::mutex m_admitMutex;
     int m_unauthenticated = 0;
     QHash<QByteArray, int> m_unauthenticatedByPeer;

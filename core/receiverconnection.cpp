@@ -1,8 +1,6 @@
 #include "core/receiverconnection.h"
 
-#include <fcntl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -13,7 +11,7 @@
 #include "core/config.h"
 #include "core/fsname.h"
 #include "core/logging.h"
-#include "core/receiver.h"
+#include "core/receiver.h" // ReceiverOptions
 #include "core/secret.h"
 
 namespace isocket {
@@ -37,9 +35,6 @@ QString printable(const QString &text, qsizetype max = 1024)
 // handshake frame (MaxHandshakeFrame) and the next.
 constexpr qint64 HandshakeReadBuffer = 2 * MaxHandshakeFrame;
 
-// Start writeback every this many bytes of a file (write-behind, see handleData).
-constexpr qint64 WriteBehindBytes = 8 * 1024 * 1024;
-
 QString rate(qint64 bytes, qint64 ms)
 {
     const double mib = double(bytes) / (1024.0 * 1024.0);
@@ -50,8 +45,8 @@ QString rate(qint64 bytes, qint64 ms)
 } // namespace
 
 ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, const QByteArray &peer,
-                                       Receiver *receiver, QObject *parent)
-    : QObject(parent), m_id(id), m_socket(socket), m_receiver(receiver), m_peerKey(peer)
+                                       ConnectionHost &host, QObject *parent)
+    : QObject(parent), m_id(id), m_socket(socket), m_host(host), m_peerKey(peer)
 {
     m_socket->setParent(this);
     m_peerAddress = m_socket->peerAddress().toString() + QLatin1Char(':') +
@@ -74,8 +69,9 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, const QBy
     m_idle.setSingleShot(true);
     connect(&m_idle, &QTimer::timeout, this, [this] {
         // While we hash a partial the peer waits for our ACCEPT: the silence is ours.
-        if (std::any_of(m_transfers.begin(), m_transfers.end(),
-                        [](const auto &e) { return e.second.stage == Transfer::Stage::Hashing; }))
+        if (std::any_of(m_transfers.begin(), m_transfers.end(), [](const auto &e) {
+                return e.second->stage() == IncomingFile::Stage::Hashing;
+            }))
             return m_idle.start(IdleTimeoutMs);
         fail(ErrorCode::Timeout, QStringLiteral("silent for %1 s with %2 files in flight")
                                      .arg(IdleTimeoutMs / 1000)
@@ -92,10 +88,9 @@ ReceiverConnection::ReceiverConnection(quint64 id, QTcpSocket *socket, const QBy
         // encryption, or answers a plain ERROR that says why); frames come only once the TLS
         // handshake is done (readyRead then carries decrypted bytes). The handshake deadline
         // above covers it too.
-        m_tls->setSslConfiguration(tlsConfiguration(*m_receiver->options().tls));
+        m_tls->setSslConfiguration(tlsConfiguration(*m_host.options().tls));
         connect(m_tls, &QSslSocket::errorOccurred, this, [this](QAbstractSocket::SocketError e) {
-            if (e != QAbstractSocket::SslHandshakeFailedError ||
-                !m_receiver->mayLogUnauthenticated())
+            if (e != QAbstractSocket::SslHandshakeFailedError || !m_host.mayLogUnauthenticated())
                 return;
             qCWarning(lcRecv).noquote()
                 << "TLS handshake with" << m_peerAddress << "failed:"
@@ -124,7 +119,7 @@ ReceiverConnection::~ReceiverConnection()
 void ReceiverConnection::leaveUnauthenticated()
 {
     if (std::exchange(m_admitted, false))
-        m_receiver->leave(m_peerKey);
+        m_host.leave(m_peerKey);
 }
 
 void ReceiverConnection::abort()
@@ -159,7 +154,7 @@ void ReceiverConnection::resumeDecrypting()
 void ReceiverConnection::readFrames()
 {
     QPointer<ReceiverConnection> self(this);
-    m_receiver->store().startBatch();
+    m_host.store().startBatch();
     while (self && m_phase != Phase::Done && !m_heldBack) {
         if (m_phase == Phase::Closing) {
             m_socket->readAll(); // drained and ignored until the peer closes
@@ -247,7 +242,7 @@ void ReceiverConnection::handle(Message &&message)
                            "secrets differ, or one side has none")
                 .arg(printable(m_source, 64));
         emit authFailed(m_peerAddress, reason);
-        if (m_receiver->mayLogUnauthenticated())
+        if (m_host.mayLogUnauthenticated())
             qCWarning(lcRecv).noquote() << "authentication failed:" << m_peerAddress << reason;
         m_phase = Phase::Closing;
         leaveUnauthenticated(); // it reads nothing more into memory: its place is free
@@ -256,7 +251,7 @@ void ReceiverConnection::handle(Message &&message)
     }
     if (auto *m = std::get_if<ErrorMsg>(&message)) {
         // The peer gives up on us; say nothing back.
-        if (!handshake || m_receiver->mayLogUnauthenticated())
+        if (!handshake || m_host.mayLogUnauthenticated())
             qCWarning(lcRecv).noquote() << m_peerAddress << "sent ERROR" << errorName(m->code)
                                         << printable(m->message, handshake ? 200 : 1024);
         m_phase = Phase::Closing;
@@ -283,7 +278,7 @@ void ReceiverConnection::handleHello(const Hello &m)
                         .arg(Version));
     if (m_tls) {
         const Fingerprint fingerprint = fingerprintOf(m_tls->peerCertificate());
-        if (auto why = peerRefusal(*m_receiver->peers(), m.source, fingerprint)) {
+        if (auto why = peerRefusal(*m_host.peers(), m.source, fingerprint)) {
             emit authFailed(m_peerAddress, *why);
             return fail(ErrorCode::AuthFailed, *why, true); // the peer's part is cut short
         }
@@ -294,21 +289,20 @@ void ReceiverConnection::handleHello(const Hello &m)
     m_source = m.source;
     m_clientNonce = m.nonce;
     m_serverNonce = randomNonce();
-    send(Challenge{
-        m_version, m_serverNonce,
-        proof(m_receiver->secret(), Role::Receiver, m_clientNonce, m_serverNonce, m_source)});
+    send(Challenge{m_version, m_serverNonce,
+                   proof(m_host.secret(), Role::Receiver, m_clientNonce, m_serverNonce, m_source)});
     m_phase = Phase::AwaitAuth;
 }
 
 void ReceiverConnection::handleAuth(const Auth &m)
 {
     const QByteArray expected =
-        proof(m_receiver->secret(), Role::Sender, m_clientNonce, m_serverNonce, m_source);
+        proof(m_host.secret(), Role::Sender, m_clientNonce, m_serverNonce, m_source);
     if (!proofMatches(expected, m.proof)) {
         const QString reason =
             QStringLiteral("source '%1' does not know the shared secret: %2")
                 .arg(printable(m_source, 64),
-                     secretMismatch(m_receiver->secret(), m.proof, Role::Sender, m_clientNonce,
+                     secretMismatch(m_host.secret(), m.proof, Role::Sender, m_clientNonce,
                                     m_serverNonce, m_source, QStringLiteral("the ED")));
         emit authFailed(m_peerAddress, reason);
         return fail(ErrorCode::AuthFailed, reason);
@@ -339,11 +333,10 @@ std::optional<QString> ReceiverConnection::peerRefusal(const PeerList &peers,
     if (listed.isEmpty())
         return QStringLiteral("source '%1' has the key %2, which is not in the peers file %3: to "
                               "accept it, add the line '%1 %2' and reload (SIGHUP)")
-            .arg(printable(source, 64), fingerprintText(fingerprint),
-                 m_receiver->options().peersFile);
+            .arg(printable(source, 64), fingerprintText(fingerprint), m_host.options().peersFile);
     return QStringLiteral("source '%1' has the key %2, which the peers file %3 lists for '%4' "
                           "only: one ED cannot write as another")
-        .arg(printable(source, 64), fingerprintText(fingerprint), m_receiver->options().peersFile,
+        .arg(printable(source, 64), fingerprintText(fingerprint), m_host.options().peersFile,
              printable(listed.join(QStringLiteral("', '")), 200));
 }
 
@@ -358,25 +351,17 @@ void ReceiverConnection::recheckPeer(const PeerList &peers)
     }
 }
 
-std::optional<Error> ReceiverConnection::completeRefusal(const QString &dbtag, const QString &path)
-{
-    auto complete = m_receiver->store().isComplete(m_source, dbtag);
-    if (!complete)
-        return complete.error();
-    if (!complete.value())
-        return std::nullopt;
-    // An older ED would take a code it does not know for a broken frame.
-    const ErrorCode code = m_version >= DatasetCompleteVersion ? ErrorCode::DatasetComplete
-                                                               : ErrorCode::BadPath;
-    return Error{code, QStringLiteral("%1/%2/%3: the dataset is complete on the receiver (it has "
-                                      "its finished.isocket), and a file of it is never written "
-                                      "again; a new version belongs in a new dbtag")
-                           .arg(m_source, displayName(dbtag), displayName(path))};
-}
-
 QString ReceiverConnection::describe(const Offer &offer) const
 {
     return m_source + QLatin1Char('/') + offer.dbtag + QLatin1Char('/') + offer.path;
+}
+
+std::unique_ptr<IncomingFile> ReceiverConnection::makeFile(const Offer &offer)
+{
+    // An older ED would take a code it does not know for a broken frame.
+    const ErrorCode completeCode =
+        m_version >= DatasetCompleteVersion ? ErrorCode::DatasetComplete : ErrorCode::BadPath;
+    return std::make_unique<IncomingFile>(m_host, m_id, m_source, nameRules(), completeCode, offer);
 }
 
 void ReceiverConnection::refuse(const Offer &offer, ErrorCode code, const QString &message)
@@ -393,9 +378,7 @@ void ReceiverConnection::refuse(const Offer &offer, ErrorCode code, const QStrin
     }
     qCWarning(lcRecv).noquote() << "refused" << printable(describe(offer)) << "from"
                                 << m_peerAddress << ":" << printable(message);
-    m_receiver->forward(&Receiver::fileFailed,
-                        ReceivedFile{.source = m_source, .dbtag = offer.dbtag, .path = offer.path,
-                                     .code = code, .message = message});
+    m_host.reportFileFailed(m_source, offer.dbtag, offer.path, code, message);
 }
 
 void ReceiverConnection::handleOffer(const Offer &m)
@@ -405,181 +388,81 @@ void ReceiverConnection::handleOffer(const Offer &m)
     if (m_transfers.size() >= MaxInFlight)
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("more than %1 offers in flight").arg(MaxInFlight));
-    if (m.size > quint64(std::numeric_limits<qint64>::max()))
-        return refuse(m, ErrorCode::BadFrame, QStringLiteral("size out of range"));
-    const qint64 size = qint64(m.size);
-
-    // Validation first: an invalid path must not reach the registry or the disk.
-    if (auto r = validateName(m.dbtag, QStringLiteral("dbtag"), nameRules()); !r)
-        return refuse(m, ErrorCode::BadPath, r.error().message);
-    if (auto r = validateRelativePath(m.path, QStringLiteral("path"), nameRules()); !r)
-        return refuse(m, ErrorCode::BadPath, r.error().message);
-    if (auto r = ReceiveStore::checkReservedNames(m.path); !r)
-        return refuse(m, ErrorCode::BadPath, r.error().message);
-
-    const QString key = describe(m);
-    if (!m_receiver->claim(key))
-        return refuse(m, ErrorCode::Busy,
-                      QStringLiteral("%1 is being written by another connection").arg(key));
-
-    ReceiveStore &store = m_receiver->store();
-    auto slot = store.locate(m_source, m.dbtag, m.path, nameRules());
-    if (!slot) {
-        m_receiver->release(key);
-        return refuse(m, slot.error().code, slot.error().message);
-    }
-    auto stored = store.storedHash(slot.value(), size, m.mtimeNs);
-    if (!stored) {
-        m_receiver->release(key);
-        return refuse(m, stored.error().code, stored.error().message);
-    }
-    if (stored.value()) {
-        // Outstanding until the sender compares hashes: CANCEL (same file) or BEGIN(0) to
-        // overwrite the stored copy. The key stays claimed meanwhile.
-        Transfer &t = m_transfers[m.id];
-        t.offer = m;
-        t.key = key;
-        Accept a;
-        a.id = m.id;
-        a.decision = Decision::AlreadyStored;
-        a.hash = *stored.value();
-        send(a);
-        qCDebug(lcRecv).noquote() << printable(describe(m)) << "already stored";
+    auto file = makeFile(m);
+    const IncomingFile::Verdict verdict = file->examine();
+    if (verdict.kind == IncomingFile::Verdict::Kind::Refused)
+        return refuse(m, verdict.error.code, verdict.error.message); // its key released
+    IncomingFile &f = *(m_transfers[m.id] = std::move(file));
+    if (verdict.kind == IncomingFile::Verdict::Kind::Hashing) {
+        // Hashed on another thread, ACCEPTed when done (partialFound()).
+        f.generation = ++m_generation;
+        f.hashPartial(this, [this, id = m.id, generation = f.generation](
+                                const Result<std::optional<PartialInfo>> &partial) {
+            partialFound(id, generation, partial);
+        });
         return;
     }
-    if (auto refusal = completeRefusal(m.dbtag, m.path)) {
-        m_receiver->release(key);
-        return refuse(m, refusal->code, refusal->message);
-    }
-    if (store.writesAnonymously(slot.value(), size))
-        return acceptOffer(m, key, slot.value(), std::optional<PartialInfo>());
-    auto probe = store.probePartial(slot.value(), size);
-    if (!probe.exists || probe.known) // no partial (most offers), or one we know: no reading
-        return acceptOffer(m, key, slot.value(), std::move(probe.known));
-    if (probe.length >= AsyncPartialBytes) {
-        // Reading it back takes a while (a second per GiB or more: partials are written past
-        // the page cache), and this thread serves other connections: it is hashed on another
-        // one and ACCEPTed when done (partialFound()).
-        Transfer &t = m_transfers[m.id];
-        t.offer = m;
-        t.key = key;
-        t.stage = Transfer::Stage::Hashing;
-        t.generation = ++m_generation;
-        m_receiver->findPartial(this, m.id, t.generation, slot.value(), size);
-        return;
-    }
-    acceptOffer(m, key, slot.value(), store.findPartial(slot.value(), size));
+    answerOffer(m.id, verdict);
 }
 
-void ReceiverConnection::partialFound(quint32 id, quint64 generation, const FileSlot &slot,
+void ReceiverConnection::partialFound(quint32 id, quint64 generation,
                                       const Result<std::optional<PartialInfo>> &partial)
 {
     auto it = m_transfers.find(id);
     if (m_phase != Phase::Ready || it == m_transfers.end() ||
-        it->second.stage != Transfer::Stage::Hashing || it->second.generation != generation)
+        it->second->stage() != IncomingFile::Stage::Hashing || it->second->generation != generation)
         return; // cancelled (its key released then), or the connection is going
-    const Offer m = it->second.offer;
-    const QString key = it->second.key;
-    m_transfers.erase(it); // acceptOffer() makes it again; the key stays claimed
-    acceptOffer(m, key, slot, partial);
+    answerOffer(id, it->second->partialHashed(partial));
     if (m_phase == Phase::Ready && !m_transfers.empty())
         m_idle.start(IdleTimeoutMs); // the peer's turn now
 }
 
-void ReceiverConnection::acceptOffer(const Offer &m, const QString &key, const FileSlot &slot,
-                                     const Result<std::optional<PartialInfo>> &partial)
+void ReceiverConnection::answerOffer(quint32 id, const IncomingFile::Verdict &verdict)
 {
-    if (!partial) {
-        m_receiver->release(key);
-        return refuse(m, partial.error().code, partial.error().message);
-    }
-    const qint64 size = qint64(m.size);
-    const qint64 offset = partial.value() ? partial.value()->length : 0;
-    auto space = m_receiver->store().checkSpace(slot, size - offset);
-    if (!space) {
-        m_receiver->release(key);
-        return refuse(m, space.error().code, space.error().message);
-    }
-
-    Transfer &t = m_transfers[m.id];
-    t.space = std::move(space).value();
-    t.offer = m;
-    t.key = key;
-    t.offeredOffset = offset;
+    auto it = m_transfers.find(id);
+    Q_ASSERT(it != m_transfers.end());
     Accept a;
-    a.id = m.id;
-    a.decision = Decision::Send;
-    a.offset = quint64(offset);
-    if (partial.value()) {
-        t.hasher = partial.value()->hasher;
-        a.hash = t.hasher.result();
+    a.id = id;
+    switch (verdict.kind) {
+    case IncomingFile::Verdict::Kind::Refused: {
+        const Offer offer = it->second->offer();
+        m_transfers.erase(it); // releases its key
+        return refuse(offer, verdict.error.code, verdict.error.message);
     }
-    send(a);
+    case IncomingFile::Verdict::Kind::AlreadyStored:
+        a.decision = Decision::AlreadyStored;
+        a.hash = verdict.hash;
+        send(a);
+        qCDebug(lcRecv).noquote() << printable(it->second->describe()) << "already stored";
+        return;
+    case IncomingFile::Verdict::Kind::Send:
+        a.decision = Decision::Send;
+        a.offset = quint64(verdict.offset);
+        a.hash = verdict.hash;
+        send(a);
+        return;
+    case IncomingFile::Verdict::Kind::Hashing:
+        Q_ASSERT(false); // handled by handleOffer()
+        return;
+    }
 }
 
 void ReceiverConnection::handleBegin(const Begin &m)
 {
     auto it = m_transfers.find(m.id);
-    if (it == m_transfers.end() || it->second.stage != Transfer::Stage::Offered)
+    if (it == m_transfers.end() || it->second->stage() != IncomingFile::Stage::Offered)
         return fail(ErrorCode::BadFrame, QStringLiteral("BEGIN for id %1 not offered").arg(m.id));
     if (m_current)
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("BEGIN %1 while %2 is not ended").arg(m.id).arg(*m_current));
-    Transfer &t = it->second;
-    if (m.offset != 0 && m.offset != quint64(t.offeredOffset))
+    IncomingFile &f = *it->second;
+    if (m.offset != 0 && m.offset != quint64(f.acceptedOffset()))
         return fail(ErrorCode::BadFrame, QStringLiteral("BEGIN %1 at offset %2, accepted %3")
                                              .arg(m.id)
                                              .arg(m.offset)
-                                             .arg(t.offeredOffset));
-    t.stage = Transfer::Stage::Writing;
-    t.startOffset = qint64(m.offset);
-    t.written = qint64(m.offset);
-    t.flushed = t.written;
-    if (m.offset == 0)
-        t.hasher.reset();
-    t.clock.start();
-    t.progressClock.start();
+                                             .arg(f.acceptedOffset()));
     m_current = m.id;
-
-    // The slot is looked up again here rather than held since OFFER: a thousand offers in
-    // flight must not pin a thousand directory fds. The store's directory cache makes this
-    // cheap (at most one path resolution per batch); the slot is then held until END.
-    auto slot = m_receiver->store().locate(m_source, t.offer.dbtag, t.offer.path, nameRules());
-    if (!slot) {
-        failTransfer(t, slot.error().code, slot.error().message);
-    } else if (auto refusal = completeRefusal(t.offer.dbtag, t.offer.path)) {
-        // Stored already and the ED's copy differs (BEGIN after AlreadyStored): the stored one
-        // stays, the ED hears why at END.
-        failTransfer(t, refusal->code, refusal->message);
-    } else {
-        t.slot = std::move(slot).value();
-        // A new small file needs no name until it is complete (no partial found at OFFER, none
-        // to resume): see ReceiveStore::AnonymousMaxBytes.
-        const bool anonymous = t.offeredOffset == 0 && t.written == 0 &&
-                               m_receiver->store().writesAnonymously(*t.slot, qint64(t.offer.size));
-        auto fd = m_receiver->store().openPartial(*t.slot, t.written, anonymous);
-        if (!fd) {
-            failTransfer(t, fd.error().code, fd.error().message);
-        } else {
-            t.file = std::move(fd).value();
-            m_writer.start(t.file.get(), t.written, qint64(t.offer.size) - t.written);
-        }
-    }
-    m_receiver->forward(&Receiver::fileStarted,
-                        ReceivedFile{.connId = m_id, .source = m_source, .dbtag = t.offer.dbtag,
-                                     .path = t.offer.path, .size = qint64(t.offer.size),
-                                     .done = t.startOffset});
-}
-
-void ReceiverConnection::failTransfer(Transfer &t, ErrorCode code, const QString &message)
-{
-    if (t.failure != ErrorCode::Ok)
-        return;
-    t.failure = code;
-    t.failureMessage = message;
-    t.file.reset();
-    if (code == ErrorCode::DiskFull)
-        m_receiver->store().spaceChanged();
+    f.begin(m_writer, qint64(m.offset));
 }
 
 void ReceiverConnection::handleData(const Data &m)
@@ -587,18 +470,12 @@ void ReceiverConnection::handleData(const Data &m)
     if (!m_current || *m_current != m.id)
         return fail(ErrorCode::BadFrame,
                     QStringLiteral("DATA for id %1 outside its BEGIN/END").arg(m.id));
-    Transfer &t = m_transfers.at(m.id);
-    const qint64 size = qint64(t.offer.size);
-    if (m.bytes.size() > size - t.written)
-        return fail(ErrorCode::BadFrame,
-                    QStringLiteral("DATA for id %1 beyond its size %2").arg(m.id).arg(size));
-    if (t.failure == ErrorCode::Ok) {
-        if (auto r = m_writer.write(m.bytes.constData(), m.bytes.size()); !r)
-            failWrite(t, r.error());
-        else
-            t.hasher.add(m.bytes);
-    }
-    received(t, m.bytes.size());
+    IncomingFile &f = *m_transfers.at(m.id);
+    if (m.bytes.size() > f.remaining())
+        return fail(ErrorCode::BadFrame, QStringLiteral("DATA for id %1 beyond its size %2")
+                                             .arg(m.id)
+                                             .arg(qint64(f.offer().size)));
+    f.write(m_writer, m.bytes);
 }
 
 bool ReceiverConnection::readDataDirect()
@@ -608,54 +485,16 @@ bool ReceiverConnection::readDataDirect()
     const auto head = m_reader.peekData(m_socket);
     if (!head || head->id != *m_current)
         return false;
-    Transfer &t = m_transfers.at(head->id);
-    if (t.failure != ErrorCode::Ok || head->size > qint64(t.offer.size) - t.written)
-        return false;
-    const auto stage = m_writer.reserve(head->size);
+    IncomingFile &f = *m_transfers.at(head->id);
+    char *stage = f.reserveDirect(m_writer, head->size);
     if (!stage)
-        failWrite(t, stage.error()); // the frame goes on the usual way, to be counted
-    if (!stage || !stage.value())
         return false;
-    if (auto r = m_reader.readPayload(m_socket, *head, stage.value()); !r) {
+    if (auto r = m_reader.readPayload(m_socket, *head, stage); !r) {
         fail(r.error().code, r.error().message);
         return true;
     }
-    t.hasher.add(stage.value(), head->size);
-    if (auto r = m_writer.commit(head->size); !r)
-        failWrite(t, r.error());
-    received(t, head->size);
+    f.wroteDirect(m_writer, stage, head->size);
     return true;
-}
-
-void ReceiverConnection::failWrite(Transfer &t, const Error &error)
-{
-    failTransfer(t, error.code, describe(t.offer) + QStringLiteral(": ") + error.message);
-}
-
-void ReceiverConnection::received(Transfer &t, qint64 bytes)
-{
-    const qint64 size = qint64(t.offer.size);
-    t.written += bytes;
-    if (t.written - t.spaceCounted >= WriteBehindBytes) {
-        // Now on the filesystem (its free space shows it): no longer promised.
-        t.space.written(t.written - t.spaceCounted);
-        t.spaceCounted = t.written;
-    }
-    if (t.failure == ErrorCode::Ok && !m_writer.direct() &&
-        t.written - t.flushed >= WriteBehindBytes) {
-        // Write-behind: hand the pages to the disk while the rest arrives, so the sync
-        // after END finds little left to write. Otherwise nothing of a 1 GiB file reaches the
-        // disk before its last byte (it stays under the dirty thresholds) and the disk idles
-        // during the transfer. Asynchronous; an error here shows up at that sync.
-        ::sync_file_range(t.file.get(), t.flushed, t.written - t.flushed, SYNC_FILE_RANGE_WRITE);
-        t.flushed = t.written;
-    }
-    if (t.progressClock.elapsed() >= 100) {
-        t.progressClock.restart();
-        m_receiver->forward(&Receiver::fileProgress,
-                            ReceivedFile{.connId = m_id, .source = m_source, .dbtag = t.offer.dbtag,
-                                         .path = t.offer.path, .size = size, .done = t.written});
-    }
 }
 
 bool ReceiverConnection::holdBack(Data &m)
@@ -700,113 +539,41 @@ void ReceiverConnection::handleEnd(const End &m)
     if (!m_current || *m_current != m.id)
         return fail(ErrorCode::BadFrame, QStringLiteral("END for id %1 without BEGIN").arg(m.id));
     m_current.reset();
-    Transfer &t = m_transfers.at(m.id);
-    const qint64 size = qint64(t.offer.size);
-    // A file written directly is finished by the writer's pool (its last write, then its mtime
-    // and xattr) while the next one arrives; the committer waits for that before syncing it.
-    const Hash128 hash = t.hasher.result();
-    const bool overlapped =
-        t.failure == ErrorCode::Ok && m_writer.direct() && t.written == size && hash == m.hash;
-    if (t.failure == ErrorCode::Ok && !overlapped) {
-        if (auto r = m_writer.finish(); !r)
-            failTransfer(t, r.error().code,
-                         describe(t.offer) + QStringLiteral(": ") + r.error().message);
-    }
-    auto removePartial = [&] {
-        t.file.reset();
-        if (t.slot)
-            m_receiver->store().removePartial(*t.slot);
-        t.slot.reset();
-    };
-    if (t.failure != ErrorCode::Ok) {
-        removePartial();
-        return replyStored(t, t.failure, t.failureMessage);
-    }
-    if (t.written != size) {
-        removePartial();
-        return replyStored(t, ErrorCode::ChecksumMismatch,
-                           QStringLiteral("%1: END after %2 of %3 bytes")
-                               .arg(describe(t.offer))
-                               .arg(t.written)
-                               .arg(size));
-    }
-    if (hash != m.hash) {
-        removePartial();
-        return replyStored(t, ErrorCode::ChecksumMismatch,
-                           QStringLiteral("%1: received xxh128 %2, sender says %3")
-                               .arg(describe(t.offer), toHex(hash), toHex(m.hash)));
-    }
-    // Its mtime and xattr, on another thread when that can be: 0 or an errno.
-    auto finishFile = [mtimeNs = t.offer.mtimeNs, hash](int fd) {
-        const auto r = ReceiveStore::finish(fd, mtimeNs, hash);
-        return r ? 0 : r.error().code == ErrorCode::DiskFull ? ENOSPC : EIO;
-    };
-    std::shared_future<int> written;
-    std::function<int(int)> finishLater;
-    if (overlapped) {
-        written = m_writer.finishAsync(finishFile);
-    } else if (t.slot->anonymous) {
-        // Written unnamed: nothing can see it before the committer links it in, so the committer
-        // finishes it (small files: two syscalls of the few left on this thread per file).
-        finishLater = finishFile;
-    } else if (auto r = ReceiveStore::finish(t.file.get(), t.offer.mtimeNs, hash); !r) {
-        removePartial();
-        return replyStored(t, r.error().code,
-                           describe(t.offer) + QStringLiteral(": ") + r.error().message);
-    }
-    // Its inode, size and mtime as finished: once committed, the store knows its hash without
-    // opening it again (the manifest, a repeated OFFER). Without them it reads the xattr.
-    StoredStamp stamp;
-    if (struct stat st; ::fstat(t.file.get(), &st) == 0)
-        stamp = {st.st_dev, st.st_ino, size, t.offer.mtimeNs, hash};
-    // The directory the partial was created in at BEGIN: the rename must happen there.
-    CommitJob job;
-    // Checked again right before the rename: a directory moved away meanwhile gets no file.
-    job.inPlace = [store = &m_receiver->store(), slot = *t.slot] {
-        return store->stillInPlace(slot);
-    };
-    job.file = std::move(t.file);
-    job.dir = std::move(t.slot->dir);
-    if (!t.slot->anonymous)
-        job.partName = t.slot->partName;
-    job.finalName = t.slot->name;
-    job.written = std::move(written);
-    job.finish = std::move(finishLater);
-    t.slot.reset();
-    t.stage = Transfer::Stage::Committing;
-    // The registry entry now belongs to the commit: it outlives this connection if need be.
-    t.token = m_receiver->commit(
-        this, t.key, {m_source, t.offer.dbtag, t.offer.path, size, t.clock, stamp}, std::move(job));
-    t.key.clear();
-    m_tokens[t.token] = m.id;
+    IncomingFile &f = *m_transfers.at(m.id);
+    f.generation = ++m_generation;
+    // The committer answers in this thread, as long as we are here; otherwise the host reports.
+    const auto failure =
+        f.end(m_writer, m.hash, this,
+              [this, id = m.id, generation = f.generation](ErrorCode code, const QString &message) {
+                  return onCommitted(id, generation, code, message);
+              });
+    if (failure)
+        replyStored(m.id, failure->code, failure->message);
 }
 
-bool ReceiverConnection::onCommitted(quint64 token, ErrorCode code, const QString &message)
+bool ReceiverConnection::onCommitted(quint32 id, quint64 generation, ErrorCode code,
+                                     const QString &message)
 {
-    auto it = m_tokens.find(token);
-    if (it == m_tokens.end())
+    auto it = m_transfers.find(id);
+    if (it == m_transfers.end() || it->second->stage() != IncomingFile::Stage::Committing ||
+        it->second->generation != generation)
         return false;
-    const quint32 id = it->second;
-    m_tokens.erase(it);
-    auto t = m_transfers.find(id);
-    if (t == m_transfers.end())
-        return false;
-    replyStored(t->second, code, message);
+    replyStored(id, code, message);
     return true;
 }
 
-void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString &messageIn)
+void ReceiverConnection::replyStored(quint32 id, ErrorCode code, const QString &messageIn)
 {
-    // Copies: `t` (which may own messageIn, e.g. t.failureMessage) is erased below.
+    // Copies: the file (which may own messageIn) is erased below.
     const QString message = messageIn;
-    const Offer offer = t.offer;
-    const qint64 ms = t.clock.isValid() ? t.clock.elapsed() : 0;
-    const qint64 received = t.written - t.startOffset;
-    if (!t.key.isEmpty())
-        m_receiver->release(t.key);
-    m_transfers.erase(offer.id);
+    auto it = m_transfers.find(id);
+    Q_ASSERT(it != m_transfers.end());
+    const Offer offer = it->second->offer();
+    const qint64 ms = it->second->elapsedMs();
+    const qint64 received = it->second->receivedBytes();
+    m_transfers.erase(it); // releases its key, unless its commit holds it
     if (code == ErrorCode::DiskFull)
-        m_receiver->store().spaceChanged();
+        m_host.store().spaceChanged();
     if (m_phase == Phase::Ready)
         send(Stored{offer.id, code, code == ErrorCode::Ok ? QString() : message});
     if (code == ErrorCode::Ok) {
@@ -816,16 +583,11 @@ void ReceiverConnection::replyStored(Transfer &t, ErrorCode code, const QString 
                qUtf8Printable(displayName(offer.dbtag)), qUtf8Printable(printable(offer.path)),
                static_cast<unsigned long long>(offer.size), static_cast<long long>(ms),
                qUtf8Printable(rate(received, ms)));
-        m_receiver->forward(&Receiver::fileStored,
-                            ReceivedFile{.source = m_source, .dbtag = offer.dbtag,
-                                         .path = offer.path, .size = qint64(offer.size),
-                                         .durationMs = ms});
+        m_host.reportFileStored(m_source, offer.dbtag, offer.path, qint64(offer.size), ms);
     } else {
         qCWarning(lcRecv).noquote() << "not stored" << printable(describe(offer)) << errorName(code)
                                     << ":" << printable(message);
-        m_receiver->forward(&Receiver::fileFailed,
-                            ReceivedFile{.source = m_source, .dbtag = offer.dbtag,
-                                         .path = offer.path, .code = code, .message = message});
+        m_host.reportFileFailed(m_source, offer.dbtag, offer.path, code, message);
     }
 }
 
@@ -834,23 +596,14 @@ void ReceiverConnection::handleCancel(const Cancel &m)
     auto it = m_transfers.find(m.id);
     // An id already finished (a CANCEL crossing our STORED or a Refused ACCEPT) is ignored;
     // so is a CANCEL after END: STORED follows anyway.
-    if (it == m_transfers.end() || it->second.stage == Transfer::Stage::Committing)
+    if (it == m_transfers.end() || it->second->stage() == IncomingFile::Stage::Committing)
         return;
     if (m_current == m.id) {
-        flushStaged(it->second);
+        it->second->flushStaged(m_writer);
         m_current.reset();
     }
-    qCDebug(lcRecv).noquote() << describe(it->second.offer) << "cancelled; partial kept";
+    qCDebug(lcRecv).noquote() << it->second->describe() << "cancelled; partial kept";
     dropTransfer(m.id);
-}
-
-void ReceiverConnection::flushStaged(Transfer &t)
-{
-    if (t.stage != Transfer::Stage::Writing || t.failure != ErrorCode::Ok || !t.file.valid())
-        return;
-    if (auto r = m_writer.finish(); !r)
-        qCWarning(lcRecv).noquote()
-            << describe(t.offer) << "partial incomplete:" << r.error().message;
 }
 
 void ReceiverConnection::dropTransfer(quint32 id)
@@ -858,15 +611,8 @@ void ReceiverConnection::dropTransfer(quint32 id)
     auto it = m_transfers.find(id);
     if (it == m_transfers.end())
         return;
-    const Transfer &t = it->second;
-    // Written up to here (flushStaged() came first) and hashed so far: a resume of it will
-    // not have to read it back. Remembered before the key is free for another connection.
-    if (t.stage == Transfer::Stage::Writing && t.failure == ErrorCode::Ok && t.file.valid() &&
-        t.slot && m_current != id)
-        m_receiver->store().rememberPartial(*t.slot, t.file.get(), t.written, t.hasher);
-    if (!t.key.isEmpty())
-        m_receiver->release(t.key);
-    m_transfers.erase(it); // closes the partial, which stays for a resume
+    it->second->keepForResume(m_current == id);
+    m_transfers.erase(it); // releases its key, closes the partial, which stays for a resume
 }
 
 void ReceiverConnection::handleCloseDbtag(const CloseDbtag &m)
@@ -900,13 +646,13 @@ void ReceiverConnection::handleManifest(const Manifest &m)
         // Bounds what a peer can make us hold until the close is complete (issue 13 item 10):
         // fileCount alone allowed 10 million paths of 4 KiB.
         m_close->bytes += fsLength(e.path) + e.skipped.toUtf8().size() + ManifestEntryCost;
-        if (m_close->bytes > m_receiver->maxManifestBytes()) {
+        if (m_close->bytes > m_host.options().maxManifestBytes) {
             const quint32 id = m_close->id;
             m_close.reset();
             return fail(ErrorCode::FrameTooLarge,
                         QStringLiteral("MANIFEST %1 is over %2 bytes of entries")
                             .arg(id)
-                            .arg(m_receiver->maxManifestBytes()));
+                            .arg(m_host.options().maxManifestBytes));
         }
         m_close->entries.append({e.path, qint64(e.size), e.outside, e.skipped});
     }
@@ -918,14 +664,16 @@ void ReceiverConnection::finishClose()
 {
     const PendingClose close = std::move(*m_close);
     m_close.reset();
-    auto draft =
-        m_receiver->store().prepareManifest(m_source, close.dbtag, close.entries, nameRules());
+    auto draft = m_host.store().prepareManifest(m_source, close.dbtag, close.entries, nameRules());
     if (!draft)
         return manifestWritten(close.id, close.dbtag, int(close.entries.size()), 0, draft.error());
     // Its write and two fsyncs happen off this thread, which serves many connections: 50 EDs
     // closing their dbtags at once queued 100 fsyncs here.
-    m_receiver->writeManifest(this, std::move(draft).value(), close.id, close.dbtag,
-                              int(close.entries.size()));
+    const qint64 bytes = draft.value().bytes;
+    m_host.writeManifest(
+        std::move(draft).value(), this,
+        [this, id = close.id, dbtag = close.dbtag, files = int(close.entries.size()),
+         bytes](const Result<void> &result) { manifestWritten(id, dbtag, files, bytes, result); });
 }
 
 void ReceiverConnection::manifestWritten(quint32 closeId, const QString &dbtag, int files,
@@ -942,7 +690,7 @@ void ReceiverConnection::manifestWritten(quint32 closeId, const QString &dbtag, 
     send(Closed{closeId, ErrorCode::Ok, QString()});
     qCInfo(lcRecv).noquote() << "dbtag" << m_source << displayName(dbtag) << "complete:" << files
                              << "files," << bytes << "bytes";
-    m_receiver->forward(&Receiver::dbtagCompleted, m_source, dbtag, files, bytes);
+    m_host.reportDbtagCompleted(m_source, dbtag, files, bytes);
 }
 
 void ReceiverConnection::send(const Message &message)
@@ -955,7 +703,7 @@ void ReceiverConnection::fail(ErrorCode code, const QString &message, bool ownWo
     if (m_phase == Phase::Closing || m_phase == Phase::Done)
         return;
     const bool authenticated = m_phase == Phase::Ready;
-    if (authenticated || m_receiver->mayLogUnauthenticated())
+    if (authenticated || m_host.mayLogUnauthenticated())
         qCWarning(lcRecv).noquote()
             << "closing" << m_peerAddress
             << (m_source.isEmpty()  ? QString()
@@ -988,13 +736,13 @@ void ReceiverConnection::cleanup()
         writeHeldBack();
     if (m_current) {
         if (auto it = m_transfers.find(*m_current); it != m_transfers.end())
-            flushStaged(it->second);
+            it->second->flushStaged(m_writer);
     }
     m_current.reset();
     m_close.reset();
     std::vector<quint32> ids;
-    for (const auto &[id, t] : m_transfers)
-        if (t.stage != Transfer::Stage::Committing)
+    for (const auto &[id, f] : m_transfers)
+        if (f->stage() != IncomingFile::Stage::Committing)
             ids.push_back(id);
     for (quint32 id : ids)
         dropTransfer(id);
@@ -1009,7 +757,6 @@ void ReceiverConnection::onDisconnected()
     m_idle.stop();
     cleanup();
     m_transfers.clear();
-    m_tokens.clear();
     leaveUnauthenticated();
     qCDebug(lcRecv).noquote() << m_peerAddress << "disconnected";
     emit finished(m_id);

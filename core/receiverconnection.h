@@ -8,15 +8,20 @@
 // committer and acknowledged with STORED only once it is durable at its final name.
 // A frame that does not parse or comes out of order gets ERROR and closes this connection only.
 //
-// Owns its socket (reparented to it), the reader state and the fds of the file being written.
-// Lives in one of the Receiver's I/O threads, a child of that thread's host object; deletes
-// itself (deleteLater) once the peer is gone and emits finished() then. Its signals (the
-// handshake's, finished) are re-emitted by the Receiver; per-file events it hands to
-// Receiver::forward(), which emits them in the Receiver's thread only when they are connected.
+// The connection is the protocol's state machine; each offered file's life (locate, partial,
+// write, finish, commit) is an IncomingFile of its own. It talks to the receiver only through
+// ConnectionHost (connectionhost.h).
+//
+// Owns its socket (reparented to it), the reader state, the StreamWriter of the file streaming
+// now and its IncomingFiles. Lives in one of the Receiver's I/O threads, a child of that
+// thread's host object; deletes itself (deleteLater) once the peer is gone and emits finished()
+// then. Its signals (the handshake's, finished) are re-emitted by the Receiver; per-file events
+// go to the host's report*() functions, which emit them in the Receiver's thread.
 
-#include "core/checksum.h"
 #include "core/config.h"
+#include "core/connectionhost.h"
 #include "core/error.h"
+#include "core/incomingfile.h"
 #include "core/protocol.h"
 #include "core/receivestore.h"
 #include "core/streamwriter.h"
@@ -28,13 +33,12 @@
 #include <QTimer>
 
 #include <map>
+#include <memory>
 
 class QSslSocket;
 class QTcpSocket;
 
 namespace isocket {
-
-class Receiver;
 
 class ReceiverConnection : public QObject
 {
@@ -47,12 +51,12 @@ public:
     // no FIN): the connection closes and its files stop being Busy for the others.
     static constexpr int IdleTimeoutMs = 120'000;
     // A partial offered for a resume from this size on is hashed on another thread.
-    static constexpr qint64 AsyncPartialBytes = 4 * 1024 * 1024;
+    static constexpr qint64 AsyncPartialBytes = IncomingFile::AsyncPartialBytes;
 
     // Takes `socket` (connected, in this thread) and becomes its parent; `parent` becomes ours.
-    // Holds one of the Receiver's places for a connection not authenticated yet, for `peer`
-    // (Receiver::admit()), until it authenticates or goes.
-    ReceiverConnection(quint64 id, QTcpSocket *socket, const QByteArray &peer, Receiver *receiver,
+    // Holds one of the host's places for a connection not authenticated yet, for `peer`
+    // (Receiver::admit()), until it authenticates or goes. `host` outlives us.
+    ReceiverConnection(quint64 id, QTcpSocket *socket, const QByteArray &peer, ConnectionHost &host,
                        QObject *parent);
     ~ReceiverConnection() override;
 
@@ -65,10 +69,6 @@ public:
     // A reloaded peers list: an authenticated TLS connection whose source and key it no longer
     // pairs is closed (auth-failed).
     void recheckPeer(const PeerList &peers);
-
-    // The committer's answer for `token` (routed by the Receiver). False when this connection
-    // no longer tracks the token (it was closed meanwhile): the Receiver reports it then.
-    bool onCommitted(quint64 token, ErrorCode code, const QString &message);
 
 signals:
     void peerAuthenticated(quint64 connId, const QString &source);
@@ -84,37 +84,6 @@ private:
         Ready,
         Closing,
         Done
-    };
-
-    struct Transfer
-    {
-        enum class Stage
-        {
-            Hashing, // offered; its partial is being hashed (Receiver::findPartial), no ACCEPT yet
-            Offered,
-            Writing,
-            Committing
-        };
-        proto::Offer offer;
-        QString key; // in the Receiver's registry while we hold it
-        Stage stage = Stage::Offered;
-        qint64 offeredOffset = 0;
-        Hasher hasher;        // of the bytes before `written`
-        UniqueFd file;        // the partial, while writing
-        std::optional<FileSlot> slot; // where the partial is, from BEGIN (shared dir fd)
-        qint64 written = 0;   // bytes in the partial
-        qint64 flushed = 0;   // writeback started up to here (write-behind)
-        qint64 startOffset = 0;
-        ErrorCode failure = ErrorCode::Ok; // once set, DATA is dropped and END reports it
-        QString failureMessage;
-        // Free space promised to the rest of the file (given back with the transfer); what
-        // was written up to spaceCounted is no longer promised.
-        ReceiveStore::SpaceClaim space;
-        qint64 spaceCounted = 0;
-        quint64 token = 0; // committer token while committing
-        quint64 generation = 0; // while hashing: which findPartial() answer is ours
-        QElapsedTimer clock;
-        QElapsedTimer progressClock;
     };
 
     struct PendingClose
@@ -134,18 +103,14 @@ private:
     void handleHello(const proto::Hello &m);
     void handleAuth(const proto::Auth &m);
     void handleOffer(const proto::Offer &m);
-    // The rest of an OFFER once its partial is known: the space check, the transfer, ACCEPT.
-    // `key` is claimed; released here on a refusal.
-    void acceptOffer(const proto::Offer &m, const QString &key, const FileSlot &slot,
-                     const Result<std::optional<PartialInfo>> &partial);
+    // Answers an OFFER as its file decided (ACCEPT, or a refusal); the file goes on a refusal.
+    void answerOffer(quint32 id, const IncomingFile::Verdict &verdict);
     void handleBegin(const proto::Begin &m);
     void handleData(const proto::Data &m);
     // The next frame, when it is DATA of the current file and fits in what the writer's stage
     // has left, read from the socket's buffer straight into that stage (one copy of the payload
     // instead of two, and no buffer for it). False when not: the frame goes the usual way.
     bool readDataDirect();
-    void failWrite(Transfer &t, const Error &error);
-    void received(Transfer &t, qint64 bytes); // counts them: write-behind, progress
     // A DATA frame whose write would wait for the disk (the writer's stages both busy) is held
     // back, and nothing more is read from this socket (TCP holds the peer back), until a write
     // ends: one connection's disk never stalls the others that share this thread.
@@ -154,16 +119,16 @@ private:
     void writeHeldBack();
     void handleEnd(const proto::End &m);
     void handleCancel(const proto::Cancel &m);
-    // Writes what the current transfer has staged, so its partial keeps every byte received.
-    void flushStaged(Transfer &t);
     void handleCloseDbtag(const proto::CloseDbtag &m);
     void handleManifest(const proto::Manifest &m);
     void finishClose();
-    friend class Receiver; // manifestWritten(), partialFound()
-    // Receiver::findPartial()'s answer for the OFFER `id`; ignored when that offer is gone
-    // (cancelled, the connection failing) or was made again since.
-    void partialFound(quint32 id, quint64 generation, const FileSlot &slot,
+    // ConnectionHost::findPartial()'s answer for the OFFER `id`; ignored when that offer is
+    // gone (cancelled, the connection failing) or was made again since.
+    void partialFound(quint32 id, quint64 generation,
                       const Result<std::optional<PartialInfo>> &partial);
+    // The committer's answer for the file of `id`, committed as `generation`. False when this
+    // connection no longer tracks it (it was closed meanwhile): the host reports it then.
+    bool onCommitted(quint32 id, quint64 generation, ErrorCode code, const QString &message);
     // The manifest of a CLOSE_DBTAG is on disk (or failed): CLOSED goes to the peer.
     void manifestWritten(quint32 closeId, const QString &dbtag, int files, qint64 bytes,
                          const Result<void> &result);
@@ -171,6 +136,8 @@ private:
     void send(const proto::Message &message);
     void leaveUnauthenticated(); // gives the admission place back, once
     void refuse(const proto::Offer &offer, ErrorCode code, const QString &message);
+    // A new IncomingFile for `offer`.
+    std::unique_ptr<IncomingFile> makeFile(const proto::Offer &offer);
     // ERROR(code) to the peer, then a graceful close (drain, then abort after LingerMs).
     // ERROR(code, message) and close. Before authentication the log line quotes at most 200
     // characters of `message` (a peer chose part of it), unless `ownWords`.
@@ -178,11 +145,8 @@ private:
     // Whether the ED's certificate is listed for the source it claims; the reason when not.
     std::optional<QString> peerRefusal(const PeerList &peers, const QString &source,
                                        const Fingerprint &fingerprint) const;
-    // The refusal of a write into a dataset the receiver confirmed whole, or nothing.
-    std::optional<Error> completeRefusal(const QString &dbtag, const QString &path);
-
-    void failTransfer(Transfer &t, ErrorCode code, const QString &message);
-    void replyStored(Transfer &t, ErrorCode code, const QString &message);
+    // STORED for the file of `id` (which then goes), its log line and its report.
+    void replyStored(quint32 id, ErrorCode code, const QString &message);
     void dropTransfer(quint32 id);
     void cleanup();
     QString describe(const proto::Offer &offer) const;
@@ -191,9 +155,9 @@ private:
     QTcpSocket *m_socket; // child
     QSslSocket *m_tls = nullptr; // m_socket, when the receiver speaks TLS
     Fingerprint m_fingerprint;   // of the ED's certificate, once HELLO was checked (TLS)
-    Receiver *m_receiver; // outlives us (it stops our thread before it goes)
+    ConnectionHost &m_host;      // outlives us (the Receiver stops our thread before it goes)
     QString m_peerAddress;
-    QByteArray m_peerKey;          // the address as Receiver::admit() counted it
+    QByteArray m_peerKey;          // the address as the host's admit() counted it
     bool m_admitted = true;        // holds a place among the connections not authenticated
                                    // (until WELCOME, or until it closes: a closing one drains)
     QString m_source;
@@ -205,15 +169,15 @@ private:
     }
     Phase m_phase = Phase::AwaitHello;
     proto::FrameReader m_reader;
-    StreamWriter m_writer; // of the file streaming now (m_current)
+    StreamWriter m_writer; // of the file streaming now (m_current), lent to it
     QByteArray m_clientNonce;
     QByteArray m_serverNonce;
     QTimer m_deadline;                       // handshake, then linger after an ERROR
     QTimer m_idle;                           // armed while offers are in flight
-    std::map<quint32, Transfer> m_transfers; // offers not yet answered by STORED or CANCEL
-    std::map<quint64, quint32> m_tokens;     // committer token → offer id
+    // Offers not yet answered by STORED or CANCEL, by id.
+    std::map<quint32, std::unique_ptr<IncomingFile>> m_transfers;
     std::optional<quint32> m_current;        // the offer between BEGIN and END
-    quint64 m_generation = 0;                // of the last OFFER sent to Receiver::findPartial()
+    quint64 m_generation = 0; // of the last hash or commit asked for (IncomingFile::generation)
     std::optional<proto::Data> m_heldBack;   // see holdBack()
     std::optional<PendingClose> m_close;
 };

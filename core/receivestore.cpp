@@ -11,6 +11,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <QHash>
+
+#include <mutex>
+#include <vector>
+
 #include "core/config.h"
 #include "core/fsname.h"
 
@@ -51,15 +56,6 @@ Result<void> syncFd(int fd, const QString &shown)
 
 } // namespace
 
-ReceiveStore::ReceiveStore(QString root, qint64 reserveBytes)
-    : m_root(std::move(root)), m_reserveBytes(reserveBytes)
-{
-    m_clock.start();
-    // The committer links an anonymous file in through /proc/self/fd/N (linkat with
-    // AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH).
-    m_procFd = ::access("/proc/self/fd", X_OK) == 0;
-}
-
 qint64 ReceiveStore::nowMs() const
 {
     return m_clock.elapsed();
@@ -67,7 +63,6 @@ qint64 ReceiveStore::nowMs() const
 
 Result<void> ReceiveStore::open()
 {
-    std::lock_guard lock(m_mutex);
     // The root itself is the operator's choice and may be a symlink; below it, nothing may.
     m_rootFd.reset(::open(enc(m_root).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!m_rootFd.valid()) {
@@ -78,8 +73,10 @@ Result<void> ReceiveStore::open()
     return {};
 }
 
-Result<UniqueFd> ReceiveStore::openDir(int parent, const QString &name, bool create,
-                                       const QString &shown)
+namespace {
+
+// The directory `name` in `parent`, created when missing and `create`; never through a symlink.
+Result<UniqueFd> openDir(int parent, const QString &name, bool create, const QString &shown)
 {
     const QByteArray n = enc(name);
     for (int attempt = 0; attempt < 3; ++attempt) {
@@ -108,16 +105,18 @@ Result<UniqueFd> ReceiveStore::openDir(int parent, const QString &name, bool cre
                  QStringLiteral("cannot open directory %1").arg(displayName(shown))};
 }
 
-Result<UniqueFd> ReceiveStore::openDirs(const QStringList &components, bool create)
+// The directory `<root>/<components>`, walked from `rootFd` component by component.
+Result<UniqueFd> openDirs(const UniqueFd &rootFd, const QString &root,
+                          const QStringList &components, bool create)
 {
-    if (!m_rootFd.valid())
+    if (!rootFd.valid())
         return Error{ErrorCode::IoError, QStringLiteral("receive root is not open")};
-    UniqueFd current(::fcntl(m_rootFd.get(), F_DUPFD_CLOEXEC, 0));
+    UniqueFd current(::fcntl(rootFd.get(), F_DUPFD_CLOEXEC, 0));
     if (!current.valid()) {
         const int err = errno;
-        return osFailure(QStringLiteral("open"), m_root, err);
+        return osFailure(QStringLiteral("open"), root, err);
     }
-    QString shown = m_root;
+    QString shown = root;
     for (const QString &c : components) {
         shown += QLatin1Char('/') + c;
         auto next = openDir(current.get(), c, create, shown);
@@ -147,7 +146,7 @@ Result<UniqueFd> ReceiveStore::openDirs(const QStringList &components, bool crea
 //    that file (io-error, sent again) instead of placing it in the moved directory.
 // Holders (a transfer between BEGIN and END, a commit job) share the fd; an evicted or replaced
 // entry closes when the last of them lets go.
-bool ReceiveStore::reachableAt(const QStringList &components, dev_t dev, ino_t ino) const
+bool reachableAt(const UniqueFd &rootFd, const QStringList &components, dev_t dev, ino_t ino)
 {
     const QByteArray path = enc(components.join(QLatin1Char('/')));
     UniqueFd fd;
@@ -156,7 +155,7 @@ bool ReceiveStore::reachableAt(const QStringList &components, dev_t dev, ino_t i
         struct open_how how = {};
         how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
         how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH;
-        const long r = ::syscall(SYS_openat2, m_rootFd.get(), path.constData(), &how, sizeof how);
+        const long r = ::syscall(SYS_openat2, rootFd.get(), path.constData(), &how, sizeof how);
         if (r >= 0)
             fd.reset(int(r));
         else if (errno == ENOSYS)
@@ -168,7 +167,7 @@ bool ReceiveStore::reachableAt(const QStringList &components, dev_t dev, ino_t i
     }
     if (!fd.valid()) {
         // Kernels before 5.6, or a path too long for one call: the same walk by hand.
-        fd.reset(::fcntl(m_rootFd.get(), F_DUPFD_CLOEXEC, 0));
+        fd.reset(::fcntl(rootFd.get(), F_DUPFD_CLOEXEC, 0));
         for (const QString &c : components) {
             if (!fd.valid())
                 return false;
@@ -182,56 +181,343 @@ bool ReceiveStore::reachableAt(const QStringList &components, dev_t dev, ino_t i
     return ::fstat(fd.get(), &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
+} // namespace
+
+struct FileSlot::Data
+{
+    SharedFd dir;           // the directory holding the final name (shared with the store's cache)
+    dev_t dev = 0;          // its filesystem
+    QStringList dirPath;    // source, dbtag and subdirectories: the key of `dir` in the cache
+    QString name;           // the final name (last path component)
+    QString partName;       // the hidden partial next to it
+    bool anonymous = false; // the file being written has no name yet (O_TMPFILE): no partial
+
+    int dirFd() const { return dir->get(); }
+};
+
+bool FileSlot::anonymous() const
+{
+    return d && d->anonymous;
+}
+
+// The open directories below the root: an LRU of DirCacheSize, keyed by source/dbtag/
+// subdirectories. Its lock is held over a path walk too (one walk at a time, as before).
+class ReceiveStore::DirCache
+{
+public:
+    struct Entry
+    {
+        SharedFd fd;
+        dev_t dev = 0;
+        ino_t ino = 0;
+        quint64 liveBatch = 0; // the batch in which it was last found at its path
+        quint64 used = 0;      // LRU stamp
+    };
+
+    // The open directory `<root>/<components>`, from the cache when it is still in place.
+    Result<Entry> get(const ReceiveStore &store, const QStringList &components)
+    {
+        std::lock_guard lock(m_mutex);
+        const QString key = components.join(QLatin1Char('/'));
+        auto it = m_dirs.find(key);
+        if (it != m_dirs.end()) {
+            if (it->liveBatch == m_batch ||
+                reachableAt(store.m_rootFd, components, it->dev, it->ino)) {
+                it->liveBatch = m_batch;
+                it->used = ++m_use;
+                return *it;
+            }
+            m_dirs.erase(it);
+        }
+        auto opened = openDirs(store.m_rootFd, store.m_root, components, true);
+        if (!opened)
+            return opened.error();
+        struct stat st;
+        if (::fstat(opened.value().get(), &st) != 0) {
+            const int err = errno;
+            return osFailure(QStringLiteral("stat"), store.m_root + QLatin1Char('/') + key, err);
+        }
+        Entry entry;
+        entry.fd = std::make_shared<const UniqueFd>(std::move(opened).value());
+        entry.dev = st.st_dev;
+        entry.ino = st.st_ino;
+        entry.liveBatch = m_batch;
+        entry.used = ++m_use;
+        m_dirs.insert(key, entry);
+        if (m_dirs.size() > DirCacheSize) {
+            auto oldest = m_dirs.begin();
+            for (auto i = m_dirs.begin(); i != m_dirs.end(); ++i)
+                if (i->used < oldest->used)
+                    oldest = i;
+            m_dirs.erase(oldest);
+        }
+        return entry;
+    }
+
+    // Drops the entry of `components` if it is still `fd`.
+    void forget(const QStringList &components, const SharedFd &fd)
+    {
+        std::lock_guard lock(m_mutex);
+        auto it = m_dirs.find(components.join(QLatin1Char('/')));
+        if (it != m_dirs.end() && it->fd == fd)
+            m_dirs.erase(it);
+    }
+
+    void startBatch()
+    {
+        std::lock_guard lock(m_mutex);
+        ++m_batch;
+    }
+
+private:
+    std::mutex m_mutex;
+    QHash<QString, Entry> m_dirs;
+    quint64 m_use = 0;
+    quint64 m_batch = 1;
+};
+
+// The files committed by this process: their inode, size, mtime and hash, by dbtag. At most
+// MaxRememberedFiles, whole dbtags forgotten least recently stored first.
+class ReceiveStore::StoredFiles
+{
+public:
+    void remember(const QString &dbtagKey, const QString &path, const StoredStamp &stamp)
+    {
+        std::lock_guard lock(m_mutex);
+        RememberedDbtag &entry = m_dbtags[dbtagKey];
+        entry.used = ++m_use;
+        auto it = entry.files.find(path);
+        if (it != entry.files.end()) {
+            *it = stamp;
+            return;
+        }
+        while (m_files >= MaxRememberedFiles && m_dbtags.size() > 1) {
+            auto oldest = m_dbtags.end();
+            for (auto i = m_dbtags.begin(); i != m_dbtags.end(); ++i)
+                if (i.key() != dbtagKey && (oldest == m_dbtags.end() || i->used < oldest->used))
+                    oldest = i;
+            m_files -= oldest->files.size();
+            m_dbtags.erase(oldest);
+        }
+        if (m_files >= MaxRememberedFiles)
+            return; // one dbtag bigger than the cap: the rest of it is read from the xattrs
+        m_dbtags[dbtagKey].files.insert(path, stamp);
+        ++m_files;
+    }
+
+    // The hash of `path` when it is remembered and still the file `st` describes.
+    std::optional<Hash128> lookup(const QString &dbtagKey, const QString &path,
+                                  const struct stat &st) const
+    {
+        std::lock_guard lock(m_mutex);
+        const auto dbtag = m_dbtags.constFind(dbtagKey);
+        if (dbtag == m_dbtags.cend())
+            return std::nullopt;
+        const auto it = dbtag->files.constFind(path);
+        if (it == dbtag->files.cend())
+            return std::nullopt;
+        const FileStamp stamp = stampOf(st);
+        if (it->m_device != quint64(st.st_dev) || it->m_inode != quint64(st.st_ino) ||
+            it->size != stamp.size || it->mtimeNs != stamp.mtimeNs)
+            return std::nullopt;
+        return it->hash;
+    }
+
+    void forgetDbtag(const QString &dbtagKey)
+    {
+        std::lock_guard lock(m_mutex);
+        if (auto it = m_dbtags.find(dbtagKey); it != m_dbtags.end()) {
+            m_files -= it->files.size();
+            m_dbtags.erase(it);
+        }
+    }
+
+private:
+    struct RememberedDbtag
+    {
+        QHash<QString, StoredStamp> files; // by path inside the dbtag
+        quint64 used = 0;                  // LRU stamp
+    };
+    mutable std::mutex m_mutex;
+    QHash<QString, RememberedDbtag> m_dbtags; // by "source/dbtag"
+    qsizetype m_files = 0;
+    quint64 m_use = 0;
+};
+
+// Partials this process left or read back: their inode, size and mtime then and the hash state
+// of their bytes. At most MaxKnownPartials, the oldest forgotten first.
+class ReceiveStore::KnownPartials
+{
+public:
+    void know(const QString &key, const struct stat &st, const Hasher &hasher)
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_partials.size() >= MaxKnownPartials && !m_partials.contains(key)) {
+            auto oldest = m_partials.begin();
+            for (auto it = m_partials.begin(); it != m_partials.end(); ++it)
+                if (it->order < oldest->order)
+                    oldest = it;
+            m_partials.erase(oldest);
+        }
+        m_partials.insert(key, Known{st.st_dev, st.st_ino, stampOf(st), hasher, ++m_order});
+    }
+
+    // What is known of the partial `key`, when it is still the file `st` describes.
+    std::optional<PartialInfo> lookup(const QString &key, const struct stat &st) const
+    {
+        std::lock_guard lock(m_mutex);
+        const auto it = m_partials.constFind(key);
+        if (it != m_partials.constEnd() && it->dev == st.st_dev && it->ino == st.st_ino &&
+            it->stamp == stampOf(st))
+            return PartialInfo{st.st_size, it->hasher};
+        return std::nullopt;
+    }
+
+private:
+    struct Known
+    {
+        dev_t dev = 0;
+        ino_t ino = 0;
+        FileStamp stamp;
+        Hasher hasher;
+        quint64 order = 0;
+    };
+    mutable std::mutex m_mutex;
+    QHash<QString, Known> m_partials; // by "source/dbtag/dirs/.name.isocket-part"
+    quint64 m_order = 0;
+};
+
+// The free space of each filesystem files are received on: read with statvfs at most every
+// SpaceCacheMs, minus what was written since, and what is promised to files being received.
+class ReceiveStore::SpaceLedger
+{
+public:
+    SpaceLedger(const ReceiveStore &store) : m_store(store) {}
+
+    // Promises `needed` bytes on the filesystem of `dirFd` (`dev`), or DiskFull.
+    Result<qint64> promise(int dirFd, dev_t dev, qint64 needed)
+    {
+        std::lock_guard lock(m_mutex);
+        State *state = find(dev);
+        if (!state) {
+            m_states.push_back(State{dev, 0, 0, -1});
+            state = &m_states.back();
+        }
+        bool fresh = false;
+        if (state->atMs < 0 || m_store.nowMs() - state->atMs > SpaceCacheMs) {
+            if (auto r = refresh(*state, dirFd); !r)
+                return r.error();
+            fresh = true;
+        }
+        qint64 avail = state->avail - state->promised;
+        const qint64 reserve = m_store.m_reserveBytes;
+        if (avail - needed < reserve && !fresh) {
+            // Never refuse on an estimate: look again.
+            if (auto r = refresh(*state, dirFd); !r)
+                return r.error();
+            avail = state->avail - state->promised;
+        }
+        if (avail - needed >= reserve) {
+            state->promised += needed;
+            return needed;
+        }
+        state->atMs = -1; // the next offer looks again
+        return Error{ErrorCode::DiskFull,
+                     QStringLiteral("%1 bytes free (%2 of them promised to files being received), "
+                                    "%3 needed, %4 reserved on %5")
+                         .arg(state->avail)
+                         .arg(state->promised)
+                         .arg(needed)
+                         .arg(reserve)
+                         .arg(m_store.m_root)};
+    }
+
+    void written(quint64 dev, qint64 bytes)
+    {
+        std::lock_guard lock(m_mutex);
+        if (State *state = find(dev_t(dev))) {
+            state->promised -= bytes;
+            state->avail -= bytes;
+        }
+    }
+
+    void released(quint64 dev, qint64 bytes)
+    {
+        std::lock_guard lock(m_mutex);
+        if (State *state = find(dev_t(dev)))
+            state->promised -= bytes;
+    }
+
+    void changed()
+    {
+        std::lock_guard lock(m_mutex);
+        for (State &state : m_states)
+            state.atMs = -1;
+    }
+
+    qint64 promised() const
+    {
+        std::lock_guard lock(m_mutex);
+        qint64 sum = 0;
+        for (const State &s : m_states)
+            sum += s.promised;
+        return sum;
+    }
+
+private:
+    struct State
+    {
+        dev_t dev = 0;
+        qint64 avail = 0;    // f_bavail * f_frsize at `atMs`, minus what was written since
+        qint64 promised = 0; // the remaining bytes of every live SpaceClaim on it
+        qint64 atMs = -1;    // -1: to be read again
+    };
+
+    State *find(dev_t dev)
+    {
+        for (State &s : m_states)
+            if (s.dev == dev)
+                return &s;
+        return nullptr;
+    }
+
+    Result<qint64> refresh(State &state, int dirFd)
+    {
+        struct statvfs vfs;
+        if (::fstatvfs(dirFd, &vfs) != 0) {
+            const int err = errno;
+            state.atMs = -1;
+            return osFailure(QStringLiteral("statvfs"), m_store.m_root, err);
+        }
+        state.avail = qint64(vfs.f_bavail) * qint64(vfs.f_frsize);
+        state.atMs = m_store.nowMs();
+        return state.avail;
+    }
+
+    const ReceiveStore &m_store;
+    mutable std::mutex m_mutex;
+    std::vector<State> m_states;
+};
+
+ReceiveStore::ReceiveStore(QString root, qint64 reserveBytes)
+    : m_root(std::move(root)), m_reserveBytes(reserveBytes), m_dirs(std::make_unique<DirCache>()),
+      m_stored(std::make_unique<StoredFiles>()), m_partials(std::make_unique<KnownPartials>()),
+      m_space(std::make_unique<SpaceLedger>(*this))
+{
+    m_clock.start();
+    // The committer links an anonymous file in through /proc/self/fd/N (linkat with
+    // AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH).
+    m_procFd = ::access("/proc/self/fd", X_OK) == 0;
+}
+
+ReceiveStore::~ReceiveStore() = default;
+
 bool ReceiveStore::stillInPlace(const FileSlot &slot) const
 {
     struct stat st;
-    if (::fstat(slot.dirFd(), &st) != 0 || st.st_nlink == 0)
+    if (::fstat(slot.d->dirFd(), &st) != 0 || st.st_nlink == 0)
         return false;
-    return reachableAt(slot.dirPath, st.st_dev, st.st_ino);
-}
-
-Result<ReceiveStore::CachedDir> ReceiveStore::dirFor(const QStringList &components)
-{
-    const QString key = components.join(QLatin1Char('/'));
-    auto it = m_dirs.find(key);
-    if (it != m_dirs.end()) {
-        if (it->liveBatch == m_batch || reachableAt(components, it->dev, it->ino)) {
-            it->liveBatch = m_batch;
-            it->used = ++m_dirUse;
-            return *it;
-        }
-        m_dirs.erase(it);
-    }
-    auto opened = openDirs(components, true);
-    if (!opened)
-        return opened.error();
-    struct stat st;
-    if (::fstat(opened.value().get(), &st) != 0) {
-        const int err = errno;
-        return osFailure(QStringLiteral("stat"), m_root + QLatin1Char('/') + key, err);
-    }
-    CachedDir entry;
-    entry.fd = std::make_shared<const UniqueFd>(std::move(opened).value());
-    entry.dev = st.st_dev;
-    entry.ino = st.st_ino;
-    entry.liveBatch = m_batch;
-    entry.used = ++m_dirUse;
-    m_dirs.insert(key, entry);
-    if (m_dirs.size() > DirCacheSize) {
-        auto oldest = m_dirs.begin();
-        for (auto i = m_dirs.begin(); i != m_dirs.end(); ++i)
-            if (i->used < oldest->used)
-                oldest = i;
-        m_dirs.erase(oldest);
-    }
-    return entry;
-}
-
-void ReceiveStore::forgetDir(const QStringList &components, const SharedFd &fd)
-{
-    auto it = m_dirs.find(components.join(QLatin1Char('/')));
-    if (it != m_dirs.end() && it->fd == fd)
-        m_dirs.erase(it);
+    return reachableAt(m_rootFd, slot.d->dirPath, st.st_dev, st.st_ino);
 }
 
 namespace {
@@ -278,10 +564,14 @@ Result<void> ReceiveStore::checkReservedNames(const QString &path)
     return {};
 }
 
+void ReceiveStore::startBatch()
+{
+    m_dirs->startBatch();
+}
+
 Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbtag,
                                       const QString &path, NameRules rules)
 {
-    std::lock_guard lock(m_mutex);
     if (auto r = validateName(source, QStringLiteral("source")); !r)
         return r.error();
     if (auto r = validateName(dbtag, QStringLiteral("dbtag"), rules); !r)
@@ -294,22 +584,23 @@ Result<FileSlot> ReceiveStore::locate(const QString &source, const QString &dbta
     const QString name = parts.takeLast();
     parts.prepend(dbtag);
     parts.prepend(source);
-    auto dir = dirFor(parts);
+    auto dir = m_dirs->get(*this, parts);
     if (!dir)
         return dir.error();
+    auto data = std::make_shared<FileSlot::Data>();
+    data->dir = dir.value().fd;
+    data->dev = dir.value().dev;
+    data->dirPath = std::move(parts);
+    data->name = name;
+    data->partName = partialName(name);
     FileSlot slot;
-    slot.dir = dir.value().fd;
-    slot.dev = dir.value().dev;
-    slot.dirPath = std::move(parts);
-    slot.name = name;
-    slot.partName = partialName(name);
+    slot.d = std::move(data);
     return slot;
 }
 
 Result<bool> ReceiveStore::isComplete(const QString &source, const QString &dbtag)
 {
-    std::lock_guard lock(m_mutex);
-    auto dir = dirFor({source, dbtag});
+    auto dir = m_dirs->get(*this, {source, dbtag});
     if (!dir)
         return dir.error();
     struct stat st = {};
@@ -324,8 +615,11 @@ Result<bool> ReceiveStore::isComplete(const QString &source, const QString &dbta
                      err);
 }
 
-Result<std::optional<Hash128>> ReceiveStore::hashOf(int dirFd, const QString &name, qint64 size,
-                                                    const QString &shown)
+namespace {
+
+// The hash of the file `name` in `dirFd`: from its xattr, else read.
+Result<std::optional<Hash128>> hashOf(int dirFd, const QString &name, qint64 size,
+                                      const QString &shown)
 {
     UniqueFd fd(::openat(dirFd, enc(name).constData(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) {
@@ -333,7 +627,7 @@ Result<std::optional<Hash128>> ReceiveStore::hashOf(int dirFd, const QString &na
         return osFailure(QStringLiteral("open"), shown, err);
     }
     char hex[64];
-    const ssize_t n = ::fgetxattr(fd.get(), HashXattr, hex, sizeof hex);
+    const ssize_t n = ::fgetxattr(fd.get(), ReceiveStore::HashXattr, hex, sizeof hex);
     if (n == 32) {
         if (auto h = hashFromHex(QString::fromLatin1(hex, 32)))
             return std::optional<Hash128>(*h);
@@ -344,55 +638,21 @@ Result<std::optional<Hash128>> ReceiveStore::hashOf(int dirFd, const QString &na
     return std::optional<Hash128>(hasher.result());
 }
 
+} // namespace
+
 void ReceiveStore::remember(const QString &source, const QString &dbtag, const QString &path,
                             const StoredStamp &stamp)
 {
-    std::lock_guard lock(m_mutex);
-    if (!stamp.valid())
-        return;
-    const QString key = source + QLatin1Char('/') + dbtag;
-    RememberedDbtag &entry = m_remembered[key];
-    entry.used = ++m_rememberUse;
-    auto it = entry.files.find(path);
-    if (it != entry.files.end()) {
-        *it = stamp;
-        return;
-    }
-    while (m_rememberedFiles >= MaxRememberedFiles && m_remembered.size() > 1) {
-        auto oldest = m_remembered.end();
-        for (auto i = m_remembered.begin(); i != m_remembered.end(); ++i)
-            if (i.key() != key && (oldest == m_remembered.end() || i->used < oldest->used))
-                oldest = i;
-        m_rememberedFiles -= oldest->files.size();
-        m_remembered.erase(oldest);
-    }
-    if (m_rememberedFiles >= MaxRememberedFiles)
-        return; // one dbtag bigger than the cap: the rest of it is read from the xattrs
-    m_remembered[key].files.insert(path, stamp);
-    ++m_rememberedFiles;
+    if (stamp.valid())
+        m_stored->remember(source + QLatin1Char('/') + dbtag, path, stamp);
 }
 
-std::optional<Hash128> ReceiveStore::remembered(const QString &dbtagKey, const QString &path,
-                                                const struct stat &st) const
-{
-    const auto dbtag = m_remembered.constFind(dbtagKey);
-    if (dbtag == m_remembered.cend())
-        return std::nullopt;
-    const auto it = dbtag->files.constFind(path);
-    if (it == dbtag->files.cend())
-        return std::nullopt;
-    const FileStamp stamp = stampOf(st);
-    if (it->dev != st.st_dev || it->ino != st.st_ino || it->size != stamp.size ||
-        it->mtimeNs != stamp.mtimeNs)
-        return std::nullopt;
-    return it->hash;
-}
-
-Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qint64 size,
+Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slotIn, qint64 size,
                                                         qint64 mtimeNs)
 {
     // The lock only for the remembered hashes: reading a file to hash it holds up no other
     // thread.
+    const FileSlot::Data &slot = *slotIn.d;
     const QByteArray n = enc(slot.name);
     struct stat st;
     if (::fstatat(slot.dirFd(), n.constData(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -416,20 +676,20 @@ Result<std::optional<Hash128>> ReceiveStore::storedHash(const FileSlot &slot, qi
     if (slot.dirPath.size() >= 2) {
         const QString dbtagKey = slot.dirPath.at(0) + QLatin1Char('/') + slot.dirPath.at(1);
         const QString path = (slot.dirPath.mid(2) << slot.name).join(QLatin1Char('/'));
-        std::lock_guard lock(m_mutex);
-        if (auto hash = remembered(dbtagKey, path, st))
+        if (auto hash = m_stored->lookup(dbtagKey, path, st))
             return std::optional<Hash128>(*hash);
     }
     return hashOf(slot.dirFd(), slot.name, size, slot.name);
 }
 
-static QString partialKey(const FileSlot &slot)
+QString ReceiveStore::partialKey(const FileSlot &slot)
 {
-    return (QStringList(slot.dirPath) << slot.partName).join(QLatin1Char('/'));
+    return (QStringList(slot.d->dirPath) << slot.d->partName).join(QLatin1Char('/'));
 }
 
-Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slot, qint64 size)
+Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slotIn, qint64 size)
 {
+    const FileSlot::Data &slot = *slotIn.d;
     // No lock while reading: hashing a large partial holds up no other thread's calls into
     // the store (only the result is recorded under it).
     const QByteArray n = enc(slot.partName);
@@ -463,37 +723,23 @@ Result<std::optional<PartialInfo>> ReceiveStore::findPartial(const FileSlot &slo
         return r.error();
     // Read once: a resume that comes again (the sender gave up waiting, a cancel) finds it.
     // Stamped as it was before the read; had it changed since, the stamp no longer matches.
-    std::lock_guard lock(m_mutex);
-    knowPartial(partialKey(slot), st, info.hasher);
+    m_partials->know(partialKey(slotIn), st, info.hasher);
     return std::optional<PartialInfo>(std::move(info));
 }
 
-void ReceiveStore::rememberPartial(const FileSlot &slot, int fd, qint64 length,
+void ReceiveStore::rememberPartial(const FileSlot &slot, const UniqueFd &file, qint64 length,
                                    const Hasher &hasher)
 {
     struct stat st;
-    if (slot.anonymous || length <= 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+    if (slot.d->anonymous || length <= 0 || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
         st.st_size != length)
         return;
-    std::lock_guard lock(m_mutex);
-    knowPartial(partialKey(slot), st, hasher);
+    m_partials->know(partialKey(slot), st, hasher);
 }
 
-void ReceiveStore::knowPartial(const QString &key, const struct stat &st, const Hasher &hasher)
+ReceiveStore::PartialProbe ReceiveStore::probePartial(const FileSlot &slotIn, qint64 size)
 {
-    if (m_knownPartials.size() >= MaxKnownPartials && !m_knownPartials.contains(key)) {
-        auto oldest = m_knownPartials.begin();
-        for (auto it = m_knownPartials.begin(); it != m_knownPartials.end(); ++it)
-            if (it->order < oldest->order)
-                oldest = it;
-        m_knownPartials.erase(oldest);
-    }
-    m_knownPartials.insert(key,
-                           KnownPartial{st.st_dev, st.st_ino, stampOf(st), hasher, ++m_knownOrder});
-}
-
-ReceiveStore::PartialProbe ReceiveStore::probePartial(const FileSlot &slot, qint64 size)
-{
+    const FileSlot::Data &slot = *slotIn.d;
     struct stat st;
     PartialProbe probe;
     if (::fstatat(slot.dirFd(), enc(slot.partName).constData(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -506,19 +752,24 @@ ReceiveStore::PartialProbe ReceiveStore::probePartial(const FileSlot &slot, qint
     probe.length = st.st_size;
     if (st.st_size == 0 || st.st_size > size)
         return probe;
-    std::lock_guard lock(m_mutex);
-    const auto it = m_knownPartials.constFind(partialKey(slot));
-    if (it != m_knownPartials.constEnd() && it->dev == st.st_dev && it->ino == st.st_ino &&
-        it->stamp == stampOf(st))
-        probe.known = PartialInfo{st.st_size, it->hasher};
+    probe.known = m_partials->lookup(partialKey(slotIn), st);
     return probe;
 }
 
-Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool anonymous)
+bool ReceiveStore::writesAnonymously(const FileSlot &slot, qint64 size) const
 {
-    std::lock_guard lock(m_mutex);
+    std::lock_guard lock(m_tmpfileMutex);
+    return size <= AnonymousMaxBytes && m_procFd && !m_noTmpfile.contains(quint64(slot.d->dev));
+}
+
+Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slotIn, qint64 offset, bool anonymous)
+{
+    // A slot is shared by its copies: this one gets data of its own.
+    auto data = std::make_shared<FileSlot::Data>(*slotIn.d);
+    slotIn.d = data;
+    FileSlot::Data &slot = *data;
     slot.anonymous = false;
-    if (anonymous && offset == 0 && m_procFd && !m_noTmpfile.contains(slot.dev)) {
+    if (anonymous && offset == 0 && writesAnonymously(slotIn, 0)) {
         UniqueFd fd(::openat(slot.dirFd(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644));
         if (fd.valid()) {
             slot.anonymous = true;
@@ -527,8 +778,10 @@ Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool a
         // Not supported by this filesystem (EOPNOTSUPP, or EISDIR/EINVAL from older kernels):
         // named partials there from now on. Anything else (ENOENT: the cached directory is
         // gone) takes the named path too, which handles it.
-        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
-            m_noTmpfile.insert(slot.dev);
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+            std::lock_guard lock(m_tmpfileMutex);
+            m_noTmpfile.insert(quint64(slot.dev));
+        }
     }
     const QByteArray n = enc(slot.partName);
     UniqueFd fd;
@@ -559,8 +812,8 @@ Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool a
         if (err != ENOENT || attempt > 0)
             return osFailure(QStringLiteral("open"), slot.partName, err);
         // The cached directory may be gone (removed, perhaps replaced): walk again from the root.
-        forgetDir(slot.dirPath, slot.dir);
-        auto dir = dirFor(slot.dirPath);
+        m_dirs->forget(slot.dirPath, slot.dir);
+        auto dir = m_dirs->get(*this, slot.dirPath);
         if (!dir)
             return dir.error();
         slot.dir = dir.value().fd;
@@ -583,90 +836,36 @@ Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slot, qint64 offset, bool a
     return fd;
 }
 
-Result<qint64> ReceiveStore::refreshSpace(SpaceState &state, const FileSlot &slot)
-{
-    struct statvfs vfs;
-    if (::fstatvfs(slot.dirFd(), &vfs) != 0) {
-        const int err = errno;
-        state.atMs = -1;
-        return osFailure(QStringLiteral("statvfs"), m_root, err);
-    }
-    state.avail = qint64(vfs.f_bavail) * qint64(vfs.f_frsize);
-    state.atMs = nowMs();
-    return state.avail;
-}
-
-ReceiveStore::SpaceState *ReceiveStore::spaceState(dev_t dev)
-{
-    for (SpaceState &s : m_space)
-        if (s.dev == dev)
-            return &s;
-    return nullptr;
-}
-
 Result<ReceiveStore::SpaceClaim> ReceiveStore::checkSpace(const FileSlot &slot, qint64 needed)
 {
-    std::lock_guard lock(m_mutex);
-    SpaceState *state = spaceState(slot.dev);
-    if (!state) {
-        m_space.push_back(SpaceState{slot.dev, 0, 0, -1});
-        state = &m_space.back();
-    }
-    bool fresh = false;
-    if (state->atMs < 0 || nowMs() - state->atMs > SpaceCacheMs) {
-        if (auto r = refreshSpace(*state, slot); !r)
-            return r.error();
-        fresh = true;
-    }
-    qint64 avail = state->avail - state->promised;
-    if (avail - needed < m_reserveBytes && !fresh) {
-        // Never refuse on an estimate: look again.
-        if (auto r = refreshSpace(*state, slot); !r)
-            return r.error();
-        avail = state->avail - state->promised;
-    }
-    if (avail - needed >= m_reserveBytes) {
-        state->promised += needed;
-        SpaceClaim claim;
-        claim.m_store = this;
-        claim.m_dev = slot.dev;
-        claim.m_remaining = needed;
-        return claim;
-    }
-    state->atMs = -1; // the next offer looks again
-    return Error{ErrorCode::DiskFull,
-                 QStringLiteral("%1 bytes free (%2 of them promised to files being received), "
-                                "%3 needed, %4 reserved on %5")
-                     .arg(state->avail)
-                     .arg(state->promised)
-                     .arg(needed)
-                     .arg(m_reserveBytes)
-                     .arg(m_root)};
+    auto promised = m_space->promise(slot.d->dirFd(), slot.d->dev, needed);
+    if (!promised)
+        return promised.error();
+    SpaceClaim claim;
+    claim.m_store = this;
+    claim.m_device = quint64(slot.d->dev);
+    claim.m_remaining = needed;
+    return claim;
 }
 
-void ReceiveStore::spaceWritten(dev_t dev, qint64 bytes)
+void ReceiveStore::spaceWritten(quint64 device, qint64 bytes)
 {
-    std::lock_guard lock(m_mutex);
-    if (SpaceState *state = spaceState(dev)) {
-        state->promised -= bytes;
-        state->avail -= bytes;
-    }
+    m_space->written(device, bytes);
 }
 
-void ReceiveStore::spaceReleased(dev_t dev, qint64 bytes)
+void ReceiveStore::spaceReleased(quint64 device, qint64 bytes)
 {
-    std::lock_guard lock(m_mutex);
-    if (SpaceState *state = spaceState(dev))
-        state->promised -= bytes;
+    m_space->released(device, bytes);
+}
+
+void ReceiveStore::spaceChanged()
+{
+    m_space->changed();
 }
 
 qint64 ReceiveStore::promisedBytes() const
 {
-    std::lock_guard lock(m_mutex);
-    qint64 sum = 0;
-    for (const SpaceState &s : m_space)
-        sum += s.promised;
-    return sum;
+    return m_space->promised();
 }
 
 ReceiveStore::SpaceClaim &ReceiveStore::SpaceClaim::operator=(SpaceClaim &&other) noexcept
@@ -674,7 +873,7 @@ ReceiveStore::SpaceClaim &ReceiveStore::SpaceClaim::operator=(SpaceClaim &&other
     if (this != &other) {
         reset();
         m_store = std::exchange(other.m_store, nullptr);
-        m_dev = other.m_dev;
+        m_device = other.m_device;
         m_remaining = std::exchange(other.m_remaining, 0);
     }
     return *this;
@@ -686,23 +885,48 @@ void ReceiveStore::SpaceClaim::written(qint64 bytes)
     if (!m_store || bytes == 0)
         return;
     m_remaining -= bytes;
-    m_store->spaceWritten(m_dev, bytes);
+    m_store->spaceWritten(m_device, bytes);
 }
 
 void ReceiveStore::SpaceClaim::reset()
 {
     if (m_store && m_remaining > 0)
-        m_store->spaceReleased(m_dev, m_remaining);
+        m_store->spaceReleased(m_device, m_remaining);
     m_store = nullptr;
     m_remaining = 0;
 }
 
 void ReceiveStore::removePartial(const FileSlot &slot)
 {
-    std::lock_guard lock(m_mutex);
-    if (slot.anonymous)
+    if (slot.d->anonymous)
         return;
-    ::unlinkat(slot.dirFd(), enc(slot.partName).constData(), 0);
+    ::unlinkat(slot.d->dirFd(), enc(slot.d->partName).constData(), 0);
+}
+
+ReceiveStore::CommitRequest ReceiveStore::prepareCommit(const FileSlot &slot, UniqueFd file,
+                                                        qint64 size, qint64 mtimeNs,
+                                                        const Hash128 &hash)
+{
+    CommitRequest request;
+    // Its inode, size and mtime as finished: once committed, the store knows its hash without
+    // opening it again (the manifest, a repeated OFFER). Without them it reads the xattr.
+    if (struct stat st; ::fstat(file.get(), &st) == 0) {
+        request.stamp.m_device = quint64(st.st_dev);
+        request.stamp.m_inode = quint64(st.st_ino);
+        request.stamp.size = size;
+        request.stamp.mtimeNs = mtimeNs;
+        request.stamp.hash = hash;
+    }
+    // The directory the partial was created in at BEGIN: the rename must happen there.
+    CommitJob &job = request.job;
+    // Checked again right before the rename: a directory moved away meanwhile gets no file.
+    job.inPlace = [this, slot] { return stillInPlace(slot); };
+    job.file = std::move(file);
+    job.dir = slot.d->dir;
+    if (!slot.d->anonymous)
+        job.partName = slot.d->partName;
+    job.finalName = slot.d->name;
+    return request;
 }
 
 Result<void> ReceiveStore::writeAt(int fd, qint64 offset, const char *data, qint64 size)
@@ -797,7 +1021,6 @@ Result<ReceiveStore::ManifestDraft>
 ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
                               const QList<ManifestEntryIn> &entries, NameRules rules)
 {
-    std::lock_guard lock(m_mutex);
     if (auto r = validateName(source, QStringLiteral("source")); !r)
         return r.error();
     if (auto r = validateName(dbtag, QStringLiteral("dbtag"), rules); !r)
@@ -805,7 +1028,7 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
     const bool noneHere =
         std::all_of(entries.cbegin(), entries.cend(),
                     [](const ManifestEntryIn &e) { return e.outside || !e.skipped.isEmpty(); });
-    auto dbtagDir = openDirs({source, dbtag}, noneHere);
+    auto dbtagDir = openDirs(m_rootFd, m_root, {source, dbtag}, noneHere);
     if (!dbtagDir) {
         if (dbtagDir.error().code == ErrorCode::IoError && !noneHere)
             return Error{ErrorCode::Incomplete,
@@ -866,7 +1089,7 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
             return missing(QStringLiteral("stored with %1 bytes, expected %2")
                                .arg(qint64(st.st_size))
                                .arg(e.size));
-        if (auto known = remembered(dbtagKey, e.path, st)) {
+        if (auto known = m_stored->lookup(dbtagKey, e.path, st)) {
             stored.append({e.path, e.size, *known});
             bytes += e.size;
             continue;
@@ -879,48 +1102,44 @@ ReceiveStore::prepareManifest(const QString &source, const QString &dbtag,
     }
 
     ManifestDraft draft;
-    draft.dir = std::make_shared<UniqueFd>(std::move(dbtagDir).value());
-    draft.dbtagKey = dbtagKey;
-    draft.shown = m_root + QLatin1Char('/') + source + QLatin1Char('/') + displayName(dbtag) +
-                  QLatin1Char('/') + QLatin1String(ManifestName);
-    draft.text = manifestText(source, dbtag, stored);
+    draft.m_dir = std::make_shared<UniqueFd>(std::move(dbtagDir).value());
+    draft.m_dbtagKey = dbtagKey;
+    draft.m_shown = m_root + QLatin1Char('/') + source + QLatin1Char('/') + displayName(dbtag) +
+                    QLatin1Char('/') + QLatin1String(ManifestName);
+    draft.m_text = manifestText(source, dbtag, stored);
     draft.bytes = bytes;
     return draft;
 }
 
 Result<void> ReceiveStore::ManifestDraft::write() const
 {
-    const int dfd = dir->get();
+    const int dfd = m_dir->get();
     const QByteArray tmpName = QByteArray(".") + ManifestName + ".isocket-tmp";
     UniqueFd fd(::openat(dfd, tmpName.constData(),
                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd.valid()) {
         const int err = errno;
-        return osFailure(QStringLiteral("create"), shown, err);
+        return osFailure(QStringLiteral("create"), m_shown, err);
     }
     auto fail = [&](const Error &error) -> Result<void> {
         ::unlinkat(dfd, tmpName.constData(), 0);
         return error;
     };
-    if (auto r = writeAt(fd.get(), 0, text.constData(), text.size()); !r)
+    if (auto r = writeAt(fd.get(), 0, m_text.constData(), m_text.size()); !r)
         return fail(r.error());
-    if (auto r = syncFd(fd.get(), shown); !r)
+    if (auto r = syncFd(fd.get(), m_shown); !r)
         return fail(r.error());
     fd.reset();
     if (::renameat(dfd, tmpName.constData(), dfd, ManifestName) != 0) {
         const int err = errno;
-        return fail(osFailure(QStringLiteral("rename into"), shown, err));
+        return fail(osFailure(QStringLiteral("rename into"), m_shown, err));
     }
-    return syncFd(dfd, shown);
+    return syncFd(dfd, m_shown);
 }
 
 void ReceiveStore::manifestWritten(const ManifestDraft &draft)
 {
-    std::lock_guard lock(m_mutex);
-    if (auto it = m_remembered.find(draft.dbtagKey); it != m_remembered.end()) {
-        m_rememberedFiles -= it->files.size();
-        m_remembered.erase(it);
-    }
+    m_stored->forgetDbtag(draft.m_dbtagKey);
 }
 
 } // namespace isocket

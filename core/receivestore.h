@@ -17,12 +17,18 @@
 // Directory fds are cached (LRU of DirCacheSize, keyed by source/dbtag/subdirectories, shared
 // with transfers and commit jobs): a file costs no walk by hand, only one in-kernel resolution
 // from the root that proves the cached directory is still there (not removed, not moved).
-// Why that keeps the no-symlink guarantee is explained at dirFor() in the .cpp. The free space is read
-// with statvfs at most every SpaceCacheMs, minus the bytes accepted since.
+// Why that keeps the no-symlink guarantee is explained above reachableAt() in the .cpp. The free
+// space is read with statvfs at most every SpaceCacheMs, minus the bytes accepted since.
 //
-// Owns the root's directory fd and the cache. Plain object; its functions block on the disk only
-// and may be called from any thread (the receiver's I/O threads share one store): each call
-// holds the store's lock, except while it reads a file to hash it.
+// Owns the root's directory fd and four caches, each a small class with a lock of its own (the
+// .cpp): the open directories, the hashes of files it committed, the partials it knows, and the
+// free space per filesystem. Plain object; its functions block on the disk only and may be
+// called from any thread (the receiver's I/O threads share one store): a call holds the lock of
+// the cache it uses, never while it reads a file to hash it.
+//
+// Its API names no POSIX type: a FileSlot is a handle only the store looks into, and what the
+// committer needs from it the store puts in a CommitJob itself (prepareCommit()). The fds,
+// devices and inodes stay in the .cpp; this is where another kind of store would plug in.
 
 #include "core/checksum.h"
 #include "core/config.h"
@@ -30,32 +36,33 @@
 #include "core/fileutil.h"
 #include "core/fsname.h"
 
+#include "core/committer.h"
+
 #include <QElapsedTimer>
-#include <QHash>
 #include <QList>
 #include <QSet>
 #include <QStringList>
 #include <QString>
 
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <vector>
-
-#include <sys/types.h>
 
 namespace isocket {
 
-// Where one offered file goes: its final directory (an open fd) and names inside it.
-struct FileSlot
+// Where one offered file goes (its final directory, held open, and the names in it), from
+// ReceiveStore::locate(). A handle: only the store looks into it. Copies share the directory.
+class FileSlot
 {
-    SharedFd dir;        // the directory holding the final name (shared with the store's cache)
-    dev_t dev = 0;       // its filesystem
-    QStringList dirPath; // source, dbtag and subdirectories: the key of `dir` in the cache
-    QString name;        // the final name (last path component)
-    QString partName;    // the hidden partial next to it
-    bool anonymous = false; // the file being written has no name yet (O_TMPFILE): no partial
+public:
+    FileSlot() = default;
+    // The file being written has no name yet (ReceiveStore::openPartial()): no partial to keep.
+    bool anonymous() const;
 
-    int dirFd() const { return dir->get(); }
+private:
+    friend class ReceiveStore;
+    struct Data;
+    std::shared_ptr<const Data> d;
 };
 
 // A partial found for an offered file: its length and the hash of those bytes.
@@ -65,17 +72,21 @@ struct PartialInfo
     Hasher hasher; // state after `length` bytes, to continue the whole-file hash
 };
 
-// A file this store verified and saw committed: the inode it was written to, the size and mtime
-// it was given and the hash it was verified with.
-struct StoredStamp
+// A file this store verified and saw committed: the file it was written to (which only the store
+// looks at), the size and mtime it was given and the hash it was verified with.
+class StoredStamp
 {
-    dev_t dev = 0;
-    ino_t ino = 0;
+public:
     qint64 size = -1; // -1: unknown, not remembered
     qint64 mtimeNs = 0;
     Hash128 hash{};
 
     bool valid() const { return size >= 0; }
+
+private:
+    friend class ReceiveStore;
+    quint64 m_device = 0;
+    quint64 m_inode = 0;
 };
 
 // One line of a manifest, as written.
@@ -109,6 +120,9 @@ public:
     static Result<void> checkReservedNames(const QString &path);
 
     ReceiveStore(QString root, qint64 reserveBytes);
+    ~ReceiveStore();
+    ReceiveStore(const ReceiveStore &) = delete;
+    ReceiveStore &operator=(const ReceiveStore &) = delete;
 
     // Opens the root directory (it must exist). Called once before anything else.
     Result<void> open();
@@ -124,7 +138,7 @@ public:
     // then opens, creating what is missing, the directories down to the file's own.
     // SymlinkRefused when any component is a symbolic link.
     //
-    // The directory fd comes from a small cache (see dirFor()), used only once its path,
+    // The directory fd comes from a small cache (see DirCache), used only once its path,
     // resolved again from the root without following symlinks, leads to it (once per batch,
     // startBatch()): a directory removed, replaced or moved away is walked again, so a file is
     // never placed in a directory that is no longer at its path under the root.
@@ -145,12 +159,8 @@ public:
     // Starts a batch of requests handled in one go (the frames of one read from a socket): a
     // cached directory found in place by locate() during a batch is not checked again in
     // the same batch. Its requests were read together; a removal between two of them is no
-    // different from one just after the check, which BEGIN handles (see dirFor()).
-    void startBatch()
-    {
-        std::lock_guard lock(m_mutex);
-        ++m_batch;
-    }
+    // different from one just after the check, which BEGIN handles (see DirCache).
+    void startBatch();
 
     // The hash of the final file when it exists as a regular file with this size and mtime
     // (remembered, else from its xattr, else computed); nullopt when it is missing or differs.
@@ -165,7 +175,8 @@ public:
     // forgotten first. `fd` is the partial, `length` bytes written and all of them in `hasher`
     // (not remembered when the file holds another length).
     static constexpr int MaxKnownPartials = 4096;
-    void rememberPartial(const FileSlot &slot, int fd, qint64 length, const Hasher &hasher);
+    void rememberPartial(const FileSlot &slot, const UniqueFd &file, qint64 length,
+                         const Hasher &hasher);
     // The partial of `slot` as it is now, from one stat, without reading it: whether anything
     // is at its name (also what findPartial() would refuse, which it then reports), its length
     // if a regular file, and, for one remembered unchanged with 0 < length <= size, what
@@ -188,15 +199,11 @@ public:
     // and the filesystem and /proc allow it (as far as known). Such a file is never resumed, so
     // the OFFER does not look for its partial (a leftover of one, from a filesystem without
     // O_TMPFILE, is left alone like any stale partial).
-    bool writesAnonymously(const FileSlot &slot, qint64 size) const
-    {
-        std::lock_guard lock(m_mutex);
-        return size <= AnonymousMaxBytes && m_procFd && !m_noTmpfile.contains(slot.dev);
-    }
+    bool writesAnonymously(const FileSlot &slot, qint64 size) const;
 
     // Opens the partial for writing at `offset`: 0 creates or truncates it; a positive offset
     // requires the partial to hold at least that many bytes, and cuts anything beyond.
-    // `anonymous` (offset 0 only): write to an unnamed file instead (slot.anonymous is set),
+    // `anonymous` (offset 0 only): write to an unnamed file instead (slot.anonymous() is set),
     // where the filesystem and /proc allow it; otherwise the named partial as above.
     // When the slot's cached directory turns out to be gone (ENOENT: removed, maybe replaced),
     // the cache entry is dropped, `slot` is located again from the root and the open retried
@@ -223,7 +230,7 @@ public:
     private:
         friend class ReceiveStore;
         ReceiveStore *m_store = nullptr;
-        dev_t m_dev = 0;
+        quint64 m_device = 0; // the filesystem it is counted on
         qint64 m_remaining = 0;
     };
     // DiskFull when the free space of the slot's filesystem, minus what is promised to files
@@ -233,18 +240,26 @@ public:
     // on several connections the reserve was not kept, the disk filled to 0 bytes free).
     Result<SpaceClaim> checkSpace(const FileSlot &slot, qint64 needed);
     // Looks at the free space again at the next check (after an ENOSPC / DiskFull anywhere).
-    void spaceChanged()
-    {
-        std::lock_guard lock(m_mutex);
-        for (SpaceState &state : m_space)
-            state.atMs = -1;
-    }
+    void spaceChanged();
     // Bytes promised to files being received on the filesystem of the root (tests, status).
     qint64 promisedBytes() const;
 
     // Removes the partial (after a checksum mismatch or an I/O error); an anonymous file goes
     // with its last fd.
     void removePartial(const FileSlot &slot);
+
+    // A finished file (`file`, from openPartial() at `slot`, written, with its mtime and xattr
+    // set or about to be: the caller fills in CommitJob::written or CommitJob::finish) as the
+    // committer takes it: renamed (or linked) into place in the slot's directory, only while
+    // that directory is still at its path (stillInPlace()). `stamp` is what remember() takes
+    // once it is committed.
+    struct CommitRequest
+    {
+        CommitJob job;
+        StoredStamp stamp;
+    };
+    CommitRequest prepareCommit(const FileSlot &slot, UniqueFd file, qint64 size, qint64 mtimeNs,
+                                const Hash128 &hash);
 
     // Files committed by this process, so that the manifest and a repeated OFFER need not open
     // them for their xattr: the hash is used only while the final name is still that inode with
@@ -269,14 +284,18 @@ public:
         bool outside = false; // sent outside isocket: not checked, listed without a hash
         QString skipped{};    // skipped on the ED (the reason): not checked, listed as skipped
     };
-    struct ManifestDraft
+    class ManifestDraft
     {
-        SharedFd dir; // the dbtag directory
-        QString dbtagKey;
-        QString shown; // the manifest's path, for messages
-        QByteArray text;
-        qint64 bytes = 0;
+    public:
+        qint64 bytes = 0; // of the files it lists
         Result<void> write() const;
+
+    private:
+        friend class ReceiveStore;
+        SharedFd m_dir; // the dbtag directory
+        QString m_dbtagKey;
+        QString m_shown; // the manifest's path, for messages
+        QByteArray m_text;
     };
     Result<ManifestDraft> prepareManifest(const QString &source, const QString &dbtag,
                                           const QList<ManifestEntryIn> &entries,
@@ -297,74 +316,29 @@ public:
     static Result<void> finish(int fd, qint64 mtimeNs, const Hash128 &hash);
 
 private:
-    Result<UniqueFd> openDir(int parent, const QString &name, bool create, const QString &shown);
-    Result<UniqueFd> openDirs(const QStringList &components, bool create);
-    Result<std::optional<Hash128>> hashOf(int dirFd, const QString &name, qint64 size,
-                                          const QString &shown);
-    std::optional<Hash128> remembered(const QString &dbtagKey, const QString &path,
-                                      const struct stat &st) const;
+    class DirCache;      // the open directories below the root (LRU), and the batch count
+    class StoredFiles;   // the hashes of files committed by this process (remember())
+    class KnownPartials; // partials left or read back, with their hash state
+    class SpaceLedger;   // free space per filesystem, and what is promised of it
 
-    struct CachedDir
-    {
-        SharedFd fd;
-        dev_t dev = 0;
-        ino_t ino = 0;
-        quint64 liveBatch = 0; // the batch in which it was last found at its path
-        quint64 used = 0;      // LRU stamp
-    };
-    // The open directory `<root>/<components>`, from the cache when possible.
-    Result<CachedDir> dirFor(const QStringList &components);
-    // Whether `<root>/<components>`, resolved without following any symlink, is dev/ino.
-    bool reachableAt(const QStringList &components, dev_t dev, ino_t ino) const;
-    void forgetDir(const QStringList &components, const SharedFd &fd);
+    // "source/dbtag/dirs/.name.isocket-part": the key of a known partial.
+    static QString partialKey(const FileSlot &slot);
+    void spaceWritten(quint64 device, qint64 bytes);  // from a SpaceClaim
+    void spaceReleased(quint64 device, qint64 bytes); // from a SpaceClaim
     qint64 nowMs() const;
 
-    struct SpaceState
-    {
-        dev_t dev = 0;
-        qint64 avail = 0;    // f_bavail * f_frsize at `atMs`, minus what was written since
-        qint64 promised = 0; // the remaining bytes of every live SpaceClaim on it
-        qint64 atMs = -1;    // -1: to be read again
-    };
-    Result<qint64> refreshSpace(SpaceState &state, const FileSlot &slot);
-    SpaceState *spaceState(dev_t dev); // under m_mutex; nullptr when unknown
-    void spaceWritten(dev_t dev, qint64 bytes);
-    void spaceReleased(dev_t dev, qint64 bytes);
-
-    // Every call but the static ones takes it: the receiver's I/O threads share the store. It is
-    // held over the syscalls of a call too (creating a file, a directory), but not while a file
-    // is read to be hashed (findPartial(), storedHash()), which can take seconds.
-    mutable std::mutex m_mutex;
+    // Fixed once open() returned (read without a lock).
     QString m_root;
-    QSet<dev_t> m_noTmpfile; // filesystems that refused O_TMPFILE
-    bool m_procFd = false;   // /proc/self/fd exists: an anonymous file can be linked in
     qint64 m_reserveBytes = 0;
+    bool m_procFd = false; // /proc/self/fd exists: an anonymous file can be linked in
     UniqueFd m_rootFd;
-    QHash<QString, CachedDir> m_dirs;
-    struct RememberedDbtag
-    {
-        QHash<QString, StoredStamp> files; // by path inside the dbtag
-        quint64 used = 0;                  // LRU stamp
-    };
-    QHash<QString, RememberedDbtag> m_remembered; // by "source/dbtag"
-    struct KnownPartial
-    {
-        dev_t dev = 0;
-        ino_t ino = 0;
-        FileStamp stamp;
-        Hasher hasher;
-        quint64 order = 0;
-    };
-    QHash<QString, KnownPartial> m_knownPartials; // by "source/dbtag/dirs/.name.isocket-part"
-    // Records it; m_mutex held.
-    void knowPartial(const QString &key, const struct stat &st, const Hasher &hasher);
-    quint64 m_knownOrder = 0;
-    qsizetype m_rememberedFiles = 0;
-    quint64 m_rememberUse = 0;
-    quint64 m_dirUse = 0;
-    quint64 m_batch = 1;
-    std::vector<SpaceState> m_space;
     QElapsedTimer m_clock;
+    std::unique_ptr<DirCache> m_dirs;
+    std::unique_ptr<StoredFiles> m_stored;
+    std::unique_ptr<KnownPartials> m_partials;
+    std::unique_ptr<SpaceLedger> m_space;
+    mutable std::mutex m_tmpfileMutex;
+    QSet<quint64> m_noTmpfile; // filesystems that refused O_TMPFILE
 };
 
 } // namespace isocket

@@ -3,18 +3,17 @@
 #include "core/fsname.h"
 #include "core/logging.h"
 
-#include <QEventLoop>
 #include <QMutex>
-#include <QRunnable>
 
 namespace isocket {
 
-// What the Sender knows of one connection. The SenderConnection itself lives on the pool
-// thread's stack; `conn` is published under `mutex` while it exists, so calls are posted to a
-// live object only.
+// What the Sender knows of one connection. The SenderConnection itself lives in the link's
+// thread (a child of its host); `conn` is published under `mutex` while it exists, so calls are
+// posted to a live object only.
 struct Sender::Link
 {
     int index = 0;
+    std::unique_ptr<EventLoopThread> thread;
     QMutex mutex;
     SenderConnection *conn = nullptr;
     bool stopAsked = false; // stop() came before `conn` was published: it shuts down at once
@@ -39,28 +38,6 @@ struct Sender::Link
     }
 };
 
-namespace {
-
-class LinkRunnable : public QRunnable
-{
-public:
-    LinkRunnable(std::shared_ptr<void> keepAlive, std::function<void(QEventLoop &)> body)
-        : m_keepAlive(std::move(keepAlive)), m_body(std::move(body))
-    {
-    }
-    void run() override
-    {
-        QEventLoop loop;
-        m_body(loop);
-    }
-
-private:
-    std::shared_ptr<void> m_keepAlive;
-    std::function<void(QEventLoop &)> m_body;
-};
-
-} // namespace
-
 Sender::Sender(EdEngine *engine, SenderOptions options, QObject *parent)
     : QObject(parent), m_engine(engine), m_options(std::move(options))
 {
@@ -71,8 +48,6 @@ Sender::Sender(EdEngine *engine, SenderOptions options, QObject *parent)
     qRegisterMetaType<QList<FileReport>>();
     qRegisterMetaType<QList<proto::ManifestEntry>>();
     m_options.jobs = qBound(1, m_options.jobs, 32);
-    m_pool.setMaxThreadCount(m_options.jobs);
-    m_pool.setExpiryTimeout(-1);
     connect(m_engine, &EdEngine::filesAvailable, this, qOverload<>(&Sender::feed));
     connect(m_engine, &EdEngine::dbtagReadyToClose, this,
             [this](const QString &dbtag, const QList<proto::ManifestEntry> &files) {
@@ -85,7 +60,9 @@ Sender::~Sender()
 {
     m_stopping = true;
     stop();
-    m_pool.waitForDone();
+    // Each link's thread ends once its connection has stopped (tickets in flight returned).
+    for (auto &link : m_links)
+        link->thread->wait();
 }
 
 void Sender::start()
@@ -95,10 +72,13 @@ void Sender::start()
         link->index = i;
         m_links.push_back(link);
         const SenderOptions options = m_options;
-        m_pool.start(new LinkRunnable(link, [link, options, this](QEventLoop &loop) {
-            SenderConnection conn(link->index, options);
-            // Signals come back queued into the Sender's thread; `this` outlives the pool.
-            connect(&conn, &SenderConnection::stateChanged, this,
+        link->thread = std::make_unique<EventLoopThread>(QStringLiteral("isocket-link-%1").arg(i));
+        link->thread->start();
+        EventLoopThread *thread = link->thread.get();
+        thread->post([link, options, this, thread] {
+            auto *conn = new SenderConnection(link->index, options, thread->host());
+            // Signals come back queued into the Sender's thread; `this` outlives the thread.
+            connect(conn, &SenderConnection::stateChanged, this,
                     [this](int index, LinkState state, const QString &detail, int retryIn) {
                         m_links[index]->state = state;
                         Q_EMIT linkStateChanged(index, state, detail, retryIn);
@@ -107,38 +87,42 @@ void Sender::start()
                             dispatchCloses();
                         }
                     });
-            connect(&conn, &SenderConnection::versionAgreed, this,
+            connect(conn, &SenderConnection::versionAgreed, this,
                     [this](int, quint16 version) { m_engine->setPeerVersion(version); });
-            connect(&conn, &SenderConnection::reported, this, &Sender::onReports);
-            connect(&conn, &SenderConnection::returned, this, &Sender::onReturned);
-            connect(&conn, &SenderConnection::dbtagClosed, this,
+            connect(conn, &SenderConnection::reported, this, &Sender::onReports);
+            connect(conn, &SenderConnection::returned, this, &Sender::onReturned);
+            connect(conn, &SenderConnection::dbtagClosed, this,
                     [this](int index, const QString &dbtag, const Error &result) {
                         m_links[index]->closeBusy = false;
                         m_engine->dbtagClosed(dbtag, result);
                         dispatchCloses();
                     });
-            connect(&conn, &SenderConnection::fatal, this, [this](int, const Error &error) {
+            connect(conn, &SenderConnection::fatal, this, [this](int, const Error &error) {
                 if (++m_fatalLinks == static_cast<int>(m_links.size()))
                     Q_EMIT permanentError(error);
             });
-            connect(&conn, &SenderConnection::stopped, &loop, &QEventLoop::quit);
-            connect(&conn, &SenderConnection::stopped, this, [this] {
+            // Its thread ends with it (in that thread: nothing is posted to it afterwards).
+            connect(conn, &SenderConnection::stopped, conn, [link, thread] {
+                {
+                    QMutexLocker lock(&link->mutex);
+                    link->conn = nullptr;
+                }
+                thread->quit();
+            });
+            connect(conn, &SenderConnection::stopped, this, [this] {
                 if (++m_stoppedLinks == static_cast<int>(m_links.size()))
                     Q_EMIT stopped();
             });
             bool stopAsked = false;
             {
                 QMutexLocker lock(&link->mutex);
-                link->conn = &conn;
+                link->conn = conn;
                 stopAsked = link->stopAsked;
             }
-            conn.start();
+            conn->start();
             if (stopAsked) // stop() found no connection to post to: it stops the way it would have
-                QMetaObject::invokeMethod(&conn, &SenderConnection::shutdown, Qt::QueuedConnection);
-            loop.exec();
-            QMutexLocker lock(&link->mutex);
-            link->conn = nullptr;
-        }));
+                QMetaObject::invokeMethod(conn, &SenderConnection::shutdown, Qt::QueuedConnection);
+        });
     }
 }
 

@@ -3,16 +3,17 @@
 // receiver and reports their outcomes back to the engine (markDelivered, fileFailed,
 // returnTicket, dbtagClosed), so a file is marked sent only after the receiver stored it.
 //
-// Lives in the engine's thread. Each connection (SenderConnection) runs in a thread of this
-// object's own QThreadPool, with an event loop of its own; all traffic between them is queued
-// calls and queued signals. The destructor stops the connections and waits for the pool, so no
-// ticket is left in a thread that outlives us (tickets in flight return to the engine unmarked).
+// Lives in the engine's thread. Each connection (SenderConnection) runs in an event-loop thread
+// of its own (EventLoopThread, one per link, ending when its connection has stopped); all
+// traffic between them is queued calls and queued signals. The destructor stops the connections
+// and waits for their threads, so no ticket is left in a thread that outlives us (tickets in
+// flight return to the engine unmarked).
 
 #include "core/edengine.h"
+#include "core/eventloopthread.h"
 #include "core/senderconnection.h"
 
 #include <QObject>
-#include <QThreadPool>
 
 #include <deque>
 #include <memory>
@@ -56,7 +57,6 @@ private:
 
     EdEngine *m_engine;
     SenderOptions m_options;
-    QThreadPool m_pool;
     std::vector<std::shared_ptr<Link>> m_links;
     struct PendingClose
     {

@@ -14,9 +14,11 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QThread>
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <vector>
 
 using namespace isocket;
@@ -42,6 +44,7 @@ private slots:
     void streamOfBatches();
     void waitsForFilesStillBeingWritten();
     void finishesFilesBeforePlacingThem();
+    void answersThroughDoneOnItsThread();
 
 private:
     static SharedFd openDir(const QString &path);
@@ -305,4 +308,55 @@ void TestCommitter::finishesFilesBeforePlacingThem()
 }
 
 QTEST_GUILESS_MAIN(TestCommitter)
+// A job submitted with a `done` function is answered by it, on the committer's thread (the
+// receiver posts the outcome straight to the connection's thread from there), once, in
+// submission order, and not by committed(); the others still are.
+void TestCommitter::answersThroughDoneOnItsThread()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const SharedFd dirFd = openDir(tmp.path());
+    QVERIFY(dirFd->valid());
+
+    Committer committer;
+    QSignalSpy committed(&committer, &Committer::committed);
+    struct Answer
+    {
+        quint64 index;
+        ErrorCode code;
+        bool onOwnerThread;
+    };
+    std::mutex mutex;
+    std::vector<Answer> answers;
+    QThread *owner = QThread::currentThread();
+    constexpr int Files = 6;
+    std::vector<quint64> plain;
+    for (int i = 0; i < Files; ++i) {
+        CommitJob job = partial(tmp.path(), dirFd, QStringLiteral("d%1").arg(i), "x");
+        if (i % 2 == 1) {
+            plain.push_back(committer.submit(std::move(job)));
+            continue;
+        }
+        committer.submit(std::move(job), [&, i](ErrorCode code, const QString &) {
+            std::lock_guard lock(mutex);
+            answers.push_back({quint64(i), code, QThread::currentThread() == owner});
+        });
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(committed.count(), int(plain.size()), timeout(10000));
+    const auto answered = [&] {
+        std::lock_guard lock(mutex);
+        return answers.size();
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(answered(), size_t(Files - plain.size()), timeout(10000));
+    std::lock_guard lock(mutex);
+    for (size_t k = 0; k < answers.size(); ++k) {
+        QCOMPARE(answers[k].index, quint64(2 * k)); // in submission order
+        QCOMPARE(answers[k].code, ErrorCode::Ok);
+        QVERIFY(!answers[k].onOwnerThread);
+        QVERIFY(QFile::exists(tmp.filePath(QStringLiteral("d%1").arg(2 * k))));
+    }
+    for (size_t k = 0; k < plain.size(); ++k) // the others by the signal, only they
+        QCOMPARE(committed.at(int(k)).at(0).toULongLong(), plain[k]);
+}
+
 #include "tst_committer.moc"

@@ -5,6 +5,8 @@
 #include "core/sender.h"
 #include "core/tls.h"
 
+#include "core/eventloopthread.h"
+
 #include <QThread>
 
 namespace isocket {
@@ -73,10 +75,8 @@ EdAgent::EdAgent(EdAgentSetup setup, Threading threading, QObject *parent)
     m_status.source = m_setup.sender.source;
     m_status.root = m_setup.scan.root;
     if (threading == Threading::OwnThread) {
-        m_thread = std::make_unique<QThread>();
-        m_thread->setObjectName(QStringLiteral("isocket-sender"));
-        m_context = new QObject; // deleted by the destructor, after the thread ended
-        m_context->moveToThread(m_thread.get());
+        m_thread = std::make_unique<EventLoopThread>(QStringLiteral("isocket-sender"));
+        m_context = m_thread->host(); // lives until the thread ends, in the destructor
         m_thread->start();
     } else {
         m_context = this;
@@ -96,8 +96,7 @@ EdAgent::~EdAgent()
             QThread::currentThread()->quit();
         },
         Qt::QueuedConnection);
-    m_thread->wait();
-    delete m_context;
+    m_thread->wait(); // the host (m_context) goes with the thread
 }
 
 template <typename F>
@@ -156,7 +155,8 @@ EdStatus EdAgent::status() const
     EdStatus status = m_status;
     // In the engine thread the counts are read now, not at the last tick (the console asks
     // whether a pass is idle when it is stopped).
-    if (QThread::currentThread() == m_context->thread())
+    const QThread *engineThread = m_thread ? m_thread->thread() : thread();
+    if (QThread::currentThread() == engineThread)
         refreshCounts(status);
     return status;
 }

@@ -11,8 +11,8 @@
 //
 // Threads. The agent object belongs to the thread that creates it (a face's thread); the engine
 // and the sender live in the agent's engine thread: with Threading::CallerThread that is the
-// same thread (the console runs them in its event loop), with Threading::OwnThread a QThread of
-// the agent's own (a window keeps painting). Every call here returns at once and runs in the
+// same thread (the console runs them in its event loop), with Threading::OwnThread a thread of
+// the agent's own, an EventLoopThread (a window keeps painting). Every call here returns at once and runs in the
 // engine thread; status() may be called from any thread. The signals are emitted in the engine
 // thread: connect to them from any thread (a receiver in another thread gets them queued). The
 // destructor stops the sender (tickets in flight go back unmarked), destroys engine and sender
@@ -34,9 +34,10 @@
 #include <memory>
 #include <mutex>
 
-class QThread;
 
 namespace isocket {
+
+class EventLoopThread;
 
 class Sender;
 
@@ -115,7 +116,7 @@ private:
 
     EdAgentSetup m_setup;
     Threading m_threading;
-    std::unique_ptr<QThread> m_thread; // OwnThread
+    std::unique_ptr<EventLoopThread> m_thread; // OwnThread
     QObject *m_context = nullptr;      // lives in the engine thread; queued calls go to it
     // Engine thread only.
     std::unique_ptr<EdEngine> m_engine;

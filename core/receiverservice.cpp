@@ -4,6 +4,8 @@
 #include "core/tls.h"
 
 #include <QDir>
+#include "core/eventloopthread.h"
+
 #include <QThread>
 
 namespace isocket {
@@ -60,10 +62,8 @@ ReceiverService::ReceiverService(ReceiverSetup setup, Threading threading, QObje
     m_status.port = m_setup.port;
     m_status.root = m_setup.options.root;
     if (threading == Threading::OwnThread) {
-        m_thread = std::make_unique<QThread>();
-        m_thread->setObjectName(QStringLiteral("isocket-receiver"));
-        m_context = new QObject; // deleted by the destructor, after the thread ended
-        m_context->moveToThread(m_thread.get());
+        m_thread = std::make_unique<EventLoopThread>(QStringLiteral("isocket-receiver"));
+        m_context = m_thread->host(); // lives until the thread ends, in the destructor
         m_thread->start();
     } else {
         m_context = this;
@@ -88,8 +88,7 @@ ReceiverService::~ReceiverService()
             QThread::currentThread()->quit();
         },
         Qt::QueuedConnection);
-    m_thread->wait();
-    delete m_context;
+    m_thread->wait(); // the host (m_context) goes with the thread
 }
 
 void ReceiverService::start()

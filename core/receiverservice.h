@@ -11,7 +11,8 @@
 //
 // Threads. The service object belongs to the thread that creates it (a face's thread); the
 // Receiver lives in the service's receiver thread: with Threading::CallerThread that same
-// thread (the console), with Threading::OwnThread a QThread of the service's own (a window).
+// thread (the console), with Threading::OwnThread a thread of the service's own, an
+// EventLoopThread (a window).
 // start() returns at once and runs in the receiver thread; status() may be called from any
 // thread; setSecret(), reloadPeers() and probeIoThreads() only in the receiver thread (a
 // CallerThread face). The signals are emitted in the receiver thread: connect to them from any
@@ -35,9 +36,10 @@
 #include <memory>
 #include <mutex>
 
-class QThread;
 
 namespace isocket {
+
+class EventLoopThread;
 
 // Everything a ReceiverService runs with. Plain values: a face may show or compare them.
 struct ReceiverSetup
@@ -133,7 +135,7 @@ private:
 
     ReceiverSetup m_setup;
     Threading m_threading;
-    std::unique_ptr<QThread> m_thread; // OwnThread
+    std::unique_ptr<EventLoopThread> m_thread; // OwnThread
     QObject *m_context = nullptr;      // lives in the receiver thread
     // Receiver thread only.
     std::unique_ptr<Receiver> m_receiver;

@@ -18,7 +18,8 @@
 // destructor stops the sender (tickets in flight go back unmarked), destroys engine and sender
 // in their thread and, with OwnThread, joins it.
 //
-// Promises: each tick's updates come in the order they happened, a file's Started before its
+// Promises: the updates come in the order they happened (a tick's in one list, or in lists of
+// 1024 when a tick has more), a file's Started before its
 // Progress and its Delivered or Failed; statusChanged() follows every change of the snapshot,
 // at most once a tick; start() is answered by a snapshot whose run is Running or Failed.
 
@@ -108,7 +109,9 @@ private:
     void post(F &&fn);
     void doStart();
     void shutdown();
+    bool filesWatched() const; // filesChanged() has a receiver: updates are gathered
     void addUpdate(FileUpdate update);
+    void handOverIfLarge(); // a batch of 1024 updates goes at once (bounded memory)
     void touch(); // the snapshot changed: statusChanged() at the end of the tick
     void schedule();
     void flush();

@@ -126,7 +126,6 @@ private slots:
     void everyKeyReachesTheEngineAlikeFromEveryFace_data();
     void everyKeyReachesTheEngineAlikeFromEveryFace();
     void eventsComeInBatchesInOrder();
-    void aLargeTurnComesInBoundedBatches();
 
 private:
     struct Variation
@@ -398,46 +397,6 @@ void TestFaces::eventsComeInBatchesInOrder()
     QVERIFY(receiverBatches < received.size());
 }
 
-void TestFaces::aLargeTurnComesInBoundedBatches()
-{
-    // A scan that queues thousands of files in one turn of the engine's event loop hands them
-    // over in lists of at most 1024, each file once, in order: a face never holds one update per
-    // file of a whole backlog at once (bench: queue, 100,000 files).
-    QTemporaryDir tmp;
-    QVERIFY(tmp.isValid());
-    const QString data = tmp.filePath(QStringLiteral("data"));
-    const QString dbtag = QStringLiteral("DC20240101000000");
-    constexpr int Files = 3000;
-    for (int i = 0; i < Files; ++i)
-        QVERIFY(test::writeFile(data + QStringLiteral("/%1/f%2.dat").arg(dbtag).arg(i, 4, 10,
-                                                                                  QLatin1Char('0')),
-                                QByteArray(16, 'x')));
-    QVERIFY(test::makeDbtag(data, dbtag, true, false, 1704067200));
-
-    Config config;
-    config.dataRoot = data;
-    config.port = 9; // nothing listens: the files stay queued
-    config.source = QStringLiteral("ed-faces");
-    auto setup = EdAgentSetup::fromConfig(config);
-    QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
-    EdAgent agent(setup.value());
-    QStringList queued;
-    qsizetype largest = 0;
-    connect(&agent, &EdAgent::filesChanged, this, [&](const QList<FileUpdate> &u) {
-        largest = qMax(largest, u.size());
-        for (const FileUpdate &update : u)
-            if (update.kind == FileUpdate::Kind::Queued)
-                queued << update.ticket.relPath;
-    });
-    agent.start();
-    QTRY_COMPARE_WITH_TIMEOUT(queued.size(), Files, 30000 * test::timeoutFactor());
-    QVERIFY2(largest <= 1024, qPrintable(QStringLiteral("a list of %1 updates").arg(largest)));
-    QVERIFY(largest > 1); // still batches
-    QStringList sorted = queued;
-    sorted.sort();
-    sorted.removeDuplicates();
-    QCOMPARE(sorted.size(), Files);
-}
 
 QTEST_MAIN(TestFaces)
 #include "tst_faces.moc"

@@ -676,6 +676,8 @@ void Receiver::reportFileProgress(quint64 connId, const QString &source, const Q
 void Receiver::reportFileStored(const QString &source, const QString &dbtag, const QString &path,
                                 qint64 size, qint64 durationMs)
 {
+    m_tally->filesStored.fetch_add(1, std::memory_order_relaxed);
+    m_tally->bytesStored.fetch_add(size, std::memory_order_relaxed);
     forward(&Receiver::fileStored, ReceivedFile{.source = source, .dbtag = dbtag, .path = path,
                                                 .size = size, .durationMs = durationMs});
 }
@@ -683,6 +685,7 @@ void Receiver::reportFileStored(const QString &source, const QString &dbtag, con
 void Receiver::reportFileFailed(const QString &source, const QString &dbtag, const QString &path,
                                 ErrorCode code, const QString &message)
 {
+    m_tally->filesFailed.fetch_add(1, std::memory_order_relaxed);
     forward(&Receiver::fileFailed, ReceivedFile{.source = source, .dbtag = dbtag, .path = path,
                                                 .code = code, .message = message});
 }
@@ -701,11 +704,14 @@ void Receiver::reportCommitted(const CommittingFile &f, ErrorCode code, const QS
         qCInfo(lcRecv).noquote() << "stored" << f.source << displayName(f.dbtag)
                                  << displayName(f.path) << f.size
                                  << "bytes (sender gone before the acknowledgement)";
+        m_tally->filesStored.fetch_add(1, std::memory_order_relaxed);
+        m_tally->bytesStored.fetch_add(f.size, std::memory_order_relaxed);
         emit fileStored({.source = f.source, .dbtag = f.dbtag, .path = f.path, .size = f.size,
                          .durationMs = f.clock.elapsed()});
     } else {
         qCWarning(lcRecv).noquote() << "not stored" << f.source << displayName(f.dbtag)
                                     << displayName(f.path) << errorName(code) << ":" << message;
+        m_tally->filesFailed.fetch_add(1, std::memory_order_relaxed);
         emit fileFailed({.source = f.source, .dbtag = f.dbtag, .path = f.path, .code = code,
                          .message = message});
     }

@@ -76,6 +76,16 @@ struct ReceivedFile
     QString message = {};           // fileFailed
 };
 
+// What the receiver stored and failed since it was made: counted where it happens (the I/O and
+// committer threads), read from any thread, and kept alive by whoever holds it (a face may read it
+// after the Receiver is gone). No signal has to be connected for it to count.
+struct ReceiverTally
+{
+    std::atomic<qint64> filesStored{0};
+    std::atomic<qint64> bytesStored{0};
+    std::atomic<qint64> filesFailed{0};
+};
+
 struct ReceiverOptions
 {
     QString root;            // must exist
@@ -130,6 +140,8 @@ public:
     quint16 serverPort() const;
     QHostAddress serverAddress() const;
     bool isListening() const;
+    // Files stored and failed since the Receiver was made (any thread).
+    std::shared_ptr<const ReceiverTally> tally() const { return m_tally; }
 
     // Stops listening and drops every connection (partials are kept for a later resume); returns
     // once each I/O thread has dropped its own.
@@ -299,6 +311,7 @@ private:
     int m_rejectsUnlogged = 0;
     quint64 m_nextConnectionId = 1;
     std::atomic<int> m_connections{0};
+    std::shared_ptr<ReceiverTally> m_tally = std::make_shared<ReceiverTally>();
     int m_authFailures = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <QDir>
 #include "core/eventloopthread.h"
 
+#include <QMetaMethod>
 #include <QThread>
 
 namespace isocket {
@@ -102,7 +103,13 @@ void ReceiverService::start()
 ReceiverStatus ReceiverService::status() const
 {
     std::lock_guard lock(m_statusMutex);
-    return m_status;
+    ReceiverStatus status = m_status;
+    if (m_tally) {
+        status.stored = m_tally->filesStored.load(std::memory_order_relaxed);
+        status.bytesStored = m_tally->bytesStored.load(std::memory_order_relaxed);
+        status.failed = m_tally->filesFailed.load(std::memory_order_relaxed);
+    }
+    return status;
 }
 
 bool ReceiverService::setSecret(const QByteArray &secret)
@@ -190,24 +197,20 @@ void ReceiverService::doStart()
         u.message = f.message;
         return u;
     };
-    connect(r, &Receiver::fileStarted, c,
-            [this, file](const ReceivedFile &f) { add(file(Kind::FileStarted, f)); });
-    connect(r, &Receiver::fileProgress, c,
-            [this, file](const ReceivedFile &f) { add(file(Kind::FileProgress, f)); });
-    connect(r, &Receiver::fileStored, c, [this, file](const ReceivedFile &f) {
-        {
-            std::lock_guard lock(m_statusMutex);
-            ++m_status.stored;
-        }
-        add(file(Kind::FileStored, f));
-    });
-    connect(r, &Receiver::fileFailed, c, [this, file](const ReceivedFile &f) {
-        {
-            std::lock_guard lock(m_statusMutex);
-            ++m_status.failed;
-        }
-        add(file(Kind::FileFailed, f));
-    });
+    // A file's updates are asked for only when someone listens: each is a call posted from an
+    // I/O thread to this one, and the console listens to none (10,000 files of 4 KiB went at
+    // 0.83x the rate when they were always asked for; bench: small). The counts of the snapshot
+    // come from the Receiver's tally, which counts without any signal.
+    if (isSignalConnected(QMetaMethod::fromSignal(&ReceiverService::updated))) {
+        connect(r, &Receiver::fileStarted, c,
+                [this, file](const ReceivedFile &f) { add(file(Kind::FileStarted, f)); });
+        connect(r, &Receiver::fileProgress, c,
+                [this, file](const ReceivedFile &f) { add(file(Kind::FileProgress, f)); });
+        connect(r, &Receiver::fileStored, c,
+                [this, file](const ReceivedFile &f) { add(file(Kind::FileStored, f)); });
+        connect(r, &Receiver::fileFailed, c,
+                [this, file](const ReceivedFile &f) { add(file(Kind::FileFailed, f)); });
+    }
     connect(r, &Receiver::dbtagCompleted, c,
             [this](const QString &source, const QString &dbtag, int files, qint64 bytes) {
                 ReceiverUpdate u;
@@ -232,6 +235,7 @@ void ReceiverService::doStart()
         return;
     }
     std::lock_guard lock(m_statusMutex);
+    m_tally = r->tally();
     m_status.run = ReceiverStatus::Run::Listening;
     m_status.address = hostPort(r->serverAddress(), r->serverPort());
     m_status.port = r->serverPort();
@@ -268,16 +272,14 @@ void ReceiverService::flush()
     if (!m_statusDirty)
         return;
     m_statusDirty = false;
-    ReceiverStatus snapshot;
     {
         std::lock_guard lock(m_statusMutex);
         if (m_receiver) {
             m_status.connections = m_receiver->connectionCount();
             m_status.authFailures = m_receiver->authFailureCount();
         }
-        snapshot = m_status;
     }
-    Q_EMIT statusChanged(snapshot);
+    Q_EMIT statusChanged(status());
 }
 
 } // namespace isocket

@@ -21,7 +21,10 @@
 //
 // Promises: start() is answered by a snapshot whose run is Listening or Failed (with
 // CallerThread: before it returns); a tick's updates come in the order they happened;
-// statusChanged() follows every change of the snapshot, at most once a tick.
+// statusChanged() follows every change of the snapshot, at most once a tick, except the file
+// counts (stored, bytesStored, failed): status() reads them live, and they move a
+// statusChanged() only when updated() is connected before start() (the files' updates are
+// asked for only then: each costs a call across threads).
 
 #include "core/config.h"
 #include "core/error.h"
@@ -94,8 +97,9 @@ struct ReceiverStatus
     ErrorCode errorCode = ErrorCode::Ok; // Failed: ConfigError (a usage error) or IoError
     int connections = 0;
     int authFailures = 0;
-    int stored = 0;  // files stored since start
-    int failed = 0;  // files that failed since start
+    qint64 stored = 0;      // files stored since start
+    qint64 bytesStored = 0; // their bytes
+    qint64 failed = 0;      // files that failed since start
     int partialsRemoved = 0; // stale partials removed (receive.partial_max_age), since start
     qint64 partialBytesRemoved = 0;
 };
@@ -145,6 +149,7 @@ private:
     // Written in the receiver thread, read anywhere.
     mutable std::mutex m_statusMutex;
     ReceiverStatus m_status;
+    std::shared_ptr<const ReceiverTally> m_tally; // once listening: stored, failed
 };
 
 } // namespace isocket

@@ -126,6 +126,8 @@ private slots:
     void everyKeyReachesTheEngineAlikeFromEveryFace_data();
     void everyKeyReachesTheEngineAlikeFromEveryFace();
     void eventsComeInBatchesInOrder();
+    void receiverCountsWithNobodyListening();
+    void aLargeTurnComesInBoundedBatches();
 
 private:
     struct Variation
@@ -341,7 +343,13 @@ void TestFaces::eventsComeInBatchesInOrder()
     ReceiverService service(rs);
     QList<ReceiverUpdate> received;
     int receiverBatches = 0;
-    connect(&service, &ReceiverService::updated, this, [&](const QList<ReceiverUpdate> &u) {
+    QList<FileUpdate> updates;
+    int batches = 0;
+    EdStatus last;
+    // The context of the connections below, declared after what they write: an update still
+    // queued when the test ends dies with it instead of writing to a variable that is gone.
+    QObject face;
+    connect(&service, &ReceiverService::updated, &face, [&](const QList<ReceiverUpdate> &u) {
         received += u;
         ++receiverBatches;
     });
@@ -355,15 +363,12 @@ void TestFaces::eventsComeInBatchesInOrder()
     auto setup = EdAgentSetup::fromConfig(config);
     QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
     EdAgent agent(setup.value());
-    QList<FileUpdate> updates;
-    int batches = 0;
-    connect(&agent, &EdAgent::filesChanged, this, [&](const QList<FileUpdate> &u) {
+    connect(&agent, &EdAgent::filesChanged, &face, [&](const QList<FileUpdate> &u) {
         QVERIFY(QThread::currentThread() == thread()); // queued to the face's thread
         updates += u;
         ++batches;
     });
-    EdStatus last;
-    connect(&agent, &EdAgent::statusChanged, this, [&](const EdStatus &s) { last = s; });
+    connect(&agent, &EdAgent::statusChanged, &face, [&](const EdStatus &s) { last = s; });
     agent.start();
     QTRY_VERIFY_WITH_TIMEOUT(last.dbtagsFinished == 1 && last.idle, 30000 * test::timeoutFactor());
 
@@ -386,7 +391,7 @@ void TestFaces::eventsComeInBatchesInOrder()
     QCOMPARE(last.queued, 0);
     QCOMPARE(last.failed, 0);
 
-    QTRY_COMPARE(service.status().stored, Files);
+    QTRY_COMPARE(service.status().stored, qint64(Files));
     const auto storedUpdates = [&] {
         int n = 0;
         for (const ReceiverUpdate &u : std::as_const(received))
@@ -397,6 +402,85 @@ void TestFaces::eventsComeInBatchesInOrder()
     QVERIFY(receiverBatches < received.size());
 }
 
+void TestFaces::receiverCountsWithNobodyListening()
+{
+    // The console connects nothing to the service's updates (they are not even asked for, to
+    // spare a call across threads per file): its snapshot still counts every file stored.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    constexpr int Files = 25;
+    qint64 bytes = 0;
+    for (int i = 0; i < Files; ++i) {
+        QVERIFY(test::writeFile(data + QStringLiteral("/DC20240101000000/f%1.dat").arg(i),
+                                test::patternBytes(500 + i, quint32(i))));
+        bytes += 500 + i;
+    }
+    QVERIFY(test::makeDbtag(data, QStringLiteral("DC20240101000000"), true, false, 1704067200));
+
+    ReceiverSetup rs;
+    rs.options = ReceiverOptions{tmp.filePath(QStringLiteral("received")), QByteArray(), 0};
+    rs.port = 0;
+    ReceiverService service(rs);
+    service.start();
+    QTRY_COMPARE(service.status().run, ReceiverStatus::Run::Listening);
+    QCOMPARE(service.status().stored, 0);
+
+    Config config;
+    config.dataRoot = data;
+    config.port = service.status().port;
+    config.source = QStringLiteral("ed-quiet");
+    auto setup = EdAgentSetup::fromConfig(config);
+    QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
+    EdAgent agent(setup.value());
+    agent.start();
+    QTRY_VERIFY_WITH_TIMEOUT(agent.status().dbtagsFinished == 1, 30000 * test::timeoutFactor());
+    QTRY_COMPARE(service.status().stored, qint64(Files));
+    QCOMPARE(service.status().bytesStored, bytes);
+    QCOMPARE(service.status().failed, qint64(0));
+}
+
+void TestFaces::aLargeTurnComesInBoundedBatches()
+{
+    // A scan that queues thousands of files in one turn of the engine's event loop hands them
+    // over in lists of at most 1024, each file once, in order: a face never holds one update per
+    // file of a whole backlog at once (bench: queue, 100,000 files).
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    const QString dbtag = QStringLiteral("DC20240101000000");
+    constexpr int Files = 3000;
+    for (int i = 0; i < Files; ++i)
+        QVERIFY(test::writeFile(data + QStringLiteral("/%1/f%2.dat").arg(dbtag).arg(i, 4, 10,
+                                                                                  QLatin1Char('0')),
+                                QByteArray(16, 'x')));
+    QVERIFY(test::makeDbtag(data, dbtag, true, false, 1704067200));
+
+    Config config;
+    config.dataRoot = data;
+    config.port = 9; // nothing listens: the files stay queued
+    config.source = QStringLiteral("ed-faces");
+    auto setup = EdAgentSetup::fromConfig(config);
+    QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
+    EdAgent agent(setup.value());
+    QStringList queued;
+    qsizetype largest = 0;
+    QObject face; // declared after what the connection writes (see eventsComeInBatchesInOrder)
+    connect(&agent, &EdAgent::filesChanged, &face, [&](const QList<FileUpdate> &u) {
+        largest = qMax(largest, u.size());
+        for (const FileUpdate &update : u)
+            if (update.kind == FileUpdate::Kind::Queued)
+                queued << update.ticket.relPath;
+    });
+    agent.start();
+    QTRY_COMPARE_WITH_TIMEOUT(queued.size(), Files, 30000 * test::timeoutFactor());
+    QVERIFY2(largest <= 1024, qPrintable(QStringLiteral("a list of %1 updates").arg(largest)));
+    QVERIFY(largest > 1); // still batches
+    QStringList sorted = queued;
+    sorted.sort();
+    sorted.removeDuplicates();
+    QCOMPARE(sorted.size(), Files);
+}
 
 QTEST_MAIN(TestFaces)
 #include "tst_faces.moc"

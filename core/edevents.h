@@ -5,6 +5,7 @@
 
 #include "core/edengine.h"
 #include "core/error.h"
+#include "core/health.h"
 
 #include <QDateTime>
 #include <QList>
@@ -73,6 +74,7 @@ struct EdStatus
     QString unreliable;
     int unreliableCount = 0;
     int idleCount = 0; // how many times it became idle (one pass: once, at its end)
+    EdHealth health;   // the verdict and what it is made of (core/health.h)
 };
 
 } // namespace isocket

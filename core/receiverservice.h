@@ -28,6 +28,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/health.h"
 #include "core/receiver.h"
 
 #include <QHostAddress>
@@ -102,6 +103,7 @@ struct ReceiverStatus
     qint64 failed = 0;      // files that failed since start
     int partialsRemoved = 0; // stale partials removed (receive.partial_max_age), since start
     qint64 partialBytesRemoved = 0;
+    ReceiverHealth health; // the verdict and what it is made of (core/health.h)
 };
 
 class ReceiverService : public QObject

@@ -17,6 +17,7 @@
 #include <QPointer>
 #include <QSemaphore>
 #include <QRandomGenerator>
+#include <QStorageInfo>
 #include <QThread>
 
 #include "core/fsname.h"
@@ -55,6 +56,28 @@ bool Committer::syncfsReportsErrors()
         return major > 5 || (major == 5 && minor >= 8);
     }();
     return reports;
+}
+
+bool Committer::syncfsMakesDurable(const QString &type)
+{
+    static const QStringList local = {
+        QStringLiteral("ext2"),  QStringLiteral("ext3"),  QStringLiteral("ext4"),
+        QStringLiteral("xfs"),   QStringLiteral("btrfs"), QStringLiteral("f2fs"),
+        QStringLiteral("zfs"),   QStringLiteral("jfs"),   QStringLiteral("reiserfs"),
+        QStringLiteral("tmpfs"), // nothing to make durable: syncfs costs nothing there
+    };
+    return local.contains(type);
+}
+
+CommitSync Committer::syncFor(const QString &root, CommitSync requested, QString *type)
+{
+    const QStorageInfo storage(root);
+    const QString fs = storage.isValid() ? QString::fromLatin1(storage.fileSystemType()) : QString();
+    if (type)
+        *type = fs;
+    if (requested == CommitSync::PerFile || fs.isEmpty() || syncfsMakesDurable(fs))
+        return requested;
+    return CommitSync::PerFile;
 }
 
 Committer::Committer(CommitSync sync, CommitArrival arrival, QObject *parent)

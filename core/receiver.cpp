@@ -75,7 +75,8 @@ protected:
 Receiver::Receiver(ReceiverOptions options, QObject *parent)
     : QObject(parent), m_options(std::move(options)),
       m_store(m_options.root, m_options.reserveBytes),
-      m_committer(std::make_unique<Committer>(m_options.sync, m_options.arrival)),
+      m_committer(std::make_unique<Committer>(
+          Committer::syncFor(m_options.root, m_options.sync, &m_rootFsType), m_options.arrival)),
       m_server(std::make_unique<Listener>())
 {
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
@@ -301,6 +302,12 @@ bool Receiver::listen(const QHostAddress &address, quint16 port)
         return false;
     }
     warnAboutReserve();
+    if (m_options.sync == CommitSync::Auto && !m_rootFsType.isEmpty()
+        && !Committer::syncfsMakesDurable(m_rootFsType))
+        qCInfo(lcRecv).noquote()
+            << QStringLiteral("receive root on %1: an fsync per file (syncfs does not make it "
+                              "durable there)")
+                   .arg(m_rootFsType);
     if (!m_server->listen(address, port)) {
         m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
                             .arg(address.toString())

@@ -270,6 +270,7 @@ private:
     void reportCommitted(const CommittingFile &file, ErrorCode code, const QString &message);
 
     ReceiverOptions m_options;
+    QString m_rootFsType; // the receive root's filesystem type, when it existed at construction
     mutable std::mutex m_secretMutex; // m_options.secret, read by the I/O threads
     ReceiveStore m_store;
     // The threads that serve connections (EventLoopThread: connections are children of its

@@ -37,6 +37,9 @@ class TestCommitter : public QObject
 
 private slots:
     void initTestCase();
+    void syncfsOnlyWhereItMakesDurable_data();
+    void syncfsOnlyWhereItMakesDurable();
+    void rootFilesystemChoosesTheSync();
     void batchLandsAtFinalNames_data();
     void batchLandsAtFinalNames();
     void failedJobFailsAlone();
@@ -305,6 +308,45 @@ void TestCommitter::finishesFilesBeforePlacingThem()
             QCOMPARE(qint64(st.st_mtim.tv_sec), qint64(1000 + i));
         }
     }
+}
+
+void TestCommitter::syncfsOnlyWhereItMakesDurable_data()
+{
+    QTest::addColumn<QString>("type");
+    QTest::addColumn<bool>("syncfs");
+    QTest::newRow("ext4") << QStringLiteral("ext4") << true;
+    QTest::newRow("xfs") << QStringLiteral("xfs") << true;
+    QTest::newRow("btrfs") << QStringLiteral("btrfs") << true;
+    // GlusterFS over FUSE: syncfs returns at once without reaching the bricks (issue 20).
+    QTest::newRow("glusterfs") << QStringLiteral("fuse.glusterfs") << false;
+    QTest::newRow("cephfs fuse") << QStringLiteral("fuse.ceph-fuse") << false;
+    QTest::newRow("nfs") << QStringLiteral("nfs4") << false;
+    QTest::newRow("cifs") << QStringLiteral("cifs") << false;
+    QTest::newRow("unknown") << QStringLiteral("somethingfs") << false;
+}
+
+void TestCommitter::syncfsOnlyWhereItMakesDurable()
+{
+    QFETCH(QString, type);
+    QFETCH(bool, syncfs);
+    QCOMPARE(Committer::syncfsMakesDurable(type), syncfs);
+}
+
+void TestCommitter::rootFilesystemChoosesTheSync()
+{
+    // The test's temporary directory is on a local filesystem (ext4, xfs, tmpfs… here): Auto
+    // stays Auto; asked for PerFile stays PerFile; a root that does not exist yet keeps what
+    // was asked.
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    QString type;
+    const CommitSync chosen = Committer::syncFor(dir.path(), CommitSync::Auto, &type);
+    QVERIFY(!type.isEmpty());
+    QCOMPARE(chosen, Committer::syncfsMakesDurable(type) ? CommitSync::Auto : CommitSync::PerFile);
+    QCOMPARE(Committer::syncFor(dir.path(), CommitSync::PerFile), CommitSync::PerFile);
+    QCOMPARE(Committer::syncFor(dir.filePath(QStringLiteral("not/yet")), CommitSync::Auto, &type),
+             CommitSync::Auto);
+    QVERIFY(type.isEmpty());
 }
 
 QTEST_GUILESS_MAIN(TestCommitter)

@@ -25,6 +25,7 @@ IncomingFile::IncomingFile(ConnectionHost &host, quint64 connId, QString source,
 
 IncomingFile::~IncomingFile()
 {
+    m_file.reset(); // its lock (ReceiveStore::openPartial) goes before the key another may claim
     if (!m_key.isEmpty())
         m_host.release(m_key);
 }
@@ -184,6 +185,7 @@ void IncomingFile::begin(StreamWriter &writer, qint64 offset)
             fail(fd.error().code, fd.error().message);
         } else {
             m_file = std::move(fd).value();
+            m_partialOwned = !m_slot->anonymous(); // an unnamed file has no partial name
             writer.start(m_file.get(), m_written, qint64(m_offer.size) - m_written);
         }
     }
@@ -197,6 +199,10 @@ void IncomingFile::fail(ErrorCode code, const QString &message)
         return;
     m_failure = code;
     m_failureMessage = message;
+    // The partial goes now, while it is still open and locked: END would remove it anyway, and
+    // once closed, a partial of that name may be another receiver's.
+    if (m_file.valid() && m_slot && std::exchange(m_partialOwned, false))
+        m_host.store().removePartial(*m_slot);
     m_file.reset();
     if (code == ErrorCode::DiskFull)
         m_host.store().spaceChanged();
@@ -264,9 +270,11 @@ void IncomingFile::received(StreamWriter &writer, qint64 bytes)
 
 void IncomingFile::removePartial()
 {
-    m_file.reset();
-    if (m_slot)
+    // Removed while still open (and locked), so that no other receiver's partial of the same
+    // name can be the one removed.
+    if (m_slot && std::exchange(m_partialOwned, false))
         m_host.store().removePartial(*m_slot);
+    m_file.reset();
     m_slot.reset();
 }
 

@@ -135,6 +135,9 @@ private:
     qint64 m_offeredOffset = 0;
     Hasher m_hasher;                // of the bytes before m_written
     UniqueFd m_file;                // the partial, while writing
+    // We opened (and lock) the partial: only then is it ours to remove. A partial another
+    // receiver writes (Busy from openPartial) is left alone.
+    bool m_partialOwned = false;
     std::optional<FileSlot> m_slot; // while hashing (from OFFER); from BEGIN (shared dir fd)
     qint64 m_written = 0;           // bytes in the partial
     qint64 m_flushed = 0;           // writeback started up to here (write-behind)

@@ -541,6 +541,26 @@ std::optional<Error> foreignFile(const struct stat &st, const QString &name)
     return std::nullopt;
 }
 
+// One writer per partial, also across receivers sharing the root on a distributed filesystem
+// (issue 20; GlusterFS passes these locks between its clients): a lock of the open file
+// description, held until the file is committed or dropped, released by the kernel (or by the
+// filesystem, for a client that died) with the last close. Taken before anything is truncated.
+// False only when another holds it; a filesystem without locks (ENOLCK, EINVAL) has one
+// receiver, and says yes.
+bool lockPartial(int fd)
+{
+    struct flock lock = {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    return ::fcntl(fd, F_OFD_SETLK, &lock) == 0 || (errno != EAGAIN && errno != EACCES);
+}
+
+Error busyElsewhere(const QString &name)
+{
+    return Error{ErrorCode::Busy,
+                 QStringLiteral("%1 is being written by another receiver").arg(displayName(name))};
+}
+
 } // namespace
 
 QString ReceiveStore::partialName(const QString &name)
@@ -792,6 +812,8 @@ Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slotIn, qint64 offset, bool
             fd.reset(::openat(slot.dirFd(), n.constData(),
                               O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
             if (fd.valid()) {
+                if (!lockPartial(fd.get()))
+                    return busyElsewhere(slot.name);
                 if (slot.partName.startsWith(QLatin1String(LongPartPrefix))) {
                     // Best effort: without it the sweep cannot tell whose partial this is and
                     // leaves it (a later resume still finds it by its name).
@@ -819,6 +841,8 @@ Result<UniqueFd> ReceiveStore::openPartial(FileSlot &slotIn, qint64 offset, bool
         slot.dir = dir.value().fd;
         slot.dev = dir.value().dev;
     }
+    if (!lockPartial(fd.get()))
+        return busyElsewhere(slot.name);
     struct stat st;
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
         return Error{ErrorCode::IoError,

@@ -155,6 +155,7 @@ private slots:
     void badFrames_data();
     void badFrames();
     void busy();
+    void twoReceiversShareARoot();
     void twoSourcesSameDbtag();
     void reserve();
     void closeDbtag();
@@ -904,6 +905,57 @@ void TestReceiver::badFrames()
     QCOMPARE(d.storeFile(1, QStringLiteral("DC1"), QStringLiteral("g"), data, MtimeNs),
              ErrorCode::Ok);
     QCOMPARE(allEntries(f.outside), QStringList());
+}
+
+void TestReceiver::twoReceiversShareARoot()
+{
+    // Two receivers storing into one root (a distributed filesystem under several receivers,
+    // issue 20), the same file offered to both at once, as after a fail-over while the first
+    // still writes: one writes, the other hears Busy (not a second writer into the same
+    // partial), and once the first is done, AlreadyStored. One intact file, no partial left.
+    Fixture f;
+    QVERIFY(f.listen());
+    Receiver other(ReceiverOptions{f.root, QByteArrayLiteral("s3cret"), 0});
+    QVERIFY(other.listen(QHostAddress::LocalHost, 0));
+    const QByteArray data = test::patternBytes(2 * ReceiveStore::AnonymousMaxBytes + 3, 21);
+    const qint64 half = data.size() / 2;
+    const QString big = QStringLiteral("big");
+
+    ProtoClient a;
+    QVERIFY(connectAndGreet(a, f.port()));
+    auto offered = a.offer(1, QStringLiteral("DC1"), big, data.size(), MtimeNs);
+    QVERIFY(offered && offered->decision == Decision::Send);
+    a.send(Begin{1, 0});
+    for (qint64 pos = 0; pos < half; pos += 100'000)
+        a.send(Data{1, data.mid(pos, qMin<qint64>(100'000, half - pos))});
+    // A barrier: frames are handled in order, so once this is answered the half is on disk.
+    QVERIFY(a.offer(2, QStringLiteral("DC1"), QStringLiteral("other"), 1, MtimeNs));
+
+    ProtoClient b;
+    QVERIFY(connectAndGreet(b, other.serverPort()));
+    auto second = b.offer(1, QStringLiteral("DC1"), big, data.size(), MtimeNs);
+    QVERIFY(second);
+    if (second->decision == Decision::Send) {
+        auto s = b.sendFile(1, data, qint64(second->offset));
+        QVERIFY(s);
+        QCOMPARE(s->code, ErrorCode::Busy);
+    } else {
+        QCOMPARE(second->decision, Decision::Refused);
+        QCOMPARE(second->code, ErrorCode::Busy);
+    }
+
+    for (qint64 pos = half; pos < data.size(); pos += 100'000)
+        a.send(Data{1, data.mid(pos, qMin<qint64>(100'000, data.size() - pos))});
+    a.send(End{1, hashOf(data)});
+    auto stored = a.expect<Stored>();
+    QVERIFY(stored);
+    QCOMPARE(stored->code, ErrorCode::Ok);
+    auto again = b.offer(2, QStringLiteral("DC1"), big, data.size(), MtimeNs);
+    QVERIFY(again);
+    QCOMPARE(again->decision, Decision::AlreadyStored);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), big)), data);
+    QVERIFY(!allEntries(f.root + QStringLiteral("/ed1/DC1")).join(u' ').contains(
+        QStringLiteral("isocket-part")));
 }
 
 void TestReceiver::busy()

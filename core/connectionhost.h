@@ -24,6 +24,7 @@ class QObject;
 
 namespace isocket {
 
+class FleetRegistry;
 class PeerList;
 struct ReceiverOptions;
 
@@ -54,6 +55,17 @@ public:
     // The shared secret and the peers list in force: a reload may replace them (any thread).
     virtual QByteArray secret() const = 0;
     virtual std::shared_ptr<const PeerList> peers() const = 0;
+    // The secret of monitors (version 4, a HELLO whose source starts with a dot): the monitor
+    // secret when one is set, else the shared secret. Any thread.
+    virtual QByteArray monitorSecret() const = 0;
+
+    // The fleet registry: authenticated sources, their STATUS, auth failures (thread-safe).
+    virtual FleetRegistry &fleet() = 0;
+    // The FLEET document a monitor gets when it joins (any thread); a monitor connection counts
+    // itself in (+1) once authenticated and out (-1) when it goes, so that the host posts the
+    // later documents to its I/O threads only while monitors listen.
+    virtual QByteArray fleetDocument() const = 0;
+    virtual void countMonitor(int delta) = 0;
 
     // Gives back a place among the connections not authenticated yet (Receiver::admit()), once
     // per connection. Any thread.

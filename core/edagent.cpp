@@ -1,5 +1,7 @@
 #include "core/edagent.h"
 
+#include <QJsonDocument>
+
 #include "core/logging.h"
 #include "core/secret.h"
 #include "core/sender.h"
@@ -289,6 +291,7 @@ void EdAgent::shutdown()
     if (m_sender)
         m_sender->stop();
     m_sender.reset(); // waits for the connections' threads
+    delete std::exchange(m_reportTimer, nullptr);
     m_engine.reset();
 }
 
@@ -368,8 +371,40 @@ void EdAgent::flush()
             refreshCounts(m_status);
             snapshot = m_status;
         }
+        reportHealth();
         Q_EMIT statusChanged(snapshot);
     }
+}
+
+void EdAgent::reportHealth()
+{
+    if (!m_sender)
+        return;
+    EdHealth health;
+    {
+        std::lock_guard lock(m_statusMutex);
+        health = m_status.health;
+    }
+    // When it was computed is not a change.
+    auto same = [](EdHealth a, EdHealth b) {
+        a.at = b.at;
+        return a == b;
+    };
+    if (m_reportedHealth && same(*m_reportedHealth, health))
+        return;
+    if (!m_reportTimer) {
+        m_reportTimer = new QTimer(m_context);
+        m_reportTimer->setSingleShot(true);
+        connect(m_reportTimer, &QTimer::timeout, m_context, [this] { reportHealth(); });
+    }
+    if (m_reportClock.isValid() && m_reportClock.elapsed() < StatusReportMs) {
+        if (!m_reportTimer->isActive())
+            m_reportTimer->start(int(StatusReportMs - m_reportClock.elapsed()));
+        return;
+    }
+    m_reportClock.restart();
+    m_reportedHealth = health;
+    m_sender->setStatusReport(QJsonDocument(health.toJson()).toJson(QJsonDocument::Compact));
 }
 
 } // namespace isocket

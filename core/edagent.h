@@ -29,11 +29,14 @@
 #include "core/error.h"
 #include "core/senderconnection.h"
 
+#include <QElapsedTimer>
 #include <QObject>
 #include <QStringList>
+#include <QTimer>
 
 #include <memory>
 #include <mutex>
+#include <optional>
 
 
 namespace isocket {
@@ -116,6 +119,10 @@ private:
     void schedule();
     void flush();
     void refreshCounts(EdStatus &status) const;
+    // The receiver hears our health (Sender::setStatusReport(), STATUS) when it changed, at
+    // most every StatusReportMs; a change within that is sent when it is up.
+    static constexpr int StatusReportMs = 2000;
+    void reportHealth();
 
     EdAgentSetup m_setup;
     Threading m_threading;
@@ -129,6 +136,9 @@ private:
     QStringList m_removed;
     bool m_flushPosted = false;
     bool m_statusDirty = false;
+    std::optional<EdHealth> m_reportedHealth; // the last one handed to the Sender
+    QElapsedTimer m_reportClock;              // since then
+    QTimer *m_reportTimer = nullptr;          // single shot, armed while a report waits
     // Written in the engine thread, read anywhere.
     mutable std::mutex m_statusMutex;
     EdStatus m_status;

@@ -80,5 +80,6 @@ struct EdStatus
 } // namespace isocket
 
 Q_DECLARE_METATYPE(isocket::LinkState)
+Q_DECLARE_METATYPE(isocket::LinkStatus)
 Q_DECLARE_METATYPE(isocket::FileUpdate)
 Q_DECLARE_METATYPE(isocket::EdStatus)

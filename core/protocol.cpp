@@ -22,11 +22,12 @@ constexpr int SkippedEntryFixed = 2 + 2;
 constexpr quint64 MaxSize = quint64(std::numeric_limits<qint64>::max());
 
 // In the order of the Message variant's alternatives.
-constexpr std::array<FrameType, 15> TypeByIndex = {
+constexpr std::array<FrameType, 17> TypeByIndex = {
     FrameType::Hello,      FrameType::Challenge, FrameType::Auth,   FrameType::Welcome,
     FrameType::Error,      FrameType::Offer,     FrameType::Accept, FrameType::Begin,
     FrameType::Data,       FrameType::End,       FrameType::Cancel, FrameType::Stored,
-    FrameType::CloseDbtag, FrameType::Manifest,  FrameType::Closed,
+    FrameType::CloseDbtag, FrameType::Manifest,  FrameType::Closed, FrameType::Status,
+    FrameType::Fleet,
 };
 static_assert(std::variant_size_v<Message> == TypeByIndex.size());
 
@@ -43,7 +44,11 @@ bool isKnownType(quint8 type)
 
 quint32 capOf(FrameType type)
 {
-    return type == FrameType::Data ? MaxDataFrame : MaxControlFrame;
+    if (type == FrameType::Data)
+        return MaxDataFrame;
+    if (type == FrameType::Status)
+        return 1 + MaxStatusBytes;
+    return MaxControlFrame;
 }
 
 QString typeLabel(quint8 type)
@@ -321,6 +326,11 @@ template <typename T> Result<Message> done(Reader &r, T message)
 Result<Message> decodeTyped(const QByteArray &body, FrameType type, quint16 version)
 {
     Reader r(body, type, version);
+    if ((type == FrameType::Status || type == FrameType::Fleet) && version < StatusVersion) {
+        return Error{ErrorCode::BadFrame, QStringLiteral("%1 on a version %2 connection")
+                                              .arg(typeName(type))
+                                              .arg(version)};
+    }
     switch (type) {
     case FrameType::Hello: {
         Hello m;
@@ -486,6 +496,35 @@ Result<Message> decodeTyped(const QByteArray &body, FrameType type, quint16 vers
         m.message = r.string("message");
         return done(r, std::move(m));
     }
+    case FrameType::Status: {
+        Status m;
+        if (r.left() == 0)
+            r.fail(ErrorCode::BadFrame, QStringLiteral("empty"));
+        if (!r.failed() && r.left() > MaxStatusBytes) {
+            r.fail(ErrorCode::FrameTooLarge, QStringLiteral("%1 bytes over the cap of %2")
+                                                 .arg(r.left())
+                                                 .arg(MaxStatusBytes));
+        }
+        if (!r.failed())
+            m.json = r.rest();
+        return done(r, std::move(m));
+    }
+    case FrameType::Fleet: {
+        Fleet m;
+        const quint8 flags = r.u8("flags");
+        if (!r.failed() && (flags & ~quint8(3)) != 0)
+            r.fail(ErrorCode::BadFrame, QStringLiteral("flags 0x%1").arg(flags, 2, 16));
+        m.first = flags & 1;
+        m.last = flags & 2;
+        if (!r.failed() && r.left() > MaxFleetChunk) {
+            r.fail(ErrorCode::FrameTooLarge, QStringLiteral("%1 bytes over the cap of %2")
+                                                 .arg(r.left())
+                                                 .arg(MaxFleetChunk));
+        }
+        if (!r.failed())
+            m.json = r.rest();
+        return done(r, std::move(m));
+    }
     }
     return Error{ErrorCode::BadFrame, QStringLiteral("unknown frame type")};
 }
@@ -538,6 +577,10 @@ QString typeName(FrameType type)
         return QStringLiteral("MANIFEST_OUTSIDE");
     case FrameType::ManifestSkipped:
         return QStringLiteral("MANIFEST_SKIPPED");
+    case FrameType::Status:
+        return QStringLiteral("STATUS");
+    case FrameType::Fleet:
+        return QStringLiteral("FLEET");
     }
     return QStringLiteral("0x%1").arg(quint8(type), 2, 16, QLatin1Char('0'));
 }
@@ -640,6 +683,19 @@ QByteArray encode(const Message &message, quint16 version)
                 QByteArray frame = w.finish();
                 Q_ASSERT(frame.size() <= qsizetype(MaxControlFrame)); // use splitManifest()
                 return frame;
+            } else if constexpr (std::is_same_v<T, Status>) {
+                Q_ASSERT(version >= StatusVersion);
+                Q_ASSERT(m.json.size() <= MaxStatusBytes);
+                Writer w(FrameType::Status, m.json.size());
+                w.raw(m.json);
+                return w.finish();
+            } else if constexpr (std::is_same_v<T, Fleet>) {
+                Q_ASSERT(version >= MonitorVersion);
+                Q_ASSERT(m.json.size() <= MaxFleetChunk);
+                Writer w(FrameType::Fleet, 1 + m.json.size());
+                w.u8(quint8((m.first ? 1 : 0) | (m.last ? 2 : 0)));
+                w.raw(m.json);
+                return w.finish();
             } else {
                 static_assert(std::is_same_v<T, Closed>);
                 Writer w(FrameType::Closed);
@@ -683,6 +739,15 @@ QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries, q
         frames.last().entries.append(e);
         used += entrySize;
     }
+    return frames;
+}
+
+QList<Fleet> splitFleet(const QByteArray &document)
+{
+    QList<Fleet> frames;
+    for (qsizetype at = 0; at < document.size() || frames.isEmpty(); at += MaxFleetChunk)
+        frames.append(Fleet{at == 0, false, document.mid(at, MaxFleetChunk)});
+    frames.last().last = true;
     return frames;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The isocket wire protocol, version 3 (docs/PROTOCOL.md): frames on bytes, size caps, codes.
+// The isocket wire protocol, version 4 (docs/PROTOCOL.md): frames on bytes, size caps, codes.
 // No sockets here: encode() turns a message into a frame, FrameReader turns bytes into
 // messages and refuses anything over a cap before buffering it.
 //
@@ -23,14 +23,28 @@
 namespace isocket::proto {
 
 // Versions this build speaks: 2 adds MANIFEST_OUTSIDE and MANIFEST_SKIPPED, 3 makes names
-// bytes; v1 and v2 peers still work (section 5).
+// bytes, 4 adds STATUS, the monitor role and FLEET; v1 to v3 peers still work (section 5).
 constexpr quint16 MinVersion = 1;
-constexpr quint16 Version = 3;
+constexpr quint16 Version = 4;
 constexpr quint16 OutsideVersion = 2; // the first version with MANIFEST_OUTSIDE
 constexpr quint16 SkippedVersion = 2; // the first version with MANIFEST_SKIPPED
 // The first version whose peers know the code dataset-complete (208); older ones hear bad-path.
 constexpr quint16 DatasetCompleteVersion = 3;
 constexpr quint16 NameBytesVersion = 3; // the first version whose names are bytes
+// The first version with STATUS (ED -> receiver), the monitor role and FLEET (receiver ->
+// monitor): a peer of an older version never gets them.
+constexpr quint16 StatusVersion = 4;
+constexpr quint16 MonitorVersion = 4;
+// STATUS: the ED's health as compact JSON (core/health.h), at most this many bytes; over it the
+// frame is frame-too-large. Within MaxControlFrame.
+constexpr int MaxStatusBytes = 16 * 1024;
+// FLEET: one JSON document (ReceiverHealth and the fleet) in fragments of at most MaxFleetChunk
+// bytes, at most MaxFleetBytes in all (10,000 sources with their health fit).
+constexpr int MaxFleetChunk = 60 * 1024;
+constexpr qint64 MaxFleetBytes = 64LL * 1024 * 1024;
+// A monitor says so in HELLO: its `source` is this character followed by its name (an ED's
+// source never starts with a dot). See isMonitorSource().
+constexpr char16_t MonitorMark = u'.';
 constexpr quint32 Magic = 0x49534B54; // "ISKT"
 constexpr quint32 MaxControlFrame = 64 * 1024;     // any frame but DATA
 constexpr quint32 MaxChunk = 1024 * 1024;          // DATA payload bytes
@@ -69,6 +83,8 @@ enum class FrameType : quint8 {
     Closed = 0x22,
     ManifestOutside = 0x23, // v2: MANIFEST entries the ED found sent outside isocket
     ManifestSkipped = 0x24, // v2: entries of the dbtag the ED did not send, and why
+    Status = 0x30,          // v4: the ED's health (JSON), ED -> receiver
+    Fleet = 0x31,           // v4: the fleet (JSON, in fragments), receiver -> monitor
 };
 
 struct Hello      { quint16 minVersion = Version; quint16 maxVersion = Version; QString source; QByteArray nonce; };
@@ -98,8 +114,15 @@ struct Manifest   { quint32 id = 0; QList<ManifestEntry> entries; bool outside =
                     bool skipped = false; };
 struct Closed     { quint32 id = 0; ErrorCode code = ErrorCode::Ok; QString message; };
 
+// v4: the ED's EdHealth as compact JSON, 1 … MaxStatusBytes bytes (not checked here: the
+// receiver parses it and ignores one it cannot read).
+struct Status     { QByteArray json; };
+// v4: one fragment of a FLEET document; `first` starts a document, `last` ends it (both for a
+// document of one frame).
+struct Fleet      { bool first = true; bool last = true; QByteArray json; };
+
 using Message = std::variant<Hello, Challenge, Auth, Welcome, ErrorMsg, Offer, Accept, Begin, Data,
-                             End, Cancel, Stored, CloseDbtag, Manifest, Closed>;
+                             End, Cancel, Stored, CloseDbtag, Manifest, Closed, Status, Fleet>;
 
 FrameType typeOf(const Message &message);
 QString typeName(FrameType type);
@@ -108,6 +131,16 @@ QString typeName(FrameType type);
 constexpr bool namesAreBytes(quint16 version)
 {
     return version >= NameBytesVersion;
+}
+
+// Whether a HELLO's source names a monitor (version 4: read-only, section 2.6), and its name.
+inline bool isMonitorSource(const QString &source)
+{
+    return source.startsWith(QChar(MonitorMark));
+}
+inline QString monitorName(const QString &source)
+{
+    return source.mid(1);
 }
 
 // One whole frame, length prefix included, for a connection of `version` (it decides how names
@@ -127,6 +160,10 @@ QByteArray encodeDataHead(quint32 id, quint32 payloadSize);
 // entries, no frames.
 QList<Manifest> splitManifest(quint32 id, const QList<ManifestEntry> &entries,
                               quint16 version = Version);
+
+// Splits a FLEET document into frames of at most MaxFleetChunk bytes of it (one frame for an
+// empty document).
+QList<Fleet> splitFleet(const QByteArray &document);
 
 // Decodes one frame body (type + payload, without the length prefix) of a connection of
 // `version`. Strict: every field in range, strings valid UTF-8 within their caps (names, from

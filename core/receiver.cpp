@@ -77,7 +77,8 @@ Receiver::Receiver(ReceiverOptions options, QObject *parent)
       m_store(m_options.root, m_options.reserveBytes),
       m_committer(std::make_unique<Committer>(
           Committer::syncFor(m_options.root, m_options.sync, &m_rootFsType), m_options.arrival)),
-      m_server(std::make_unique<Listener>())
+      m_server(std::make_unique<Listener>()),
+      m_fleet(std::make_shared<FleetRegistry>(m_options.root))
 {
     qRegisterMetaType<isocket::ErrorCode>("isocket::ErrorCode");
     qRegisterMetaType<isocket::ReceivedFile>();
@@ -113,6 +114,8 @@ Receiver::~Receiver()
     m_committer.reset();
     m_manifestWriter.waitForDone();
     m_partialHasher.waitForDone();
+    if (auto r = m_fleet->save(); !r)
+        qCWarning(lcRecv).noquote() << r.error().message;
     if (m_spareFd >= 0)
         ::close(m_spareFd);
 }
@@ -162,6 +165,41 @@ QByteArray Receiver::secret() const
 {
     std::lock_guard lock(m_secretMutex);
     return m_options.secret;
+}
+
+QByteArray Receiver::monitorSecret() const
+{
+    std::lock_guard lock(m_secretMutex);
+    return m_options.monitorSecret.isEmpty() ? m_options.secret : m_options.monitorSecret;
+}
+
+QByteArray Receiver::fleetDocument() const
+{
+    {
+        std::lock_guard lock(m_fleetMutex);
+        if (!m_fleetDocument.isEmpty())
+            return m_fleetDocument;
+    }
+    // Nobody published one yet (a Receiver without its service): the registry alone.
+    return isocket::fleetDocument(ReceiverHealth{}, m_fleet->entries());
+}
+
+void Receiver::publishFleet(const QByteArray &document)
+{
+    {
+        std::lock_guard lock(m_fleetMutex);
+        m_fleetDocument = document;
+    }
+    if (m_monitors.load() == 0)
+        return;
+    for (auto &io : m_io) {
+        io->post([host = io->host(), document] {
+            const auto connections =
+                host->findChildren<ReceiverConnection *>(Qt::FindDirectChildrenOnly);
+            for (ReceiverConnection *c : connections)
+                c->sendFleet(document);
+        });
+    }
 }
 
 bool Receiver::setSecret(const QByteArray &secret)
@@ -308,6 +346,7 @@ bool Receiver::listen(const QHostAddress &address, quint16 port)
             << QStringLiteral("receive root on %1: an fsync per file (syncfs does not make it "
                               "durable there)")
                    .arg(m_rootFsType);
+    m_fleet->load();
     if (!m_server->listen(address, port)) {
         m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
                             .arg(address.toString())
@@ -422,6 +461,8 @@ void Receiver::close()
         for (ReceiverConnection *c : connections)
             c->abort();
     });
+    if (auto r = m_fleet->save(); !r)
+        qCWarning(lcRecv).noquote() << r.error().message;
 }
 
 void Receiver::acceptPending()
@@ -685,6 +726,7 @@ void Receiver::reportFileStored(const QString &source, const QString &dbtag, con
 {
     m_tally->filesStored.fetch_add(1, std::memory_order_relaxed);
     m_tally->bytesStored.fetch_add(size, std::memory_order_relaxed);
+    m_fleet->fileStored(source, size);
     forward(&Receiver::fileStored, ReceivedFile{.source = source, .dbtag = dbtag, .path = path,
                                                 .size = size, .durationMs = durationMs});
 }
@@ -700,6 +742,7 @@ void Receiver::reportFileFailed(const QString &source, const QString &dbtag, con
 void Receiver::reportDbtagCompleted(const QString &source, const QString &dbtag, int files,
                                     qint64 bytes)
 {
+    m_fleet->datasetCompleted(source);
     forward(&Receiver::dbtagCompleted, source, dbtag, files, bytes);
 }
 
@@ -713,6 +756,7 @@ void Receiver::reportCommitted(const CommittingFile &f, ErrorCode code, const QS
                                  << "bytes (sender gone before the acknowledgement)";
         m_tally->filesStored.fetch_add(1, std::memory_order_relaxed);
         m_tally->bytesStored.fetch_add(f.size, std::memory_order_relaxed);
+        m_fleet->fileStored(f.source, f.size);
         emit fileStored({.source = f.source, .dbtag = f.dbtag, .path = f.path, .size = f.size,
                          .durationMs = f.clock.elapsed()});
     } else {

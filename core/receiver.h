@@ -33,6 +33,7 @@
 #include "core/connectionhost.h"
 #include "core/error.h"
 #include "core/eventloopthread.h"
+#include "core/fleetregistry.h"
 #include "core/protocol.h"
 #include "core/receivestore.h"
 #include "core/tls.h"
@@ -117,6 +118,10 @@ struct ReceiverOptions
     std::shared_ptr<const TlsIdentity> tls = nullptr;
     QString peersFile = {};
     bool plainOptIn = false;
+    // The secret of monitors (receive.monitor_secret_file; docs/PROTOCOL.md 2.6): when set, a
+    // monitor proves this one and not `secret`, so the secret of a workstation cannot send
+    // data. Empty: monitors prove `secret`.
+    QByteArray monitorSecret = {};
 };
 
 // Serves its connections through ConnectionHost (private: only the connections it makes use it).
@@ -142,6 +147,12 @@ public:
     bool isListening() const;
     // Files stored and failed since the Receiver was made (any thread).
     std::shared_ptr<const ReceiverTally> tally() const { return m_tally; }
+    // Every source ever seen (fleetregistry.h), loaded from the root by listen(); any thread.
+    std::shared_ptr<FleetRegistry> fleetRegistry() const { return m_fleet; }
+    // The FLEET document monitors get from now on; sent at once to every monitor connected.
+    // Receiver thread.
+    void publishFleet(const QByteArray &document);
+    int monitorCount() const { return m_monitors.load(); }
 
     // Stops listening and drops every connection (partials are kept for a later resume); returns
     // once each I/O thread has dropped its own.
@@ -198,6 +209,10 @@ private:
     // store, the secret and the peers also from other threads); see connectionhost.h.
     const ReceiverOptions &options() const override { return m_options; } // set before listen()
     QByteArray secret() const override; // setSecret() may replace it
+    QByteArray monitorSecret() const override;
+    FleetRegistry &fleet() override { return *m_fleet; }
+    QByteArray fleetDocument() const override;
+    void countMonitor(int delta) override { m_monitors += delta; }
     void leave(const QByteArray &peer) override;
     bool mayLogUnauthenticated() override;
     bool claim(const QString &key) override;
@@ -313,6 +328,10 @@ private:
     quint64 m_nextConnectionId = 1;
     std::atomic<int> m_connections{0};
     std::shared_ptr<ReceiverTally> m_tally = std::make_shared<ReceiverTally>();
+    std::shared_ptr<FleetRegistry> m_fleet;
+    mutable std::mutex m_fleetMutex;
+    QByteArray m_fleetDocument; // the last published one
+    std::atomic<int> m_monitors{0};
     int m_authFailures = 0;
 };
 

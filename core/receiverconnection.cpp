@@ -4,11 +4,14 @@
 
 #include <algorithm>
 
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QPointer>
 #include <QSslSocket>
 #include <QTcpSocket>
 
 #include "core/config.h"
+#include "core/fleetregistry.h"
 #include "core/fsname.h"
 #include "core/logging.h"
 #include "core/receiver.h" // ReceiverOptions
@@ -213,6 +216,8 @@ void ReceiverConnection::handle(Message &&message)
     } else if (m_phase == Phase::AwaitAuth) {
         if (auto *m = std::get_if<Auth>(&message))
             return handleAuth(*m);
+    } else if (m_phase == Phase::Ready && m_monitor) {
+        // A monitor only listens (docs/PROTOCOL.md 2.6): any frame but ERROR is refused below.
     } else if (m_phase == Phase::Ready && m_close) {
         // Nothing else may come between CLOSE_DBTAG and its last MANIFEST.
         if (auto *m = std::get_if<Manifest>(&message))
@@ -232,6 +237,8 @@ void ReceiverConnection::handle(Message &&message)
             return handleCloseDbtag(*m);
         if (auto *m = std::get_if<Manifest>(&message))
             return handleManifest(*m);
+        if (auto *m = std::get_if<Status>(&message))
+            return handleStatus(*m);
     }
     if (auto *m = std::get_if<ErrorMsg>(&message); m && m_phase == Phase::AwaitAuth &&
                                                      m->code == ErrorCode::AuthFailed) {
@@ -242,6 +249,7 @@ void ReceiverConnection::handle(Message &&message)
                            "secrets differ, or one side has none")
                 .arg(printable(m_source, 64));
         emit authFailed(m_peerAddress, reason);
+        countAuthFailure();
         if (m_host.mayLogUnauthenticated())
             qCWarning(lcRecv).noquote() << "authentication failed:" << m_peerAddress << reason;
         m_phase = Phase::Closing;
@@ -259,16 +267,69 @@ void ReceiverConnection::handle(Message &&message)
         m_socket->disconnectFromHost();
         return;
     }
+    if (m_monitor && m_phase == Phase::Ready)
+        return fail(ErrorCode::BadFrame,
+                    QStringLiteral("%1 from a monitor: a monitor only listens")
+                        .arg(typeName(typeOf(message))));
     fail(ErrorCode::BadFrame,
          QStringLiteral("%1 not expected %2")
              .arg(typeName(typeOf(message)),
                   handshake ? QStringLiteral("during the handshake") : QStringLiteral("here")));
 }
 
+QByteArray ReceiverConnection::peerSecret() const
+{
+    return m_monitor ? m_host.monitorSecret() : m_host.secret();
+}
+
+void ReceiverConnection::countAuthFailure()
+{
+    if (!m_monitor && !m_source.isEmpty())
+        m_host.fleet().authFailed(m_source, m_peerAddress);
+}
+
+void ReceiverConnection::handleStatus(const Status &m)
+{
+    QJsonParseError error{};
+    const QJsonDocument json = QJsonDocument::fromJson(m.json, &error);
+    std::optional<EdHealth> health;
+    if (error.error == QJsonParseError::NoError && json.isObject())
+        health = EdHealth::fromJson(json.object());
+    if (!health) {
+        if (!m_badStatusLog.isValid() || m_badStatusLog.elapsed() > 60'000) {
+            m_badStatusLog.start();
+            qCWarning(lcRecv).noquote()
+                << m_peerAddress << QStringLiteral("(%1)").arg(m_source)
+                << "sent a STATUS that is not a health report, ignored:"
+                << (error.error != QJsonParseError::NoError ? error.errorString()
+                                                            : QStringLiteral("keys missing"));
+        }
+        return;
+    }
+    m_host.fleet().statusReported(m_source, *health);
+}
+
+void ReceiverConnection::sendFleet(const QByteArray &document)
+{
+    if (!m_monitor || m_phase != Phase::Ready)
+        return;
+    for (const Fleet &frame : splitFleet(document))
+        send(frame);
+}
+
 void ReceiverConnection::handleHello(const Hello &m)
 {
-    if (auto r = validateName(m.source, QStringLiteral("source")); !r)
+    const bool monitor = isMonitorSource(m.source);
+    if (auto r = validateName(monitor ? monitorName(m.source) : m.source,
+                              monitor ? QStringLiteral("monitor name") : QStringLiteral("source"));
+        !r)
         return fail(ErrorCode::BadPath, r.error().message);
+    if (monitor && m.maxVersion < MonitorVersion)
+        return fail(ErrorCode::BadVersion,
+                    QStringLiteral("a monitor needs version %1, it offered %2..%3")
+                        .arg(MonitorVersion)
+                        .arg(m.minVersion)
+                        .arg(m.maxVersion));
     if (m.minVersion > Version || m.maxVersion < MinVersion)
         return fail(ErrorCode::BadVersion,
                     QStringLiteral("versions %1..%2 offered, this receiver speaks %3..%4")
@@ -280,6 +341,8 @@ void ReceiverConnection::handleHello(const Hello &m)
         const Fingerprint fingerprint = fingerprintOf(m_tls->peerCertificate());
         if (auto why = peerRefusal(*m_host.peers(), m.source, fingerprint)) {
             emit authFailed(m_peerAddress, *why);
+            if (!monitor)
+                m_host.fleet().authFailed(m.source, m_peerAddress);
             return fail(ErrorCode::AuthFailed, *why, true); // the peer's part is cut short
         }
         m_fingerprint = fingerprint;
@@ -287,24 +350,30 @@ void ReceiverConnection::handleHello(const Hello &m)
     m_version = qMin(m.maxVersion, Version);
     m_reader.setVersion(m_version);
     m_source = m.source;
+    m_monitor = monitor;
     m_clientNonce = m.nonce;
     m_serverNonce = randomNonce();
     send(Challenge{m_version, m_serverNonce,
-                   proof(m_host.secret(), Role::Receiver, m_clientNonce, m_serverNonce, m_source)});
+                   proof(peerSecret(), Role::Receiver, m_clientNonce, m_serverNonce, m_source)});
     m_phase = Phase::AwaitAuth;
 }
 
 void ReceiverConnection::handleAuth(const Auth &m)
 {
-    const QByteArray expected =
-        proof(m_host.secret(), Role::Sender, m_clientNonce, m_serverNonce, m_source);
+    const QByteArray secret = peerSecret();
+    const QByteArray expected = proof(secret, Role::Sender, m_clientNonce, m_serverNonce, m_source);
     if (!proofMatches(expected, m.proof)) {
         const QString reason =
-            QStringLiteral("source '%1' does not know the shared secret: %2")
-                .arg(printable(m_source, 64),
-                     secretMismatch(m_host.secret(), m.proof, Role::Sender, m_clientNonce,
-                                    m_serverNonce, m_source, QStringLiteral("the ED")));
+            QStringLiteral("%1 '%2' does not know the %3: %4")
+                .arg(m_monitor ? QStringLiteral("monitor") : QStringLiteral("source"),
+                     printable(m_source, 64),
+                     m_monitor ? QStringLiteral("monitor secret") : QStringLiteral("shared secret"),
+                     secretMismatch(secret, m.proof, Role::Sender, m_clientNonce, m_serverNonce,
+                                    m_source,
+                                    m_monitor ? QStringLiteral("the monitor")
+                                              : QStringLiteral("the ED")));
         emit authFailed(m_peerAddress, reason);
+        countAuthFailure();
         return fail(ErrorCode::AuthFailed, reason);
     }
     m_deadline.stop();
@@ -315,7 +384,18 @@ void ReceiverConnection::handleAuth(const Auth &m)
     m_reader.setMaxFrame(MaxDataFrame);
     m_socket->setReadBufferSize(2 * qint64(MaxDataFrame));
     send(Welcome{MaxInFlight, MaxChunk});
-    qCInfo(lcRecv).noquote() << m_peerAddress << "authenticated as" << m_source;
+    m_registered = true;
+    if (m_monitor) {
+        // A monitor sends nothing more worth buffering: any frame is refused.
+        m_reader.setMaxFrame(MaxHandshakeFrame);
+        qCInfo(lcRecv).noquote() << m_peerAddress << "authenticated as the monitor"
+                                 << monitorName(m_source);
+        m_host.countMonitor(+1);
+        sendFleet(m_host.fleetDocument());
+    } else {
+        m_host.fleet().authenticated(m_source, m_peerAddress);
+        qCInfo(lcRecv).noquote() << m_peerAddress << "authenticated as" << m_source;
+    }
     emit peerAuthenticated(m_id, m_source);
 }
 
@@ -758,6 +838,12 @@ void ReceiverConnection::onDisconnected()
     cleanup();
     m_transfers.clear();
     leaveUnauthenticated();
+    if (std::exchange(m_registered, false)) {
+        if (m_monitor)
+            m_host.countMonitor(-1);
+        else
+            m_host.fleet().disconnected(m_source);
+    }
     qCDebug(lcRecv).noquote() << m_peerAddress << "disconnected";
     emit finished(m_id);
     deleteLater();

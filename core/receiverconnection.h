@@ -69,6 +69,10 @@ public:
     // A reloaded peers list: an authenticated TLS connection whose source and key it no longer
     // pairs is closed (auth-failed).
     void recheckPeer(const PeerList &peers);
+    // A monitor connection (version 4) that has authenticated sends `document` as FLEET
+    // frames; any other connection ignores it.
+    void sendFleet(const QByteArray &document);
+    bool isMonitor() const { return m_monitor; }
 
 signals:
     void peerAuthenticated(quint64 connId, const QString &source);
@@ -102,6 +106,13 @@ private:
     void handle(proto::Message &&message);
     void handleHello(const proto::Hello &m);
     void handleAuth(const proto::Auth &m);
+    // STATUS (version 4): the ED's health, into the fleet registry; one that does not parse is
+    // ignored (and logged, at most once a minute per connection).
+    void handleStatus(const proto::Status &m);
+    // The secret the peer proves: the monitor secret for a monitor.
+    QByteArray peerSecret() const;
+    // A failed authentication, counted for the source it claimed (not for a monitor).
+    void countAuthFailure();
     void handleOffer(const proto::Offer &m);
     // Answers an OFFER as its file decided (ACCEPT, or a refusal); the file goes on a refusal.
     void answerOffer(quint32 id, const IncomingFile::Verdict &verdict);
@@ -161,6 +172,9 @@ private:
     bool m_admitted = true;        // holds a place among the connections not authenticated
                                    // (until WELCOME, or until it closes: a closing one drains)
     QString m_source;
+    bool m_monitor = false;    // HELLO's source named a monitor (proto::isMonitorSource())
+    bool m_registered = false; // counted in the fleet registry (or as a monitor) until it goes
+    QElapsedTimer m_badStatusLog; // started at the last bad STATUS logged
     quint16 m_version = proto::Version; // chosen in handleHello()
     // How dbtags and paths are checked: bytes from version 3 on, UTF-8 text before.
     NameRules nameRules() const

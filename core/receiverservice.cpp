@@ -1,9 +1,12 @@
 #include "core/receiverservice.h"
 
+#include "core/logging.h"
 #include "core/secret.h"
 #include "core/tls.h"
 
 #include <QDir>
+
+#include <algorithm>
 #include "core/eventloopthread.h"
 
 #include <QMetaMethod>
@@ -59,6 +62,8 @@ ReceiverService::ReceiverService(ReceiverSetup setup, Threading threading, QObje
     qRegisterMetaType<ReceiverUpdate>();
     qRegisterMetaType<QList<ReceiverUpdate>>();
     qRegisterMetaType<ReceiverStatus>();
+    qRegisterMetaType<FleetEntry>();
+    qRegisterMetaType<QList<FleetEntry>>();
     m_status.address = hostPort(m_setup.address, m_setup.port);
     m_status.port = m_setup.port;
     m_status.root = m_setup.options.root;
@@ -110,6 +115,16 @@ ReceiverStatus ReceiverService::status() const
         status.failed = m_tally->filesFailed.load(std::memory_order_relaxed);
     }
     return status;
+}
+
+QList<FleetEntry> ReceiverService::fleet() const
+{
+    std::shared_ptr<FleetRegistry> registry;
+    {
+        std::lock_guard lock(m_statusMutex);
+        registry = m_fleet;
+    }
+    return registry ? registry->entries() : QList<FleetEntry>();
 }
 
 bool ReceiverService::setSecret(const QByteArray &secret)
@@ -234,12 +249,68 @@ void ReceiverService::doStart()
         fail(code, error);
         return;
     }
-    std::lock_guard lock(m_statusMutex);
-    m_tally = r->tally();
-    m_status.run = ReceiverStatus::Run::Listening;
-    m_status.address = hostPort(r->serverAddress(), r->serverPort());
-    m_status.port = r->serverPort();
-    touch();
+    m_fleetTimer = new QTimer(c);
+    m_fleetTimer->setSingleShot(true);
+    connect(m_fleetTimer, &QTimer::timeout, c, [this] { publishFleet(); });
+    m_saveTimer = new QTimer(c);
+    m_saveTimer->setSingleShot(true);
+    connect(m_saveTimer, &QTimer::timeout, c, [this] { saveFleet(); });
+    // Called by whichever thread changed the registry, once per batch (takeChanged()).
+    r->fleetRegistry()->setChangeCallback([this] {
+        QMetaObject::invokeMethod(m_context, [this] { fleetDirty(); }, Qt::QueuedConnection);
+    });
+    {
+        std::lock_guard lock(m_statusMutex);
+        m_tally = r->tally();
+        m_fleet = r->fleetRegistry();
+        m_status.run = ReceiverStatus::Run::Listening;
+        m_status.address = hostPort(r->serverAddress(), r->serverPort());
+        m_status.port = r->serverPort();
+        touch();
+    }
+    fleetDirty(); // the registry as loaded
+}
+
+void ReceiverService::fleetDirty()
+{
+    if (!m_fleetTimer || m_fleetTimer->isActive())
+        return;
+    const qint64 since = m_fleetClock.isValid() ? m_fleetClock.elapsed() : FleetIntervalMs;
+    m_fleetTimer->start(int(std::clamp<qint64>(FleetIntervalMs - since, 0, FleetIntervalMs)));
+}
+
+void ReceiverService::publishFleet()
+{
+    if (!m_receiver || !m_fleet)
+        return;
+    m_fleet->takeChanged(); // a change from now on wakes us again
+    QList<FleetEntry> entries = m_fleet->entries();
+    const ReceiverHealth health = status().health;
+    const bool fleetMoved = !m_fleetPublished || entries != m_lastFleet;
+    const bool healthMoved = !m_fleetPublished || !(health == m_lastHealth);
+    m_fleetPublished = true;
+    if (fleetMoved || healthMoved) {
+        m_fleetClock.restart();
+        m_receiver->publishFleet(fleetDocument(health, entries));
+        m_lastHealth = health;
+    }
+    if (fleetMoved) {
+        m_lastFleet = std::move(entries);
+        Q_EMIT fleetChanged(m_lastFleet);
+    }
+    if (m_fleet->needsSave() && !m_saveTimer->isActive()) {
+        const qint64 since = m_saveClock.isValid() ? m_saveClock.elapsed() : SaveIntervalMs;
+        m_saveTimer->start(int(std::clamp<qint64>(SaveIntervalMs - since, 0, SaveIntervalMs)));
+    }
+}
+
+void ReceiverService::saveFleet()
+{
+    if (!m_fleet)
+        return;
+    m_saveClock.restart();
+    if (auto r = m_fleet->save(); !r)
+        qCWarning(lcRecv).noquote() << r.error().message;
 }
 
 void ReceiverService::add(ReceiverUpdate update)
@@ -279,7 +350,10 @@ void ReceiverService::flush()
             m_status.authFailures = m_receiver->authFailureCount();
         }
     }
-    Q_EMIT statusChanged(status());
+    const ReceiverStatus now = status();
+    if (m_fleetPublished && !(now.health == m_lastHealth))
+        fleetDirty(); // the monitors see the receiver's health too
+    Q_EMIT statusChanged(now);
 }
 
 } // namespace isocket

@@ -25,13 +25,22 @@
 // counts (stored, bytesStored, failed): status() reads them live, and they move a
 // statusChanged() only when updated() is connected before start() (the files' updates are
 // asked for only then: each costs a call across threads).
+//
+// The fleet (issue 16): fleet() is every source the receiver has ever seen (core/fleetregistry.h,
+// kept under the receive root across restarts), from any thread; fleetChanged() follows a change
+// of it at most once a second (a change wakes the service once, no timer ticks while nothing
+// changes); the registry's file is rewritten at most every SaveIntervalMs while it changes, and
+// when the service ends. Monitors connected to the receiver get the same list with the
+// receiver's health (FLEET frames, docs/PROTOCOL.md 2.6) at the same moments.
 
 #include "core/config.h"
 #include "core/error.h"
 #include "core/health.h"
 #include "core/receiver.h"
 
+#include <QElapsedTimer>
 #include <QHostAddress>
+#include <QTimer>
 #include <QList>
 #include <QObject>
 #include <QString>
@@ -122,6 +131,10 @@ public:
     // Creates the receive root if missing, then listens.
     void start();
     ReceiverStatus status() const; // any thread
+    // Every source ever seen, by name (any thread; empty before start()).
+    QList<FleetEntry> fleet() const;
+    static constexpr int FleetIntervalMs = 1000; // fleetChanged() at most this often
+    static constexpr int SaveIntervalMs = 5000;  // the registry's file at most this often
 
     // Receiver thread only (see above).
     bool setSecret(const QByteArray &secret); // Receiver::setSecret()
@@ -131,6 +144,7 @@ public:
 Q_SIGNALS:
     void statusChanged(const isocket::ReceiverStatus &status);
     void updated(const QList<isocket::ReceiverUpdate> &updates);
+    void fleetChanged(const QList<isocket::FleetEntry> &fleet);
 
 private:
     void doStart();
@@ -138,6 +152,11 @@ private:
     void touch();
     void schedule();
     void flush();
+    // The registry changed, or the receiver's health did: fleetChanged() (and FLEET to the
+    // monitors) at most once every FleetIntervalMs. Receiver thread.
+    void fleetDirty();
+    void publishFleet();
+    void saveFleet();
 
     ReceiverSetup m_setup;
     Threading m_threading;
@@ -152,6 +171,15 @@ private:
     mutable std::mutex m_statusMutex;
     ReceiverStatus m_status;
     std::shared_ptr<const ReceiverTally> m_tally; // once listening: stored, failed
+    std::shared_ptr<FleetRegistry> m_fleet;       // once started; thread-safe
+    // Receiver thread only.
+    QTimer *m_fleetTimer = nullptr; // single shot, armed while a change waits to be published
+    QTimer *m_saveTimer = nullptr;  // single shot, armed while a save waits
+    QElapsedTimer m_fleetClock;     // since the last fleetChanged()
+    QElapsedTimer m_saveClock;      // since the last save
+    QList<FleetEntry> m_lastFleet;
+    ReceiverHealth m_lastHealth;
+    bool m_fleetPublished = false;
 };
 
 } // namespace isocket

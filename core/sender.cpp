@@ -5,6 +5,8 @@
 
 #include <QMutex>
 
+#include <algorithm>
+
 namespace isocket {
 
 // What the Sender knows of one connection. The SenderConnection itself lives in the link's
@@ -83,6 +85,12 @@ void Sender::start()
                         m_links[index]->state = state;
                         Q_EMIT linkStateChanged(index, state, detail, retryIn);
                         if (state == LinkState::Ready) {
+                            const bool alone = std::none_of(
+                                m_links.cbegin(), m_links.cend(), [index](const auto &l) {
+                                    return l->index != index && l->state == LinkState::Ready;
+                                });
+                            if (alone) // the receiver hears our health again after a reconnect
+                                sendStatus(*m_links[index]);
                             feed(*m_links[index]);
                             dispatchCloses();
                         }
@@ -148,6 +156,29 @@ void Sender::setPaused(bool paused)
     m_paused = paused;
     if (!paused)
         feed();
+}
+
+void Sender::setStatusReport(const QByteArray &json)
+{
+    if (json == m_statusReport)
+        return;
+    m_statusReport = json;
+    for (auto &link : m_links) {
+        if (link->state == LinkState::Ready) {
+            sendStatus(*link);
+            return;
+        }
+    }
+}
+
+void Sender::sendStatus(Link &link)
+{
+    if (m_statusReport.isEmpty())
+        return;
+    link.post([c = &link, json = m_statusReport] {
+        if (c->conn)
+            c->conn->sendStatus(json);
+    });
 }
 
 int Sender::inFlight() const

@@ -36,6 +36,10 @@ public:
     bool isPaused() const { return m_paused; }
     const SenderOptions &options() const { return m_options; }
     int inFlight() const;
+    // The ED's health as compact JSON (STATUS, protocol version 4): sent now on one ready link,
+    // and again on a link that becomes ready while no other is (a reconnect). Identical JSON is
+    // not sent again. The caller limits how often (EdAgent: on change, at most every 2 s).
+    void setStatusReport(const QByteArray &json);
 
 Q_SIGNALS:
     void linkStateChanged(int link, isocket::LinkState state, const QString &detail, int retryInMs);
@@ -54,6 +58,7 @@ private:
     void onReports(int index, const QList<FileReport> &reports);
     void onDelivered(Link &link, const FileReport &report);
     void onReturned(int index, const QList<FileTicket> &tickets);
+    void sendStatus(Link &link);
 
     EdEngine *m_engine;
     SenderOptions m_options;
@@ -64,6 +69,7 @@ private:
         QList<proto::ManifestEntry> files;
     };
     std::deque<PendingClose> m_closes;
+    QByteArray m_statusReport; // the latest STATUS payload
     bool m_paused = false;
     bool m_stopping = false;
     int m_stoppedLinks = 0;

@@ -169,6 +169,8 @@ void SenderConnection::connectNow()
     connect(m_socket, &QTcpSocket::bytesWritten, this, &SenderConnection::onBytesWritten);
     connect(m_socket, &QTcpSocket::errorOccurred, this, &SenderConnection::onSocketError);
     m_reader = proto::FrameReader();
+    m_fleet.clear();
+    m_fleetOpen = false;
     setState(LinkState::Connecting, QStringLiteral("%1:%2").arg(m_options.host).arg(m_options.port));
     if (auto *tls = qobject_cast<QSslSocket *>(m_socket))
         tls->connectToHostEncrypted(m_options.host, m_options.port);
@@ -205,7 +207,10 @@ void SenderConnection::onConnected()
     m_handshake = Handshake::AwaitChallenge;
     m_reader.setMaxFrame(proto::MaxHandshakeFrame);
     m_clientNonce = proto::randomNonce();
-    send(proto::Hello{proto::MinVersion, proto::Version, m_options.source, m_clientNonce});
+    if (m_options.monitor)
+        send(proto::Hello{proto::MonitorVersion, proto::Version, helloSource(), m_clientNonce});
+    else
+        send(proto::Hello{proto::MinVersion, proto::Version, m_options.source, m_clientNonce});
 }
 
 void SenderConnection::send(const proto::Message &message)
@@ -308,6 +313,24 @@ void SenderConnection::lose(const Error &error)
     m_reconnectTimer.start(delay);
 }
 
+QString SenderConnection::helloSource() const
+{
+    return m_options.monitor ? QChar(proto::MonitorMark) + m_options.source : m_options.source;
+}
+
+void SenderConnection::sendStatus(const QByteArray &json)
+{
+    if (m_state != LinkState::Ready || !m_socket || m_options.monitor ||
+        m_version < proto::StatusVersion || json.isEmpty())
+        return;
+    if (json.size() > proto::MaxStatusBytes) {
+        qCWarning(lcSend) << "status report of" << json.size() << "bytes not sent: over"
+                          << proto::MaxStatusBytes;
+        return;
+    }
+    send(proto::Status{json});
+}
+
 void SenderConnection::retryNow()
 {
     if (m_state == LinkState::Retrying || m_state == LinkState::Refused) {
@@ -388,7 +411,28 @@ void SenderConnection::handle(const proto::Message &message)
                        .arg(proto::typeName(proto::typeOf(message)))});
         return;
     }
-    if (const auto *a = std::get_if<proto::Accept>(&message)) {
+    if (const auto *f = std::get_if<proto::Fleet>(&message); f && m_options.monitor) {
+        if (f->first) {
+            m_fleet.clear();
+            m_fleetOpen = true;
+        } else if (!m_fleetOpen) {
+            lose(Error{ErrorCode::BadFrame, QStringLiteral("FLEET continued without a start")});
+            return;
+        }
+        if (m_fleet.size() + f->json.size() > proto::MaxFleetBytes) {
+            lose(Error{ErrorCode::FrameTooLarge,
+                       QStringLiteral("FLEET document over %1 bytes").arg(proto::MaxFleetBytes)});
+            return;
+        }
+        m_fleet += f->json;
+        if (f->last) {
+            m_fleetOpen = false;
+            Q_EMIT fleetReceived(std::exchange(m_fleet, {}));
+        }
+    } else if (m_options.monitor) {
+        lose(Error{ErrorCode::BadFrame, QStringLiteral("unexpected %1 from the receiver")
+                                            .arg(proto::typeName(proto::typeOf(message)))});
+    } else if (const auto *a = std::get_if<proto::Accept>(&message)) {
         handleAccept(*a);
     } else if (const auto *s = std::get_if<proto::Stored>(&message)) {
         handleStored(*s);
@@ -423,13 +467,20 @@ void SenderConnection::handleChallenge(const proto::Challenge &c)
         lose(Error{ErrorCode::BadVersion, QStringLiteral("receiver chose protocol version %1").arg(c.version)});
         return;
     }
+    if (m_options.monitor && c.version < proto::MonitorVersion) {
+        lose(Error{ErrorCode::BadVersion,
+                   QStringLiteral("receiver chose protocol version %1; a monitor needs %2")
+                       .arg(c.version)
+                       .arg(proto::MonitorVersion)});
+        return;
+    }
     const QByteArray expected = proto::proof(m_options.secret, proto::Role::Receiver, m_clientNonce,
-                                             c.nonce, m_options.source);
+                                             c.nonce, helloSource());
     if (!proto::proofMatches(expected, c.proof)) {
         // An impostor (or a receiver with another secret): never trust its acknowledgements.
         const QString receiver = QStringLiteral("the receiver at %1:%2").arg(m_options.host).arg(m_options.port);
         const QString why = secretMismatch(m_options.secret, c.proof, proto::Role::Receiver,
-                                           m_clientNonce, c.nonce, m_options.source, receiver);
+                                           m_clientNonce, c.nonce, helloSource(), receiver);
         // Said to the receiver too, so that its operator sees a failed authentication.
         send(proto::ErrorMsg{ErrorCode::AuthFailed,
                              QStringLiteral("the sender '%1' could not verify this receiver's "
@@ -446,7 +497,7 @@ void SenderConnection::handleChallenge(const proto::Challenge &c)
     m_reader.setVersion(m_version);
     Q_EMIT versionAgreed(m_index, m_version);
     send(proto::Auth{proto::proof(m_options.secret, proto::Role::Sender, m_clientNonce, c.nonce,
-                                  m_options.source)});
+                                  helloSource())});
 }
 
 int SenderConnection::room() const

@@ -59,6 +59,10 @@ struct SenderOptions
     // before a single frame is sent (pinning). Unset: plain TCP.
     std::shared_ptr<const TlsIdentity> tls;
     QList<Fingerprint> receiverFingerprints;
+    // A monitor (FleetMonitor; docs/PROTOCOL.md 2.6): the same transport and handshake, with
+    // the HELLO of a monitor (version 4 only, source "." + `source`); it sends nothing after
+    // AUTH and hands the FLEET documents it gets to fleetReceived(). No tickets.
+    bool monitor = false;
 };
 
 // One event of one file on a link, in a batch of reported().
@@ -89,6 +93,10 @@ public:
     void closeDbtag(const QString &dbtag, const QList<isocket::proto::ManifestEntry> &files);
     void retryNow();
     void shutdown(); // returns every ticket, closes the socket, then emits stopped()
+    // STATUS (version 4): sends `json` (the ED's health) now when the link is ready and the
+    // receiver speaks version 4; dropped otherwise (the Sender sends the latest one again when
+    // a link becomes ready). Over proto::MaxStatusBytes: dropped with a warning.
+    void sendStatus(const QByteArray &json);
 
 Q_SIGNALS:
     void stateChanged(int index, isocket::LinkState state, const QString &detail, int retryInMs);
@@ -101,6 +109,8 @@ Q_SIGNALS:
     void dbtagClosed(int index, const QString &dbtag, const isocket::Error &result);
     void fatal(int index, const isocket::Error &error);
     void stopped(int index);
+    // A monitor connection received a whole FLEET document (not parsed here).
+    void fleetReceived(const QByteArray &document);
 
 private:
     struct Transfer
@@ -143,6 +153,7 @@ private:
     void cancel(quint32 id, const Error &error);
     void finishTransfer(quint32 id);
     void send(const proto::Message &message);
+    QString helloSource() const; // the source in HELLO and the proofs: "." + source for a monitor
     // Append to the batch of reported(); handed over at the end of this loop turn.
     FileReport &report(FileReport::Kind kind, const FileTicket &ticket);
     void reportProgress(FileReport::Kind kind, const Transfer &t, qint64 done); // Started, Progress
@@ -201,6 +212,8 @@ private:
     std::deque<Close> m_closesWaiting;       // asked before the link was ready
     std::map<quint32, QString> m_closesSent; // id → dbtag
     QByteArray m_buffer;
+    QByteArray m_fleet; // a monitor's FLEET document being received
+    bool m_fleetOpen = false;
 };
 
 } // namespace isocket

@@ -1,5 +1,7 @@
 #include "core/tls.h"
 
+#include "core/protocol.h"
+
 #include "core/config.h"
 #include "core/fileutil.h"
 
@@ -276,7 +278,11 @@ Result<PeerList> PeerList::load(const QString &path)
             return Error{ErrorCode::ConfigError,
                          QStringLiteral("%1: expected 'SOURCE FINGERPRINT', got '%2'")
                              .arg(where, line.left(200))};
-        if (auto r = validateName(fields[0], QStringLiteral("source")); !r)
+        // A monitor (docs/PROTOCOL.md 2.6) is listed as its HELLO names it: a dot, its name.
+        const bool monitor = proto::isMonitorSource(fields[0]);
+        if (auto r = validateName(monitor ? proto::monitorName(fields[0]) : fields[0],
+                                  QStringLiteral("source"));
+            !r)
             return Error{ErrorCode::ConfigError,
                          QStringLiteral("%1: %2").arg(where, r.error().message)};
         auto fp = parseFingerprint(fields[1], where);

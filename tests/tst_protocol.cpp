@@ -168,6 +168,17 @@ void compareFields(const Closed &a, const Closed &b)
     QCOMPARE(a.message, b.message);
 }
 
+void compareFields(const Status &a, const Status &b)
+{
+    QCOMPARE(a.json, b.json);
+}
+void compareFields(const Fleet &a, const Fleet &b)
+{
+    QCOMPARE(a.first, b.first);
+    QCOMPARE(a.last, b.last);
+    QCOMPARE(a.json, b.json);
+}
+
 void compareMessages(const Message &actual, const Message &expected)
 {
     QCOMPARE(typeOf(actual), typeOf(expected));
@@ -280,6 +291,9 @@ private slots:
     void errorsAreFinal();
     void encodeCutsLongStrings();
     void splitManifest();
+    void statusAndFleetCaps();
+    void statusAndFleetOnlyFromV4();
+    void splitFleet();
     void namesAreBytesFromV3();
     void namesAreTextBeforeV3();
     void fuzz();
@@ -314,9 +328,19 @@ void TestProtocol::roundTrip_data()
     QTest::addColumn<int>("version");
     for (const auto &[name, message] : sampleMessages()) {
         QTest::addRow("%s-v2", name) << message << 2;
-        if (!hasNulName(message))
+        if (!hasNulName(message)) {
             QTest::addRow("%s-v3", name) << message << 3;
+            QTest::addRow("%s-v4", name) << message << 4;
+        }
     }
+    // Version 4 only: STATUS and FLEET.
+    const QByteArray health = QByteArrayLiteral("{\"verdict\":\"ok\",\"reason\":\"Up to date\"}");
+    QTest::addRow("status-v4") << Message(Status{health}) << 4;
+    QTest::addRow("status-max-v4") << Message(Status{bytesOf(MaxStatusBytes, 3)}) << 4;
+    QTest::addRow("fleet-whole-v4") << Message(Fleet{true, true, health}) << 4;
+    QTest::addRow("fleet-first-v4") << Message(Fleet{true, false, bytesOf(MaxFleetChunk, 4)}) << 4;
+    QTest::addRow("fleet-middle-v4") << Message(Fleet{false, false, bytesOf(100, 5)}) << 4;
+    QTest::addRow("fleet-last-empty-v4") << Message(Fleet{false, true, QByteArray()}) << 4;
 }
 
 void TestProtocol::roundTrip()
@@ -812,6 +836,81 @@ void TestProtocol::namesAreTextBeforeV3()
         QVERIFY(encode(m, 3).size() <= qsizetype(MaxControlFrame));
 }
 
+void TestProtocol::statusAndFleetCaps()
+{
+    // STATUS over MaxStatusBytes: refused on the head, before its body is buffered.
+    {
+        FrameReader reader;
+        reader.feed(be32(quint32(MaxStatusBytes) + 2) + char(FrameType::Status));
+        auto r = reader.next();
+        QVERIFY(!r);
+        QCOMPARE(r.error().code, ErrorCode::FrameTooLarge);
+    }
+    {
+        auto r = decodeBody(char(FrameType::Status) + bytesOf(MaxStatusBytes + 1, 1), 4);
+        QVERIFY(!r);
+        QCOMPARE(r.error().code, ErrorCode::FrameTooLarge);
+    }
+    // At the cap it passes; empty is malformed.
+    VERIFY_OK(decodeBody(char(FrameType::Status) + bytesOf(MaxStatusBytes, 1), 4));
+    {
+        auto r = decodeBody(QByteArray(1, char(FrameType::Status)), 4);
+        QVERIFY(!r);
+        QCOMPARE(r.error().code, ErrorCode::BadFrame);
+    }
+    // A FLEET fragment over MaxFleetChunk, or with unknown flags.
+    {
+        auto r = decodeBody(char(FrameType::Fleet) + QByteArray(1, 3) +
+                                bytesOf(MaxFleetChunk + 1, 2),
+                            4);
+        QVERIFY(!r);
+        QCOMPARE(r.error().code, ErrorCode::FrameTooLarge);
+    }
+    {
+        auto r = decodeBody(char(FrameType::Fleet) + QByteArray(1, 4) + "{}", 4);
+        QVERIFY(!r);
+        QCOMPARE(r.error().code, ErrorCode::BadFrame);
+    }
+    QVERIFY(quint32(encode(Fleet{true, true, bytesOf(MaxFleetChunk, 1)}).size()) <=
+            MaxControlFrame + 4);
+}
+
+void TestProtocol::statusAndFleetOnlyFromV4()
+{
+    // A version 3 peer never gets them, and one that sends them breaks the protocol.
+    for (quint16 version : {quint16(1), quint16(2), quint16(3)}) {
+        auto status = decodeBody(encode(Status{"{}"}, 4).mid(4), version);
+        QVERIFY(!status);
+        QCOMPARE(status.error().code, ErrorCode::BadFrame);
+        auto fleet = decodeBody(encode(Fleet{true, true, "{}"}, 4).mid(4), version);
+        QVERIFY(!fleet);
+        QCOMPARE(fleet.error().code, ErrorCode::BadFrame);
+    }
+    QVERIFY(StatusVersion > NameBytesVersion);
+    QCOMPARE(Version, quint16(4));
+}
+
+void TestProtocol::splitFleet()
+{
+    const QByteArray document = bytesOf(3 * MaxFleetChunk + 5, 9);
+    const QList<Fleet> frames = proto::splitFleet(document);
+    QCOMPARE(frames.size(), 4);
+    QByteArray joined;
+    for (qsizetype i = 0; i < frames.size(); ++i) {
+        QCOMPARE(frames[i].first, i == 0);
+        QCOMPARE(frames[i].last, i == frames.size() - 1);
+        const QByteArray bytes = encode(frames[i]);
+        QVERIFY(quint32(bytes.size() - 4) <= MaxControlFrame);
+        auto decoded = decodeBody(bytes.mid(4));
+        VERIFY_OK(decoded);
+        joined += std::get<Fleet>(decoded.value()).json;
+    }
+    QCOMPARE(joined, document);
+    const QList<Fleet> empty = proto::splitFleet(QByteArray());
+    QCOMPARE(empty.size(), 1);
+    QVERIFY(empty[0].first && empty[0].last);
+}
+
 void TestProtocol::fuzz()
 {
     QRandomGenerator rng(20240601);
@@ -822,7 +921,7 @@ void TestProtocol::fuzz()
             corpus.append(bytes);
     }
     const QByteArray knownTypes =
-        QByteArrayLiteral("\x01\x02\x03\x04\x05\x10\x11\x12\x13\x14\x15\x16\x20\x21\x22");
+        QByteArrayLiteral("\x01\x02\x03\x04\x05\x10\x11\x12\x13\x14\x15\x16\x20\x21\x22\x30\x31");
 
     int messages = 0, errors = 0, needMore = 0;
     constexpr int Iterations = 60000;

@@ -67,7 +67,9 @@ bool reloadReceive(const CommandLine &cl, Config &running, ReceiverService &rece
                  {"receive.arrival", next.arrivalByLink != running.arrivalByLink},
                  {"receive.threads", next.receiveThreads != running.receiveThreads},
                  {"receive.partial_max_age", next.partialMaxAgeSecs != running.partialMaxAgeSecs},
-                 {"receive.peers", next.peersFile != running.peersFile}});
+                 {"receive.peers", next.peersFile != running.peersFile},
+                 {"receive.monitor_secret_file",
+                  next.monitorSecretFile != running.monitorSecretFile}});
     // With TLS, the EDs' keys (receive.peers); the old list stays when the file is broken.
     (void)receiver.reloadPeers();
     running.secretFile = next.secretFile;

@@ -215,6 +215,11 @@ const QList<Config::KeyInfo> &Config::keys()
          QString()},
         {QStringLiteral("receive.peers"), QStringLiteral("peers"), QStringLiteral("FILE"),
          QStringLiteral("the EDs accepted over TLS: lines 'SOURCE FINGERPRINT'"), QString()},
+        {QStringLiteral("receive.monitor_secret_file"), QStringLiteral("monitor-secret-file"),
+         QStringLiteral("FILE"),
+         QStringLiteral("secret of read-only monitors, which cannot send data (mode 0600 or "
+                        "stricter; unset: monitors use the shared secret)"),
+         QString()},
     };
     return table;
 }
@@ -323,6 +328,8 @@ Result<void> Config::apply(const QString &key, const QString &rawValue, const QS
     }
     if (key == QLatin1String("receive.peers"))
         return nonEmpty(peersFile);
+    if (key == QLatin1String("receive.monitor_secret_file"))
+        return nonEmpty(monitorSecretFile);
     if (key == QLatin1String("send.server"))
         return nonEmpty(server);
     if (key == QLatin1String("send.port")) {

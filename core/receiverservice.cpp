@@ -52,6 +52,24 @@ Result<ReceiverSetup> ReceiverSetup::fromConfig(const Config &config)
     s.options.tls = transport.value().tls;
     s.options.plainOptIn = transport.value().plainOptIn;
     s.options.peersFile = config.peersFile;
+    if (!config.monitorSecretFile.isEmpty()) {
+        auto monitorSecret = readSecretFile(config.monitorSecretFile);
+        if (!monitorSecret)
+            return Error{ErrorCode::UsageError,
+                         config.keyMessage(QStringLiteral("receive.monitor_secret_file"),
+                                           monitorSecret.error().message)};
+        if (monitorSecret.value().isEmpty())
+            return Error{ErrorCode::UsageError,
+                         config.keyMessage(QStringLiteral("receive.monitor_secret_file"),
+                                           QStringLiteral("the file is empty")) };
+        if (monitorSecret.value() == secret.value())
+            return Error{ErrorCode::UsageError,
+                         config.keyMessage(QStringLiteral("receive.monitor_secret_file"),
+                                           QStringLiteral("the monitor secret is the shared "
+                                                          "secret: a monitor's machine could "
+                                                          "send data; make another one"))};
+        s.options.monitorSecret = monitorSecret.value();
+    }
     return s;
 }
 

@@ -2,8 +2,10 @@
 // the file and the line.
 
 #include "core/config.h"
+#include "core/receiverservice.h"
 #include "tests/testlib/testtree.h"
 
+#include <QFile>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -26,6 +28,7 @@ private slots:
     void names_data();
     void names();
     void everyKeyIsSettable();
+    void monitorSecretFile();
 };
 
 void TestConfig::defaults()
@@ -68,7 +71,8 @@ void TestConfig::loadsEveryKey()
                                   "reserve = 1G\n"
                                   "sync = file\n"
                                   "threads = 3\n"
-                                  "partial_max_age = 36h\n"));
+                                  "partial_max_age = 36h\n"
+                                  "monitor_secret_file = /etc/isocket/monitor.secret\n"));
     Config c;
     const auto r = c.loadFile(path);
     QVERIFY2(r.ok(), r.ok() ? "" : qPrintable(r.error().message));
@@ -90,6 +94,7 @@ void TestConfig::loadsEveryKey()
     QCOMPARE(c.syncPerFile, true);
     QCOMPARE(c.receiveThreads, 3);
     QCOMPARE(c.partialMaxAgeSecs, qint64(36 * 3600));
+    QCOMPARE(c.monitorSecretFile, QStringLiteral("/etc/isocket/monitor.secret"));
 }
 
 void TestConfig::badValues_data()
@@ -119,6 +124,9 @@ void TestConfig::badValues_data()
     QTest::newRow("no equals sign") << QByteArray("[data]\nroot\n") << QStringLiteral(":2: expected 'key = value'");
     QTest::newRow("broken section") << QByteArray("[data\n") << QStringLiteral(":1: malformed section");
     QTest::newRow("bad source") << QByteArray("[send]\nsource = ../x\n") << QStringLiteral("send.source");
+    QTest::newRow("empty monitor secret file")
+        << QByteArray("[receive]\nmonitor_secret_file =\n")
+        << QStringLiteral(":2: receive.monitor_secret_file: must not be empty");
 
     // Issue 14: the original's key names say what replaces them.
     QTest::newRow("original dir")
@@ -335,6 +343,49 @@ void TestConfig::everyKeyIsSettable()
         QVERIFY(!key.option.isEmpty());
         QVERIFY(!key.description.isEmpty());
     }
+}
+
+void TestConfig::monitorSecretFile()
+{
+    // receive.monitor_secret_file reaches the receiver's options, and is refused when it cannot
+    // keep a monitor from sending data (the shared secret again) or cannot be read.
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    auto secretFile = [&](const char *name, const QByteArray &secret) {
+        const QString path = dir.filePath(QLatin1String(name));
+        if (!test::writeFile(path, secret))
+            return QString();
+        QFile(path).setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+        return path;
+    };
+    const QString shared = secretFile("shared", "s3cret\n");
+    const QString monitor = secretFile("monitor", "watching\n");
+    const QString same = secretFile("same", "s3cret\n");
+    QVERIFY(!shared.isEmpty() && !monitor.isEmpty() && !same.isEmpty());
+    Config c;
+    QVERIFY(c.set(QStringLiteral("general.secret_file"), shared, QStringLiteral("test")).ok());
+    {
+        auto setup = ReceiverSetup::fromConfig(c);
+        QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
+        QVERIFY(setup.value().options.monitorSecret.isEmpty()); // monitors prove the shared one
+    }
+    QVERIFY(c.set(QStringLiteral("receive.monitor_secret_file"), monitor, QStringLiteral("--monitor-secret-file")).ok());
+    {
+        auto setup = ReceiverSetup::fromConfig(c);
+        QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
+        QCOMPARE(setup.value().options.monitorSecret, QByteArray("watching"));
+        QCOMPARE(setup.value().options.secret, QByteArray("s3cret"));
+    }
+    QVERIFY(c.set(QStringLiteral("receive.monitor_secret_file"), same, QStringLiteral("--monitor-secret-file")).ok());
+    {
+        auto setup = ReceiverSetup::fromConfig(c);
+        QVERIFY(!setup.ok());
+        QCOMPARE(setup.error().code, ErrorCode::UsageError);
+        QVERIFY2(setup.error().message.contains(QStringLiteral("receive.monitor_secret_file")),
+                 qPrintable(setup.error().message));
+    }
+    QVERIFY(c.set(QStringLiteral("receive.monitor_secret_file"), dir.filePath(QStringLiteral("none")), QStringLiteral("--monitor-secret-file")).ok());
+    QVERIFY(!ReceiverSetup::fromConfig(c).ok());
 }
 
 QTEST_GUILESS_MAIN(TestConfig)

@@ -75,6 +75,7 @@ QStringList differences(const Config &a, const Config &b)
     check("transport", int(a.transport), int(b.transport));
     check("receiverFingerprint", a.receiverFingerprint, b.receiverFingerprint);
     check("peersFile", a.peersFile, b.peersFile);
+    check("monitorSecretFile", a.monitorSecretFile, b.monitorSecretFile);
     return out;
 }
 
@@ -172,6 +173,7 @@ void TestSampleConfig::commentedValuesAreTheDefaults()
                                               QStringLiteral("general.key"),
                                               QStringLiteral("send.receiver_fingerprint"),
                                               QStringLiteral("receive.peers"),
+                                              QStringLiteral("receive.monitor_secret_file"),
                                               QStringLiteral("send.source")};
     Config config;
     for (auto it = m_lines.cbegin(); it != m_lines.cend(); ++it) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include <QHostAddress>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QPointer>
@@ -285,7 +286,16 @@ QByteArray ReceiverConnection::peerSecret() const
 void ReceiverConnection::countAuthFailure()
 {
     if (!m_monitor && !m_source.isEmpty())
-        m_host.fleet().authFailed(m_source, m_peerAddress);
+        m_host.fleet().authFailed(m_source, peerHost());
+}
+
+QString ReceiverConnection::peerHost() const
+{
+    QHostAddress address = m_socket->peerAddress();
+    bool v4 = false;
+    if (const quint32 ip = address.toIPv4Address(&v4); v4)
+        address = QHostAddress(ip);
+    return address.toString();
 }
 
 void ReceiverConnection::handleStatus(const Status &m)
@@ -342,7 +352,7 @@ void ReceiverConnection::handleHello(const Hello &m)
         if (auto why = peerRefusal(*m_host.peers(), m.source, fingerprint)) {
             emit authFailed(m_peerAddress, *why);
             if (!monitor)
-                m_host.fleet().authFailed(m.source, m_peerAddress);
+                m_host.fleet().authFailed(m.source, peerHost());
             return fail(ErrorCode::AuthFailed, *why, true); // the peer's part is cut short
         }
         m_fingerprint = fingerprint;
@@ -393,7 +403,7 @@ void ReceiverConnection::handleAuth(const Auth &m)
         m_host.countMonitor(+1);
         sendFleet(m_host.fleetDocument());
     } else {
-        m_host.fleet().authenticated(m_source, m_peerAddress);
+        m_host.fleet().authenticated(m_source, peerHost());
         qCInfo(lcRecv).noquote() << m_peerAddress << "authenticated as" << m_source;
     }
     emit peerAuthenticated(m_id, m_source);

@@ -113,6 +113,7 @@ private:
     QByteArray peerSecret() const;
     // A failed authentication, counted for the source it claimed (not for a monitor).
     void countAuthFailure();
+    QString peerHost() const; // the peer's address without the port (IPv4 as such)
     void handleOffer(const proto::Offer &m);
     // Answers an OFFER as its file decided (ACCEPT, or a refusal); the file goes on a refusal.
     void answerOffer(quint32 id, const IncomingFile::Verdict &verdict);

@@ -55,7 +55,7 @@ struct Config
     int receiveThreads = 0;   // threads serving connections; 0: one per CPU core
     qint64 partialMaxAgeSecs = 7 * 24 * 3600; // partials untouched this long go; 0: kept
     QString peersFile; // TLS: the EDs accepted, "source fingerprint" per line
-    // The secret of monitors (docs/PROTOCOL.md 2.6); empty: monitors prove the shared secret.
+    // The secret of monitors (docs/PROTOCOL.md 2.7); empty: monitors prove the shared secret.
     QString monitorSecretFile;
 
     // The effective source name: `source`, or the host name when empty.

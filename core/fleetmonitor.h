@@ -1,6 +1,6 @@
 #pragma once
 // FleetMonitor: a read-only client of a receiver (issue 16), for a workstation's monitor window:
-// it connects as a *monitor* (protocol version 4, docs/PROTOCOL.md 2.6) and follows the fleet
+// it connects as a *monitor* (protocol version 4, docs/PROTOCOL.md 2.7) and follows the fleet
 // the receiver knows (every ED, its last health) and the receiver's own health.
 //
 // The transport is the ED's: a SenderConnection in monitor mode (the same TLS with a pinned

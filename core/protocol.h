@@ -133,7 +133,7 @@ constexpr bool namesAreBytes(quint16 version)
     return version >= NameBytesVersion;
 }
 
-// Whether a HELLO's source names a monitor (version 4: read-only, section 2.6), and its name.
+// Whether a HELLO's source names a monitor (version 4: read-only, section 2.7), and its name.
 inline bool isMonitorSource(const QString &source)
 {
     return source.startsWith(QChar(MonitorMark));

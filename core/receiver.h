@@ -118,7 +118,7 @@ struct ReceiverOptions
     std::shared_ptr<const TlsIdentity> tls = nullptr;
     QString peersFile = {};
     bool plainOptIn = false;
-    // The secret of monitors (receive.monitor_secret_file; docs/PROTOCOL.md 2.6): when set, a
+    // The secret of monitors (receive.monitor_secret_file; docs/PROTOCOL.md 2.7): when set, a
     // monitor proves this one and not `secret`, so the secret of a workstation cannot send
     // data. Empty: monitors prove `secret`.
     QByteArray monitorSecret = {};

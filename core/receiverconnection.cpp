@@ -218,7 +218,7 @@ void ReceiverConnection::handle(Message &&message)
         if (auto *m = std::get_if<Auth>(&message))
             return handleAuth(*m);
     } else if (m_phase == Phase::Ready && m_monitor) {
-        // A monitor only listens (docs/PROTOCOL.md 2.6): any frame but ERROR is refused below.
+        // A monitor only listens (docs/PROTOCOL.md 2.7): any frame but ERROR is refused below.
     } else if (m_phase == Phase::Ready && m_close) {
         // Nothing else may come between CLOSE_DBTAG and its last MANIFEST.
         if (auto *m = std::get_if<Manifest>(&message))

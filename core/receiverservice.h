@@ -31,7 +31,7 @@
 // of it at most once a second (a change wakes the service once, no timer ticks while nothing
 // changes); the registry's file is rewritten at most every SaveIntervalMs while it changes, and
 // when the service ends. Monitors connected to the receiver get the same list with the
-// receiver's health (FLEET frames, docs/PROTOCOL.md 2.6) at the same moments.
+// receiver's health (FLEET frames, docs/PROTOCOL.md 2.7) at the same moments.
 
 #include "core/config.h"
 #include "core/error.h"

@@ -59,7 +59,7 @@ struct SenderOptions
     // before a single frame is sent (pinning). Unset: plain TCP.
     std::shared_ptr<const TlsIdentity> tls;
     QList<Fingerprint> receiverFingerprints;
-    // A monitor (FleetMonitor; docs/PROTOCOL.md 2.6): the same transport and handshake, with
+    // A monitor (FleetMonitor; docs/PROTOCOL.md 2.7): the same transport and handshake, with
     // the HELLO of a monitor (version 4 only, source "." + `source`); it sends nothing after
     // AUTH and hands the FLEET documents it gets to fleetReceived(). No tickets.
     bool monitor = false;

@@ -278,7 +278,7 @@ Result<PeerList> PeerList::load(const QString &path)
             return Error{ErrorCode::ConfigError,
                          QStringLiteral("%1: expected 'SOURCE FINGERPRINT', got '%2'")
                              .arg(where, line.left(200))};
-        // A monitor (docs/PROTOCOL.md 2.6) is listed as its HELLO names it: a dot, its name.
+        // A monitor (docs/PROTOCOL.md 2.7) is listed as its HELLO names it: a dot, its name.
         const bool monitor = proto::isMonitorSource(fields[0]);
         if (auto r = validateName(monitor ? proto::monitorName(fields[0]) : fields[0],
                                   QStringLiteral("source"));

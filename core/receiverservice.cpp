@@ -24,6 +24,13 @@ QString hostPort(const QHostAddress &address, quint16 port)
     return host + QLatin1Char(':') + QString::number(port);
 }
 
+// Whether the monitors would see nothing new: when it was computed is not a change.
+bool sameHealth(ReceiverHealth a, const ReceiverHealth &b)
+{
+    a.at = b.at;
+    return a == b;
+}
+
 } // namespace
 
 Result<ReceiverSetup> ReceiverSetup::fromConfig(const Config &config)
@@ -305,7 +312,7 @@ void ReceiverService::publishFleet()
     QList<FleetEntry> entries = m_fleet->entries();
     const ReceiverHealth health = status().health;
     const bool fleetMoved = !m_fleetPublished || entries != m_lastFleet;
-    const bool healthMoved = !m_fleetPublished || !(health == m_lastHealth);
+    const bool healthMoved = !m_fleetPublished || !sameHealth(health, m_lastHealth);
     m_fleetPublished = true;
     if (fleetMoved || healthMoved) {
         m_fleetClock.restart();
@@ -369,7 +376,7 @@ void ReceiverService::flush()
         }
     }
     const ReceiverStatus now = status();
-    if (m_fleetPublished && !(now.health == m_lastHealth))
+    if (m_fleetPublished && !sameHealth(now.health, m_lastHealth))
         fleetDirty(); // the monitors see the receiver's health too
     Q_EMIT statusChanged(now);
 }

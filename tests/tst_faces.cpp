@@ -93,6 +93,7 @@ QStringList describe(const ReceiverSetup &s)
         QStringLiteral("tls=") + identity(o.tls),
         QStringLiteral("peersFile=") + o.peersFile,
         QStringLiteral("plainOptIn=") + yes(o.plainOptIn),
+        QStringLiteral("monitorSecret=") + QString::fromLatin1(o.monitorSecret.toHex()),
     };
 }
 
@@ -152,6 +153,7 @@ void TestFaces::initTestCase()
     const QString d = m_dir.path();
     QVERIFY(writeFile(d + QStringLiteral("/secret"), "the baseline secret\n", true));
     QVERIFY(writeFile(d + QStringLiteral("/secret2"), "another secret\n", true));
+    QVERIFY(writeFile(d + QStringLiteral("/monitor"), "the monitors' secret\n", true));
     QVERIFY(generateIdentity(d + QStringLiteral("/a.crt"), d + QStringLiteral("/a.key"),
                              QStringLiteral("a"), false));
     QVERIFY(generateIdentity(d + QStringLiteral("/b.crt"), d + QStringLiteral("/b.key"),
@@ -191,6 +193,7 @@ void TestFaces::initTestCase()
         {QStringLiteral("receive.threads"), {QStringLiteral("3")}},
         {QStringLiteral("receive.partial_max_age"), {QStringLiteral("2d")}},
         {QStringLiteral("receive.peers"), {d + QStringLiteral("/peers2"), {}, true}},
+        {QStringLiteral("receive.monitor_secret_file"), {d + QStringLiteral("/monitor")}},
     };
 }
 

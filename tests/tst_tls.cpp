@@ -101,7 +101,9 @@ void TestTls::peersFileErrorsNameTheLine_data()
     QTest::newRow("bad fingerprint") << QStringLiteral("\n\ned-1 abc\n")
                                      << QStringLiteral(":3: 'abc' is not");
     QTest::newRow("bad source") << QStringLiteral("../x %1\n").arg(Hex) << QStringLiteral(":1:");
-    QTest::newRow("hidden source") << QStringLiteral(".ed %1\n").arg(Hex) << QStringLiteral(":1:");
+    // ".ws1" is the monitor ws1 (docs/PROTOCOL.md 2.7); a monitor's name obeys the source rules.
+    QTest::newRow("hidden monitor name") << QStringLiteral("..ws1 %1\n").arg(Hex) << QStringLiteral(":1:");
+    QTest::newRow("monitor without a name") << QStringLiteral(". %1\n").arg(Hex) << QStringLiteral(":1:");
 }
 
 void TestTls::peersFileErrorsNameTheLine()

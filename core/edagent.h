@@ -29,6 +29,8 @@
 #include "core/error.h"
 #include "core/senderconnection.h"
 
+#include <QHash>
+#include <QTimer>
 #include <QObject>
 #include <QStringList>
 
@@ -53,6 +55,10 @@ struct EdAgentSetup
     QString secretProblem;
     // Worth a warning when the agent starts (plain TCP off this machine).
     QStringList warnings;
+    // The verdict's limits (core/health.h, docs/HEALTH.md), and how often the ages, the rate
+    // and the grace are looked at again while the verdict depends on the clock.
+    EdHealthRules health;
+    int healthTickMs = 5000;
 
     struct Run
     {
@@ -116,6 +122,16 @@ private:
     void schedule();
     void flush();
     void refreshCounts(EdStatus &status) const;
+    // The health's facts, from the events (engine thread).
+    void onLinkState(LinkState state, const QString &detail);
+    void onFileReports(const QList<FileUpdate> &updates);
+    void onDbtagState(const DbtagStatus &status);
+    void onDbtagRemoved(const QString &name);
+    void addDelivered(qint64 bytes);
+    double deliveredRate(qint64 nowMs);
+    // Assesses the health into m_status.health (under m_statusMutex) and runs the slow timer
+    // while the verdict depends on the clock. True when it changed (`at` aside).
+    bool updateHealth();
 
     EdAgentSetup m_setup;
     Threading m_threading;
@@ -129,6 +145,18 @@ private:
     QStringList m_removed;
     bool m_flushPosted = false;
     bool m_statusDirty = false;
+    EdHealthInputs m_health;
+    std::unique_ptr<QTimer> m_healthTimer;
+    QHash<QString, DbtagState> m_tagStates; // by dbtag: dbtagsByState without a scan
+    // Bytes marked sent per second, the last 10 s (a ring), and since when the ring has been
+    // filling (the rate's window before it is 10 s long).
+    struct RateSlot
+    {
+        qint64 second = -1;
+        qint64 bytes = 0;
+    };
+    RateSlot m_rate[10];
+    qint64 m_rateSinceMs = -1;
     // Written in the engine thread, read anywhere.
     mutable std::mutex m_statusMutex;
     EdStatus m_status;

@@ -1,5 +1,6 @@
 #include "core/receiverservice.h"
 
+#include "core/fileutil.h"
 #include "core/secret.h"
 #include "core/tls.h"
 
@@ -8,6 +9,8 @@
 
 #include <QMetaMethod>
 #include <QThread>
+
+#include <sys/statvfs.h>
 
 namespace isocket {
 
@@ -74,6 +77,7 @@ ReceiverService::ReceiverService(ReceiverSetup setup, Threading threading, QObje
 ReceiverService::~ReceiverService()
 {
     auto shutdown = [this] {
+        m_spaceTimer.reset();
         if (m_receiver)
             m_receiver->close();
         m_receiver.reset();
@@ -145,6 +149,7 @@ void ReceiverService::doStart()
         m_status.run = ReceiverStatus::Run::Failed;
         m_status.error = error;
         m_status.errorCode = code;
+        m_health.notListening = error;
         touch();
     };
     if (!QDir().mkpath(m_setup.options.root)) {
@@ -181,6 +186,7 @@ void ReceiverService::doStart()
         u.kind = Kind::AuthFailed;
         u.peer = peer;
         u.message = reason;
+        noteAuthFailure(peer);
         add(std::move(u));
     });
     auto file = [](Kind kind, const ReceivedFile &f) {
@@ -227,6 +233,13 @@ void ReceiverService::doStart()
         m_status.partialBytesRemoved += bytes;
         touch();
     });
+    connect(r, &Receiver::diskFullRefused, c, [this] {
+        if (!m_diskFullRefused && m_tally)
+            m_storedAtRefusal = m_tally->filesStored.load(std::memory_order_relaxed);
+        m_diskFullRefused = true;
+        if (updateHealth(true))
+            touch();
+    });
     if (!r->listen(m_setup.address, m_setup.port)) {
         const QString error = r->errorString();
         const ErrorCode code = r->errorCode();
@@ -234,11 +247,21 @@ void ReceiverService::doStart()
         fail(code, error);
         return;
     }
-    std::lock_guard lock(m_statusMutex);
-    m_tally = r->tally();
-    m_status.run = ReceiverStatus::Run::Listening;
-    m_status.address = hostPort(r->serverAddress(), r->serverPort());
-    m_status.port = r->serverPort();
+    {
+        std::lock_guard lock(m_statusMutex);
+        m_tally = r->tally();
+        m_status.run = ReceiverStatus::Run::Listening;
+        m_status.address = hostPort(r->serverAddress(), r->serverPort());
+        m_status.port = r->serverPort();
+    }
+    m_spaceTimer = std::make_unique<QTimer>();
+    m_spaceTimer->setInterval(qMax(10, m_setup.spaceTickMs));
+    connect(m_spaceTimer.get(), &QTimer::timeout, c, [this] {
+        if (updateHealth(true))
+            touch();
+    });
+    m_spaceTimer->start();
+    updateHealth(true);
     touch();
 }
 
@@ -279,7 +302,71 @@ void ReceiverService::flush()
             m_status.authFailures = m_receiver->authFailureCount();
         }
     }
+    updateHealth(false);
     Q_EMIT statusChanged(status());
+}
+
+void ReceiverService::noteAuthFailure(const QString &peer)
+{
+    // By host: the port changes with every connection ("1.2.3.4:5678", "::1:5678").
+    const qsizetype colon = peer.lastIndexOf(QLatin1Char(':'));
+    const QString host = colon > 0 ? peer.left(colon) : peer;
+    m_health.lastAuthFailure = QDateTime::currentDateTimeUtc();
+    m_health.lastAuthFailurePeer = host;
+    QMap<QString, qint64> &byPeer = m_health.facts.authFailuresByPeer;
+    constexpr qsizetype MaxPeers = 64;
+    if (!byPeer.contains(host) && byPeer.size() >= MaxPeers) {
+        // Bounded: the peer with the fewest failures makes room (the persistent ones stay).
+        auto fewest = byPeer.begin();
+        for (auto it = byPeer.begin(); it != byPeer.end(); ++it)
+            if (it.value() < fewest.value())
+                fewest = it;
+        byPeer.erase(fewest);
+    }
+    ++byPeer[host];
+}
+
+bool ReceiverService::updateHealth(bool readSpace)
+{
+    if (readSpace) {
+        // statvfs(): one system call (QStorageInfo reads the mount table as well). The space
+        // an unprivileged writer may use, as the store's reserve check counts it.
+        struct statvfs vfs;
+        if (::statvfs(nativePath(m_setup.options.root).constData(), &vfs) == 0) {
+            m_freeBytes = qint64(vfs.f_bavail) * qint64(vfs.f_frsize);
+            m_totalBytes = qint64(vfs.f_blocks) * qint64(vfs.f_frsize);
+        } else {
+            m_freeBytes = m_totalBytes = -1;
+        }
+    }
+    if (m_diskFullRefused && m_tally
+        && m_tally->filesStored.load(std::memory_order_relaxed) > m_storedAtRefusal)
+        m_diskFullRefused = false; // a file was stored since: there is room again
+    const qint64 reserve = m_setup.options.reserveBytes;
+    ReceiverHealth &f = m_health.facts;
+    f.freeBytes = m_freeBytes;
+    f.totalBytes = m_totalBytes;
+    f.reserveBytes = reserve;
+    f.diskFull = (m_freeBytes >= 0 && reserve > 0 && m_freeBytes < reserve) || m_diskFullRefused;
+    std::lock_guard lock(m_statusMutex);
+    f.listening = m_status.run == ReceiverStatus::Run::Listening;
+    f.address = f.listening ? m_status.address : QString();
+    if (m_receiver) {
+        f.connections = m_receiver->connectionCount();
+        f.authFailures = m_receiver->authFailureCount();
+    }
+    if (!f.listening && m_health.notListening.isEmpty())
+        m_health.notListening = m_status.error;
+    ReceiverHealth health = assessReceiverHealth(m_health, QDateTime::currentDateTimeUtc());
+    const ReceiverHealth &old = m_status.health;
+    // Free space moves all the time: a change counts when it shows (in the reason) or matters.
+    const bool changed = old.verdict != health.verdict || old.reason != health.reason
+                         || old.listening != health.listening || old.diskFull != health.diskFull
+                         || old.connections != health.connections
+                         || old.authFailures != health.authFailures
+                         || old.authFailuresByPeer != health.authFailuresByPeer;
+    m_status.health = std::move(health);
+    return changed;
 }
 
 } // namespace isocket

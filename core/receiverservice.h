@@ -35,6 +35,7 @@
 #include <QList>
 #include <QObject>
 #include <QString>
+#include <QTimer>
 
 #include <functional>
 #include <memory>
@@ -51,6 +52,9 @@ struct ReceiverSetup
     ReceiverOptions options;
     QHostAddress address = QHostAddress(QHostAddress::LocalHost);
     quint16 port = 12345;
+    // How often the free space of the receive root's filesystem is read (and the health
+    // assessed again); also after every DiskFull refusal.
+    int spaceTickMs = 5000;
 
     // The one mapping from the configuration (receive.*, general.*) to the options, with its
     // checks: the listening address, the transport (TLS keys, the plain opt-in), the secret
@@ -138,6 +142,10 @@ private:
     void touch();
     void schedule();
     void flush();
+    // Reads the free space, assesses the health into m_status.health (under m_statusMutex).
+    // True when the verdict, the reason or a count changed.
+    bool updateHealth(bool readSpace);
+    void noteAuthFailure(const QString &peer);
 
     ReceiverSetup m_setup;
     Threading m_threading;
@@ -152,6 +160,13 @@ private:
     mutable std::mutex m_statusMutex;
     ReceiverStatus m_status;
     std::shared_ptr<const ReceiverTally> m_tally; // once listening: stored, failed
+    // Receiver thread only: the health's facts.
+    std::unique_ptr<QTimer> m_spaceTimer;
+    ReceiverHealthInputs m_health;
+    qint64 m_freeBytes = -1;
+    qint64 m_totalBytes = -1;
+    bool m_diskFullRefused = false; // a DiskFull refusal, and no file stored since
+    qint64 m_storedAtRefusal = 0;
 };
 
 } // namespace isocket

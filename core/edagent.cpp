@@ -450,6 +450,8 @@ void EdAgent::onLinkState(LinkState state, const QString &detail)
     }
     if (state == LinkState::Retrying || state == LinkState::Refused)
         m_health.downCause = detail;
+    else if (state == LinkState::Stopped)
+        m_health.downCause = QStringLiteral("stopped");
     if (state == LinkState::Refused) {
         const ErrorCode code = trailingCode(detail);
         if (code != ErrorCode::Ok) {
@@ -477,7 +479,10 @@ void EdAgent::onFileReports(const QList<FileUpdate> &updates)
 
 void EdAgent::onDbtagState(const DbtagStatus &status)
 {
+    // Called for every file's progress in a dbtag: the counts move only when its state does.
     auto it = m_tagStates.find(status.name);
+    if (it != m_tagStates.end() && *it == status.state)
+        return;
     if (it != m_tagStates.end()) {
         const QString old = stateName(*it);
         if (--m_health.dbtagsByState[old] <= 0)
@@ -541,6 +546,11 @@ bool EdAgent::updateHealth()
         m_health.backlogBytes = m_engine->backlogBytes();
         m_health.oldestUnsent = m_engine->oldestUnsent();
         m_health.failedFiles = m_engine->failedCount();
+    }
+    if (m_health.failedFiles == 0) { // retried, or gone: no permanent refusal stands
+        m_health.permanentRefusal.clear();
+        m_health.permanentRefusalSince = QDateTime();
+        m_health.permanentlyRefusedFiles = 0;
     }
     if (m_health.backlogFiles == 0) { // nothing waits: no refusal stands
         m_health.diskFullSince = QDateTime();

@@ -160,7 +160,7 @@ void TestHealth::aSilentEdIsFailing()
     QCOMPARE(e.verdict(now), Verdict::Ok);
 }
 
-// A healthy, connected ED with nothing to send, as of `now`.
+// A healthy, connected ED with nothing to send.
 static EdHealthInputs healthyInputs()
 {
     EdHealthInputs in;

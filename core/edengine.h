@@ -150,8 +150,8 @@ Q_SIGNALS:
     void dbtagReadyToClose(const QString &dbtag, const QList<isocket::proto::ManifestEntry> &files);
     void dbtagFinished(const QString &dbtag);
     void watcherUnreliable(const QString &reason);
-    void watcherOverflowed();          // events were lost; the root was scanned again
-    void rootLostChanged(bool lost);   // the data root went missing, or is back
+    void watcherOverflowed();        // events were lost; the root was scanned again
+    void rootLostChanged(bool lost); // the data root went missing, or is back
     void idle(); // nothing queued, in flight, waiting or closing
 
 private:
@@ -280,8 +280,8 @@ private:
     bool m_rootLost = false;
     bool m_unreliable = false;
     int m_busy = 0;    // files Queued, InFlight, Delayed or Settling, in all dbtags
-    qint64 m_backlogBytes = 0;              // their bytes (FileRec::backlogSize)
-    std::multiset<qint64> m_backlogMtimes;  // their mtimes (FileRec::backlogMtimeNs)
+    qint64 m_backlogBytes = 0;             // their bytes (FileRec::backlogSize)
+    std::multiset<qint64> m_backlogMtimes; // their mtimes (FileRec::backlogMtimeNs)
     int m_closing = 0; // dbtags waiting for the receiver's confirmation
     int m_closeFailures = 0;
     bool m_wasIdle = false;

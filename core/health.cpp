@@ -379,7 +379,8 @@ qint64 ageSeconds(const QDateTime &since, const QDateTime &now)
 
 bool overflowRemembered(const EdHealthInputs &in, const QDateTime &now, const EdHealthRules &rules)
 {
-    return in.lastOverflow.isValid() && ageSeconds(in.lastOverflow, now) < rules.overflowMemorySeconds;
+    return in.lastOverflow.isValid() &&
+           ageSeconds(in.lastOverflow, now) < rules.overflowMemorySeconds;
 }
 
 qint64 etaOf(const EdHealthInputs &in)
@@ -405,8 +406,8 @@ EdHealth assessEdHealth(const EdHealthInputs &in, const QDateTime &now, const Ed
     h.authFailing = in.authCode != ErrorCode::Ok;
     h.authFailingSince = h.authFailing ? in.authFailingSince : QDateTime();
     if (in.diskFullSince.isValid()) {
-        h.refusal = in.diskFullCause.isEmpty() ? QStringLiteral("receiver disk full")
-                                               : in.diskFullCause;
+        h.refusal =
+            in.diskFullCause.isEmpty() ? QStringLiteral("receiver disk full") : in.diskFullCause;
         h.refusingSince = in.diskFullSince;
         h.refusedFiles = int(qMin<qint64>(in.backlogFiles, INT_MAX)); // every waiting file
     } else if (!in.permanentRefusal.isEmpty()) {
@@ -456,23 +457,25 @@ EdHealth assessEdHealth(const EdHealthInputs &in, const QDateTime &now, const Ed
                        QStringLiteral("Protocol versions do not match: the receiver refuses us "
                                       "since %1")
                            .arg(since));
-        return set(Verdict::Failing, QStringLiteral("The receiver refuses us since %1: %2")
-                                         .arg(since, in.authCause));
+        return set(Verdict::Failing,
+                   QStringLiteral("The receiver refuses us since %1: %2").arg(since, in.authCause));
     }
     if (in.diskFullSince.isValid())
-        return set(Verdict::Failing, QStringLiteral("Receiver disk full since %1, %2")
-                                         .arg(healthClock(in.diskFullSince, now),
-                                              filesWaiting(in.backlogFiles)));
+        return set(Verdict::Failing,
+                   QStringLiteral("Receiver disk full since %1, %2")
+                       .arg(healthClock(in.diskFullSince, now), filesWaiting(in.backlogFiles)));
     if (!in.connected && waiting && down >= rules.downGraceSeconds)
-        return set(Verdict::Failing, QStringLiteral("Cannot reach the receiver since %1: %2, %3")
-                                         .arg(healthClock(in.downSince, now), cause,
-                                              filesWaiting(in.backlogFiles)));
+        return set(Verdict::Failing,
+                   QStringLiteral("Cannot reach the receiver since %1: %2, %3")
+                       .arg(healthClock(in.downSince, now), cause, filesWaiting(in.backlogFiles)));
 
     // Degraded: it may move, but something needs a look.
     if (in.paused)
-        return set(Verdict::Degraded,
-                   waiting ? QStringLiteral("Paused by the operator, %1").arg(filesWaiting(in.backlogFiles))
-                           : QStringLiteral("Paused by the operator"));
+        return set(
+            Verdict::Degraded,
+            waiting
+                ? QStringLiteral("Paused by the operator, %1").arg(filesWaiting(in.backlogFiles))
+                : QStringLiteral("Paused by the operator"));
     if (!in.connected && down >= rules.downGraceSeconds)
         return set(Verdict::Degraded,
                    QStringLiteral("Cannot reach the receiver since %1: %2 (nothing waiting)")
@@ -486,8 +489,9 @@ EdHealth assessEdHealth(const EdHealthInputs &in, const QDateTime &now, const Ed
                                   "data root was scanned again")
                        .arg(healthClock(in.lastOverflow, now)));
     if (in.failedFiles > 0) {
-        const QString n = in.failedFiles == 1 ? QStringLiteral("1 file")
-                                              : QStringLiteral("%1 files").arg(healthCount(in.failedFiles));
+        const QString n = in.failedFiles == 1
+                              ? QStringLiteral("1 file")
+                              : QStringLiteral("%1 files").arg(healthCount(in.failedFiles));
         return set(Verdict::Degraded,
                    in.lastFailure.isEmpty()
                        ? QStringLiteral("%1 failed for good").arg(n)
@@ -496,16 +500,17 @@ EdHealth assessEdHealth(const EdHealthInputs &in, const QDateTime &now, const Ed
 
     // Behind: work waits, but it moves.
     if (!in.connected && waiting)
-        return set(Verdict::Behind, QStringLiteral("Reconnecting to the receiver (down since %1: "
-                                                   "%2), %3")
-                                        .arg(healthClock(in.downSince, now), cause,
-                                             filesWaiting(in.backlogFiles)));
+        return set(Verdict::Behind,
+                   QStringLiteral("Reconnecting to the receiver (down since %1: "
+                                  "%2), %3")
+                       .arg(healthClock(in.downSince, now), cause, filesWaiting(in.backlogFiles)));
     const qint64 age = waiting ? ageSeconds(in.oldestUnsent, now) : 0;
     if (waiting && (age > rules.behindSeconds || h.etaSeconds > rules.behindSeconds)) {
-        QString reason = QStringLiteral("Behind: %1 %2, %3, oldest %4")
-                             .arg(healthCount(in.backlogFiles),
-                                  in.backlogFiles == 1 ? QStringLiteral("file") : QStringLiteral("files"),
-                                  healthBytes(in.backlogBytes), healthDuration(age));
+        QString reason =
+            QStringLiteral("Behind: %1 %2, %3, oldest %4")
+                .arg(healthCount(in.backlogFiles),
+                     in.backlogFiles == 1 ? QStringLiteral("file") : QStringLiteral("files"),
+                     healthBytes(in.backlogBytes), healthDuration(age));
         if (h.etaSeconds > 0)
             reason += QStringLiteral(", about %1 to catch up").arg(healthDuration(h.etaSeconds));
         return set(Verdict::Behind, reason);
@@ -531,12 +536,13 @@ ReceiverHealth assessReceiverHealth(const ReceiverHealthInputs &in, const QDateT
     h.at = now.toUTC();
     if (!h.listening) {
         h.verdict = Verdict::Failing;
-        h.reason = in.notListening.isEmpty() ? QStringLiteral("Not listening")
-                                             : QStringLiteral("Not listening: %1").arg(in.notListening);
+        h.reason = in.notListening.isEmpty()
+                       ? QStringLiteral("Not listening")
+                       : QStringLiteral("Not listening: %1").arg(in.notListening);
         return h;
     }
-    const QString space = h.freeBytes >= 0 ? QStringLiteral("%1 free").arg(healthBytes(h.freeBytes))
-                                           : QString();
+    const QString space =
+        h.freeBytes >= 0 ? QStringLiteral("%1 free").arg(healthBytes(h.freeBytes)) : QString();
     if (h.diskFull) {
         h.verdict = Verdict::Failing;
         h.reason = h.reserveBytes > 0 && h.freeBytes >= 0
@@ -545,13 +551,15 @@ ReceiverHealth assessReceiverHealth(const ReceiverHealthInputs &in, const QDateT
                        : QStringLiteral("Disk full: files are refused");
         return h;
     }
-    if (in.lastAuthFailure.isValid() && ageSeconds(in.lastAuthFailure, now) < in.authMemorySeconds) {
+    if (in.lastAuthFailure.isValid() &&
+        ageSeconds(in.lastAuthFailure, now) < in.authMemorySeconds) {
         h.verdict = Verdict::Degraded;
         h.reason = QStringLiteral("Listening on %1; %2 failed to authenticate, the last from %3 "
                                   "at %4")
                        .arg(h.address,
-                            h.authFailures == 1 ? QStringLiteral("1 connection")
-                                                : QStringLiteral("%1 connections").arg(healthCount(h.authFailures)),
+                            h.authFailures == 1
+                                ? QStringLiteral("1 connection")
+                                : QStringLiteral("%1 connections").arg(healthCount(h.authFailures)),
                             in.lastAuthFailurePeer, healthClock(in.lastAuthFailure, now));
         return h;
     }

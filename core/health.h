@@ -132,8 +132,8 @@ struct FleetEntry
 // The limits the ED's rules use. Defaults for a daemon; tests shorten them.
 struct EdHealthRules
 {
-    qint64 downGraceSeconds = 60;   // a shorter outage is "behind" (retried), a longer "failing"
-    qint64 behindSeconds = 30;      // oldest unsent older than this, or an ETA longer: "behind"
+    qint64 downGraceSeconds = 60; // a shorter outage is "behind" (retried), a longer "failing"
+    qint64 behindSeconds = 30;    // oldest unsent older than this, or an ETA longer: "behind"
     qint64 overflowMemorySeconds = 600; // an inotify overflow is reported this long
 };
 
@@ -141,8 +141,8 @@ struct EdHealthRules
 // sender's events (running counters, never a scan of the files).
 struct EdHealthInputs
 {
-    QString root;        // the data root
-    QString startError;  // not empty: the engine could not start (why)
+    QString root;       // the data root
+    QString startError; // not empty: the engine could not start (why)
     bool rootMissing = false;
 
     bool connected = false; // any link ready
@@ -162,18 +162,18 @@ struct EdHealthInputs
     QDateTime permanentRefusalSince;
     int permanentlyRefusedFiles = 0;
 
-    QString watcherTrouble;  // out of inotify watches (sticky: until a restart)
-    QDateTime lastOverflow;  // the last inotify queue overflow (the root was rescanned)
+    QString watcherTrouble; // out of inotify watches (sticky: until a restart)
+    QDateTime lastOverflow; // the last inotify queue overflow (the root was rescanned)
     bool paused = false;
 
     qint64 backlogFiles = 0; // queued + in flight + waiting to retry (or to settle)
     qint64 backlogBytes = 0;
-    QDateTime oldestUnsent;  // the oldest of them's mtime
+    QDateTime oldestUnsent;        // the oldest of them's mtime
     double rateBytesPerSecond = 0; // delivered over the last seconds
     QString liveDbtag;
     QMap<QString, int> dbtagsByState;
-    int failedFiles = 0;     // failed for good (and dbtags that could not be finished)
-    QString lastFailure;     // the last file failed for good: why
+    int failedFiles = 0; // failed for good (and dbtags that could not be finished)
+    QString lastFailure; // the last file failed for good: why
 };
 
 // The verdict and its reason from the facts, as of `now` (which becomes EdHealth::at). The
@@ -200,8 +200,8 @@ bool edHealthMovesWithTime(const EdHealthInputs &in, const QDateTime &now,
 struct ReceiverHealthInputs
 {
     ReceiverHealth facts;
-    QString notListening;        // why, when not listening
-    QDateTime lastAuthFailure;   // the last authentication failure, and from where
+    QString notListening;      // why, when not listening
+    QDateTime lastAuthFailure; // the last authentication failure, and from where
     QString lastAuthFailurePeer;
     qint64 authMemorySeconds = 600;
 };

@@ -339,8 +339,8 @@ bool ReceiverService::updateHealth(bool readSpace)
             m_freeBytes = m_totalBytes = -1;
         }
     }
-    if (m_diskFullRefused && m_tally
-        && m_tally->filesStored.load(std::memory_order_relaxed) > m_storedAtRefusal)
+    if (m_diskFullRefused && m_tally &&
+        m_tally->filesStored.load(std::memory_order_relaxed) > m_storedAtRefusal)
         m_diskFullRefused = false; // a file was stored since: there is room again
     const qint64 reserve = m_setup.options.reserveBytes;
     ReceiverHealth &f = m_health.facts;
@@ -360,11 +360,11 @@ bool ReceiverService::updateHealth(bool readSpace)
     ReceiverHealth health = assessReceiverHealth(m_health, QDateTime::currentDateTimeUtc());
     const ReceiverHealth &old = m_status.health;
     // Free space moves all the time: a change counts when it shows (in the reason) or matters.
-    const bool changed = old.verdict != health.verdict || old.reason != health.reason
-                         || old.listening != health.listening || old.diskFull != health.diskFull
-                         || old.connections != health.connections
-                         || old.authFailures != health.authFailures
-                         || old.authFailuresByPeer != health.authFailuresByPeer;
+    const bool changed = old.verdict != health.verdict || old.reason != health.reason ||
+                         old.listening != health.listening || old.diskFull != health.diskFull ||
+                         old.connections != health.connections ||
+                         old.authFailures != health.authFailures ||
+                         old.authFailuresByPeer != health.authFailuresByPeer;
     m_status.health = std::move(health);
     return changed;
 }

@@ -186,8 +186,8 @@ void TestHealth::edVerdicts_data()
     in = healthyInputs();
     in.startError = QStringLiteral("cannot watch /data: no such directory");
     in.rootMissing = true;
-    QTest::newRow("root missing at start") << in << Verdict::Failing
-                                           << QStringLiteral("^Data root /data is missing$");
+    QTest::newRow("root missing at start")
+        << in << Verdict::Failing << QStringLiteral("^Data root /data is missing$");
     in.rootMissing = false;
     QTest::newRow("cannot start") << in << Verdict::Failing
                                   << QStringLiteral("^Cannot start: cannot watch");
@@ -202,9 +202,9 @@ void TestHealth::edVerdicts_data()
     in.downSince = Now.addSecs(-300);
     in.authCode = ErrorCode::AuthFailed;
     in.authFailingSince = Now.addSecs(-300);
-    QTest::newRow("wrong secret") << in << Verdict::Failing
-                                  << QStringLiteral("^Wrong secret: the receiver refuses us since %1$")
-                                         .arg(at);
+    QTest::newRow("wrong secret")
+        << in << Verdict::Failing
+        << QStringLiteral("^Wrong secret: the receiver refuses us since %1$").arg(at);
     in.authCode = ErrorCode::BadVersion;
     QTest::newRow("bad version") << in << Verdict::Failing
                                  << QStringLiteral("^Protocol versions do not match");
@@ -214,9 +214,9 @@ void TestHealth::edVerdicts_data()
     in.backlogFiles = 30;
     in.backlogBytes = 30 << 20;
     in.oldestUnsent = Now.addSecs(-400);
-    QTest::newRow("disk full") << in << Verdict::Failing
-                               << QStringLiteral("^Receiver disk full since %1, 30 files waiting$")
-                                      .arg(at);
+    QTest::newRow("disk full")
+        << in << Verdict::Failing
+        << QStringLiteral("^Receiver disk full since %1, 30 files waiting$").arg(at);
 
     in = healthyInputs();
     in.connected = false;
@@ -237,26 +237,26 @@ void TestHealth::edVerdicts_data()
     QTest::newRow("down long, nothing waiting")
         << in << Verdict::Degraded << QStringLiteral("\\(nothing waiting\\)$");
     in.downSince = Now.addSecs(-5);
-    QTest::newRow("connecting at start") << in << Verdict::Ok
-                                         << QStringLiteral("^Up to date \\(connecting");
+    QTest::newRow("connecting at start")
+        << in << Verdict::Ok << QStringLiteral("^Up to date \\(connecting");
 
     in = healthyInputs();
     in.paused = true;
-    QTest::newRow("paused") << in << Verdict::Degraded << QStringLiteral("^Paused by the operator$");
+    QTest::newRow("paused") << in << Verdict::Degraded
+                            << QStringLiteral("^Paused by the operator$");
     in.backlogFiles = 1;
     QTest::newRow("paused, a file waiting")
         << in << Verdict::Degraded << QStringLiteral("^Paused by the operator, 1 file waiting$");
 
     in = healthyInputs();
     in.watcherTrouble = QStringLiteral("out of inotify watches at /data/DC1");
-    QTest::newRow("out of watches") << in << Verdict::Degraded
-                                    << QStringLiteral("^File watching is unreliable: out of");
+    QTest::newRow("out of watches")
+        << in << Verdict::Degraded << QStringLiteral("^File watching is unreliable: out of");
 
     in = healthyInputs();
     in.lastOverflow = Now.addSecs(-300);
-    QTest::newRow("overflow lately") << in << Verdict::Degraded
-                                     << QStringLiteral("^The inotify queue overflowed at %1")
-                                            .arg(at);
+    QTest::newRow("overflow lately")
+        << in << Verdict::Degraded << QStringLiteral("^The inotify queue overflowed at %1").arg(at);
     in.lastOverflow = Now.addSecs(-3600);
     QTest::newRow("overflow long ago") << in << Verdict::Ok << QStringLiteral("^Up to date$");
 
@@ -276,11 +276,12 @@ void TestHealth::edVerdicts_data()
     in.rateBytesPerSecond = 10000;
     QTest::newRow("live files moving") << in << Verdict::Ok << QStringLiteral("^Up to date$");
     in.oldestUnsent = Now.addSecs(-31);
-    QTest::newRow("oldest over 30 s") << in << Verdict::Behind << QStringLiteral("^Behind: 5 files");
+    QTest::newRow("oldest over 30 s")
+        << in << Verdict::Behind << QStringLiteral("^Behind: 5 files");
     in.oldestUnsent = Now.addSecs(-2);
     in.backlogBytes = 1000000;
-    QTest::newRow("ETA over 30 s") << in << Verdict::Behind
-                                   << QStringLiteral("about 1 min to catch up$");
+    QTest::newRow("ETA over 30 s")
+        << in << Verdict::Behind << QStringLiteral("about 1 min to catch up$");
 }
 
 void TestHealth::edVerdicts()
@@ -298,9 +299,9 @@ void TestHealth::edVerdicts()
     QCOMPARE(h.backlogFiles, in.backlogFiles);
     QCOMPARE(h.liveDbtag, in.liveDbtag);
     QCOMPARE(h.dbtagsByState, in.dbtagsByState);
-    QCOMPARE(h.localTrouble.isEmpty(), !in.rootMissing && in.watcherTrouble.isEmpty()
-                                           && (!in.lastOverflow.isValid()
-                                               || in.lastOverflow.secsTo(Now) >= 600));
+    QCOMPARE(h.localTrouble.isEmpty(),
+             !in.rootMissing && in.watcherTrouble.isEmpty() &&
+                 (!in.lastOverflow.isValid() || in.lastOverflow.secsTo(Now) >= 600));
     QCOMPARE(h.refusal.isEmpty(), !in.diskFullSince.isValid() && in.permanentRefusal.isEmpty());
     // What every face shows survives the JSON.
     const auto back = EdHealth::fromJson(h.toJson());
@@ -424,7 +425,8 @@ void TestHealth::receiverVerdicts()
     in.facts.reserveBytes = 2LL << 30;
     h = assessReceiverHealth(in, Now);
     QCOMPARE(h.verdict, Verdict::Failing);
-    QCOMPARE(h.reason, QStringLiteral("Disk full: 1.2 GiB free, reserve 2.0 GiB; files are refused"));
+    QCOMPARE(h.reason,
+             QStringLiteral("Disk full: 1.2 GiB free, reserve 2.0 GiB; files are refused"));
 
     in.facts.listening = false;
     in.notListening = QStringLiteral("address in use");
@@ -445,7 +447,8 @@ void TestHealth::words()
     QCOMPARE(healthDuration(2 * 3600 + 300), QStringLiteral("2 h 5 min"));
     const QDateTime t = QDateTime::currentDateTime();
     QCOMPARE(healthClock(t, t), t.toString(QStringLiteral("HH:mm")));
-    QCOMPARE(healthClock(t.addDays(-3), t), t.addDays(-3).toString(QStringLiteral("yyyy-MM-dd HH:mm")));
+    QCOMPARE(healthClock(t.addDays(-3), t),
+             t.addDays(-3).toString(QStringLiteral("yyyy-MM-dd HH:mm")));
 }
 
 QTEST_GUILESS_MAIN(TestHealth)

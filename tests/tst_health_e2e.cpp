@@ -80,7 +80,8 @@ private:
 void TestHealthE2e::init()
 {
     QVERIFY(m_tmp.isValid());
-    m_data = m_tmp.filePath(QStringLiteral("data-%1").arg(QLatin1String(QTest::currentTestFunction())));
+    m_data =
+        m_tmp.filePath(QStringLiteral("data-%1").arg(QLatin1String(QTest::currentTestFunction())));
     QVERIFY(QDir().mkpath(m_data));
 }
 
@@ -132,8 +133,8 @@ qint64 TestHealthE2e::writeClosedDbtag(const QString &data, const QString &name,
     const qint64 hourAgo = QDateTime::currentSecsSinceEpoch() - 3600;
     for (int i = 0; i < files; ++i) {
         const QString path = data + QLatin1Char('/') + name + QStringLiteral("/f%1.dat").arg(i);
-        if (!test::writeFile(path, test::patternBytes(size, quint32(i)))
-            || !test::setMtime(path, hourAgo - (i == 0 ? 60 : 0)))
+        if (!test::writeFile(path, test::patternBytes(size, quint32(i))) ||
+            !test::setMtime(path, hourAgo - (i == 0 ? 60 : 0)))
             return -1;
     }
     if (!test::makeDbtag(data, name, true, false, hourAgo))
@@ -163,14 +164,15 @@ void TestHealthE2e::receiverDownThenBack()
             verdicts << s.health.verdict;
     });
     agent.start();
-    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Failing, qPrintable(describe(last.health)),
-                              timeoutMs());
+    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Failing,
+                              qPrintable(describe(last.health)), timeoutMs());
     const EdHealth &h = last.health;
-    QVERIFY2(QRegularExpression(QStringLiteral("^Cannot reach the receiver since \\d\\d:\\d\\d: .+, "
-                                               "6 files waiting$"))
-                 .match(h.reason)
-                 .hasMatch(),
-             qPrintable(h.reason));
+    QVERIFY2(
+        QRegularExpression(QStringLiteral("^Cannot reach the receiver since \\d\\d:\\d\\d: .+, "
+                                          "6 files waiting$"))
+            .match(h.reason)
+            .hasMatch(),
+        qPrintable(h.reason));
     QVERIFY2(verdicts.contains(Verdict::Behind), "a short outage is only behind");
     QVERIFY(!h.connected);
     QVERIFY(h.downSince.isValid());
@@ -207,7 +209,8 @@ void TestHealthE2e::receiverDownThenBack()
     QVERIFY(rh.freeBytes > 0);
     QVERIFY(rh.totalBytes >= rh.freeBytes);
     QVERIFY(!rh.diskFull);
-    QVERIFY2(rh.reason.startsWith(QStringLiteral("Listening on 127.0.0.1:")), qPrintable(rh.reason));
+    QVERIFY2(rh.reason.startsWith(QStringLiteral("Listening on 127.0.0.1:")),
+             qPrintable(rh.reason));
 }
 
 void TestHealthE2e::wrongSecretThenFixed()
@@ -225,8 +228,8 @@ void TestHealthE2e::wrongSecretThenFixed()
     QObject face;
     connect(&agent, &EdAgent::statusChanged, &face, [&](const EdStatus &s) { last = s; });
     agent.start();
-    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Failing, qPrintable(describe(last.health)),
-                              timeoutMs());
+    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Failing,
+                              qPrintable(describe(last.health)), timeoutMs());
     QVERIFY2(QRegularExpression(QStringLiteral("^Wrong secret: the receiver refuses us since "
                                                "\\d\\d:\\d\\d$"))
                  .match(last.health.reason)
@@ -280,8 +283,8 @@ void TestHealthE2e::receiverDiskFullThenRoom()
     QObject face;
     connect(&agent, &EdAgent::statusChanged, &face, [&](const EdStatus &s) { last = s; });
     agent.start();
-    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Failing, qPrintable(describe(last.health)),
-                              timeoutMs());
+    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Failing,
+                              qPrintable(describe(last.health)), timeoutMs());
     QVERIFY2(QRegularExpression(QStringLiteral("^Receiver disk full since \\d\\d:\\d\\d, 4 files "
                                                "waiting$"))
                  .match(last.health.reason)
@@ -321,15 +324,15 @@ void TestHealthE2e::dataRootMissingThenBack()
                               qPrintable(describe(last.health)), timeoutMs());
 
     QVERIFY(QDir(m_data).removeRecursively());
-    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Failing, qPrintable(describe(last.health)),
-                              timeoutMs());
+    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Failing,
+                              qPrintable(describe(last.health)), timeoutMs());
     QCOMPARE(last.health.reason, QStringLiteral("Data root %1 is missing").arg(m_data));
     QCOMPARE(last.health.localTrouble, QStringLiteral("data root missing"));
 
     QVERIFY(QDir().mkpath(m_data));
     QVERIFY(writeClosedDbtag(m_data, QStringLiteral("DC20240101000000"), 1, 10) > 0);
-    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Ok && last.idle
-                                  && last.health.dbtagsByState.value(QStringLiteral("done")) == 1,
+    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Ok && last.idle &&
+                                  last.health.dbtagsByState.value(QStringLiteral("done")) == 1,
                               qPrintable(describe(last.health)), timeoutMs());
     QVERIFY(last.health.localTrouble.isEmpty());
 }
@@ -348,8 +351,8 @@ void TestHealthE2e::pausedThenResumed()
                               qPrintable(describe(last.health)), timeoutMs());
 
     agent.setPaused(true);
-    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Degraded, qPrintable(describe(last.health)),
-                              timeoutMs());
+    QTRY_VERIFY2_WITH_TIMEOUT(last.health.verdict == Verdict::Degraded,
+                              qPrintable(describe(last.health)), timeoutMs());
     QCOMPARE(last.health.reason, QStringLiteral("Paused by the operator"));
     QVERIFY(last.health.paused);
     QVERIFY(writeClosedDbtag(m_data, QStringLiteral("DC20240101000000"), 3, 10) > 0);

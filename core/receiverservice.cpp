@@ -237,6 +237,7 @@ void ReceiverService::doStart()
         if (!m_diskFullRefused && m_tally)
             m_storedAtRefusal = m_tally->filesStored.load(std::memory_order_relaxed);
         m_diskFullRefused = true;
+        m_lastDiskFullRefusal.start();
         if (updateHealth(true))
             touch();
     });
@@ -339,9 +340,12 @@ bool ReceiverService::updateHealth(bool readSpace)
             m_freeBytes = m_totalBytes = -1;
         }
     }
+    // A file stored since: there is room again. No refusal for two minutes (an ED retries
+    // within one): nobody is refused any more, whatever the space.
     if (m_diskFullRefused && m_tally &&
-        m_tally->filesStored.load(std::memory_order_relaxed) > m_storedAtRefusal)
-        m_diskFullRefused = false; // a file was stored since: there is room again
+        (m_tally->filesStored.load(std::memory_order_relaxed) > m_storedAtRefusal ||
+         m_lastDiskFullRefusal.hasExpired(DiskFullMemoryMs)))
+        m_diskFullRefused = false;
     const qint64 reserve = m_setup.options.reserveBytes;
     ReceiverHealth &f = m_health.facts;
     f.freeBytes = m_freeBytes;

@@ -33,6 +33,7 @@
 
 #include <QHostAddress>
 #include <QList>
+#include <QElapsedTimer>
 #include <QObject>
 #include <QString>
 #include <QTimer>
@@ -166,6 +167,8 @@ private:
     qint64 m_freeBytes = -1;
     qint64 m_totalBytes = -1;
     bool m_diskFullRefused = false; // a DiskFull refusal, and no file stored since
+    QElapsedTimer m_lastDiskFullRefusal;
+    static constexpr qint64 DiskFullMemoryMs = 120000;
     qint64 m_storedAtRefusal = 0;
 };
 

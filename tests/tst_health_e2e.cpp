@@ -154,7 +154,9 @@ void TestHealthE2e::receiverDownThenBack()
     const qint64 oldest = writeClosedDbtag(m_data, QStringLiteral("DC20240101000000"), Files, Size);
     QVERIFY(oldest > 0);
 
-    EdAgent agent(edSetup(m_data, port));
+    EdAgentSetup setup = edSetup(m_data, port);
+    setup.health.downGraceSeconds = 3; // time enough to see "behind" first on a busy machine
+    EdAgent agent(setup);
     EdStatus last;
     QList<Verdict> verdicts;
     QObject face; // after what its connections write

@@ -9,6 +9,7 @@
 
 #include "core/eventloopthread.h"
 
+#include <QFileInfo>
 #include <QMetaMethod>
 #include <QThread>
 
@@ -130,6 +131,7 @@ void EdAgent::setPaused(bool paused)
         if (!m_sender)
             return;
         m_sender->setPaused(paused);
+        m_health.paused = paused;
         std::lock_guard lock(m_statusMutex);
         m_status.paused = paused;
         touch();
@@ -181,6 +183,7 @@ void EdAgent::doStart()
         addUpdate(update(FileUpdate::Kind::Queued, t));
     });
     connect(e, &EdEngine::fileMarked, c, [this, update](const FileTicket &t) {
+        addDelivered(t.stamp.size);
         FileUpdate u = update(FileUpdate::Kind::Marked, t);
         u.size = t.stamp.size;
         addUpdate(std::move(u));
@@ -192,15 +195,25 @@ void EdAgent::doStart()
     });
     connect(e, &EdEngine::fileFailedPermanently, c,
             [this, update](const FileTicket &t, const Error &error) {
+                m_health.lastFailure = error.toString();
+                // Refused by the receiver (SenderConnection::handleAccept), not failed here.
+                if (error.message.startsWith(QLatin1String("receiver refused"))) {
+                    if (m_health.permanentRefusal.isEmpty())
+                        m_health.permanentRefusalSince = QDateTime::currentDateTimeUtc();
+                    m_health.permanentRefusal = error.message;
+                    ++m_health.permanentlyRefusedFiles;
+                }
                 FileUpdate u = update(FileUpdate::Kind::FailedForGood, t);
                 u.error = error;
                 addUpdate(std::move(u));
             });
     connect(e, &EdEngine::dbtagStateChanged, c, [this](const DbtagStatus &s) {
+        onDbtagState(s);
         m_dbtags.append(s);
         schedule();
     });
     connect(e, &EdEngine::dbtagRemoved, c, [this](const QString &name) {
+        onDbtagRemoved(name);
         m_removed.append(name);
         schedule();
     });
@@ -210,9 +223,18 @@ void EdAgent::doStart()
         touch();
     });
     connect(e, &EdEngine::watcherUnreliable, c, [this](const QString &reason) {
+        m_health.watcherTrouble = reason;
         std::lock_guard lock(m_statusMutex);
         m_status.unreliable = reason;
         ++m_status.unreliableCount;
+        touch();
+    });
+    connect(e, &EdEngine::watcherOverflowed, c, [this] {
+        m_health.lastOverflow = QDateTime::currentDateTimeUtc();
+        touch();
+    });
+    connect(e, &EdEngine::rootLostChanged, c, [this](bool lost) {
+        m_health.rootMissing = lost;
         touch();
     });
     connect(e, &EdEngine::idle, c, [this] {
@@ -224,6 +246,7 @@ void EdAgent::doStart()
     m_sender = std::make_unique<Sender>(e, m_setup.sender);
     Sender *s = m_sender.get();
     connect(s, &Sender::filesReported, c, [this](const QList<FileUpdate> &updates) {
+        onFileReports(updates);
         if (filesWatched()) {
             m_updates.append(updates);
             handOverIfLarge();
@@ -247,6 +270,7 @@ void EdAgent::doStart()
                                 : QDateTime();
                 if (state == LinkState::Ready)
                     m_status.fatal.clear(); // the operator fixed it and retried
+                onLinkState(state, detail);
                 touch();
             });
     connect(s, &Sender::permanentError, c, [this](const Error &error) {
@@ -262,7 +286,21 @@ void EdAgent::doStart()
         qCCritical(lcSend).noquote()
             << m_setup.secretProblem << "; read again before each connection attempt";
 
+    m_health.root = m_setup.scan.root;
+    m_health.downSince = QDateTime::currentDateTimeUtc(); // not connected yet
+    m_healthTimer = std::make_unique<QTimer>();
+    m_healthTimer->setInterval(qMax(10, m_setup.healthTickMs));
+    connect(m_healthTimer.get(), &QTimer::timeout, c, [this] {
+        if (updateHealth())
+            touch();
+    });
     const bool ok = e->start();
+    if (!ok) {
+        m_health.startError = e->errorString();
+        m_health.rootMissing = !QFileInfo(m_setup.scan.root).isDir();
+    } else {
+        m_health.root = e->scanOptions().root;
+    }
     {
         std::lock_guard lock(m_statusMutex);
         if (!ok) {
@@ -288,6 +326,7 @@ void EdAgent::doStart()
 
 void EdAgent::shutdown()
 {
+    m_healthTimer.reset();
     if (m_sender)
         m_sender->stop();
     m_sender.reset(); // waits for the connections' threads
@@ -366,6 +405,7 @@ void EdAgent::flush()
     if (m_statusDirty) {
         m_statusDirty = false;
         EdStatus snapshot;
+        updateHealth();
         {
             std::lock_guard lock(m_statusMutex);
             refreshCounts(m_status);
@@ -405,6 +445,168 @@ void EdAgent::reportHealth()
     m_reportClock.restart();
     m_reportedHealth = health;
     m_sender->setStatusReport(QJsonDocument(health.toJson()).toJson(QJsonDocument::Compact));
+}
+
+// --- health (core/health.h) ---
+
+namespace {
+
+// The code at the end of a link's detail: Error::toString() writes "message (code-name)".
+ErrorCode trailingCode(const QString &detail)
+{
+    for (ErrorCode code : {ErrorCode::AuthFailed, ErrorCode::BadVersion, ErrorCode::ConfigError}) {
+        if (detail.endsWith(QLatin1Char('(') + errorName(code) + QLatin1Char(')')))
+            return code;
+    }
+    return ErrorCode::Ok;
+}
+
+} // namespace
+
+void EdAgent::onLinkState(LinkState state, const QString &detail)
+{
+    // m_statusMutex is held: m_status.links is current.
+    bool anyReady = false;
+    for (const LinkStatus &l : std::as_const(m_status.links))
+        anyReady = anyReady || l.state == LinkState::Ready;
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    if (anyReady) {
+        m_health.connected = true;
+        m_health.downSince = QDateTime();
+        m_health.downCause.clear();
+        m_health.authCode = ErrorCode::Ok;
+        m_health.authFailingSince = QDateTime();
+        m_health.authCause.clear();
+        return;
+    }
+    if (m_health.connected || !m_health.downSince.isValid()) {
+        m_health.connected = false;
+        m_health.downSince = now;
+    }
+    if (state == LinkState::Retrying || state == LinkState::Refused)
+        m_health.downCause = detail;
+    else if (state == LinkState::Stopped)
+        m_health.downCause = QStringLiteral("stopped");
+    if (state == LinkState::Refused) {
+        const ErrorCode code = trailingCode(detail);
+        if (code != ErrorCode::Ok) {
+            if (m_health.authCode == ErrorCode::Ok)
+                m_health.authFailingSince = now;
+            m_health.authCode = code;
+            m_health.authCause = detail;
+        }
+    }
+}
+
+void EdAgent::onFileReports(const QList<FileUpdate> &updates)
+{
+    for (const FileUpdate &u : updates) {
+        if (u.kind == FileUpdate::Kind::Failed && u.error.code == ErrorCode::DiskFull) {
+            if (!m_health.diskFullSince.isValid())
+                m_health.diskFullSince = QDateTime::currentDateTimeUtc();
+            m_health.diskFullCause = u.error.message;
+        } else if (u.kind == FileUpdate::Kind::Delivered) {
+            m_health.diskFullSince = QDateTime(); // the receiver stores again
+            m_health.diskFullCause.clear();
+        }
+    }
+}
+
+void EdAgent::onDbtagState(const DbtagStatus &status)
+{
+    // Called for every file's progress in a dbtag: the counts move only when its state does.
+    auto it = m_tagStates.find(status.name);
+    if (it != m_tagStates.end() && *it == status.state)
+        return;
+    if (it != m_tagStates.end()) {
+        const QString old = stateName(*it);
+        if (--m_health.dbtagsByState[old] <= 0)
+            m_health.dbtagsByState.remove(old);
+        *it = status.state;
+    } else {
+        m_tagStates.insert(status.name, status.state);
+    }
+    ++m_health.dbtagsByState[stateName(status.state)];
+    if (status.state == DbtagState::Live)
+        m_health.liveDbtag = status.name;
+    else if (m_health.liveDbtag == status.name)
+        m_health.liveDbtag.clear();
+}
+
+void EdAgent::onDbtagRemoved(const QString &name)
+{
+    const auto it = m_tagStates.constFind(name);
+    if (it == m_tagStates.cend())
+        return;
+    const QString old = stateName(*it);
+    if (--m_health.dbtagsByState[old] <= 0)
+        m_health.dbtagsByState.remove(old);
+    m_tagStates.erase(it);
+    if (m_health.liveDbtag == name)
+        m_health.liveDbtag.clear();
+}
+
+void EdAgent::addDelivered(qint64 bytes)
+{
+    const qint64 nowMs = QDateTime::currentMSecsSinceEpoch();
+    deliveredRate(nowMs); // forgets a stale ring first
+    const qint64 second = nowMs / 1000;
+    RateSlot &slot = m_rate[second % 10];
+    if (slot.second != second)
+        slot = RateSlot{second, 0};
+    slot.bytes += qMax<qint64>(0, bytes);
+    if (m_rateSinceMs < 0)
+        m_rateSinceMs = nowMs;
+}
+
+double EdAgent::deliveredRate(qint64 nowMs)
+{
+    const qint64 second = nowMs / 1000;
+    qint64 bytes = 0;
+    for (const RateSlot &slot : m_rate)
+        if (slot.second >= 0 && second - slot.second < 10)
+            bytes += slot.bytes;
+    if (bytes == 0) {
+        m_rateSinceMs = -1; // nothing in the window: the next delivery starts it again
+        return 0;
+    }
+    const double window = qBound(1.0, (nowMs - m_rateSinceMs) / 1000.0, 10.0);
+    return double(bytes) / window;
+}
+
+bool EdAgent::updateHealth()
+{
+    if (m_engine) {
+        m_health.backlogFiles = m_engine->backlogFiles();
+        m_health.backlogBytes = m_engine->backlogBytes();
+        m_health.oldestUnsent = m_engine->oldestUnsent();
+        m_health.failedFiles = m_engine->failedCount();
+    }
+    if (m_health.failedFiles == 0) { // retried, or gone: no permanent refusal stands
+        m_health.permanentRefusal.clear();
+        m_health.permanentRefusalSince = QDateTime();
+        m_health.permanentlyRefusedFiles = 0;
+    }
+    if (m_health.backlogFiles == 0) { // nothing waits: no refusal stands
+        m_health.diskFullSince = QDateTime();
+        m_health.diskFullCause.clear();
+    }
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    m_health.rateBytesPerSecond = deliveredRate(now.toMSecsSinceEpoch());
+    EdHealth health = assessEdHealth(m_health, now, m_setup.health);
+    if (m_healthTimer) {
+        const bool moves = edHealthMovesWithTime(m_health, now, m_setup.health);
+        if (moves && !m_healthTimer->isActive())
+            m_healthTimer->start();
+        else if (!moves)
+            m_healthTimer->stop();
+    }
+    std::lock_guard lock(m_statusMutex);
+    EdHealth old = m_status.health;
+    old.at = health.at;
+    const bool changed = !(old == health);
+    m_status.health = std::move(health);
+    return changed;
 }
 
 } // namespace isocket

@@ -30,6 +30,8 @@
 #include "core/senderconnection.h"
 
 #include <QElapsedTimer>
+#include <QHash>
+#include <QTimer>
 #include <QObject>
 #include <QStringList>
 #include <QTimer>
@@ -56,6 +58,10 @@ struct EdAgentSetup
     QString secretProblem;
     // Worth a warning when the agent starts (plain TCP off this machine).
     QStringList warnings;
+    // The verdict's limits (core/health.h, docs/HEALTH.md), and how often the ages, the rate
+    // and the grace are looked at again while the verdict depends on the clock.
+    EdHealthRules health;
+    int healthTickMs = 5000;
 
     struct Run
     {
@@ -123,6 +129,16 @@ private:
     // most every StatusReportMs; a change within that is sent when it is up.
     static constexpr int StatusReportMs = 2000;
     void reportHealth();
+    // The health's facts, from the events (engine thread).
+    void onLinkState(LinkState state, const QString &detail);
+    void onFileReports(const QList<FileUpdate> &updates);
+    void onDbtagState(const DbtagStatus &status);
+    void onDbtagRemoved(const QString &name);
+    void addDelivered(qint64 bytes);
+    double deliveredRate(qint64 nowMs);
+    // Assesses the health into m_status.health (under m_statusMutex) and runs the slow timer
+    // while the verdict depends on the clock. True when it changed (`at` aside).
+    bool updateHealth();
 
     EdAgentSetup m_setup;
     Threading m_threading;
@@ -139,6 +155,18 @@ private:
     std::optional<EdHealth> m_reportedHealth; // the last one handed to the Sender
     QElapsedTimer m_reportClock;              // since then
     QTimer *m_reportTimer = nullptr;          // single shot, armed while a report waits
+    EdHealthInputs m_health;
+    std::unique_ptr<QTimer> m_healthTimer;
+    QHash<QString, DbtagState> m_tagStates; // by dbtag: dbtagsByState without a scan
+    // Bytes marked sent per second, the last 10 s (a ring), and since when the ring has been
+    // filling (the rate's window before it is 10 s long).
+    struct RateSlot
+    {
+        qint64 second = -1;
+        qint64 bytes = 0;
+    };
+    RateSlot m_rate[10];
+    qint64 m_rateSinceMs = -1;
     // Written in the engine thread, read anywhere.
     mutable std::mutex m_statusMutex;
     EdStatus m_status;

@@ -122,6 +122,13 @@ EdEngine::EdEngine(ScanOptions scan, EngineOptions options, QObject *parent)
 
 EdEngine::~EdEngine() = default;
 
+QDateTime EdEngine::oldestUnsent() const
+{
+    if (m_backlogMtimes.empty())
+        return {};
+    return QDateTime::fromMSecsSinceEpoch(*m_backlogMtimes.begin() / 1000000, Qt::UTC);
+}
+
 bool EdEngine::start()
 {
     const QString root = m_scanner.options().root;
@@ -149,6 +156,7 @@ bool EdEngine::start()
         connect(m_inotify.get(), &InotifyWatcher::overflowed, this, [this] {
             qCWarning(lcWatch) << "rescanning after an inotify queue overflow";
             rescan();
+            Q_EMIT watcherOverflowed();
         });
         connect(m_inotify.get(), &InotifyWatcher::watchLimitReached, this, [this](const QString &path) {
             const QString reason = QStringLiteral(
@@ -608,6 +616,17 @@ void EdEngine::setState(TagRec &tag, FileRec &rec, FileState state)
     if (rec.state == state)
         return;
     m_busy += int(isBusy(state)) - int(isBusy(rec.state));
+    if (isBusy(rec.state)) {
+        m_backlogBytes -= rec.backlogSize;
+        if (auto it = m_backlogMtimes.find(rec.backlogMtimeNs); it != m_backlogMtimes.end())
+            m_backlogMtimes.erase(it);
+    }
+    if (isBusy(state)) {
+        rec.backlogSize = qMax<qint64>(0, rec.stamp.size);
+        rec.backlogMtimeNs = rec.stamp.mtimeNs;
+        m_backlogBytes += rec.backlogSize;
+        m_backlogMtimes.insert(rec.backlogMtimeNs);
+    }
     tag.pending += int(isPending(state)) - int(isPending(rec.state));
     tag.waiting += int(state == FileState::Waiting) - int(rec.state == FileState::Waiting);
     if (rec.state == FileState::Sent) {
@@ -927,8 +946,10 @@ bool EdEngine::checkRoot()
             << "; scanning it again";
         m_rootDev = st.st_dev;
         m_rootIno = st.st_ino;
-        m_rootLost = false;
+        const bool wasLost = std::exchange(m_rootLost, false);
         m_rootLostTimer.stop();
+        if (wasLost)
+            Q_EMIT rootLostChanged(false);
         return true;
     }
     if (!m_rootLost) {
@@ -936,6 +957,7 @@ bool EdEngine::checkRoot()
         qCCritical(lcScan).noquote()
             << "the data root" << root << "is gone; nothing is sent until it is back";
         m_rootLostTimer.start();
+        Q_EMIT rootLostChanged(true);
     }
     return false;
 }

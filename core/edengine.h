@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 namespace isocket {
 
@@ -129,6 +130,13 @@ public:
     // Files not sent because a writer holds them open (absolute paths, sorted). Their close
     // event sends them; without watchers (send --once) they stay unsent.
     QStringList filesHeldOpen() const;
+    // The backlog: files queued, in flight, waiting to retry or settling (running counters,
+    // O(log n) per change of a file's state, nothing scanned), their bytes and the oldest
+    // one's mtime (null when none).
+    int backlogFiles() const { return m_busy; }
+    qint64 backlogBytes() const { return m_backlogBytes; }
+    QDateTime oldestUnsent() const;
+    bool isRootLost() const { return m_rootLost; }
     const ScanOptions &scanOptions() const { return m_scanner.options(); }
 
 Q_SIGNALS:
@@ -142,6 +150,8 @@ Q_SIGNALS:
     void dbtagReadyToClose(const QString &dbtag, const QList<isocket::proto::ManifestEntry> &files);
     void dbtagFinished(const QString &dbtag);
     void watcherUnreliable(const QString &reason);
+    void watcherOverflowed();        // events were lost; the root was scanned again
+    void rootLostChanged(bool lost); // the data root went missing, or is back
     void idle(); // nothing queued, in flight, waiting or closing
 
 private:
@@ -155,6 +165,9 @@ private:
         int attempts = 0;
         bool outside = false; // Sent, but outside isocket (g+w without our record): never sent
         QString linkTarget{}; // a symbolic link followed (DataFile::linkTarget)
+        // What it adds to the backlog while busy (the stamp when it became busy).
+        qint64 backlogSize = 0;
+        qint64 backlogMtimeNs = 0;
     };
     struct TagRec
     {
@@ -267,6 +280,8 @@ private:
     bool m_rootLost = false;
     bool m_unreliable = false;
     int m_busy = 0;    // files Queued, InFlight, Delayed or Settling, in all dbtags
+    qint64 m_backlogBytes = 0;             // their bytes (FileRec::backlogSize)
+    std::multiset<qint64> m_backlogMtimes; // their mtimes (FileRec::backlogMtimeNs)
     int m_closing = 0; // dbtags waiting for the receiver's confirmation
     int m_closeFailures = 0;
     bool m_wasIdle = false;

@@ -2,6 +2,10 @@
 
 #include <QJsonArray>
 #include <QJsonValue>
+#include <QLocale>
+
+#include <climits>
+#include <cmath>
 
 namespace isocket {
 
@@ -311,6 +315,258 @@ std::optional<FleetEntry> FleetEntry::fromJson(const QJsonObject &json)
     if (!r.ok() || e.source.isEmpty())
         return std::nullopt;
     return e;
+}
+
+// --- words ---
+
+QString healthCount(qint64 n)
+{
+    static const QLocale english(QLocale::English, QLocale::UnitedStates);
+    return english.toString(n); // "5,990"
+}
+
+QString healthBytes(qint64 bytes)
+{
+    const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = static_cast<double>(qMax<qint64>(0, bytes));
+    int u = 0;
+    while (v >= 1024.0 && u < 5) {
+        v /= 1024.0;
+        ++u;
+    }
+    if (u == 0)
+        return QStringLiteral("%1 B").arg(qMax<qint64>(0, bytes));
+    // "374 MiB", "1.2 GiB": one decimal under 10 only
+    return QStringLiteral("%1 %2").arg(v, 0, 'f', v < 10 ? 1 : 0).arg(QLatin1String(units[u]));
+}
+
+QString healthDuration(qint64 seconds)
+{
+    seconds = qMax<qint64>(0, seconds);
+    if (seconds < 60)
+        return QStringLiteral("%1 s").arg(seconds);
+    if (seconds < 3600)
+        return QStringLiteral("%1 min").arg(seconds / 60);
+    if (seconds < 2 * 86400)
+        return QStringLiteral("%1 h %2 min").arg(seconds / 3600).arg(seconds % 3600 / 60);
+    return QStringLiteral("%1 days").arg(seconds / 86400);
+}
+
+QString healthClock(const QDateTime &t, const QDateTime &now)
+{
+    if (!t.isValid())
+        return QStringLiteral("?");
+    const QDateTime local = t.toLocalTime();
+    if (local.date() == now.toLocalTime().date())
+        return local.toString(QStringLiteral("HH:mm"));
+    return local.toString(QStringLiteral("yyyy-MM-dd HH:mm"));
+}
+
+// --- the rules ---
+
+namespace {
+
+QString filesWaiting(qint64 n)
+{
+    return n == 1 ? QStringLiteral("1 file waiting")
+                  : QStringLiteral("%1 files waiting").arg(healthCount(n));
+}
+
+qint64 ageSeconds(const QDateTime &since, const QDateTime &now)
+{
+    return since.isValid() ? qMax<qint64>(0, since.secsTo(now)) : 0;
+}
+
+bool overflowRemembered(const EdHealthInputs &in, const QDateTime &now, const EdHealthRules &rules)
+{
+    return in.lastOverflow.isValid() &&
+           ageSeconds(in.lastOverflow, now) < rules.overflowMemorySeconds;
+}
+
+qint64 etaOf(const EdHealthInputs &in)
+{
+    if (in.backlogFiles <= 0)
+        return 0;
+    if (in.rateBytesPerSecond <= 0)
+        return -1;
+    return qint64(std::ceil(double(in.backlogBytes) / in.rateBytesPerSecond));
+}
+
+} // namespace
+
+EdHealth assessEdHealth(const EdHealthInputs &in, const QDateTime &now, const EdHealthRules &rules)
+{
+    EdHealth h;
+    h.at = now.toUTC();
+    h.connected = in.connected;
+    if (!in.connected) {
+        h.downSince = in.downSince;
+        h.downCause = in.downCause;
+    }
+    h.authFailing = in.authCode != ErrorCode::Ok;
+    h.authFailingSince = h.authFailing ? in.authFailingSince : QDateTime();
+    if (in.diskFullSince.isValid()) {
+        h.refusal =
+            in.diskFullCause.isEmpty() ? QStringLiteral("receiver disk full") : in.diskFullCause;
+        h.refusingSince = in.diskFullSince;
+        h.refusedFiles = int(qMin<qint64>(in.backlogFiles, INT_MAX)); // every waiting file
+    } else if (!in.permanentRefusal.isEmpty()) {
+        h.refusal = in.permanentRefusal;
+        h.refusingSince = in.permanentRefusalSince;
+        h.refusedFiles = in.permanentlyRefusedFiles;
+    }
+    if (in.rootMissing)
+        h.localTrouble = QStringLiteral("data root missing");
+    else if (!in.watcherTrouble.isEmpty())
+        h.localTrouble = QStringLiteral("out of inotify watches");
+    else if (overflowRemembered(in, now, rules))
+        h.localTrouble = QStringLiteral("inotify queue overflow");
+    h.paused = in.paused;
+    h.backlogFiles = in.backlogFiles;
+    h.backlogBytes = in.backlogBytes;
+    h.oldestUnsent = in.backlogFiles > 0 ? in.oldestUnsent : QDateTime();
+    h.rateBytesPerSecond = in.rateBytesPerSecond;
+    h.etaSeconds = etaOf(in);
+    h.liveDbtag = in.liveDbtag;
+    h.dbtagsByState = in.dbtagsByState;
+    h.failedFiles = in.failedFiles;
+
+    const qint64 down = in.connected ? 0 : ageSeconds(in.downSince, now);
+    const bool waiting = in.backlogFiles > 0;
+    const QString cause = in.downCause.isEmpty() ? QStringLiteral("no answer yet") : in.downCause;
+    auto set = [&h](Verdict v, QString reason) {
+        h.verdict = v;
+        h.reason = std::move(reason);
+        return h;
+    };
+
+    // Failing: nothing moves until an operator acts.
+    if (!in.startError.isEmpty())
+        return set(Verdict::Failing, in.rootMissing
+                                         ? QStringLiteral("Data root %1 is missing").arg(in.root)
+                                         : QStringLiteral("Cannot start: %1").arg(in.startError));
+    if (in.rootMissing)
+        return set(Verdict::Failing, QStringLiteral("Data root %1 is missing").arg(in.root));
+    if (h.authFailing) {
+        const QString since = healthClock(in.authFailingSince, now);
+        if (in.authCode == ErrorCode::AuthFailed)
+            return set(Verdict::Failing,
+                       QStringLiteral("Wrong secret: the receiver refuses us since %1").arg(since));
+        if (in.authCode == ErrorCode::BadVersion)
+            return set(Verdict::Failing,
+                       QStringLiteral("Protocol versions do not match: the receiver refuses us "
+                                      "since %1")
+                           .arg(since));
+        return set(Verdict::Failing,
+                   QStringLiteral("The receiver refuses us since %1: %2").arg(since, in.authCause));
+    }
+    if (in.diskFullSince.isValid())
+        return set(Verdict::Failing,
+                   QStringLiteral("Receiver disk full since %1, %2")
+                       .arg(healthClock(in.diskFullSince, now), filesWaiting(in.backlogFiles)));
+    if (!in.connected && waiting && down >= rules.downGraceSeconds)
+        return set(Verdict::Failing,
+                   QStringLiteral("Cannot reach the receiver since %1: %2, %3")
+                       .arg(healthClock(in.downSince, now), cause, filesWaiting(in.backlogFiles)));
+
+    // Degraded: it may move, but something needs a look.
+    if (in.paused)
+        return set(
+            Verdict::Degraded,
+            waiting
+                ? QStringLiteral("Paused by the operator, %1").arg(filesWaiting(in.backlogFiles))
+                : QStringLiteral("Paused by the operator"));
+    if (!in.connected && down >= rules.downGraceSeconds)
+        return set(Verdict::Degraded,
+                   QStringLiteral("Cannot reach the receiver since %1: %2 (nothing waiting)")
+                       .arg(healthClock(in.downSince, now), cause));
+    if (!in.watcherTrouble.isEmpty())
+        return set(Verdict::Degraded,
+                   QStringLiteral("File watching is unreliable: %1").arg(in.watcherTrouble));
+    if (overflowRemembered(in, now, rules))
+        return set(Verdict::Degraded,
+                   QStringLiteral("The inotify queue overflowed at %1: changes were missed, the "
+                                  "data root was scanned again")
+                       .arg(healthClock(in.lastOverflow, now)));
+    if (in.failedFiles > 0) {
+        const QString n = in.failedFiles == 1
+                              ? QStringLiteral("1 file")
+                              : QStringLiteral("%1 files").arg(healthCount(in.failedFiles));
+        return set(Verdict::Degraded,
+                   in.lastFailure.isEmpty()
+                       ? QStringLiteral("%1 failed for good").arg(n)
+                       : QStringLiteral("%1 failed for good, the last: %2").arg(n, in.lastFailure));
+    }
+
+    // Behind: work waits, but it moves.
+    if (!in.connected && waiting)
+        return set(Verdict::Behind,
+                   QStringLiteral("Reconnecting to the receiver (down since %1: "
+                                  "%2), %3")
+                       .arg(healthClock(in.downSince, now), cause, filesWaiting(in.backlogFiles)));
+    const qint64 age = waiting ? ageSeconds(in.oldestUnsent, now) : 0;
+    if (waiting && (age > rules.behindSeconds || h.etaSeconds > rules.behindSeconds)) {
+        QString reason =
+            QStringLiteral("Behind: %1 %2, %3, oldest %4")
+                .arg(healthCount(in.backlogFiles),
+                     in.backlogFiles == 1 ? QStringLiteral("file") : QStringLiteral("files"),
+                     healthBytes(in.backlogBytes), healthDuration(age));
+        if (h.etaSeconds > 0)
+            reason += QStringLiteral(", about %1 to catch up").arg(healthDuration(h.etaSeconds));
+        return set(Verdict::Behind, reason);
+    }
+    if (!in.connected)
+        return set(Verdict::Ok, QStringLiteral("Up to date (connecting to the receiver)"));
+    return set(Verdict::Ok, QStringLiteral("Up to date"));
+}
+
+bool edHealthMovesWithTime(const EdHealthInputs &in, const QDateTime &now,
+                           const EdHealthRules &rules)
+{
+    if (in.backlogFiles > 0 || in.rateBytesPerSecond > 0) // ages, the rate, the ETA
+        return true;
+    if (!in.connected && ageSeconds(in.downSince, now) < rules.downGraceSeconds)
+        return true; // the grace runs out
+    return overflowRemembered(in, now, rules);
+}
+
+ReceiverHealth assessReceiverHealth(const ReceiverHealthInputs &in, const QDateTime &now)
+{
+    ReceiverHealth h = in.facts;
+    h.at = now.toUTC();
+    if (!h.listening) {
+        h.verdict = Verdict::Failing;
+        h.reason = in.notListening.isEmpty()
+                       ? QStringLiteral("Not listening")
+                       : QStringLiteral("Not listening: %1").arg(in.notListening);
+        return h;
+    }
+    const QString space =
+        h.freeBytes >= 0 ? QStringLiteral("%1 free").arg(healthBytes(h.freeBytes)) : QString();
+    if (h.diskFull) {
+        h.verdict = Verdict::Failing;
+        h.reason = h.reserveBytes > 0 && h.freeBytes >= 0
+                       ? QStringLiteral("Disk full: %1, reserve %2; files are refused")
+                             .arg(space, healthBytes(h.reserveBytes))
+                       : QStringLiteral("Disk full: files are refused");
+        return h;
+    }
+    if (in.lastAuthFailure.isValid() &&
+        ageSeconds(in.lastAuthFailure, now) < in.authMemorySeconds) {
+        h.verdict = Verdict::Degraded;
+        h.reason = QStringLiteral("Listening on %1; %2 failed to authenticate, the last from %3 "
+                                  "at %4")
+                       .arg(h.address,
+                            h.authFailures == 1
+                                ? QStringLiteral("1 connection")
+                                : QStringLiteral("%1 connections").arg(healthCount(h.authFailures)),
+                            in.lastAuthFailurePeer, healthClock(in.lastAuthFailure, now));
+        return h;
+    }
+    h.verdict = Verdict::Ok;
+    h.reason = space.isEmpty() ? QStringLiteral("Listening on %1").arg(h.address)
+                               : QStringLiteral("Listening on %1, %2").arg(h.address, space);
+    return h;
 }
 
 } // namespace isocket

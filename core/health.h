@@ -14,6 +14,8 @@
 // fromJson() accepts what toJson() writes, ignores keys it does not know and refuses (nullopt)
 // an object without the keys it needs or with one of the wrong type: a peer's report is input.
 
+#include "core/error.h"
+
 #include <QDateTime>
 #include <QJsonObject>
 #include <QList>
@@ -123,6 +125,94 @@ struct FleetEntry
     static std::optional<FleetEntry> fromJson(const QJsonObject &json);
     friend bool operator==(const FleetEntry &, const FleetEntry &) = default;
 };
+
+// --- The verdict rules (docs/HEALTH.md). Pure functions of values, so that each rule is
+// tested with numbers, not with a network.
+
+// The limits the ED's rules use. Defaults for a daemon; tests shorten them.
+struct EdHealthRules
+{
+    qint64 downGraceSeconds = 60; // a shorter outage is "behind" (retried), a longer "failing"
+    qint64 behindSeconds = 30;    // oldest unsent older than this, or an ETA longer: "behind"
+    qint64 overflowMemorySeconds = 600; // an inotify overflow is reported this long
+};
+
+// What the ED knows of itself at one moment: EdAgent gathers it from the engine's and the
+// sender's events (running counters, never a scan of the files).
+struct EdHealthInputs
+{
+    QString root;       // the data root
+    QString startError; // not empty: the engine could not start (why)
+    bool rootMissing = false;
+
+    bool connected = false; // any link ready
+    QDateTime downSince;    // not connected: since when (the start, or the last link lost)
+    QString downCause;      // not connected: the last attempt's error ("" while connecting)
+    // The receiver refuses our credentials: the code (AuthFailed, BadVersion, ConfigError) and
+    // since when; ErrorCode::Ok when it does not.
+    ErrorCode authCode = ErrorCode::Ok;
+    QDateTime authFailingSince;
+    QString authCause;
+
+    // The receiver's disk is full (DiskFull refusals, no file stored since): since when.
+    QDateTime diskFullSince;
+    QString diskFullCause;
+    // The last file the receiver refused for good (a permanent refusal), and how many were.
+    QString permanentRefusal;
+    QDateTime permanentRefusalSince;
+    int permanentlyRefusedFiles = 0;
+
+    QString watcherTrouble; // out of inotify watches (sticky: until a restart)
+    QDateTime lastOverflow; // the last inotify queue overflow (the root was rescanned)
+    bool paused = false;
+
+    qint64 backlogFiles = 0; // queued + in flight + waiting to retry (or to settle)
+    qint64 backlogBytes = 0;
+    QDateTime oldestUnsent;        // the oldest of them's mtime
+    double rateBytesPerSecond = 0; // delivered over the last seconds
+    QString liveDbtag;
+    QMap<QString, int> dbtagsByState;
+    int failedFiles = 0; // failed for good (and dbtags that could not be finished)
+    QString lastFailure; // the last file failed for good: why
+};
+
+// The verdict and its reason from the facts, as of `now` (which becomes EdHealth::at). The
+// rules, first match wins (docs/HEALTH.md):
+//   Failing   the engine could not start; the data root is missing; the receiver refuses our
+//             secret or version; the receiver's disk is full; the receiver cannot be reached
+//             for longer than downGraceSeconds while files wait.
+//   Degraded  paused by the operator; the receiver cannot be reached for long but nothing
+//             waits; the watcher is unreliable (out of watches; an overflow less than
+//             overflowMemorySeconds ago); files failed for good (permanent refusals among them).
+//   Behind    the receiver cannot be reached for less than downGraceSeconds while files wait;
+//             the oldest unsent file is older than behindSeconds, or the ETA is longer.
+//   Ok        otherwise ("Up to date").
+EdHealth assessEdHealth(const EdHealthInputs &in, const QDateTime &now,
+                        const EdHealthRules &rules = {});
+// Whether assessEdHealth() of the same inputs may change with the clock alone (an age in the
+// reason, a grace running out, a rate decaying): the ED's slow health timer runs only then.
+bool edHealthMovesWithTime(const EdHealthInputs &in, const QDateTime &now,
+                           const EdHealthRules &rules = {});
+
+// The receiver's: `facts` with everything but verdict, reason and at filled in (diskFull
+// included). Failing: not listening (`notListening` says why), or the disk is full.
+// Degraded: an authentication failure less than authMemorySeconds ago. Ok: listening.
+struct ReceiverHealthInputs
+{
+    ReceiverHealth facts;
+    QString notListening;      // why, when not listening
+    QDateTime lastAuthFailure; // the last authentication failure, and from where
+    QString lastAuthFailurePeer;
+    qint64 authMemorySeconds = 600;
+};
+ReceiverHealth assessReceiverHealth(const ReceiverHealthInputs &in, const QDateTime &now);
+
+// Words for the reasons: "5,990", "374 MiB", "3 min", "22:25" (local time; with the date when
+// not today).
+QString healthCount(qint64 n);
+QString healthBytes(qint64 bytes);
+QString healthDuration(qint64 seconds);
+QString healthClock(const QDateTime &t, const QDateTime &now);
 
 } // namespace isocket
 

@@ -735,6 +735,8 @@ void Receiver::reportFileFailed(const QString &source, const QString &dbtag, con
                                 ErrorCode code, const QString &message)
 {
     m_tally->filesFailed.fetch_add(1, std::memory_order_relaxed);
+    if (code == ErrorCode::DiskFull)
+        forward(&Receiver::diskFullRefused);
     forward(&Receiver::fileFailed, ReceivedFile{.source = source, .dbtag = dbtag, .path = path,
                                                 .code = code, .message = message});
 }
@@ -763,6 +765,8 @@ void Receiver::reportCommitted(const CommittingFile &f, ErrorCode code, const QS
         qCWarning(lcRecv).noquote() << "not stored" << f.source << displayName(f.dbtag)
                                     << displayName(f.path) << errorName(code) << ":" << message;
         m_tally->filesFailed.fetch_add(1, std::memory_order_relaxed);
+        if (code == ErrorCode::DiskFull)
+            emit diskFullRefused();
         emit fileFailed({.source = f.source, .dbtag = f.dbtag, .path = f.path, .code = code,
                          .message = message});
     }

@@ -203,6 +203,8 @@ signals:
     void fileFailed(const isocket::ReceivedFile &file);
     void dbtagCompleted(const QString &source, const QString &dbtag, int files, qint64 bytes);
     void partialsSwept(int removed, qint64 bytes, int inUse);
+    // A file was refused or failed because the disk is full (or under the reserve).
+    void diskFullRefused();
 
 private:
     // ConnectionHost: called by the connections, from their I/O threads (the registry, the

@@ -1,6 +1,7 @@
 #include "core/receiverservice.h"
 
 #include "core/logging.h"
+#include "core/fileutil.h"
 #include "core/secret.h"
 #include "core/tls.h"
 
@@ -11,6 +12,8 @@
 
 #include <QMetaMethod>
 #include <QThread>
+
+#include <sys/statvfs.h>
 
 namespace isocket {
 
@@ -104,6 +107,7 @@ ReceiverService::ReceiverService(ReceiverSetup setup, Threading threading, QObje
 ReceiverService::~ReceiverService()
 {
     auto shutdown = [this] {
+        m_spaceTimer.reset();
         if (m_receiver)
             m_receiver->close();
         m_receiver.reset();
@@ -185,6 +189,7 @@ void ReceiverService::doStart()
         m_status.run = ReceiverStatus::Run::Failed;
         m_status.error = error;
         m_status.errorCode = code;
+        m_health.notListening = error;
         touch();
     };
     if (!QDir().mkpath(m_setup.options.root)) {
@@ -221,6 +226,7 @@ void ReceiverService::doStart()
         u.kind = Kind::AuthFailed;
         u.peer = peer;
         u.message = reason;
+        noteAuthFailure(peer);
         add(std::move(u));
     });
     auto file = [](Kind kind, const ReceivedFile &f) {
@@ -267,6 +273,14 @@ void ReceiverService::doStart()
         m_status.partialBytesRemoved += bytes;
         touch();
     });
+    connect(r, &Receiver::diskFullRefused, c, [this] {
+        if (!m_diskFullRefused && m_tally)
+            m_storedAtRefusal = m_tally->filesStored.load(std::memory_order_relaxed);
+        m_diskFullRefused = true;
+        m_lastDiskFullRefusal.start();
+        if (updateHealth(true))
+            touch();
+    });
     if (!r->listen(m_setup.address, m_setup.port)) {
         const QString error = r->errorString();
         const ErrorCode code = r->errorCode();
@@ -291,8 +305,16 @@ void ReceiverService::doStart()
         m_status.run = ReceiverStatus::Run::Listening;
         m_status.address = hostPort(r->serverAddress(), r->serverPort());
         m_status.port = r->serverPort();
-        touch();
     }
+    m_spaceTimer = std::make_unique<QTimer>();
+    m_spaceTimer->setInterval(qMax(10, m_setup.spaceTickMs));
+    connect(m_spaceTimer.get(), &QTimer::timeout, c, [this] {
+        if (updateHealth(true))
+            touch();
+    });
+    m_spaceTimer->start();
+    updateHealth(true);
+    touch();
     fleetDirty(); // the registry as loaded
 }
 
@@ -375,10 +397,77 @@ void ReceiverService::flush()
             m_status.authFailures = m_receiver->authFailureCount();
         }
     }
+    updateHealth(false);
     const ReceiverStatus now = status();
     if (m_fleetPublished && !sameHealth(now.health, m_lastHealth))
         fleetDirty(); // the monitors see the receiver's health too
     Q_EMIT statusChanged(now);
+}
+
+void ReceiverService::noteAuthFailure(const QString &peer)
+{
+    // By host: the port changes with every connection ("1.2.3.4:5678", "::1:5678").
+    const qsizetype colon = peer.lastIndexOf(QLatin1Char(':'));
+    const QString host = colon > 0 ? peer.left(colon) : peer;
+    m_health.lastAuthFailure = QDateTime::currentDateTimeUtc();
+    m_health.lastAuthFailurePeer = host;
+    QMap<QString, qint64> &byPeer = m_health.facts.authFailuresByPeer;
+    constexpr qsizetype MaxPeers = 64;
+    if (!byPeer.contains(host) && byPeer.size() >= MaxPeers) {
+        // Bounded: the peer with the fewest failures makes room (the persistent ones stay).
+        auto fewest = byPeer.begin();
+        for (auto it = byPeer.begin(); it != byPeer.end(); ++it)
+            if (it.value() < fewest.value())
+                fewest = it;
+        byPeer.erase(fewest);
+    }
+    ++byPeer[host];
+}
+
+bool ReceiverService::updateHealth(bool readSpace)
+{
+    if (readSpace) {
+        // statvfs(): one system call (QStorageInfo reads the mount table as well). The space
+        // an unprivileged writer may use, as the store's reserve check counts it.
+        struct statvfs vfs;
+        if (::statvfs(nativePath(m_setup.options.root).constData(), &vfs) == 0) {
+            m_freeBytes = qint64(vfs.f_bavail) * qint64(vfs.f_frsize);
+            m_totalBytes = qint64(vfs.f_blocks) * qint64(vfs.f_frsize);
+        } else {
+            m_freeBytes = m_totalBytes = -1;
+        }
+    }
+    // A file stored since: there is room again. No refusal for two minutes (an ED retries
+    // within one): nobody is refused any more, whatever the space.
+    if (m_diskFullRefused && m_tally &&
+        (m_tally->filesStored.load(std::memory_order_relaxed) > m_storedAtRefusal ||
+         m_lastDiskFullRefusal.hasExpired(DiskFullMemoryMs)))
+        m_diskFullRefused = false;
+    const qint64 reserve = m_setup.options.reserveBytes;
+    ReceiverHealth &f = m_health.facts;
+    f.freeBytes = m_freeBytes;
+    f.totalBytes = m_totalBytes;
+    f.reserveBytes = reserve;
+    f.diskFull = (m_freeBytes >= 0 && reserve > 0 && m_freeBytes < reserve) || m_diskFullRefused;
+    std::lock_guard lock(m_statusMutex);
+    f.listening = m_status.run == ReceiverStatus::Run::Listening;
+    f.address = f.listening ? m_status.address : QString();
+    if (m_receiver) {
+        f.connections = m_receiver->connectionCount();
+        f.authFailures = m_receiver->authFailureCount();
+    }
+    if (!f.listening && m_health.notListening.isEmpty())
+        m_health.notListening = m_status.error;
+    ReceiverHealth health = assessReceiverHealth(m_health, QDateTime::currentDateTimeUtc());
+    const ReceiverHealth &old = m_status.health;
+    // Free space moves all the time: a change counts when it shows (in the reason) or matters.
+    const bool changed = old.verdict != health.verdict || old.reason != health.reason ||
+                         old.listening != health.listening || old.diskFull != health.diskFull ||
+                         old.connections != health.connections ||
+                         old.authFailures != health.authFailures ||
+                         old.authFailuresByPeer != health.authFailuresByPeer;
+    m_status.health = std::move(health);
+    return changed;
 }
 
 } // namespace isocket

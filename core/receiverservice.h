@@ -42,8 +42,10 @@
 #include <QHostAddress>
 #include <QTimer>
 #include <QList>
+#include <QElapsedTimer>
 #include <QObject>
 #include <QString>
+#include <QTimer>
 
 #include <functional>
 #include <memory>
@@ -60,6 +62,9 @@ struct ReceiverSetup
     ReceiverOptions options;
     QHostAddress address = QHostAddress(QHostAddress::LocalHost);
     quint16 port = 12345;
+    // How often the free space of the receive root's filesystem is read (and the health
+    // assessed again); also after every DiskFull refusal.
+    int spaceTickMs = 5000;
 
     // The one mapping from the configuration (receive.*, general.*) to the options, with its
     // checks: the listening address, the transport (TLS keys, the plain opt-in), the secret
@@ -157,6 +162,10 @@ private:
     void fleetDirty();
     void publishFleet();
     void saveFleet();
+    // Reads the free space, assesses the health into m_status.health (under m_statusMutex).
+    // True when the verdict, the reason or a count changed.
+    bool updateHealth(bool readSpace);
+    void noteAuthFailure(const QString &peer);
 
     ReceiverSetup m_setup;
     Threading m_threading;
@@ -180,6 +189,15 @@ private:
     QList<FleetEntry> m_lastFleet;
     ReceiverHealth m_lastHealth;
     bool m_fleetPublished = false;
+    // Receiver thread only: the health's facts.
+    std::unique_ptr<QTimer> m_spaceTimer;
+    ReceiverHealthInputs m_health;
+    qint64 m_freeBytes = -1;
+    qint64 m_totalBytes = -1;
+    bool m_diskFullRefused = false; // a DiskFull refusal, and no file stored since
+    QElapsedTimer m_lastDiskFullRefusal;
+    static constexpr qint64 DiskFullMemoryMs = 120000;
+    qint64 m_storedAtRefusal = 0;
 };
 
 } // namespace isocket

@@ -70,6 +70,10 @@ QStringList describe(const EdAgentSetup &s)
             + fingerprintsText(s.sender.receiverFingerprints),
         QStringLiteral("secretProblem=") + s.secretProblem,
         QStringLiteral("warnings=") + s.warnings.join(QLatin1Char('|')),
+        QStringLiteral("health.downGraceSeconds=%1").arg(s.health.downGraceSeconds),
+        QStringLiteral("health.behindSeconds=%1").arg(s.health.behindSeconds),
+        QStringLiteral("health.overflowMemorySeconds=%1").arg(s.health.overflowMemorySeconds),
+        QStringLiteral("healthTickMs=%1").arg(s.healthTickMs),
     };
 }
 
@@ -80,6 +84,7 @@ QStringList describe(const ReceiverSetup &s)
     return {
         QStringLiteral("address=") + s.address.toString(),
         QStringLiteral("port=%1").arg(s.port),
+        QStringLiteral("spaceTickMs=%1").arg(s.spaceTickMs),
         QStringLiteral("root=") + o.root,
         QStringLiteral("secret=") + QString::fromLatin1(o.secret.toHex()),
         QStringLiteral("reserveBytes=%1").arg(o.reserveBytes),

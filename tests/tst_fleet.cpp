@@ -166,10 +166,20 @@ void TestFleet::edStatusReachesTheFleetAndSurvivesARestart()
             QCOMPARE(e.peer, QStringLiteral("127.0.0.1"));
             QCOMPARE(e.authFailures, qint64(0));
             QVERIFY(e.firstSeen.isValid() && e.lastSeen.isValid());
-            // The health the receiver holds is one the agent made (its verdict, its reason).
-            QCOMPARE(e.health->verdict, agent.status().health.verdict);
-            QCOMPARE(e.verdict(QDateTime::currentDateTimeUtc()), e.health->verdict);
-            reported = e.health;
+            // The health the receiver holds is the one the agent made (its verdict, its reason),
+            // once its last change was reported (at most every 2 s: "behind" while the dbtag was
+            // sent, then "up to date").
+            QTRY_VERIFY_WITH_TIMEOUT(
+                [&] {
+                    const auto now = entryOf(service.fleet(), QStringLiteral("ed-fleet"));
+                    const EdHealth mine = agent.status().health;
+                    return now && now->health && now->health->verdict == mine.verdict &&
+                           now->health->reason == mine.reason;
+                }(),
+                10000 * test::timeoutFactor());
+            const FleetEntry latest = *entryOf(service.fleet(), QStringLiteral("ed-fleet"));
+            QCOMPARE(latest.verdict(QDateTime::currentDateTimeUtc()), latest.health->verdict);
+            reported = latest.health;
             // The same list reached the face through fleetChanged().
             QTRY_VERIFY(entryOf(lastFleet, QStringLiteral("ed-fleet")) &&
                         entryOf(lastFleet, QStringLiteral("ed-fleet"))->datasetsCompleted == 1);

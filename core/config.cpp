@@ -222,7 +222,7 @@ const QList<Config::KeyInfo> &Config::keys()
                         "stricter; unset: monitors use the shared secret)"),
          QString()},
         {QStringLiteral("status.control_socket"), QStringLiteral("control-socket"),
-         QStringLiteral("FILE"),
+         QStringLiteral("PATH"),
          QStringLiteral("the local socket where the running daemon answers isocket status"),
          QString()},
         {QStringLiteral("status.metrics"), QStringLiteral("metrics"), QStringLiteral("ADDR:PORT"),

@@ -115,6 +115,9 @@ ControlServer::ControlServer(std::function<QJsonObject()> answer, QObject *paren
 
 ControlServer::~ControlServer()
 {
+    // The clients still open go with us, and say nothing more to us on their way.
+    for (QLocalSocket *socket : findChildren<QLocalSocket *>(Qt::FindDirectChildrenOnly))
+        socket->disconnect(this);
     // QLocalServer removes its socket file when it closes.
     m_server->close();
 }

@@ -146,9 +146,9 @@ int runReceive(const QStringList &args)
     std::printf("listening %s\n", qPrintable(started.address));
     std::fflush(stdout);
     // `isocket status` asks the control socket; /metrics when asked for. The fleet: every ED
-    // ever seen (TODO(issue 16): ReceiverService::fleet() once the fleet registry is in).
+    // ever seen (the receiver's fleet registry).
     StatusFaces faces;
-    auto fleet = [] { return QList<FleetEntry>(); };
+    auto fleet = [&receiver] { return receiver.fleet(); };
     if (!startStatusFaces(
             config, Role::Receiver, command,
             [&receiver, fleet] {

@@ -14,6 +14,7 @@
 #include "tests/testlib/testtree.h"
 
 #include <QFileInfo>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QNetworkAccessManager>
@@ -171,6 +172,13 @@ void TestE2eStatus::metricsAndStatusOfRunningDaemons()
     e = get(emetrics);
     QCOMPARE(value(e.body, QStringLiteral("isocket_ed_bytes_sent_total")), double(bytes));
     QCOMPARE(promtoolProblems(e.body), QString());
+    // The receiver's fleet: the ED, with what it received from it, labelled by its source.
+    QTRY_COMPARE_WITH_TIMEOUT(
+        value(get(rmetrics).body,
+              QStringLiteral("isocket_receiver_source_files_received_total{source=\"%1\"}")
+                  .arg(source)),
+        3.0, e2eTimeout());
+    QCOMPARE(value(get(rmetrics).body, QStringLiteral("isocket_receiver_sources")), 1.0);
 
     // `isocket status --json` asks each daemon; the exit code is its verdict's.
     StatusRun s = status({QStringLiteral("--json"), QStringLiteral("--control-socket"), esock});
@@ -187,7 +195,10 @@ void TestE2eStatus::metricsAndStatusOfRunningDaemons()
     QCOMPARE(s.json.value(QStringLiteral("role")).toString(), QStringLiteral("receiver"));
     QCOMPARE(s.json.value(QStringLiteral("files_stored")).toInteger(), 3);
     QCOMPARE(s.json.value(QStringLiteral("bytes_stored")).toInteger(), bytes);
-    QVERIFY(s.json.value(QStringLiteral("fleet")).isArray());
+    const QJsonArray fleet = s.json.value(QStringLiteral("fleet")).toArray();
+    QCOMPARE(fleet.size(), 1);
+    QCOMPARE(fleet.at(0).toObject().value(QStringLiteral("source")).toString(), source);
+    QCOMPARE(fleet.at(0).toObject().value(QStringLiteral("files_received")).toInteger(), 3);
     QCOMPARE(s.exitCode, exitCodeOf(s.json));
 
     // The words: the verdict first, then the details.
@@ -197,6 +208,10 @@ void TestE2eStatus::metricsAndStatusOfRunningDaemons()
         .object().value(QStringLiteral("verdict")).toString().toUpper().toUtf8());
     QVERIFY2(s.out.startsWith(verdict + QLatin1Char(':')), qPrintable(s.out));
     QVERIFY2(s.out.contains(QStringLiteral("3 file(s)")), qPrintable(s.out));
+    // One line per ED: its source first, then its verdict.
+    static const QRegularExpression edLine(QStringLiteral("^ed1 +(ok|behind|degraded|failing) "),
+                                           QRegularExpression::MultilineOption);
+    QVERIFY2(edLine.match(s.out).hasMatch(), qPrintable(s.out));
 }
 
 void TestE2eStatus::statusWithoutDaemonReadsTheDisk()

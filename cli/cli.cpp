@@ -21,6 +21,8 @@ const Command Commands[] = {
     {"scan", "show every dbtag of the data root with its state and unsent files", runScan},
     {"send", "ship every completed file to the receiver (the ED daemon; --once for one pass)", runSend},
     {"receive", "receive files from edge devices and store them (the DRMS side)", runReceive},
+    {"status", "ask the running daemon how it is (or read the disk); exit 0 when all is well",
+     runStatus},
     {"keygen", "make this side's TLS key and certificate, and print its fingerprint", runKeygen},
     {"simulate", "write dbtags of data files like the ED's parser (demo, tests, benchmarks)",
      runSimulate},

@@ -4,6 +4,7 @@
 #include "core/edagent.h"
 #include "core/receiverservice.h"
 
+#include <QJsonObject>
 #include <QStringList>
 
 namespace isocket::cli {
@@ -17,6 +18,10 @@ int runSend(const QStringList &args);
 int runReceive(const QStringList &args);
 int runSimulate(const QStringList &args);
 int runKeygen(const QStringList &args);
+int runStatus(const QStringList &args);
+
+// One dbtag as `isocket scan --json` shows it (also in `isocket status --json` without daemon).
+QJsonObject dbtagJson(const DbtagInfo &tag);
 
 // What `isocket send ARGS` / `isocket receive ARGS` would run with: the same parse and mapping
 // as runSend() / runReceive(), nothing started (a dry run; the test that every configuration

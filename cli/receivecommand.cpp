@@ -6,10 +6,13 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cli/servicenotifier.h"
+#include "cli/statusfaces.h"
 #include "cli/unixsignals.h"
 #include "core/logging.h"
+#include "core/metricstext.h"
 #include "core/receiverservice.h"
 #include "core/secret.h"
+#include "core/statusjson.h"
 
 #include <cstdio>
 
@@ -88,7 +91,8 @@ struct ReceiveCommandLine : CommandLine
                                      "until SIGINT or SIGTERM; SIGHUP re-reads the configuration "
                                      "and the secret file and reopens the log file. Prints "
                                      "'listening ADDR:PORT' once ready."),
-                      {QStringLiteral("receive"), QStringLiteral("general")})
+                      {QStringLiteral("receive"), QStringLiteral("general"),
+                       QStringLiteral("status")})
     {
     }
 };
@@ -141,6 +145,22 @@ int runReceive(const QStringList &args)
     }
     std::printf("listening %s\n", qPrintable(started.address));
     std::fflush(stdout);
+    // `isocket status` asks the control socket; /metrics when asked for. The fleet: every ED
+    // ever seen (the receiver's fleet registry).
+    StatusFaces faces;
+    auto fleet = [&receiver] { return receiver.fleet(); };
+    if (!startStatusFaces(
+            config, Role::Receiver, command,
+            [&receiver, fleet] {
+                return receiverStatusJson(receiver.status(), fleet(),
+                                          QDateTime::currentDateTimeUtc());
+            },
+            [&receiver, fleet] {
+                return receiverMetrics(receiver.status(), fleet(),
+                                       QDateTime::currentDateTimeUtc());
+            },
+            faces))
+        return ExitFailure;
 
     ServiceNotifier service;
     QTimer statusTimer; // STATUS= at most once a second, and only when it changed

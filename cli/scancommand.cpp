@@ -13,9 +13,7 @@
 
 namespace isocket::cli {
 
-namespace {
-
-QJsonObject toJson(const DbtagInfo &tag)
+QJsonObject dbtagJson(const DbtagInfo &tag)
 {
     QJsonObject o{{QStringLiteral("name"), displayName(tag.name)},
                   {QStringLiteral("state"), stateName(tag.state)},
@@ -45,8 +43,6 @@ QJsonObject toJson(const DbtagInfo &tag)
     return o;
 }
 
-} // namespace
-
 int runScan(const QStringList &args)
 {
     CommandLine cl(QStringLiteral("scan"),
@@ -69,7 +65,7 @@ int runScan(const QStringList &args)
     if (cl.isSet(QStringLiteral("json"))) {
         QJsonArray array;
         for (const DbtagInfo &tag : tags)
-            array.append(toJson(tag));
+            array.append(dbtagJson(tag));
         const QJsonObject doc{{QStringLiteral("root"), scanner.options().root},
                               {QStringLiteral("prefix"), config.prefix},
                               {QStringLiteral("dbtags"), array}};

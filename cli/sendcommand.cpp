@@ -5,11 +5,14 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cli/servicenotifier.h"
+#include "cli/statusfaces.h"
 #include "cli/unixsignals.h"
 #include "core/edagent.h"
 #include "core/fsname.h"
 #include "core/logging.h"
+#include "core/metricstext.h"
 #include "core/secret.h"
+#include "core/statusjson.h"
 
 #include <QCoreApplication>
 #include <QElapsedTimer>
@@ -85,7 +88,8 @@ struct SendCommandLine : CommandLine
                   "(SIGINT/SIGTERM), watching the live dbtag; SIGHUP re-reads the "
                   "configuration and the secret file and reopens the log file. --once sends "
                   "what is there and exits."),
-              {QStringLiteral("data"), QStringLiteral("send"), QStringLiteral("general")})
+              {QStringLiteral("data"), QStringLiteral("send"), QStringLiteral("general"),
+               QStringLiteral("status")})
     {
         parser().addOption({QStringLiteral("to"),
                             QStringLiteral("receiver address, shorthand for --server and --port"),
@@ -144,14 +148,19 @@ int runSend(const QStringList &args)
     // size of the version marked last (a version that changed while it was read is not marked,
     // and the file is counted when its new version is).
     QHash<QString, qint64> marked; // dbtag/path → size
+    EdCounters counters;           // every file marked, for the status and the metrics
     QElapsedTimer clock;
     clock.start();
     QObject::connect(&agent, &EdAgent::filesChanged, &agent,
                      [&](const QList<FileUpdate> &updates) {
-                         for (const FileUpdate &u : updates)
-                             if (u.kind == FileUpdate::Kind::Marked)
-                                 marked.insert(u.ticket.dbtag + QLatin1Char('/') + u.ticket.relPath,
-                                               u.size);
+                         for (const FileUpdate &u : updates) {
+                             if (u.kind != FileUpdate::Kind::Marked)
+                                 continue;
+                             marked.insert(u.ticket.dbtag + QLatin1Char('/') + u.ticket.relPath,
+                                           u.size);
+                             ++counters.filesSent;
+                             counters.bytesSent += u.size;
+                         }
                      });
     auto quit = [&](int code) {
         exitCode = code;
@@ -221,6 +230,16 @@ int runSend(const QStringList &args)
     qCInfo(lcCli).noquote() << "sending" << started.root << "to"
                             << config.server + QLatin1Char(':') + QString::number(config.port)
                             << "as" << started.source << (once ? "(once)" : "");
+    // The daemon answers `isocket status` and, when asked, serves /metrics; one pass does not.
+    StatusFaces faces;
+    if (!once
+        && !startStatusFaces(
+            config, Role::Ed, cl.command(),
+            [&agent, &counters] { return edStatusJson(agent.status(), counters); },
+            [&agent, &counters] { return edMetrics(agent.status(), counters); }, faces)) {
+        agent.stop();
+        return ExitFailure;
+    }
     // The engine's event loop is this thread's: the watchdog's timer ticks in it.
     service.ready(sendHeadline(started, marked.size()));
     if (once && started.idle)

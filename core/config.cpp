@@ -5,6 +5,7 @@
 #include "core/tls.h"
 
 #include <QFile>
+#include <QHostAddress>
 #include <QHostInfo>
 #include <QRegularExpression>
 #include <QTextStream>
@@ -220,6 +221,13 @@ const QList<Config::KeyInfo> &Config::keys()
          QStringLiteral("secret of read-only monitors, which cannot send data (mode 0600 or "
                         "stricter; unset: monitors use the shared secret)"),
          QString()},
+        {QStringLiteral("status.control_socket"), QStringLiteral("control-socket"),
+         QStringLiteral("PATH"),
+         QStringLiteral("the local socket where the running daemon answers isocket status"),
+         QString()},
+        {QStringLiteral("status.metrics"), QStringLiteral("metrics"), QStringLiteral("ADDR:PORT"),
+         QStringLiteral("serve Prometheus metrics over HTTP on this address (off when empty)"),
+         QString()},
     };
     return table;
 }
@@ -396,6 +404,30 @@ Result<void> Config::apply(const QString &key, const QString &rawValue, const QS
         if (!r)
             return fail(r.error().message);
         partialMaxAgeSecs = r.value();
+        return {};
+    }
+    if (key == QLatin1String("status.control_socket")) {
+        if (!value.isEmpty() && !value.startsWith(QLatin1Char('/')))
+            return fail(QStringLiteral("'%1' is not an absolute path").arg(value));
+        controlSocket = value;
+        return {};
+    }
+    if (key == QLatin1String("status.metrics")) {
+        if (value.isEmpty()) {
+            metricsHost.clear();
+            metricsPort = 0;
+            return {};
+        }
+        auto r = parseHostPort(value, QString());
+        if (!r)
+            return fail(r.error().message);
+        // An address, not a name: what is exposed must be plain to read.
+        if (QHostAddress(r.value().first).isNull())
+            return fail(QStringLiteral("'%1' is not an IP address (127.0.0.1, ::1, or an "
+                                       "address of this machine)")
+                            .arg(r.value().first));
+        metricsHost = r.value().first;
+        metricsPort = r.value().second;
         return {};
     }
     return fail(unknownKeyReason(key.section(QLatin1Char('.'), 0, 0),

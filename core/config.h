@@ -58,6 +58,11 @@ struct Config
     // The secret of monitors (docs/PROTOCOL.md 2.7); empty: monitors prove the shared secret.
     QString monitorSecretFile;
 
+    // [status]: how a running daemon (send, receive) shows its state (docs/STATUS.md).
+    QString controlSocket; // the local control socket; empty: the default (controlSocketPath())
+    QString metricsHost;   // Prometheus /metrics on metricsHost:metricsPort; empty: off
+    quint16 metricsPort = 0;
+
     // The effective source name: `source`, or the host name when empty.
     QString effectiveSource() const;
 

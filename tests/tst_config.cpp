@@ -27,6 +27,7 @@ private slots:
     void hostPort();
     void names_data();
     void names();
+    void statusKeys();
     void everyKeyIsSettable();
     void monitorSecretFile();
 };
@@ -318,6 +319,30 @@ void TestConfig::names()
         QCOMPARE(r.error().code, ErrorCode::BadPath);
 }
 
+void TestConfig::statusKeys()
+{
+    Config c;
+    QVERIFY(c.metricsHost.isEmpty()); // metrics are off by default
+    QVERIFY(c.set(QStringLiteral("status.metrics"), QStringLiteral("[::1]:9464"), QStringLiteral("t")));
+    QCOMPARE(c.metricsHost, QStringLiteral("::1"));
+    QCOMPARE(c.metricsPort, quint16(9464));
+    QVERIFY(c.set(QStringLiteral("status.metrics"), QString(), QStringLiteral("t")));
+    QVERIFY(c.metricsHost.isEmpty());
+    auto r = c.set(QStringLiteral("status.metrics"), QStringLiteral("metrics.example:9464"),
+                   QStringLiteral("--metrics"));
+    QVERIFY(!r);
+    QCOMPARE(r.error().message,
+             QStringLiteral("--metrics: status.metrics: 'metrics.example' is not an IP address "
+                            "(127.0.0.1, ::1, or an address of this machine)"));
+    r = c.set(QStringLiteral("status.control_socket"), QStringLiteral("run/ed.sock"),
+              QStringLiteral("--control-socket"));
+    QVERIFY(!r);
+    QVERIFY(r.error().message.contains(QStringLiteral("is not an absolute path")));
+    QVERIFY(c.set(QStringLiteral("status.control_socket"), QStringLiteral("/run/ed.sock"),
+                  QStringLiteral("t")));
+    QCOMPARE(c.controlSocket, QStringLiteral("/run/ed.sock"));
+}
+
 void TestConfig::everyKeyIsSettable()
 {
     // The documented key table and set() must agree: every listed key accepts a sample value.
@@ -330,6 +355,8 @@ void TestConfig::everyKeyIsSettable()
             sample = QStringLiteral("2");
         else if (key.valueName == QLatin1String("AGE"))
             sample = QStringLiteral("7d");
+        else if (key.valueName == QLatin1String("PATH")) // an absolute path
+            sample = QStringLiteral("/run/x");
         else if (key.valueName == QLatin1String("ADDR:PORT"))
             sample = QStringLiteral("127.0.0.1:1");
         else if (key.valueName == QLatin1String("BYTES"))

@@ -26,7 +26,10 @@ using namespace isocket;
 namespace {
 
 // Keys no engine option depends on, each for a reason said in docs/ (man page, sample INI).
-const QStringList FaceOnly = {QStringLiteral("general.log")};
+const QStringList FaceOnly = {QStringLiteral("general.log"),
+                               // The console daemons' status faces (tst_status, tst_e2e_status).
+                               QStringLiteral("status.control_socket"),
+                               QStringLiteral("status.metrics")};
 
 QString yes(bool b)
 {

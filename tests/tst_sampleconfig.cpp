@@ -76,6 +76,9 @@ QStringList differences(const Config &a, const Config &b)
     check("receiverFingerprint", a.receiverFingerprint, b.receiverFingerprint);
     check("peersFile", a.peersFile, b.peersFile);
     check("monitorSecretFile", a.monitorSecretFile, b.monitorSecretFile);
+    check("controlSocket", a.controlSocket, b.controlSocket);
+    check("metricsHost", a.metricsHost, b.metricsHost);
+    check("metricsPort", a.metricsPort, b.metricsPort);
     return out;
 }
 
@@ -174,7 +177,9 @@ void TestSampleConfig::commentedValuesAreTheDefaults()
                                               QStringLiteral("send.receiver_fingerprint"),
                                               QStringLiteral("receive.peers"),
                                               QStringLiteral("receive.monitor_secret_file"),
-                                              QStringLiteral("send.source")};
+                                              QStringLiteral("send.source"),
+                                              QStringLiteral("status.control_socket"),
+                                              QStringLiteral("status.metrics")};
     Config config;
     for (auto it = m_lines.cbegin(); it != m_lines.cend(); ++it) {
         if (it->value.isEmpty()) {

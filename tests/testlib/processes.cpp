@@ -12,6 +12,7 @@
 #include <QFileInfo>
 #include <QPointer>
 #include <QSet>
+#include <QStandardPaths>
 #include <QRegularExpression>
 #include <QTcpServer>
 #include <QTest>
@@ -520,6 +521,27 @@ void MarkGuard::check()
             return;
         }
     }
+}
+
+QString promtoolPath()
+{
+    return QStandardPaths::findExecutable(QStringLiteral("promtool"));
+}
+
+QString promtoolProblems(const QByteArray &text)
+{
+    QProcess p;
+    p.start(promtoolPath(), {QStringLiteral("check"), QStringLiteral("metrics")});
+    if (!p.waitForStarted(e2eTimeout(10000)))
+        return QStringLiteral("promtool did not start: ") + p.errorString();
+    p.write(text);
+    p.closeWriteChannel();
+    if (!p.waitForFinished(e2eTimeout(30000)))
+        return QStringLiteral("promtool did not finish");
+    const QString said = QString::fromUtf8(p.readAllStandardOutput() + p.readAllStandardError());
+    if (p.exitStatus() != QProcess::NormalExit || p.exitCode() != 0 || !said.trimmed().isEmpty())
+        return QStringLiteral("promtool exit %1: %2").arg(p.exitCode()).arg(said);
+    return QString();
 }
 
 } // namespace isocket::test

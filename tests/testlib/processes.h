@@ -133,6 +133,13 @@ QStringList plainSenderArgs(const QString &dataRoot, quint16 port, const QString
 // A free TCP port on 127.0.0.1 (bound to port 0, read back, closed).
 quint16 freePort();
 
+// Prometheus' own checker, `promtool check metrics` (Debian package prometheus; scripts/deps
+// installs it). promtoolPath() is empty when it is not installed (the caller skips, saying so).
+QString promtoolPath();
+// Empty when promtool finds nothing wrong with the exposition `text` (format and lint), else
+// what it says.
+QString promtoolProblems(const QByteArray &text);
+
 // --- trees -------------------------------------------------------------------------------
 
 // The data files (not the markers, not hidden names) of the ED dbtag directory, relative

@@ -4,6 +4,10 @@
 #include "gui/statevisuals.h"
 #include "core/fsname.h"
 
+#include <QSet>
+
+#include <algorithm>
+
 namespace isocket::gui {
 
 DatasetModel::DatasetModel(QObject *parent) : KeyedTableModel<DatasetRow>(parent) {}
@@ -30,6 +34,30 @@ void DatasetModel::onDbtagCompleted(const QString &source, const QString &dbtag,
         m_rows.pop_back();
     ++m_count;
     changed();
+}
+
+void DatasetModel::addFromDisk(const QList<DatasetRow> &rows)
+{
+    QSet<QString> listed;
+    for (const DatasetRow &r : m_rows)
+        listed.insert(r.key);
+    bool added = false;
+    for (DatasetRow r : rows) {
+        r.key = r.source + QLatin1Char('/') + r.dbtag;
+        if (listed.contains(r.key))
+            continue;
+        listed.insert(r.key);
+        // Newest first: before the first row completed earlier.
+        const auto at = std::find_if(m_rows.begin(), m_rows.end(), [&](const DatasetRow &x) {
+            return x.completed < r.completed;
+        });
+        m_rows.insert(at, r);
+        added = true;
+    }
+    while (m_rows.size() > size_t(MaxRows))
+        m_rows.pop_back();
+    if (added)
+        changed();
 }
 
 QList<DatasetRow> DatasetModel::composeRows() const

@@ -1,7 +1,9 @@
 #pragma once
 // DatasetModel: the receiver window's completed datasets: dbtags whose completion the
 // receiver confirmed (its completion marker written), newest first, at most MaxRows.
-// Fed by ReceiverService::updated (DbtagCompleted). Batched; GUI thread.
+// Fed by ReceiverService::updated (DbtagCompleted), and at start by the datasets already
+// complete on disk (addFromDisk(), from core's completedDatasets() run off the GUI thread).
+// Batched; GUI thread.
 
 #include "core/receiverservice.h"
 #include "gui/keyedtablemodel.h"
@@ -41,6 +43,11 @@ public:
     // A tick of the service's updates (ReceiverService::updated), each applied as below.
     void onUpdates(const QList<isocket::ReceiverUpdate> &updates);
     void onDbtagCompleted(const QString &source, const QString &dbtag, int files, qint64 bytes);
+    // Datasets found complete on disk (key, completed time from their manifests); one already
+    // listed (completed again during this run) is kept as it is. Not counted in
+    // completedCount().
+    void addFromDisk(const QList<DatasetRow> &rows);
+    // Completed during this run.
     qint64 completedCount() const { return m_count; }
 
 protected:

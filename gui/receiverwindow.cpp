@@ -1,7 +1,9 @@
 #include "gui/receiverwindow.h"
 
 #include "gui/datasetmodel.h"
+#include "gui/fleetmodel.h"
 #include "gui/format.h"
+#include "gui/healthwidgets.h"
 #include "gui/incomingmodel.h"
 #include "gui/logmodel.h"
 #include "gui/logpane.h"
@@ -22,11 +24,15 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QMenuBar>
+#include <QProgressBar>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTableView>
 #include <QVBoxLayout>
+
+#include <algorithm>
 
 namespace isocket::gui {
 
@@ -47,7 +53,8 @@ ReceiverWindow::ReceiverWindow(ReceiverSetup setup, LogModel *log, QWidget *pare
       m_service(new ReceiverService(std::move(setup), ReceiverService::Threading::OwnThread, this)),
       m_peers(new PeerModel(this)),
       m_incoming(new IncomingModel(this)),
-      m_datasets(new DatasetModel(this))
+      m_datasets(new DatasetModel(this)),
+      m_fleet(new FleetModel(this))
 {
     setObjectName(QStringLiteral("receiverWindow"));
     setWindowTitle(QStringLiteral("isocket — receiver"));
@@ -63,6 +70,7 @@ ReceiverWindow::ReceiverWindow(ReceiverSetup setup, LogModel *log, QWidget *pare
         m_status = status;
         if (changed)
             updateState();
+        updateHealth();
     });
 
     auto *quit = new QAction(QStringLiteral("&Quit"), this);
@@ -80,6 +88,7 @@ ReceiverWindow::ReceiverWindow(ReceiverSetup setup, LogModel *log, QWidget *pare
 
     WindowState{QStringLiteral("receiverWindow"), this, headers(), {m_splitter, m_lower}}.restore();
     updateState();
+    updateHealth();
     updateStatus();
 }
 
@@ -92,7 +101,8 @@ void ReceiverWindow::start()
 
 QList<QHeaderView *> ReceiverWindow::headers() const
 {
-    return {m_peerView->horizontalHeader(), m_incomingView->horizontalHeader(),
+    return {m_fleetView->horizontalHeader(), m_peerView->horizontalHeader(),
+            m_incomingView->horizontalHeader(),
             m_datasetView->horizontalHeader(), m_logPane->view()->horizontalHeader()};
 }
 
@@ -101,6 +111,11 @@ void ReceiverWindow::buildLayout(LogModel *log)
     auto *central = new QWidget(this);
     auto *layout = new QVBoxLayout(central);
     const QFontMetrics fm = fontMetrics();
+
+    m_headline = new HeadlineBar(central);
+    layout->addWidget(m_headline);
+    m_notices = new NoticeArea(central);
+    layout->addWidget(m_notices);
 
     auto *box = new QGroupBox(QStringLiteral("Receiver"), central);
     m_icon = new QLabel(box);
@@ -121,6 +136,12 @@ void ReceiverWindow::buildLayout(LogModel *log)
     form->addRow(QStringLiteral("State:"), stateRow);
     form->addRow(QStringLiteral("Listening on:"), m_address);
     form->addRow(QStringLiteral("Receive root:"), m_root);
+    m_disk = new QProgressBar(box);
+    m_disk->setObjectName(QStringLiteral("diskSpace"));
+    m_disk->setAccessibleName(QStringLiteral("Free space on the receive root's filesystem"));
+    m_disk->setRange(0, 1000);
+    m_disk->setTextVisible(true);
+    form->addRow(QStringLiteral("Disk:"), m_disk);
     m_chart = new ThroughputChart(&m_incoming->throughput(), central);
     m_chart->setCaption(QStringLiteral("Received"));
     auto *top = new QHBoxLayout;
@@ -132,7 +153,25 @@ void ReceiverWindow::buildLayout(LogModel *log)
     m_splitter->setObjectName(QStringLiteral("mainSplitter"));
     m_splitter->setChildrenCollapsible(false);
 
-    m_peerView = makeTable(QStringLiteral("peerView"), QStringLiteral("Connected EDs"), m_splitter);
+    m_edTabs = new QTabWidget(m_splitter);
+    m_edTabs->setObjectName(QStringLiteral("edTabs"));
+    m_fleetView = makeTable(QStringLiteral("fleetView"), QStringLiteral("Every ED seen"), m_edTabs);
+    m_fleetView->setModel(sorted(m_fleet, FleetModel::SortRole, this));
+    m_fleetView->setSortingEnabled(true);
+    m_fleetView->sortByColumn(FleetModel::Source, Qt::AscendingOrder);
+    QHeaderView *fh = m_fleetView->horizontalHeader();
+    fh->setStretchLastSection(true);
+    fh->resizeSection(FleetModel::Source, fm.horizontalAdvance(QStringLiteral("ed-source-000")) + 24);
+    fh->resizeSection(FleetModel::State, fm.horizontalAdvance(QStringLiteral("Degraded")) + 40);
+    fh->resizeSection(FleetModel::Backlog, fm.horizontalAdvance(QStringLiteral("00,000 files, 000.0 MiB")) + 16);
+    fh->resizeSection(FleetModel::Oldest, fm.horizontalAdvance(QStringLiteral("00 min 00 s")) + 16);
+    fh->resizeSection(FleetModel::Eta, fm.horizontalAdvance(QStringLiteral("00 min 00 s")) + 16);
+    fh->resizeSection(FleetModel::LastSeen, fm.horizontalAdvance(QStringLiteral("2025-01-01 00:00")) + 16);
+    fh->resizeSection(FleetModel::LiveDbtag, fm.horizontalAdvance(QStringLiteral("DC20250101120000")) + 16);
+    fh->resizeSection(FleetModel::Received, fm.horizontalAdvance(QStringLiteral("00,000 files, 000.0 MiB")) + 16);
+    fh->resizeSection(FleetModel::Datasets, fm.horizontalAdvance(QStringLiteral("Datasets")) + 16);
+
+    m_peerView = makeTable(QStringLiteral("peerView"), QStringLiteral("Connected EDs"), m_edTabs);
     m_peerView->setModel(sorted(m_peers, PeerModel::SortRole, this));
     m_peerView->setSortingEnabled(true);
     m_peerView->sortByColumn(PeerModel::Source, Qt::AscendingOrder);
@@ -141,6 +180,8 @@ void ReceiverWindow::buildLayout(LogModel *log)
     ph->setSectionResizeMode(PeerModel::LastFile, QHeaderView::Stretch);
     ph->resizeSection(PeerModel::Source, fm.horizontalAdvance(QStringLiteral("(not authenticated) — refused: wrong secret")) + 30);
     ph->resizeSection(PeerModel::Address, fm.horizontalAdvance(QStringLiteral("000.000.000.000")) + 20);
+    m_edTabs->addTab(m_fleetView, QStringLiteral("&Fleet: every ED seen"));
+    m_edTabs->addTab(m_peerView, QStringLiteral("Connected &EDs"));
 
     m_incomingView = makeTable(QStringLiteral("incomingView"), QStringLiteral("Incoming files"), m_splitter);
     m_incomingView->setModel(m_incoming);
@@ -172,7 +213,7 @@ void ReceiverWindow::buildLayout(LogModel *log)
     m_lower->setStretchFactor(0, 1);
     m_lower->setStretchFactor(1, 1);
 
-    m_splitter->addWidget(section(heading(QStringLiteral("Connected &EDs"), m_peerView, m_splitter), m_peerView, m_splitter));
+    m_splitter->addWidget(m_edTabs);
     m_splitter->addWidget(section(heading(QStringLiteral("&Incoming files"), m_incomingView, m_splitter), m_incomingView, m_splitter));
     m_splitter->addWidget(m_lower);
     m_splitter->setStretchFactor(0, 2);
@@ -181,7 +222,7 @@ void ReceiverWindow::buildLayout(LogModel *log)
     layout->addWidget(m_splitter, 1);
     setCentralWidget(central);
 
-    setTabOrder(m_peerView, m_incomingView);
+    setTabOrder(m_edTabs, m_incomingView);
     setTabOrder(m_incomingView, m_datasetView);
     setTabOrder(m_datasetView, m_logPane->levelBox());
 
@@ -224,6 +265,27 @@ void ReceiverWindow::updateState()
     updateStatus();
 }
 
+void ReceiverWindow::updateHealth()
+{
+    m_headline->setHeadline(receiverHeadline(m_status));
+    m_notices->setNotices(receiverNotices(m_status));
+    const ReceiverHealth &h = m_status.health;
+    m_disk->setToolTip(QStringLiteral("Free space on the receive root's filesystem. Under the "
+                                      "reserve (receive.reserve) files are refused and wait on "
+                                      "the EDs."));
+    if (h.freeBytes < 0 || h.totalBytes <= 0) {
+        m_disk->setValue(0);
+        m_disk->setFormat(freeSpaceText(h));
+        return;
+    }
+    // The bar is the space used; the text says what is free against the reserve.
+    const double used = 1.0 - double(h.freeBytes) / double(h.totalBytes);
+    m_disk->setValue(int(std::clamp(used, 0.0, 1.0) * 1000));
+    m_disk->setFormat((h.diskFull ? QStringLiteral("disk full: ") : QString()) + freeSpaceText(h));
+    const QColor c = badgeColor(h.diskFull ? Badge::Failed : Badge::Done);
+    m_disk->setStyleSheet(QStringLiteral("QProgressBar::chunk { background: %1; }").arg(c.name()));
+}
+
 void ReceiverWindow::updateStatus()
 {
     const double rate = m_incoming->throughput().rate(5);
@@ -243,8 +305,11 @@ void ReceiverWindow::updateStatus()
                                                                          : Badge::Waiting,
                           m_state->text(),
                           QStringLiteral("%1 · %2 ED(s)").arg(formatRate(rate)).arg(m_peers->connectedSources()));
-    if (isVisible())
+    if (isVisible()) {
         m_peers->tick();
+        if (++m_ticks % 5 == 0)
+            m_fleet->tick(); // ages ("last seen", "oldest unsent") in seconds are enough
+    }
 }
 
 void ReceiverWindow::flushModels()
@@ -252,6 +317,7 @@ void ReceiverWindow::flushModels()
     m_peers->flush();
     m_incoming->flush();
     m_datasets->flush();
+    m_fleet->flush();
     updateStatus();
 }
 

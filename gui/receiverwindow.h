@@ -1,8 +1,9 @@
 #pragma once
 // ReceiverWindow: the DRMS operator's window. Connects a ReceiverService (the Receiver on the
-// service's own thread) straight to its models (PeerModel, IncomingModel, DatasetModel) and
-// widgets (the listening state, a ThroughputChart of received bytes, the LogPane, a tray
-// icon). Does no file or socket I/O itself. Owns the service, models and widgets (children); the LogModel is
+// service's own thread) straight to its models (FleetModel: every ED ever seen; PeerModel,
+// IncomingModel, DatasetModel) and widgets (the health headline and notices, the listening
+// state, free space against the reserve, a ThroughputChart of received bytes, the LogPane, a
+// tray icon). The datasets already complete on disk are read once at start off the GUI thread. Does no file or socket I/O itself. Owns the service, models and widgets (children); the LogModel is
 // shared and not owned. Persists geometry and column layouts (QSettings). GUI thread.
 
 #include "core/receiverservice.h"
@@ -12,6 +13,8 @@
 
 class QHeaderView;
 class QLabel;
+class QProgressBar;
+class QTabWidget;
 class QSortFilterProxyModel;
 class QSplitter;
 class QTableView;
@@ -19,9 +22,12 @@ class QTableView;
 namespace isocket::gui {
 
 class DatasetModel;
+class FleetModel;
+class HeadlineBar;
 class IncomingModel;
 class LogModel;
 class LogPane;
+class NoticeArea;
 class PeerModel;
 class ThroughputChart;
 class TrayIcon;
@@ -40,7 +46,12 @@ public:
     PeerModel *peerModel() const { return m_peers; }
     IncomingModel *incomingModel() const { return m_incoming; }
     DatasetModel *datasetModel() const { return m_datasets; }
+    FleetModel *fleetModel() const { return m_fleet; }
     QLabel *listenState() const { return m_state; }
+    HeadlineBar *headline() const { return m_headline; }
+    NoticeArea *notices() const { return m_notices; }
+    QProgressBar *diskBar() const { return m_disk; }
+    QTabWidget *edTabs() const { return m_edTabs; }
     void flushModels();
 
 protected:
@@ -51,6 +62,7 @@ protected:
 private:
     void buildLayout(LogModel *log);
     void updateState();
+    void updateHealth();
     void updateStatus();
     QList<QHeaderView *> headers() const;
 
@@ -59,6 +71,12 @@ private:
     PeerModel *m_peers;
     IncomingModel *m_incoming;
     DatasetModel *m_datasets;
+    FleetModel *m_fleet;
+    HeadlineBar *m_headline = nullptr;
+    NoticeArea *m_notices = nullptr;
+    QProgressBar *m_disk = nullptr;
+    QTabWidget *m_edTabs = nullptr;
+    QTableView *m_fleetView = nullptr;
     QLabel *m_icon = nullptr;
     QLabel *m_state = nullptr;
     QLabel *m_address = nullptr;
@@ -72,7 +90,8 @@ private:
     QSplitter *m_splitter = nullptr;
     QSplitter *m_lower = nullptr;
     TrayIcon *m_tray = nullptr;
-    QTimer m_tick; // 1 s, only while visible: rates, status line, tray tooltip
+    QTimer m_tick; // 1 s, only while visible: rates, status line, tray tooltip, fleet ages
+    int m_ticks = 0;
 };
 
 } // namespace isocket::gui

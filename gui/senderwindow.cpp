@@ -3,6 +3,7 @@
 #include "gui/connectionpanel.h"
 #include "gui/dbtagmodel.h"
 #include "gui/format.h"
+#include "gui/healthwidgets.h"
 #include "gui/logmodel.h"
 #include "gui/logpane.h"
 #include "gui/progressdelegate.h"
@@ -52,30 +53,18 @@ SenderWindow::SenderWindow(EdAgentSetup setup, LogModel *log, QWidget *parent)
     connect(a, &EdAgent::dbtagsRemoved, m_dbtags, &DbtagModel::removeDbtags);
     connect(a, &EdAgent::filesChanged, m_transfers, &TransferModel::onFilesChanged);
     connect(a, &EdAgent::statusChanged, this, [this](const EdStatus &status) {
-        m_startError = status.run == EdStatus::Run::Failed ? status.error : QString();
-        m_fatal = status.fatal; // cleared once a link is ready again (the operator retried)
-        m_unreliable = status.unreliable;
-        // A link refused for what an operator must fix (a secret, a version) keeps retrying
-        // by itself: said here until a link gets through.
-        const LinkSummary links{status.links};
-        QString refused;
-        for (const LinkSummary::Link &l : links.links)
-            if (l.state == LinkState::Refused && refused.isEmpty())
-                refused = l.detail;
-        if (links.readyCount() > 0)
-            refused.clear();
-        m_refused = refused;
+        m_status = status;
         if (status.paused != m_paused) {
             m_paused = status.paused;
             m_pause->setChecked(m_paused);
             m_pause->setText(m_paused ? QStringLiteral("Resume &sending")
                                       : QStringLiteral("&Pause sending"));
         }
-        updateBanner();
+        updateHealth();
         updateStatus();
     });
-    connect(m_dbtags, &QAbstractItemModel::dataChanged, this, &SenderWindow::updateBanner);
-    connect(m_dbtags, &QAbstractItemModel::rowsRemoved, this, &SenderWindow::updateBanner);
+    connect(m_dbtags, &QAbstractItemModel::dataChanged, this, &SenderWindow::updateHealth);
+    connect(m_dbtags, &QAbstractItemModel::rowsRemoved, this, &SenderWindow::updateHealth);
 
     buildActions();
     buildLayout(log);
@@ -94,7 +83,7 @@ SenderWindow::SenderWindow(EdAgentSetup setup, LogModel *log, QWidget *parent)
                  m_logPane->view()->horizontalHeader()},
                 {m_splitter}}
         .restore();
-    updateBanner();
+    updateHealth();
     updateStatus();
 }
 
@@ -159,7 +148,21 @@ void SenderWindow::buildLayout(LogModel *log)
     auto *central = new QWidget(this);
     auto *layout = new QVBoxLayout(central);
 
-    // Top: the connection and the chart side by side.
+    // Top: the verdict, then what needs attention, each with its action.
+    m_headline = new HeadlineBar(central);
+    layout->addWidget(m_headline);
+    m_notices = new NoticeArea(central);
+    connect(m_notices, &NoticeArea::actionTriggered, this, [this](NoticeAction action) {
+        switch (action) {
+        case NoticeAction::None: break;
+        case NoticeAction::RetryNow: m_agent->retryNow(); break;
+        case NoticeAction::Resume: m_agent->setPaused(false); break;
+        case NoticeAction::Rescan: m_agent->rescan(); break;
+        }
+    });
+    layout->addWidget(m_notices);
+
+    // Then the connection and the chart side by side.
     auto *connectionBox = new QGroupBox(QStringLiteral("Connection"), central);
     m_connection = new ConnectionPanel(m_agent, connectionBox);
     auto *cl = new QVBoxLayout(connectionBox);
@@ -171,17 +174,6 @@ void SenderWindow::buildLayout(LogModel *log)
     top->addWidget(connectionBox, 2);
     top->addWidget(m_chart, 3);
     layout->addLayout(top);
-
-    m_banner = new QLabel(central);
-    m_banner->setObjectName(QStringLiteral("banner"));
-    m_banner->setWordWrap(true);
-    m_banner->setTextFormat(Qt::PlainText);
-    m_banner->setMargin(6);
-    m_banner->setStyleSheet(QStringLiteral("QLabel#banner { background: %1; color: #5a3300; "
-                                           "border: 1px solid %2; border-radius: 3px; }")
-                                .arg(badgeTint(Badge::Abnormal).name(), badgeColor(Badge::Abnormal).name()));
-    m_banner->hide();
-    layout->addWidget(m_banner);
 
     m_splitter = new QSplitter(Qt::Vertical, central);
     m_splitter->setObjectName(QStringLiteral("mainSplitter"));
@@ -254,29 +246,11 @@ void SenderWindow::openSelectedDbtag()
             QUrl::fromEncoded("file://" + fsEncode(path).toPercentEncoding("/"), QUrl::StrictMode));
 }
 
-void SenderWindow::updateBanner()
+void SenderWindow::updateHealth()
 {
-    QStringList lines;
-    if (!m_startError.isEmpty())
-        lines << QStringLiteral("Cannot start: %1").arg(m_startError);
-    if (!m_fatal.isEmpty())
-        lines << QStringLiteral("Sending stopped, an operator must act: %1. Fix it, then "
-                                "\"Retry connection now\" (Ctrl+R).")
-                     .arg(m_fatal);
-    if (!m_refused.isEmpty() && m_fatal.isEmpty())
-        lines << QStringLiteral("The receiver refuses this ED, an operator must act: %1. isocket "
-                                "keeps retrying (and reads the secret file again each time).")
-                     .arg(m_refused);
-    if (!m_unreliable.isEmpty())
-        lines << QStringLiteral("File watching is unreliable: %1. New files may be picked up "
-                                "late; isocket rescans until watching works again.")
-                     .arg(m_unreliable);
-    if (const int abnormal = m_dbtags->abnormalCount(); abnormal > 0)
-        lines << QStringLiteral("%1 dbtag(s) closed abnormally (finished.watch without "
-                                "finished.parse): nothing is sent from them; check the producer.")
-                     .arg(abnormal);
-    m_banner->setText(lines.join(QLatin1Char('\n')));
-    m_banner->setVisible(!lines.isEmpty());
+    m_headline->setHeadline(edHeadline(m_status));
+    m_notices->setNotices(
+        edNotices(m_status, m_agent->setup().sender.secretFile, m_dbtags->abnormalCount()));
 }
 
 void SenderWindow::updateStatus()
@@ -303,7 +277,7 @@ void SenderWindow::flushModels()
     m_dbtags->flush();
     m_transfers->flush();
     updateStatus();
-    updateBanner();
+    updateHealth();
 }
 
 void SenderWindow::showEvent(QShowEvent *event)

@@ -2,7 +2,9 @@
 // SenderWindow: the ED operator's window. Connects an EdAgent (engine + sender on the agent's
 // own thread) straight to its models (DbtagModel, TransferModel) and widgets (ConnectionPanel,
 // ThroughputChart, LogPane, tray icon), and offers the operator's actions: pause/resume
-// sending, rescan now, retry now, open a dbtag's folder (the desktop opens it). Does no file or
+// sending, rescan now, retry now, open a dbtag's folder (the desktop opens it). At the top the
+// health headline (the verdict in a shape, a word and the reason) and a notice for every
+// failing state with the action that helps (gui/notices.h), from the agent's snapshots. Does no file or
 // socket I/O itself. Owns the agent and every model and widget (children); the LogModel is
 // shared and not owned. Persists geometry and column layouts (QSettings). GUI thread.
 
@@ -21,8 +23,10 @@ namespace isocket::gui {
 
 class ConnectionPanel;
 class DbtagModel;
+class HeadlineBar;
 class LogModel;
 class LogPane;
+class NoticeArea;
 class ThroughputChart;
 class TransferModel;
 class TrayIcon;
@@ -43,7 +47,8 @@ public:
     ConnectionPanel *connectionPanel() const { return m_connection; }
     QTableView *dbtagView() const { return m_dbtagView; }
     QTableView *transferView() const { return m_transferView; }
-    QLabel *banner() const { return m_banner; }
+    HeadlineBar *headline() const { return m_headline; }
+    NoticeArea *notices() const { return m_notices; }
     QAction *pauseAction() const { return m_pause; }
     // Applies every pending model change now (before a grab, in tests).
     void flushModels();
@@ -56,7 +61,7 @@ protected:
 private:
     void buildActions();
     void buildLayout(LogModel *log);
-    void updateBanner();
+    void updateHealth();
     void updateStatus();
     void openSelectedDbtag();
     QString selectedDbtagPath() const;
@@ -71,7 +76,8 @@ private:
     QTableView *m_dbtagView = nullptr;
     QTableView *m_transferView = nullptr;
     QSplitter *m_splitter = nullptr;
-    QLabel *m_banner = nullptr;
+    HeadlineBar *m_headline = nullptr;
+    NoticeArea *m_notices = nullptr;
     QLabel *m_statusText = nullptr;
     TrayIcon *m_tray = nullptr;
     QAction *m_pause = nullptr;
@@ -80,10 +86,7 @@ private:
     QAction *m_openFolder = nullptr;
     QAction *m_quit = nullptr;
     QTimer m_tick; // 1 s, only while visible: rates, ETAs, status line, tray tooltip
-    QString m_unreliable;
-    QString m_fatal;
-    QString m_refused; // a link refused and retrying (auth, version)
-    QString m_startError;
+    EdStatus m_status; // the last snapshot
     bool m_paused = false;
 };
 

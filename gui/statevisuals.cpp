@@ -187,6 +187,27 @@ DbtagLook dbtagLook(DbtagState state, bool closing, int pending, int failed)
     return {Badge::Idle, QString(), QString()};
 }
 
+VerdictLook verdictLook(Verdict verdict)
+{
+    switch (verdict) {
+    case Verdict::Ok:
+        return {Badge::Done, QStringLiteral("OK"),
+                QStringLiteral("OK: up to date, or only the live dbtag moving.")};
+    case Verdict::Behind:
+        return {Badge::Sending, QStringLiteral("Behind"),
+                QStringLiteral("Behind: files wait to be sent, but they move (a backlog, or a "
+                               "short outage being retried).")};
+    case Verdict::Degraded:
+        return {Badge::Abnormal, QStringLiteral("Degraded"),
+                QStringLiteral("Degraded: files move, but something needs a look (files failed "
+                               "for good, missed changes, paused, some files refused).")};
+    case Verdict::Failing:
+        return {Badge::Failed, QStringLiteral("Failing"),
+                QStringLiteral("Failing: nothing moves and an operator must act.")};
+    }
+    return {Badge::Idle, QString(), QString()};
+}
+
 QIcon appIcon()
 {
     QIcon icon(QStringLiteral(":/isocket/isocket.svg"));

@@ -4,6 +4,7 @@
 // state is told apart by its icon's shape and its words, so a colour-blind reader loses nothing.
 // Icons are painted (no image files), at several sizes for high DPI. GUI thread only.
 
+#include "core/health.h"
 #include "core/scanner.h"
 #include "core/senderconnection.h"
 
@@ -27,6 +28,17 @@ struct DbtagLook
 };
 // `closing`, `pending` and `failed` refine Closed: confirming, sending, or stuck on failed files.
 DbtagLook dbtagLook(DbtagState state, bool closing, int pending, int failed);
+
+// An overall verdict (core/health.h) as the headlines and the fleet tables show it: a shape per
+// verdict (Ok: a check, Behind: an arrow, Degraded: a triangle, Failing: an octagon), its word
+// ("OK", "Behind", "Degraded", "Failing") and what it means.
+struct VerdictLook
+{
+    Badge badge;
+    QString word;
+    QString tooltip;
+};
+VerdictLook verdictLook(Verdict verdict);
 
 // The application icon (the SVG from the resources, with a painted fallback).
 QIcon appIcon();

@@ -11,6 +11,7 @@
 #include "gui/connectionpanel.h"
 #include "gui/datasetmodel.h"
 #include "gui/dbtagmodel.h"
+#include "gui/healthwidgets.h"
 #include "gui/incomingmodel.h"
 #include "gui/logcapture.h"
 #include "gui/logmodel.h"
@@ -476,8 +477,8 @@ void TestGui::senderAndReceiverEndToEnd()
     }
     QCOMPARE(cellText(dbtags, QStringLiteral("DC20000101000000"), DbtagModel::State),
              QStringLiteral("closed abnormally"));
-    QVERIFY(sw.banner()->isVisibleTo(&sw));
-    QVERIFY(sw.banner()->text().contains(QStringLiteral("closed abnormally")));
+    QVERIFY(sw.notices()->isVisibleTo(&sw));
+    QVERIFY(sw.notices()->text(NoticeKind::AbnormalDbtags).contains(QStringLiteral("closed abnormally")));
 
     TransferModel *transfers = sw.transferModel();
     QTRY_COMPARE_WITH_TIMEOUT(transfers->deliveredCount(), qint64(12), timeout(5000));
@@ -540,7 +541,7 @@ void TestGui::wrongSecretIsShownOnBothSides()
                               QStringLiteral("refused: wrong secret"), timeout(10000));
     QCOMPARE(sw.connectionPanel()->badge(), Badge::Refused);
     QVERIFY(sw.connectionPanel()->retryButton()->isEnabled());
-    QTRY_VERIFY(!sw.banner()->text().isEmpty());
+    QTRY_VERIFY(sw.notices()->has(NoticeKind::WrongSecret));
 
     PeerModel *peers = rw.peerModel();
     QTRY_VERIFY(peers->rowCount() >= 1);

@@ -9,13 +9,17 @@ namespace isocket::gui {
 
 namespace {
 
-// A light background that goes with a badge's colour.
+// A light background that goes with a badge's colour: the colour faded into white (a tint of
+// its own where the badge has one), so dark text of that colour stays readable on it.
 QColor tintOf(Badge badge)
 {
     const QColor tint = badgeTint(badge);
     if (tint.isValid())
         return tint;
-    return badgeColor(badge).lighter(190);
+    const QColor c = badgeColor(badge);
+    constexpr double keep = 0.12;
+    return QColor::fromRgbF(float(c.redF() * keep + (1 - keep)), float(c.greenF() * keep + (1 - keep)),
+                            float(c.blueF() * keep + (1 - keep)));
 }
 
 } // namespace
@@ -98,6 +102,7 @@ void NoticeArea::setNotices(const QList<Notice> &notices)
         const int size = fontMetrics().height();
         icon->setPixmap(badgeIcon(n.badge).pixmap(QSize(size, size), devicePixelRatioF()));
         icon->setAlignment(Qt::AlignTop);
+        icon->setContentsMargins(0, 2, 0, 0); // level with the first line of text
         auto *label = new QLabel(n.text, frame);
         label->setWordWrap(true);
         label->setTextFormat(Qt::PlainText);

@@ -61,6 +61,7 @@ MonitorView::MonitorView(const QString &receiver, const QString &secretFile, QWi
     m_proxy->setSourceModel(m_fleet);
     m_proxy->setSortRole(FleetModel::SortRole);
     m_view->setModel(m_proxy);
+    m_view->setTextElideMode(Qt::ElideRight); // the reason reads from its start
     m_view->setSortingEnabled(true);
     m_view->sortByColumn(FleetModel::Source, Qt::AscendingOrder);
     QHeaderView *h = m_view->horizontalHeader();
@@ -226,7 +227,10 @@ void MonitorView::updateDetail()
 
     const QLocale locale;
     QStringList lines;
-    lines << QStringLiteral("%1: %2").arg(look.word, FleetModel::reasonOf(*e, now));
+    const QString reason = FleetModel::reasonOf(*e, now);
+    lines << (reason.startsWith(look.word, Qt::CaseInsensitive)
+                  ? reason
+                  : QStringLiteral("%1: %2").arg(look.word, reason));
     lines << (e->connected ? QStringLiteral("Connected from %1").arg(e->peer)
                            : QStringLiteral("Not connected; last seen %1%2")
                                  .arg(formatTime(e->lastSeen),

@@ -54,7 +54,8 @@ QList<Notice> edNotices(const EdStatus &status, const QString &secretFile, int a
     const EdHealth &h = status.health;
     const QString receiver = status.receiver.isEmpty() ? QStringLiteral("the receiver")
                                                        : status.receiver;
-    const QString retry = QStringLiteral("&Retry now");
+    // Its own mnemonic: Alt+R is the connection panel's "Retry now".
+    const QString retry = QStringLiteral("Retry no&w");
     if (status.run == EdStatus::Run::Failed)
         out << Notice{NoticeKind::StartFailed, Badge::Failed,
                       QStringLiteral("Cannot start: %1. Fix it and start isocket again.")
@@ -118,7 +119,9 @@ QList<Notice> edNotices(const EdStatus &status, const QString &secretFile, int a
                       retry};
     }
 
-    const QString trouble = h.localTrouble;
+    QString trouble = h.localTrouble;
+    if (!trouble.isEmpty())
+        trouble[0] = trouble[0].toUpper(); // it starts a sentence here
     const QString rescan = QStringLiteral("Re&scan now");
     if (!trouble.isEmpty()) {
         if (mentions(trouble, {"root"}))
@@ -218,16 +221,19 @@ QList<Notice> receiverNotices(const ReceiverStatus &status)
 
 Headline monitorHeadline(const std::optional<ReceiverHealth> &receiver, const LinkStatus &link)
 {
-    if (receiver)
-        return fromVerdict(receiver->verdict, receiver->reason);
     if (link.state == LinkState::Refused)
         return {Badge::Refused, QStringLiteral("Unknown"),
                 QStringLiteral("No report: the receiver refuses this monitor"),
                 QStringLiteral("See the notice below.")};
-    return {Badge::Waiting, QStringLiteral("Waiting"),
-            QStringLiteral("Waiting for the receiver's first report"),
-            QStringLiteral("Connecting to the receiver; its health and fleet come once it "
-                           "accepts this monitor.")};
+    if (!receiver)
+        return {Badge::Waiting, QStringLiteral("Waiting"),
+                QStringLiteral("Waiting for the receiver's first report"),
+                QStringLiteral("Connecting to the receiver; its health and fleet come once it "
+                               "accepts this monitor.")};
+    Headline h = fromVerdict(receiver->verdict, receiver->reason);
+    if (link.state != LinkState::Ready) // what it said last, said as such
+        h.text += QStringLiteral(" (last report %1, reconnecting)").arg(formatTime(receiver->at));
+    return h;
 }
 
 QList<Notice> monitorNotices(const LinkStatus &link, const QString &receiver,
@@ -252,10 +258,11 @@ QList<Notice> monitorNotices(const LinkStatus &link, const QString &receiver,
     case LinkState::Refused: {
         const bool secret = mentions(link.detail, {"secret", "auth"});
         return {Notice{NoticeKind::MonitorLink, Badge::Refused,
-                       secret ? QStringLiteral("The receiver at %1 refuses this monitor%2: wrong "
-                                               "secret. Check that %3 holds the receiver's "
-                                               "secret.")
-                                    .arg(receiver, detail, secretFile)
+                       secret ? QStringLiteral("The receiver at %1 refuses this monitor: wrong "
+                                               "secret (%2). Check that %3 holds the receiver's "
+                                               "monitor secret (receive.monitor_secret_file, or "
+                                               "its shared secret when it has none).")
+                                    .arg(receiver, link.detail, secretFile)
                               : QStringLiteral("The receiver at %1 refuses this monitor%2.")
                                     .arg(receiver, detail)}};
     }

@@ -157,6 +157,7 @@ void ReceiverWindow::buildLayout(LogModel *log)
     m_edTabs->setObjectName(QStringLiteral("edTabs"));
     m_fleetView = makeTable(QStringLiteral("fleetView"), QStringLiteral("Every ED seen"), m_edTabs);
     m_fleetView->setModel(sorted(m_fleet, FleetModel::SortRole, this));
+    m_fleetView->setTextElideMode(Qt::ElideRight); // the reason reads from its start
     m_fleetView->setSortingEnabled(true);
     m_fleetView->sortByColumn(FleetModel::Source, Qt::AscendingOrder);
     QHeaderView *fh = m_fleetView->horizontalHeader();
@@ -216,7 +217,7 @@ void ReceiverWindow::buildLayout(LogModel *log)
     m_splitter->addWidget(m_edTabs);
     m_splitter->addWidget(section(heading(QStringLiteral("&Incoming files"), m_incomingView, m_splitter), m_incomingView, m_splitter));
     m_splitter->addWidget(m_lower);
-    m_splitter->setStretchFactor(0, 2);
+    m_splitter->setStretchFactor(0, 4);
     m_splitter->setStretchFactor(1, 3);
     m_splitter->setStretchFactor(2, 3);
     layout->addWidget(m_splitter, 1);
@@ -282,8 +283,12 @@ void ReceiverWindow::updateHealth()
     const double used = 1.0 - double(h.freeBytes) / double(h.totalBytes);
     m_disk->setValue(int(std::clamp(used, 0.0, 1.0) * 1000));
     m_disk->setFormat((h.diskFull ? QStringLiteral("disk full: ") : QString()) + freeSpaceText(h));
-    const QColor c = badgeColor(h.diskFull ? Badge::Failed : Badge::Done);
-    m_disk->setStyleSheet(QStringLiteral("QProgressBar::chunk { background: %1; }").arg(c.name()));
+    // A light fill, so that the dark text over it stays readable; red when under the reserve.
+    const QColor c = h.diskFull ? QColor(0xf2, 0x9b, 0x9b) : QColor(0xa8, 0xd5, 0xaa);
+    m_disk->setStyleSheet(QStringLiteral("QProgressBar { border: 1px solid #9a9a9a; border-radius: "
+                                         "2px; background: white; text-align: center; color: "
+                                         "#202020; } QProgressBar::chunk { background: %1; }")
+                              .arg(c.name()));
 }
 
 void ReceiverWindow::updateStatus()

@@ -206,6 +206,14 @@ EdStatus edState(NoticeKind kind)
     return running(healthOf(Verdict::Ok, QStringLiteral("Up to date")));
 }
 
+// Renders `w` to `path` once its layout has caught up with what was just set.
+bool grabTo(QWidget *w, const QString &path)
+{
+    QCoreApplication::sendPostedEvents();
+    QCoreApplication::processEvents();
+    return w->grab().save(path);
+}
+
 FleetEntry fleetEntry(const QString &source, const std::optional<EdHealth> &health,
                       bool connected = true, int seenMinutesAgo = 0)
 {
@@ -456,7 +464,7 @@ void TestGuiHealth::senderWindowReceiverDown()
     QVERIFY(text.contains(QStringLiteral("Check that the receiver runs")));
     QPushButton *retry = sw.notices()->button(NoticeKind::ReceiverDown);
     QVERIFY(retry);
-    QCOMPARE(retry->text(), QStringLiteral("&Retry now"));
+    QCOMPARE(retry->text(), QStringLiteral("Retry no&w"));
 }
 
 void TestGuiHealth::senderWindowWrongSecretThenRetry()
@@ -622,7 +630,7 @@ void TestGuiHealth::monitorViewShowsFleetAndLink()
     refused.detail = QStringLiteral("auth-failed: wrong secret");
     view.showLink(refused);
     QVERIFY(view.notices()->text(NoticeKind::MonitorLink)
-                .contains(QStringLiteral("/etc/isocket/secret holds the receiver's secret")));
+                .contains(QStringLiteral("/etc/isocket/secret holds the receiver's monitor secret")));
     QCOMPARE(view.headline()->headline().badge, Badge::Refused);
 
     LinkStatus ready;
@@ -702,10 +710,11 @@ void TestGuiHealth::screenshots()
     QVERIFY(tmp.isValid());
 
     // Value-driven sender windows, one per failing state, with a few dbtags.
-    const auto senderIn = [&](const EdStatus &s, const QString &name) {
-        SenderWindow sw(senderSetup(tmp.path(), 12345, secretFile(tmp.path(), "s"),
-                                    QStringLiteral("ed-07")),
+    const QString secret = secretFile(tmp.path(), "s");
+    const auto senderIn = [&](EdStatus s, const QString &name) {
+        SenderWindow sw(senderSetup(tmp.path(), 12345, secret, QStringLiteral("ed-07")),
                         m_log.get());
+        s.receiver = sw.agent()->setup().receiverAddress();
         sw.resize(1280, 820);
         sw.show();
         QList<DbtagStatus> dbtags;
@@ -725,7 +734,7 @@ void TestGuiHealth::screenshots()
         QTRY_COMPARE(sw.headline()->headline().text, s.health.reason);
         QTRY_COMPARE(sw.dbtagModel()->rowCount(), 4);
         sw.flushModels();
-        QVERIFY(sw.grab().save(out + QLatin1Char('/') + name));
+        QVERIFY(grabTo(&sw, out + QLatin1Char('/') + name));
     };
     senderIn(edState(NoticeKind::ReceiverDown), QStringLiteral("sender-receiver-down.png"));
     senderIn(edState(NoticeKind::WrongSecret), QStringLiteral("sender-wrong-secret.png"));
@@ -755,7 +764,7 @@ void TestGuiHealth::screenshots()
         rw.fleetModel()->setFleet(sampleFleet());
         QTRY_COMPARE(rw.headline()->headline().text, s.health.reason);
         rw.flushModels();
-        QVERIFY(rw.grab().save(out + QStringLiteral("/receiver-fleet.png")));
+        QVERIFY(grabTo(&rw, out + QStringLiteral("/receiver-fleet.png")));
         s.health.verdict = Verdict::Failing;
         s.health.reason = QStringLiteral("Disk full since 22:25: 1.2 GiB free, reserve 2.0 GiB");
         s.health.freeBytes = qint64(1.2 * (1 << 30));
@@ -763,7 +772,7 @@ void TestGuiHealth::screenshots()
         Q_EMIT rw.service()->statusChanged(s);
         QTRY_VERIFY(rw.notices()->has(NoticeKind::DiskFull));
         rw.flushModels();
-        QVERIFY(rw.grab().save(out + QStringLiteral("/receiver-disk-full.png")));
+        QVERIFY(grabTo(&rw, out + QStringLiteral("/receiver-disk-full.png")));
     }
 
     // The monitor's fleet, one ED selected.
@@ -786,12 +795,17 @@ void TestGuiHealth::screenshots()
         view.showFleet(sampleFleet());
         view.flush();
         QVERIFY(view.selectSource(QStringLiteral("ed-02")));
-        QVERIFY(view.grab().save(out + QStringLiteral("/monitor-fleet.png")));
+        QVERIFY(grabTo(&view, out + QStringLiteral("/monitor-fleet.png")));
+    }
+    {
+        MonitorView view(QStringLiteral("drms.example:12345"), QStringLiteral("/etc/isocket/secret"));
+        view.resize(1280, 500);
+        view.show();
         LinkStatus refused;
         refused.state = LinkState::Refused;
-        refused.detail = QStringLiteral("auth-failed: wrong secret");
+        refused.detail = QStringLiteral("the shared secrets differ (auth-failed)");
         view.showLink(refused);
-        QVERIFY(view.grab().save(out + QStringLiteral("/monitor-wrong-secret.png")));
+        QVERIFY(grabTo(&view, out + QStringLiteral("/monitor-wrong-secret.png")));
     }
 }
 

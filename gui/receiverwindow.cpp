@@ -305,10 +305,7 @@ void ReceiverWindow::updateStatus()
             .arg(formatRate(rate));
     m_statusText->setText(text);
     if (m_tray)
-        m_tray->setStatus(m_status.run == ReceiverStatus::Run::Listening ? Badge::Connected
-                          : m_status.run == ReceiverStatus::Run::Failed  ? Badge::Refused
-                                                                         : Badge::Waiting,
-                          m_state->text(),
+        m_tray->setStatus(m_headline->headline().badge, m_headline->text(),
                           QStringLiteral("%1 · %2 ED(s)").arg(formatRate(rate)).arg(m_peers->connectedSources()));
     if (isVisible()) {
         m_peers->tick();

@@ -264,9 +264,13 @@ void SenderWindow::updateStatus()
                              .arg(t->queuedCount())
                              .arg(formatRate(rate));
     m_statusText->setText(text + (m_paused ? QStringLiteral(" · paused") : QString()));
+    // The tray says the verdict once the agent reports one, else the connection's state.
+    const bool verdict = m_status.health.at.isValid();
     if (m_tray)
-        m_tray->setStatus(m_paused ? Badge::Paused : m_connection->badge(),
-                          m_connection->stateText(),
+        m_tray->setStatus(verdict    ? m_headline->headline().badge
+                          : m_paused ? Badge::Paused
+                                     : m_connection->badge(),
+                          verdict ? m_headline->text() : m_connection->stateText(),
                           QStringLiteral("%1 · %2 delivered").arg(formatRate(rate)).arg(t->deliveredCount()));
     if (isVisible() && t->inFlightCount() > 0)
         m_transfers->flush(); // rates and ETAs move with time

@@ -21,6 +21,7 @@
 #include "gui/notices.h"
 #include "gui/receiverwindow.h"
 #include "gui/senderwindow.h"
+#include "gui/startup.h"
 #include "tests/testlib/testtree.h"
 
 #include <QAbstractItemModelTester>
@@ -29,6 +30,7 @@
 #include <QFile>
 #include <QLabel>
 #include <QProgressBar>
+#include <QRegularExpression>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -275,6 +277,7 @@ private slots:
     void fleetModelPassesTheTester();
     void monitorViewShowsFleetAndLink();
     void datasetsFromDiskAreListed();
+    void startupWarnsNothing();
     void screenshots();
 
 private:
@@ -698,6 +701,33 @@ void TestGuiHealth::datasetsFromDiskAreListed()
     QCOMPARE(model.index(1, DatasetModel::Dbtag).data().toString(), QStringLiteral("DC2"));
     QCOMPARE(model.index(2, DatasetModel::Dbtag).data().toString(), QStringLiteral("DC1"));
     QCOMPARE(model.completedCount(), qint64(1));
+}
+
+void TestGuiHealth::startupWarnsNothing()
+{
+    // Issue 17: every receiver window started with "QCommandLineParser: option not defined:
+    // "to"". Each role parses its options without a warning.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString ini = tmp.filePath(QStringLiteral("isocket.ini"));
+    QVERIFY(test::writeFile(ini, "# empty\n"));
+    const QString secret = secretFile(tmp.path(), "secret");
+    QTest::failOnWarning(QRegularExpression(QStringLiteral("QCommandLineParser")));
+    const Startup rx = resolveStartup({QStringLiteral("isocket-gui"), QStringLiteral("--role"),
+                                       QStringLiteral("receiver"), QStringLiteral("--config"), ini,
+                                       QStringLiteral("--root"), tmp.filePath(QStringLiteral("in")),
+                                       QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"),
+                                       QStringLiteral("--secret-file"), secret});
+    QCOMPARE(rx.exitCode, -1);
+    QCOMPARE(rx.role, Startup::Role::Receiver);
+    const Startup tx = resolveStartup({QStringLiteral("isocket-gui"), QStringLiteral("--role=sender"),
+                                       QStringLiteral("--config"), ini, QStringLiteral("--root"),
+                                       tmp.path(), QStringLiteral("--to"),
+                                       QStringLiteral("127.0.0.1:4000"),
+                                       QStringLiteral("--secret-file"), secret});
+    QCOMPARE(tx.exitCode, -1);
+    QCOMPARE(tx.role, Startup::Role::Sender);
+    QCOMPARE(tx.sender.sender.port, quint16(4000));
 }
 
 void TestGuiHealth::screenshots()

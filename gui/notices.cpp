@@ -32,6 +32,8 @@ Headline edHeadline(const EdStatus &status)
 {
     switch (status.run) {
     case EdStatus::Run::Failed:
+        if (status.health.at.isValid() && !status.health.reason.isEmpty())
+            return fromVerdict(status.health.verdict, status.health.reason);
         return {Badge::Failed, QStringLiteral("Failing"),
                 QStringLiteral("Cannot start: %1").arg(status.error),
                 QStringLiteral("The ED could not start; fix the cause and start it again.")};

@@ -105,7 +105,7 @@ MonitorView::MonitorView(const QString &receiver, const QString &secretFile, QWi
     dl->addWidget(m_detailTitle);
     dl->addLayout(row, 1);
 
-    split->addWidget(section(heading(QStringLiteral("&Fleet: every ED the receiver has seen"),
+    split->addWidget(section(heading(QStringLiteral("F&leet: every ED the receiver has seen"),
                                      m_view, split),
                              m_view, split));
     split->addWidget(detail);

@@ -181,7 +181,7 @@ void ReceiverWindow::buildLayout(LogModel *log)
     ph->setSectionResizeMode(PeerModel::LastFile, QHeaderView::Stretch);
     ph->resizeSection(PeerModel::Source, fm.horizontalAdvance(QStringLiteral("(not authenticated) — refused: wrong secret")) + 30);
     ph->resizeSection(PeerModel::Address, fm.horizontalAdvance(QStringLiteral("000.000.000.000")) + 20);
-    m_edTabs->addTab(m_fleetView, QStringLiteral("&Fleet: every ED seen"));
+    m_edTabs->addTab(m_fleetView, QStringLiteral("F&leet: every ED seen"));
     m_edTabs->addTab(m_peerView, QStringLiteral("Connected &EDs"));
 
     m_incomingView = makeTable(QStringLiteral("incomingView"), QStringLiteral("Incoming files"), m_splitter);

@@ -1,10 +1,12 @@
-// isocket-gui: the operator window, for an edge device (--role sender) or for DRMS
-// (--role receiver). Without --role a dialog asks.
+// isocket-gui: the operator window, for an edge device (--role sender), for DRMS
+// (--role receiver), or a read-only monitor of a receiver's fleet (--role monitor). Without
+// --role a dialog asks (sender or receiver).
 
 #include "core/fileutil.h"
 #include "core/logging.h"
 #include "gui/logcapture.h"
 #include "gui/logmodel.h"
+#include "gui/monitorwindow.h"
 #include "gui/receiverwindow.h"
 #include "gui/senderwindow.h"
 #include "gui/startup.h"
@@ -35,6 +37,10 @@ int main(int argc, char *argv[])
     std::unique_ptr<QMainWindow> window;
     if (startup.role == Startup::Role::Sender) {
         auto w = std::make_unique<SenderWindow>(startup.sender, &log);
+        w->start();
+        window = std::move(w);
+    } else if (startup.role == Startup::Role::Monitor) {
+        auto w = std::make_unique<MonitorWindow>(startup.monitor, &log);
         w->start();
         window = std::move(w);
     } else {

@@ -25,6 +25,9 @@ QStringList sectionsFor(const QString &role)
         return {QStringLiteral("data"), QStringLiteral("send"), QStringLiteral("general")};
     if (role == QLatin1String("receiver"))
         return {QStringLiteral("receive"), QStringLiteral("general")};
+    if (role == QLatin1String("monitor")) // the receiver's address is --to
+        return {QStringLiteral("general"), QStringLiteral("send.source"),
+                QStringLiteral("send.receiver_fingerprint")};
     return {QStringLiteral("general")};
 }
 
@@ -47,19 +50,21 @@ Startup resolveStartup(const QStringList &args)
 {
     Startup out;
     const QString role = prescanRole(args);
-    if (!role.isEmpty() && role != QLatin1String("sender") && role != QLatin1String("receiver")) {
-        printError(QStringLiteral("--role: '%1' is neither sender nor receiver").arg(role));
+    if (!role.isEmpty() && role != QLatin1String("sender") && role != QLatin1String("receiver")
+        && role != QLatin1String("monitor")) {
+        printError(QStringLiteral("--role: '%1' is not sender, receiver or monitor").arg(role));
         out.exitCode = ExitUsage;
         return out;
     }
     CommandLine cl(Command,
                    QStringLiteral("The operator window of isocket: --role sender on an edge "
-                                  "device, --role receiver on DRMS. Without --role a dialog "
-                                  "asks for the role and its settings."),
+                                  "device, --role receiver on DRMS, --role monitor on a "
+                                  "workstation (the fleet a receiver knows, read-only). Without "
+                                  "--role a dialog asks for the role and its settings."),
                    sectionsFor(role));
-    cl.parser().addOption({QStringLiteral("role"), QStringLiteral("sender or receiver"),
+    cl.parser().addOption({QStringLiteral("role"), QStringLiteral("sender, receiver or monitor"),
                            QStringLiteral("ROLE")});
-    if (role == QLatin1String("sender"))
+    if (role == QLatin1String("sender") || role == QLatin1String("monitor"))
         cl.parser().addOption({QStringLiteral("to"),
                                QStringLiteral("receiver address, shorthand for --server and --port"),
                                QStringLiteral("HOST:PORT")});
@@ -80,7 +85,8 @@ Startup resolveStartup(const QStringList &args)
 
     bool dialog = false;
     Startup::Role chosen = role == QLatin1String("receiver") ? Startup::Role::Receiver
-                                                             : Startup::Role::Sender;
+                           : role == QLatin1String("monitor") ? Startup::Role::Monitor
+                                                              : Startup::Role::Sender;
     if (role.isEmpty()) {
         StartupDialog ask(config);
         if (ask.exec() != QDialog::Accepted) {
@@ -106,6 +112,11 @@ Startup resolveStartup(const QStringList &args)
         if (!s)
             return fail(s.error().message);
         out.sender = s.value();
+    } else if (chosen == Startup::Role::Monitor) {
+        auto m = MonitorSetup::fromConfig(config);
+        if (!m)
+            return fail(m.error().message);
+        out.monitor = m.value();
     } else {
         auto r = ReceiverSetup::fromConfig(config);
         if (!r)

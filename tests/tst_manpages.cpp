@@ -298,6 +298,7 @@ void TestManPages::optionsOfEachGuiRole_data()
     QTest::newRow("none") << QStringLiteral("none");
     QTest::newRow("sender") << QStringLiteral("sender");
     QTest::newRow("receiver") << QStringLiteral("receiver");
+    QTest::newRow("monitor") << QStringLiteral("monitor");
 }
 
 void TestManPages::optionsOfEachGuiRole()
@@ -377,7 +378,8 @@ void TestManPages::completionOffersCommandsAndOptions()
                  {gui, QStringLiteral("--role"), QStringLiteral("receiver"), QStringLiteral("--")}),
         receiver);
     QCOMPARE(complete(QStringLiteral("_isocket_gui"), {gui, QStringLiteral("--role"), QString()}),
-             (QStringList{QStringLiteral("receiver"), QStringLiteral("sender")}));
+             (QStringList{QStringLiteral("monitor"), QStringLiteral("receiver"),
+                          QStringLiteral("sender")}));
 }
 
 QTEST_GUILESS_MAIN(TestManPages)

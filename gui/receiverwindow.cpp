@@ -14,6 +14,7 @@
 #include "gui/trayicon.h"
 #include "gui/widgetfactory.h"
 #include "gui/windowstate.h"
+#include "core/fleetregistry.h"
 
 #include <QAction>
 #include <QComboBox>
@@ -23,16 +24,20 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QFuture>
 #include <QMenuBar>
+#include <QPromise>
 #include <QProgressBar>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTableView>
+#include <QThreadPool>
 #include <QVBoxLayout>
 
 #include <algorithm>
+#include <memory>
 
 namespace isocket::gui {
 
@@ -70,8 +75,14 @@ ReceiverWindow::ReceiverWindow(ReceiverSetup setup, LogModel *log, QWidget *pare
         m_status = status;
         if (changed)
             updateState();
+        if (changed && status.run == ReceiverStatus::Run::Listening) {
+            // The registry is loaded and the root exists: what is known from before this run.
+            m_fleet->setFleet(m_service->fleet());
+            loadCompletedFromDisk(status.root);
+        }
         updateHealth();
     });
+    connect(s, &ReceiverService::fleetChanged, m_fleet, &FleetModel::setFleet);
 
     auto *quit = new QAction(QStringLiteral("&Quit"), this);
     quit->setShortcut(QKeySequence::Quit);
@@ -264,6 +275,27 @@ void ReceiverWindow::updateState()
                                  + QString::number(m_service->setup().port));
     setWindowTitle(QStringLiteral("isocket — receiver %1").arg(m_address->text()));
     updateStatus();
+}
+
+void ReceiverWindow::loadCompletedFromDisk(const QString &root)
+{
+    // A walk of the receive root and a read of each manifest: off the GUI thread, in the
+    // global pool; the rows come back to the model through a continuation on this window
+    // (dropped if the window is gone by then).
+    auto promise = std::make_shared<QPromise<QList<DatasetRow>>>();
+    QFuture<QList<DatasetRow>> future = promise->future();
+    promise->start();
+    QThreadPool::globalInstance()->start([promise, root] {
+        QList<DatasetRow> rows;
+        for (const CompletedDataset &d : completedDatasets(root))
+            rows.append(DatasetRow{QString(), d.source, d.dbtag, d.files, d.bytes, d.completed});
+        promise->addResult(rows);
+        promise->finish();
+    });
+    future.then(this, [this](const QList<DatasetRow> &rows) {
+        m_datasets->addFromDisk(rows);
+        Q_EMIT datasetsLoaded(int(rows.size()));
+    });
 }
 
 void ReceiverWindow::updateHealth()

@@ -54,6 +54,10 @@ public:
     QTabWidget *edTabs() const { return m_edTabs; }
     void flushModels();
 
+Q_SIGNALS:
+    // The datasets complete on disk at start were read (how many) and are in the model.
+    void datasetsLoaded(int count);
+
 protected:
     void closeEvent(QCloseEvent *event) override;
     void showEvent(QShowEvent *event) override;
@@ -63,6 +67,7 @@ private:
     void buildLayout(LogModel *log);
     void updateState();
     void updateHealth();
+    void loadCompletedFromDisk(const QString &root);
     void updateStatus();
     QList<QHeaderView *> headers() const;
 

@@ -18,6 +18,7 @@
 #include "gui/healthwidgets.h"
 #include "gui/logmodel.h"
 #include "gui/monitorview.h"
+#include "gui/monitorwindow.h"
 #include "gui/notices.h"
 #include "gui/receiverwindow.h"
 #include "gui/senderwindow.h"
@@ -91,6 +92,18 @@ ReceiverSetup receiverSetup(const QString &root, const QByteArray &secret, qint6
     r.address = QHostAddress(QHostAddress::LocalHost);
     r.port = 0;
     return r;
+}
+
+MonitorSetup monitorSetup(quint16 port, const QString &secretPath)
+{
+    Config c;
+    c.server = QStringLiteral("127.0.0.1");
+    c.port = port;
+    c.source = QStringLiteral("monitor-test");
+    c.secretFile = secretPath;
+    auto s = MonitorSetup::fromConfig(c);
+    Q_ASSERT(s.ok());
+    return s.value();
 }
 
 // A port nothing listens on: bound, read back, closed.
@@ -276,7 +289,10 @@ private slots:
     void receiverWindowShowsDiskAndFleet();
     void fleetModelPassesTheTester();
     void monitorViewShowsFleetAndLink();
+    void monitorWindowFollowsARealReceiver();
+    void monitorWindowWrongSecret();
     void datasetsFromDiskAreListed();
+    void receiverWindowListsDatasetsFromDisk();
     void startupWarnsNothing();
     void screenshots();
 
@@ -684,6 +700,66 @@ void TestGuiHealth::monitorViewShowsFleetAndLink()
     QVERIFY(view.detailText()->text().contains(QStringLiteral("No status report")));
 }
 
+void TestGuiHealth::monitorWindowFollowsARealReceiver()
+{
+    // A receiver, an ED sending to it, and a monitor window connected to the receiver: the
+    // monitor shows the ED in its fleet with its health, and the receiver's own health.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    const QString received = tmp.filePath(QStringLiteral("received"));
+    QVERIFY(QDir().mkpath(received));
+    QVERIFY(test::writeFile(data + QStringLiteral("/DC20240101000000/a.dat"), "payload"));
+    QVERIFY(test::writeFile(data + QStringLiteral("/DC20240101000000/finished.parse"), {}));
+    ReceiverWindow rw(receiverSetup(received, "secret"), m_log.get());
+    rw.show();
+    rw.start();
+    QTRY_COMPARE_WITH_TIMEOUT(rw.service()->status().run, ReceiverStatus::Run::Listening,
+                              timeout(5000));
+    const quint16 port = rw.service()->status().port;
+    SenderWindow sw(senderSetup(data, port, secretFile(tmp.path(), "secret"),
+                                QStringLiteral("ed-mon")),
+                    m_log.get());
+    sw.start();
+    // The receiver window's fleet has it, with the dataset it completed.
+    QTRY_VERIFY_WITH_TIMEOUT(rw.fleetModel()->entryOf(QStringLiteral("ed-mon")), timeout(15000));
+    QTRY_COMPARE_WITH_TIMEOUT(rw.datasetModel()->completedCount(), qint64(1), timeout(15000));
+
+    MonitorWindow mw(monitorSetup(port, secretFile(tmp.path(), "secret")), m_log.get());
+    mw.show();
+    mw.start();
+    MonitorView *view = mw.view();
+    QTRY_VERIFY_WITH_TIMEOUT(view->fleetModel()->entryOf(QStringLiteral("ed-mon")), timeout(15000));
+    QTRY_VERIFY_WITH_TIMEOUT(view->fleetModel()->entryOf(QStringLiteral("ed-mon"))->health,
+                             timeout(15000));
+    QTRY_VERIFY(view->notices()->notices().isEmpty()); // the link is ready
+    QVERIFY(view->headline()->headline().word != QStringLiteral("Waiting"));
+    view->flush();
+    QVERIFY(view->selectSource(QStringLiteral("ed-mon")));
+    QVERIFY2(view->detailTitle()->text().startsWith(QStringLiteral("ed-mon: ")),
+             qPrintable(view->detailTitle()->text()));
+}
+
+void TestGuiHealth::monitorWindowWrongSecret()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    ReceiverWindow rw(receiverSetup(tmp.filePath(QStringLiteral("received")), "secret"),
+                      m_log.get());
+    rw.start();
+    QTRY_COMPARE_WITH_TIMEOUT(rw.service()->status().run, ReceiverStatus::Run::Listening,
+                              timeout(5000));
+    const QString wrong = secretFile(tmp.path(), "not the secret");
+    MonitorWindow mw(monitorSetup(rw.service()->status().port, wrong), m_log.get());
+    mw.show();
+    mw.start();
+    QTRY_VERIFY_WITH_TIMEOUT(mw.view()->notices()->text(NoticeKind::MonitorLink)
+                                 .contains(QStringLiteral("wrong secret")),
+                             timeout(15000));
+    QVERIFY(mw.view()->notices()->text(NoticeKind::MonitorLink).contains(wrong));
+    QCOMPARE(mw.view()->fleetModel()->rowCount(), 0);
+}
+
 void TestGuiHealth::datasetsFromDiskAreListed()
 {
     DatasetModel model;
@@ -701,6 +777,47 @@ void TestGuiHealth::datasetsFromDiskAreListed()
     QCOMPARE(model.index(1, DatasetModel::Dbtag).data().toString(), QStringLiteral("DC2"));
     QCOMPARE(model.index(2, DatasetModel::Dbtag).data().toString(), QStringLiteral("DC1"));
     QCOMPARE(model.completedCount(), qint64(1));
+}
+
+void TestGuiHealth::receiverWindowListsDatasetsFromDisk()
+{
+    // A dataset completed by an earlier run is listed by a new receiver window, read from the
+    // manifests on disk (not only this run's completions).
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    const QString received = tmp.filePath(QStringLiteral("received"));
+    QVERIFY(QDir().mkpath(received));
+    QVERIFY(test::writeFile(data + QStringLiteral("/DC20240101000000/a.dat"), "payload"));
+    QVERIFY(test::writeFile(data + QStringLiteral("/DC20240101000000/finished.parse"), {}));
+    quint16 port = 0;
+    {
+        ReceiverWindow first(receiverSetup(received, "secret"), m_log.get());
+        first.start();
+        QTRY_COMPARE_WITH_TIMEOUT(first.service()->status().run, ReceiverStatus::Run::Listening,
+                                  timeout(5000));
+        port = first.service()->status().port;
+        SenderWindow sw(senderSetup(data, port, secretFile(tmp.path(), "secret")), m_log.get());
+        sw.start();
+        QTRY_COMPARE_WITH_TIMEOUT(first.datasetModel()->completedCount(), qint64(1),
+                                  timeout(15000));
+    }
+    ReceiverWindow second(receiverSetup(received, "secret"), m_log.get());
+    QSignalSpy loaded(&second, &ReceiverWindow::datasetsLoaded);
+    QVERIFY(loaded.isValid());
+    second.start();
+    QVERIFY(loaded.wait(timeout(10000)));
+    QCOMPARE(loaded.first().first().toInt(), 1);
+    second.flushModels();
+    DatasetModel *datasets = second.datasetModel();
+    QCOMPARE(datasets->rowCount(), 1);
+    QCOMPARE(datasets->index(0, DatasetModel::Dbtag).data().toString(),
+             QStringLiteral("DC20240101000000"));
+    QCOMPARE(datasets->index(0, DatasetModel::Source).data().toString(), QStringLiteral("ed-test"));
+    QCOMPARE(datasets->index(0, DatasetModel::Files).data().toInt(), 1);
+    QCOMPARE(datasets->completedCount(), qint64(0)); // none completed in this run
+    // And the fleet registry kept the ED across the restart.
+    QTRY_VERIFY(second.fleetModel()->entryOf(QStringLiteral("ed-test")));
 }
 
 void TestGuiHealth::startupWarnsNothing()
@@ -728,6 +845,14 @@ void TestGuiHealth::startupWarnsNothing()
     QCOMPARE(tx.exitCode, -1);
     QCOMPARE(tx.role, Startup::Role::Sender);
     QCOMPARE(tx.sender.sender.port, quint16(4000));
+    const Startup mon = resolveStartup({QStringLiteral("isocket-gui"), QStringLiteral("--role"),
+                                        QStringLiteral("monitor"), QStringLiteral("--config"), ini,
+                                        QStringLiteral("--to"), QStringLiteral("127.0.0.1:4001"),
+                                        QStringLiteral("--secret-file"), secret});
+    QCOMPARE(mon.exitCode, -1);
+    QCOMPARE(mon.role, Startup::Role::Monitor);
+    QCOMPARE(mon.monitor.link.port, quint16(4001));
+    QCOMPARE(mon.monitor.receiverAddress(), QStringLiteral("127.0.0.1:4001"));
 }
 
 void TestGuiHealth::screenshots()

@@ -69,7 +69,7 @@ QString FleetModel::reasonOf(const FleetEntry &entry, const QDateTime &now)
         return entry.lastSeen.isValid()
                    ? QStringLiteral("Not seen for %1").arg(age(entry.lastSeen.secsTo(now)))
                    : QStringLiteral("Never seen");
-    if (!entry.health)
+    if (!entry.health || !entry.health->at.isValid()) // none, or one without a verdict in it
         return QStringLiteral("No status report yet");
     return entry.health->reason;
 }

@@ -286,6 +286,8 @@ private slots:
     void senderWindowReceiverDown();
     void senderWindowWrongSecretThenRetry();
     void senderWindowPauseAndResume();
+    void senderAndReceiverDiskFull();
+    void senderWindowRootMissing();
     void receiverWindowShowsDiskAndFleet();
     void fleetModelPassesTheTester();
     void monitorViewShowsFleetAndLink();
@@ -535,6 +537,9 @@ void TestGuiHealth::senderWindowPauseAndResume()
     sw.start();
     QTRY_VERIFY_WITH_TIMEOUT(sw.connectionPanel()->badge() == Badge::Connected, timeout(10000));
     QVERIFY(!sw.notices()->has(NoticeKind::Paused));
+    QTRY_COMPARE_WITH_TIMEOUT(sw.headline()->text(), QStringLiteral("OK: Up to date"),
+                              timeout(10000));
+    QVERIFY(sw.notices()->notices().isEmpty());
 
     sw.pauseAction()->trigger();
     QTRY_VERIFY_WITH_TIMEOUT(sw.notices()->has(NoticeKind::Paused), timeout(5000));
@@ -545,6 +550,60 @@ void TestGuiHealth::senderWindowPauseAndResume()
     QTRY_VERIFY_WITH_TIMEOUT(!sw.agent()->status().paused, timeout(5000));
     QTRY_VERIFY(!sw.notices()->has(NoticeKind::Paused));
     QTRY_VERIFY(!sw.pauseAction()->isChecked());
+    QTRY_COMPARE(sw.headline()->text(), QStringLiteral("OK: Up to date"));
+}
+
+void TestGuiHealth::senderAndReceiverDiskFull()
+{
+    // A receiver whose reserve is more than its disk has: it refuses every file, as with a full
+    // disk. Both windows say so, the ED's with what to do.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    const QString received = tmp.filePath(QStringLiteral("received"));
+    QVERIFY(QDir().mkpath(received));
+    QVERIFY(test::writeFile(data + QStringLiteral("/DC20240101000000/a.dat"), "payload"));
+    QVERIFY(test::writeFile(data + QStringLiteral("/DC20240101000000/finished.parse"), {}));
+    ReceiverWindow rw(receiverSetup(received, "secret", qint64(1) << 60), m_log.get());
+    rw.show();
+    rw.start();
+    QTRY_COMPARE_WITH_TIMEOUT(rw.service()->status().run, ReceiverStatus::Run::Listening,
+                              timeout(5000));
+    SenderWindow sw(senderSetup(data, rw.service()->status().port, secretFile(tmp.path(), "secret")),
+                    m_log.get());
+    sw.show();
+    sw.start();
+    QTRY_VERIFY_WITH_TIMEOUT(sw.notices()->has(NoticeKind::ReceiverRefusing), timeout(15000));
+    QVERIFY2(sw.notices()->text(NoticeKind::ReceiverRefusing).contains(QStringLiteral("Free space on DRMS")),
+             qPrintable(sw.notices()->text(NoticeKind::ReceiverRefusing)));
+    QCOMPARE(sw.headline()->headline().word, QStringLiteral("Failing"));
+    QTRY_VERIFY_WITH_TIMEOUT(rw.notices()->has(NoticeKind::DiskFull), timeout(15000));
+    QCOMPARE(rw.headline()->headline().word, QStringLiteral("Failing"));
+}
+
+void TestGuiHealth::senderWindowRootMissing()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    const QString received = tmp.filePath(QStringLiteral("received"));
+    QVERIFY(QDir().mkpath(received));
+    QVERIFY(QDir().mkpath(data));
+    ReceiverWindow rw(receiverSetup(received, "secret"), m_log.get());
+    rw.start();
+    QTRY_COMPARE_WITH_TIMEOUT(rw.service()->status().run, ReceiverStatus::Run::Listening,
+                              timeout(5000));
+    SenderWindow sw(senderSetup(data, rw.service()->status().port, secretFile(tmp.path(), "secret")),
+                    m_log.get());
+    sw.show();
+    sw.start();
+    QTRY_COMPARE_WITH_TIMEOUT(sw.headline()->headline().text, QStringLiteral("Up to date"),
+                              timeout(10000));
+    QVERIFY(QDir(data).removeRecursively());
+    QTRY_VERIFY_WITH_TIMEOUT(sw.notices()->has(NoticeKind::RootMissing), timeout(10000));
+    QVERIFY(sw.notices()->button(NoticeKind::RootMissing));
+    QVERIFY(QDir().mkpath(data));
+    QTRY_VERIFY_WITH_TIMEOUT(!sw.notices()->has(NoticeKind::RootMissing), timeout(10000));
 }
 
 void TestGuiHealth::receiverWindowShowsDiskAndFleet()

@@ -797,6 +797,7 @@ void TestGuiHealth::monitorWindowFollowsARealReceiver()
     QVERIFY(view->selectSource(QStringLiteral("ed-mon")));
     QVERIFY2(view->detailTitle()->text().startsWith(QStringLiteral("ed-mon: ")),
              qPrintable(view->detailTitle()->text()));
+    QTRY_VERIFY(view->dbtagStates()->rowCount() >= 1); // from the ED's own report
 }
 
 void TestGuiHealth::monitorWindowWrongSecret()

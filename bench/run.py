@@ -37,6 +37,7 @@ import random
 import shutil
 import signal
 import socket
+import urllib.request
 import statistics
 import subprocess
 import sys
@@ -281,6 +282,21 @@ def run_timed(cmd, logpath, env=None):
         t = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
     return t, p.returncode, hwm
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape(port):
+    """GET /metrics (must answer 200 with isocket's metrics)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        body = r.read().decode()
+    if r.status != 200 or "isocket_" not in body:
+        raise RuntimeError(f"/metrics on port {port} answered {r.status}")
+    return body
 
 
 class Receiver:
@@ -725,23 +741,37 @@ class Bench:
                           note="utime+stime of sender + receiver (isocket) or lsyncd (+ rsync daemon)")
         src = os.path.join(self.tmp, "src-idle")
         rx_root = os.path.join(self.tmp, "rx-idle")
+        # This build also with Prometheus metrics on both sides (issue 16: status traffic and
+        # bookkeeping cost nothing measurable), scraped once at the start and once at the end.
+        variants = [(label, isocket, False) for label, isocket in self.builds()]
+        variants.insert(1, ("isocket, metrics on", self.isocket, True))
         for r in range(self.a.runs):
-            for label, isocket in self.builds():
+            for label, isocket, metrics in variants:
                 discard(src)
                 discard(rx_root)
                 make_dbtag(src, "DC000001", 5, 4096, 3, finished=False)
-                rx = Receiver(isocket, rx_root, self.lg("idle-receive"))
+                rx_port, tx_port = (free_port(), free_port()) if metrics else (0, 0)
+                rx = Receiver(isocket, rx_root, self.lg("idle-receive"),
+                              ["--metrics", f"127.0.0.1:{rx_port}"] if metrics else ())
                 with open(self.lg("idle-send"), "ab") as lf:
                     snd = subprocess.Popen([isocket, "send", "--root", src, "--to",
-                                            f"127.0.0.1:{rx.port}", "--source", "ed"],
+                                            f"127.0.0.1:{rx.port}", "--source", "ed",
+                                            *(["--metrics", f"127.0.0.1:{tx_port}"]
+                                              if metrics else [])],
                                            stdout=lf, stderr=lf)
                 deadline = time.time() + 20
                 last = os.path.join(rx_root, "ed", "DC000001", "data-000005.dat")
                 while not os.path.exists(last) and time.time() < deadline:
                     time.sleep(0.05)
                 time.sleep(1.0)
+                if metrics:
+                    scrape(rx_port)
+                    scrape(tx_port)
                 c0 = cpu_seconds(snd.pid) + cpu_seconds(rx.p.pid)
                 time.sleep(secs)
+                if metrics:
+                    scrape(rx_port)
+                    scrape(tx_port)
                 c1 = cpu_seconds(snd.pid) + cpu_seconds(rx.p.pid)
                 snd.send_signal(signal.SIGTERM)
                 snd.wait()

@@ -50,6 +50,8 @@ Sender::Sender(EdEngine *engine, SenderOptions options, QObject *parent)
     qRegisterMetaType<QList<FileReport>>();
     qRegisterMetaType<QList<proto::ManifestEntry>>();
     m_options.jobs = qBound(1, m_options.jobs, 32);
+    m_pool = std::make_shared<ReceiverPool>(m_options.receiverList(), m_options.retryIntervalMs,
+                                            m_options.retryMaxMs);
     connect(m_engine, &EdEngine::filesAvailable, this, qOverload<>(&Sender::feed));
     connect(m_engine, &EdEngine::dbtagReadyToClose, this,
             [this](const QString &dbtag, const QList<proto::ManifestEntry> &files) {
@@ -77,8 +79,9 @@ void Sender::start()
         link->thread = std::make_unique<EventLoopThread>(QStringLiteral("isocket-link-%1").arg(i));
         link->thread->start();
         EventLoopThread *thread = link->thread.get();
-        thread->post([link, options, this, thread] {
-            auto *conn = new SenderConnection(link->index, options, thread->host());
+        thread->post([link, options, this, thread, pool = m_pool] {
+            auto *conn = new SenderConnection(link->index, options, thread->host(), pool);
+            connect(conn, &SenderConnection::receiverChanged, this, &Sender::linkReceiverChanged);
             // Signals come back queued into the Sender's thread; `this` outlives the thread.
             connect(conn, &SenderConnection::stateChanged, this,
                     [this](int index, LinkState state, const QString &detail, int retryIn) {
@@ -144,6 +147,7 @@ void Sender::stop()
 void Sender::retryNow()
 {
     m_fatalLinks = 0;
+    m_pool->reset();
     for (auto &link : m_links)
         link->post([c = link.get()] {
             if (c->conn)

@@ -420,6 +420,8 @@ void TestConfig::monitorSecretFile()
     }
     QVERIFY(c.set(QStringLiteral("receive.monitor_secret_file"), dir.filePath(QStringLiteral("none")), QStringLiteral("--monitor-secret-file")).ok());
     QVERIFY(!ReceiverSetup::fromConfig(c).ok());
+}
+
 // send.server: one host with send.port as before, or a list of receivers, each with its port or
 // send.port; the order is kept (link i starts at receiver i mod N).
 void TestConfig::receiverLists()

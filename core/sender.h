@@ -41,8 +41,9 @@ public:
     bool isPaused() const { return m_paused; }
     const SenderOptions &options() const { return m_options; }
     int inFlight() const;
-    // The ED's health as compact JSON (STATUS, protocol version 4): sent now on one ready link,
-    // and again on a link that becomes ready while no other is (a reconnect). Identical JSON is
+    // The ED's health as compact JSON (STATUS, protocol version 4): sent now on one ready link
+    // per receiver, and again on a link that becomes ready while no other is ready on its
+    // receiver (a reconnect, a move to another receiver). Identical JSON is
     // not sent again. The caller limits how often (EdAgent: on change, at most every 2 s).
     void setStatusReport(const QByteArray &json);
     // Each receiver, whether it is down and why (any thread).

@@ -498,6 +498,11 @@ void EdAgent::onLinkState(LinkState state, const QString &detail)
         m_health.downCause = detail;
     else if (state == LinkState::Stopped)
         m_health.downCause = QStringLiteral("stopped");
+    // Several receivers (send.server as a list): name each one that is down, and why.
+    if (state != LinkState::Stopped && m_setup.sender.receivers.size() > 1
+        && !m_status.receiversDown.isEmpty())
+        m_health.downCause = QStringLiteral("receivers down: ")
+                             + m_status.receiversDown.join(QStringLiteral("; "));
     if (state == LinkState::Refused) {
         const ErrorCode code = trailingCode(detail);
         if (code != ErrorCode::Ok) {

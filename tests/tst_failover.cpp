@@ -229,6 +229,13 @@ void TestFailover::receiverWithAnotherSecretIsLeftAndNamed()
     QVERIFY2(down.startsWith(address(portA) + QStringLiteral(" (")), qPrintable(down));
     QVERIFY2(down.contains(QStringLiteral("shared secret")), qPrintable(down));
     QVERIFY(last.fatal.isEmpty());
+
+    // B goes too: the health's connection reason names both, A with its refusal.
+    b.reset();
+    QTRY_VERIFY_WITH_TIMEOUT(!last.health.connected && last.receiversDown.size() == 2, timeout);
+    QVERIFY2(last.health.downCause.startsWith(QStringLiteral("receivers down: ") + address(portA)),
+             qPrintable(last.health.downCause));
+    QVERIFY2(last.health.downCause.contains(address(portB)), qPrintable(last.health.downCause));
 }
 
 QTEST_GUILESS_MAIN(TestFailover)

@@ -44,9 +44,9 @@ struct FileUpdate
 struct LinkStatus
 {
     LinkState state = LinkState::Disconnected;
-    QString receiver;  // the receiver it is on, or tries ("host:port"); empty before the first
     QString detail;    // why (the error of a refusal or of the last attempt)
     QDateTime retryAt; // Retrying: when the next attempt is made (UTC)
+    QString receiver;  // the receiver it is on, or tries ("host:port"); empty before the first
 };
 
 // The ED side at a glance: a snapshot, complete in itself (a face that connects late reads

@@ -92,7 +92,10 @@ struct SendCommandLine : CommandLine
                QStringLiteral("status")})
     {
         parser().addOption({QStringLiteral("to"),
-                            QStringLiteral("receiver address, shorthand for --server and --port"),
+                            QStringLiteral("receiver address, shorthand for --server and --port; "
+                                           "several receivers: a list (\"a:1, b:2\") or --to "
+                                           "again; the connections spread over them and move "
+                                           "to another when one is down"),
                             QStringLiteral("HOST:PORT")});
         parser().addOption({QStringLiteral("once"),
                             QStringLiteral("send everything unsent now (the live dbtag too), then "
@@ -228,7 +231,7 @@ int runSend(const QStringList &args)
         return ExitFailure;
     }
     qCInfo(lcCli).noquote() << "sending" << started.root << "to"
-                            << config.server + QLatin1Char(':') + QString::number(config.port)
+                            << receiverListText(config.receivers())
                             << "as" << started.source << (once ? "(once)" : "");
     // The daemon answers `isocket status` and, when asked, serves /metrics; one pass does not.
     StatusFaces faces;

@@ -97,13 +97,23 @@ Result<void> CommandLine::applyTo()
     const QString to = QStringLiteral("to");
     if (!m_parser.optionNames().contains(to)) // not given, or not an option of this command
         return {};
-    auto hp = parseHostPort(m_parser.value(to), QStringLiteral("--to"));
-    if (!hp)
-        return Error{ErrorCode::UsageError, hp.error().message};
-    if (hp.value().second == 0)
-        return Error{ErrorCode::UsageError, QStringLiteral("--to: port 0 is not a receiver port")};
-    m_config.server = hp.value().first;
-    m_config.port = hp.value().second;
+    if (!m_parser.isSet(to))
+        return {};
+    // Given several times, or as a list: every receiver, each with its port.
+    QList<ReceiverAddress> receivers;
+    for (const QString &value : m_parser.values(to)) {
+        auto list = parseReceiverList(value, 0);
+        if (!list)
+            return Error{ErrorCode::UsageError, QStringLiteral("--to: ") + list.error().message};
+        for (const ReceiverAddress &a : list.value()) {
+            if (receivers.contains(a))
+                return Error{ErrorCode::UsageError,
+                             QStringLiteral("--to: '%1' is given twice").arg(a.toString())};
+            receivers.append(a);
+        }
+    }
+    m_config.server = receiverListText(receivers);
+    m_config.port = receivers.first().port;
     return {};
 }
 

@@ -40,8 +40,9 @@ public:
     Config &config() { return m_config; }
     bool isSet(const QString &option) const { return m_parser.isSet(option); }
 
-    // `--to HOST:PORT` (when the command has that option) over send.server and send.port.
-    // An error names the option; port 0 is refused.
+    // `--to HOST:PORT` (when the command has that option) over send.server and send.port;
+    // several receivers as a list ("a:1, b:2") or by giving --to again. An error names the
+    // option and the entry; port 0 is refused.
     Result<void> applyTo();
 
 private:

@@ -173,8 +173,9 @@ const QList<Config::KeyInfo> &Config::keys()
         {QStringLiteral("general.transport"), QStringLiteral("transport"),
          QStringLiteral("auto|tls|plain"),
          QStringLiteral("TLS or plain TCP (auto: TLS when cert and key are set)"), QString()},
-        {QStringLiteral("send.server"), QStringLiteral("server"), QStringLiteral("HOST"),
-         QStringLiteral("receiver host"), QStringLiteral("lsocket.conf server")},
+        {QStringLiteral("send.server"), QStringLiteral("server"), QStringLiteral("HOST[:PORT],..."),
+         QStringLiteral("receiver host, or a list of receivers to spread over and fail over to"),
+         QStringLiteral("lsocket.conf server")},
         {QStringLiteral("send.port"), QStringLiteral("port"), QStringLiteral("PORT"),
          QStringLiteral("receiver port"), QStringLiteral("lsocket.conf port")},
         {QStringLiteral("send.source"), QStringLiteral("source"), QStringLiteral("NAME"),
@@ -235,6 +236,12 @@ const QList<Config::KeyInfo> &Config::keys()
 QString Config::defaultPath()
 {
     return QStringLiteral("/etc/isocket/isocket.ini");
+}
+
+QList<ReceiverAddress> Config::receivers() const
+{
+    auto list = parseReceiverList(server, port);
+    return list ? list.value() : QList<ReceiverAddress>{{server, port}};
 }
 
 QString Config::effectiveSource() const
@@ -338,8 +345,13 @@ Result<void> Config::apply(const QString &key, const QString &rawValue, const QS
         return nonEmpty(peersFile);
     if (key == QLatin1String("receive.monitor_secret_file"))
         return nonEmpty(monitorSecretFile);
-    if (key == QLatin1String("send.server"))
-        return nonEmpty(server);
+    if (key == QLatin1String("send.server")) {
+        // One host (with send.port), or a list of receivers: "a:4000, b, [::1]:4001".
+        if (auto r = parseReceiverList(value, 1); !r)
+            return fail(r.error().message);
+        server = value.trimmed();
+        return {};
+    }
     if (key == QLatin1String("send.port")) {
         auto r = parsePort(value);
         if (!r || r.value() == 0)

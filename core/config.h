@@ -6,6 +6,7 @@
 // and the file and line, never a silent default. A plain value type, any thread.
 
 #include "core/error.h"
+#include "core/receiverpool.h"
 
 #include <QHash>
 #include <QList>
@@ -65,6 +66,8 @@ struct Config
 
     // The effective source name: `source`, or the host name when empty.
     QString effectiveSource() const;
+    // send.server as a list, send.port where an entry names no port.
+    QList<ReceiverAddress> receivers() const;
 
     // Loads `path` over the current values. Errors name file, line and key: a bad value, an
     // unknown key (an original's key names the key that replaces it, or why it is gone), a key

@@ -41,8 +41,11 @@ Result<EdAgentSetup> EdAgentSetup::fromConfig(const Config &config, Run run)
     s.engine.retryIntervalMs = config.retryIntervalMs;
     s.engine.retryMaxMs = config.retryMaxMs;
     s.engine.maxAttempts = run.once ? 5 : 0; // one pass must end
-    s.sender.host = config.server;
-    s.sender.port = config.port;
+    const QList<ReceiverAddress> receivers = config.receivers();
+    s.sender.host = receivers.first().host;
+    s.sender.port = receivers.first().port;
+    if (receivers.size() > 1)
+        s.sender.receivers = receivers;
     s.sender.source = source;
     s.sender.secret = secret ? secret.value() : QByteArray();
     s.sender.secretFile = config.secretFile; // read again before each connection attempt
@@ -59,9 +62,7 @@ Result<EdAgentSetup> EdAgentSetup::fromConfig(const Config &config, Run run)
 
 QString EdAgentSetup::receiverAddress() const
 {
-    const QString &host = sender.host;
-    return (host.contains(QLatin1Char(':')) ? QLatin1Char('[') + host + QLatin1Char(']') : host)
-           + QLatin1Char(':') + QString::number(sender.port);
+    return receiverListText(sender.receiverList());
 }
 
 EdAgent::EdAgent(EdAgentSetup setup, Threading threading, QObject *parent)
@@ -270,9 +271,19 @@ void EdAgent::doStart()
                                 : QDateTime();
                 if (state == LinkState::Ready)
                     m_status.fatal.clear(); // the operator fixed it and retried
+                m_status.receiversDown = m_sender ? m_sender->receiversDownList() : QStringList();
                 onLinkState(state, detail);
                 touch();
             });
+    connect(s, &Sender::linkReceiverChanged, c, [this](int link, const QString &receiver) {
+        std::lock_guard lock(m_statusMutex);
+        if (link < 0 || link > 64)
+            return;
+        while (m_status.links.size() <= link)
+            m_status.links.append(LinkStatus());
+        m_status.links[link].receiver = receiver;
+        touch();
+    });
     connect(s, &Sender::permanentError, c, [this](const Error &error) {
         std::lock_guard lock(m_statusMutex);
         m_status.fatal = error.toString();
@@ -487,6 +498,11 @@ void EdAgent::onLinkState(LinkState state, const QString &detail)
         m_health.downCause = detail;
     else if (state == LinkState::Stopped)
         m_health.downCause = QStringLiteral("stopped");
+    // Several receivers (send.server as a list): name each one that is down, and why.
+    if (state != LinkState::Stopped && m_setup.sender.receivers.size() > 1
+        && !m_status.receiversDown.isEmpty())
+        m_health.downCause = QStringLiteral("receivers down: ")
+                             + m_status.receiversDown.join(QStringLiteral("; "));
     if (state == LinkState::Refused) {
         const ErrorCode code = trailingCode(detail);
         if (code != ErrorCode::Ok) {

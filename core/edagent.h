@@ -77,7 +77,7 @@ struct EdAgentSetup
         return fromConfig(config, Run{});
     }
 
-    // "host:port", "[v6]:port".
+    // "host:port", "[v6]:port"; several receivers: "a:1, b:2".
     QString receiverAddress() const;
 };
 

@@ -46,6 +46,7 @@ struct LinkStatus
     LinkState state = LinkState::Disconnected;
     QString detail;    // why (the error of a refusal or of the last attempt)
     QDateTime retryAt; // Retrying: when the next attempt is made (UTC)
+    QString receiver;  // the receiver it is on, or tries ("host:port"); empty before the first
 };
 
 // The ED side at a glance: a snapshot, complete in itself (a face that connects late reads
@@ -55,7 +56,7 @@ struct EdStatus
     enum class Run : quint8 { Stopped, Starting, Running, Failed };
     Run run = Run::Stopped;
     QString root;        // the data root, resolved once running
-    QString receiver;    // "host:port" ("[v6]:port")
+    QString receiver;    // "host:port" ("[v6]:port"); several receivers: "a:1, b:2"
     QString source;      // the name the receiver files our dbtags under
     bool paused = false; // no new file is handed to a connection
     bool idle = false;   // nothing queued, in flight, waiting or closing
@@ -63,6 +64,9 @@ struct EdStatus
     int failed = 0;          // files failed for good, and dbtags that could not be finished
     int dbtagsFinished = 0;  // since start
     QList<LinkStatus> links; // one per connection (send.jobs)
+    // The receivers that failed and have not been reached since: "host:port (why)", in the
+    // order of the list (send.server); empty when all are up.
+    QStringList receiversDown;
     QStringList heldOpen;    // when idle: files not sent because a writer holds them open
     QString error;           // Failed: why it could not start
     // Every link gave up (wrong secret, version, or one pass out of attempts): an operator must

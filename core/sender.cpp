@@ -20,6 +20,7 @@ struct Sender::Link
     SenderConnection *conn = nullptr;
     bool stopAsked = false; // stop() came before `conn` was published: it shuts down at once
     LinkState state = LinkState::Disconnected;
+    QString receiver; // "host:port" it is on or tries
     int assigned = 0; // tickets handed to it and not yet reported back
     bool closeBusy = false;
 
@@ -50,6 +51,8 @@ Sender::Sender(EdEngine *engine, SenderOptions options, QObject *parent)
     qRegisterMetaType<QList<FileReport>>();
     qRegisterMetaType<QList<proto::ManifestEntry>>();
     m_options.jobs = qBound(1, m_options.jobs, 32);
+    m_pool = std::make_shared<ReceiverPool>(m_options.receiverList(), m_options.retryIntervalMs,
+                                            m_options.retryMaxMs);
     connect(m_engine, &EdEngine::filesAvailable, this, qOverload<>(&Sender::feed));
     connect(m_engine, &EdEngine::dbtagReadyToClose, this,
             [this](const QString &dbtag, const QList<proto::ManifestEntry> &files) {
@@ -77,17 +80,25 @@ void Sender::start()
         link->thread = std::make_unique<EventLoopThread>(QStringLiteral("isocket-link-%1").arg(i));
         link->thread->start();
         EventLoopThread *thread = link->thread.get();
-        thread->post([link, options, this, thread] {
-            auto *conn = new SenderConnection(link->index, options, thread->host());
+        thread->post([link, options, this, thread, pool = m_pool] {
+            auto *conn = new SenderConnection(link->index, options, thread->host(), pool);
+            connect(conn, &SenderConnection::receiverChanged, this,
+                    [this](int index, const QString &receiver) {
+                        m_links[index]->receiver = receiver;
+                        Q_EMIT linkReceiverChanged(index, receiver);
+                    });
             // Signals come back queued into the Sender's thread; `this` outlives the thread.
             connect(conn, &SenderConnection::stateChanged, this,
                     [this](int index, LinkState state, const QString &detail, int retryIn) {
                         m_links[index]->state = state;
                         Q_EMIT linkStateChanged(index, state, detail, retryIn);
                         if (state == LinkState::Ready) {
+                            // Alone on its receiver (several receivers: each hears it).
+                            const QString &receiver = m_links[index]->receiver;
                             const bool alone = std::none_of(
-                                m_links.cbegin(), m_links.cend(), [index](const auto &l) {
-                                    return l->index != index && l->state == LinkState::Ready;
+                                m_links.cbegin(), m_links.cend(), [&](const auto &l) {
+                                    return l->index != index && l->state == LinkState::Ready
+                                           && l->receiver == receiver;
                                 });
                             if (alone) // the receiver hears our health again after a reconnect
                                 sendStatus(*m_links[index]);
@@ -144,6 +155,7 @@ void Sender::stop()
 void Sender::retryNow()
 {
     m_fatalLinks = 0;
+    m_pool->reset();
     for (auto &link : m_links)
         link->post([c = link.get()] {
             if (c->conn)
@@ -163,10 +175,12 @@ void Sender::setStatusReport(const QByteArray &json)
     if (json == m_statusReport)
         return;
     m_statusReport = json;
+    // One ready link per receiver: with several, each of them knows our health.
+    QStringList told;
     for (auto &link : m_links) {
-        if (link->state == LinkState::Ready) {
+        if (link->state == LinkState::Ready && !told.contains(link->receiver)) {
+            told << link->receiver;
             sendStatus(*link);
-            return;
         }
     }
 }

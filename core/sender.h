@@ -8,6 +8,11 @@
 // traffic between them is queued calls and queued signals. The destructor stops the connections
 // and waits for their threads, so no ticket is left in a thread that outlives us (tickets in
 // flight return to the engine unmarked).
+//
+// Several receivers (SenderOptions::receivers): link i starts at receiver i mod N, and the links
+// share one ReceiverPool, which tells which receivers back off after a failure; a link moves to
+// another receiver when its own fails and returns to it once that one's backoff has expired and
+// nothing is in flight on the link (core/receiverpool.h, SenderConnection).
 
 #include "core/edengine.h"
 #include "core/eventloopthread.h"
@@ -36,13 +41,19 @@ public:
     bool isPaused() const { return m_paused; }
     const SenderOptions &options() const { return m_options; }
     int inFlight() const;
-    // The ED's health as compact JSON (STATUS, protocol version 4): sent now on one ready link,
-    // and again on a link that becomes ready while no other is (a reconnect). Identical JSON is
+    // The ED's health as compact JSON (STATUS, protocol version 4): sent now on one ready link
+    // per receiver, and again on a link that becomes ready while no other is ready on its
+    // receiver (a reconnect, a move to another receiver). Identical JSON is
     // not sent again. The caller limits how often (EdAgent: on change, at most every 2 s).
     void setStatusReport(const QByteArray &json);
+    // Each receiver, whether it is down and why (any thread).
+    QList<ReceiverPool::State> receivers() const { return m_pool->states(); }
+    QStringList receiversDownList() const { return m_pool->downList(); }
 
 Q_SIGNALS:
     void linkStateChanged(int link, isocket::LinkState state, const QString &detail, int retryInMs);
+    // The receiver ("host:port") link `link` connects to now; before its Connecting state.
+    void linkReceiverChanged(int link, const QString &receiver);
     // What a connection reported in one batch (Started, Progress, Delivered, Failed), in order,
     // just before the engine is told (which then marks a Delivered file, or queues it again).
     void filesReported(const QList<isocket::FileUpdate> &updates);
@@ -62,6 +73,7 @@ private:
 
     EdEngine *m_engine;
     SenderOptions m_options;
+    std::shared_ptr<ReceiverPool> m_pool;
     std::vector<std::shared_ptr<Link>> m_links;
     struct PendingClose
     {

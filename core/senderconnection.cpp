@@ -49,9 +49,18 @@ QString linkStateName(LinkState state)
     return QString();
 }
 
-SenderConnection::SenderConnection(int index, const SenderOptions &options, QObject *parent)
-    : QObject(parent), m_index(index), m_options(options)
+SenderConnection::SenderConnection(int index, const SenderOptions &options, QObject *parent,
+                                   std::shared_ptr<ReceiverPool> pool)
+    : QObject(parent), m_index(index), m_options(options), m_pool(std::move(pool))
 {
+    if (!m_pool)
+        m_pool = std::make_shared<ReceiverPool>(m_options.receiverList(),
+                                                m_options.retryIntervalMs, m_options.retryMaxMs);
+    m_homeTimer.setSingleShot(true);
+    connect(&m_homeTimer, &QTimer::timeout, this, [this] {
+        m_wantHome = true;
+        maybeGoHome();
+    });
     // Up to a window of files per connection between END and STORED, twice over for safety.
     const long fileLimit = openFileLimit();
     m_keepFiles = fileLimit < 0 || 2L * m_options.window * m_options.jobs + 256 <= fileLimit;
@@ -151,6 +160,23 @@ void SenderConnection::connectNow()
         }
         m_options.secret = secret.value();
     }
+    m_homeTimer.stop();
+    m_wantHome = false;
+    const ReceiverPool::Choice choice = m_pool->choose(m_index);
+    if (choice.delayMs > 0) {
+        // Every receiver is backing off (another link saw them fail): wait for the first free.
+        dropSocket();
+        m_receiver = -1;
+        setState(LinkState::Retrying, m_pool->downList().join(QStringLiteral("; ")),
+                 choice.delayMs);
+        m_reconnectTimer.start(choice.delayMs);
+        return;
+    }
+    m_receiver = choice.receiver;
+    const ReceiverAddress address = m_pool->address(m_receiver);
+    m_options.host = address.host; // every message of this connection names it
+    m_options.port = address.port;
+    Q_EMIT receiverChanged(m_index, address.toString());
     dropSocket();
     if (m_options.tls) {
         auto *tls = new QSslSocket(this);
@@ -270,20 +296,51 @@ void SenderConnection::lose(const Error &error)
         Q_EMIT dbtagClosed(m_index, dbtag, error);
     m_closesSent.clear();
 
+    m_homeTimer.stop();
+    m_wantHome = false;
     if (m_stopping)
         return;
+    // The receiver failed us (refused, timed out, failed authentication or the protocol): it
+    // backs off, for every link, and this one moves to another receiver if there is one.
+    const int failedReceiver = std::exchange(m_receiver, -1);
+    const bool blamed = failedReceiver >= 0;
+    const bool news = blamed && m_pool->failed(failedReceiver, error.toString());
+    const int receivers = m_pool->size();
     // A daemon in the field keeps trying what either side's operator may fix (a secret, a
     // version): it says so loudly and retries with backoff, reading the secret file again.
     const bool fixable = error.code == ErrorCode::AuthFailed ||
                          error.code == ErrorCode::BadVersion || error.code == ErrorCode::ConfigError;
-    const bool retries = isTransient(error.code) || (fixable && m_options.maxConnectAttempts == 0);
+    const bool retries = isTransient(error.code) || (fixable && m_options.maxConnectAttempts == 0)
+                         || (blamed && receivers > 1);
     if (retries)
         ++m_failedAttempts;
+    // With several receivers, each gets its share of the attempts.
     const bool givingUp = !retries
                           || (m_options.maxConnectAttempts > 0
-                              && m_failedAttempts >= m_options.maxConnectAttempts);
+                              && m_failedAttempts >= m_options.maxConnectAttempts * receivers);
+    const auto nextDelay = [&] {
+        return blamed ? m_pool->choose(m_index).delayMs
+                      : backoffDelayMs(m_failedAttempts, m_options.retryIntervalMs,
+                                       m_options.retryMaxMs);
+    };
+    if (!givingUp && blamed && receivers > 1) {
+        const int delay = nextDelay();
+        const QString next = delay == 0 ? QStringLiteral("; trying another receiver")
+                                        : QStringLiteral("; every receiver is down, retrying in "
+                                                         "%1 ms")
+                                              .arg(delay);
+        // What an operator must fix (a secret, a version) is said loudly, once per reason.
+        if (!isTransient(error.code) && news)
+            qCCritical(lcSend).noquote() << error.toString() << next;
+        else
+            qCWarning(lcSend).noquote() << error.toString() << next;
+        setState(isTransient(error.code) ? LinkState::Retrying : LinkState::Refused,
+                 error.toString(), delay);
+        m_reconnectTimer.start(delay);
+        return;
+    }
     if (!givingUp && !isTransient(error.code)) {
-        const int delay = backoffDelayMs(m_failedAttempts, m_options.retryIntervalMs, m_options.retryMaxMs);
+        const int delay = nextDelay();
         if (error.toString() != m_lastRefusal)
             qCCritical(lcSend).noquote() << error.toString() << "; retrying every"
                                          << m_options.retryMaxMs / 1000 << "s at most";
@@ -307,7 +364,7 @@ void SenderConnection::lose(const Error &error)
         Q_EMIT fatal(m_index, error);
         return;
     }
-    const int delay = backoffDelayMs(m_failedAttempts, m_options.retryIntervalMs, m_options.retryMaxMs);
+    const int delay = nextDelay();
     qCWarning(lcSend).noquote() << error.toString() << "; reconnecting in" << delay << "ms";
     setState(LinkState::Retrying, error.toString(), delay);
     m_reconnectTimer.start(delay);
@@ -336,6 +393,7 @@ void SenderConnection::retryNow()
     if (m_state == LinkState::Retrying || m_state == LinkState::Refused) {
         m_reconnectTimer.stop();
         m_failedAttempts = 0;
+        m_pool->reset();
         connectNow();
     }
 }
@@ -344,6 +402,7 @@ void SenderConnection::shutdown()
 {
     m_stopping = true;
     m_reconnectTimer.stop();
+    m_homeTimer.stop();
     lose(Error{ErrorCode::PeerClosed, QStringLiteral("stopped")});
     for (const Close &c : m_closesWaiting)
         Q_EMIT dbtagClosed(m_index, c.dbtag, Error{ErrorCode::PeerClosed, QStringLiteral("stopped")});
@@ -449,6 +508,7 @@ void SenderConnection::handleWelcome(const proto::Welcome &w)
     m_maxInFlight = qMax<quint32>(1, qMin<quint32>(w.maxInFlight, proto::MaxInFlight));
     m_failedAttempts = 0;
     m_lastRefusal.clear();
+    m_pool->succeeded(m_receiver);
     m_reader.setMaxFrame(proto::MaxDataFrame);
     qCInfo(lcSend).noquote() << "connected to" << m_options.host << m_options.port << "as"
                              << m_options.source;
@@ -458,6 +518,7 @@ void SenderConnection::handleWelcome(const proto::Welcome &w)
         m_closesWaiting.pop_front();
         closeDbtag(waiting.dbtag, waiting.files);
     }
+    armHomeTimer();
     pumpOffers();
 }
 
@@ -564,6 +625,7 @@ void SenderConnection::pumpOffers()
         m_offers.emplace(t->id, std::move(t));
     }
     armWatchdog();
+    maybeGoHome();
 }
 
 void SenderConnection::handleAccept(const proto::Accept &a)
@@ -895,6 +957,42 @@ void SenderConnection::handleClosed(const proto::Closed &c)
     m_closesSent.erase(it);
     flushReports();
     Q_EMIT dbtagClosed(m_index, dbtag, Error{c.code, c.message});
+    maybeGoHome();
+}
+
+void SenderConnection::armHomeTimer()
+{
+    const int home = m_pool->home(m_index);
+    if (m_receiver < 0 || m_receiver == home)
+        return;
+    m_homeTimer.start(m_pool->msUntilFree(home));
+}
+
+bool SenderConnection::busy() const
+{
+    return !m_offers.empty() || !m_pending.empty() || !m_closesSent.empty()
+           || !m_closesWaiting.empty();
+}
+
+void SenderConnection::maybeGoHome()
+{
+    if (!m_wantHome || m_stopping || m_state != LinkState::Ready || busy())
+        return;
+    m_wantHome = false;
+    const int home = m_pool->home(m_index);
+    if (const int wait = m_pool->msUntilFree(home); wait > 0) {
+        m_homeTimer.start(wait); // it failed again meanwhile (tried by another link)
+        return;
+    }
+    // Nothing in flight: this connection ends without a loss. Anything the Sender posts to it
+    // meanwhile comes back (addTickets) or waits for the next connection (closeDbtag).
+    qCInfo(lcSend).noquote() << "leaving" << m_pool->address(m_receiver).toString()
+                             << "for this link's own receiver" << m_pool->address(home).toString();
+    m_watchdog.stop();
+    dropSocket();
+    m_receiver = -1;
+    setState(LinkState::Retrying, QStringLiteral("back to its own receiver"), 0);
+    m_reconnectTimer.start(0); // not from inside the socket's signal that brought us here
 }
 
 } // namespace isocket

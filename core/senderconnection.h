@@ -22,6 +22,7 @@
 #include "core/edevents.h"
 #include "core/fileutil.h"
 #include "core/protocol.h"
+#include "core/receiverpool.h"
 #include "core/tls.h"
 
 #include <QElapsedTimer>
@@ -37,8 +38,16 @@ namespace isocket {
 
 struct SenderOptions
 {
+    // The receiver, or the first of `receivers` when that is set.
     QString host = QStringLiteral("127.0.0.1");
     quint16 port = 12345;
+    // Several receivers (send.server = "a:1, b:2"): the links spread over them and move to
+    // another one when theirs fails (core/receiverpool.h). Empty: host and port alone.
+    QList<ReceiverAddress> receivers;
+    QList<ReceiverAddress> receiverList() const
+    {
+        return receivers.isEmpty() ? QList<ReceiverAddress>{{host, port}} : receivers;
+    }
     QString source;
     QByteArray secret;
     // When set, the secret is read from this file again before each connection (the first
@@ -85,7 +94,10 @@ class SenderConnection : public QObject
     Q_OBJECT
 
 public:
-    SenderConnection(int index, const SenderOptions &options, QObject *parent = nullptr);
+    // `pool`: the receivers and their backoff, shared by the Sender's links; null: a pool of
+    // this connection's own, made from the options.
+    SenderConnection(int index, const SenderOptions &options, QObject *parent = nullptr,
+                     std::shared_ptr<ReceiverPool> pool = {});
     ~SenderConnection() override;
 
     void start();
@@ -100,6 +112,8 @@ public:
 
 Q_SIGNALS:
     void stateChanged(int index, isocket::LinkState state, const QString &detail, int retryInMs);
+    // The receiver ("host:port") this link connects to now, just before it tries.
+    void receiverChanged(int index, const QString &receiver);
     // The protocol version the receiver chose, before the link becomes Ready (it decides which
     // names can be sent: bytes from version 3 on, UTF-8 text before).
     void versionAgreed(int index, quint16 version);
@@ -129,6 +143,11 @@ private:
     };
 
     void connectNow();
+    // On a receiver other than its own: back to its own once that one's backoff has expired
+    // and nothing is in flight here (checked again whenever the link runs dry).
+    void armHomeTimer();
+    void maybeGoHome();
+    bool busy() const;
     void setState(LinkState state, const QString &detail = QString(), int retryInMs = 0);
     void onConnected();
     void onEncrypted(); // TLS: checks the pinned fingerprint, then onConnected()
@@ -171,6 +190,10 @@ private:
     SenderOptions m_options;
     QTcpSocket *m_socket = nullptr; // child; a QSslSocket with TLS
     QTimer m_reconnectTimer;
+    std::shared_ptr<ReceiverPool> m_pool;
+    int m_receiver = -1;  // the receiver of the current attempt or connection; -1: none
+    QTimer m_homeTimer;   // on another receiver: when our own may be tried again
+    bool m_wantHome = false;
     QTimer m_watchdog;
     QTimer m_throttle;        // armed only while over the rate limit
     QTimer m_flushTimer;      // zero-delay: hands m_reports over at the end of this loop turn

@@ -43,6 +43,7 @@ QJsonObject edStatusJson(const EdStatus &status, const EdCounters &counters)
     for (const LinkStatus &link : status.links)
         links.append(QJsonObject{{QStringLiteral("state"), linkStateName(link.state)},
                                  {QStringLiteral("detail"), link.detail},
+                                 {QStringLiteral("receiver"), link.receiver},
                                  {QStringLiteral("retry_at"), timeText(link.retryAt)}});
     return QJsonObject{
         {QStringLiteral("schema"), StatusSchemaVersion},
@@ -62,6 +63,7 @@ QJsonObject edStatusJson(const EdStatus &status, const EdCounters &counters)
         {QStringLiteral("files_sent"), double(counters.filesSent)},
         {QStringLiteral("bytes_sent"), double(counters.bytesSent)},
         {QStringLiteral("links"), links},
+        {QStringLiteral("receivers_down"), QJsonArray::fromStringList(status.receiversDown)},
         {QStringLiteral("held_open"), QJsonArray::fromStringList(status.heldOpen)},
         {QStringLiteral("error"), status.error},
         {QStringLiteral("fatal"), status.fatal},

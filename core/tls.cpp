@@ -354,16 +354,19 @@ Result<Transport> transportFromConfig(const Config &config, Side side)
         return transport;
     }
     if (side == Side::Sender) {
-        QHostAddress address;
-        const bool loopback = config.server == QLatin1String("localhost") ||
-                              (address.setAddress(config.server) && address.isLoopback());
-        if (!loopback)
-            return key("send.server",
-                       QStringLiteral("%1 is not a loopback address: give this ED a key "
-                                      "(`isocket keygen`; general.cert, general.key) and the "
-                                      "receiver's fingerprint (send.receiver_fingerprint), or opt "
-                                      "in to plain TCP with general.transport = plain")
-                           .arg(config.server));
+        // Every receiver of the list: plain TCP stays on this machine.
+        for (const ReceiverAddress &receiver : config.receivers()) {
+            QHostAddress address;
+            const bool loopback = receiver.host == QLatin1String("localhost") ||
+                                  (address.setAddress(receiver.host) && address.isLoopback());
+            if (!loopback)
+                return key("send.server",
+                           QStringLiteral("%1 is not a loopback address: give this ED a key "
+                                          "(`isocket keygen`; general.cert, general.key) and the "
+                                          "receiver's fingerprint (send.receiver_fingerprint), or "
+                                          "opt in to plain TCP with general.transport = plain")
+                               .arg(receiver.host));
+        }
     }
     return transport;
 }

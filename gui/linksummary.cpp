@@ -116,9 +116,11 @@ QString LinkSummary::tooltip() const
     }
     QStringList lines{meaning};
     for (int i = 0; i < links.size(); ++i)
-        lines << QStringLiteral("Link %1: %2%3")
+        lines << QStringLiteral("Link %1%2: %3%4")
                      .arg(i + 1)
-                     .arg(linkStateName(links[i].state),
+                     .arg(links[i].receiver.isEmpty() ? QString()
+                                                      : QStringLiteral(" (%1)").arg(links[i].receiver),
+                          linkStateName(links[i].state),
                           links[i].detail.isEmpty() ? QString() : QStringLiteral(" — ") + links[i].detail);
     return lines.join(QLatin1Char('\n'));
 }

@@ -66,7 +66,10 @@ Startup resolveStartup(const QStringList &args)
                            QStringLiteral("ROLE")});
     if (role == QLatin1String("sender") || role == QLatin1String("monitor"))
         cl.parser().addOption({QStringLiteral("to"),
-                               QStringLiteral("receiver address, shorthand for --server and --port"),
+                               QStringLiteral("receiver address, shorthand for --server and "
+                                              "--port; several receivers: a list (\"a:1, b:2\") "
+                                              "or --to again; the connections spread over them "
+                                              "and move to another when one is down"),
                                QStringLiteral("HOST:PORT")});
     if (const int rc = cl.parse(args); rc >= 0) {
         if (!cl.helpText().isEmpty())

@@ -41,7 +41,7 @@ StartupDialog::StartupDialog(const Config &config, QWidget *parent)
     auto *senderPage = new QWidget(m_pages);
     auto *sf = new QFormLayout(senderPage);
     m_dataRoot = new QLineEdit(s.value(QStringLiteral("dataRoot"), config.dataRoot).toString(), senderPage);
-    m_to = new QLineEdit(s.value(QStringLiteral("to"), hostPort(config.server, config.port)).toString(), senderPage);
+    m_to = new QLineEdit(s.value(QStringLiteral("to"), receiverListText(config.receivers())).toString(), senderPage);
     m_source = new QLineEdit(s.value(QStringLiteral("source"), config.source).toString(), senderPage);
     m_source->setPlaceholderText(config.effectiveSource());
     m_dataRoot->setToolTip(QStringLiteral("Where the producer writes its dbtag directories"));
@@ -102,16 +102,16 @@ void StartupDialog::accept()
     const QString origin = QStringLiteral("start dialog");
     QList<std::pair<QString, QString>> values;
     if (role() == Role::Sender) {
-        auto hp = parseHostPort(m_to->text().trimmed(), QStringLiteral("Receiver address"));
-        if (!hp || hp.value().second == 0) {
-            m_error->setText(hp ? QStringLiteral("Receiver address: port 0 is not a receiver port")
-                                : hp.error().message);
+        // One receiver or a list ("a:1, b:2"), each with its port.
+        auto receivers = parseReceiverList(m_to->text().trimmed(), 0);
+        if (!receivers) {
+            m_error->setText(QStringLiteral("Receiver address: ") + receivers.error().message);
             m_error->show();
             return;
         }
         values = {{QStringLiteral("data.root"), m_dataRoot->text().trimmed()},
-                  {QStringLiteral("send.server"), hp.value().first},
-                  {QStringLiteral("send.port"), QString::number(hp.value().second)},
+                  {QStringLiteral("send.server"), receiverListText(receivers.value())},
+                  {QStringLiteral("send.port"), QString::number(receivers.value().first().port)},
                   {QStringLiteral("send.source"), m_source->text().trimmed()}};
     } else {
         values = {{QStringLiteral("receive.root"), m_receiveRoot->text().trimmed()},

@@ -30,6 +30,9 @@ private slots:
     void statusKeys();
     void everyKeyIsSettable();
     void monitorSecretFile();
+    void receiverLists();
+    void badReceiverEntries_data();
+    void badReceiverEntries();
 };
 
 void TestConfig::defaults()
@@ -108,6 +111,10 @@ void TestConfig::badValues_data()
     QTest::newRow("port not a number") << QByteArray("[send]\nport = http\n") << QStringLiteral(":2: send.port");
     QTest::newRow("port out of range") << QByteArray("\n[send]\nport = 70000\n") << QStringLiteral(":3: send.port");
     QTest::newRow("port zero") << QByteArray("[send]\nport = 0\n") << QStringLiteral(":2: send.port");
+    QTest::newRow("server list, bad port")
+        << QByteArray("[send]\nserver = a:1, b:http\n") << QStringLiteral(":2: send.server: 'b:http'");
+    QTest::newRow("server list, empty entry")
+        << QByteArray("[send]\nserver = a:1,,b\n") << QStringLiteral(":2: send.server: 'a:1,,b' has an empty entry");
     QTest::newRow("jobs zero") << QByteArray("[send]\njobs = 0\n") << QStringLiteral("send.jobs");
     QTest::newRow("bad duration") << QByteArray("[send]\nretry_interval = soon\n") << QStringLiteral("send.retry_interval");
     QTest::newRow("bad listen") << QByteArray("[receive]\nlisten = nowhere\n") << QStringLiteral("receive.listen");
@@ -413,6 +420,68 @@ void TestConfig::monitorSecretFile()
     }
     QVERIFY(c.set(QStringLiteral("receive.monitor_secret_file"), dir.filePath(QStringLiteral("none")), QStringLiteral("--monitor-secret-file")).ok());
     QVERIFY(!ReceiverSetup::fromConfig(c).ok());
+}
+
+// send.server: one host with send.port as before, or a list of receivers, each with its port or
+// send.port; the order is kept (link i starts at receiver i mod N).
+void TestConfig::receiverLists()
+{
+    Config c;
+    QVERIFY(c.set(QStringLiteral("send.port"), QStringLiteral("4000"), QStringLiteral("t")).ok());
+    QVERIFY(c.set(QStringLiteral("send.server"), QStringLiteral("drms"), QStringLiteral("t")).ok());
+    QCOMPARE(c.receivers(), (QList<ReceiverAddress>{{QStringLiteral("drms"), 4000}}));
+    QVERIFY(c.set(QStringLiteral("send.server"), QStringLiteral("::1"), QStringLiteral("t")).ok());
+    QCOMPARE(c.receivers(), (QList<ReceiverAddress>{{QStringLiteral("::1"), 4000}}));
+
+    QVERIFY(c.set(QStringLiteral("send.server"),
+                  QStringLiteral(" b.example:4001 , a.example, [::1]:4002,[fe80::1], 10.0.0.1:9 "),
+                  QStringLiteral("t"))
+                .ok());
+    const QList<ReceiverAddress> expected{{QStringLiteral("b.example"), 4001},
+                                          {QStringLiteral("a.example"), 4000},
+                                          {QStringLiteral("::1"), 4002},
+                                          {QStringLiteral("fe80::1"), 4000},
+                                          {QStringLiteral("10.0.0.1"), 9}};
+    QCOMPARE(c.receivers(), expected);
+    QCOMPARE(receiverListText(expected),
+             QStringLiteral("b.example:4001, a.example:4000, [::1]:4002, [fe80::1]:4000, "
+                            "10.0.0.1:9"));
+    // The port comes from send.port when it is used, whichever key was set first.
+    QVERIFY(c.set(QStringLiteral("send.port"), QStringLiteral("5000"), QStringLiteral("t")).ok());
+    QCOMPARE(c.receivers().at(1), (ReceiverAddress{QStringLiteral("a.example"), 5000}));
+
+    // --to: entries must name their port.
+    QCOMPARE(parseReceiverList(QStringLiteral("a:1, [::1]:2"), 0).value(),
+             (QList<ReceiverAddress>{{QStringLiteral("a"), 1}, {QStringLiteral("::1"), 2}}));
+    QVERIFY(!parseReceiverList(QStringLiteral("a:1, b"), 0).ok());
+}
+
+void TestConfig::badReceiverEntries_data()
+{
+    QTest::addColumn<QString>("value");
+    QTest::addColumn<QString>("expected"); // must appear in the message, after "send.server: "
+    QTest::newRow("empty") << QString() << QStringLiteral("no receiver given");
+    QTest::newRow("trailing comma") << QStringLiteral("a:1,") << QStringLiteral("'a:1,' has an empty entry");
+    QTest::newRow("port 0") << QStringLiteral("a:1, b:0") << QStringLiteral("'b:0' has no valid port");
+    QTest::newRow("big port") << QStringLiteral("b:65536") << QStringLiteral("'b:65536' has no valid port");
+    QTest::newRow("no port after colon") << QStringLiteral("a:1, b:") << QStringLiteral("'b:' has no port");
+    QTest::newRow("no host") << QStringLiteral(":80") << QStringLiteral("':80' has no host");
+    QTest::newRow("unclosed v6") << QStringLiteral("[::1:80") << QStringLiteral("'[::1:80' is not [ADDRESS]:PORT");
+    QTest::newRow("junk after v6") << QStringLiteral("[::1]x") << QStringLiteral("'[::1]x' is not [ADDRESS]:PORT");
+    QTest::newRow("twice") << QStringLiteral("a:1, b:2, a:1") << QStringLiteral("'a:1' is given twice");
+}
+
+void TestConfig::badReceiverEntries()
+{
+    QFETCH(QString, value);
+    QFETCH(QString, expected);
+    Config c;
+    const auto r = c.set(QStringLiteral("send.server"), value, QStringLiteral("isocket.ini:7"));
+    QVERIFY(!r.ok());
+    QCOMPARE(r.error().code, ErrorCode::ConfigError);
+    QVERIFY2(r.error().message.startsWith(QStringLiteral("isocket.ini:7: send.server: ") + expected),
+             qPrintable(r.error().message));
+    QCOMPARE(c.server, QStringLiteral("127.0.0.1")); // unchanged
 }
 
 QTEST_GUILESS_MAIN(TestConfig)

@@ -43,8 +43,10 @@ EdStatus edSample(const QString &source)
     s.queued = 12;
     s.failed = 1;
     s.dbtagsFinished = 3;
-    s.links = {LinkStatus{LinkState::Ready, QString(), QDateTime()},
-               LinkStatus{LinkState::Retrying, QStringLiteral("refused"), Now.addSecs(2)}};
+    s.links = {LinkStatus{LinkState::Ready, QString(), QDateTime(), QStringLiteral("a:4000")},
+               LinkStatus{LinkState::Retrying, QStringLiteral("refused"), Now.addSecs(2),
+                          QStringLiteral("b:4000")}};
+    s.receiversDown = {QStringLiteral("b:4000 (refused)")};
     EdHealth &h = s.health;
     h.verdict = Verdict::Behind;
     h.reason = QStringLiteral("Behind: 12 files");
@@ -173,6 +175,11 @@ void TestStatus::edJsonHasTheDocumentedKeys()
     QCOMPARE(o.value(QStringLiteral("links")).toArray().at(1).toObject().value(
                  QStringLiteral("state")).toString(),
              QStringLiteral("retrying"));
+    QCOMPARE(o.value(QStringLiteral("links")).toArray().at(1).toObject().value(
+                 QStringLiteral("receiver")).toString(),
+             QStringLiteral("b:4000"));
+    QCOMPARE(o.value(QStringLiteral("receivers_down")).toArray().at(0).toString(),
+             QStringLiteral("b:4000 (refused)"));
     const auto health = EdHealth::fromJson(o.value(QStringLiteral("health")).toObject());
     QVERIFY(health);
     QCOMPARE(*health, edSample(QStringLiteral("ed1")).health);

@@ -21,8 +21,10 @@ Result<MonitorSetup> MonitorSetup::fromConfig(const Config &config)
     if (!secret)
         return Error{ErrorCode::UsageError, secret.error().message};
     s.link.monitor = true;
-    s.link.host = config.server;
-    s.link.port = config.port;
+    // A monitor watches one receiver: the first of a list (send.server, --to).
+    const QList<ReceiverAddress> receivers = config.receivers();
+    s.link.host = receivers.first().host;
+    s.link.port = receivers.first().port;
     s.link.source = name;
     s.link.secret = secret.value();
     s.link.secretFile = config.secretFile;

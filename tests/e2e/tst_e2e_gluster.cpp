@@ -177,9 +177,12 @@ void TestE2eGluster::twoReceiversOneVolumeWithFaults()
     std::vector<std::unique_ptr<Process>> senders;
     for (int e = 0; e < eds.size(); ++e) {
         senders.push_back(std::make_unique<Process>(QStringLiteral("sender %1").arg(sources[e])));
-        QVERIFY(senders.back()->startIsocket(senderArgs(
-            eds[e], portA, sources[e],
-            {QStringLiteral("--to"), both, QStringLiteral("--jobs"), QStringLiteral("2")})));
+        QStringList args = senderArgs(eds[e], portA, sources[e],
+                                      {QStringLiteral("--jobs"), QStringLiteral("2")});
+        const qsizetype to = args.indexOf(QStringLiteral("--to"));
+        QVERIFY(to >= 0 && to + 1 < args.size());
+        args[to + 1] = both;
+        QVERIFY(senders.back()->startIsocket(args));
     }
     MarkGuard guard1(eds[0], rxA, sources[0]);
     MarkGuard guard2(eds[1], rxA, sources[1]);

@@ -5,6 +5,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -170,45 +171,121 @@ std::optional<FleetDocument> parseFleetDocument(const QByteArray &document)
 
 FleetRegistry::FleetRegistry(QString root) : m_root(std::move(root)) {}
 
+void FleetRegistry::setInstance(const QString &instance)
+{
+    QString name = instance;
+    for (QChar &c : name)
+        if (c == QLatin1Char('/') || c.unicode() < 0x20)
+            c = QLatin1Char('_');
+    while (name.startsWith(QLatin1Char('.')))
+        name.remove(0, 1);
+    m_instance = name.isEmpty() ? QStringLiteral("receiver") : name.left(200);
+}
+
 QString FleetRegistry::filePath() const
 {
-    return m_root.isEmpty() ? QString() : QDir(m_root).filePath(QLatin1String(FileName));
+    if (m_root.isEmpty())
+        return {};
+    return QDir(m_root).filePath(QLatin1String(DirName) + QLatin1Char('/') + m_instance +
+                                 QStringLiteral(".json"));
 }
+
+namespace {
+
+struct RegistryFile
+{
+    QDateTime written;
+    QList<std::pair<FleetEntry, bool>> entries; // with "ever authenticated"
+};
+
+// A registry file's contents; nullopt with `problem` set when it is not one.
+std::optional<RegistryFile> readRegistryFile(QFile &file, int maxEntries, QString *problem)
+{
+    if (!file.open(QIODevice::ReadOnly)) {
+        *problem = file.errorString();
+        return std::nullopt;
+    }
+    if (file.size() > 256LL * 1024 * 1024) {
+        *problem = QStringLiteral("%1 bytes, more than it can be").arg(file.size());
+        return std::nullopt;
+    }
+    QJsonParseError error{};
+    const QJsonDocument json = QJsonDocument::fromJson(file.readAll(), &error);
+    const QJsonValue sources = json.object().value(QStringLiteral("sources"));
+    if (error.error != QJsonParseError::NoError) {
+        *problem = error.errorString();
+        return std::nullopt;
+    }
+    if (!sources.isArray()) {
+        *problem = QStringLiteral("no list of sources");
+        return std::nullopt;
+    }
+    RegistryFile out;
+    out.written = QDateTime::fromString(json.object().value(QStringLiteral("written")).toString(),
+                                        Qt::ISODateWithMs);
+    for (const QJsonValue &v : sources.toArray()) {
+        auto entry = FleetEntry::fromJson(v.toObject());
+        if (!entry || entry->source.isEmpty()) {
+            *problem = QStringLiteral("an entry that is not one");
+            return std::nullopt;
+        }
+        if (out.entries.size() >= maxEntries)
+            break;
+        out.entries.append(
+            {std::move(*entry), v.toObject().value(QStringLiteral("authenticated")).toBool(true)});
+    }
+    return out;
+}
+
+qint64 mtimeNs(const struct stat &st)
+{
+    return qint64(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// `into` and `other` are one source as two receivers saw it.
+void mergeEntry(FleetEntry &into, const FleetEntry &other)
+{
+    into.connected = into.connected || other.connected;
+    if (other.lastSeen.isValid() && (!into.lastSeen.isValid() || other.lastSeen > into.lastSeen)) {
+        into.lastSeen = other.lastSeen;
+        if (!other.peer.isEmpty())
+            into.peer = other.peer;
+    }
+    if (other.firstSeen.isValid() && (!into.firstSeen.isValid() || other.firstSeen < into.firstSeen))
+        into.firstSeen = other.firstSeen;
+    if (other.health && (!into.health || other.health->at > into.health->at))
+        into.health = other.health;
+    into.filesReceived += other.filesReceived;
+    into.bytesReceived += other.bytesReceived;
+    into.authFailures += other.authFailures;
+    // Both counted the same disk.
+    into.datasetsCompleted = std::max(into.datasetsCompleted, other.datasetsCompleted);
+}
+
+} // namespace
 
 void FleetRegistry::load()
 {
     if (m_root.isEmpty())
         return;
     const QString path = filePath();
+    const QString legacy = QDir(m_root).filePath(QLatin1String(LegacyFileName));
+    if (!QFile::exists(path) && QFile::exists(legacy)) {
+        // One receiver takes it (rename is atomic): its counts are not counted twice.
+        QDir().mkpath(QFileInfo(path).path());
+        if (QFile::rename(legacy, path))
+            qCInfo(lcRecv).noquote() << "fleet registry" << legacy << "moved to" << path;
+    }
     QHash<QString, Item> items;
     QFile file(path);
     if (file.exists()) {
         QString problem;
-        if (!file.open(QIODevice::ReadOnly)) {
-            problem = file.errorString();
-        } else if (file.size() > 256LL * 1024 * 1024) {
-            problem = QStringLiteral("%1 bytes, more than it can be").arg(file.size());
-        } else {
-            QJsonParseError error{};
-            const QJsonDocument json = QJsonDocument::fromJson(file.readAll(), &error);
-            const QJsonValue sources = json.object().value(QStringLiteral("sources"));
-            if (error.error != QJsonParseError::NoError)
-                problem = error.errorString();
-            else if (!sources.isArray())
-                problem = QStringLiteral("no list of sources");
-            for (const QJsonValue &v : sources.toArray()) {
-                auto entry = FleetEntry::fromJson(v.toObject());
-                if (!entry || entry->source.isEmpty()) {
-                    problem = QStringLiteral("an entry that is not one");
-                    break;
-                }
-                if (items.size() >= MaxSources)
-                    break;
+        if (auto read = readRegistryFile(file, MaxSources, &problem)) {
+            for (auto &[entry, authenticated] : read->entries) {
                 Item item;
-                item.entry = std::move(*entry);
+                item.entry = std::move(entry);
                 item.entry.connected = false;
-                item.everAuthenticated =
-                    v.toObject().value(QStringLiteral("authenticated")).toBool(true);
+                item.everAuthenticated = authenticated;
                 items.insert(item.entry.source, std::move(item));
             }
         }
@@ -247,6 +324,79 @@ void FleetRegistry::load()
             m_unsaved = true;
         }
     }
+    refreshPeers();
+}
+
+bool FleetRegistry::refreshPeers()
+{
+    if (m_root.isEmpty())
+        return false;
+    const QString own = m_instance + QStringLiteral(".json");
+    QHash<QString, PeerFile> known;
+    {
+        std::lock_guard lock(m_mutex);
+        if (!m_loaded)
+            return false;
+        known = m_peers;
+        if (m_lastSave.isValid() &&
+            m_lastSave.secsTo(QDateTime::currentDateTimeUtc()) >= HeartbeatSeconds &&
+            std::any_of(m_items.cbegin(), m_items.cend(),
+                        [](const Item &i) { return i.connections > 0; }))
+            m_unsaved = true; // the heartbeat: the others see our connections are alive
+    }
+    QHash<QString, PeerFile> now;
+    bool moved = false;
+    const QString dirPath = QDir(m_root).filePath(QLatin1String(DirName));
+    const int dirFd = ::open(fsEncode(dirPath).constData(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (DIR *dir = dirFd >= 0 ? ::fdopendir(dirFd) : nullptr) {
+        while (dirent *e = ::readdir(dir)) {
+            const QString name = fsDecode(QByteArrayView(e->d_name));
+            if (name.startsWith(QLatin1Char('.')) || !name.endsWith(QStringLiteral(".json")) ||
+                name == own || now.size() >= MaxPeerFiles)
+                continue;
+            struct stat st{};
+            if (::fstatat(::dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISREG(st.st_mode))
+                continue;
+            auto it = known.constFind(name);
+            if (it != known.cend() && it->mtimeNs == mtimeNs(st) && it->size == st.st_size) {
+                now.insert(name, *it);
+                continue;
+            }
+            QFile file(dirPath + QLatin1Char('/') + name);
+            QString problem;
+            auto read = readRegistryFile(file, MaxSources, &problem);
+            if (!read) {
+                // Perhaps caught mid-rename on a filesystem without atomic visibility: the last
+                // good reading stands; the next call tries again.
+                if (it != known.cend())
+                    now.insert(name, *it);
+                continue;
+            }
+            PeerFile peer;
+            peer.mtimeNs = mtimeNs(st);
+            peer.size = st.st_size;
+            peer.written = read->written;
+            for (auto &[entry, authenticated] : read->entries)
+                peer.entries.append(std::move(entry));
+            now.insert(name, std::move(peer));
+            moved = true;
+        }
+        ::closedir(dir);
+    } else if (dirFd >= 0) {
+        ::close(dirFd);
+    }
+    moved = moved || now.size() != known.size();
+    // A receiver that stopped writing is gone: its connections no longer count.
+    const QDateTime clock = QDateTime::currentDateTimeUtc();
+    for (auto it = now.begin(); it != now.end(); ++it) {
+        it->fresh = it->written.isValid() && it->written.secsTo(clock) <= PeerStaleSeconds;
+        const auto before = known.constFind(it.key());
+        moved = moved || before == known.cend() || before->fresh != it->fresh;
+    }
+    std::lock_guard lock(m_mutex);
+    m_peers = std::move(now);
+    return moved;
 }
 
 bool FleetRegistry::needsSave() const
@@ -260,11 +410,13 @@ Result<void> FleetRegistry::save()
     if (m_root.isEmpty())
         return {};
     QJsonArray sources;
+    const QDateTime now = QDateTime::currentDateTimeUtc();
     {
         std::lock_guard lock(m_mutex);
         if (!m_loaded || !m_unsaved)
             return {};
         m_unsaved = false;
+        m_lastSave = now;
         for (const Item &item : std::as_const(m_items)) {
             QJsonObject o = item.entry.toJson();
             o.insert(QStringLiteral("authenticated"), item.everAuthenticated);
@@ -272,8 +424,11 @@ Result<void> FleetRegistry::save()
         }
     }
     QJsonObject root;
-    root.insert(QStringLiteral("version"), 1);
+    root.insert(QStringLiteral("version"), 2);
+    root.insert(QStringLiteral("receiver"), m_instance);
+    root.insert(QStringLiteral("written"), now.toString(Qt::ISODateWithMs));
     root.insert(QStringLiteral("sources"), sources);
+    QDir().mkpath(QFileInfo(filePath()).path());
     QSaveFile file(filePath());
     if (!file.open(QIODevice::WriteOnly) ||
         file.write(QJsonDocument(root).toJson(QJsonDocument::Compact)) < 0 || !file.commit()) {
@@ -283,6 +438,20 @@ Result<void> FleetRegistry::save()
                                              .arg(filePath(), file.errorString())};
     }
     return {};
+}
+
+void FleetRegistry::disconnectAll()
+{
+    std::lock_guard lock(m_mutex);
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    for (Item &item : m_items) {
+        if (item.connections == 0)
+            continue;
+        item.connections = 0;
+        item.entry.connected = false;
+        item.entry.lastSeen = now;
+        m_unsaved = true;
+    }
 }
 
 FleetRegistry::Item *FleetRegistry::itemFor(const QString &source, bool authenticatedSource,
@@ -428,13 +597,24 @@ void FleetRegistry::datasetCompleted(const QString &source)
 
 QList<FleetEntry> FleetRegistry::entries() const
 {
-    QList<FleetEntry> out;
+    QHash<QString, FleetEntry> merged;
     {
         std::lock_guard lock(m_mutex);
-        out.reserve(m_items.size());
+        merged.reserve(m_items.size());
         for (const Item &item : m_items)
-            out.append(item.entry);
+            merged.insert(item.entry.source, item.entry);
+        for (const PeerFile &peer : m_peers) {
+            for (FleetEntry e : peer.entries) {
+                e.connected = e.connected && peer.fresh;
+                auto it = merged.find(e.source);
+                if (it != merged.end())
+                    mergeEntry(*it, e);
+                else if (merged.size() < MaxSources)
+                    merged.insert(e.source, std::move(e));
+            }
+        }
     }
+    QList<FleetEntry> out = merged.values();
     std::sort(out.begin(), out.end(),
               [](const FleetEntry &a, const FleetEntry &b) { return a.source < b.source; });
     return out;

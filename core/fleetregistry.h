@@ -4,9 +4,16 @@
 // (STATUS, protocol version 4), the files and bytes received from it, the datasets completed
 // for it (counted from the manifests on disk), and the failed authentications that claimed it.
 //
-// Kept under the receive root in `.isocket-fleet.json` (a hidden name: no source can have it),
-// rewritten whole and atomically (QSaveFile) by save(); load() reads it back at start. A file
-// that cannot be read is logged and set aside (`.isocket-fleet.json.corrupt`), never fatal.
+// Kept under the receive root in `.isocket-fleet/<instance>.json` (a hidden name: no source can
+// have it), one file per receiver, so that several receivers sharing one root (docs/SCALING.md)
+// never write over each other: each rewrites only its own file, whole and atomically
+// (QSaveFile), and reads the others' (refreshPeers()). entries() is the merge: a source is
+// connected when any receiver whose file is fresh has it connected, its counters are the sums,
+// its last STATUS the newest. A receiver with connected sources rewrites its file at least every
+// HeartbeatSeconds; a file older than PeerStaleSeconds is one of a receiver that is gone (its
+// sources count as disconnected). load() reads this receiver's file back at start (moving a
+// `.isocket-fleet.json` of an older version into place). A file that cannot be read is logged and
+// set aside (`<file>.corrupt`), never fatal.
 //
 // Bounded: at most MaxSources entries; past it a new source replaces the one seen least
 // recently that is not connected. Sources that never authenticated (only failures claimed them)
@@ -66,11 +73,19 @@ class FleetRegistry
 public:
     static constexpr int MaxSources = 10'000;
     static constexpr int MaxUnauthenticatedSources = 256;
-    static constexpr const char *FileName = ".isocket-fleet.json";
+    static constexpr const char *DirName = ".isocket-fleet";
+    static constexpr const char *LegacyFileName = ".isocket-fleet.json"; // before several receivers
+    static constexpr qint64 HeartbeatSeconds = 60;
+    static constexpr qint64 PeerStaleSeconds = 180;
+    static constexpr int MaxPeerFiles = 1'000;
 
-    // `root`: the receive root (the file lives there); empty: nothing is persisted.
+    // `root`: the receive root (the files live there); empty: nothing is persisted.
     explicit FleetRegistry(QString root);
 
+    // This receiver's name among those sharing the root (its file's name; the receiver uses
+    // `<host>-<port>`). Characters a file name cannot have are replaced. Set before load().
+    void setInstance(const QString &instance);
+    QString instance() const { return m_instance; }
     QString filePath() const;
     // Reads the file (if any) and counts the datasets completed on disk. A file that cannot be
     // read is logged and renamed to `<file>.corrupt`; the registry starts empty then.
@@ -79,6 +94,14 @@ public:
     // a root.
     Result<void> save();
     bool needsSave() const;
+    // The receiver stops: every source is disconnected from it (then save()), so that the other
+    // receivers do not count a connection that is gone.
+    void disconnectAll();
+    // Reads the other receivers' files that changed since the last call (a stat of each, a read
+    // of those that moved) and marks this one's for saving when its heartbeat is due. True when
+    // entries() may have changed. Any thread; the receiver calls it every few seconds (another
+    // machine's write raises no inotify event here).
+    bool refreshPeers();
 
     // Called (from the thread that made the change, outside the lock) when the registry changes
     // after takeChanged() was last called. Set before the receiver runs.
@@ -94,8 +117,9 @@ public:
     void fileStored(const QString &source, qint64 bytes);
     void datasetCompleted(const QString &source);
 
-    // Every entry, by source name. Any thread.
+    // Every entry, by source name, merged with the other receivers' (refreshPeers()). Any thread.
     QList<FleetEntry> entries() const;
+    // This receiver's own entry for `source` (not merged). Any thread.
     std::optional<FleetEntry> entry(const QString &source) const;
     int size() const;
 
@@ -110,8 +134,20 @@ private:
     // room for a source that never authenticated. Under m_mutex.
     Item *itemFor(const QString &source, bool authenticatedSource, const QDateTime &now);
     void changed(); // outside the lock
+    // Another receiver's file, as last read.
+    struct PeerFile
+    {
+        qint64 mtimeNs = 0;
+        qint64 size = 0;
+        QDateTime written;
+        bool fresh = false; // written within PeerStaleSeconds, at the last refreshPeers()
+        QList<FleetEntry> entries;
+    };
 
     QString m_root;
+    QString m_instance = QStringLiteral("receiver");
+    QHash<QString, PeerFile> m_peers; // by file name; under m_mutex
+    QDateTime m_lastSave;             // under m_mutex
     mutable std::mutex m_mutex;
     QHash<QString, Item> m_items;
     int m_unauthenticated = 0; // items that never authenticated

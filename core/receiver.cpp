@@ -3,6 +3,7 @@
 #include <QDateTime>
 #include <QFile>
 #include <QSocketNotifier>
+#include <QSysInfo>
 #include <QThread>
 #include <QtEndian>
 #include <QSslSocket>
@@ -114,6 +115,7 @@ Receiver::~Receiver()
     m_committer.reset();
     m_manifestWriter.waitForDone();
     m_partialHasher.waitForDone();
+    m_fleet->disconnectAll();
     if (auto r = m_fleet->save(); !r)
         qCWarning(lcRecv).noquote() << r.error().message;
     if (m_spareFd >= 0)
@@ -346,7 +348,6 @@ bool Receiver::listen(const QHostAddress &address, quint16 port)
             << QStringLiteral("receive root on %1: an fsync per file (syncfs does not make it "
                               "durable there)")
                    .arg(m_rootFsType);
-    m_fleet->load();
     if (!m_server->listen(address, port)) {
         m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
                             .arg(address.toString())
@@ -354,6 +355,11 @@ bool Receiver::listen(const QHostAddress &address, quint16 port)
                             .arg(m_server->errorString());
         return false;
     }
+    // Before the first connection is accepted (below, on this thread). Its name among the
+    // receivers that may share the root: host and port are unique among those running.
+    m_fleet->setInstance(
+        QStringLiteral("%1-%2").arg(QSysInfo::machineHostName()).arg(m_server->serverPort()));
+    m_fleet->load();
     m_server->pauseAccepting(); // see Listener
     m_acceptNotifier =
         std::make_unique<QSocketNotifier>(m_server->socketDescriptor(), QSocketNotifier::Read);
@@ -461,6 +467,7 @@ void Receiver::close()
         for (ReceiverConnection *c : connections)
             c->abort();
     });
+    m_fleet->disconnectAll();
     if (auto r = m_fleet->save(); !r)
         qCWarning(lcRecv).noquote() << r.error().message;
 }

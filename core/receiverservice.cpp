@@ -311,6 +311,10 @@ void ReceiverService::doStart()
     connect(m_spaceTimer.get(), &QTimer::timeout, c, [this] {
         if (updateHealth(true))
             touch();
+        // The other receivers sharing the root: their writes raise no event here.
+        if (m_fleet && m_fleet->refreshPeers())
+            fleetDirty();
+        scheduleSave();
     });
     m_spaceTimer->start();
     updateHealth(true);
@@ -345,10 +349,15 @@ void ReceiverService::publishFleet()
         m_lastFleet = std::move(entries);
         Q_EMIT fleetChanged(m_lastFleet);
     }
-    if (m_fleet->needsSave() && !m_saveTimer->isActive()) {
-        const qint64 since = m_saveClock.isValid() ? m_saveClock.elapsed() : SaveIntervalMs;
-        m_saveTimer->start(int(std::clamp<qint64>(SaveIntervalMs - since, 0, SaveIntervalMs)));
-    }
+    scheduleSave();
+}
+
+void ReceiverService::scheduleSave()
+{
+    if (!m_fleet || !m_saveTimer || m_saveTimer->isActive() || !m_fleet->needsSave())
+        return;
+    const qint64 since = m_saveClock.isValid() ? m_saveClock.elapsed() : SaveIntervalMs;
+    m_saveTimer->start(int(std::clamp<qint64>(SaveIntervalMs - since, 0, SaveIntervalMs)));
 }
 
 void ReceiverService::saveFleet()

@@ -63,7 +63,8 @@ struct ReceiverSetup
     QHostAddress address = QHostAddress(QHostAddress::LocalHost);
     quint16 port = 12345;
     // How often the free space of the receive root's filesystem is read (and the health
-    // assessed again); also after every DiskFull refusal.
+    // assessed again); also after every DiskFull refusal. At the same pace the fleet files of
+    // the other receivers sharing the root are read (FleetRegistry::refreshPeers()).
     int spaceTickMs = 5000;
 
     // The one mapping from the configuration (receive.*, general.*) to the options, with its
@@ -162,6 +163,7 @@ private:
     void fleetDirty();
     void publishFleet();
     void saveFleet();
+    void scheduleSave(); // arms the save timer when the registry has unsaved changes
     // Reads the free space, assesses the health into m_status.health (under m_statusMutex).
     // True when the verdict, the reason or a count changed.
     bool updateHealth(bool readSpace);

@@ -104,6 +104,8 @@ private slots:
     void fleetChangedAtMostOnceASecond();
     void twoHundredEntriesCostLittle();
     void registryIsBounded();
+    void receiversSharingARootMergeTheirFleets();
+    void twoReceiverServicesSeeEachOthersEds();
 };
 
 void TestFleet::initTestCase()
@@ -189,7 +191,10 @@ void TestFleet::edStatusReachesTheFleetAndSurvivesARestart()
                                  10000 * test::timeoutFactor());
         QVERIFY(fleetSignals >= 2);
     }
-    QVERIFY(QFile::exists(root + QStringLiteral("/.isocket-fleet.json")));
+    QCOMPARE(QDir(root + QStringLiteral("/.isocket-fleet"))
+                 .entryList({QStringLiteral("*.json")}, QDir::Files)
+                 .size(),
+             1);
 
     // A new receiver on the same root.
     ReceiverService again(receiverSetup(root, QByteArray()));
@@ -252,7 +257,12 @@ void TestFleet::corruptRegistryIsSetAside()
     service.start();
     QTRY_COMPARE(service.status().run, ReceiverStatus::Run::Listening); // not fatal
     QVERIFY(service.fleet().isEmpty());
-    QVERIFY(QFile::exists(file + QStringLiteral(".corrupt")));
+    // The file of an older version was moved into place, found corrupt and set aside.
+    QVERIFY(!QFile::exists(file));
+    QCOMPARE(QDir(tmp.filePath(QStringLiteral(".isocket-fleet")))
+                 .entryList({QStringLiteral("*.json.corrupt")}, QDir::Files)
+                 .size(),
+             1);
 
     // And a source that connects now is written to a new, readable file.
     test::ProtoClient ed;
@@ -260,8 +270,9 @@ void TestFleet::corruptRegistryIsSetAside()
     QVERIFY(ed.handshake(Secret, QStringLiteral("ed1")).ok);
     QTRY_VERIFY(entryOf(service.fleet(), QStringLiteral("ed1")));
     FleetRegistry reread(tmp.path());
-    QTRY_VERIFY_WITH_TIMEOUT((reread.load(), reread.entry(QStringLiteral("ed1")).has_value()),
-                             15000 * test::timeoutFactor());
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (reread.load(), entryOf(reread.entries(), QStringLiteral("ed1")).has_value()),
+        15000 * test::timeoutFactor());
 }
 
 void TestFleet::badStatusIsIgnoredNotFatal()
@@ -556,6 +567,123 @@ void TestFleet::registryIsBounded()
     QVERIFY(registry.entry(last));
     QCOMPARE(registry.entry(last)->authFailures, qint64(1));
     QCOMPARE(registry.size(), 2 + FleetRegistry::MaxUnauthenticatedSources);
+}
+
+void TestFleet::receiversSharingARootMergeTheirFleets()
+{
+    // Two receivers on one root (issue 20): each writes its own file, none overwrites the
+    // other's, and each one's fleet is the merge of both.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    FleetRegistry a(tmp.path()), b(tmp.path());
+    a.setInstance(QStringLiteral("host-a-7000"));
+    b.setInstance(QStringLiteral("host-b-7000"));
+    a.load();
+    b.load();
+    QVERIFY(a.filePath() != b.filePath());
+    a.authenticated(QStringLiteral("ed1"), QStringLiteral("10.0.0.1"));
+    a.fileStored(QStringLiteral("ed1"), 100);
+    b.authenticated(QStringLiteral("ed2"), QStringLiteral("10.0.0.2"));
+    // ed1 failed over to b while its connection to a is still open.
+    b.authenticated(QStringLiteral("ed1"), QStringLiteral("10.0.0.1"));
+    b.fileStored(QStringLiteral("ed1"), 50);
+    b.fileStored(QStringLiteral("ed1"), 50);
+    EdHealth newer = sampleHealth(Verdict::Degraded);
+    newer.at = QDateTime::currentDateTimeUtc().addSecs(5);
+    b.statusReported(QStringLiteral("ed1"), newer);
+    a.statusReported(QStringLiteral("ed1"), sampleHealth(Verdict::Behind));
+    QVERIFY(a.save().ok());
+    QVERIFY(b.save().ok());
+    QVERIFY(QFile::exists(a.filePath()) && QFile::exists(b.filePath()));
+
+    QVERIFY(a.refreshPeers());
+    QVERIFY(!a.refreshPeers()); // nothing moved since
+    const QList<FleetEntry> fleet = a.entries();
+    QCOMPARE(fleet.size(), 2);
+    const auto ed1 = entryOf(fleet, QStringLiteral("ed1"));
+    QVERIFY(ed1 && ed1->connected);
+    QCOMPARE(ed1->filesReceived, qint64(3)); // 1 by a, 2 by b
+    QCOMPARE(ed1->bytesReceived, qint64(200));
+    QVERIFY(ed1->health);
+    QCOMPARE(ed1->health->verdict, Verdict::Degraded); // the newest report
+    const auto ed2 = entryOf(fleet, QStringLiteral("ed2"));
+    QVERIFY(ed2 && ed2->connected);
+    QCOMPARE(ed2->peer, QStringLiteral("10.0.0.2"));
+
+    // b stops: its EDs are no longer connected, as a sees once it read b's last file.
+    b.disconnectAll();
+    QVERIFY(b.save().ok());
+    QVERIFY(a.refreshPeers());
+    QVERIFY(!entryOf(a.entries(), QStringLiteral("ed2"))->connected);
+    QVERIFY(entryOf(a.entries(), QStringLiteral("ed1"))->connected); // a still has it
+
+    // A receiver killed with connections open leaves a file that stops being rewritten: past
+    // PeerStaleSeconds its connections do not count.
+    QFile ghost(tmp.filePath(QStringLiteral(".isocket-fleet/host-c-7000.json")));
+    QVERIFY(ghost.open(QIODevice::WriteOnly));
+    const QString old = QDateTime::currentDateTimeUtc()
+                            .addSecs(-FleetRegistry::PeerStaleSeconds - 60)
+                            .toString(Qt::ISODateWithMs);
+    ghost.write(QStringLiteral("{\"version\":2,\"written\":\"%1\",\"sources\":[{\"source\":"
+                               "\"ed3\",\"connected\":true,\"files_received\":4}]}")
+                    .arg(old)
+                    .toUtf8());
+    ghost.close();
+    QVERIFY(a.refreshPeers());
+    const auto ed3 = entryOf(a.entries(), QStringLiteral("ed3"));
+    QVERIFY(ed3);
+    QVERIFY(!ed3->connected);
+    QCOMPARE(ed3->filesReceived, qint64(4));
+
+    // A file of an older version is taken by one receiver only (no count twice).
+    QTemporaryDir legacyRoot;
+    QVERIFY(test::writeFile(legacyRoot.filePath(QLatin1String(FleetRegistry::LegacyFileName)),
+                            "{\"version\":1,\"sources\":[{\"source\":\"old\","
+                            "\"files_received\":9}]}"));
+    FleetRegistry first(legacyRoot.path()), second(legacyRoot.path());
+    first.setInstance(QStringLiteral("one"));
+    second.setInstance(QStringLiteral("two"));
+    first.load();
+    second.load();
+    QCOMPARE(first.entry(QStringLiteral("old"))->filesReceived, qint64(9));
+    QVERIFY(!second.entry(QStringLiteral("old")));
+    QVERIFY(!QFile::exists(legacyRoot.filePath(QLatin1String(FleetRegistry::LegacyFileName))));
+}
+
+void TestFleet::twoReceiverServicesSeeEachOthersEds()
+{
+    // Two running receivers on one root, an ED on each: each one's fleet (what a monitor and
+    // `isocket status` see) shows both EDs, and follows the other's disconnection.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    ReceiverSetup setup = receiverSetup(tmp.path());
+    setup.spaceTickMs = 100;
+    ReceiverService a(setup), b(setup);
+    a.start();
+    b.start();
+    QTRY_COMPARE(a.status().run, ReceiverStatus::Run::Listening);
+    QTRY_COMPARE(b.status().run, ReceiverStatus::Run::Listening);
+    auto edA = std::make_unique<test::ProtoClient>();
+    auto edB = std::make_unique<test::ProtoClient>();
+    QVERIFY(edA->connectTo(a.status().port));
+    QVERIFY(edA->handshake(Secret, QStringLiteral("ed-a")).ok);
+    QVERIFY(edB->connectTo(b.status().port));
+    QVERIFY(edB->handshake(Secret, QStringLiteral("ed-b")).ok);
+    const int deadline = 20000 * test::timeoutFactor();
+    auto connected = [](const ReceiverService &s, const QString &source) {
+        const auto e = entryOf(s.fleet(), source);
+        return e && e->connected;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(connected(a, QStringLiteral("ed-b")), deadline);
+    QTRY_VERIFY_WITH_TIMEOUT(connected(b, QStringLiteral("ed-a")), deadline);
+    QVERIFY(connected(a, QStringLiteral("ed-a")));
+    edB.reset(); // ed-b goes away from b
+    QTRY_VERIFY_WITH_TIMEOUT(!connected(a, QStringLiteral("ed-b")), deadline);
+    QVERIFY(entryOf(a.fleet(), QStringLiteral("ed-b"))); // still known
+    QCOMPARE(QDir(tmp.filePath(QStringLiteral(".isocket-fleet")))
+                 .entryList({QStringLiteral("*.json")}, QDir::Files)
+                 .size(),
+             2);
 }
 
 QTEST_MAIN(TestFleet)

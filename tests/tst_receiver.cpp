@@ -140,6 +140,7 @@ private slots:
     void resume();
     void largePartialHashedOffTheThread();
     void resumeAfterADropReadsNothingBack();
+    void resumeOnAnotherReceiver();
     void stalePartialsSwept();
     void alreadyStored();
     void storedFileReplaced();
@@ -956,6 +957,52 @@ void TestReceiver::twoReceiversShareARoot()
     QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), big)), data);
     QVERIFY(!allEntries(f.root + QStringLiteral("/ed1/DC1")).join(u' ').contains(
         QStringLiteral("isocket-part")));
+}
+
+void TestReceiver::resumeOnAnotherReceiver()
+{
+    // Two receivers on one root (issue 20): a file half stored by the first, whose ED then
+    // fails over, is resumed by the second from the partial the first left (it is on the shared
+    // filesystem), hashed by the second (what the first remembers of it is not the second's to
+    // trust), and the first then knows it is stored.
+    Fixture f;
+    QVERIFY(f.listen());
+    Receiver other(ReceiverOptions{f.root, QByteArrayLiteral("s3cret"), 0});
+    QVERIFY(other.listen(QHostAddress::LocalHost, 0));
+    QSignalSpy gone(f.receiver.get(), &Receiver::peerDisconnected);
+    const QByteArray data = test::patternBytes(2 * ReceiveStore::AnonymousMaxBytes + 5, 23);
+    const qint64 half = data.size() / 2;
+    const QString big = QStringLiteral("big");
+    {
+        ProtoClient a;
+        QVERIFY(connectAndGreet(a, f.port()));
+        QVERIFY(offeredToSend(a, 1, big, data.size()));
+        a.send(Begin{1, 0});
+        for (qint64 pos = 0; pos < half; pos += 100'000)
+            a.send(Data{1, data.mid(pos, qMin<qint64>(100'000, half - pos))});
+        QVERIFY(offeredToSend(a, 2, QStringLiteral("other"), 1)); // barrier: the half is on disk
+        a.disconnect();
+    }
+    QTRY_COMPARE(gone.size(), 1);
+
+    ProtoClient b;
+    QVERIFY(connectAndGreet(b, other.serverPort()));
+    auto offered = b.offer(1, QStringLiteral("DC1"), big, data.size(), MtimeNs);
+    QVERIFY(offered);
+    QCOMPARE(offered->decision, Decision::Send);
+    QCOMPARE(qint64(offered->offset), half);
+    QCOMPARE(offered->hash, hashOf(data.left(half)));
+    auto stored = b.sendFile(1, data, half);
+    QVERIFY(stored);
+    QCOMPARE(stored->code, ErrorCode::Ok);
+    QCOMPARE(readAll(f.file(QStringLiteral("ed1"), QStringLiteral("DC1"), big)), data);
+    QCOMPARE(allEntries(f.root + QStringLiteral("/ed1/DC1")), QStringList{big});
+
+    ProtoClient back; // the ED returns to the first receiver
+    QVERIFY(connectAndGreet(back, f.port()));
+    auto again = back.offer(1, QStringLiteral("DC1"), big, data.size(), MtimeNs);
+    QVERIFY(again);
+    QCOMPARE(again->decision, Decision::AlreadyStored);
 }
 
 void TestReceiver::busy()

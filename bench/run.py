@@ -10,6 +10,7 @@ over the runs, ratios, targets) and writes the raw figures as JSON.
     bench/run --quick         # a few minutes: small sizes, 1 run (--runs to change)
     bench/run --cases big,live --runs 2 --json out.json --results bench/RESULTS.md
     bench/run --baseline-binary /tmp/isocket-old   # before and after in one sitting
+    bench/run --cases shareddisk,disklimit,createlimit,gluster   # issues 19 and 20's limits
 
 With --baseline-binary, every case that runs isocket also runs that binary (an older build; it is
 both its sender and its receiver) on the same data, interleaved run by run like the peers,
@@ -24,6 +25,11 @@ Durability as measured (said again in the table):
   socat    file → TCP → file, no checksum, no rename, no fsync (the raw limit); "+ fsync" adds
            one fsync of the output file at the end.
   lsyncd   delay = 0, pushing with rsync into the same daemon.
+  dd       (disk limit) `dd bs=1M oflag=direct conv=fsync` of the source file: the disk's limit.
+  cp -a    (create limit) a local copy of the tree: no network, checksum, rename or fsync.
+  GlusterFS (the gluster rows, tests/e2e/gluster.sh's one-node replica-2 volume): the receiver
+           fsyncs every file and directory there (syncfs does not reach the bricks); rsync -a into
+           the mount does not ("rsync -a --fsync" does, per file).
 Page cache: sources are warm (just written or read in an earlier run); `sync` between runs so
 one tool's dirty pages do not bill the next one.
 """
@@ -34,6 +40,7 @@ import json
 import os
 import platform
 import random
+import select
 import shutil
 import signal
 import socket
@@ -265,6 +272,15 @@ def vm_hwm_kib(pid):
     return 0
 
 
+def meminfo_mib(key):
+    """A field of /proc/meminfo in MiB (Dirty, Writeback, …)."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def run_timed(cmd, logpath, env=None):
     """Runs cmd to completion; returns (seconds, exit status, peak RSS KiB).
     Peak RSS is VmHWM sampled every 10 ms (not wait4's ru_maxrss: that counts the forked Python
@@ -350,6 +366,134 @@ class RsyncDaemon:
         self.p.wait()
 
 
+# GlusterFS (issue 20): tests/e2e/gluster.sh sets up and tears down a one-node replica-2 volume,
+# mounted twice, in a network namespace and a mount namespace of its own; the bench runs a
+# holder as its program and works in that mount namespace through the holder's PID: processes
+# that write into the volume start under `nsenter --mount=/proc/PID/ns/mnt` (network: the host's
+# 127.0.0.1, as everything else), and the bench reads the mounts at /proc/PID/root/<mount>.
+class GlusterVolume:
+    SCRIPT = os.path.join(REPO, "tests", "e2e", "gluster.sh")
+
+    def __init__(self, logpath, timeout=180):
+        """Sets the volume up. self.skip: why it could not (then nothing is left running)."""
+        self.skip = None
+        self.logpath = logpath
+        self.log = open(logpath, "ab")
+        # exec: the holder's PID is the shell's; it lives until the bench closes its stdin.
+        holder = 'echo "ready $$ $ISOCKET_GLUSTER_A $ISOCKET_GLUSTER_B"; exec cat >/dev/null'
+        self.p = subprocess.Popen([self.SCRIPT, "sh", "-c", holder], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
+        line = b""
+        deadline = time.time() + timeout
+        fd = self.p.stdout.fileno()
+        while not line.endswith(b"\n") and time.time() < deadline:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+            if not ready:
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            line += chunk
+        parts = line.decode(errors="replace").split()
+        if len(parts) == 4 and parts[0] == "ready":
+            self.pid = int(parts[1])
+            self.mounts = parts[2:]  # paths inside the mount namespace
+            return
+        self.pid = None
+        exited = self.p.poll() is not None
+        self.stop()
+        with open(logpath, "rb") as f:
+            lines = f.read().decode(errors="replace").splitlines()
+        why = next((l[len("SKIP: "):] for l in reversed(lines) if l.startswith("SKIP: ")), None)
+        if why is None:
+            why = (f"gluster.sh exited {self.p.returncode} without a volume" if exited
+                   else f"no volume within {timeout} s") + f" (log: {logpath})"
+        self.skip = why
+
+    def outside(self, inside):
+        """The path at which the bench reads a path of the mount namespace."""
+        return f"/proc/{self.pid}/root{inside}"
+
+    def wrap(self):
+        return ["nsenter", f"--mount=/proc/{self.pid}/ns/mnt", "--"]
+
+    def stop(self):
+        """Ends the holder; gluster.sh unmounts, stops the volume and glusterd, removes its
+        namespace and files. Bounded: then the holder, then gluster.sh's process group (its own
+        session), are killed by their ids."""
+        if self.p.stdin and not self.p.stdin.closed:
+            self.p.stdin.close()
+        steps = ["holder", "group", "give up"] if self.pid else ["group", "give up"]
+        for step in steps:
+            try:
+                self.p.wait(90 if self.pid else 10)
+                break
+            except subprocess.TimeoutExpired:
+                try:
+                    if step == "holder":
+                        log(f"gluster.sh still running after 90 s: SIGKILL to its holder {self.pid}")
+                        os.kill(self.pid, signal.SIGKILL)
+                    elif step == "group":
+                        log(f"gluster.sh still running: SIGTERM to its process group {self.p.pid}"
+                            f" (look for a leftover glusterd or mount /var/tmp/isocket-gluster.*)")
+                        os.killpg(self.p.pid, signal.SIGTERM)
+                    else:
+                        log(f"gluster.sh ({self.p.pid}) did not end: left running")
+                except ProcessLookupError:
+                    pass
+        if self.p.stdout:
+            self.p.stdout.close()
+        self.log.close()
+
+
+class NsReceiver(Receiver):
+    """`isocket receive` in the volume's mount namespace; root: a path there (made by the
+    caller through GlusterVolume.outside)."""
+
+    def __init__(self, isocket, vol, root, logpath, extra=()):
+        self.root = root
+        self.log = open(logpath, "ab")
+        self.p = subprocess.Popen([*vol.wrap(), isocket, "receive", "--root", root, "--listen",
+                                   "127.0.0.1:0", *extra],
+                                  stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.p.stdout.readline()
+        if not line.startswith("listening"):
+            self.p.kill()
+            self.p.wait()
+            self.log.close()
+            raise RuntimeError("isocket receive did not start: " + line)
+        self.port = int(line.rsplit(":", 1)[1])
+
+
+class NsRsyncDaemon(RsyncDaemon):
+    """The rsync daemon of RsyncDaemon, its module at `module` (a path in the volume's mount
+    namespace), its configuration under `base`."""
+
+    def __init__(self, base, vol, module):
+        import pwd
+        import grp
+        self.dir = os.path.join(base, "rsyncd-gluster")
+        os.makedirs(self.dir, exist_ok=True)
+        self.module = module
+        self.port = free_port()
+        conf = os.path.join(self.dir, "rsyncd.conf")
+        user = pwd.getpwuid(os.getuid()).pw_name
+        group = grp.getgrgid(os.getgid()).gr_name
+        with open(conf, "w") as f:
+            f.write(f"use chroot = no\nuid = {user}\ngid = {group}\n"
+                    f"pid file = {self.dir}/rsyncd.pid\nlog file = {self.dir}/rsyncd.log\n"
+                    f"[mod]\npath = {module}\nread only = no\n")
+        self.p = subprocess.Popen([*vol.wrap(), "rsync", "--daemon", "--no-detach",
+                                   f"--config={conf}", f"--port={self.port}",
+                                   "--address=127.0.0.1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_listening(self.port)
+        except RuntimeError:
+            self.stop()
+            raise
+
+
 # ---------------------------------------------------------------------------------------------
 # Results
 
@@ -421,10 +565,11 @@ def summarize(res, targets, baseline=False):
         if not c:
             continue
         measured, ok = t["check"](c)
-        if c["failures"]:
+        if c["failures"] and ok is not None:
             ok = False
             measured += f"; FAILED: {len(c['failures'])} run(s) lost or unmarked files"
-        out.append(f"| {t['case']} | {t['text']} | {measured} | {'yes' if ok else '**no**'} |")
+        met = "–" if ok is None else "yes" if ok else "**no**"  # None: no target, a figure
+        out.append(f"| {t['case']} | {t['text']} | {measured} | {met} |")
     return "\n".join(out)
 
 
@@ -581,6 +726,274 @@ class Bench:
                              "files/s")
         discard(src)
         return name
+
+    # -- issue 19: a shared disk, the disk's and the filesystem's limits --------------------
+    def small_tree(self, tag, count, seed):
+        """count × 4 KiB in 10 dbtags under tmp/src-<tag>: (src, manifest)."""
+        src = os.path.join(self.tmp, f"src-{tag}")
+        discard(src)
+        manifest = {}
+        for d in range(10):
+            manifest.update(make_dbtag(src, f"DC{d + 1:06d}", count // 10, 4096, seed + d))
+        return src, manifest
+
+    # Another process's buffered writes: 1 MiB of random bytes written again and again, no fsync.
+    NOISE = ("import os, sys\n"
+             "buf = os.urandom(1 << 20)\n"
+             "with open(sys.argv[1], 'wb') as f:\n"
+             "    for _ in range(int(sys.argv[2])):\n"
+             "        f.write(buf)\n")
+
+    def noise_start(self, size):
+        """Starts the other writer into the bench's filesystem; returns once it has written 64 MiB,
+        so that every tool starts at the same point of its stream: (Popen, path)."""
+        path = os.path.join(self.tmp, "noise.out")
+        p = subprocess.Popen([sys.executable, "-c", self.NOISE, path, str(size // MiB)])
+        deadline = time.time() + 30
+        while time.time() < deadline and p.poll() is None:
+            try:
+                if os.stat(path).st_size >= 64 * MiB:
+                    break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.002)
+        return p, path
+
+    def noise_stop(self, case, p, path):
+        """Lets the writer finish (bounded), deletes its file (one file: at once) and syncs.
+        Returns whether it was still writing when called."""
+        running = p.poll() is None
+        try:
+            p.wait(180)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        if p.returncode != 0:
+            self.res.fail(case, f"the other writer exited {p.returncode}")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        sync()
+        return running
+
+    def case_shareddisk(self):
+        count = 2000 if self.a.quick else 10000
+        noise = (1024 if self.a.quick else 2048) * MiB
+        name = f"shared disk: {count} × 4 KiB while another process writes {noise // MiB // 1024} GiB"
+        c = self.res.case(name, "files/s", note=(
+            f"another process writes {noise // MiB} MiB buffered (no fsync) into the same "
+            f"filesystem, started before each tool's run (the tool starts once it has written "
+            f"64 MiB), then finished, deleted and synced; order alternates run by run; rsync -a: "
+            f"the daemon, no fsync"))
+        c["extra"]["dirty_mib_at_start"] = {}
+        c["extra"]["writer_running_at_end"] = {}
+        log(f"[{name}] generating")
+        src, manifest = self.small_tree("shareddisk", count, 3000)
+        tools = [label for label, _ in self.builds()] + ["rsync -a"]
+        for r in range(self.a.runs):
+            for tool in (tools if r % 2 == 0 else tools[::-1]):
+                sync()
+                p, path = self.noise_start(noise)
+                dirty = meminfo_mib("Dirty")
+                if tool.startswith("isocket"):
+                    t, ok, _ = self.isocket_once(name, src, manifest, label=tool)
+                else:
+                    t, _ = self.rsync_once(name, src, manifest, ["-a"])
+                    ok = True
+                running = self.noise_stop(name, p, path)
+                c["extra"]["dirty_mib_at_start"].setdefault(tool, []).append(dirty)
+                c["extra"]["writer_running_at_end"].setdefault(tool, []).append(running)
+                if ok:
+                    self.res.add(name, tool, count / t)
+                log(f"  [{name}] run {r + 1} {tool}: {count / t:.0f} files/s ({t:.2f} s), "
+                    f"dirty at start {dirty:.0f} MiB, writer still writing at the end: {running}")
+        c["note"] += "; dirty at the start (median): " + ", ".join(
+            f"{t} {med(v):.0f} MiB" for t, v in c["extra"]["dirty_mib_at_start"].items())
+        c["note"] += "; the writer still writing when the tool finished: " + ", ".join(
+            f"{t} {sum(v)}/{len(v)}" for t, v in c["extra"]["writer_running_at_end"].items())
+        discard(src)
+        return name
+
+    def case_disklimit(self):
+        size = (256 if self.a.quick else 1024) * MiB
+        name = f"disk limit: 1 × {size // MiB} MiB"
+        self.res.case(name, "MB/s", note=(
+            "dd: `dd if=<the source file, warm> of=<new file on the receiver's filesystem> bs=1M "
+            "oflag=direct conv=fsync` (conv=fsync: durable as isocket's file is)"))
+        src = os.path.join(self.tmp, "src-disklimit")
+        discard(src, now=True)
+        log(f"[{name}] generating")
+        manifest = make_dbtag(src, "DC000001", 1, size, 4000, prefix="big")
+        (rel, _), = manifest.items()
+        out = os.path.join(self.tmp, "dd.out")
+        self.few_files = True
+        for r in range(self.a.runs):
+            for tool in [label for label, _ in self.builds()] + ["dd oflag=direct"]:
+                sync()
+                if tool.startswith("isocket"):
+                    t, ok, _ = self.isocket_once(name, src, manifest, label=tool)
+                else:
+                    t, rc, _ = run_timed(["dd", f"if={os.path.join(src, rel)}", f"of={out}",
+                                          "bs=1M", "oflag=direct", "conv=fsync", "status=none"],
+                                         self.lg("disklimit-dd"))
+                    ok = rc == 0 and os.stat(out).st_size == size
+                    if not ok:
+                        self.res.fail(name, f"dd: exit {rc}, {os.stat(out).st_size} bytes")
+                    os.unlink(out)
+                if ok:
+                    self.res.add(name, tool, size / t / 1e6)
+                log(f"  [{name}] run {r + 1} {tool}: {size / t / 1e6:.0f} MB/s ({t:.2f} s)")
+        self.few_files = False
+        discard(src, now=True)
+        return name
+
+    def case_createlimit(self):
+        count = 2000 if self.a.quick else 10000
+        name = f"create limit: {count} × 4 KiB in 10 dbtags"
+        self.res.case(name, "files/s", note=(
+            "cp -a: a local copy of the same tree into the receiver's filesystem, no network, "
+            "no checksum, no rename, no fsync"))
+        log(f"[{name}] generating")
+        src, manifest = self.small_tree("createlimit", count, 5000)
+        dst = os.path.join(self.tmp, "cp-out")
+        for r in range(self.a.runs):
+            for tool in [label for label, _ in self.builds()] + ["cp -a"]:
+                sync()
+                if tool.startswith("isocket"):
+                    t, ok, _ = self.isocket_once(name, src, manifest, label=tool)
+                else:
+                    discard(dst)
+                    t, rc, _ = run_timed(["cp", "-a", src, dst], self.lg("createlimit-cp"))
+                    bad = verify_tree(dst, manifest, full=False)
+                    ok = rc == 0 and bad == 0
+                    if not ok:
+                        self.res.fail(name, f"cp -a: exit {rc}, {bad} files missing")
+                    discard(dst)
+                if ok:
+                    self.res.add(name, tool, count / t)
+                log(f"  [{name}] run {r + 1} {tool}: {count / t:.0f} files/s ({t:.2f} s)")
+        discard(src)
+        return name
+
+    # -- issue 20: into a GlusterFS volume --------------------------------------------------
+    def case_gluster(self):
+        """The small and big cases into a GlusterFS replica-2 mount: isocket with one receiver,
+        with two (mounts A and B of the one volume, one root, the sender given both), rsync -a
+        into the same volume. Nothing is deleted on the volume during the case (its bricks are on
+        this machine's ext4, see TRASH) but the big files; the volume goes at the end."""
+        count = 500 if self.a.quick else 2000
+        big = (64 if self.a.quick else 256) * MiB
+        runs = min(self.a.runs, 3)
+        rows = [("small", f"gluster: {count} × 4 KiB in 10 dbtags", "files/s"),
+                ("big", f"gluster: 1 × {big // MiB} MiB", "MB/s")]
+        note = ("into one GlusterFS replica-2 volume (one node: glusterd and both bricks on this "
+                "machine's disk, FUSE mounts); isocket: one receiver on mount A, an fsync per file "
+                "and per directory before the acknowledgement (docs/SCALING.md); 2 receivers: one "
+                "on mount A and one on mount B (two FUSE clients of the one volume, one root), the "
+                "sender given both (`--to a,b`, 2 connections); rsync -a: the daemon writing into "
+                "mount A, no fsync; rsync -a --fsync: an fsync per file")
+        for _, name, unit in rows:
+            self.res.case(name, unit, note=note)
+        names = [name for _, name, _ in rows]
+        log("[gluster] setting up a volume (tests/e2e/gluster.sh)")
+        vol = GlusterVolume(self.lg("gluster"))
+        if vol.skip:
+            log(f"[gluster] SKIPPED: {vol.skip}")
+            for name in names:
+                self.res.cases[name]["extra"]["skipped"] = vol.skip
+                self.res.cases[name]["note"] = f"skipped: {vol.skip}"
+            return names
+        try:
+            log(f"[gluster] volume mounted at {' and '.join(vol.mounts)} (PID {vol.pid}'s view)")
+            module = f"{vol.mounts[0]}/rsync"
+            os.makedirs(vol.outside(module))
+            rsyncd = NsRsyncDaemon(self.tmp, vol, module)
+            try:
+                for kind, name, unit in rows:
+                    self.gluster_row(vol, rsyncd, kind, name, unit, count, big, runs)
+            finally:
+                rsyncd.stop()
+        finally:
+            log("[gluster] tearing the volume down")
+            vol.stop()
+        return names
+
+    def gluster_row(self, vol, rsyncd, kind, name, unit, count, big, runs):
+        c = self.res.cases[name]
+        src = os.path.join(self.tmp, f"src-gluster-{kind}")
+        log(f"[{name}] generating")
+        if kind == "big":
+            discard(src, now=True)
+            manifest = make_dbtag(src, "DC000001", 1, big, 6000, prefix="big")
+        else:
+            src, manifest = self.small_tree(f"gluster-{kind}", count, 6000)
+        total = sum(s for s, _ in manifest.values())
+        tools = [(label, isocket, 1) for label, isocket in self.builds()]
+        tools += [(label, isocket, 2) for label, isocket in self.builds("isocket, 2 receivers")]
+        tools += [("rsync -a", ["-a"], 0), ("rsync -a --fsync", ["-a", "--fsync"], 0)]
+        for r in range(runs):
+            for i, (tool, what, n_rx) in enumerate(tools):
+                sub = f"{kind}-{r}-{i}"
+                sync()
+                if n_rx:
+                    t = self.gluster_isocket_once(name, vol, src, manifest, tool, what, n_rx, sub)
+                else:
+                    t = self.gluster_rsync_once(name, vol, rsyncd, src, manifest, what, sub)
+                if kind == "big":
+                    rmtree(vol.outside(f"{vol.mounts[0]}/{sub}"))
+                    rmtree(vol.outside(f"{rsyncd.module}/{sub}"))
+                if t is None:
+                    continue
+                v = total / t / 1e6 if unit == "MB/s" else len(manifest) / t
+                self.res.add(name, tool, v)
+                log(f"  [{name}] run {r + 1} {tool}: {fmt(v)} {unit} ({t:.2f} s)")
+        one, two = med(c["tools"].get("isocket", [])), med(c["tools"].get("isocket, 2 receivers", []))
+        rs = med(c["tools"].get("rsync -a", []))
+        c["extra"]["two_over_one"] = two / one if one else float("nan")
+        c["extra"]["over_rsync"] = one / rs if rs else float("nan")
+        said = c["extra"].get("receiver_says")
+        c["note"] += (f"; two receivers ÷ one: {fmt(c['extra']['two_over_one'])}×"
+                      + (f"; the receiver logged \"{said}\"" if said else ""))
+        discard(src, now=kind == "big")
+
+    def gluster_isocket_once(self, case, vol, src, manifest, label, isocket, n_rx, sub):
+        """One run into <mount>/<sub>, a receiver per mount (A, then B) on that one root.
+        Returns the seconds, or None when a file is missing, wrong or unmarked."""
+        roots = [f"{m}/{sub}" for m in vol.mounts[:n_rx]]
+        os.makedirs(vol.outside(roots[0]))
+        rxs = []
+        try:
+            for i, root in enumerate(roots):
+                rxs.append(NsReceiver(isocket, vol, root, self.lg(f"gluster-receive-{sub}-{i}")))
+            to = ",".join(f"127.0.0.1:{rx.port}" for rx in rxs)
+            t, rc, _ = run_timed([isocket, "send", "--root", src, "--to", to, "--source", "ed",
+                                  "--once"], self.lg(f"gluster-send-{sub}"))
+        finally:
+            for rx in rxs:
+                rx.stop()
+        with open(self.lg(f"gluster-receive-{sub}-0"), "rb") as f:
+            said = next((l.strip() for l in f.read().decode(errors="replace").splitlines()
+                         if "receive root on" in l), None)
+        if said:
+            self.res.cases[case]["extra"]["receiver_says"] = said[said.index("receive root on"):]
+        bad = verify_tree(vol.outside(f"{roots[0]}/ed"), manifest)
+        um, uw = unmarked(src, manifest)
+        reset_marks(src, manifest)
+        if rc != 0 or bad or um or uw:
+            self.res.fail(case, f"{label}: exit {rc}, {bad} files missing/wrong on the volume, "
+                                f"{um} unmarked, {uw} dbtags without finished.watch")
+            return None
+        return t
+
+    def gluster_rsync_once(self, case, vol, rsyncd, src, manifest, flags, sub):
+        t, rc, _ = run_timed(["rsync", *flags, src + "/", rsyncd.url(sub)],
+                             self.lg(f"gluster-rsync-{sub}"))
+        bad = verify_tree(vol.outside(f"{rsyncd.module}/{sub}"), manifest)
+        if rc != 0 or bad:
+            self.res.fail(case, f"rsync {' '.join(flags)}: exit {rc}, {bad} missing/wrong")
+            return None
+        return t
 
     def tls_keys(self):
         """A key per side (isocket keygen), the ED "ed" listed: (receiver args, sender args)."""
@@ -981,7 +1394,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, 1 run: a few minutes")
     ap.add_argument("--runs", type=int, help="runs per case (default 5, --quick 1)")
-    ap.add_argument("--cases", default="big,small,medium,live,idle,restart,many,queue,tls")
+    # gluster last: removing its volume frees tens of thousands of inodes (see TRASH).
+    ap.add_argument("--cases", default="big,small,medium,live,idle,restart,many,queue,tls,"
+                                        "shareddisk,disklimit,createlimit,gluster")
     ap.add_argument("--tmp", default="/var/tmp/isocket-bench", help="work directory (wiped)")
     ap.add_argument("--json", help="raw figures (default bench/results-<full|quick>.json in the build dir)")
     ap.add_argument("--results", help="write the table with the machine to this Markdown file")
@@ -1075,6 +1490,28 @@ def main():
                      "check": ratio_target("isocket plain", 0.8)},
                     {"case": n["tls"][1], "text": "TLS ≥ 0.8× plain (not a target of the issue)",
                      "check": ratio_target("isocket plain", 0.8)}]
+    if "shareddisk" in n:
+        targets.append({"case": n["shareddisk"], "text": "≥ 1.0× rsync -a (same other writer)",
+                        "check": ratio_target("rsync -a", 1.0)})
+    if "disklimit" in n:
+        targets.append({"case": n["disklimit"], "text": "≥ 0.9× dd oflag=direct",
+                        "check": ratio_target("dd oflag=direct", 0.9)})
+    if "createlimit" in n:
+        targets.append({"case": n["createlimit"], "text": "≥ 0.7× local cp -a",
+                        "check": ratio_target("cp -a", 0.7)})
+    if "gluster" in n:
+        def gluster_check(key, what):
+            def check(c):
+                if "skipped" in c["extra"]:
+                    return f"skipped: {c['extra']['skipped']}", None
+                return f"{fmt(c['extra'].get(key, float('nan')))}× {what}", None
+            return check
+        for name in n["gluster"]:
+            targets += [{"case": name, "text": "isocket ÷ rsync -a into the mount (no figure "
+                                               "in issue 20)",
+                         "check": gluster_check("over_rsync", "rsync -a")},
+                        {"case": name, "text": "two receivers ÷ one (no figure in issue 20)",
+                         "check": gluster_check("two_over_one", "one receiver")}]
 
     table = summarize(b.res, targets, baseline=bool(baseline))
     mode = "quick" if args.quick else "full"

@@ -760,22 +760,25 @@ class Bench:
         return p, path
 
     def noise_stop(self, case, p, path):
-        """Lets the writer finish (bounded), deletes its file (one file: at once) and syncs.
-        Returns whether it was still writing when called."""
-        running = p.poll() is None
-        try:
-            p.wait(180)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        if p.returncode != 0:
+        """Stops the writer if it still writes (the measurement is over: its remaining writes
+        and their writeback would only cost time), deletes its file (one file: at once; its
+        dirty pages go with it) and syncs. Returns the MiB it had written."""
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        elif p.returncode != 0:
             self.res.fail(case, f"the other writer exited {p.returncode}")
         try:
+            written = os.stat(path).st_size / MiB
             os.unlink(path)
         except FileNotFoundError:
-            pass
+            written = 0
         sync()
-        return running
+        return written
 
     def case_shareddisk(self):
         count = 2000 if self.a.quick else 10000
@@ -784,10 +787,11 @@ class Bench:
         c = self.res.case(name, "files/s", note=(
             f"another process writes {noise // MiB} MiB buffered (no fsync) into the same "
             f"filesystem, started before each tool's run (the tool starts once it has written "
-            f"64 MiB), then finished, deleted and synced; order alternates run by run; rsync -a: "
+            f"64 MiB) and stopped when it ends (if not done by then), its file deleted and "
+            f"synced; order alternates run by run; rsync -a: "
             f"the daemon, no fsync"))
         c["extra"]["dirty_mib_at_start"] = {}
-        c["extra"]["writer_running_at_end"] = {}
+        c["extra"]["writer_mib_at_end"] = {}
         log(f"[{name}] generating")
         src, manifest = self.small_tree("shareddisk", count, 3000)
         tools = [label for label, _ in self.builds()] + ["rsync -a"]
@@ -801,17 +805,17 @@ class Bench:
                 else:
                     t, _ = self.rsync_once(name, src, manifest, ["-a"])
                     ok = True
-                running = self.noise_stop(name, p, path)
+                written = self.noise_stop(name, p, path)
                 c["extra"]["dirty_mib_at_start"].setdefault(tool, []).append(dirty)
-                c["extra"]["writer_running_at_end"].setdefault(tool, []).append(running)
+                c["extra"]["writer_mib_at_end"].setdefault(tool, []).append(written)
                 if ok:
                     self.res.add(name, tool, count / t)
                 log(f"  [{name}] run {r + 1} {tool}: {count / t:.0f} files/s ({t:.2f} s), "
-                    f"dirty at start {dirty:.0f} MiB, writer still writing at the end: {running}")
+                    f"dirty at start {dirty:.0f} MiB, the writer had written {written:.0f} MiB")
         c["note"] += "; dirty at the start (median): " + ", ".join(
             f"{t} {med(v):.0f} MiB" for t, v in c["extra"]["dirty_mib_at_start"].items())
-        c["note"] += "; the writer still writing when the tool finished: " + ", ".join(
-            f"{t} {sum(v)}/{len(v)}" for t, v in c["extra"]["writer_running_at_end"].items())
+        c["note"] += "; written by the other writer when the tool finished (median): " + ", ".join(
+            f"{t} {med(v):.0f} MiB" for t, v in c["extra"]["writer_mib_at_end"].items())
         discard(src)
         return name
 
@@ -936,12 +940,12 @@ class Bench:
             tools += [("rsync -a --fsync", ["-a", "--fsync"], 0)]
         # Small files on a FUSE mount on a loaded 2-core machine: 30–45 files/s for every tool
         # (glusterd, two bricks and two clients share the cores). Bounded: no new run once the
-        # row has had 4 minutes and 2 runs.
+        # row has had 3 minutes and 2 runs.
         started = time.time()
         for r in range(runs):
-            if r >= 2 and time.time() - started > 240:
-                log(f"  [{name}] {r} runs: the row's 4 minutes are up")
-                c["note"] += f"; {r} runs (the row's 4-minute budget)"
+            if r >= 2 and time.time() - started > 180:
+                log(f"  [{name}] {r} runs: the row's 3 minutes are up")
+                c["note"] += f"; {r} runs (the row's 3-minute budget)"
                 break
             for i, (tool, what, n_rx) in enumerate(tools):
                 sub = f"{kind}-{r}-{i}"

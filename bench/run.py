@@ -431,7 +431,8 @@ class GlusterVolume:
             except subprocess.TimeoutExpired:
                 try:
                     if step == "holder":
-                        log(f"gluster.sh still running after 90 s: SIGKILL to its holder {self.pid}")
+                        log(f"gluster.sh still running after 90 s: SIGKILL to its holder "
+                            f"{self.pid}")
                         os.kill(self.pid, signal.SIGKILL)
                     elif step == "group":
                         log(f"gluster.sh still running: SIGTERM to its process group {self.p.pid}"
@@ -783,7 +784,8 @@ class Bench:
     def case_shareddisk(self):
         count = 2000 if self.a.quick else 10000
         noise = (1024 if self.a.quick else 2048) * MiB
-        name = f"shared disk: {count} × 4 KiB while another process writes {noise // MiB // 1024} GiB"
+        name = (f"shared disk: {count} × 4 KiB while another process writes "
+                f"{noise // MiB // 1024} GiB")
         c = self.res.case(name, "files/s", note=(
             f"another process writes {noise // MiB} MiB buffered (no fsync) into the same "
             f"filesystem, started before each tool's run (the tool starts once it has written "
@@ -962,7 +964,8 @@ class Bench:
                 v = total / t / 1e6 if unit == "MB/s" else len(manifest) / t
                 self.res.add(name, tool, v)
                 log(f"  [{name}] run {r + 1} {tool}: {fmt(v)} {unit} ({t:.2f} s)")
-        one, two = med(c["tools"].get("isocket", [])), med(c["tools"].get("isocket, 2 receivers", []))
+        one = med(c["tools"].get("isocket", []))
+        two = med(c["tools"].get("isocket, 2 receivers", []))
         rs = med(c["tools"].get("rsync -a", []))
         c["extra"]["two_over_one"] = two / one if one else float("nan")
         c["extra"]["over_rsync"] = one / rs if rs else float("nan")

@@ -419,21 +419,25 @@ class GlusterVolume:
 
     def stop(self):
         """Ends the holder; gluster.sh unmounts, stops the volume and glusterd, removes its
-        namespace and files. Bounded: then the holder, then gluster.sh's process group (its own
-        session), are killed by their ids."""
+        namespace and files (on a loaded machine removing the bricks takes minutes: tens of
+        thousands of inodes). Bounded: the holder, if it outlives its stdin by 90 s, then
+        gluster.sh's process group (its own session) after 15 minutes, are killed by their ids."""
         if self.p.stdin and not self.p.stdin.closed:
             self.p.stdin.close()
-        steps = ["holder", "group", "give up"] if self.pid else ["group", "give up"]
-        for step in steps:
+        steps = [(90, "holder"), (900, "group"), (10, "give up")] if self.pid else \
+            [(10, "group"), (10, "give up")]
+        for wait, step in steps:
             try:
-                self.p.wait(90 if self.pid else 10)
+                self.p.wait(wait)
                 break
             except subprocess.TimeoutExpired:
                 try:
                     if step == "holder":
-                        log(f"gluster.sh still running after 90 s: SIGKILL to its holder "
-                            f"{self.pid}")
-                        os.kill(self.pid, signal.SIGKILL)
+                        if os.path.exists(f"/proc/{self.pid}"):
+                            log(f"the holder {self.pid} outlived its stdin by 90 s: SIGKILL")
+                            os.kill(self.pid, signal.SIGKILL)
+                        else:
+                            log("gluster.sh still tearing the volume down (bounded: 15 min)")
                     elif step == "group":
                         log(f"gluster.sh still running: SIGTERM to its process group {self.p.pid}"
                             f" (look for a leftover glusterd or mount /var/tmp/isocket-gluster.*)")
@@ -826,7 +830,8 @@ class Bench:
         name = f"disk limit: 1 × {size // MiB} MiB"
         self.res.case(name, "MB/s", note=(
             "dd: `dd if=<the source file, warm> of=<new file on the receiver's filesystem> bs=1M "
-            "oflag=direct conv=fsync` (conv=fsync: durable as isocket's file is)"))
+            "oflag=direct conv=fsync` (conv=fsync: durable as isocket's file is); order "
+            "alternates run by run"))
         src = os.path.join(self.tmp, "src-disklimit")
         discard(src, now=True)
         log(f"[{name}] generating")
@@ -834,8 +839,9 @@ class Bench:
         (rel, _), = manifest.items()
         out = os.path.join(self.tmp, "dd.out")
         self.few_files = True
+        tools = [label for label, _ in self.builds()] + ["dd oflag=direct"]
         for r in range(self.a.runs):
-            for tool in [label for label, _ in self.builds()] + ["dd oflag=direct"]:
+            for tool in (tools if r % 2 == 0 else tools[::-1]):  # order alternates run by run
                 sync()
                 if tool.startswith("isocket"):
                     t, ok, _ = self.isocket_once(name, src, manifest, label=tool)
@@ -859,12 +865,13 @@ class Bench:
         name = f"create limit: {count} × 4 KiB in 10 dbtags"
         self.res.case(name, "files/s", note=(
             "cp -a: a local copy of the same tree into the receiver's filesystem, no network, "
-            "no checksum, no rename, no fsync"))
+            "no checksum, no rename, no fsync; order alternates run by run"))
         log(f"[{name}] generating")
         src, manifest = self.small_tree("createlimit", count, 5000)
         dst = os.path.join(self.tmp, "cp-out")
+        tools = [label for label, _ in self.builds()] + ["cp -a"]
         for r in range(self.a.runs):
-            for tool in [label for label, _ in self.builds()] + ["cp -a"]:
+            for tool in (tools if r % 2 == 0 else tools[::-1]):  # order alternates run by run
                 sync()
                 if tool.startswith("isocket"):
                     t, ok, _ = self.isocket_once(name, src, manifest, label=tool)

@@ -198,6 +198,25 @@ void printEd(const QJsonObject &o)
     }
     if (!links.isEmpty())
         row("links", links.join(QStringLiteral(", ")));
+    // Each receiver of the list (send.server, --to), when there are several.
+    const QJsonArray receivers = o.value(QStringLiteral("receivers")).toArray();
+    for (qsizetype i = 0; receivers.size() > 1 && i < receivers.size(); ++i) {
+        const QJsonObject r = receivers.at(i).toObject();
+        const int ready = r.value(QStringLiteral("ready_links")).toInt();
+        const QDateTime retry = QDateTime::fromString(
+            r.value(QStringLiteral("retry_at")).toString(), Qt::ISODateWithMs);
+        const QString state =
+            r.value(QStringLiteral("up")).toBool()
+                ? QStringLiteral("up, %1 connection(s)").arg(ready)
+                : QStringLiteral("down: %1%2")
+                      .arg(r.value(QStringLiteral("why")).toString(),
+                           retry.isValid() && retry > now
+                               ? QStringLiteral(", next try in %1")
+                                     .arg(ageText(now.secsTo(retry)))
+                               : QString());
+        row(i == 0 ? "receivers" : "",
+            r.value(QStringLiteral("address")).toString() + QStringLiteral(" ") + state);
+    }
 }
 
 void printReceiver(const QJsonObject &o)

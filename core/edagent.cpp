@@ -272,6 +272,7 @@ void EdAgent::doStart()
                 if (state == LinkState::Ready)
                     m_status.fatal.clear(); // the operator fixed it and retried
                 m_status.receiversDown = m_sender ? m_sender->receiversDownList() : QStringList();
+                updateReceivers();
                 onLinkState(state, detail);
                 touch();
             });
@@ -282,6 +283,7 @@ void EdAgent::doStart()
         while (m_status.links.size() <= link)
             m_status.links.append(LinkStatus());
         m_status.links[link].receiver = receiver;
+        updateReceivers();
         touch();
     });
     connect(s, &Sender::permanentError, c, [this](const Error &error) {
@@ -456,6 +458,27 @@ void EdAgent::reportHealth()
     m_reportClock.restart();
     m_reportedHealth = health;
     m_sender->setStatusReport(QJsonDocument(health.toJson()).toJson(QJsonDocument::Compact));
+}
+
+void EdAgent::updateReceivers()
+{
+    // m_statusMutex is held.
+    if (!m_sender)
+        return;
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    QList<ReceiverLinkStatus> receivers;
+    for (const ReceiverPool::State &state : m_sender->receivers()) {
+        ReceiverLinkStatus r;
+        r.address = state.address.toString();
+        r.down = state.down;
+        r.why = state.why;
+        if (state.down)
+            r.retryAt = now.addMSecs(state.retryInMs);
+        for (const LinkStatus &l : std::as_const(m_status.links))
+            r.readyLinks += l.state == LinkState::Ready && l.receiver == r.address ? 1 : 0;
+        receivers.append(std::move(r));
+    }
+    m_status.receivers = std::move(receivers);
 }
 
 // --- health (core/health.h) ---

@@ -131,6 +131,7 @@ private:
     void reportHealth();
     // The health's facts, from the events (engine thread).
     void onLinkState(LinkState state, const QString &detail);
+    void updateReceivers(); // m_status.receivers from the pool and the links; under m_statusMutex
     void onFileReports(const QList<FileUpdate> &updates);
     void onDbtagState(const DbtagStatus &status);
     void onDbtagRemoved(const QString &name);

@@ -49,6 +49,17 @@ struct LinkStatus
     QString receiver;  // the receiver it is on, or tries ("host:port"); empty before the first
 };
 
+// One receiver of the list (send.server, --to), as the sender sees it now.
+struct ReceiverLinkStatus
+{
+    QString address;    // "host:port"
+    bool down = false;  // failed, and not reached since
+    QString why;        // down: the last failure
+    QDateTime retryAt;  // down: when it may be tried again (UTC)
+    int readyLinks = 0; // connections ready to it now
+    friend bool operator==(const ReceiverLinkStatus &, const ReceiverLinkStatus &) = default;
+};
+
 // The ED side at a glance: a snapshot, complete in itself (a face that connects late reads
 // EdAgent::status() once, then follows statusChanged()).
 struct EdStatus
@@ -67,6 +78,7 @@ struct EdStatus
     // The receivers that failed and have not been reached since: "host:port (why)", in the
     // order of the list (send.server); empty when all are up.
     QStringList receiversDown;
+    QList<ReceiverLinkStatus> receivers; // every receiver of the list, in its order
     QStringList heldOpen;    // when idle: files not sent because a writer holds them open
     QString error;           // Failed: why it could not start
     // Every link gave up (wrong secret, version, or one pass out of attempts): an operator must

@@ -45,6 +45,13 @@ QJsonObject edStatusJson(const EdStatus &status, const EdCounters &counters)
                                  {QStringLiteral("detail"), link.detail},
                                  {QStringLiteral("receiver"), link.receiver},
                                  {QStringLiteral("retry_at"), timeText(link.retryAt)}});
+    QJsonArray receivers;
+    for (const ReceiverLinkStatus &r : status.receivers)
+        receivers.append(QJsonObject{{QStringLiteral("address"), r.address},
+                                     {QStringLiteral("up"), !r.down},
+                                     {QStringLiteral("why"), r.why},
+                                     {QStringLiteral("retry_at"), timeText(r.retryAt)},
+                                     {QStringLiteral("ready_links"), r.readyLinks}});
     return QJsonObject{
         {QStringLiteral("schema"), StatusSchemaVersion},
         {QStringLiteral("role"), QStringLiteral("ed")},
@@ -64,6 +71,7 @@ QJsonObject edStatusJson(const EdStatus &status, const EdCounters &counters)
         {QStringLiteral("bytes_sent"), double(counters.bytesSent)},
         {QStringLiteral("links"), links},
         {QStringLiteral("receivers_down"), QJsonArray::fromStringList(status.receiversDown)},
+        {QStringLiteral("receivers"), receivers},
         {QStringLiteral("held_open"), QJsonArray::fromStringList(status.heldOpen)},
         {QStringLiteral("error"), status.error},
         {QStringLiteral("fatal"), status.fatal},

@@ -45,6 +45,7 @@ ConnectionPanel::ConnectionPanel(EdAgent *agent, QWidget *parent)
     connect(agent, &EdAgent::statusChanged, this, [this](const EdStatus &status) {
         m_links.links = status.links;
         m_paused = status.paused;
+        m_receivers = status.receivers;
         refresh();
     });
     refresh();
@@ -53,6 +54,11 @@ ConnectionPanel::ConnectionPanel(EdAgent *agent, QWidget *parent)
 QString ConnectionPanel::stateText() const
 {
     return m_state->text();
+}
+
+QString ConnectionPanel::receiverText() const
+{
+    return m_address->text();
 }
 
 void ConnectionPanel::refresh()
@@ -72,6 +78,15 @@ void ConnectionPanel::refresh()
     if (m_paused)
         text += QStringLiteral(" · sending paused");
     m_state->setText(text);
+    if (m_receivers.size() > 1) { // each receiver of the list, and how it fares
+        QStringList lines;
+        for (const ReceiverLinkStatus &r : std::as_const(m_receivers))
+            lines << (r.down ? QStringLiteral("%1 — down: %2").arg(r.address, r.why)
+                             : QStringLiteral("%1 — up, %2 connection(s)")
+                                   .arg(r.address)
+                                   .arg(r.readyLinks));
+        m_address->setText(lines.join(QLatin1Char('\n')));
+    }
     m_state->setStyleSheet(QStringLiteral("color: %1").arg(badgeColor(m_badge).name()));
     const int size = fontMetrics().height();
     m_icon->setPixmap(badgeIcon(m_badge).pixmap(QSize(size, size), devicePixelRatioF()));

@@ -29,6 +29,7 @@ public:
     explicit ConnectionPanel(EdAgent *agent, QWidget *parent = nullptr);
 
     QString stateText() const;
+    QString receiverText() const; // the receiver, or each of the list and how it fares
     Badge badge() const { return m_badge; }
     QPushButton *retryButton() const { return m_retry; }
 
@@ -41,6 +42,7 @@ private:
 
     LinkSummary m_links;
     bool m_paused = false;
+    QList<ReceiverLinkStatus> m_receivers;
     QLabel *m_icon;
     QLabel *m_state;
     QLabel *m_address;

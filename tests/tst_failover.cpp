@@ -6,10 +6,13 @@
 #include "core/config.h"
 #include "core/edagent.h"
 #include "core/receiverservice.h"
+#include "core/statusjson.h"
 #include "tests/testlib/testtree.h"
 
 #include <QDir>
 #include <QFile>
+#include <QJsonArray>
+#include <QJsonObject>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -94,6 +97,12 @@ void TestFailover::spreadsFailsOverAndReturns()
     QCOMPARE(last.links[0].receiver, address(portA));
     QCOMPARE(last.links[1].receiver, address(portB));
     QVERIFY(last.receiversDown.isEmpty());
+    // The status shows each receiver: both up, a connection to each.
+    QTRY_COMPARE(last.receivers.size(), 2);
+    QCOMPARE(last.receivers[0].address, address(portA));
+    QCOMPARE(last.receivers[1].address, address(portB));
+    QTRY_VERIFY(!last.receivers[0].down && last.receivers[0].readyLinks == 1
+                && !last.receivers[1].down && last.receivers[1].readyLinks == 1);
 
     const QString dir = data + QLatin1Char('/') + QString::fromLatin1(Dbtag);
     int written = 0;
@@ -150,6 +159,17 @@ void TestFailover::spreadsFailsOverAndReturns()
     QVERIFY2(last.receiversDown.first().startsWith(address(portA) + QStringLiteral(" (")),
              qPrintable(last.receiversDown.join(QLatin1Char('|'))));
     QCOMPARE(last.receiversDown.size(), 1);
+    QTRY_VERIFY(last.receivers[1].readyLinks == 2);
+    QVERIFY(last.receivers[0].down);
+    QVERIFY(!last.receivers[0].why.isEmpty());
+    QCOMPARE(last.receivers[0].readyLinks, 0);
+    {
+        // What `isocket status --json` says of them.
+        const QJsonArray json = edStatusJson(last, {}).value(QStringLiteral("receivers")).toArray();
+        QCOMPARE(json.size(), 2);
+        QCOMPARE(json[0].toObject().value(QStringLiteral("up")).toBool(), false);
+        QCOMPARE(json[1].toObject().value(QStringLiteral("ready_links")).toInt(), 2);
+    }
 
     // 3. A comes back on its port: link 0 returns to it (its backoff expires, it has nothing in
     // flight), and the files go to both again.
@@ -159,6 +179,7 @@ void TestFailover::spreadsFailsOverAndReturns()
                                  && last.links[0].state == LinkState::Ready,
                              timeout);
     QTRY_VERIFY(last.receiversDown.isEmpty());
+    QTRY_VERIFY(!last.receivers[0].down && last.receivers[0].readyLinks == 1);
     QCOMPARE(last.links[1].receiver, address(portB));
     const qint64 storedB = b->status().stored;
     writeBatch(20, 128 * 1024);

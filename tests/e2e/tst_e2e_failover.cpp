@@ -52,7 +52,8 @@ void TestE2eFailover::receiverKilledMidRun()
         ed, portA, source,
         {QStringLiteral("--to"), QStringLiteral("127.0.0.1:%1").arg(portB), QStringLiteral("--jobs"),
          QStringLiteral("2"), QStringLiteral("--window"), QStringLiteral("2"),
-         QStringLiteral("--bwlimit"), QStringLiteral("8M")})));
+         QStringLiteral("--bwlimit"), QStringLiteral("8M"), QStringLiteral("--control-socket"),
+         path(tmp.path(), QStringLiteral("ed.sock"))})));
     QVERIFY(sender.waitForError(
         QStringLiteral("to 127.0.0.1:%1, 127.0.0.1:%2").arg(portA).arg(portB), e2eTimeout()));
 
@@ -77,6 +78,16 @@ void TestE2eFailover::receiverKilledMidRun()
                                         + fileDelivered(ed, dbtag, rel, recvB, source)));
     }
     QVERIFY(sender.waitForError(QStringLiteral("trying another receiver"), e2eTimeout()));
+    // `isocket status` names each receiver, A down and B up.
+    {
+        Process status(QStringLiteral("status"));
+        QVERIFY(status.startIsocket({QStringLiteral("status"), QStringLiteral("--control-socket"),
+                                     path(tmp.path(), QStringLiteral("ed.sock"))}));
+        QVERIFY(status.waitForExit(e2eTimeout(20000)));
+        const QString out = status.out();
+        QVERIFY2(out.contains(QStringLiteral("127.0.0.1:%1 down: ").arg(portA)), qPrintable(out));
+        QVERIFY2(out.contains(QStringLiteral("127.0.0.1:%1 up, ").arg(portB)), qPrintable(out));
+    }
 
     // A back on its port: link 0 returns to it by itself.
     Process a2(QStringLiteral("receiver A (restarted)"));

@@ -7,7 +7,9 @@
 // have other (hidden) names, so the final name appearing is "durable arrival" for isocket (it
 // syncs before it renames or links) and "arrival" for rsync. Latency is close() of the source →
 // that event, both on CLOCK_MONOTONIC. Prints one JSON object on
-// stdout: every latency in ms, p50, p99, max and the names that never arrived.
+// stdout: every latency in ms, p50, p99, max, the names that never arrived, and the close time of
+// each file that arrived (CLOCK_MONOTONIC ms, in the order of the latencies: Python's
+// time.monotonic() reads the same clock, so a caller can keep the files closed in a period).
 //
 // Usage: isocket-latency-probe WRITE_DIR ARRIVE_DIR COUNT SIZE INTERVAL_MS [WAIT_MS] [PREFIX]
 //   WAIT_MS (default 5000): how long to wait for stragglers after the last write.
@@ -181,6 +183,7 @@ int main(int argc, char **argv)
     drain(ifd, arrived);
 
     std::vector<double> lat;
+    std::vector<double> closedAt;
     std::string missing;
     for (const auto &[name, t] : closed) {
         auto it = arrived.find(name);
@@ -189,6 +192,7 @@ int main(int argc, char **argv)
             continue;
         }
         lat.push_back(it->second - t);
+        closedAt.push_back(t);
     }
     std::printf("{\"count\": %d, \"arrived\": %zu, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
                 "\"max_ms\": %.3f, \"missing\": [%s], \"latencies_ms\": [",
@@ -196,6 +200,9 @@ int main(int argc, char **argv)
                 lat.empty() ? -1.0 : *std::max_element(lat.begin(), lat.end()), missing.c_str());
     for (size_t i = 0; i < lat.size(); ++i)
         std::printf(i ? ", %.3f" : "%.3f", lat[i]);
+    std::printf("], \"closed_ms\": [");
+    for (size_t i = 0; i < closedAt.size(); ++i)
+        std::printf(i ? ", %.3f" : "%.3f", closedAt[i]);
     std::printf("]}\n");
     return lat.size() == size_t(count) ? 0 : 1;
 }

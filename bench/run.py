@@ -37,9 +37,11 @@ one tool's dirty pages do not bill the next one.
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import random
+import re
 import select
 import shutil
 import signal
@@ -497,6 +499,69 @@ class NsRsyncDaemon(RsyncDaemon):
         except RuntimeError:
             self.stop()
             raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Fleets of long-running senders (issue 19)
+
+def stop_procs(procs, timeout=30):
+    """SIGTERM to each process still running, then wait (bounded, shared deadline); SIGKILL the
+    ones still there. By PID only."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.time() + timeout
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def source_counter(port, metric):
+    """{source: value} of a per-source series scraped from port; RuntimeError when the scrape
+    fails."""
+    try:
+        return metric_by_source(scrape(port), metric)
+    except OSError as e:
+        raise RuntimeError(f"scraping /metrics on {port}: {e}") from e
+
+
+def metric_by_source(body, metric):
+    """{source: value} of a per-source Prometheus series."""
+    out = {}
+    for line in body.splitlines():
+        if line.startswith(metric + "{"):
+            labels, value = line.rsplit(" ", 1)
+            m = re.search(r'source="((?:[^"\\]|\\.)*)"', labels)
+            if m:
+                out[m.group(1)] = float(value)
+    return out
+
+
+def nearest_rank(v, p):
+    """Percentile by nearest rank (as the latency probe computes it)."""
+    v = sorted(v)
+    return v[min(len(v), max(1, math.ceil(p / 100 * len(v)))) - 1]
+
+
+def jain(x):
+    s, s2 = sum(x), sum(v * v for v in x)
+    return s * s / (len(x) * s2) if s2 else float("nan")
+
+
+def jain_windows(samples, totals, per):
+    """Jain's index of per-ED delivered bytes over consecutive windows of `per` samples, kept
+    while every ED still has bytes to deliver at the window's end. samples: [(t, [bytes])]."""
+    out = []
+    for i in range(per, len(samples), per):
+        a, b = samples[i - per][1], samples[i][1]
+        if all(g < t for g, t in zip(b, totals)):
+            j = jain([y - x for x, y in zip(a, b)])
+            if j == j:
+                out.append(j)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1423,6 +1488,477 @@ class Bench:
         discard(src)
         return name
 
+    # -- issue 19: long-running senders, a live dbtag during catch-up, fleets -----------------
+    def fleet_receiver(self, isocket, root, logname):
+        """A receiver with Prometheus metrics on a free port (per-ED counters, connected EDs) and
+        a control socket of its own (not the default place another daemon may hold)."""
+        mport = free_port()
+        sock = os.path.join(self.tmp, "ctl", f"receiver-{mport}.sock")
+        os.makedirs(os.path.dirname(sock), exist_ok=True)
+        rx = Receiver(isocket, root, self.lg(logname),
+                      ["--metrics", f"127.0.0.1:{mport}", "--control-socket", sock])
+        rx.metrics = mport
+        return rx
+
+    def start_senders(self, isocket, rx, roots, sources, logname):
+        """One long-running `isocket send` (not --once) per (root, source), each with its own
+        control socket. Returns the Popen objects (stop them with stop_procs)."""
+        procs = []
+        ctl = os.path.join(self.tmp, "ctl")
+        os.makedirs(ctl, exist_ok=True)
+        with open(self.lg(logname), "ab") as lf:
+            try:
+                for root, source in zip(roots, sources):
+                    procs.append(subprocess.Popen(
+                        [isocket, "send", "--root", root, "--to", f"127.0.0.1:{rx.port}",
+                         "--source", source, "--control-socket",
+                         os.path.join(ctl, f"{source}-{rx.port}.sock")],
+                        stdout=lf, stderr=lf))
+            except OSError:
+                stop_procs(procs)
+                raise
+        return procs
+
+    def wait_connected(self, rx, sources, procs, timeout):
+        """Until the receiver's metrics say every source is connected (bounded)."""
+        want = set(sources)
+        deadline = time.time() + timeout
+        while True:
+            try:
+                up = {s for s, v in metric_by_source(scrape(rx.metrics),
+                                                     "isocket_receiver_source_connected").items()
+                      if v == 1}
+            except OSError:  # not serving yet
+                up = set()
+            if want <= up:
+                return
+            dead = sum(1 for p in procs if p.poll() is not None)
+            if dead or rx.p.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"{len(want - up)} of {len(want)} senders not connected "
+                                   f"({dead} exited) after {time.time() - deadline + timeout:.0f} s")
+            time.sleep(0.5)
+
+    # livecatchup ------------------------------------------------------------------------------
+    def case_livecatchup(self):
+        """A backlog of closed dbtags moves in while the live dbtag gets a 64 KiB file every
+        50 ms (the latency probe); against the same backlog alone, in the same run."""
+        total = (200 if self.a.quick else 2048) * MiB
+        tags, per = 20, 16
+        size = total // (tags * per)
+        name = (f"live during catch-up: {total // MiB} MiB backlog in {tags} dbtags "
+                f"+ 64 KiB every 50 ms")
+        c = self.res.case(name, "ms live p99", higher_better=False,
+                          note="one long-running sender; the closed dbtags are renamed into its "
+                               "root at once after the probe's warm-up file arrived; live p99 "
+                               "over the files closed while the backlog moved (close → durable "
+                               "final name on the receiver); backlog MB/s = its bytes ÷ (renamed "
+                               "in → every finished.watch written), against the same backlog "
+                               "alone (same sender set-up, nothing written live) in the same run")
+        for k in ("p50", "backlog_alone_MBps", "backlog_live_MBps", "backlog_ratio", "live_files"):
+            c["extra"][k] = {}
+        base = os.path.join(self.tmp, "src-catchup")
+        discard(base)
+        stage = os.path.join(base, "stage")
+        root = os.path.join(base, "root")
+        log(f"[{name}] generating {tags} × {per} × {size / MiB:.2f} MiB")
+        manifest = {}
+        for d in range(tags):
+            manifest.update(make_dbtag(stage, f"DC{d + 1:06d}", per, size, 3000 + d))
+        os.makedirs(root)
+        self.few_files = True
+        for r in range(self.a.runs):
+            for label, isocket in self.builds():
+                sync()
+                alone = self.catchup_once(name, isocket, label, stage, root, manifest, None)
+                if alone is None:
+                    continue
+                # Enough live files to outlast the backlog at half its rate alone.
+                count = max(40, int(2 * alone / 0.05) + 20)
+                sync()
+                live = self.catchup_once(name, isocket, label, stage, root, manifest, count)
+                if live is None:
+                    continue
+                t, j, t0, t1 = live
+                lat = [l for l, cl in zip(j["latencies_ms"], j["closed_ms"])
+                       if t0 * 1000 <= cl <= t1 * 1000]
+                if len(lat) < 10:
+                    self.res.fail(name, f"{label}: only {len(lat)} live files closed while the "
+                                        f"backlog moved")
+                    continue
+                p99, p50 = nearest_rank(lat, 99), nearest_rank(lat, 50)
+                ra, rl = total / alone / 1e6, total / t / 1e6
+                self.res.add(name, label, p99)
+                for k, v in (("p50", p50), ("backlog_alone_MBps", ra), ("backlog_live_MBps", rl),
+                             ("backlog_ratio", rl / ra), ("live_files", len(lat))):
+                    c["extra"][k].setdefault(label, []).append(v)
+                log(f"  [{name}] run {r + 1} {label}: live p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                    f"max {max(lat):.1f} ms over {len(lat)} files; backlog {rl:.0f} MB/s "
+                    f"({t:.2f} s) vs {ra:.0f} MB/s alone ({alone:.2f} s): {rl / ra:.2f}×")
+        self.few_files = False
+        discard(base, now=True)
+        return name
+
+    def catchup_once(self, name, isocket, label, stage, root, manifest, count):
+        """One sender, a fresh receiver; the backlog dbtags renamed from stage into root at once.
+        count None: nothing live (returns the backlog's seconds); else the probe writes count
+        files into the live dbtag (returns (seconds, probe JSON, t0, t1), monotonic s).
+        None when the run failed (recorded)."""
+        live = os.path.join(root, "DC000021")
+        rx_root = os.path.join(self.tmp, "rx-catchup")
+        discard(rx_root, now=True)
+        discard(live, now=True)
+        os.makedirs(live)
+        arrive = os.path.join(rx_root, "ed", "DC000021")
+        os.makedirs(arrive)
+        tags = sorted({rel.split("/", 1)[0] for rel in manifest})
+        total = sum(s for s, _ in manifest.values())
+        rx = self.fleet_receiver(isocket, rx_root, "catchup-receive")
+        snd, probe, ok, result = [], None, False, None
+        try:
+            snd = self.start_senders(isocket, rx, [root], ["ed"], "catchup-send")
+            if count is None:
+                with open(os.path.join(live, "alone-warmup.dat"), "wb") as f:
+                    f.write(os.urandom(64 * 1024))
+                warm = os.path.join(arrive, "alone-warmup.dat")
+            else:
+                probe = subprocess.Popen([self.probe, live, arrive, str(count), str(64 * 1024),
+                                          "50", "5000"], stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True)
+                warm = os.path.join(arrive, "probe-warmup.dat")
+            deadline = time.time() + 30
+            while not os.path.exists(warm):
+                if time.time() > deadline or (probe and probe.poll() is not None):
+                    raise RuntimeError("the warm-up file did not arrive within 30 s")
+                time.sleep(0.002)
+            t0 = time.monotonic()
+            for t in tags:
+                os.rename(os.path.join(stage, t), os.path.join(root, t))
+            watches = [os.path.join(root, t, "finished.watch") for t in tags]
+            deadline = time.time() + 600
+            while watches:
+                watches = [w for w in watches if not os.path.exists(w)]
+                if time.time() > deadline:
+                    raise RuntimeError(f"{len(watches)} backlog dbtags not finished in 600 s")
+                time.sleep(0.005)
+            t1 = time.monotonic()
+            if probe:
+                out, err = probe.communicate(timeout=120)
+                j = json.loads(out)
+                if j["arrived"] != j["count"]:
+                    raise RuntimeError(f"{j['count'] - j['arrived']} live files never arrived")
+                result = (t1 - t0, j, t0, t1)
+            else:
+                result = t1 - t0
+            ok = True
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+            self.res.fail(name, f"{label}{'' if count is None else ', live'}: {e}")
+        finally:
+            if probe:
+                stop_procs([probe])
+            stop_procs(snd)
+            rx.stop()
+        for t in tags:
+            if os.path.exists(os.path.join(root, t)):
+                os.rename(os.path.join(root, t), os.path.join(stage, t))
+        if ok:
+            bad = verify_tree(os.path.join(rx_root, "ed"), manifest, full=False)
+            um, uw = unmarked(stage, manifest)
+            if bad or um or uw:
+                self.res.fail(name, f"{label}: {bad} backlog files missing/wrong on the "
+                                    f"receiver, {um} unmarked, {uw} dbtags without finished.watch")
+                result = None
+        reset_marks(stage, manifest)
+        discard(rx_root, now=True)
+        return result
+
+    # fleet -----------------------------------------------------------------------------------
+    def fleet_pool(self, base, count, seed):
+        """count × 1 MiB files in base/pool: {name: (size, md5)}."""
+        pool = os.path.join(base, "pool")
+        os.makedirs(pool, exist_ok=True)
+        rng = random.Random(seed)
+        return {f"f{i:06d}.dat": (MiB, write_file(os.path.join(pool, f"f{i:06d}.dat"), MiB, rng))
+                for i in range(count)}
+
+    def case_fleet(self):
+        """50 and 200 long-running senders, connected and idle before the clock starts; then the
+        same 800 files (1 MiB) are renamed at once into their live dbtags, split evenly; against
+        one sender that gets all of them in the same run."""
+        count = 200 if self.a.quick else 800
+        sizes = (10, 50) if self.a.quick else (50, 200)
+        names = {n: f"fleet: {n} long-running EDs × {count // n} × 1 MiB at once" for n in sizes}
+        for n, nm in names.items():
+            c = self.res.case(nm, "MB/s aggregate",
+                              note=f"senders connected and idle before the clock; the clock runs "
+                                   f"from renaming the files into the live dbtags to the last "
+                                   f"one marked sent; one ED = one sender with the same "
+                                   f"{count} files; RSS = receiver VmHWM")
+            c["extra"]["rss_mib"] = {}
+            c["extra"]["lost"] = {}
+        base = os.path.join(self.tmp, "src-fleet")
+        discard(base)
+        log(f"[fleet] generating {count} × 1 MiB")
+        pool = self.fleet_pool(base, count, 7000)
+        runs = min(self.a.runs, 3)
+        for r in range(runs):
+            for label, isocket in self.builds():
+                for n in (1,) + sizes:
+                    sync()
+                    got = self.fleet_once(names, isocket, label, base, pool, n)
+                    if got is None:
+                        continue
+                    t, rss, lost = got
+                    v = count * MiB / t / 1e6
+                    tool = label.replace("isocket", "isocket, one ED") if n == 1 else label
+                    for nn, nm in names.items():
+                        if n == 1 or n == nn:
+                            self.res.add(nm, tool, v)
+                            self.res.cases[nm]["extra"]["rss_mib"].setdefault(tool, []).append(
+                                rss / 1024)
+                            self.res.cases[nm]["extra"]["lost"].setdefault(tool, []).append(lost)
+                    log(f"  [fleet] run {r + 1} {label} {n} ED(s): {v:.0f} MB/s ({t:.2f} s), "
+                        f"receiver VmHWM {rss / 1024:.1f} MiB, lost {lost}")
+        discard(base)
+        return [names[n] for n in sizes]
+
+    def fleet_once(self, names, isocket, label, base, pool, n):
+        """n senders, each with an empty live dbtag; pool's files split evenly among them (all to
+        one when n == 1). Returns (seconds, receiver VmHWM KiB, files lost), or None."""
+        case = names[max(names)] if n == 1 else names[n]
+        sources = [f"ed{e:03d}" for e in range(n)]
+        roots = [os.path.join(base, "eds", s) for s in sources]
+        for root in roots:
+            discard(root)
+            os.makedirs(os.path.join(root, "DC000001"))
+        files = sorted(pool)
+        where = {f: i * n // len(files) for i, f in enumerate(files)}  # file → ED index
+        rx_root = os.path.join(self.tmp, "rx-fleet")
+        discard(rx_root)
+        rx = self.fleet_receiver(isocket, rx_root, "fleet-receive")
+        procs, moved, result = [], [], None
+        try:
+            t_start = time.time()
+            procs = self.start_senders(isocket, rx, roots, sources, "fleet-send")
+            self.wait_connected(rx, sources, procs, 60 + n)
+            log(f"  [fleet] {n} sender(s) connected after {time.time() - t_start:.1f} s")
+            time.sleep(1.0)  # let the connections' start (hello, status) settle
+            pending = []
+            t0 = time.perf_counter()
+            for f in files:
+                dst = os.path.join(roots[where[f]], "DC000001", f)
+                os.rename(os.path.join(base, "pool", f), dst)
+                moved.append((f, dst))
+                pending.append(dst)
+            deadline = time.time() + 600
+            while pending:
+                pending = [p for p in pending if not os.stat(p).st_mode & 0o020]
+                if time.time() > deadline:
+                    break
+                time.sleep(0.01)
+            t = time.perf_counter() - t0
+            rss = vm_hwm_kib(rx.p.pid)
+            lost = 0
+            for f, dst in moved:
+                size, md5 = pool[f]
+                p = os.path.join(rx_root, sources[where[f]], "DC000001", f)
+                try:
+                    if not os.stat(dst).st_mode & 0o020 or file_md5(p) != md5:
+                        lost += 1
+                except FileNotFoundError:
+                    lost += 1
+            if lost:
+                self.res.fail(case, f"{label}, {n} ED(s): {lost} of {len(files)} files not "
+                                    f"delivered or not marked (waited {t:.0f} s)")
+            result = (t, rss, lost)
+        except RuntimeError as e:
+            self.res.fail(case, f"{label}, {n} ED(s): {e}")
+        finally:
+            stop_procs(procs)
+            rx.stop()
+            for f, dst in moved:
+                os.chmod(dst, 0o644)
+                os.rename(dst, os.path.join(base, "pool", f))
+        discard(rx_root, now=True)
+        return result
+
+    # fairness --------------------------------------------------------------------------------
+    def case_fairness(self):
+        """10 long-running senders, connected and idle; closed dbtags renamed into every root at
+        once, one ED with 10× the others' backlog. Jain's index of the EDs' delivered bytes
+        (receiver's per-source counter) over 5 s windows while every ED still has work."""
+        n_ed = 10
+        # Sized so that with a fair share the small EDs stay busy for at least 3 windows on this
+        # machine: with 1 MiB files 10 EDs move ~800 MB/s (many EDs), so each small ED would be
+        # done within 2 windows of 5 s unless it had gigabytes; files of 256 KiB cost more per
+        # byte. --quick: windows of 1 s.
+        fsize, small, win = (256 * 1024, 96, 1.0) if self.a.quick else (256 * 1024, 768, 5.0)
+        per = small * MiB // fsize
+        name = (f"fairness: {n_ed} EDs, {small} MiB each, one {10 * small} MiB "
+                f"({fsize // 1024} KiB files), {win:g} s windows")
+        c = self.res.case(name, "Jain's index (median over windows)",
+                          note=f"per-ED bytes from the receiver's "
+                               f"isocket_receiver_source_bytes_received_total, scraped every "
+                               f"{win / 5:g} s; a window counts while every ED still has bytes "
+                               f"to deliver at its end")
+        for k in ("windows", "min_index", "fine_index", "MBps"):
+            c["extra"][k] = {}
+        base = os.path.join(self.tmp, "src-fairness")
+        discard(base)
+        log(f"[{name}] generating")
+        manifests = []
+        for e in range(n_ed):
+            stage = os.path.join(base, f"ed{e:02d}", "stage")
+            m = {}
+            for d in range(10 if e == 0 else 1):
+                m.update(make_dbtag(stage, f"DC{d + 1:06d}", per, fsize, 8000 + 20 * e + d))
+            manifests.append(m)
+        self.few_files = True
+        runs = min(self.a.runs, 3)
+        for r in range(runs):
+            for label, isocket in self.builds():
+                sync()
+                self.fairness_once(name, label, isocket, base, manifests, win, r)
+        self.few_files = False
+        discard(base, now=True)
+        return name
+
+    def fairness_once(self, name, label, isocket, base, manifests, win, r):
+        c = self.res.cases[name]
+        n_ed = len(manifests)
+        sources = [f"ed{e:02d}" for e in range(n_ed)]
+        roots = [os.path.join(base, s, "root") for s in sources]
+        stages = [os.path.join(base, s, "stage") for s in sources]
+        totals = [sum(s for s, _ in m.values()) for m in manifests]
+        tags = [sorted({rel.split("/", 1)[0] for rel in m}) for m in manifests]
+        for root in roots:
+            discard(root, now=True)
+            os.makedirs(os.path.join(root, "DC009999"))  # the live dbtag, nothing written
+        rx_root = os.path.join(self.tmp, "rx-fairness")
+        discard(rx_root, now=True)
+        rx = self.fleet_receiver(isocket, rx_root, "fairness-receive")
+        procs, samples, ok = [], [], False
+        try:
+            procs = self.start_senders(isocket, rx, roots, sources, "fairness-send")
+            self.wait_connected(rx, sources, procs, 60)
+            time.sleep(1.0)
+            step = win / 5
+            b0 = source_counter(rx.metrics, "isocket_receiver_source_bytes_received_total")
+            t0 = time.monotonic()
+            for e in range(n_ed):
+                for t in tags[e]:
+                    os.rename(os.path.join(stages[e], t), os.path.join(roots[e], t))
+            samples.append((0.0, [0] * n_ed))
+            deadline = time.time() + 900
+            k = 1
+            while True:
+                time.sleep(max(0.0, t0 + k * step - time.monotonic()))
+                b = source_counter(rx.metrics, "isocket_receiver_source_bytes_received_total")
+                got = [b.get(s, 0) - b0.get(s, 0) for s in sources]
+                samples.append((time.monotonic() - t0, got))
+                k += 1
+                if all(g >= t for g, t in zip(got, totals)):
+                    break
+                if time.time() > deadline:
+                    raise RuntimeError("not all delivered in 900 s")
+            t_all = samples[-1][0]
+            # Every finished.watch: all marked (bounded).
+            deadline = time.time() + 60
+            while not all(os.path.exists(os.path.join(roots[e], t, "finished.watch"))
+                          for e in range(n_ed) for t in tags[e]):
+                if time.time() > deadline:
+                    break
+                time.sleep(0.05)
+            ok = True
+        except RuntimeError as e:
+            self.res.fail(name, f"{label}: {e}")
+        finally:
+            stop_procs(procs)
+            rx.stop()
+        for e in range(n_ed):
+            for t in tags[e]:
+                if os.path.exists(os.path.join(roots[e], t)):
+                    os.rename(os.path.join(roots[e], t), os.path.join(stages[e], t))
+        if ok:
+            lost = 0
+            for e in range(n_ed):
+                bad = verify_tree(os.path.join(rx_root, sources[e]), manifests[e], full=False)
+                um, uw = unmarked(stages[e], manifests[e])
+                lost += max(bad, um) + uw
+            if lost:
+                self.res.fail(name, f"{label}: {lost} files lost/unmarked or dbtags unfinished")
+                ok = False
+        for e in range(n_ed):
+            reset_marks(stages[e], manifests[e])
+        discard(rx_root, now=True)
+        if not ok:
+            return
+        windows = jain_windows(samples, totals, 5)
+        fine = jain_windows(samples, totals, 1)
+        agg = sum(totals) / t_all / 1e6
+        if len(windows) < 3:
+            self.res.fail(name, f"{label}: only {len(windows)} {win:g} s window(s) with every ED "
+                                f"busy (need 3): make the backlogs bigger")
+        if windows:
+            self.res.add(name, label, med(windows))
+        for k, v in (("windows", len(windows)), ("min_index", min(windows, default=float("nan"))),
+                     ("fine_index", med(fine)), ("MBps", agg)):
+            c["extra"][k].setdefault(label, []).append(v)
+        done = [next((t for t, g in samples if g[e] >= totals[e]), t_all) for e in range(n_ed)]
+        log(f"  [{name}] run {r + 1} {label}: Jain {fmt(med(windows))} median over "
+            f"{len(windows)} windows (min {fmt(min(windows, default=float('nan')))}), "
+            f"{win / 5:g} s windows {fmt(med(fine))}; {agg:.0f} MB/s aggregate; each ED done at "
+            + " ".join(f"{d:.1f}" for d in done) + " s")
+
+    # idlefleet -------------------------------------------------------------------------------
+    def case_idlefleet(self):
+        n = 100 if self.a.quick else 500
+        secs = 10 if self.a.quick else 60
+        name = f"idle fleet: {n} connected senders, nothing to send, {secs} s"
+        c = self.res.case(name, "receiver CPU s", higher_better=False,
+                          note="utime+stime of `isocket receive` from /proc, from 2 s after every "
+                               "sender is connected (receiver metrics) for the period; each "
+                               "sender has an empty live dbtag")
+        c["extra"]["senders_cpu_s"] = {}
+        c["extra"]["rss_mib"] = {}
+        base = os.path.join(self.tmp, "src-idlefleet")
+        discard(base)
+        sources = [f"ed{e:03d}" for e in range(n)]
+        roots = [os.path.join(base, s) for s in sources]
+        for root in roots:
+            os.makedirs(os.path.join(root, "DC000001"))
+        runs = min(self.a.runs, 3)
+        for r in range(runs):
+            for label, isocket in self.builds():
+                rx_root = os.path.join(self.tmp, "rx-idlefleet")
+                discard(rx_root)
+                rx = self.fleet_receiver(isocket, rx_root, "idlefleet-receive")
+                procs = []
+                try:
+                    t_start = time.time()
+                    procs = self.start_senders(isocket, rx, roots, sources, "idlefleet-send")
+                    self.wait_connected(rx, sources, procs, 60 + n)
+                    up = time.time() - t_start
+                    time.sleep(2.0)
+                    c0, s0 = cpu_seconds(rx.p.pid), sum(cpu_seconds(p.pid) for p in procs)
+                    time.sleep(secs)
+                    c1, s1 = cpu_seconds(rx.p.pid), sum(cpu_seconds(p.pid) for p in procs)
+                    self.wait_connected(rx, sources, procs, 5)  # still all connected, alive
+                    rss = vm_hwm_kib(rx.p.pid)
+                    self.res.add(name, label, c1 - c0)
+                    c["extra"]["senders_cpu_s"].setdefault(label, []).append(s1 - s0)
+                    c["extra"]["rss_mib"].setdefault(label, []).append(rss / 1024)
+                    log(f"  [{name}] run {r + 1} {label}: receiver {c1 - c0:.3f} CPU s, the "
+                        f"{n} senders {s1 - s0:.3f} CPU s, receiver VmHWM {rss / 1024:.1f} MiB "
+                        f"(all connected {up:.1f} s after start)")
+                except (RuntimeError, OSError) as e:  # OSError: a process gone from /proc
+                    self.res.fail(name, f"{label}: {e}")
+                finally:
+                    stop_procs(procs)
+                    rx.stop()
+                discard(rx_root)
+        discard(base)
+        return name
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1440,6 +1976,8 @@ def main():
                     help="an older isocket build, run as well in every isocket case (sender and "
                          "receiver), interleaved run by run; the table adds new ÷ baseline")
     args = ap.parse_args()
+    if args.cases == "all":  # the default list, then the longer cases of issue 19
+        args.cases = ap.get_default("cases") + ",livecatchup,fleet,fairness,idlefleet"
     if args.runs is None:
         args.runs = 1 if args.quick else 5
     baseline = None
@@ -1547,6 +2085,36 @@ def main():
                         {"case": name, "text": "two receivers ÷ one (no figure in issue 20)",
                          "check": gluster_check("two_over_one", "one receiver")}]
 
+    if "livecatchup" in n:
+        def catchup_check(c):
+            p99 = med(c["tools"].get("isocket", []))
+            ratio = med(c["extra"]["backlog_ratio"].get("isocket", []))
+            return (f"live p99 {fmt(p99)} ms; backlog "
+                    f"{fmt(med(c['extra']['backlog_live_MBps'].get('isocket', [])))} MB/s = "
+                    f"{fmt(ratio)}× alone"), p99 <= 50 and ratio >= 0.9
+        targets.append({"case": n["livecatchup"], "text": "live p99 ≤ 50 ms, backlog ≥ 0.9× alone",
+                        "check": catchup_check})
+    if "fleet" in n:
+        def fleet_check(c, rss_limit):
+            agg = med(c["tools"].get("isocket", []))
+            one = med(c["tools"].get("isocket, one ED", []))
+            rss = max(c["extra"]["rss_mib"].get("isocket", [float("nan")]))
+            lost = sum(sum(v) for v in c["extra"]["lost"].values())
+            r = agg / one if one else float("nan")
+            ok = r >= 0.9 and lost == 0 and (rss_limit is None or rss <= rss_limit)
+            return f"{r:.2f}× one ED, receiver RSS ≤ {fmt(rss)} MiB, {lost} lost", ok
+        for i, fname in enumerate(n["fleet"]):
+            last = i == len(n["fleet"]) - 1
+            targets.append({"case": fname, "text": "≥ 0.9× one ED, 0 lost"
+                            + (", RSS ≤ 256 MiB (at 200)" if last else ""),
+                            "check": lambda c, last=last: fleet_check(c, 256 if last else None)})
+    if "fairness" in n:
+        targets.append({"case": n["fairness"], "text": "Jain's index ≥ 0.9",
+                        "check": abs_target("isocket", 0.9, higher_better=True)})
+    if "idlefleet" in n:
+        targets.append({"case": n["idlefleet"], "text": "≤ 0.5 receiver CPU s",
+                        "check": abs_target("isocket", 0.5)})
+
     table = summarize(b.res, targets, baseline=bool(baseline))
     mode = "quick" if args.quick else "full"
     notes = [
@@ -1577,6 +2145,19 @@ def main():
         if c["extra"].get("first_file_s" + BASELINE):
             notes.append(f"{name}: baseline: a file written right after start durable after "
                          f"{fmt(med(c['extra']['first_file_s' + BASELINE]))} s (median).")
+        for key, what in (("backlog_alone_MBps", "backlog alone MB/s"),
+                          ("backlog_live_MBps", "backlog with the live files MB/s"),
+                          ("backlog_ratio", "backlog with live ÷ alone"),
+                          ("live_files", "live files while the backlog moved"),
+                          ("rss_mib", "receiver VmHWM MiB"), ("lost", "files lost"),
+                          ("windows", "windows with every ED busy"),
+                          ("min_index", "lowest window's index"),
+                          ("fine_index", "index over windows of a fifth"),
+                          ("MBps", "aggregate MB/s"), ("senders_cpu_s", "senders' CPU s")):
+            if isinstance(c["extra"].get(key), dict) and c["extra"][key]:
+                notes.append(f"{name}: {what} (median, range): " + ", ".join(
+                    f"{t} {fmt(med(v))} ({fmt(min(v))} – {fmt(max(v))})"
+                    for t, v in c["extra"][key].items() if v) + ".")
         for f in c["failures"]:
             notes.append(f"**FAILURE** {name}: {f}")
     text = table + "\n\n" + "\n".join("- " + x for x in notes) + "\n"

@@ -526,14 +526,15 @@ INOTIFY_INSTANCES = "/proc/sys/fs/inotify/max_user_instances"
 @contextlib.contextmanager
 def inotify_room(senders):
     """A sender holds 2 inotify instances; the limit is per user (128 by default) and shared with
-    every other process of this user. While a fleet runs, raise fs.inotify.max_user_instances to
-    2 per sender + 256 when it is lower (root only), and put the old value back afterwards."""
-    need = 2 * senders + 256
+    every other process of this user (tests running beside the bench). When the fleet would take
+    more than half of it, raise fs.inotify.max_user_instances by 2 per sender (root only) while
+    the fleet runs, and put the old value back afterwards."""
     with open(INOTIFY_INSTANCES) as f:
         old = int(f.read())
-    if old >= need:
+    if 2 * senders <= old // 2:
         yield
         return
+    need = old + 2 * senders
     try:
         with open(INOTIFY_INSTANCES, "w") as f:
             f.write(str(need))

@@ -11,6 +11,17 @@ over the runs, ratios, targets) and writes the raw figures as JSON.
     bench/run --cases big,live --runs 2 --json out.json --results bench/RESULTS.md
     bench/run --baseline-binary /tmp/isocket-old   # before and after in one sitting
     bench/run --cases shareddisk,disklimit,createlimit,gluster   # issues 19 and 20's limits
+    bench/run --cases all     # the default list and the longer cases of issue 19 (gluster last)
+
+Cases of issue 19, not in the default list (about 15 more minutes with 5 runs; `--cases all`, or
+name them): livecatchup (a 2 GiB backlog of closed dbtags while the live dbtag gets a 64 KiB
+file every 50 ms: live p99 and the backlog's rate against alone), fleet (50 and 200
+long-running senders, connected and idle, then 800 × 1 MiB at once: against one sender with
+the same files; receiver RSS; files lost), fairness (10 EDs, one with 10× the backlog: Jain's
+index over 5 s windows), idlefleet (500 connected idle senders: receiver CPU over 60 s). They
+run `isocket send` as a daemon (not --once), each sender with its own control socket, and read
+the receiver's /metrics; fleet, fairness and idlefleet run at most 3 runs, and raise
+fs.inotify.max_user_instances while their senders run (2 per sender; root only).
 
 With --baseline-binary, every case that runs isocket also runs that binary (an older build; it is
 both its sender and its receiver) on the same data, interleaved run by run like the peers,
@@ -154,6 +165,23 @@ def make_dbtag(root, name, count, size, seed, finished=True, prefix="data"):
         files[rel] = (size, write_file(os.path.join(root, rel), size, rng))
     if finished:
         open(os.path.join(d, "finished.parse"), "w").close()
+    return files
+
+
+def make_dbtag_fast(root, name, count, size, pool, seed):
+    """As make_dbtag, for many gigabytes: each file a slice of `pool` (random bytes) at its own
+    offset, so generation costs the writes only; no md5 (verify with full=False)."""
+    d = os.path.join(root, name)
+    os.makedirs(d, exist_ok=True)
+    files = {}
+    for i in range(1, count + 1):
+        rel = f"{name}/data-{i:06d}.dat"
+        off = (seed * 7919 + i * 4099) % (len(pool) - size)
+        with open(os.path.join(root, rel), "wb") as f:
+            f.write(pool[off:off + size])
+        os.chmod(os.path.join(root, rel), 0o644)
+        files[rel] = (size, None)
+    open(os.path.join(d, "finished.parse"), "w").close()
     return files
 
 
@@ -582,11 +610,12 @@ def jain(x):
     return s * s / (len(x) * s2) if s2 else float("nan")
 
 
-def jain_windows(samples, totals, per):
-    """Jain's index of per-ED delivered bytes over consecutive windows of `per` samples, kept
-    while every ED still has bytes to deliver at the window's end. samples: [(t, [bytes])]."""
+def jain_windows(samples, totals, per, stride=None):
+    """Jain's index of per-ED delivered bytes over windows of `per` samples, one starting every
+    `stride` samples (default `per`: consecutive windows), kept while every ED still has bytes to
+    deliver at the window's end. samples: [(t, [bytes])]."""
     out = []
-    for i in range(per, len(samples), per):
+    for i in range(per, len(samples), stride or per):
         a, b = samples[i - per][1], samples[i][1]
         if all(g < t for g, t in zip(b, totals)):
             j = jain([y - x for x, y in zip(a, b)])
@@ -1416,6 +1445,7 @@ class Bench:
         discard(base)
         log(f"[{name}] generating")
         manifests = []
+        pool = memoryview(random.Random(8000).randbytes(64 * MiB))
         for e in range(n_ed):
             manifests.append(make_dbtag(os.path.join(base, f"ed{e:02d}"), "DC000001", per, MiB, 500 + e))
         one_src = os.path.join(base, "one")
@@ -1715,8 +1745,8 @@ class Bench:
         """50 and 200 long-running senders, connected and idle before the clock starts; then the
         same 800 files (1 MiB) are renamed at once into their live dbtags, split evenly; against
         one sender that gets all of them in the same run."""
-        count = 200 if self.a.quick else 800
-        sizes = (10, 50) if self.a.quick else (50, 200)
+        count = 200 if self.a.quick else 800  # --quick: the same fleets, 200 × 1 file at 200
+        sizes = (50, 200)
         names = {n: f"fleet: {n} long-running EDs × {count // n} × 1 MiB at once" for n in sizes}
         for n, nm in names.items():
             c = self.res.case(nm, "MB/s aggregate",
@@ -1821,11 +1851,13 @@ class Bench:
         once, one ED with 10× the others' backlog. Jain's index of the EDs' delivered bytes
         (receiver's per-source counter) over 5 s windows while every ED still has work."""
         n_ed = 10
-        # Sized so that with a fair share the small EDs stay busy for at least 3 windows on this
-        # machine: with a fair share a small ED is busy 10 × small ÷ aggregate rate. With 1 MiB
-        # files 10 EDs move ~800 MB/s (many EDs): each small ED would need 1.5 GB (the big one
-        # 15 GB). Files of 128 KiB cost more per byte (~200-300 MB/s here): 512 MiB each, the big
-        # one 5 GiB, 9.5 GiB in all (twice that on disk during a run). --quick: windows of 1 s.
+        # With a fair share a small ED is busy 10 × small ÷ aggregate rate. With 1 MiB files 10
+        # EDs move ~800 MB/s here (many EDs): 3 disjoint 5 s windows would take 1.5 GB per small
+        # ED (15 GB for the big one). Files of 128 KiB cost more per byte (185 MB/s on this
+        # machine under load, 5 disjoint windows; an idle machine may be twice as fast): 512 MiB
+        # each, the big one 5 GiB, 9.5 GiB in all (twice that on disk during a run). The index
+        # is the median over 5 s windows starting every second (at least 3 needed: every ED busy
+        # for 7 s); the disjoint windows are reported too. --quick: 1 s windows.
         fsize, small, win = (128 * 1024, 96, 1.0) if self.a.quick else (128 * 1024, 512, 5.0)
         per = small * MiB // fsize
         name = (f"fairness: {n_ed} EDs, {small} MiB each, one {10 * small} MiB "
@@ -1833,9 +1865,11 @@ class Bench:
         c = self.res.case(name, "Jain's index (median over windows)",
                           note=f"per-ED bytes from the receiver's "
                                f"isocket_receiver_source_bytes_received_total, scraped every "
-                               f"{win / 5:g} s; a window counts while every ED still has bytes "
-                               f"to deliver at its end")
-        for k in ("windows", "min_index", "fine_index", "MBps"):
+                               f"{win / 5:g} s; windows of {win:g} s, one starting at each "
+                               f"scrape; a window counts while every ED still has bytes to "
+                               f"deliver at its end")
+        for k in ("windows", "disjoint_windows", "disjoint_index", "min_index", "fine_index",
+                  "MBps"):
             c["extra"][k] = {}
         base = os.path.join(self.tmp, "src-fairness")
         discard(base)
@@ -1845,7 +1879,8 @@ class Bench:
             stage = os.path.join(base, f"ed{e:02d}", "stage")
             m = {}
             for d in range(10 if e == 0 else 1):
-                m.update(make_dbtag(stage, f"DC{d + 1:06d}", per, fsize, 8000 + 20 * e + d))
+                m.update(make_dbtag_fast(stage, f"DC{d + 1:06d}", per, fsize, pool,
+                                         20 * e + d))
             manifests.append(m)
         self.few_files = True
         runs = min(self.a.runs, 3)
@@ -1930,7 +1965,8 @@ class Bench:
         discard(rx_root, now=True)
         if not ok:
             return
-        windows = jain_windows(samples, totals, 5)
+        windows = jain_windows(samples, totals, 5, 1)  # 5 s windows, one starting each second
+        disjoint = jain_windows(samples, totals, 5)
         fine = jain_windows(samples, totals, 1)
         agg = sum(totals) / t_all / 1e6
         if len(windows) < 3:
@@ -1938,13 +1974,16 @@ class Bench:
                                 f"busy (need 3): make the backlogs bigger")
         if windows:
             self.res.add(name, label, med(windows))
-        for k, v in (("windows", len(windows)), ("min_index", min(windows, default=float("nan"))),
+        for k, v in (("windows", len(windows)), ("disjoint_windows", len(disjoint)),
+                     ("disjoint_index", med(disjoint)),
+                     ("min_index", min(windows, default=float("nan"))),
                      ("fine_index", med(fine)), ("MBps", agg)):
             c["extra"][k].setdefault(label, []).append(v)
         done = [next((t for t, g in samples if g[e] >= totals[e]), t_all) for e in range(n_ed)]
         log(f"  [{name}] run {r + 1} {label}: Jain {fmt(med(windows))} median over "
             f"{len(windows)} windows (min {fmt(min(windows, default=float('nan')))}), "
-            f"{win / 5:g} s windows {fmt(med(fine))}; {agg:.0f} MB/s aggregate; each ED done at "
+            f"{fmt(med(disjoint))} over {len(disjoint)} disjoint ones, {win / 5:g} s windows "
+            f"{fmt(med(fine))}; {agg:.0f} MB/s aggregate; each ED done at "
             + " ".join(f"{d:.1f}" for d in done) + " s")
 
     # idlefleet -------------------------------------------------------------------------------
@@ -2017,8 +2056,11 @@ def main():
                     help="an older isocket build, run as well in every isocket case (sender and "
                          "receiver), interleaved run by run; the table adds new ÷ baseline")
     args = ap.parse_args()
-    if args.cases == "all":  # the default list, then the longer cases of issue 19
-        args.cases = ap.get_default("cases") + ",livecatchup,fleet,fairness,idlefleet"
+    if args.cases == "all":  # the default list with the longer cases of issue 19, gluster last
+        cases = ap.get_default("cases").split(",")
+        at = cases.index("gluster") if "gluster" in cases else len(cases)
+        args.cases = ",".join(cases[:at] + ["livecatchup", "fleet", "fairness", "idlefleet"]
+                              + cases[at:])
     if args.runs is None:
         args.runs = 1 if args.quick else 5
     baseline = None
@@ -2192,6 +2234,8 @@ def main():
                           ("live_files", "live files while the backlog moved"),
                           ("rss_mib", "receiver VmHWM MiB"), ("lost", "files lost"),
                           ("windows", "windows with every ED busy"),
+                          ("disjoint_windows", "disjoint windows with every ED busy"),
+                          ("disjoint_index", "index over the disjoint windows"),
                           ("min_index", "lowest window's index"),
                           ("fine_index", "index over windows of a fifth"),
                           ("MBps", "aggregate MB/s"), ("senders_cpu_s", "senders' CPU s")):

@@ -1445,7 +1445,6 @@ class Bench:
         discard(base)
         log(f"[{name}] generating")
         manifests = []
-        pool = memoryview(random.Random(8000).randbytes(64 * MiB))
         for e in range(n_ed):
             manifests.append(make_dbtag(os.path.join(base, f"ed{e:02d}"), "DC000001", per, MiB, 500 + e))
         one_src = os.path.join(base, "one")
@@ -1875,6 +1874,7 @@ class Bench:
         discard(base)
         log(f"[{name}] generating")
         manifests = []
+        pool = memoryview(random.Random(8000).randbytes(64 * MiB))
         for e in range(n_ed):
             stage = os.path.join(base, f"ed{e:02d}", "stage")
             m = {}

@@ -1702,7 +1702,7 @@ class Bench:
                 time.sleep(0.005)
             t1 = time.monotonic()
             if probe:
-                out, err = probe.communicate(timeout=120)
+                out, _ = probe.communicate(timeout=120)
                 j = json.loads(out)
                 if j["arrived"] != j["count"]:
                     raise RuntimeError(f"{j['count'] - j['arrived']} live files never arrived")

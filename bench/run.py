@@ -1594,8 +1594,9 @@ class Bench:
                 return
             dead = sum(1 for p in procs if p.poll() is not None)
             if dead or rx.p.poll() is not None or time.time() > deadline:
+                waited = time.time() - deadline + timeout
                 raise RuntimeError(f"{len(want - up)} of {len(want)} senders not connected "
-                                   f"({dead} exited) after {time.time() - deadline + timeout:.0f} s")
+                                   f"({dead} exited) after {waited:.0f} s")
             time.sleep(0.5)
 
     # livecatchup ------------------------------------------------------------------------------
@@ -2175,8 +2176,8 @@ def main():
             return (f"live p99 {fmt(p99)} ms; backlog "
                     f"{fmt(med(c['extra']['backlog_live_MBps'].get('isocket', [])))} MB/s = "
                     f"{fmt(ratio)}× alone"), p99 <= 50 and ratio >= 0.9
-        targets.append({"case": n["livecatchup"], "text": "live p99 ≤ 50 ms, backlog ≥ 0.9× alone",
-                        "check": catchup_check})
+        targets.append({"case": n["livecatchup"],
+                        "text": "live p99 ≤ 50 ms, backlog ≥ 0.9× alone", "check": catchup_check})
     if "fleet" in n:
         def fleet_check(c, rss_limit):
             agg = med(c["tools"].get("isocket", []))

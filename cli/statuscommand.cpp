@@ -168,6 +168,10 @@ void printEd(const QJsonObject &o)
         row("trouble", h->localTrouble);
     row("backlog", QStringLiteral("%1 file(s), %2").arg(h->backlogFiles).arg(humanBytes(h->backlogBytes)));
     row("oldest unsent", timeAndAge(h->oldestUnsent, now));
+    if (h->catchUpFiles > 0) // the backlog outside the live dbtag, which goes first
+        row("catching up", QStringLiteral("%1 file(s), oldest %2")
+                               .arg(h->catchUpFiles)
+                               .arg(timeAndAge(h->oldestCatchUp, now)));
     if (daemon) {
         row("rate", QStringLiteral("%1/s%2")
                         .arg(humanBytes(qint64(h->rateBytesPerSecond)),

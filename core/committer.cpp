@@ -13,6 +13,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <QHash>
 #include <QMetaObject>
 #include <QPointer>
 #include <QSemaphore>
@@ -148,10 +149,32 @@ void Committer::run()
                 m_wake.wait(lock, [this] { return m_stop || !m_queue.empty(); });
             if (m_stop)
                 return; // queued fds close with m_queue; no one is left to tell
-            batch.swap(m_queue);
+            takeBatch(batch);
         }
         processBatch(batch);
     }
+}
+
+void Committer::takeBatch(std::deque<CommitJob> &batch)
+{
+    if (m_queue.size() <= MaxSourceShare
+        || std::all_of(m_queue.cbegin(), m_queue.cend(),
+                       [&](const CommitJob &job) { return job.source == m_queue.front().source; })) {
+        batch.swap(m_queue); // nobody to be fair to
+        return;
+    }
+    std::deque<CommitJob> rest;
+    QHash<QString, size_t> taken;
+    for (CommitJob &job : m_queue) {
+        size_t &n = taken[job.source];
+        if (n < MaxSourceShare) {
+            ++n;
+            batch.push_back(std::move(job));
+        } else {
+            rest.push_back(std::move(job));
+        }
+    }
+    m_queue.swap(rest);
 }
 
 namespace {

@@ -5,6 +5,12 @@
 // at once. The worker drains everything queued as one batch: it makes the partials durable,
 // renames each over its final name, makes the renames durable, and reports each token. While it
 // syncs, new jobs accumulate, so a burst of small files shares the cost.
+// Fair between EDs (issue 19): when jobs of several sources (CommitJob::source) wait and one
+// source has more than MaxSourceShare of them, a batch takes at most MaxSourceShare jobs of
+// each source, in their order; the rest wait for the next batch. One ED's flood then does not
+// make the batch that another ED's file waits for, and its own, as long as the flood: where a
+// batch's cost grows with its files (an fsync each), that file waits for at most
+// MaxSourceShare files of each other source, not for every file queued before it.
 //
 // Two ways to make a batch durable (CommitSync):
 //  - PerFile: fsync of each file, concurrently (a small private pool: the block layer merges
@@ -25,7 +31,7 @@
 // dropped unreported, their partials left to be resumed, and a batch linked but not yet synced is
 // dropped unreported too: its files are at their final names and a repeated OFFER finds them
 // there) and the fds of queued jobs. Lives in the thread that created it. Each job is answered
-// exactly once, in submission order: by committed(), emitted in that thread, or, for a job
+// exactly once, in submission order within its source: by committed(), emitted in that thread, or, for a job
 // submitted with a `done` function, by that function, called on the committer's own thread
 // (so the answer can go straight to the thread that waits for it; see Receiver::commit()).
 
@@ -67,6 +73,8 @@ struct CommitJob
     // `dir` is no longer where the file belongs (moved or removed since the transfer began,
     // ReceiveStore::stillInPlace()). The file then fails with io-error and is not placed.
     std::function<bool()> inPlace = {};
+    // Whose file it is (the ED's source name): batches are shared fairly between sources.
+    QString source = {};
     quint64 token = 0; // set by submit()
 };
 
@@ -92,6 +100,8 @@ class Committer : public QObject
 public:
     // Batches of at least this many files are synced with syncfs in Auto mode.
     static constexpr size_t SyncfsMinBatch = 4;
+    // With several sources waiting, the most jobs of one source a batch takes.
+    static constexpr size_t MaxSourceShare = 256;
 
     struct Stats
     {
@@ -151,6 +161,9 @@ private:
     // A batch of jobs on its way to their final names, one entry per file (committer.cpp).
     struct Batch;
     void run();
+    // Moves the next batch from m_queue to `batch` (m_mutex held): all of it, or a fair share
+    // of each source's jobs (MaxSourceShare).
+    void takeBatch(std::deque<CommitJob> &batch);
     // The worker's round: the steps below, in this order.
     void processBatch(std::deque<CommitJob> &jobs);
     // The data durable before the rename: wait for the writers, then either

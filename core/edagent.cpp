@@ -619,6 +619,8 @@ bool EdAgent::updateHealth()
         m_health.backlogFiles = m_engine->backlogFiles();
         m_health.backlogBytes = m_engine->backlogBytes();
         m_health.oldestUnsent = m_engine->oldestUnsent();
+        m_health.catchUpFiles = m_engine->catchUpFiles();
+        m_health.oldestCatchUp = m_engine->oldestCatchUp();
         m_health.failedFiles = m_engine->failedCount();
     }
     if (m_health.failedFiles == 0) { // retried, or gone: no permanent refusal stands

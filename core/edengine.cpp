@@ -10,6 +10,7 @@
 
 
 #include <cerrno>
+#include <limits>
 #include <csignal>
 #include <mutex>
 
@@ -124,9 +125,21 @@ EdEngine::~EdEngine() = default;
 
 QDateTime EdEngine::oldestUnsent() const
 {
-    if (m_backlogMtimes.empty())
+    if (m_liveMtimes.empty() && m_catchUpMtimes.empty())
         return {};
-    return QDateTime::fromMSecsSinceEpoch(*m_backlogMtimes.begin() / 1000000, Qt::UTC);
+    qint64 oldest = std::numeric_limits<qint64>::max();
+    if (!m_liveMtimes.empty())
+        oldest = *m_liveMtimes.begin();
+    if (!m_catchUpMtimes.empty())
+        oldest = qMin(oldest, *m_catchUpMtimes.begin());
+    return QDateTime::fromMSecsSinceEpoch(oldest / 1000000, Qt::UTC);
+}
+
+QDateTime EdEngine::oldestCatchUp() const
+{
+    if (m_catchUpMtimes.empty())
+        return {};
+    return QDateTime::fromMSecsSinceEpoch(*m_catchUpMtimes.begin() / 1000000, Qt::UTC);
 }
 
 bool EdEngine::start()
@@ -309,8 +322,12 @@ void EdEngine::forgetTag(const QString &name)
     }
     if (tag.closing)
         --m_closing;
-    m_queuedCount -= static_cast<int>(m_queue[tag.seq].size());
-    m_queue.erase(tag.seq);
+    for (Queue *queue : {&m_queue, &m_liveQueue}) {
+        if (auto it = queue->find(tag.seq); it != queue->end()) {
+            m_queuedCount -= static_cast<int>(it->second.size());
+            queue->erase(it);
+        }
+    }
     m_seqToTag.remove(tag.seq);
     m_tags.erase(found);
     Q_EMIT dbtagRemoved(name);
@@ -409,6 +426,21 @@ EdEngine::TagRec *EdEngine::watchedTagOf(const QString &path, QString *relPath)
 void EdEngine::makeLive(TagRec &tag)
 {
     m_liveName = tag.name;
+    if (!tag.live) {
+        // From now on its files go ahead of the backlog: what it has queued moves to the live
+        // queue, and its busy files stop counting as catching up.
+        if (auto node = m_queue.extract(tag.seq))
+            m_liveQueue.insert(std::move(node));
+        for (FileRec &rec : tag.files) {
+            if (!isBusy(rec.state))
+                continue;
+            if (auto it = m_catchUpMtimes.find(rec.backlogMtimeNs); it != m_catchUpMtimes.end())
+                m_catchUpMtimes.erase(it);
+            m_liveMtimes.insert(rec.backlogMtimeNs);
+            --m_catchUpFiles;
+        }
+        tag.live = true;
+    }
     if (m_inotify && !watchTag(tag))
         qCWarning(lcWatch).noquote()
             << "cannot watch the live dbtag" << displayName(tag.path) << "; relying on rescans";
@@ -606,26 +638,33 @@ void EdEngine::considerFile(TagRec &tag, const QString &relPath, const FileStamp
     enqueue(tag, relPath);
 }
 
+bool EdEngine::isBusy(FileState state)
+{
+    return state == FileState::Queued || state == FileState::InFlight
+           || state == FileState::Delayed || state == FileState::Settling;
+}
+
 void EdEngine::setState(TagRec &tag, FileRec &rec, FileState state)
 {
-    auto isBusy = [](FileState s) {
-        return s == FileState::Queued || s == FileState::InFlight || s == FileState::Delayed
-            || s == FileState::Settling;
-    };
     auto isPending = [&](FileState s) { return isBusy(s) || s == FileState::Waiting; };
     if (rec.state == state)
         return;
     m_busy += int(isBusy(state)) - int(isBusy(rec.state));
+    std::multiset<qint64> &mtimes = tag.live ? m_liveMtimes : m_catchUpMtimes;
     if (isBusy(rec.state)) {
         m_backlogBytes -= rec.backlogSize;
-        if (auto it = m_backlogMtimes.find(rec.backlogMtimeNs); it != m_backlogMtimes.end())
-            m_backlogMtimes.erase(it);
+        if (auto it = mtimes.find(rec.backlogMtimeNs); it != mtimes.end())
+            mtimes.erase(it);
+        if (!tag.live)
+            --m_catchUpFiles;
     }
     if (isBusy(state)) {
         rec.backlogSize = qMax<qint64>(0, rec.stamp.size);
         rec.backlogMtimeNs = rec.stamp.mtimeNs;
         m_backlogBytes += rec.backlogSize;
-        m_backlogMtimes.insert(rec.backlogMtimeNs);
+        mtimes.insert(rec.backlogMtimeNs);
+        if (!tag.live)
+            ++m_catchUpFiles;
     }
     tag.pending += int(isPending(state)) - int(isPending(rec.state));
     tag.waiting += int(state == FileState::Waiting) - int(rec.state == FileState::Waiting);
@@ -648,7 +687,7 @@ void EdEngine::enqueue(TagRec &tag, const QString &relPath, bool front)
 {
     FileRec &rec = tag.files[relPath];
     setState(tag, rec, FileState::Queued);
-    auto &q = m_queue[tag.seq];
+    auto &q = (tag.live ? m_liveQueue : m_queue)[tag.seq];
     if (front)
         q.push_front(relPath);
     else
@@ -664,17 +703,25 @@ void EdEngine::enqueue(TagRec &tag, const QString &relPath, bool front)
 FileTicket EdEngine::ticketFor(const TagRec &tag, const QString &relPath, const FileRec &rec) const
 {
     return FileTicket{tag.name,  relPath,      tag.path + QLatin1Char('/') + relPath,
-                      rec.stamp, rec.attempts, rec.linkTarget};
+                      rec.stamp, rec.attempts, rec.linkTarget, tag.live};
 }
 
 std::optional<FileTicket> EdEngine::takeNext()
 {
-    while (!m_queue.empty()) {
-        auto first = m_queue.begin();
-        if (first->second.empty()) {
-            m_queue.erase(first);
-            continue;
-        }
+    auto dropEmpty = [](Queue &queue) {
+        while (!queue.empty() && queue.begin()->second.empty())
+            queue.erase(queue.begin());
+        return queue.empty();
+    };
+    for (;;) {
+        const bool noBacklog = dropEmpty(m_queue);
+        const bool noLive = dropEmpty(m_liveQueue);
+        if (noBacklog && noLive)
+            break;
+        // Live first, but the backlog gets one file after every liveShare live ones.
+        const bool live = !noLive && (noBacklog || m_liveStreak < qMax(1, m_options.liveShare));
+        Queue &queue = live ? m_liveQueue : m_queue;
+        auto first = queue.begin();
         const QString rel = first->second.front();
         first->second.pop_front();
         --m_queuedCount;
@@ -700,6 +747,10 @@ std::optional<FileTicket> EdEngine::takeNext()
             continue;
         }
         setState(*tag, *it, FileState::InFlight);
+        if (!live)
+            m_liveStreak = 0;
+        else if (!noBacklog)
+            ++m_liveStreak;
         return ticketFor(*tag, rel, *it);
     }
     return std::nullopt;

@@ -51,6 +51,9 @@ struct FileTicket
     // A symbolic link followed (DataFile::linkTarget): the file whose content is sent under
     // relPath, opened without following links. Empty: absPath itself.
     QString linkTarget{};
+    // Of a live dbtag (EdEngine: the live queue): a connection offers and streams it ahead of
+    // the backlog's files it already holds.
+    bool live = false;
 };
 
 // What a GUI or the CLI shows about one dbtag.
@@ -83,6 +86,10 @@ struct EngineOptions
     // dbtag and then one more file in the previous one makes that one the newest by mtime,
     // and the new dbtag, still being written, must not be finished meanwhile.
     int quietMs = 60000;
+    // Live first: while files of live dbtags and of the backlog both wait, takeNext() hands
+    // out this many live files for each backlog file, so a backlog keeps moving under a
+    // steady live stream (at least 1 / (liveShare + 1) of the files handed out).
+    int liveShare = 4;
 };
 
 class EdEngine : public QObject
@@ -104,7 +111,10 @@ public:
     // --- the transfer's side ---
     bool hasQueued() const { return m_queuedCount > 0; }
     int queuedCount() const { return m_queuedCount; }
-    // The next file to send (oldest dbtag first, then by mtime); it is in flight until reported.
+    // The next file to send; it is in flight until reported. Live first: the files of the live
+    // dbtag (and of dbtags that were live while this engine watched them) go ahead of the
+    // backlog (the dbtags found closed by a scan), liveShare of them for each backlog file
+    // while both wait. Within each class: oldest dbtag first, then by mtime (or as queued).
     std::optional<FileTicket> takeNext();
     // The receiver stored the file durably; `read` is the size and mtime that were read and sent.
     // Marks it sent, unless it changed meanwhile (then it is queued again). `fd`: the file as
@@ -136,6 +146,10 @@ public:
     int backlogFiles() const { return m_busy; }
     qint64 backlogBytes() const { return m_backlogBytes; }
     QDateTime oldestUnsent() const;
+    // The part of the backlog that is catching up: files busy in dbtags that were never live
+    // while this engine watched them (found closed by a scan), and the oldest one's mtime.
+    int catchUpFiles() const { return m_catchUpFiles; }
+    QDateTime oldestCatchUp() const;
     bool isRootLost() const { return m_rootLost; }
     const ScanOptions &scanOptions() const { return m_scanner.options(); }
 
@@ -194,6 +208,9 @@ private:
         QList<proto::ManifestEntry> manifest; // what dbtagReadyToClose() offered
         bool parse = false;     // finished.parse is there
         bool quietHold = false; // not finished until its directory is quiet (quietMs); watched
+        // Live now, or was while this engine watched it: its files go to the live queue and do
+        // not count as catching up. Set by makeLive(), never cleared.
+        bool live = false;
         QMap<QString, QString> skipped;       // path (lossless) → reason, each warned about once
     };
 
@@ -231,6 +248,7 @@ private:
     Scanner::KnownSent knownSent(const TagRec &tag, const QString &relPrefix = QString()) const;
     void considerFile(TagRec &tag, const QString &relPath, const FileStamp &stamp, bool fromSweep);
     void enqueue(TagRec &tag, const QString &relPath, bool front = false);
+    static bool isBusy(FileState state); // counts in the backlog
     void setState(TagRec &tag, FileRec &rec, FileState state);
     void removeFile(TagRec &tag, const QString &relPath);
     void maybeClose(TagRec &tag);
@@ -261,8 +279,12 @@ private:
     quint64 m_nextSeq = 1;
     QString m_liveName;
     QHash<QString, QString> m_watched; // watch path → dbtag, of the dbtags watched by inotify
-    // The queue: per dbtag (by discovery order, oldest first), relative paths in send order.
-    std::map<quint64, std::deque<QString>> m_queue;
+    // The queues: per dbtag (by discovery order, oldest first), relative paths in send order;
+    // one for the backlog, one for the live dbtags (TagRec::live). m_queuedCount counts both.
+    using Queue = std::map<quint64, std::deque<QString>>;
+    Queue m_queue;
+    Queue m_liveQueue;
+    int m_liveStreak = 0; // live files handed out in a row while the backlog waited
     QHash<quint64, QString> m_seqToTag;
     int m_queuedCount = 0;
     // Delayed retries: due time (ms since epoch) → (dbtag, relPath).
@@ -281,7 +303,10 @@ private:
     bool m_unreliable = false;
     int m_busy = 0;    // files Queued, InFlight, Delayed or Settling, in all dbtags
     qint64 m_backlogBytes = 0;             // their bytes (FileRec::backlogSize)
-    std::multiset<qint64> m_backlogMtimes; // their mtimes (FileRec::backlogMtimeNs)
+    // Their mtimes (FileRec::backlogMtimeNs): of live dbtags' files, and of the others'.
+    std::multiset<qint64> m_liveMtimes;
+    std::multiset<qint64> m_catchUpMtimes;
+    int m_catchUpFiles = 0; // busy files of dbtags that are not live (TagRec::live)
     int m_closing = 0; // dbtags waiting for the receiver's confirmation
     int m_closeFailures = 0;
     bool m_wasIdle = false;

@@ -172,6 +172,23 @@ qint64 EdHealth::oldestUnsentAgeSeconds() const
     return qMax<qint64>(0, oldestUnsent.secsTo(at));
 }
 
+qint64 EdHealth::oldestCatchUpAgeSeconds() const
+{
+    if (!oldestCatchUp.isValid() || !at.isValid())
+        return 0;
+    return qMax<qint64>(0, oldestCatchUp.secsTo(at));
+}
+
+QString EdHealth::catchingUpText() const
+{
+    if (catchUpFiles <= 0)
+        return QString();
+    return QStringLiteral("catching up: %1 %2, oldest %3")
+        .arg(healthCount(catchUpFiles),
+             catchUpFiles == 1 ? QStringLiteral("file") : QStringLiteral("files"),
+             healthDuration(oldestCatchUpAgeSeconds()));
+}
+
 QJsonObject EdHealth::toJson() const
 {
     QJsonObject o;
@@ -192,6 +209,9 @@ QJsonObject EdHealth::toJson() const
     o.insert(QStringLiteral("backlog_bytes"), double(backlogBytes));
     o.insert(QStringLiteral("oldest_unsent"), timeText(oldestUnsent));
     o.insert(QStringLiteral("oldest_unsent_age_seconds"), double(oldestUnsentAgeSeconds()));
+    o.insert(QStringLiteral("catch_up_files"), double(catchUpFiles));
+    o.insert(QStringLiteral("oldest_catch_up"), timeText(oldestCatchUp));
+    o.insert(QStringLiteral("oldest_catch_up_age_seconds"), double(oldestCatchUpAgeSeconds()));
     o.insert(QStringLiteral("rate_bytes_per_second"), rateBytesPerSecond);
     o.insert(QStringLiteral("eta_seconds"), double(etaSeconds));
     o.insert(QStringLiteral("live_dbtag"), liveDbtag);
@@ -221,6 +241,8 @@ std::optional<EdHealth> EdHealth::fromJson(const QJsonObject &json)
     h.backlogFiles = r.integer("backlog_files");
     h.backlogBytes = r.integer("backlog_bytes");
     h.oldestUnsent = r.time("oldest_unsent");
+    h.catchUpFiles = r.integer("catch_up_files"); // 0 from an ED before issue 19
+    h.oldestCatchUp = r.time("oldest_catch_up");
     h.rateBytesPerSecond = r.number("rate_bytes_per_second");
     h.etaSeconds = r.integer("eta_seconds", -1);
     h.liveDbtag = r.string("live_dbtag");
@@ -425,6 +447,8 @@ EdHealth assessEdHealth(const EdHealthInputs &in, const QDateTime &now, const Ed
     h.backlogFiles = in.backlogFiles;
     h.backlogBytes = in.backlogBytes;
     h.oldestUnsent = in.backlogFiles > 0 ? in.oldestUnsent : QDateTime();
+    h.catchUpFiles = in.catchUpFiles;
+    h.oldestCatchUp = in.catchUpFiles > 0 ? in.oldestCatchUp : QDateTime();
     h.rateBytesPerSecond = in.rateBytesPerSecond;
     h.etaSeconds = etaOf(in);
     h.liveDbtag = in.liveDbtag;
@@ -513,6 +537,9 @@ EdHealth assessEdHealth(const EdHealthInputs &in, const QDateTime &now, const Ed
                      healthBytes(in.backlogBytes), healthDuration(age));
         if (h.etaSeconds > 0)
             reason += QStringLiteral(", about %1 to catch up").arg(healthDuration(h.etaSeconds));
+        // The live data goes first (EdEngine::takeNext()): say how much older data waits.
+        if (const QString catchingUp = h.catchingUpText(); !catchingUp.isEmpty())
+            reason += QStringLiteral("; ") + catchingUp;
         return set(Verdict::Behind, reason);
     }
     if (!in.connected)

@@ -68,6 +68,10 @@ struct EdHealth
     qint64 backlogFiles = 0;
     qint64 backlogBytes = 0;
     QDateTime oldestUnsent;   // the oldest unsent file's modification time; null when none
+    // Catching up: the part of the backlog outside the live dbtag (dbtags found closed by a
+    // scan: older data than the live files, which go ahead of it), and its oldest file's mtime.
+    qint64 catchUpFiles = 0;
+    QDateTime oldestCatchUp;
     double rateBytesPerSecond = 0; // delivered, over the last seconds
     qint64 etaSeconds = -1;        // to caught up at that rate; -1 when unknown
     QString liveDbtag;             // the newest dbtag while a producer writes it
@@ -76,6 +80,10 @@ struct EdHealth
 
     // Seconds since the oldest unsent file was written (0 when none), as of `at`.
     qint64 oldestUnsentAgeSeconds() const;
+    // Seconds since the oldest file catching up was written (0 when none), as of `at`.
+    qint64 oldestCatchUpAgeSeconds() const;
+    // "catching up: 1,980 files, oldest 3 h"; empty when nothing is catching up.
+    QString catchingUpText() const;
 
     QJsonObject toJson() const;
     static std::optional<EdHealth> fromJson(const QJsonObject &json);
@@ -169,6 +177,8 @@ struct EdHealthInputs
     qint64 backlogFiles = 0; // queued + in flight + waiting to retry (or to settle)
     qint64 backlogBytes = 0;
     QDateTime oldestUnsent;        // the oldest of them's mtime
+    qint64 catchUpFiles = 0;       // of them, outside the live dbtag (EdEngine::catchUpFiles())
+    QDateTime oldestCatchUp;       // the oldest of those's mtime
     double rateBytesPerSecond = 0; // delivered over the last seconds
     QString liveDbtag;
     QMap<QString, int> dbtagsByState;

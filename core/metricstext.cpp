@@ -110,6 +110,12 @@ QByteArray edMetrics(const EdStatus &status, const EdCounters &counters)
     Family(out, "isocket_ed_oldest_unsent_age_seconds", "gauge",
            "Age of the oldest unsent file (since its modification), 0 when none")
         .sample(double(h.oldestUnsentAgeSeconds()));
+    Family(out, "isocket_ed_catch_up_files", "gauge",
+           "Of the files waiting, those outside the live dbtag (catching up; the live go first)")
+        .sample(double(h.catchUpFiles));
+    Family(out, "isocket_ed_oldest_catch_up_age_seconds", "gauge",
+           "Age of the oldest file catching up (since its modification), 0 when none")
+        .sample(double(h.oldestCatchUpAgeSeconds()));
     Family(out, "isocket_ed_rate_bytes_per_second", "gauge",
            "Delivery rate over the last seconds")
         .sample(h.rateBytesPerSecond);

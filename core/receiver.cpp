@@ -687,6 +687,7 @@ void Receiver::commit(const QString &key, CommittingFile file, CommitJob job, QO
                       CommitReply reply)
 {
     EventLoopThread *io = ioThreadOf(replyTo);
+    job.source = file.source; // batches are fair between EDs
     m_committer->submit(
         std::move(job), [this, key, file = std::move(file), io, target = QPointer<QObject>(replyTo),
                          reply = std::move(reply)](ErrorCode code, const QString &message) {

@@ -223,9 +223,13 @@ private:
     // Files stay open from END to STORED, so the engine marks them without opening them again,
     // unless a window's worth on every connection would strain the open-file limit.
     bool m_keepFiles = false;
+    // Live first (FileTicket::live): the live tickets lead m_pending and the live files lead
+    // m_streamQueue, each in its order; the counters say how many lead.
     std::deque<FileTicket> m_pending;                      // handed in, not offered yet
+    int m_livePending = 0;
     std::map<quint32, std::unique_ptr<Transfer>> m_offers;  // offered, not finished
     std::deque<quint32> m_streamQueue;                     // accepted, waiting to stream
+    int m_liveStreams = 0;
     quint32 m_current = 0;                                 // streaming now (0: none)
     struct Close
     {

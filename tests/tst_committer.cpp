@@ -48,6 +48,7 @@ private slots:
     void waitsForFilesStillBeingWritten();
     void finishesFilesBeforePlacingThem();
     void answersThroughDoneOnItsThread();
+    void batchesAreFairBetweenSources();
 
 private:
     static SharedFd openDir(const QString &path);
@@ -399,6 +400,39 @@ void TestCommitter::answersThroughDoneOnItsThread()
     }
     for (size_t k = 0; k < plain.size(); ++k) // the others by the signal, only they
         QCOMPARE(committed.at(int(k)).at(0).toULongLong(), plain[k]);
+}
+
+void TestCommitter::batchesAreFairBetweenSources()
+{
+    // ED A's flood queued before ED B's one file: B's file is in the first batch, with A's
+    // first MaxSourceShare files, not behind all of A's; each source's files in their order.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const SharedFd dirFd = openDir(tmp.path());
+    const int flood = int(Committer::MaxSourceShare) * 2 + 50;
+    std::vector<CommitJob> jobs;
+    for (int i = 0; i < flood; ++i) {
+        jobs.push_back(partial(tmp.path(), dirFd, QStringLiteral("a%1").arg(i), "a"));
+        jobs.back().source = QStringLiteral("ed-a");
+    }
+    jobs.push_back(partial(tmp.path(), dirFd, QStringLiteral("b"), "b"));
+    jobs.back().source = QStringLiteral("ed-b");
+    Committer committer;
+    QSignalSpy committed(&committer, &Committer::committed);
+    const std::vector<quint64> tokens = committer.submit(std::move(jobs));
+    QTRY_COMPARE_WITH_TIMEOUT(committed.count(), flood + 1, timeout(30000));
+    QList<quint64> order;
+    for (const QList<QVariant> &args : std::as_const(committed)) {
+        QCOMPARE(args.at(1).value<ErrorCode>(), ErrorCode::Ok);
+        order << args.at(0).toULongLong();
+    }
+    const qsizetype rankOfB = order.indexOf(tokens.back());
+    QCOMPARE(rankOfB, qsizetype(Committer::MaxSourceShare));
+    order.removeAt(rankOfB);
+    for (int i = 0; i < flood; ++i)
+        QCOMPARE(order.at(i), tokens[size_t(i)]);
+    QVERIFY(QFile::exists(tmp.filePath(QStringLiteral("b"))));
+    QVERIFY(QFile::exists(tmp.filePath(QStringLiteral("a%1").arg(flood - 1))));
 }
 
 #include "tst_committer.moc"

@@ -43,6 +43,7 @@ private slots:
     void namesFollowTheReceiversVersion_data();
     void namesFollowTheReceiversVersion();
     void fileAddedBeforeTheConfirmationStopsTheFinish();
+    void liveFirstWithAShareForTheBacklog();
     void nothingToSendIsIdleAtStart();
     void onePassGoesIdle();
 
@@ -78,6 +79,7 @@ void TestEdEngine::initialScanQueuesUnsentInOrder()
 {
     QTemporaryDir root;
     QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/a.dat")), "a"));
+    QVERIFY(test::setMtime(root.filePath(QStringLiteral("DC1/a.dat")), 500));
     QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/b.dat")), "b", 0664)); // sent
     QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
     QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC0/x.dat")), "x"));
@@ -90,9 +92,15 @@ void TestEdEngine::initialScanQueuesUnsentInOrder()
 
     EdEngine engine(ScanOptions{root.path()}, fastOptions());
     QVERIFY2(engine.start(), qPrintable(engine.errorString()));
-    // Oldest dbtag first, then by mtime; the sent file and the done dbtag are not queued.
-    QCOMPARE(drain(engine), (QStringList{QStringLiteral("DC1/a.dat"), QStringLiteral("DC2/sub/d.dat"),
-                                         QStringLiteral("DC2/c.dat")}));
+    // Live first (the live dbtag's files by mtime), then the backlog; the sent file and the done
+    // dbtag are not queued. The backlog is what catches up.
+    QCOMPARE(engine.backlogFiles(), 3);
+    QCOMPARE(engine.catchUpFiles(), 1);
+    QCOMPARE(engine.oldestCatchUp(), QDateTime::fromSecsSinceEpoch(500, Qt::UTC));
+    QCOMPARE(engine.oldestUnsent(), QDateTime::fromSecsSinceEpoch(500, Qt::UTC));
+    QCOMPARE(drain(engine), (QStringList{QStringLiteral("DC2/sub/d.dat"), QStringLiteral("DC2/c.dat"),
+                                         QStringLiteral("DC1/a.dat")}));
+    QCOMPARE(engine.catchUpFiles(), 1); // in flight: still to catch up
     const QList<DbtagStatus> tags = engine.dbtags();
     QCOMPARE(tags.size(), 3);
     QCOMPARE(tags.at(0).name, QStringLiteral("DC0"));
@@ -604,6 +612,58 @@ void TestEdEngine::fileAddedBeforeTheConfirmationStopsTheFinish()
     engine.dbtagClosed(QStringLiteral("DC1"), Error{});
     QCOMPARE(finished.count(), 1);
     QVERIFY(QFile::exists(root.filePath(QStringLiteral("DC1/finished.watch"))));
+}
+
+void TestEdEngine::liveFirstWithAShareForTheBacklog()
+{
+    QTemporaryDir root;
+    for (int i = 0; i < 20; ++i) {
+        const QString path = root.filePath(QStringLiteral("DC1/b%1.dat").arg(i, 2, 10, QLatin1Char('0')));
+        QVERIFY(test::writeFile(path, "b"));
+        QVERIFY(test::setMtime(path, 100 + i));
+    }
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC2"), false, false, 2000)); // live
+    EngineOptions options = fastOptions();
+    options.liveShare = 3;
+    EdEngine engine(ScanOptions{root.path()}, options);
+    QSignalSpy queued(&engine, &EdEngine::fileQueued);
+    QVERIFY(engine.start());
+    QCOMPARE(engine.catchUpFiles(), 20);
+    QCOMPARE(engine.oldestCatchUp(), QDateTime::fromSecsSinceEpoch(100, Qt::UTC));
+    // A backlog file in flight, then the live files come.
+    const auto first = engine.takeNext();
+    QVERIFY(first);
+    QCOMPARE(first->relPath, QStringLiteral("b00.dat"));
+    QVERIFY(!first->live);
+    for (int i = 0; i < 9; ++i)
+        QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC2/l%1.dat").arg(i)), "l"));
+    QTRY_COMPARE_WITH_TIMEOUT(queued.count(), 20 + 9, 5000 * test::timeoutFactor());
+    QCOMPARE(engine.backlogFiles(), 29);
+    QCOMPARE(engine.catchUpFiles(), 20); // the live dbtag's files are not catching up
+    // Three live files for each backlog file while both wait, each class in its order; then
+    // what is left of the backlog.
+    QList<FileTicket> tickets;
+    const QStringList order = drain(engine, &tickets);
+    QCOMPARE(order.mid(0, 12),
+             (QStringList{QStringLiteral("DC2/l0.dat"), QStringLiteral("DC2/l1.dat"),
+                          QStringLiteral("DC2/l2.dat"), QStringLiteral("DC1/b01.dat"),
+                          QStringLiteral("DC2/l3.dat"), QStringLiteral("DC2/l4.dat"),
+                          QStringLiteral("DC2/l5.dat"), QStringLiteral("DC1/b02.dat"),
+                          QStringLiteral("DC2/l6.dat"), QStringLiteral("DC2/l7.dat"),
+                          QStringLiteral("DC2/l8.dat"), QStringLiteral("DC1/b03.dat")}));
+    QCOMPARE(order.size(), 28);
+    QCOMPARE(order.last(), QStringLiteral("DC1/b19.dat"));
+    for (const FileTicket &t : std::as_const(tickets))
+        QCOMPARE(t.live, t.dbtag == QStringLiteral("DC2"));
+    // Delivered: the backlog is caught up, the live files are not catching up.
+    for (const FileTicket &t : std::as_const(tickets))
+        if (t.dbtag == QStringLiteral("DC1"))
+            deliver(engine, t);
+    deliver(engine, *first);
+    QCOMPARE(engine.catchUpFiles(), 0);
+    QVERIFY(!engine.oldestCatchUp().isValid());
+    QCOMPARE(engine.backlogFiles(), 9);
 }
 
 void TestEdEngine::nothingToSendIsIdleAtStart()

@@ -48,6 +48,8 @@ static EdHealth sampleHealth()
     h.backlogFiles = 5990;
     h.backlogBytes = 374LL * 1024 * 1024;
     h.oldestUnsent = h.at.addSecs(-180);
+    h.catchUpFiles = 5980;
+    h.oldestCatchUp = h.at.addSecs(-150);
     h.rateBytesPerSecond = 19.5 * 1024 * 1024;
     h.etaSeconds = 19;
     h.liveDbtag = QStringLiteral("DC20261206095900");
@@ -60,6 +62,9 @@ void TestHealth::edHealthRoundTrips()
 {
     const EdHealth h = sampleHealth();
     QCOMPARE(h.oldestUnsentAgeSeconds(), 180);
+    QCOMPARE(h.oldestCatchUpAgeSeconds(), 150);
+    QCOMPARE(h.toJson().value(QStringLiteral("catch_up_files")).toInt(), 5980);
+    QCOMPARE(h.toJson().value(QStringLiteral("oldest_catch_up_age_seconds")).toInt(), 150);
     const QByteArray text = QJsonDocument(h.toJson()).toJson(QJsonDocument::Compact);
     const auto back = EdHealth::fromJson(QJsonDocument::fromJson(text).object());
     QVERIFY(back);
@@ -330,6 +335,15 @@ void TestHealth::edBehindNumbers()
     const EdHealth stalled = assessEdHealth(in, Now);
     QCOMPARE(stalled.etaSeconds, -1);
     QCOMPARE(stalled.reason, QStringLiteral("Behind: 5,990 files, 374 MiB, oldest 3 min"));
+    // Most of it catching up behind the live dbtag's files: said, with its own oldest.
+    in.catchUpFiles = 5980;
+    in.oldestCatchUp = Now.addSecs(-130);
+    const EdHealth catchingUp = assessEdHealth(in, Now);
+    QCOMPARE(catchingUp.reason, QStringLiteral("Behind: 5,990 files, 374 MiB, oldest 3 min; "
+                                               "catching up: 5,980 files, oldest 2 min"));
+    QCOMPARE(catchingUp.catchUpFiles, 5980);
+    QCOMPARE(catchingUp.oldestCatchUp, in.oldestCatchUp);
+    in.catchUpFiles = 0;
     // Nothing waits: ETA 0, no oldest.
     in.backlogFiles = 0;
     in.backlogBytes = 0;

@@ -55,6 +55,8 @@ EdStatus edSample(const QString &source)
     h.backlogFiles = 12;
     h.backlogBytes = 5 * 1024 * 1024;
     h.oldestUnsent = Now.addSecs(-180);
+    h.catchUpFiles = 10;
+    h.oldestCatchUp = Now.addSecs(-120);
     h.rateBytesPerSecond = 1024.5;
     h.etaSeconds = 19;
     h.liveDbtag = QStringLiteral("DC20261206");
@@ -180,7 +182,10 @@ void TestStatus::edJsonHasTheDocumentedKeys()
              QStringLiteral("b:4000"));
     QCOMPARE(o.value(QStringLiteral("receivers_down")).toArray().at(0).toString(),
              QStringLiteral("b:4000 (refused)"));
-    const auto health = EdHealth::fromJson(o.value(QStringLiteral("health")).toObject());
+    const QJsonObject healthJson = o.value(QStringLiteral("health")).toObject();
+    for (const char *key : {"catch_up_files", "oldest_catch_up", "oldest_catch_up_age_seconds"})
+        QVERIFY2(healthJson.contains(QLatin1String(key)), key);
+    const auto health = EdHealth::fromJson(healthJson);
     QVERIFY(health);
     QCOMPARE(*health, edSample(QStringLiteral("ed1")).health);
 }
@@ -241,6 +246,8 @@ void TestStatus::edMetricsValues()
     QCOMPARE(sampleValue(text, QStringLiteral("isocket_ed_backlog_files")), 12.0);
     QCOMPARE(sampleValue(text, QStringLiteral("isocket_ed_backlog_bytes")), 5.0 * 1024 * 1024);
     QCOMPARE(sampleValue(text, QStringLiteral("isocket_ed_oldest_unsent_age_seconds")), 180.0);
+    QCOMPARE(sampleValue(text, QStringLiteral("isocket_ed_catch_up_files")), 10.0);
+    QCOMPARE(sampleValue(text, QStringLiteral("isocket_ed_oldest_catch_up_age_seconds")), 120.0);
     QCOMPARE(sampleValue(text, QStringLiteral("isocket_ed_files_sent_total")), 5.0);
     QCOMPARE(sampleValue(text, QStringLiteral("isocket_ed_bytes_sent_total")), 500.0);
     QCOMPARE(sampleValue(text, QStringLiteral("isocket_ed_eta_seconds")), 19.0);

@@ -1,0 +1,235 @@
+// Who goes first (issue 19), with the real agent (EdAgent) and the real receiver
+// (ReceiverService) on loopback, the links throttled so that work waits: a file completed in the
+// live dbtag overtakes a backlog of closed dbtags queued before it, and the backlog still moves
+// while live files keep coming faster than the links can send. Asserted by the order in which
+// the receiver stored the files, never by times.
+// (Fairness between EDs on the receiver: tst_committer's batchesAreFairBetweenSources. A test
+// here with two real EDs, one flooding over 8 links, was not stable yet: a batch the committer
+// takes while only the flooding ED waits is not bounded.)
+
+#include "core/config.h"
+#include "core/edagent.h"
+#include "core/receiverservice.h"
+#include "tests/testlib/testtree.h"
+
+#include <QDir>
+#include <QHash>
+#include <QLoggingCategory>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+
+#include <memory>
+
+using namespace isocket;
+
+class TestScheduling : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void liveFileOvertakesTheBacklog();
+    void backlogMovesUnderALiveStream();
+};
+
+namespace {
+
+constexpr qint64 OldMtime = 1704067200; // 2024-01-01: the backlog is old data
+const QString Live = QStringLiteral("DC20240201000000");
+
+QString backlogTag(int i)
+{
+    return QStringLiteral("DC2024010") + QString::number(i + 1) + QStringLiteral("000000");
+}
+
+// The receiver's FileStored and DbtagCompleted events, in the order it reported them.
+struct Arrivals
+{
+    QStringList stored;                    // "dbtag/path"
+    QHash<QString, int> storedOf;          // dbtag → files stored so far
+    QHash<QString, int> storedFrom;        // source → files stored so far
+    QHash<QString, int> storedBeforeSource; // source → files stored when it first authenticated
+    QHash<QString, int> storedAtCompletion; // dbtag → its files stored when it was completed
+
+    int rankOf(const QString &file) const { return int(stored.indexOf(file)); }
+};
+
+std::unique_ptr<ReceiverService> startReceiver(const QString &root, Arrivals &arrivals,
+                                               QObject *context)
+{
+    QDir().mkpath(root);
+    ReceiverSetup rs;
+    rs.options = ReceiverOptions{root, QByteArray(), 0};
+    rs.port = 0;
+    auto service = std::make_unique<ReceiverService>(rs);
+    QObject::connect(service.get(), &ReceiverService::updated, context,
+                     [&arrivals](const QList<ReceiverUpdate> &updates) {
+                         for (const ReceiverUpdate &u : updates) {
+                             if (u.kind == ReceiverUpdate::Kind::PeerAuthenticated) {
+                                 if (!arrivals.storedBeforeSource.contains(u.source))
+                                     arrivals.storedBeforeSource.insert(
+                                         u.source, int(arrivals.stored.size()));
+                             } else if (u.kind == ReceiverUpdate::Kind::FileStored) {
+                                 arrivals.stored << u.dbtag + QLatin1Char('/') + u.path;
+                                 ++arrivals.storedOf[u.dbtag];
+                                 ++arrivals.storedFrom[u.source];
+                             } else if (u.kind == ReceiverUpdate::Kind::DbtagCompleted) {
+                                 arrivals.storedAtCompletion.insert(u.dbtag,
+                                                                    arrivals.storedOf.value(u.dbtag));
+                             }
+                         }
+                     });
+    service->start();
+    return service;
+}
+
+// Closed dbtags of `perTag` old files of 4 KiB each, and the live dbtag (empty, the newest).
+bool makeBacklog(const QString &data, int tags, int perTag)
+{
+    for (int t = 0; t < tags; ++t) {
+        const QString dir = data + QLatin1Char('/') + backlogTag(t);
+        for (int i = 0; i < perTag; ++i) {
+            const QString path = dir + QStringLiteral("/b%1.dat").arg(i, 4, 10, QLatin1Char('0'));
+            if (!test::writeFile(path, test::patternBytes(4096, quint32(t * perTag + i)))
+                || !test::setMtime(path, OldMtime + t * perTag + i))
+                return false;
+        }
+        if (!test::makeDbtag(data, backlogTag(t), true, false, OldMtime + 86400 * t))
+            return false;
+    }
+    return test::makeDbtag(data, Live, false, false, OldMtime + 86400 * 30);
+}
+
+Result<EdAgentSetup> setupFor(const QString &data, quint16 port, int window,
+                              const QString &source = QStringLiteral("ed-sched"), int jobs = 2,
+                              qint64 bwlimit = 2 * 1024 * 1024) // 1 MiB/s a link: 256 × 4 KiB
+{
+    Config config;
+    config.dataRoot = data;
+    config.server = QStringLiteral("127.0.0.1");
+    config.port = port;
+    config.source = source;
+    config.jobs = jobs;
+    config.window = window;
+    config.bwlimit = bwlimit;
+    return EdAgentSetup::fromConfig(config);
+}
+
+} // namespace
+
+void TestScheduling::initTestCase()
+{
+    // A line per file on each side: thousands of them say nothing here.
+    QLoggingCategory::setFilterRules(QStringLiteral("isocket.*.info=false"));
+}
+
+void TestScheduling::liveFileOvertakesTheBacklog()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    constexpr int Tags = 4;
+    constexpr int PerTag = 500;
+    constexpr int Backlog = Tags * PerTag;
+    QVERIFY(makeBacklog(data, Tags, PerTag));
+
+    QObject face; // declared after what its lambdas write
+    Arrivals arrivals;
+    auto receiver = startReceiver(tmp.filePath(QStringLiteral("drms")), arrivals, &face);
+    QTRY_COMPARE(receiver->status().run, ReceiverStatus::Run::Listening);
+    // The default window: each link holds up to 1,024 files of the backlog, offered, before
+    // the live file exists.
+    auto setup = setupFor(data, receiver->status().port, 1024);
+    QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
+    EdStatus last;
+    EdAgent agent(setup.value());
+    connect(&agent, &EdAgent::statusChanged, &face, [&](const EdStatus &s) { last = s; });
+    agent.start();
+    const int timeout = 60000 * test::timeoutFactor();
+
+    // The backlog moves, and it is what the status calls catching up (the live dbtag has none).
+    QTRY_VERIFY_WITH_TIMEOUT(arrivals.stored.size() >= 20, timeout);
+    QTRY_VERIFY_WITH_TIMEOUT(last.health.catchUpFiles > 0, timeout);
+    QVERIFY(last.health.catchUpFiles <= Backlog);
+    QVERIFY2(last.health.reason.contains(QStringLiteral("catching up: ")),
+             qPrintable(last.health.reason));
+
+    // A file completed in the live dbtag now: it goes ahead of the backlog still waiting.
+    const int before = int(arrivals.stored.size());
+    const QString liveFile = Live + QStringLiteral("/now.dat");
+    QVERIFY(test::writeFile(data + QLatin1Char('/') + liveFile, test::patternBytes(4096, 7)));
+    QTRY_VERIFY_WITH_TIMEOUT(arrivals.rankOf(liveFile) >= 0, timeout);
+    const int rank = arrivals.rankOf(liveFile);
+    QVERIFY2(before < Backlog / 2, "the backlog was almost sent before the live file came");
+    QVERIFY2(rank < before + 300,
+             qPrintable(QStringLiteral("the live file arrived %1th, written when %2 of %3 backlog "
+                                       "files were stored")
+                            .arg(rank + 1)
+                            .arg(before)
+                            .arg(Backlog)));
+
+    // The backlog completes, every dbtag finished after all of its files.
+    QTRY_VERIFY_WITH_TIMEOUT(arrivals.storedAtCompletion.size() == Tags, timeout);
+    QCOMPARE(arrivals.stored.size(), Backlog + 1);
+    for (int t = 0; t < Tags; ++t) {
+        QCOMPARE(arrivals.storedAtCompletion.value(backlogTag(t)), PerTag);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            QFile::exists(data + QLatin1Char('/') + backlogTag(t) + QStringLiteral("/finished.watch")),
+            timeout);
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(last.idle, timeout);
+    QCOMPARE(last.health.catchUpFiles, qint64(0));
+}
+
+void TestScheduling::backlogMovesUnderALiveStream()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    constexpr int Backlog = 300;
+    constexpr int LiveFiles = 2000;
+    QVERIFY(makeBacklog(data, 1, Backlog));
+
+    QObject face;
+    Arrivals arrivals;
+    auto receiver = startReceiver(tmp.filePath(QStringLiteral("drms")), arrivals, &face);
+    QTRY_COMPARE(receiver->status().run, ReceiverStatus::Run::Listening);
+    // A small window: the backlog waits in the engine's queue, not on the links.
+    auto setup = setupFor(data, receiver->status().port, 4);
+    QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
+    EdStatus last;
+    EdAgent agent(setup.value());
+    connect(&agent, &EdAgent::statusChanged, &face, [&](const EdStatus &s) { last = s; });
+    agent.start();
+    const int timeout = 60000 * test::timeoutFactor();
+    QTRY_VERIFY_WITH_TIMEOUT(arrivals.stored.size() >= 10, timeout);
+
+    // Live files, much faster than the links send them (50 every 10 ms).
+    int written = 0;
+    QTimer producer(&face);
+    connect(&producer, &QTimer::timeout, &face, [&] {
+        for (int i = 0; i < 50 && written < LiveFiles; ++i, ++written)
+            QVERIFY(test::writeFile(data + QLatin1Char('/') + Live
+                                        + QStringLiteral("/l%1.dat").arg(written, 4, 10, QLatin1Char('0')),
+                                    test::patternBytes(4096, quint32(100000 + written))));
+        if (written == LiveFiles)
+            producer.stop();
+    });
+    producer.start(10);
+
+    // The backlog is stored while live files still wait: it was not held until the live
+    // stream ran dry.
+    const QString tag = backlogTag(0);
+    QTRY_VERIFY_WITH_TIMEOUT(arrivals.storedOf.value(tag) == Backlog, timeout);
+    const int liveStored = arrivals.storedOf.value(Live);
+    QVERIFY2(liveStored > 0, "no live file was stored before the backlog was");
+    QVERIFY2(liveStored < LiveFiles,
+             qPrintable(QStringLiteral("the last backlog file came after all %1 live files")
+                            .arg(LiveFiles)));
+    QTRY_VERIFY_WITH_TIMEOUT(arrivals.storedOf.value(Live) == LiveFiles, timeout);
+    QTRY_VERIFY_WITH_TIMEOUT(arrivals.storedAtCompletion.value(tag) == Backlog, timeout);
+}
+
+QTEST_GUILESS_MAIN(TestScheduling)
+#include "tst_scheduling.moc"

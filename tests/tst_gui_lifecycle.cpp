@@ -12,6 +12,8 @@
 //   banner (not "Starting", not a long red line) and a log line; "Change settings…" in the
 //   banner reopens the dialog and starts a window with the new settings;
 // - the keyboard: Tab leaves every table, and no two mnemonics of one window collide.
+// With ISOCKET_SCREENSHOTS=<dir>, screenshots() renders the tray icons, a receiver whose port
+// is taken and the start dialog refusing a missing data root (docs/screenshots/README.md).
 
 #include "core/config.h"
 #include "gui/closepolicy.h"
@@ -21,6 +23,7 @@
 #include "gui/monitorwindow.h"
 #include "gui/notices.h"
 #include "gui/notificationpolicy.h"
+#include "gui/peermodel.h"
 #include "gui/receiverwindow.h"
 #include "gui/senderwindow.h"
 #include "gui/startup.h"
@@ -43,6 +46,7 @@
 #include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QPainter>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -299,6 +303,7 @@ private slots:
     void changeSettingsFromTheBanner();
     void tabLeavesEveryTable();
     void mnemonicsDoNotCollide();
+    void screenshots();
 
 private:
     int timeout(int ms) const { return ms * test::timeoutFactor(); }
@@ -524,7 +529,7 @@ void TestGuiLifecycle::receiverQuitAsksWhileAnEdIsConnected()
 void TestGuiLifecycle::notificationsAreRateLimited()
 {
     NotificationPolicy p(QStringLiteral("isocket sender"), 60s);
-    const QDateTime t0 = QDateTime::fromSecsSinceEpoch(1'800'000'000, QTimeZone::UTC);
+    const QDateTime t0 = QDateTime::fromSecsSinceEpoch(1'800'000'000, Qt::UTC);
     // OK and Behind are not news.
     QVERIFY(!p.update(Verdict::Ok, QStringLiteral("Up to date"), t0));
     QVERIFY(!p.update(Verdict::Behind, QStringLiteral("Behind: 20 files"), t0.addSecs(1)));
@@ -560,7 +565,7 @@ void TestGuiLifecycle::notificationsAreRateLimited()
 void TestGuiLifecycle::notificationSaysRecovery()
 {
     NotificationPolicy p(QStringLiteral("isocket sender"), 60s);
-    const QDateTime t0 = QDateTime::fromSecsSinceEpoch(1'800'000'000, QTimeZone::UTC);
+    const QDateTime t0 = QDateTime::fromSecsSinceEpoch(1'800'000'000, Qt::UTC);
     QVERIFY(p.update(Verdict::Failing, QStringLiteral("Receiver down"), t0));
     // Back: Behind (the backlog moves) is a recovery, said with its reason.
     auto m = p.update(Verdict::Behind, QStringLiteral("Behind: 400 files"), t0.addSecs(120));
@@ -580,7 +585,7 @@ void TestGuiLifecycle::flappingIsCollapsed()
     // A link that fails and comes back every few seconds for two minutes: one failing, one
     // recovery, then at most one of each kind a minute, and the last word is what stands.
     NotificationPolicy p(QStringLiteral("isocket sender"), 60s);
-    const QDateTime t0 = QDateTime::fromSecsSinceEpoch(1'800'000'000, QTimeZone::UTC);
+    const QDateTime t0 = QDateTime::fromSecsSinceEpoch(1'800'000'000, Qt::UTC);
     QList<TrayMessage> said;
     for (int s = 0; s < 120; s += 5) {
         const bool down = (s / 5) % 2 == 0;
@@ -719,9 +724,10 @@ void TestGuiLifecycle::startDialogBrowsesAndRefusesMissingRoot()
     QVERIFY(fd->testOption(QFileDialog::DontUseNativeDialog));
     QCOMPARE(fd->fileMode(), QFileDialog::Directory);
     fd->selectFile(root);
-    fd->accept();
+    static_cast<QDialog *>(fd)->accept(); // QFileDialog::accept() is protected
     QTRY_COMPARE(QDir::cleanPath(d.dataRootEdit()->text()), QDir::cleanPath(root));
 
+    QTRY_VERIFY(!d.findChild<QFileDialog *>()); // gone once closed
     // The secret file's Browse picks a file.
     const QString secret = secretFile(tmp.path(), "s");
     auto *browseSecret = d.findChild<QPushButton *>(QStringLiteral("secretFileBrowse"));
@@ -730,7 +736,7 @@ void TestGuiLifecycle::startDialogBrowsesAndRefusesMissingRoot()
     QTRY_VERIFY((fd = d.findChild<QFileDialog *>(QStringLiteral("browseDialog"))) != nullptr);
     QCOMPARE(fd->fileMode(), QFileDialog::ExistingFile);
     fd->selectFile(secret);
-    fd->accept();
+    static_cast<QDialog *>(fd)->accept(); // QFileDialog::accept() is protected
     QTRY_COMPARE(d.secretEdit()->text(), secret);
 
     QSignalSpy accepted(&d, &QDialog::accepted);
@@ -922,6 +928,63 @@ void TestGuiLifecycle::mnemonicsDoNotCollide()
         QVERIFY(keys.size() >= 5);
         QVERIFY2(duplicates(keys).isEmpty(), qPrintable(duplicates(keys)));
     }
+}
+
+void TestGuiLifecycle::screenshots()
+{
+    const QString out = qEnvironmentVariable("ISOCKET_SCREENSHOTS");
+    if (out.isEmpty())
+        QSKIP("set ISOCKET_SCREENSHOTS=<dir> to render the tray icons and start failures to PNG");
+    QVERIFY(QDir().mkpath(out));
+
+    // The tray icons: a row per role, a column per state, at 16, 32 and 64 px.
+    const QList<Badge> badges{Badge::Connected, Badge::Waiting, Badge::Abnormal, Badge::Failed,
+                              Badge::Paused};
+    const QList<int> sizes{16, 32, 64};
+    const int cell = 72;
+    QImage sheet(cell * int(badges.size() * sizes.size()), cell * 2, QImage::Format_ARGB32);
+    sheet.fill(Qt::white);
+    {
+        QPainter p(&sheet);
+        for (int row = 0; row < 2; ++row) {
+            const TrayRole role = row == 0 ? TrayRole::Sender : TrayRole::Receiver;
+            int col = 0;
+            for (int size : sizes)
+                for (Badge b : badges) {
+                    const QImage icon = TrayIcon::render(role, b, size);
+                    p.drawImage(col * cell + (cell - size) / 2, row * cell + (cell - size) / 2, icon);
+                    ++col;
+                }
+        }
+    }
+    QVERIFY(sheet.save(out + QStringLiteral("/tray-icons.png")));
+
+    // A receiver whose port is taken.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    QTcpServer taken;
+    QVERIFY(taken.listen(QHostAddress::LocalHost, 0));
+    ReceiverWindow rw(receiverSetup(tmp.filePath(QStringLiteral("received")), "s",
+                                    taken.serverPort()),
+                      m_log.get());
+    rw.resize(1100, 700);
+    rw.show();
+    rw.start();
+    QTRY_VERIFY_WITH_TIMEOUT(rw.notices()->has(NoticeKind::StartFailed), timeout(5000));
+    rw.flushModels();
+    QVERIFY(rw.grab().save(out + QStringLiteral("/receiver-port-in-use.png")));
+
+    // The start dialog refusing a data root that is not there.
+    Config c;
+    c.server = QStringLiteral("127.0.0.1");
+    c.port = 12345;
+    StartupDialog d(c, nullptr, StartupDialog::Role::Sender);
+    d.dataRootEdit()->setText(QStringLiteral("/datas-that-are-not-there"));
+    d.secretEdit()->clear();
+    d.show();
+    d.accept();
+    QVERIFY(!d.errorText().isEmpty());
+    QVERIFY(d.grab().save(out + QStringLiteral("/start-dialog-missing-root.png")));
 }
 
 QTEST_MAIN(TestGuiLifecycle)

@@ -30,7 +30,10 @@ struct PendingWork
     int connectedEds = 0;
     qint64 incoming = 0;
 
-    bool isEmpty() const { return queued <= 0 && inFlight <= 0 && connectedEds <= 0 && incoming <= 0; }
+    bool isEmpty() const
+    {
+        return queued <= 0 && inFlight <= 0 && connectedEds <= 0 && incoming <= 0;
+    }
     // "3 file(s) in flight and 120 queued", "2 ED(s) connected, 4 file(s) coming in"; empty
     // when nothing is pending.
     QString describe() const;

@@ -216,7 +216,9 @@ QString duplicates(const QMultiMap<QChar, QString> &m)
     for (const QChar &c : m.uniqueKeys()) {
         const QStringList who = m.values(c);
         if (who.size() > 1)
-            out << QStringLiteral("Alt+%1: %2").arg(c.toUpper()).arg(who.join(QStringLiteral(", ")));
+            out << QStringLiteral("Alt+%1: %2")
+                       .arg(c.toUpper())
+                       .arg(who.join(QStringLiteral(", ")));
     }
     return out.join(QStringLiteral("; "));
 }
@@ -339,17 +341,27 @@ void TestGuiLifecycle::closeDecision_data()
     const PendingWork inFlight{0, 2, 0, 0};
     const PendingWork ed{0, 0, 1, 0};
     const PendingWork incoming{0, 0, 0, 4};
-    QTest::newRow("close, tray, idle") << CloseRequest::Close << true << idle << CloseDecision::QuitNow;
-    QTest::newRow("close, tray, queued") << CloseRequest::Close << true << queued << CloseDecision::Hide;
-    QTest::newRow("close, tray, in flight") << CloseRequest::Close << true << inFlight << CloseDecision::Hide;
+    QTest::newRow("close, tray, idle")
+        << CloseRequest::Close << true << idle << CloseDecision::QuitNow;
+    QTest::newRow("close, tray, queued")
+        << CloseRequest::Close << true << queued << CloseDecision::Hide;
+    QTest::newRow("close, tray, in flight")
+        << CloseRequest::Close << true << inFlight << CloseDecision::Hide;
     QTest::newRow("close, tray, ED") << CloseRequest::Close << true << ed << CloseDecision::Hide;
-    QTest::newRow("close, no tray, queued") << CloseRequest::Close << false << queued << CloseDecision::Ask;
-    QTest::newRow("close, no tray, idle") << CloseRequest::Close << false << idle << CloseDecision::QuitNow;
-    QTest::newRow("quit, tray, queued") << CloseRequest::Quit << true << queued << CloseDecision::Ask;
-    QTest::newRow("quit, tray, incoming") << CloseRequest::Quit << true << incoming << CloseDecision::Ask;
-    QTest::newRow("quit, no tray, in flight") << CloseRequest::Quit << false << inFlight << CloseDecision::Ask;
-    QTest::newRow("quit, tray, idle") << CloseRequest::Quit << true << idle << CloseDecision::QuitNow;
-    QTest::newRow("quit, no tray, idle") << CloseRequest::Quit << false << idle << CloseDecision::QuitNow;
+    QTest::newRow("close, no tray, queued")
+        << CloseRequest::Close << false << queued << CloseDecision::Ask;
+    QTest::newRow("close, no tray, idle")
+        << CloseRequest::Close << false << idle << CloseDecision::QuitNow;
+    QTest::newRow("quit, tray, queued")
+        << CloseRequest::Quit << true << queued << CloseDecision::Ask;
+    QTest::newRow("quit, tray, incoming")
+        << CloseRequest::Quit << true << incoming << CloseDecision::Ask;
+    QTest::newRow("quit, no tray, in flight")
+        << CloseRequest::Quit << false << inFlight << CloseDecision::Ask;
+    QTest::newRow("quit, tray, idle")
+        << CloseRequest::Quit << true << idle << CloseDecision::QuitNow;
+    QTest::newRow("quit, no tray, idle")
+        << CloseRequest::Quit << false << idle << CloseDecision::QuitNow;
 }
 
 void TestGuiLifecycle::closeDecision()
@@ -469,7 +481,8 @@ void TestGuiLifecycle::closeHidesToTrayAndSaysSoOnce()
     };
     QCOMPARE(keeps(), 1);
     const QList<QVariant> said = messages.constFirst();
-    QVERIFY2(said.at(1).toString().contains(QStringLiteral("Quit")), qPrintable(said.at(1).toString()));
+    QVERIFY2(said.at(1).toString().contains(QStringLiteral("Quit")),
+             qPrintable(said.at(1).toString()));
     QVERIFY(said.at(1).toString().contains(QStringLiteral("2 file(s) queued")));
 
     // Once only.
@@ -504,14 +517,16 @@ void TestGuiLifecycle::receiverQuitAsksWhileAnEdIsConnected()
     QCOMPARE(rw.lifecycle()->decision(CloseRequest::Quit), CloseDecision::QuitNow);
 
     {
-        SenderWindow sw(senderSetup(data, rw.service()->status().port, secretFile(tmp.path(), secret)),
-                        m_log.get());
+        SenderWindow sw(
+            senderSetup(data, rw.service()->status().port, secretFile(tmp.path(), secret)),
+            m_log.get());
         sw.start();
         QTRY_COMPARE_WITH_TIMEOUT(rw.peerModel()->connectedSources(), 1, timeout(10000));
         rw.quitAction()->trigger();
         QMessageBox *box = quitQuestionOf(&rw);
         QVERIFY(box);
-        QVERIFY2(box->text().contains(QStringLiteral("1 ED(s) connected")), qPrintable(box->text()));
+        QVERIFY2(box->text().contains(QStringLiteral("1 ED(s) connected")),
+                 qPrintable(box->text()));
         QVERIFY(answer(box, QStringLiteral("Keep running")));
         QTRY_VERIFY(!quitQuestionOf(&rw));
         QCOMPARE(quit.count(), 0);
@@ -676,21 +691,21 @@ void TestGuiLifecycle::trayIconsDifferByRole()
         QCOMPARE(s.copy(20, 20, 12, 12), r.copy(20, 20, 12, 12));
     }
     // And the state shows: two states of one role differ.
-    QVERIFY(TrayIcon::render(TrayRole::Sender, Badge::Connected, 32)
-            != TrayIcon::render(TrayRole::Sender, Badge::Failed, 32));
+    QVERIFY(TrayIcon::render(TrayRole::Sender, Badge::Connected, 32) !=
+            TrayIcon::render(TrayRole::Sender, Badge::Failed, 32));
 
     // The windows' tray icons are those.
     TrayIcon::setAvailableForTesting(true);
     QTemporaryDir tmp;
     QVERIFY(tmp.isValid());
     QVERIFY(QDir().mkpath(tmp.filePath(QStringLiteral("data"))));
-    SenderWindow sw(senderSetup(tmp.filePath(QStringLiteral("data")), deadPort(),
-                                secretFile(tmp.path(), "s")),
-                    m_log.get());
+    SenderWindow sw(
+        senderSetup(tmp.filePath(QStringLiteral("data")), deadPort(), secretFile(tmp.path(), "s")),
+        m_log.get());
     ReceiverWindow rw(receiverSetup(tmp.filePath(QStringLiteral("received")), "s"), m_log.get());
     QVERIFY(sw.trayIcon() && rw.trayIcon());
-    QVERIFY(sw.trayIcon()->icon().pixmap(32, 32).toImage()
-            != rw.trayIcon()->icon().pixmap(32, 32).toImage());
+    QVERIFY(sw.trayIcon()->icon().pixmap(32, 32).toImage() !=
+            rw.trayIcon()->icon().pixmap(32, 32).toImage());
 }
 
 void TestGuiLifecycle::startDialogBrowsesAndRefusesMissingRoot()
@@ -785,7 +800,8 @@ void TestGuiLifecycle::receiverPortInUseShowsBanner()
     QVERIFY(rw.minimumSizeHint().width() < 900);
     // And the log says it, once.
     QTRY_VERIFY(logHas(m_log.get(), QStringLiteral("the receiver is not listening: cannot listen "
-                                                   "on 127.0.0.1:%1").arg(port)));
+                                                   "on 127.0.0.1:%1")
+                                        .arg(port)));
     QSignalSpy asked(&rw, &ReceiverWindow::startSettingsRequested);
     change->click();
     QCOMPARE(asked.count(), 1);
@@ -848,8 +864,7 @@ void TestGuiLifecycle::changeSettingsFromTheBanner()
     QVERIFY(next);
     QVERIFY(next != sw);
     QVERIFY(next->isVisible());
-    QTRY_COMPARE_WITH_TIMEOUT(next->agent()->status().run, EdStatus::Run::Running,
-                              timeout(5000));
+    QTRY_COMPARE_WITH_TIMEOUT(next->agent()->status().run, EdStatus::Run::Running, timeout(5000));
     QTRY_VERIFY(!next->notices()->has(NoticeKind::StartFailed));
     QCOMPARE(next->agent()->setup().scan.root, root);
 }
@@ -892,9 +907,9 @@ void TestGuiLifecycle::mnemonicsDoNotCollide()
     QTemporaryDir tmp;
     QVERIFY(tmp.isValid());
     QVERIFY(QDir().mkpath(tmp.filePath(QStringLiteral("data"))));
-    SenderWindow sw(senderSetup(tmp.filePath(QStringLiteral("data")), deadPort(),
-                                secretFile(tmp.path(), "s")),
-                    m_log.get());
+    SenderWindow sw(
+        senderSetup(tmp.filePath(QStringLiteral("data")), deadPort(), secretFile(tmp.path(), "s")),
+        m_log.get());
     sw.show();
     const auto senderKeys = windowMnemonics(&sw, senderNoticeCaptions());
     QVERIFY(senderKeys.size() >= 8);
@@ -952,7 +967,8 @@ void TestGuiLifecycle::screenshots()
             for (int size : sizes)
                 for (Badge b : badges) {
                     const QImage icon = TrayIcon::render(role, b, size);
-                    p.drawImage(col * cell + (cell - size) / 2, row * cell + (cell - size) / 2, icon);
+                    p.drawImage(col * cell + (cell - size) / 2, row * cell + (cell - size) / 2,
+                                icon);
                     ++col;
                 }
         }
@@ -964,9 +980,9 @@ void TestGuiLifecycle::screenshots()
     QVERIFY(tmp.isValid());
     QTcpServer taken;
     QVERIFY(taken.listen(QHostAddress::LocalHost, 0));
-    ReceiverWindow rw(receiverSetup(tmp.filePath(QStringLiteral("received")), "s",
-                                    taken.serverPort()),
-                      m_log.get());
+    ReceiverWindow rw(
+        receiverSetup(tmp.filePath(QStringLiteral("received")), "s", taken.serverPort()),
+        m_log.get());
     rw.resize(1100, 700);
     rw.show();
     rw.start();

@@ -1,19 +1,15 @@
 // isocket-gui: the operator window, for an edge device (--role sender), for DRMS
 // (--role receiver), or a read-only monitor of a receiver's fleet (--role monitor). Without
-// --role a dialog asks (sender or receiver).
+// --role a dialog asks (sender or receiver). A window with work pending closes to the tray;
+// Quit asks first (gui/windowlifecycle.h).
 
 #include "core/fileutil.h"
 #include "core/logging.h"
 #include "gui/logcapture.h"
 #include "gui/logmodel.h"
-#include "gui/monitorwindow.h"
-#include "gui/receiverwindow.h"
-#include "gui/senderwindow.h"
 #include "gui/startup.h"
 
 #include <QApplication>
-
-#include <memory>
 
 int main(int argc, char *argv[])
 {
@@ -34,20 +30,10 @@ int main(int argc, char *argv[])
     if (startup.exitCode >= 0)
         return startup.exitCode;
 
-    std::unique_ptr<QMainWindow> window;
-    if (startup.role == Startup::Role::Sender) {
-        auto w = std::make_unique<SenderWindow>(startup.sender, &log);
-        w->start();
-        window = std::move(w);
-    } else if (startup.role == Startup::Role::Monitor) {
-        auto w = std::make_unique<MonitorWindow>(startup.monitor, &log);
-        w->start();
-        window = std::move(w);
-    } else {
-        auto w = std::make_unique<ReceiverWindow>(startup.receiver, &log);
-        w->start();
-        window = std::move(w);
-    }
-    window->show();
+    // Owns the window; replaces it when its settings are changed from its banner.
+    Launcher launcher(&log);
+    QObject::connect(&launcher, &Launcher::quitConfirmed, &app, &QCoreApplication::quit,
+                     Qt::QueuedConnection);
+    launcher.launch(startup);
     return QApplication::exec();
 }

@@ -22,7 +22,7 @@ LogPane::LogPane(LogModel *model, QWidget *parent)
 {
     m_filter->setSourceModel(model);
 
-    auto *levelLabel = new QLabel(QStringLiteral("&Level:"), this);
+    auto *levelLabel = new QLabel(QStringLiteral("Le&vel:"), this);
     levelLabel->setBuddy(m_level);
     m_level->addItem(QStringLiteral("Debug and above"), int(QtDebugMsg));
     m_level->addItem(QStringLiteral("Info and above"), int(QtInfoMsg));
@@ -48,6 +48,7 @@ LogPane::LogPane(LogModel *model, QWidget *parent)
     m_view->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
     m_view->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 4);
     m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_view->setTabKeyNavigation(false); // Tab leaves the table
     m_view->setWordWrap(false);
     m_view->setShowGrid(false);
     m_view->setAlternatingRowColors(true);

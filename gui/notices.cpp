@@ -26,6 +26,12 @@ bool mentions(const QString &text, std::initializer_list<const char *> words)
     return false;
 }
 
+// Its own mnemonic in both windows (Alt+A).
+QString changeSettingsCaption()
+{
+    return QStringLiteral("Ch&ange settings…");
+}
+
 } // namespace
 
 Headline edHeadline(const EdStatus &status)
@@ -60,8 +66,11 @@ QList<Notice> edNotices(const EdStatus &status, const QString &secretFile, int a
     const QString retry = QStringLiteral("Retry no&w");
     if (status.run == EdStatus::Run::Failed)
         out << Notice{NoticeKind::StartFailed, Badge::Failed,
-                      QStringLiteral("Cannot start: %1. Fix it and start isocket again.")
-                          .arg(status.error)};
+                      QStringLiteral("Cannot start: %1. Fix it (the data root must exist and be "
+                                     "readable), then change the settings or start isocket "
+                                     "again.")
+                          .arg(status.error),
+                      NoticeAction::ChangeSettings, changeSettingsCaption()};
     if (status.run != EdStatus::Run::Running)
         return out;
 
@@ -208,9 +217,15 @@ QList<Notice> receiverNotices(const ReceiverStatus &status)
     QList<Notice> out;
     if (status.run == ReceiverStatus::Run::Failed)
         out << Notice{NoticeKind::StartFailed, Badge::Failed,
-                      QStringLiteral("Not listening: %1. Fix the cause and start the receiver "
-                                     "again.")
-                          .arg(status.error)};
+                      QStringLiteral("Not listening: %1. %2")
+                          .arg(status.error,
+                               mentions(status.error, {"in use"})
+                                   ? QStringLiteral("Another program listens on that port: "
+                                                    "stop it, or choose another port in the "
+                                                    "settings.")
+                                   : QStringLiteral("Fix the cause, then change the settings "
+                                                    "or start the receiver again.")),
+                      NoticeAction::ChangeSettings, changeSettingsCaption()};
     const ReceiverHealth &h = status.health;
     if (status.run == ReceiverStatus::Run::Listening && h.diskFull)
         out << Notice{NoticeKind::DiskFull, Badge::Failed,

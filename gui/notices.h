@@ -30,7 +30,8 @@ struct Headline
 };
 
 // What the operator can do about a notice, from its button.
-enum class NoticeAction { None, RetryNow, Resume, Rescan };
+// ChangeSettings: reopen the start dialog (a start failed: fix the settings from the window).
+enum class NoticeAction { None, RetryNow, Resume, Rescan, ChangeSettings };
 
 // The failing states the windows tell apart. Stable: tests and the widgets key on them.
 enum class NoticeKind {

@@ -13,6 +13,7 @@
 #include "gui/throughputchart.h"
 #include "gui/trayicon.h"
 #include "gui/widgetfactory.h"
+#include "gui/windowlifecycle.h"
 #include "gui/windowstate.h"
 #include "core/fleetregistry.h"
 
@@ -81,21 +82,25 @@ ReceiverWindow::ReceiverWindow(ReceiverSetup setup, LogModel *log, QWidget *pare
             loadCompletedFromDisk(status.root);
         }
         updateHealth();
+        m_lifecycle->reportHealth(status);
     });
     connect(s, &ReceiverService::fleetChanged, m_fleet, &FleetModel::setFleet);
 
-    auto *quit = new QAction(QStringLiteral("&Quit"), this);
-    quit->setShortcut(QKeySequence::Quit);
-    connect(quit, &QAction::triggered, this, &QWidget::close);
-    menuBar()->addMenu(QStringLiteral("&File"))->addAction(quit);
+    m_quit = new QAction(QStringLiteral("&Quit"), this);
+    m_quit->setShortcut(QKeySequence::Quit);
+    connect(m_quit, &QAction::triggered, this, [this] { m_lifecycle->requestQuit(); });
+    menuBar()->addMenu(QStringLiteral("&File"))->addAction(m_quit);
 
     buildLayout(log);
 
     m_tick.setInterval(1000);
     connect(&m_tick, &QTimer::timeout, this, &ReceiverWindow::updateStatus);
-    m_tray = TrayIcon::create(this, QStringLiteral("isocket receiver"));
+    m_tray = TrayIcon::create(this, QStringLiteral("isocket receiver"), TrayRole::Receiver);
+    m_lifecycle = new WindowLifecycle(this, m_tray, TrayRole::Receiver, [this] {
+        return PendingWork{0, 0, m_peers->connectedSources(), m_incoming->receivingCount()};
+    });
     if (m_tray)
-        m_tray->addAction(quit);
+        m_tray->addAction(m_quit);
 
     WindowState{QStringLiteral("receiverWindow"), this, headers(), {m_splitter, m_lower}}.restore();
     updateState();
@@ -126,6 +131,10 @@ void ReceiverWindow::buildLayout(LogModel *log)
     m_headline = new HeadlineBar(central);
     layout->addWidget(m_headline);
     m_notices = new NoticeArea(central);
+    connect(m_notices, &NoticeArea::actionTriggered, this, [this](NoticeAction action) {
+        if (action == NoticeAction::ChangeSettings)
+            Q_EMIT startSettingsRequested();
+    });
     layout->addWidget(m_notices);
 
     auto *box = new QGroupBox(QStringLiteral("Receiver"), central);
@@ -226,7 +235,7 @@ void ReceiverWindow::buildLayout(LogModel *log)
     m_lower->setStretchFactor(1, 1);
 
     m_splitter->addWidget(m_edTabs);
-    m_splitter->addWidget(section(heading(QStringLiteral("&Incoming files"), m_incomingView, m_splitter), m_incomingView, m_splitter));
+    m_splitter->addWidget(section(heading(QStringLiteral("I&ncoming files"), m_incomingView, m_splitter), m_incomingView, m_splitter));
     m_splitter->addWidget(m_lower);
     m_splitter->setStretchFactor(0, 4);
     m_splitter->setStretchFactor(1, 3);
@@ -260,8 +269,12 @@ void ReceiverWindow::updateState()
         break;
     case ReceiverStatus::Run::Failed:
         badge = Badge::Refused;
-        text = QStringLiteral("not listening: ") + m_status.error;
-        tip = QStringLiteral("The receiver could not start; fix the cause and restart.");
+        // Short: the banner above says why and what to do (a long error here widened the
+        // window and squashed the tables).
+        text = QStringLiteral("not listening");
+        tip = QStringLiteral("The receiver could not start: %1. Fix the cause, then change "
+                             "the settings (the banner above) or restart.")
+                  .arg(m_status.error);
         break;
     }
     m_state->setText(text);
@@ -370,6 +383,8 @@ void ReceiverWindow::hideEvent(QHideEvent *event)
 
 void ReceiverWindow::closeEvent(QCloseEvent *event)
 {
+    if (!m_lifecycle->allowClose(event)) // hidden to the tray, or a question asked
+        return;
     WindowState{QStringLiteral("receiverWindow"), this, headers(), {m_splitter, m_lower}}.save();
     QMainWindow::closeEvent(event);
 }

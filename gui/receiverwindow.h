@@ -11,6 +11,7 @@
 #include <QMainWindow>
 #include <QTimer>
 
+class QAction;
 class QHeaderView;
 class QLabel;
 class QProgressBar;
@@ -31,6 +32,7 @@ class NoticeArea;
 class PeerModel;
 class ThroughputChart;
 class TrayIcon;
+class WindowLifecycle;
 
 class ReceiverWindow : public QMainWindow
 {
@@ -52,11 +54,17 @@ public:
     NoticeArea *notices() const { return m_notices; }
     QProgressBar *diskBar() const { return m_disk; }
     QTabWidget *edTabs() const { return m_edTabs; }
+    QAction *quitAction() const { return m_quit; }
+    TrayIcon *trayIcon() const { return m_tray; }
+    // Close to the tray, quit with a question, notifications (gui/windowlifecycle.h).
+    WindowLifecycle *lifecycle() const { return m_lifecycle; }
     void flushModels();
 
 Q_SIGNALS:
     // The datasets complete on disk at start were read (how many) and are in the model.
     void datasetsLoaded(int count);
+    // The operator wants to change the settings the window started with (the start dialog).
+    void startSettingsRequested();
 
 protected:
     void closeEvent(QCloseEvent *event) override;
@@ -95,6 +103,8 @@ private:
     QSplitter *m_splitter = nullptr;
     QSplitter *m_lower = nullptr;
     TrayIcon *m_tray = nullptr;
+    WindowLifecycle *m_lifecycle = nullptr;
+    QAction *m_quit = nullptr;
     QTimer m_tick; // 1 s, only while visible: rates, status line, tray tooltip, fleet ages
     int m_ticks = 0;
 };

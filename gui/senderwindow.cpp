@@ -12,6 +12,7 @@
 #include "gui/transfermodel.h"
 #include "gui/trayicon.h"
 #include "gui/widgetfactory.h"
+#include "gui/windowlifecycle.h"
 #include "gui/windowstate.h"
 #include "core/fsname.h"
 
@@ -62,6 +63,7 @@ SenderWindow::SenderWindow(EdAgentSetup setup, LogModel *log, QWidget *parent)
         }
         updateHealth();
         updateStatus();
+        m_lifecycle->reportHealth(status);
     });
     connect(m_dbtags, &QAbstractItemModel::dataChanged, this, &SenderWindow::updateHealth);
     connect(m_dbtags, &QAbstractItemModel::rowsRemoved, this, &SenderWindow::updateHealth);
@@ -72,7 +74,10 @@ SenderWindow::SenderWindow(EdAgentSetup setup, LogModel *log, QWidget *parent)
     m_tick.setInterval(1000);
     connect(&m_tick, &QTimer::timeout, this, &SenderWindow::updateStatus);
 
-    m_tray = TrayIcon::create(this, QStringLiteral("isocket sender"));
+    m_tray = TrayIcon::create(this, QStringLiteral("isocket sender"), TrayRole::Sender);
+    m_lifecycle = new WindowLifecycle(this, m_tray, TrayRole::Sender, [this] {
+        return PendingWork{m_status.queued, m_transfers->inFlightCount()};
+    });
     if (m_tray) {
         m_tray->addAction(m_pause);
         m_tray->addAction(m_quit);
@@ -123,7 +128,7 @@ void SenderWindow::buildActions()
 
     m_quit = new QAction(QStringLiteral("&Quit"), this);
     m_quit->setShortcut(QKeySequence::Quit);
-    connect(m_quit, &QAction::triggered, this, &QWidget::close);
+    connect(m_quit, &QAction::triggered, this, [this] { m_lifecycle->requestQuit(); });
 
     QMenu *file = menuBar()->addMenu(QStringLiteral("&File"));
     file->addAction(m_openFolder);
@@ -158,6 +163,7 @@ void SenderWindow::buildLayout(LogModel *log)
         case NoticeAction::RetryNow: m_agent->retryNow(); break;
         case NoticeAction::Resume: m_agent->setPaused(false); break;
         case NoticeAction::Rescan: m_agent->rescan(); break;
+        case NoticeAction::ChangeSettings: Q_EMIT startSettingsRequested(); break;
         }
     });
     layout->addWidget(m_notices);
@@ -213,7 +219,7 @@ void SenderWindow::buildLayout(LogModel *log)
     m_logPane = new LogPane(log, m_splitter);
 
     m_splitter->addWidget(section(heading(QStringLiteral("&Dbtags"), m_dbtagView, central), m_dbtagView, m_splitter));
-    m_splitter->addWidget(section(heading(QStringLiteral("T&ransfers — in flight, queued next, last delivered"), m_transferView, central), m_transferView, m_splitter));
+    m_splitter->addWidget(section(heading(QStringLiteral("Tra&nsfers — in flight, queued next, last delivered"), m_transferView, central), m_transferView, m_splitter));
     m_splitter->addWidget(section(heading(QStringLiteral("Lo&g"), m_logPane->view(), central), m_logPane, m_splitter));
     m_splitter->setStretchFactor(0, 3);
     m_splitter->setStretchFactor(1, 4);
@@ -299,6 +305,8 @@ void SenderWindow::hideEvent(QHideEvent *event)
 
 void SenderWindow::closeEvent(QCloseEvent *event)
 {
+    if (!m_lifecycle->allowClose(event)) // hidden to the tray, or a question asked
+        return;
     WindowState{QStringLiteral("senderWindow"), this,
                 {m_dbtagView->horizontalHeader(), m_transferView->horizontalHeader(),
                  m_logPane->view()->horizontalHeader()},

@@ -30,6 +30,7 @@ class NoticeArea;
 class ThroughputChart;
 class TransferModel;
 class TrayIcon;
+class WindowLifecycle;
 
 class SenderWindow : public QMainWindow
 {
@@ -50,8 +51,16 @@ public:
     HeadlineBar *headline() const { return m_headline; }
     NoticeArea *notices() const { return m_notices; }
     QAction *pauseAction() const { return m_pause; }
+    QAction *quitAction() const { return m_quit; }
+    TrayIcon *trayIcon() const { return m_tray; }
+    // Close to the tray, quit with a question, notifications (gui/windowlifecycle.h).
+    WindowLifecycle *lifecycle() const { return m_lifecycle; }
     // Applies every pending model change now (before a grab, in tests).
     void flushModels();
+
+Q_SIGNALS:
+    // The operator wants to change the settings the window started with (the start dialog).
+    void startSettingsRequested();
 
 protected:
     void closeEvent(QCloseEvent *event) override;
@@ -80,6 +89,7 @@ private:
     NoticeArea *m_notices = nullptr;
     QLabel *m_statusText = nullptr;
     TrayIcon *m_tray = nullptr;
+    WindowLifecycle *m_lifecycle = nullptr;
     QAction *m_pause = nullptr;
     QAction *m_rescan = nullptr;
     QAction *m_retry = nullptr;

@@ -1,9 +1,14 @@
 #include "gui/startup.h"
 
 #include "core/commandline.h"
+#include "core/logging.h"
+#include "gui/monitorwindow.h"
+#include "gui/receiverwindow.h"
+#include "gui/senderwindow.h"
 #include "gui/startupdialog.h"
+#include "gui/windowlifecycle.h"
 
-#include <QMessageBox>
+#include <QMainWindow>
 
 #include <cstdio>
 
@@ -86,12 +91,19 @@ Startup resolveStartup(const QStringList &args)
     }
     Config config = cl.config();
 
-    bool dialog = false;
     Startup::Role chosen = role == QLatin1String("receiver") ? Startup::Role::Receiver
                            : role == QLatin1String("monitor") ? Startup::Role::Monitor
                                                               : Startup::Role::Sender;
     if (role.isEmpty()) {
         StartupDialog ask(config);
+        // The dialog stays open until its answers make a setup (a secret file that cannot be
+        // read, TLS keys missing…), saying what is wrong.
+        ask.setValidator([](StartupDialog::Role r, const Config &c) {
+            Startup probe;
+            return setupFromConfig(r == StartupDialog::Role::Receiver ? Startup::Role::Receiver
+                                                                     : Startup::Role::Sender,
+                                   c, probe);
+        });
         if (ask.exec() != QDialog::Accepted) {
             out.exitCode = ExitOk;
             return out;
@@ -99,34 +111,97 @@ Startup resolveStartup(const QStringList &args)
         config = ask.config();
         chosen = ask.role() == StartupDialog::Role::Receiver ? Startup::Role::Receiver
                                                               : Startup::Role::Sender;
-        dialog = true;
     }
-
-    auto fail = [&](const QString &message) {
-        printError(message);
-        if (dialog)
-            QMessageBox::critical(nullptr, QStringLiteral("isocket"), message);
+    if (const QString error = setupFromConfig(chosen, config, out); !error.isEmpty()) {
+        printError(error);
         out.exitCode = ExitUsage;
-        return out;
-    };
-    out.role = chosen;
-    if (chosen == Startup::Role::Sender) {
+    }
+    return out;
+}
+
+QString setupFromConfig(Startup::Role role, const Config &config, Startup &out)
+{
+    out.role = role;
+    out.config = config;
+    if (role == Startup::Role::Sender) {
         auto s = EdAgentSetup::fromConfig(config);
         if (!s)
-            return fail(s.error().message);
+            return s.error().message;
         out.sender = s.value();
-    } else if (chosen == Startup::Role::Monitor) {
+    } else if (role == Startup::Role::Monitor) {
         auto m = MonitorSetup::fromConfig(config);
         if (!m)
-            return fail(m.error().message);
+            return m.error().message;
         out.monitor = m.value();
     } else {
         auto r = ReceiverSetup::fromConfig(config);
         if (!r)
-            return fail(r.error().message);
+            return r.error().message;
         out.receiver = r.value();
     }
-    return out;
+    return QString();
+}
+
+Launcher::Launcher(LogModel *log, QObject *parent) : QObject(parent), m_log(log) {}
+
+Launcher::~Launcher() = default;
+
+void Launcher::launch(const Startup &startup)
+{
+    m_startup = startup;
+    std::unique_ptr<QMainWindow> window;
+    if (startup.role == Startup::Role::Sender) {
+        auto w = std::make_unique<SenderWindow>(startup.sender, m_log);
+        connect(w.get(), &SenderWindow::startSettingsRequested, this, &Launcher::changeSettings);
+        connect(w->lifecycle(), &WindowLifecycle::quitConfirmed, this, &Launcher::quitConfirmed);
+        w->start();
+        window = std::move(w);
+    } else if (startup.role == Startup::Role::Monitor) {
+        auto w = std::make_unique<MonitorWindow>(startup.monitor, m_log);
+        w->start();
+        window = std::move(w);
+    } else {
+        auto w = std::make_unique<ReceiverWindow>(startup.receiver, m_log);
+        connect(w.get(), &ReceiverWindow::startSettingsRequested, this, &Launcher::changeSettings);
+        connect(w->lifecycle(), &WindowLifecycle::quitConfirmed, this, &Launcher::quitConfirmed);
+        w->start();
+        window = std::move(w);
+    }
+    window->show();
+    if (m_window) { // replaced: the old one goes once its signal handlers are done
+        m_window->hide();
+        m_window.release()->deleteLater();
+    }
+    m_window = std::move(window);
+}
+
+void Launcher::changeSettings()
+{
+    if (m_dialog) {
+        m_dialog->raise();
+        m_dialog->activateWindow();
+        return;
+    }
+    if (!m_window || m_startup.role == Startup::Role::Monitor)
+        return;
+    const auto role = m_startup.role == Startup::Role::Receiver ? StartupDialog::Role::Receiver
+                                                                 : StartupDialog::Role::Sender;
+    // A child of the window it changes: window-modal to it, and gone with it.
+    auto *dialog = new StartupDialog(m_startup.config, m_window.get(), role);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    auto next = std::make_shared<Startup>();
+    dialog->setValidator([next](StartupDialog::Role r, const Config &c) {
+        return setupFromConfig(r == StartupDialog::Role::Receiver ? Startup::Role::Receiver
+                                                                 : Startup::Role::Sender,
+                               c, *next);
+    });
+    connect(dialog, &QDialog::accepted, this, [this, next] {
+        qCInfo(lcGui) << "starting again with the settings changed in the start dialog";
+        launch(*next);
+        Q_EMIT windowReplaced(m_window.get());
+    });
+    m_dialog = dialog;
+    dialog->open();
 }
 
 } // namespace isocket::gui

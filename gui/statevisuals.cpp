@@ -1,5 +1,7 @@
 #include "gui/statevisuals.h"
 
+#include "core/logging.h"
+
 #include <QHash>
 #include <QPainter>
 #include <QPainterPath>
@@ -213,6 +215,12 @@ QIcon appIcon()
     QIcon icon(QStringLiteral(":/isocket/isocket.svg"));
     if (!icon.availableSizes().isEmpty() || !icon.pixmap(32).isNull())
         return icon;
+    static bool warned = false;
+    if (!warned) {
+        warned = true;
+        qCWarning(lcGui) << "the application icon (SVG) cannot be drawn: Qt's SVG plugins are "
+                            "missing (Debian: install libqt6svg6); showing a plain arrow";
+    }
     return badgeIcon(Badge::Sending);
 }
 

@@ -14,6 +14,7 @@ QTableView *makeTable(const QString &name, const QString &accessible, QWidget *p
     view->setAccessibleName(accessible);
     view->setSelectionBehavior(QAbstractItemView::SelectRows);
     view->setSelectionMode(QAbstractItemView::SingleSelection);
+    view->setTabKeyNavigation(false); // Tab leaves the table; the arrows move inside it
     view->setAlternatingRowColors(true);
     view->setShowGrid(false);
     view->setWordWrap(false);

@@ -14,6 +14,9 @@
 //   sfr          sync_file_range(SYNC_FILE_RANGE_WRITE) of each file as soon as it is written
 //                (writeback starts while the next ones are written), then fsync of each, serially
 //   sfr-poolK    the same, the fsyncs from K threads
+//   adaptive     per batch: syncfs while the system's dirty + writeback data (/proc/meminfo) is
+//                at most the batch's own plus 4 MiB, else sfr-pool16 (+ the directory fsync,
+//                which also makes a previous syncfs batch's renames durable)
 // Each runs alone and with a "dirty writer": a forked child that first writes DIRTY MiB into a
 // file in DIR without syncing, then keeps rewriting that file, cycling, at RATE MiB/s until it
 // is stopped, so the filesystem has that much dirty data for the whole measurement (what an
@@ -68,16 +71,22 @@ double now()
     return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
 }
 
-long dirtyKiB()
+// Dirty (and, with `writeback`, Dirty + Writeback) in /proc/meminfo, KiB.
+long dirtyKiB(bool writeback = false)
 {
     FILE *f = std::fopen("/proc/meminfo", "r");
     if (!f)
         return -1;
     char line[256];
-    long kib = -1;
-    while (std::fgets(line, sizeof line, f)) {
-        if (std::sscanf(line, "Dirty: %ld kB", &kib) == 1)
-            break;
+    long kib = 0;
+    long v = 0;
+    int found = 0;
+    while (found < (writeback ? 2 : 1) && std::fgets(line, sizeof line, f)) {
+        if (std::sscanf(line, "Dirty: %ld kB", &v) == 1 ||
+            (writeback && std::sscanf(line, "Writeback: %ld kB", &v) == 1)) {
+            kib += v;
+            ++found;
+        }
     }
     std::fclose(f);
     return kib;
@@ -164,7 +173,7 @@ struct Options
 struct Strategy
 {
     std::string name;
-    enum Kind { Syncfs, Fsync } kind;
+    enum Kind { Syncfs, Fsync, Adaptive } kind;
     int threads = 1;       // fsync: how many at once
     bool datasync = false; // fdatasync instead of fsync
     bool kick = false;     // sync_file_range(WRITE) right after writing
@@ -183,6 +192,7 @@ std::vector<Strategy> strategies()
         {"sfr-pool4", Strategy::Fsync, 4, false, true},
         {"sfr-pool8", Strategy::Fsync, 8, false, true},
         {"sfr-pool16", Strategy::Fsync, 16, false, true},
+        {"adaptive", Strategy::Adaptive, 16, false, true},
     };
 }
 
@@ -201,7 +211,7 @@ Measured measure(const Options &o, const Strategy &s, const std::string &dir,
     const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         die("open " + dir);
-    Pool pool(s.kind == Strategy::Fsync && s.threads > 1 ? s.threads : 0);
+    Pool pool(s.kind != Strategy::Syncfs && s.threads > 1 ? s.threads : 0);
     std::vector<int> fds;
     std::vector<std::string> parts;
     std::vector<std::string> finals;
@@ -231,13 +241,22 @@ Measured measure(const Options &o, const Strategy &s, const std::string &dir,
                 die("futimens");
             if (::fsetxattr(fd, "user.isocket.xxh128", hex, 32, 0) != 0)
                 die("fsetxattr (user xattrs needed)");
-            if (s.kick && ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
+            if (s.kick && s.kind == Strategy::Fsync && ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
                 die("sync_file_range");
             fds.push_back(fd);
         }
         // The data (and inode) durable before the renames.
         const double s0 = now();
-        if (s.kind == Strategy::Syncfs) {
+        bool viaSyncfs = s.kind == Strategy::Syncfs;
+        if (s.kind == Strategy::Adaptive) {
+            const long others = dirtyKiB(true) - long(n * o.size / 1024);
+            viaSyncfs = others <= 4096;
+            if (!viaSyncfs) {
+                for (int fd : fds)
+                    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+            }
+        }
+        if (viaSyncfs) {
             if (::syncfs(dfd) != 0) // also makes the previous batch's renames durable
                 die("syncfs");
         } else {
@@ -257,10 +276,13 @@ Measured measure(const Options &o, const Strategy &s, const std::string &dir,
             ::close(fds[j]);
         }
         // The renames durable.
-        if (s.kind == Strategy::Syncfs)
+        if (viaSyncfs) {
             renamesPending = true;
-        else if (::fsync(dfd) != 0)
-            die("fsync dir");
+        } else {
+            if (::fsync(dfd) != 0) // and the renames of a previous syncfs batch
+                die("fsync dir");
+            renamesPending = false;
+        }
         syncTime += now() - s0;
     }
     const double s0 = now();

@@ -200,6 +200,8 @@ struct Measured
 {
     double filesPerS;   // the whole: writing and making durable
     double syncUsPerFile; // the durability steps alone (sync, rename, directory), per file
+    int batches;
+    int syncfsBatches; // of them, made durable with syncfs
 };
 
 // One measurement: FILES files into a new directory `dir`.
@@ -218,6 +220,8 @@ Measured measure(const Options &o, const Strategy &s, const std::string &dir,
     const char hex[] = "0123456789abcdef0123456789abcdef";
     bool renamesPending = false;
     double syncTime = 0;
+    int batches = 0;
+    int syncfsBatches = 0;
 
     const double t0 = now();
     for (int first = 0; first < o.files; first += o.batch) {
@@ -256,6 +260,8 @@ Measured measure(const Options &o, const Strategy &s, const std::string &dir,
                     ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
             }
         }
+        ++batches;
+        syncfsBatches += viaSyncfs ? 1 : 0;
         if (viaSyncfs) {
             if (::syncfs(dfd) != 0) // also makes the previous batch's renames durable
                 die("syncfs");
@@ -291,7 +297,7 @@ Measured measure(const Options &o, const Strategy &s, const std::string &dir,
     const double end = now();
     syncTime += end - s0;
     ::close(dfd);
-    return {o.files / (end - t0), syncTime * 1e6 / o.files};
+    return {o.files / (end - t0), syncTime * 1e6 / o.files, batches, syncfsBatches};
 }
 
 // The dirty writer: a child that writes `mib` MiB into `path` without syncing, says so on `ready`,
@@ -452,10 +458,10 @@ int main(int argc, char **argv)
                 results[c][s.name].push_back(m.filesPerS);
                 syncCost[c][s.name].push_back(m.syncUsPerFile);
                 std::fprintf(stderr,
-                             "rep %d %-6s %-12s %8.0f files/s, durability %7.0f us/file (Dirty at "
-                             "start %ld MiB)\n",
+                             "rep %d %-6s %-12s %8.0f files/s, durability %7.0f us/file, "
+                             "syncfs %d/%d batches (Dirty at start %ld MiB)\n",
                              rep + 1, conditions[c], s.name.c_str(), m.filesPerS, m.syncUsPerFile,
-                             d / 1024);
+                             m.syncfsBatches, m.batches, d / 1024);
             }
         }
     }

@@ -28,9 +28,10 @@ both its sender and its receiver) on the same data, interleaved run by run like 
 labelled "... (baseline)", and the table gets a column "new ÷ baseline".
 
 Durability as measured (said again in the table):
-  isocket  every file verified (XXH3-128), made durable (fsync; a batch of 4+ files: syncfs),
-           renamed into place, the rename made durable (directory fsync; batch: syncfs), before
-           the ED marks it (g+w); the run ends when `isocket send --once` exits.
+  isocket  every file verified (XXH3-128), made durable (fsync; a batch of 4+ files: syncfs while
+           at most 4 MiB else is dirty on the system, otherwise an fsync per file), renamed into
+           place, the rename made durable (directory fsync; batch: syncfs), before the ED marks
+           it (g+w); the run ends when `isocket send --once` exits.
   rsync    daemon on 127.0.0.1, `use chroot = no`; writes a temporary and renames it, no fsync
            (the "--fsync" rows fsync each file, for a like-for-like reference).
   socat    file → TCP → file, no checksum, no rename, no fsync (the raw limit); "+ fsync" adds

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
 #include <cstdio>
+#include <cstring>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -82,7 +84,8 @@ CommitSync Committer::syncFor(const QString &root, CommitSync requested, QString
 }
 
 Committer::Committer(CommitSync sync, CommitArrival arrival, QObject *parent)
-    : QObject(parent), m_arrival(arrival), m_useSyncfs(sync == CommitSync::Auto && syncfsReportsErrors()),
+    : QObject(parent), m_arrival(arrival),
+      m_useSyncfs(sync == CommitSync::Auto && syncfsReportsErrors()),
       m_thread(QThread::create([this] { run(); }), ThreadStopper{this})
 {
     m_syncPool.setMaxThreadCount(MaxParallelSyncs);
@@ -130,6 +133,47 @@ std::vector<quint64> Committer::submit(std::vector<CommitJob> jobs)
     }
     m_wake.notify_one();
     return tokens;
+}
+
+void Committer::setSyncFunction(SyncFunction sync)
+{
+    m_sync = std::move(sync);
+}
+
+int Committer::sync(int fd, SyncTarget target) const
+{
+    if (m_sync)
+        return m_sync(fd, target);
+    return ::fsync(fd) == 0 ? 0 : errno;
+}
+
+void Committer::setDirtyProbe(DirtyProbe probe)
+{
+    m_dirtyProbe = std::move(probe);
+}
+
+qint64 Committer::systemDirtyBytes()
+{
+    // Read with plain read(2): this runs once per batch, on the committer's thread.
+    const UniqueFd fd(::open("/proc/meminfo", O_RDONLY | O_CLOEXEC));
+    if (!fd.valid())
+        return -1;
+    char buf[8192];
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    qint64 total = 0;
+    int found = 0;
+    for (const char *key : {"\nDirty:", "\nWriteback:"}) {
+        const char *line = std::strstr(buf, key);
+        long long kib = 0;
+        if (line && std::sscanf(line + std::strlen(key), "%lld", &kib) == 1) {
+            total += kib * 1024;
+            ++found;
+        }
+    }
+    return found == 2 ? total : -1;
 }
 
 Committer::Stats Committer::stats() const
@@ -287,21 +331,25 @@ std::vector<Committer::Outcome> Committer::Batch::takeOutcomes()
 void Committer::processBatch(std::deque<CommitJob> &jobs)
 {
     Batch batch(jobs);
-    // A batch of SyncfsMinBatch files or more, or any batch while the renames of the previous
-    // one wait for their sync, is made durable with syncfs: one per filesystem (usually one)
-    // before the renames, and that same call makes the previous batch's renames durable. The
-    // renames of this batch are made durable by the next batch's first syncfs, or, if none is
-    // queued by then, by a syncfs of their own: in a stream of batches, one syncfs per batch
-    // instead of two.
-    batch.viaSyncfs =
-        m_useSyncfs && (batch.files.size() >= SyncfsMinBatch || !m_linked.outcomes.empty());
 
     // The data durable before the rename.
     waitUntilWritten(batch);
-    if (batch.viaSyncfs)
+    // Auto: a batch of SyncfsMinBatch files or more, or any batch while the renames of the
+    // previous one wait for their sync, is made durable with syncfs, if that writes back little
+    // else: one per filesystem (usually one) before the renames, and that same call makes the
+    // previous batch's renames durable. The renames of this batch are made durable by the next
+    // batch's first syncfs, or, if none is queued by then, by a syncfs of their own (or, when
+    // the next batch goes per file, an fsync of their directories): in a stream of batches,
+    // one syncfs per batch instead of two.
+    batch.viaSyncfs = m_useSyncfs &&
+                      (batch.files.size() >= SyncfsMinBatch || !m_linked.outcomes.empty()) &&
+                      syncfsCostsOnlyThisBatch(batch);
+    if (batch.viaSyncfs) {
         syncFilesystems(batch); // answers the previous batch
-    else
+    } else {
+        finishLinkedByDirectories(); // the previous batch, if it waits for its sync
         syncEachFile(batch);
+    }
 
     placeFiles(batch);
     count(batch);
@@ -314,6 +362,22 @@ void Committer::processBatch(std::deque<CommitJob> &jobs)
     if (!batch.viaSyncfs)
         syncDirectories(batch);
     answer(batch);
+}
+
+bool Committer::syncfsCostsOnlyThisBatch(const Batch &batch) const
+{
+    const qint64 dirty = m_dirtyProbe ? m_dirtyProbe() : systemDirtyBytes();
+    if (dirty < 0)
+        return false;
+    // The batch's own dirty data: its files written through the page cache (those with a
+    // `written` future were written with direct I/O, all but their last few bytes).
+    qint64 own = 0;
+    for (const Batch::File &file : batch.files) {
+        struct stat st = {};
+        if (!file.job.written.valid() && ::fstat(file.job.file.get(), &st) == 0)
+            own += st.st_size;
+    }
+    return dirty - own <= SyncfsMaxOtherDirty;
 }
 
 void Committer::waitUntilWritten(Batch &batch)
@@ -354,11 +418,20 @@ void Committer::syncFilesystems(Batch &batch)
 void Committer::syncEachFile(Batch &batch)
 {
     std::vector<Batch::File> &files = batch.files;
-    auto syncOne = [&files](size_t j) {
+    // Start the writeback of every file at once, so that the fsyncs below find their data on
+    // its way to the disk, in one stream, rather than each starting its own.
+    if (files.size() > 1) {
+        for (const Batch::File &file : files) {
+            if (!file.notDurable())
+                ::sync_file_range(file.job.file.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    auto syncOne = [this, &files](size_t j) {
         // fsync, not fdatasync: the mtime and the checksum xattr must survive a crash too, or
-        // a re-send after a lost ack could not be recognised as "already stored".
-        if (::fsync(files[j].job.file.get()) != 0)
-            files[j].syncError = errno;
+        // a re-send after a lost ack could not be recognised as "already stored". A file whose
+        // data was not written is not synced: it fails anyway.
+        if (!files[j].writeError)
+            files[j].syncError = sync(files[j].job.file.get(), SyncTarget::File);
     };
     const int workers = static_cast<int>(qMin<size_t>(files.size(), MaxParallelSyncs));
     if (workers <= 1) {
@@ -424,11 +497,19 @@ void Committer::count(const Batch &batch)
 
 void Committer::holdForNextSyncfs(Batch &batch)
 {
-    // Reported once the next syncfs has made the renames durable (run() does not wait for new
-    // jobs while a batch is held).
+    // Reported once the next syncfs (or an fsync of the directories) has made the renames
+    // durable (run() does not wait for new jobs while a batch is held).
+    std::vector<size_t> linkedDir(batch.dirs.size(), SIZE_MAX);
     for (size_t j = 0; j < batch.files.size(); ++j) {
-        if (batch.files[j].placed)
-            m_linked.fsOf.push_back({j, batch.dirs[batch.files[j].dir].fs});
+        const Batch::File &file = batch.files[j];
+        if (!file.placed)
+            continue;
+        m_linked.fsOf.push_back({j, batch.dirs[file.dir].fs});
+        if (linkedDir[file.dir] == SIZE_MAX) {
+            linkedDir[file.dir] = m_linked.dirs.size();
+            m_linked.dirs.push_back(batch.dirs[file.dir].fd);
+        }
+        m_linked.dirOf.push_back({j, linkedDir[file.dir]});
     }
     m_linked.outcomes = batch.takeOutcomes();
     for (SyncedFs &fs : batch.filesystems)
@@ -436,12 +517,30 @@ void Committer::holdForNextSyncfs(Batch &batch)
     m_linked.filesystems = std::move(batch.filesystems);
 }
 
+void Committer::finishLinkedByDirectories()
+{
+    if (m_linked.outcomes.empty())
+        return;
+    std::vector<int> errors(m_linked.dirs.size(), 0);
+    for (size_t d = 0; d < m_linked.dirs.size(); ++d)
+        errors[d] = sync(m_linked.dirs[d]->get(), SyncTarget::Directory);
+    for (const auto &[outcome, dir] : m_linked.dirOf) {
+        if (const int err = errors[dir]) {
+            Outcome &o = m_linked.outcomes[outcome];
+            o.code = writeErrorCode(err);
+            o.message = dirSyncFailure(err);
+        }
+    }
+    deliver(m_linked.outcomes);
+    m_linked = {};
+}
+
 void Committer::syncDirectories(Batch &batch)
 {
     // An fsync of each directory that got a file.
     for (Batch::Dir &dir : batch.dirs) {
-        if (dir.renamed && ::fsync(dir.fd->get()) != 0)
-            dir.syncError = errno;
+        if (dir.renamed)
+            dir.syncError = sync(dir.fd->get(), SyncTarget::Directory);
     }
     for (Batch::File &file : batch.files) {
         if (const int err = file.placed ? batch.dirs[file.dir].syncError : 0)

@@ -12,19 +12,28 @@
 // batch's cost grows with its files (an fsync each), that file waits for at most
 // MaxSourceShare files of each other source, not for every file queued before it.
 //
-// Two ways to make a batch durable (CommitSync):
-//  - PerFile: fsync of each file, concurrently (a small private pool: the block layer merges
-//    their cache flushes, where one after the other each waits for its own, ~3 ms here), then
-//    one fsync per distinct directory.
-//  - Auto (the default): as PerFile for a batch of few files; from SyncfsMinBatch files on, one
-//    syncfs(2) per filesystem before the renames and one after them. A flood of small files then
-//    costs two flushes per batch instead of one per file (issue 6: 10,000 × 4 KiB). In a stream
-//    of batches the two merge: the syncfs that makes batch N+1's files durable before their
+// Two ways to make a batch durable:
+//  - An fsync per file: the writeback of every file of the batch started at once
+//    (sync_file_range(SYNC_FILE_RANGE_WRITE)), then an fsync of each, concurrently (a small
+//    private pool: the block layer merges their cache flushes, where one after the other each
+//    waits for its own), then one fsync per distinct directory. Costs the batch's own data and
+//    inodes, whatever else is dirty on the filesystem.
+//  - syncfs: one syncfs(2) per filesystem before the renames and one after them. In a stream of
+//    batches the two merge: the syncfs that makes batch N+1's files durable before their
 //    renames also makes batch N's renames durable, and batch N is reported after it; with
-//    nothing queued, batch N gets its second syncfs at once. syncfs also
-//    writes whatever else is dirty on that filesystem, which is why a receiver sharing its disk
-//    with heavy unrelated writers may prefer PerFile. Used only where syncfs reports writeback
-//    errors (Linux 5.8 and later); elsewhere Auto is PerFile.
+//    nothing queued, batch N gets its second syncfs at once. Two cache flushes per batch
+//    instead of one per file (issue 6: 10,000 × 4 KiB), but syncfs also writes back everything
+//    else dirty on that filesystem: a receiver sharing its disk with an rsync that had left
+//    ~40 MB dirty ran at half its speed (issue 19).
+// CommitSync::PerFile always uses the first. CommitSync::Auto (the default) uses syncfs for a
+// batch of SyncfsMinBatch files or more only while the system has at most SyncfsMaxOtherDirty
+// bytes dirty or under writeback besides the batch's own (/proc/meminfo, read once per batch:
+// the kernel counts dirty pages per system, not per filesystem, so dirty data on another disk
+// also counts, which only errs on the side of the fsyncs); else the fsyncs. A batch's cost then
+// never grows with other processes' dirty data. A batch held for the next syncfs whose next
+// batch goes the per-file way gets an fsync of its directories instead. Auto uses syncfs only
+// where syncfs reports writeback errors (Linux 5.8 and later); syncFor() keeps it off the
+// filesystems where syncfs does not make data durable.
 // Idle, the worker blocks on a condition variable; nothing polls.
 //
 // Owns its worker thread (stopped and joined by the destructor; jobs still queued then are
@@ -98,8 +107,11 @@ class Committer : public QObject
     Q_OBJECT
 
 public:
-    // Batches of at least this many files are synced with syncfs in Auto mode.
+    // Auto: batches of at least this many files may be synced with syncfs, while at most
+    // SyncfsMaxOtherDirty bytes besides their own wait for writeback (about what a batch of
+    // per-file fsyncs costs more than a syncfs, on the disks measured: bench/syncbench.cpp).
     static constexpr size_t SyncfsMinBatch = 4;
+    static constexpr qint64 SyncfsMaxOtherDirty = 4 << 20;
     // With several sources waiting, the most jobs of one source a batch takes.
     static constexpr size_t MaxSourceShare = 256;
 
@@ -145,6 +157,22 @@ public:
     static constexpr const char *LinkPrefix = ".isocket-link-";
     Stats stats() const; // thread-safe
 
+    // What makes a file or a directory durable: fsync(2) unless replaced (tests count and fail
+    // calls through it). 0 or an errno. Called on the committer's threads; set it before the
+    // first submit().
+    enum class SyncTarget
+    {
+        File,
+        Directory
+    };
+    using SyncFunction = std::function<int(int fd, SyncTarget target)>;
+    void setSyncFunction(SyncFunction sync);
+    // The bytes dirty or under writeback on the system (Auto's choice; -1: unknown, then an
+    // fsync per file): /proc/meminfo unless replaced (tests). Same rules as setSyncFunction().
+    using DirtyProbe = std::function<qint64()>;
+    void setDirtyProbe(DirtyProbe probe);
+    static qint64 systemDirtyBytes();
+
 signals:
     // The file of `token` is at its final name and durable (code Ok), or it is not (an error,
     // the partial left in place).
@@ -173,8 +201,12 @@ private:
     void placeFiles(Batch &batch);      // rename (or link) into place
     void count(const Batch &batch);
     // The rename durable before the answer: an fsync per directory, or the next syncfs.
-    static void syncDirectories(Batch &batch);
+    void syncDirectories(Batch &batch);
     void holdForNextSyncfs(Batch &batch);
+    // Auto: whether a syncfs now writes back little besides the batch's own data.
+    bool syncfsCostsOnlyThisBatch(const Batch &batch) const;
+    // Reports the held batch after an fsync of its directories (the next batch goes per file).
+    void finishLinkedByDirectories();
     void answer(Batch &batch);
     void deliver(const std::vector<Outcome> &outcomes);
 
@@ -190,8 +222,12 @@ private:
     // Reports the linked batch; `synced` starts with its filesystems, just synced.
     void finishLinked(const std::vector<SyncedFs> &synced);
 
+    int sync(int fd, SyncTarget target) const;
+
     const CommitArrival m_arrival;
     const bool m_useSyncfs;
+    SyncFunction m_sync;      // empty: fsync(2)
+    DirtyProbe m_dirtyProbe;  // empty: systemDirtyBytes()
 
     std::mutex m_mutex;
     std::condition_variable m_wake;
@@ -209,6 +245,8 @@ private:
         std::vector<Outcome> outcomes;
         std::vector<std::pair<size_t, size_t>> fsOf; // {outcome placed, index into filesystems}
         std::vector<SyncedFs> filesystems;
+        std::vector<std::pair<size_t, size_t>> dirOf; // {outcome placed, index into dirs}
+        std::vector<SharedFd> dirs; // its directories that got a file (finishLinkedByDirectories)
     } m_linked;
     QThreadPool m_syncPool; // used by the worker only; outlives it (declared before m_thread)
 

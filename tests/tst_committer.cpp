@@ -1,5 +1,6 @@
 // The committer: partials become durable and visible at their final names, in batches, with
-// either way of syncing (per file, or syncfs for a batch), and a failed job fails alone.
+// each way of syncing (an fsync per file, or syncfs for a batch while little else is dirty),
+// and a failed job fails alone.
 
 #include "core/committer.h"
 #include "core/fileutil.h"
@@ -16,8 +17,11 @@
 #include <QTest>
 #include <QThread>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -43,6 +47,11 @@ private slots:
     void batchLandsAtFinalNames_data();
     void batchLandsAtFinalNames();
     void failedJobFailsAlone();
+    void heldBatchFinishedByDirectoriesWhenOthersDirty();
+    void syncsEachFileThenEachDirectoryOnce_data();
+    void syncsEachFileThenEachDirectoryOnce();
+    void failedFileSyncFailsThatFile_data();
+    void failedFileSyncFailsThatFile();
     void tokensAreUniqueAcrossSubmits();
     void streamOfBatches();
     void waitsForFilesStillBeingWritten();
@@ -84,18 +93,25 @@ void TestCommitter::batchLandsAtFinalNames_data()
 {
     QTest::addColumn<int>("mode");
     QTest::addColumn<int>("files");
-    QTest::addColumn<bool>("syncfs"); // expected, where the kernel allows it
+    QTest::addColumn<qint64>("otherDirty"); // bytes dirty on the system besides the batch
+    QTest::addColumn<bool>("syncfs");       // expected, where the kernel allows it
 
-    QTest::newRow("auto, a flood") << int(CommitSync::Auto) << 40 << true;
+    QTest::newRow("auto, a flood") << int(CommitSync::Auto) << 40 << qint64(0) << true;
+    // Another process's dirty data: syncfs would write it back too (issue 19).
+    QTest::newRow("auto, a flood, others dirty")
+        << int(CommitSync::Auto) << 40 << Committer::SyncfsMaxOtherDirty + 1 << false;
+    QTest::newRow("auto, a flood, a little else dirty")
+        << int(CommitSync::Auto) << 40 << Committer::SyncfsMaxOtherDirty << true;
     QTest::newRow("auto, a few files")
-        << int(CommitSync::Auto) << int(Committer::SyncfsMinBatch - 1) << false;
-    QTest::newRow("per file, a flood") << int(CommitSync::PerFile) << 40 << false;
+        << int(CommitSync::Auto) << int(Committer::SyncfsMinBatch - 1) << qint64(0) << false;
+    QTest::newRow("per file, a flood") << int(CommitSync::PerFile) << 40 << qint64(0) << false;
 }
 
 void TestCommitter::batchLandsAtFinalNames()
 {
     QFETCH(int, mode);
     QFETCH(int, files);
+    QFETCH(qint64, otherDirty);
     QFETCH(bool, syncfs);
 
     QTemporaryDir tmp;
@@ -110,6 +126,13 @@ void TestCommitter::batchLandsAtFinalNames()
     }
 
     Committer committer{CommitSync(mode)};
+    qint64 batchBytes = 0;
+    for (int i = 0; i < files; ++i)
+        batchBytes += 100 + i;
+    // The batch's own data is dirty until its syncfs, the other data stays.
+    committer.setDirtyProbe([=, first = std::make_shared<std::atomic<bool>>(true)] {
+        return first->exchange(false) ? batchBytes + otherDirty : otherDirty;
+    });
     QSignalSpy committed(&committer, &Committer::committed);
     std::vector<CommitJob> jobs;
     for (int i = 0; i < files; ++i) {
@@ -145,11 +168,15 @@ void TestCommitter::batchLandsAtFinalNames()
 
 void TestCommitter::failedJobFailsAlone()
 {
-    for (const CommitSync mode : {CommitSync::Auto, CommitSync::PerFile}) {
+    // Auto with syncfs, Auto with fsyncs (others' dirty data), PerFile.
+    for (const auto &[mode, otherDirty] :
+         {std::pair{CommitSync::Auto, qint64(0)}, std::pair{CommitSync::Auto, qint64(1) << 30},
+          std::pair{CommitSync::PerFile, qint64(0)}}) {
         QTemporaryDir tmp;
         QVERIFY(tmp.isValid());
         const SharedFd dirFd = openDir(tmp.path());
         Committer committer(mode);
+        committer.setDirtyProbe([otherDirty = otherDirty] { return otherDirty; });
         QSignalSpy committed(&committer, &Committer::committed);
 
         std::vector<CommitJob> jobs;
@@ -174,6 +201,254 @@ void TestCommitter::failedJobFailsAlone()
             }
         }
     }
+}
+
+namespace {
+
+ino_t inodeOf(int fd)
+{
+    struct stat st = {};
+    return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+} // namespace
+
+void TestCommitter::heldBatchFinishedByDirectoriesWhenOthersDirty()
+{
+    // A batch put in place after a syncfs waits for the next sync to make its renames durable.
+    // If, by then, another process has dirtied the disk, the next round goes per file: the held
+    // batch's directories get an fsync (one each), and only then is it answered, Ok, in order.
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QStringList dirs{tmp.filePath(QStringLiteral("a")), tmp.filePath(QStringLiteral("b"))};
+    QList<SharedFd> dirFds;
+    for (const QString &d : dirs) {
+        QVERIFY(QDir().mkpath(d));
+        dirFds << openDir(d);
+    }
+    Committer committer;
+    std::atomic<int> probes{0};
+    committer.setDirtyProbe([&probes] {
+        // The first batch finds nothing else dirty; from then on a big copy is being written.
+        return ++probes == 1 ? qint64(0) : qint64(400) << 20;
+    });
+    std::atomic<int> dirSyncs{0};
+    committer.setSyncFunction([&dirSyncs](int fd, Committer::SyncTarget target) {
+        if (target == Committer::SyncTarget::Directory)
+            ++dirSyncs;
+        return ::fsync(fd) == 0 ? 0 : errno;
+    });
+    QSignalSpy committed(&committer, &Committer::committed);
+    std::vector<CommitJob> jobs;
+    constexpr int Files = 8;
+    for (int i = 0; i < Files; ++i)
+        jobs.push_back(partial(dirs[i % 2], dirFds[i % 2], QStringLiteral("h%1").arg(i), "data"));
+    const std::vector<quint64> tokens = committer.submit(std::move(jobs));
+    QTRY_COMPARE_WITH_TIMEOUT(committed.count(), Files, timeout(10000));
+    for (int i = 0; i < Files; ++i) {
+        QCOMPARE(committed.at(i).at(0).toULongLong(), tokens[size_t(i)]);
+        QCOMPARE(committed.at(i).at(1).value<ErrorCode>(), ErrorCode::Ok);
+        QVERIFY(QFile::exists(dirs[i % 2] + QStringLiteral("/h%1").arg(i)));
+    }
+    QCOMPARE(dirSyncs.load(), 2); // each directory of the held batch, once
+    const Committer::Stats stats = committer.stats();
+    if (Committer::syncfsReportsErrors()) {
+        QCOMPARE(stats.syncfsBatches, quint64(1));
+        QCOMPARE(stats.syncfsCalls, quint64(1)); // the second sync was the directories'
+    }
+}
+
+void TestCommitter::syncsEachFileThenEachDirectoryOnce_data()
+{
+    QTest::addColumn<int>("mode");
+    QTest::newRow("auto, others dirty") << int(CommitSync::Auto);
+    QTest::newRow("per file") << int(CommitSync::PerFile);
+}
+
+void TestCommitter::syncsEachFileThenEachDirectoryOnce()
+{
+    // With another process's data dirty on the system (Auto) or always (PerFile): every file
+    // of a batch made durable by its own fsync before it is renamed into place, each directory
+    // by one fsync after all its renames, and each file answered only after both; no syncfs,
+    // even for a flood, so the batch does not write back the other process's data (issue 19).
+    QFETCH(int, mode);
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QStringList dirs{tmp.filePath(QStringLiteral("a")), tmp.filePath(QStringLiteral("b"))};
+    QList<SharedFd> dirFds;
+    QHash<ino_t, int> dirOfInode; // directory inode → index in dirs
+    for (const QString &d : dirs) {
+        QVERIFY(QDir().mkpath(d));
+        dirFds << openDir(d);
+        QVERIFY(dirFds.last()->valid());
+        dirOfInode.insert(inodeOf(dirFds.last()->get()), int(dirOfInode.size()));
+    }
+    constexpr int Files = 40;
+    std::vector<CommitJob> jobs;
+    QHash<ino_t, int> fileOfInode; // partial's inode → index
+    QStringList finals;
+    for (int i = 0; i < Files; ++i) {
+        const int d = i % 2;
+        jobs.push_back(partial(dirs[d], dirFds[d], QStringLiteral("f%1").arg(i), "data"));
+        fileOfInode.insert(inodeOf(jobs.back().file.get()), i);
+        finals << dirs[d] + QStringLiteral("/f%1").arg(i);
+    }
+
+    // What the committer syncs, in order; for a file whether its final name existed then, for
+    // a directory how many of its files were at their final names then.
+    struct Call
+    {
+        bool directory;
+        int index;
+        int seenPlaced;
+    };
+    std::mutex mutex;
+    std::vector<Call> calls;
+    std::vector<size_t> callsWhenAnswered(Files, 0);
+    std::vector<std::vector<Call>> logWhenAnswered(Files);
+    Committer committer{CommitSync(mode)};
+    committer.setDirtyProbe([] { return qint64(400) << 20; }); // 400 MiB: a big copy
+    committer.setSyncFunction([&](int fd, Committer::SyncTarget target) {
+        const ino_t ino = inodeOf(fd);
+        Call call{target == Committer::SyncTarget::Directory, -1, 0};
+        if (call.directory) {
+            call.index = dirOfInode.value(ino, -1);
+            for (int i = call.index; i >= 0 && i < Files; i += 2)
+                call.seenPlaced += QFile::exists(finals[i]) ? 1 : 0;
+        } else {
+            call.index = fileOfInode.value(ino, -1);
+            call.seenPlaced = call.index >= 0 && QFile::exists(finals[call.index]) ? 1 : 0;
+        }
+        std::lock_guard lock(mutex);
+        calls.push_back(call);
+        return ::fsync(fd) == 0 ? 0 : errno;
+    });
+    // A first job holds the worker (its finish waits) until all the others are queued, so
+    // that they make one batch.
+    const QString other = tmp.filePath(QStringLiteral("c"));
+    QVERIFY(QDir().mkpath(other));
+    std::promise<void> started;
+    std::promise<void> go;
+    std::shared_future<void> goSignal = go.get_future().share();
+    CommitJob blocker = partial(other, openDir(other), QStringLiteral("blocker"), "x");
+    blocker.finish = [&started, goSignal](int) {
+        started.set_value();
+        goSignal.wait();
+        return 0;
+    };
+    committer.submit(std::move(blocker), [](ErrorCode, const QString &) {});
+    if (started.get_future().wait_for(std::chrono::milliseconds(timeout(10000))) !=
+        std::future_status::ready) {
+        go.set_value();
+        QFAIL("the committer did not start the first job");
+    }
+    std::atomic<int> answered{0};
+    std::atomic<int> failed{0};
+    for (int i = 0; i < Files; ++i) {
+        committer.submit(std::move(jobs[size_t(i)]), [&, i](ErrorCode code, const QString &) {
+            if (code != ErrorCode::Ok)
+                ++failed;
+            std::lock_guard lock(mutex);
+            logWhenAnswered[size_t(i)] = calls;
+            ++answered;
+        });
+    }
+    go.set_value();
+    QTRY_COMPARE_WITH_TIMEOUT(answered.load(), Files, timeout(10000));
+    QCOMPARE(failed.load(), 0);
+
+    std::lock_guard lock(mutex);
+    QList<int> fileSyncs;
+    int dirSyncs = 0;
+    for (const Call &c : calls) {
+        if (c.index < 0)
+            continue; // the first job and its directory
+        if (c.directory) {
+            ++dirSyncs;
+        } else {
+            fileSyncs << c.index;
+            QCOMPARE(c.seenPlaced, 0); // durable before it is renamed into place
+        }
+    }
+    std::sort(fileSyncs.begin(), fileSyncs.end());
+    QList<int> each;
+    for (int i = 0; i < Files; ++i)
+        each << i;
+    QCOMPARE(fileSyncs, each); // each file once
+    const Committer::Stats stats = committer.stats();
+    QCOMPARE(stats.batches, quint64(2)); // the first job, then the 40 together
+    QCOMPARE(dirSyncs, 2);               // one fsync per directory of the batch, not per file
+    QCOMPARE(stats.syncfsCalls, quint64(0));
+    QCOMPARE(stats.syncfsBatches, quint64(0));
+    for (int i = 0; i < Files; ++i) {
+        // When file i was answered, it had been synced, and so had its directory after it was
+        // renamed into place.
+        const std::vector<Call> &log = logWhenAnswered[size_t(i)];
+        const auto fileSync = std::find_if(log.cbegin(), log.cend(), [i](const Call &c) {
+            return !c.directory && c.index == i;
+        });
+        QVERIFY2(fileSync != log.cend(), qPrintable(finals[i]));
+        const bool dirSynced = std::any_of(fileSync, log.cend(), [i](const Call &c) {
+            return c.directory && c.index == i % 2 && c.seenPlaced > 0;
+        });
+        QVERIFY2(dirSynced, qPrintable(finals[i]));
+        QVERIFY(QFile::exists(finals[i]));
+    }
+}
+
+void TestCommitter::failedFileSyncFailsThatFile_data()
+{
+    QTest::addColumn<int>("mode");
+    QTest::newRow("auto, others dirty") << int(CommitSync::Auto);
+    QTest::newRow("per file") << int(CommitSync::PerFile);
+}
+
+void TestCommitter::failedFileSyncFailsThatFile()
+{
+    // The fsync of one file of a batch fails (a write error the disk reported late): that file
+    // fails with the error and stays a partial, not at its final name; the others of the batch
+    // are stored and answered Ok.
+    QFETCH(int, mode);
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const SharedFd dirFd = openDir(tmp.path());
+    constexpr int Files = 12;
+    constexpr int Bad = 5;
+    std::vector<CommitJob> jobs;
+    for (int i = 0; i < Files; ++i)
+        jobs.push_back(partial(tmp.path(), dirFd, QStringLiteral("g%1").arg(i), "data"));
+    const ino_t bad = inodeOf(jobs[Bad].file.get());
+    const QString badPartial = tmp.filePath(jobs[Bad].partName);
+    Committer committer{CommitSync(mode)};
+    committer.setDirtyProbe([] { return qint64(400) << 20; });
+    std::atomic<int> dirSyncs{0};
+    committer.setSyncFunction([&](int fd, Committer::SyncTarget target) {
+        if (target == Committer::SyncTarget::Directory)
+            ++dirSyncs;
+        else if (inodeOf(fd) == bad)
+            return EIO;
+        return ::fsync(fd) == 0 ? 0 : errno;
+    });
+    QSignalSpy committed(&committer, &Committer::committed);
+    const std::vector<quint64> tokens = committer.submit(std::move(jobs));
+    QTRY_COMPARE_WITH_TIMEOUT(committed.count(), Files, timeout(10000));
+    for (int i = 0; i < Files; ++i) {
+        const QList<QVariant> args = committed.at(i);
+        QCOMPARE(args.at(0).toULongLong(), tokens[size_t(i)]);
+        const QString finalPath = tmp.filePath(QStringLiteral("g%1").arg(i));
+        if (i == Bad) {
+            QCOMPARE(args.at(1).value<ErrorCode>(), ErrorCode::IoError);
+            QVERIFY2(args.at(2).toString().contains(QStringLiteral("cannot sync")),
+                     qPrintable(args.at(2).toString()));
+            QVERIFY(!QFile::exists(finalPath));
+            QVERIFY(QFile::exists(badPartial)); // left to be resumed or sent again
+        } else {
+            QCOMPARE(args.at(1).value<ErrorCode>(), ErrorCode::Ok);
+            QVERIFY(QFile::exists(finalPath));
+        }
+    }
+    QCOMPARE(committer.stats().batches, quint64(1));
+    QCOMPARE(dirSyncs.load(), 1); // the others' renames, made durable once
 }
 
 void TestCommitter::tokensAreUniqueAcrossSubmits()
@@ -210,6 +485,7 @@ void TestCommitter::streamOfBatches()
     QVERIFY(tmp.isValid());
     const SharedFd dirFd = openDir(tmp.path());
     Committer committer;
+    committer.setDirtyProbe([] { return qint64(0); }); // nothing else dirty: syncfs
     QSignalSpy committed(&committer, &Committer::committed);
     std::vector<quint64> tokens;
     constexpr int Batches = 30;

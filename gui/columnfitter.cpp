@@ -26,7 +26,8 @@ void ColumnFitter::setMinimum(int column, int width)
 
 int ColumnFitter::minimum(int column) const
 {
-    const int preferred = m_preferred.value(column, m_view->horizontalHeader()->sectionSize(column));
+    const int preferred =
+        m_preferred.value(column, m_view->horizontalHeader()->sectionSize(column));
     const int floor = m_view->fontMetrics().averageCharWidth() * 4;
     return m_minimum.value(column, qMax(floor, qMin(preferred, preferred / 2)));
 }

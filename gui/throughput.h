@@ -22,7 +22,7 @@ public:
     // Average rate over the last `seconds` complete seconds (plus the current one).
     double rate(int seconds = 5) const;
     // The link's rate: the bytes of the last `windowMs`, over the time since the first of them
-    // came (in tenths of a second), so a short burst reads as the speed it moved at, and a
+    // came (at least a tenth of a second), so a short burst reads as the speed it moved at, and a
     // link that went quiet falls to zero once the window has passed.
     double linkRate(int windowMs = 5000) const;
     // One value per second, oldest first, the current (partial) second last; Seconds values.
@@ -45,6 +45,7 @@ private:
     static constexpr int FineSlots = 100;
     void rollFine(qint64 tenth) const;
     mutable std::array<qint64, FineSlots> m_fine{};
+    mutable std::array<qint64, FineSlots> m_fineFirstMs{}; // when the slot's first bytes came
     mutable qint64 m_tenth = 0; // the tenth the newest fine slot counts
 };
 

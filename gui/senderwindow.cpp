@@ -202,7 +202,7 @@ void SenderWindow::buildLayout(LogModel *log)
     dh->resizeSection(DbtagModel::Progress, fm.horizontalAdvance(QStringLiteral("100 %")) * 4);
     dh->resizeSection(DbtagModel::Files, fm.horizontalAdvance(QStringLiteral("00000 / 00000")) + 24);
     dh->resizeSection(DbtagModel::Bytes, fm.horizontalAdvance(QStringLiteral("000.0 MiB / 000.0 MiB")) + 24);
-    dh->resizeSection(DbtagModel::LastActivity, fm.horizontalAdvance(QStringLiteral("2025-01-01 00:00")) + 16);
+    dh->resizeSection(DbtagModel::LastActivity, fm.horizontalAdvance(QStringLiteral("2025-01-01 00:00")) * 6 / 5 + 16); // bold rows
     new ColumnFitter(m_dbtagView, DbtagModel::Name,
                      fm.horizontalAdvance(QStringLiteral("DC20250101120000")) + 24);
     auto *dbtagMenu = new TableMenu(m_dbtagView, DbtagModel::PathRole, TableMenu::Rows::Folders);

@@ -147,6 +147,14 @@ void EdAgent::retryNow()
     });
 }
 
+void EdAgent::retryFile(const QString &dbtag, const QString &relPath)
+{
+    post([this, dbtag, relPath] {
+        if (m_engine)
+            m_engine->retryFile(dbtag, relPath);
+    });
+}
+
 void EdAgent::rescan()
 {
     post([this] {

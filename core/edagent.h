@@ -102,6 +102,9 @@ public:
     void setPaused(bool paused); // paused: no new file is handed to a connection
     void retryNow();             // reconnect every waiting or refused link now
     void rescan();               // scan the data root again now
+    // Send one file again now (a file failed for good, or waiting for a delayed retry): it
+    // goes through the engine's queue like any other (EdEngine::retryFile()).
+    void retryFile(const QString &dbtag, const QString &relPath);
 
     // Any thread: the snapshot of the last tick; in the engine thread with the counts of now.
     EdStatus status() const;

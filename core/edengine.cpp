@@ -829,6 +829,34 @@ void EdEngine::returnTicket(const FileTicket &ticket)
     enqueue(*tag, ticket.relPath, true);
 }
 
+bool EdEngine::retryFile(const QString &dbtag, const QString &relPath)
+{
+    TagRec *tag = tagOf(dbtag);
+    if (!tag)
+        return false;
+    auto it = tag->files.find(relPath);
+    if (it == tag->files.end())
+        return false;
+    if (it->state == FileState::Delayed) {
+        for (auto d = m_delayed.begin(); d != m_delayed.end(); ++d) {
+            if (d->second.first == dbtag && d->second.second == relPath) {
+                m_delayed.erase(d);
+                break;
+            }
+        }
+        armRetryTimer();
+    } else if (it->state != FileState::Failed) {
+        return false;
+    }
+    qCInfo(lcSend).noquote() << displayName(tag->path + QLatin1Char('/') + relPath)
+                             << "is sent again (the operator asked)";
+    it->attempts = 0;
+    enqueue(*tag, relPath);
+    emitStatus(*tag);
+    checkIdle();
+    return true;
+}
+
 void EdEngine::removeFile(TagRec &tag, const QString &relPath)
 {
     auto it = tag.files.find(relPath);

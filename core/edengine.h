@@ -125,6 +125,10 @@ public:
     void fileFailed(const FileTicket &ticket, const Error &error);
     // Not attempted after all (connection lost before it was sent): back to the queue's front.
     void returnTicket(const FileTicket &ticket);
+    // The operator asks to send one file again now: a file failed for good, or waiting for a
+    // delayed retry, goes to the back of the queue with its attempts reset. False (nothing
+    // done) when the file is unknown or in another state (queued, in flight, sent…).
+    bool retryFile(const QString &dbtag, const QString &relPath);
     // The receiver's answer to dbtagReadyToClose(): Ok → finished.watch is written.
     void dbtagClosed(const QString &dbtag, const Error &result);
     // The protocol version a connection agreed on. Before version 3 names are UTF-8 text

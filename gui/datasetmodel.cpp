@@ -84,7 +84,11 @@ QVariant DatasetModel::data(const QModelIndex &index, int role) const
         if (index.column() == Dbtag)
             return badgeIcon(Badge::Done);
         break;
+    case PathRole:
+        return QString(m_root + QLatin1Char('/') + r.source + QLatin1Char('/') + r.dbtag);
     case Qt::ToolTipRole:
+        if (index.column() == Dbtag)
+            return displayName(m_root + QLatin1Char('/') + r.source + QLatin1Char('/') + r.dbtag);
         return QStringLiteral("Complete: the ED confirmed all %1 files of %2 and the completion "
                               "marker finished.isocket is written in %3/%2.")
             .arg(r.files).arg(displayName(r.dbtag), r.source);

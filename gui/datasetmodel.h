@@ -32,9 +32,11 @@ public:
     static constexpr int MaxRows = 1000;
 
     enum Column { Dbtag, Source, Files, Bytes, Completed, ColumnCount };
-    enum Role { SortRole = Qt::UserRole + 1 };
+    enum Role { SortRole = Qt::UserRole + 1, PathRole };
 
     explicit DatasetModel(QObject *parent = nullptr);
+    // The receive root: rows name their paths under it (PathRole).
+    void setRoot(const QString &root) { m_root = root; }
 
     int columnCount(const QModelIndex &parent = QModelIndex()) const override;
     QVariant data(const QModelIndex &index, int role) const override;
@@ -54,6 +56,7 @@ protected:
     QList<DatasetRow> composeRows() const override;
 
 private:
+    QString m_root;
     std::deque<DatasetRow> m_rows; // newest first
     qint64 m_count = 0;
 };

@@ -35,8 +35,37 @@ void DbtagModel::updateStatus(const DbtagStatus &status)
 
 void DbtagModel::removeDbtag(const QString &name)
 {
+    m_inFlight.remove(name);
     if (m_tags.remove(name))
         changed();
+}
+
+void DbtagModel::onFilesChanged(const QList<FileUpdate> &updates)
+{
+    for (const FileUpdate &u : updates) {
+        const bool started = u.kind == FileUpdate::Kind::Started;
+        if (u.kind == FileUpdate::Kind::Progress)
+            continue;
+        auto it = m_inFlight.find(u.ticket.dbtag);
+        if (started) {
+            if (it == m_inFlight.end())
+                it = m_inFlight.insert(u.ticket.dbtag, {});
+            it->insert(u.ticket.relPath);
+            changed();
+        } else if (it != m_inFlight.end() && it->remove(u.ticket.relPath)) {
+            if (it->isEmpty())
+                m_inFlight.erase(it);
+            changed();
+        }
+    }
+}
+
+void DbtagModel::clearInFlight()
+{
+    if (m_inFlight.isEmpty())
+        return;
+    m_inFlight.clear();
+    changed();
 }
 
 const DbtagStatus *DbtagModel::statusOf(const QString &name) const
@@ -58,7 +87,7 @@ QList<DbtagRow> DbtagModel::composeRows() const
     QList<DbtagRow> rows;
     rows.reserve(m_tags.size());
     for (auto it = m_tags.cbegin(); it != m_tags.cend(); ++it)
-        rows.append(DbtagRow{it.key(), it.value()});
+        rows.append(DbtagRow{it.key(), it.value(), int(m_inFlight.value(it.key()).size())});
     return rows;
 }
 
@@ -77,17 +106,32 @@ QVariant DbtagModel::data(const QModelIndex &index, int role) const
 {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
         return QVariant();
-    const DbtagStatus &s = rowAt(index.row()).status;
+    const DbtagRow &row = rowAt(index.row());
+    const DbtagStatus &s = row.status;
     const int pending = s.files - s.sent - s.failed;
-    const DbtagLook look = dbtagLook(s.state, s.closing, pending, s.failed);
+    DbtagLook look = dbtagLook(s.state, s.closing, pending, s.failed);
+    if (s.state == DbtagState::Closed && !s.closing && s.failed == 0 && pending > 0
+        && row.inFlight == 0)
+        look = {Badge::Waiting, QStringLiteral("waiting"),
+                QStringLiteral("Closed, with files to send, but none is being sent now: waiting "
+                               "for a connection to the receiver, a retry's delay, or a writer "
+                               "that holds a file open. The connection panel and the log say "
+                               "which.")};
     // Done and abnormal dbtags found finished are never listed; those finished now keep counts.
     const bool listed = s.files > 0 || s.state == DbtagState::Live || s.state == DbtagState::Closed;
+
+    // Bytes delivered of the total (files when no bytes: empty files count too).
+    const int percent = !listed ? -1
+                        : s.bytes > 0 ? int(qMin<qint64>(100, s.bytesSent * 100 / s.bytes))
+                        : s.files > 0 ? s.sent * 100 / s.files
+                                      : (s.state == DbtagState::Done ? 100 : 0);
 
     switch (role) {
     case Qt::DisplayRole:
         switch (index.column()) {
         case Name: return displayName(s.name);
         case State: return look.text;
+        case Progress: return percent < 0 ? QStringLiteral("—") : QStringLiteral("%1 %").arg(percent);
         case Files:
             if (!listed)
                 return QStringLiteral("—");
@@ -111,6 +155,12 @@ QVariant DbtagModel::data(const QModelIndex &index, int role) const
         switch (index.column()) {
         case Name: return displayName(s.path);
         case State: return look.tooltip;
+        case Progress:
+            return listed ? QStringLiteral("%1 of %2 files, %3 of %4 delivered")
+                                .arg(s.sent)
+                                .arg(s.files)
+                                .arg(formatBytes(s.bytesSent), formatBytes(s.bytes))
+                          : QString();
         case Files:
             return listed ? QStringLiteral("%1 sent, %2 failed, %3 to go of %4 data files; %5 "
                                            "entries skipped (not sent: the log says why, the "
@@ -149,6 +199,7 @@ QVariant DbtagModel::data(const QModelIndex &index, int role) const
         switch (index.column()) {
         case Name: return s.name;
         case State: return stateRank(s);
+        case Progress: return percent;
         case Files: return s.files;
         case Bytes: return s.bytes;
         case LastActivity: return s.lastActivity;
@@ -156,6 +207,7 @@ QVariant DbtagModel::data(const QModelIndex &index, int role) const
         break;
     case PathRole: return s.path;
     case StateRole: return int(s.state);
+    case ProgressRole: return percent;
     }
     return QVariant();
 }
@@ -168,6 +220,7 @@ QVariant DbtagModel::headerData(int section, Qt::Orientation orientation, int ro
         switch (section) {
         case Name: return QStringLiteral("Dbtag");
         case State: return QStringLiteral("State");
+        case Progress: return QStringLiteral("Progress");
         case Files: return QStringLiteral("Files sent");
         case Bytes: return QStringLiteral("Bytes sent");
         case LastActivity: return QStringLiteral("Last activity");
@@ -176,9 +229,11 @@ QVariant DbtagModel::headerData(int section, Qt::Orientation orientation, int ro
     if (role == Qt::ToolTipRole) {
         switch (section) {
         case State:
-            return QStringLiteral("live: being written · closed: sending the rest · done: all on "
+            return QStringLiteral("live: being written · closed, sending: sending the rest · "
+                                  "waiting: files to send, none in flight · done: all on "
                                   "the receiver · closed abnormally: finished.watch without "
                                   "finished.parse");
+        case Progress: return QStringLiteral("Bytes delivered of the dbtag's total");
         case Files: return QStringLiteral("Data files sent / known (markers are not counted)");
         }
     }

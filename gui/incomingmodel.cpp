@@ -209,7 +209,13 @@ QVariant IncomingModel::data(const QModelIndex &index, int role) const
         if (r.kind == IncomingRow::Failed)
             return badgeTint(Badge::Failed);
         break;
+    case PathRole:
+        return QString(m_root + QLatin1Char('/') + r.source + QLatin1Char('/') + r.dbtag
+                       + QLatin1Char('/') + r.path);
     case Qt::ToolTipRole:
+        if (index.column() == File)
+            return displayName(m_root + QLatin1Char('/') + r.source + QLatin1Char('/') + r.dbtag
+                               + QLatin1Char('/') + r.path);
         switch (r.kind) {
         case IncomingRow::Receiving:
             return QStringLiteral("Being written to a temporary name; renamed into place once "

@@ -41,9 +41,11 @@ public:
     static constexpr int MaxHistory = 300;
 
     enum Column { Source, File, Status, Progress, Size, Rate, Time, ColumnCount };
-    enum Role { SortRole = Qt::UserRole + 1, ProgressRole };
+    enum Role { SortRole = Qt::UserRole + 1, ProgressRole, PathRole };
 
     explicit IncomingModel(QObject *parent = nullptr);
+    // The receive root: rows name their paths under it (PathRole).
+    void setRoot(const QString &root) { m_root = root; }
 
     int columnCount(const QModelIndex &parent = QModelIndex()) const override;
     QVariant data(const QModelIndex &index, int role) const override;
@@ -70,6 +72,7 @@ protected:
     QList<IncomingRow> composeRows() const override;
 
 private:
+    QString m_root;
     struct Active
     {
         quint64 connId = 0;

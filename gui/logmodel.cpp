@@ -13,15 +13,28 @@ int LogModel::columnCount(const QModelIndex &parent) const
 
 void LogModel::append(const LogEntry &entry)
 {
-    m_lines.push_back(LogRow{QString::number(m_next++), entry});
-    while (m_lines.size() > size_t(MaxLines))
-        m_lines.pop_front();
+    const bool problem = logLevelRank(entry.type) >= logLevelRank(QtWarningMsg);
+    std::deque<LogRow> &queue = problem ? m_problems : m_lines;
+    queue.push_back(LogRow{QString::number(m_next++), entry});
+    while (queue.size() > size_t(problem ? MaxProblems : MaxLines))
+        queue.pop_front();
     changed();
 }
 
 QList<LogRow> LogModel::composeRows() const
 {
-    return QList<LogRow>(m_lines.begin(), m_lines.end());
+    // Both queues are in arrival order (keys are increasing numbers): merge them.
+    QList<LogRow> rows;
+    rows.reserve(qsizetype(m_lines.size() + m_problems.size()));
+    auto a = m_lines.cbegin();
+    auto b = m_problems.cbegin();
+    while (a != m_lines.cend() || b != m_problems.cend()) {
+        if (b == m_problems.cend() || (a != m_lines.cend() && a->key.toULongLong() < b->key.toULongLong()))
+            rows.append(*a++);
+        else
+            rows.append(*b++);
+    }
+    return rows;
 }
 
 QVariant LogModel::data(const QModelIndex &index, int role) const

@@ -1,6 +1,8 @@
 #pragma once
-// LogModel: the last MaxLines log messages (time, level, category, message), fed by
-// LogCapture::messageLogged. LogFilterModel on top shows the levels at or above a minimum and
+// LogModel: the log messages (time, level, category, message), fed by
+// LogCapture::messageLogged. Two bounded queues, shown merged in the order they came: the last
+// MaxLines debug and info lines, and apart from them the last MaxProblems warnings and errors,
+// so that a burst of per-file info lines cannot push a warning out. LogFilterModel on top shows the levels at or above a minimum and
 // the lines containing a text. Batched (KeyedTableModel), so a burst of messages costs a few
 // notifications a second. GUI thread.
 
@@ -24,7 +26,8 @@ class LogModel : public KeyedTableModel<LogRow>
     Q_OBJECT
 
 public:
-    static constexpr int MaxLines = 2000;
+    static constexpr int MaxLines = 2000;    // debug and info
+    static constexpr int MaxProblems = 500;  // warnings, critical and fatal
 
     enum Column { Time, Level, Category, Message, ColumnCount };
     enum Role { LevelRole = Qt::UserRole + 1 };
@@ -41,7 +44,8 @@ protected:
     QList<LogRow> composeRows() const override;
 
 private:
-    std::deque<LogRow> m_lines;
+    std::deque<LogRow> m_lines;    // debug and info, ≤ MaxLines
+    std::deque<LogRow> m_problems; // warnings and up, ≤ MaxProblems
     quint64 m_next = 1;
 };
 
@@ -55,6 +59,7 @@ public:
     void setMinimumLevel(QtMsgType type);
     QtMsgType minimumLevel() const { return m_minimum; }
     void setText(const QString &text);
+    QString text() const { return m_text; }
 
 protected:
     bool filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const override;

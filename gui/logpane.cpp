@@ -80,4 +80,12 @@ LogPane::LogPane(LogModel *model, QWidget *parent)
     setTabOrder(m_text, m_view);
 }
 
+void LogPane::showLinesAbout(const QString &text)
+{
+    m_level->setCurrentIndex(0);
+    m_text->setText(text);
+    m_follow = true;
+    m_view->scrollToBottom();
+}
+
 } // namespace isocket::gui

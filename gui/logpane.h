@@ -24,6 +24,9 @@ public:
     QTableView *view() const { return m_view; }
     QComboBox *levelBox() const { return m_level; }
     LogFilterModel *filterModel() const { return m_filter; }
+    QLineEdit *textBox() const { return m_text; }
+    // "Show in log": the lines about `text` (a file's name), of every level, the newest shown.
+    void showLinesAbout(const QString &text);
 
 private:
     LogFilterModel *m_filter;

@@ -252,6 +252,8 @@ QVariant PeerModel::data(const QModelIndex &index, int role) const
             return f;
         }
         break;
+    case PathRole:
+        return r.source.isEmpty() ? QString() : QString(m_root + QLatin1Char('/') + r.source);
     case Qt::ToolTipRole:
         if (refused && r.authFailures > 0)
             return QStringLiteral("Connections from %1 failed to authenticate (%2 times); last "

@@ -44,9 +44,11 @@ public:
     static constexpr int MaxPeers = 200;
 
     enum Column { Source, Address, Since, Files, Bytes, Rate, LastFile, AuthFailures, ColumnCount };
-    enum Role { SortRole = Qt::UserRole + 1 };
+    enum Role { SortRole = Qt::UserRole + 1, PathRole };
 
     explicit PeerModel(QObject *parent = nullptr);
+    // The receive root: rows name their paths under it (PathRole).
+    void setRoot(const QString &root) { m_root = root; }
 
     int columnCount(const QModelIndex &parent = QModelIndex()) const override;
     QVariant data(const QModelIndex &index, int role) const override;
@@ -85,6 +87,7 @@ private:
     Peer &peer(const QString &key);
     void evict();
 
+    QString m_root;
     QHash<QString, Peer> m_peers;
     QHash<quint64, Conn> m_conns;
     QHash<QString, qint64> m_progress; // "source/dbtag/path" → bytes counted so far

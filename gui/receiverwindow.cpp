@@ -1,6 +1,8 @@
 #include "gui/receiverwindow.h"
 
+#include "gui/columnfitter.h"
 #include "gui/datasetmodel.h"
+#include "gui/elidingdelegate.h"
 #include "gui/fleetmodel.h"
 #include "gui/format.h"
 #include "gui/healthwidgets.h"
@@ -10,6 +12,7 @@
 #include "gui/peermodel.h"
 #include "gui/progressdelegate.h"
 #include "gui/statevisuals.h"
+#include "gui/tablemenu.h"
 #include "gui/throughputchart.h"
 #include "gui/trayicon.h"
 #include "gui/widgetfactory.h"
@@ -193,6 +196,9 @@ void ReceiverWindow::buildLayout(LogModel *log)
     fh->resizeSection(FleetModel::Datasets, fm.horizontalAdvance(QStringLiteral("Datasets")) + 16);
 
     m_peerView = makeTable(QStringLiteral("peerView"), QStringLiteral("Connected EDs"), m_edTabs);
+    m_peers->setRoot(m_service->setup().options.root);
+    m_incoming->setRoot(m_service->setup().options.root);
+    m_datasets->setRoot(m_service->setup().options.root);
     m_peerView->setModel(sorted(m_peers, PeerModel::SortRole, this));
     m_peerView->setSortingEnabled(true);
     m_peerView->sortByColumn(PeerModel::Source, Qt::AscendingOrder);
@@ -201,6 +207,7 @@ void ReceiverWindow::buildLayout(LogModel *log)
     ph->setSectionResizeMode(PeerModel::LastFile, QHeaderView::Stretch);
     ph->resizeSection(PeerModel::Source, fm.horizontalAdvance(QStringLiteral("(not authenticated) — refused: wrong secret")) + 30);
     ph->resizeSection(PeerModel::Address, fm.horizontalAdvance(QStringLiteral("000.000.000.000")) + 20);
+    new TableMenu(m_peerView, PeerModel::PathRole, TableMenu::Rows::Folders);
     m_edTabs->addTab(m_fleetView, QStringLiteral("F&leet: every ED seen"));
     m_edTabs->addTab(m_peerView, QStringLiteral("Connected &EDs"));
 
@@ -208,11 +215,19 @@ void ReceiverWindow::buildLayout(LogModel *log)
     m_incomingView->setModel(m_incoming);
     m_incomingView->setItemDelegateForColumn(
         IncomingModel::Progress, new ProgressDelegate(IncomingModel::ProgressRole, m_incomingView));
+    m_incomingView->setItemDelegateForColumn(IncomingModel::File,
+                                             new TailElidingDelegate(m_incomingView));
+    m_incomingView->setSelectionMode(QAbstractItemView::ExtendedSelection);
     QHeaderView *ih = m_incomingView->horizontalHeader();
-    ih->setStretchLastSection(false);
-    ih->setSectionResizeMode(IncomingModel::File, QHeaderView::Stretch);
+    ih->resizeSection(IncomingModel::Source, fm.horizontalAdvance(QStringLiteral("ed-source-00")) + 12);
     ih->resizeSection(IncomingModel::Progress, fm.horizontalAdvance(QStringLiteral("100 %")) * 4);
     ih->resizeSection(IncomingModel::Status, fm.horizontalAdvance(QStringLiteral("interrupted")) + 40);
+    ih->resizeSection(IncomingModel::Size, fm.horizontalAdvance(QStringLiteral("000.0 KiB")) + 20);
+    ih->resizeSection(IncomingModel::Rate, fm.horizontalAdvance(QStringLiteral("000.0 MiB/s")) + 20);
+    ih->resizeSection(IncomingModel::Time, fm.horizontalAdvance(QStringLiteral("00:00:00")) + 20);
+    new ColumnFitter(m_incomingView, IncomingModel::File,
+                     fm.horizontalAdvance(QStringLiteral("DC20250101120000/DC20250101T120000-00Z.dat")));
+    auto *incomingMenu = new TableMenu(m_incomingView, IncomingModel::PathRole, TableMenu::Rows::Files);
 
     m_datasetView = makeTable(QStringLiteral("datasetView"), QStringLiteral("Completed datasets"), m_splitter);
     m_datasetView->setModel(sorted(m_datasets, DatasetModel::SortRole, this));
@@ -224,8 +239,12 @@ void ReceiverWindow::buildLayout(LogModel *log)
     dh->resizeSection(DatasetModel::Source, fm.horizontalAdvance(QStringLiteral("ed-source-00")) + 12);
     dh->resizeSection(DatasetModel::Files, fm.horizontalAdvance(QStringLiteral("Files")) + 16);
     dh->resizeSection(DatasetModel::Bytes, fm.horizontalAdvance(QStringLiteral("000.0 MiB")) + 16);
+    m_datasetView->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    auto *datasetMenu = new TableMenu(m_datasetView, DatasetModel::PathRole, TableMenu::Rows::Folders);
 
     m_logPane = new LogPane(log, m_splitter);
+    for (TableMenu *menu : {incomingMenu, datasetMenu})
+        menu->setShowInLog([this](const QString &text) { m_logPane->showLinesAbout(text); });
 
     m_lower = new QSplitter(Qt::Horizontal, m_splitter);
     m_lower->setObjectName(QStringLiteral("lowerSplitter"));

@@ -1,13 +1,17 @@
 #include "gui/senderwindow.h"
 
+#include "gui/columnfitter.h"
 #include "gui/connectionpanel.h"
 #include "gui/dbtagmodel.h"
+#include "gui/elidingdelegate.h"
 #include "gui/format.h"
 #include "gui/healthwidgets.h"
 #include "gui/logmodel.h"
 #include "gui/logpane.h"
+#include "gui/problemsmodel.h"
 #include "gui/progressdelegate.h"
 #include "gui/statevisuals.h"
+#include "gui/tablemenu.h"
 #include "gui/throughputchart.h"
 #include "gui/transfermodel.h"
 #include "gui/trayicon.h"
@@ -28,6 +32,7 @@
 #include <QMenuBar>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QStatusBar>
 #include <QTableView>
 #include <QToolBar>
@@ -41,6 +46,7 @@ SenderWindow::SenderWindow(EdAgentSetup setup, LogModel *log, QWidget *parent)
       m_agent(new EdAgent(std::move(setup), EdAgent::Threading::OwnThread, this)),
       m_dbtags(new DbtagModel(this)),
       m_transfers(new TransferModel(this)),
+      m_problems(new ProblemsModel(this)),
       m_dbtagProxy(new QSortFilterProxyModel(this))
 {
     setObjectName(QStringLiteral("senderWindow"));
@@ -53,6 +59,8 @@ SenderWindow::SenderWindow(EdAgentSetup setup, LogModel *log, QWidget *parent)
     connect(a, &EdAgent::dbtagsChanged, m_dbtags, &DbtagModel::updateStatuses);
     connect(a, &EdAgent::dbtagsRemoved, m_dbtags, &DbtagModel::removeDbtags);
     connect(a, &EdAgent::filesChanged, m_transfers, &TransferModel::onFilesChanged);
+    connect(a, &EdAgent::filesChanged, m_dbtags, &DbtagModel::onFilesChanged);
+    connect(a, &EdAgent::filesChanged, m_problems, &ProblemsModel::onFilesChanged);
     connect(a, &EdAgent::statusChanged, this, [this](const EdStatus &status) {
         m_status = status;
         if (status.paused != m_paused) {
@@ -191,13 +199,19 @@ void SenderWindow::buildLayout(LogModel *log)
     m_dbtagView->setModel(m_dbtagProxy);
     m_dbtagView->setSortingEnabled(true);
     m_dbtagView->sortByColumn(DbtagModel::Name, Qt::DescendingOrder);
+    m_dbtagView->setItemDelegateForColumn(
+        DbtagModel::Progress, new ProgressDelegate(DbtagModel::ProgressRole, m_dbtagView));
+    m_dbtagView->setItemDelegateForColumn(DbtagModel::Name, new TailElidingDelegate(m_dbtagView));
     QHeaderView *dh = m_dbtagView->horizontalHeader();
-    dh->setStretchLastSection(true);
     const QFontMetrics fm = fontMetrics();
-    dh->resizeSection(DbtagModel::Name, fm.horizontalAdvance(QStringLiteral("DC20250101120000")) + 24);
     dh->resizeSection(DbtagModel::State, fm.horizontalAdvance(QStringLiteral("closed abnormally")) + 48);
+    dh->resizeSection(DbtagModel::Progress, fm.horizontalAdvance(QStringLiteral("100 %")) * 4);
     dh->resizeSection(DbtagModel::Files, fm.horizontalAdvance(QStringLiteral("00000 / 00000")) + 24);
     dh->resizeSection(DbtagModel::Bytes, fm.horizontalAdvance(QStringLiteral("000.0 MiB / 000.0 MiB")) + 24);
+    dh->resizeSection(DbtagModel::LastActivity, fm.horizontalAdvance(QStringLiteral("2025-01-01 00:00")) * 6 / 5 + 16); // bold rows
+    new ColumnFitter(m_dbtagView, DbtagModel::Name,
+                     fm.horizontalAdvance(QStringLiteral("DC20250101120000")) + 24);
+    auto *dbtagMenu = new TableMenu(m_dbtagView, DbtagModel::PathRole, TableMenu::Rows::Folders);
     connect(m_dbtagView, &QAbstractItemView::doubleClicked, this, &SenderWindow::openSelectedDbtag);
     connect(m_dbtagView->selectionModel(), &QItemSelectionModel::selectionChanged, this,
             [this] { m_openFolder->setEnabled(!selectedDbtagPath().isEmpty()); });
@@ -206,21 +220,68 @@ void SenderWindow::buildLayout(LogModel *log)
     m_transferView->setModel(m_transfers);
     m_transferView->setItemDelegateForColumn(
         TransferModel::Progress, new ProgressDelegate(TransferModel::ProgressRole, m_transferView));
+    m_transferView->setItemDelegateForColumn(TransferModel::File,
+                                             new TailElidingDelegate(m_transferView));
+    m_transferView->setSelectionMode(QAbstractItemView::ExtendedSelection);
     QHeaderView *th = m_transferView->horizontalHeader();
-    th->setStretchLastSection(false);
-    th->setSectionResizeMode(TransferModel::File, QHeaderView::Stretch);
     th->resizeSection(TransferModel::Status, fm.horizontalAdvance(QStringLiteral("queued #000")) + 40);
     th->resizeSection(TransferModel::Progress, fm.horizontalAdvance(QStringLiteral("100 %")) * 4);
     th->resizeSection(TransferModel::Size, fm.horizontalAdvance(QStringLiteral("000.0 KiB")) + 20);
-    th->resizeSection(TransferModel::Rate, fm.horizontalAdvance(QStringLiteral("000.0 MiB/s")) + 20);
-    th->resizeSection(TransferModel::Eta, fm.horizontalAdvance(QStringLiteral("00 min 00 s")) + 20);
+    th->resizeSection(TransferModel::Took, fm.horizontalAdvance(QStringLiteral("took 00 min 00 s")) + 20);
     th->resizeSection(TransferModel::Time, fm.horizontalAdvance(QStringLiteral("00:00:00")) + 20);
+    const int fileWidth = fm.horizontalAdvance(QStringLiteral("DC20250101120000/DC20250101T120000-00Z.dat"));
+    new ColumnFitter(m_transferView, TransferModel::File, fileWidth);
+    auto *transferMenu = new TableMenu(m_transferView, TransferModel::PathRole, TableMenu::Rows::Files);
+    transferMenu->setRetry(
+        [](const QModelIndex &row) {
+            const int kind = row.data(TransferModel::KindRole).toInt();
+            return kind == TransferRow::Failed || kind == TransferRow::Retrying;
+        },
+        [this](const QModelIndex &row) {
+            m_agent->retryFile(row.data(TransferModel::DbtagRole).toString(),
+                               row.data(TransferModel::RelPathRole).toString());
+        });
 
-    m_logPane = new LogPane(log, m_splitter);
+    // The log and, apart from it, the files that failed (with a retry).
+    m_logTabs = new QTabWidget(m_splitter);
+    m_logTabs->setObjectName(QStringLiteral("logTabs"));
+    m_logPane = new LogPane(log, m_logTabs);
+    m_problemsView = makeTable(QStringLiteral("problemsView"), QStringLiteral("Problems"), m_logTabs);
+    m_problemsView->setModel(m_problems);
+    m_problemsView->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    m_problemsView->setItemDelegateForColumn(ProblemsModel::File,
+                                             new TailElidingDelegate(m_problemsView));
+    QHeaderView *ph = m_problemsView->horizontalHeader();
+    ph->resizeSection(ProblemsModel::Status, fm.horizontalAdvance(QStringLiteral("will retry (00 failed)")) + 40);
+    ph->resizeSection(ProblemsModel::Reason, fm.horizontalAdvance(QStringLiteral("disk-full: the receiver's disk is full")) + 16);
+    ph->resizeSection(ProblemsModel::Time, fm.horizontalAdvance(QStringLiteral("00:00:00")) + 20);
+    new ColumnFitter(m_problemsView, ProblemsModel::File, fileWidth);
+    auto *problemsMenu = new TableMenu(m_problemsView, ProblemsModel::PathRole, TableMenu::Rows::Files);
+    problemsMenu->setRetry(nullptr, [this](const QModelIndex &row) {
+        m_agent->retryFile(row.data(ProblemsModel::DbtagRole).toString(),
+                           row.data(ProblemsModel::RelPathRole).toString());
+    });
+    for (TableMenu *menu : {dbtagMenu, transferMenu, problemsMenu})
+        menu->setShowInLog([this](const QString &text) {
+            m_logTabs->setCurrentWidget(m_logPane);
+            m_logPane->showLinesAbout(text);
+        });
+    m_logTabs->addTab(m_logPane, QStringLiteral("Log"));
+    m_logTabs->addTab(m_problemsView, QStringLiteral("Problems"));
+    auto problemsTitle = [this](int count, int forGood) {
+        m_logTabs->setTabText(m_logTabs->indexOf(m_problemsView),
+                              count == 0 ? QStringLiteral("Problems")
+                                         : QStringLiteral("Problems (%1)").arg(count));
+        m_logTabs->setTabIcon(m_logTabs->indexOf(m_problemsView),
+                              count == 0     ? QIcon()
+                              : forGood > 0 ? badgeIcon(Badge::Failed)
+                                            : badgeIcon(Badge::Waiting));
+    };
+    connect(m_problems, &ProblemsModel::countChanged, this, problemsTitle);
 
     m_splitter->addWidget(section(heading(QStringLiteral("&Dbtags"), m_dbtagView, central), m_dbtagView, m_splitter));
     m_splitter->addWidget(section(heading(QStringLiteral("Tra&nsfers — in flight, queued next, last delivered"), m_transferView, central), m_transferView, m_splitter));
-    m_splitter->addWidget(section(heading(QStringLiteral("Lo&g"), m_logPane->view(), central), m_logPane, m_splitter));
+    m_splitter->addWidget(section(heading(QStringLiteral("Lo&g and problems"), m_logPane->view(), central), m_logTabs, m_splitter));
     m_splitter->setStretchFactor(0, 3);
     m_splitter->setStretchFactor(1, 4);
     m_splitter->setStretchFactor(2, 2);
@@ -232,6 +293,7 @@ void SenderWindow::buildLayout(LogModel *log)
     setTabOrder(m_transferView, m_logPane->levelBox());
 
     m_statusText = new QLabel(this);
+    m_statusText->setObjectName(QStringLiteral("statusText"));
     statusBar()->addWidget(m_statusText, 1);
     resize(fm.averageCharWidth() * 140, fm.height() * 48);
 }
@@ -262,8 +324,9 @@ void SenderWindow::updateHealth()
 void SenderWindow::updateStatus()
 {
     const TransferModel *t = m_transfers;
-    const double rate = t->throughput().rate(5);
-    const QString text = QStringLiteral("%1 file(s) delivered (%2) · %3 in flight · %4 queued · %5")
+    // The link's rate: bytes on the wire over the last seconds (a file's own time is in its row).
+    const double rate = t->linkRate();
+    const QString text = QStringLiteral("%1 file(s) delivered (%2) · %3 in flight · %4 queued · link %5")
                              .arg(t->deliveredCount())
                              .arg(formatBytes(t->deliveredBytes()))
                              .arg(t->inFlightCount())
@@ -286,6 +349,7 @@ void SenderWindow::flushModels()
 {
     m_dbtags->flush();
     m_transfers->flush();
+    m_problems->flush();
     updateStatus();
     updateHealth();
 }

@@ -17,6 +17,7 @@ class QAction;
 class QLabel;
 class QSortFilterProxyModel;
 class QSplitter;
+class QTabWidget;
 class QTableView;
 
 namespace isocket::gui {
@@ -26,6 +27,7 @@ class DbtagModel;
 class HeadlineBar;
 class LogModel;
 class LogPane;
+class ProblemsModel;
 class NoticeArea;
 class ThroughputChart;
 class TransferModel;
@@ -45,6 +47,11 @@ public:
     EdAgent *agent() const { return m_agent; }
     DbtagModel *dbtagModel() const { return m_dbtags; }
     TransferModel *transferModel() const { return m_transfers; }
+    ProblemsModel *problemsModel() const { return m_problems; }
+    QTableView *problemsView() const { return m_problemsView; }
+    QTabWidget *logTabs() const { return m_logTabs; }
+    LogPane *logPane() const { return m_logPane; }
+    QLabel *statusText() const { return m_statusText; }
     ConnectionPanel *connectionPanel() const { return m_connection; }
     QTableView *dbtagView() const { return m_dbtagView; }
     QTableView *transferView() const { return m_transferView; }
@@ -78,12 +85,15 @@ private:
     EdAgent *m_agent;
     DbtagModel *m_dbtags;
     TransferModel *m_transfers;
+    ProblemsModel *m_problems;
     QSortFilterProxyModel *m_dbtagProxy;
     ConnectionPanel *m_connection = nullptr;
     ThroughputChart *m_chart = nullptr;
     LogPane *m_logPane = nullptr;
     QTableView *m_dbtagView = nullptr;
     QTableView *m_transferView = nullptr;
+    QTableView *m_problemsView = nullptr;
+    QTabWidget *m_logTabs = nullptr;
     QSplitter *m_splitter = nullptr;
     HeadlineBar *m_headline = nullptr;
     NoticeArea *m_notices = nullptr;

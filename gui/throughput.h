@@ -21,6 +21,10 @@ public:
     void add(qint64 bytes);
     // Average rate over the last `seconds` complete seconds (plus the current one).
     double rate(int seconds = 5) const;
+    // The link's rate: the bytes of the last `windowMs`, over the time since the first of them
+    // came (at least a tenth of a second), so a short burst reads as the speed it moved at, and a
+    // link that went quiet falls to zero once the window has passed.
+    double linkRate(int windowMs = 5000) const;
     // One value per second, oldest first, the current (partial) second last; Seconds values.
     QList<qint64> samples() const;
     qint64 total() const { return m_total; }
@@ -37,6 +41,12 @@ private:
     mutable std::array<qint64, Seconds> m_buckets{};
     mutable qint64 m_second = 0; // the second the newest bucket counts
     qint64 m_total = 0;
+    // Tenths of a second, the last FineSlots of them, for linkRate().
+    static constexpr int FineSlots = 100;
+    void rollFine(qint64 tenth) const;
+    mutable std::array<qint64, FineSlots> m_fine{};
+    mutable std::array<qint64, FineSlots> m_fineFirstMs{}; // when the slot's first bytes came
+    mutable qint64 m_tenth = 0; // the tenth the newest fine slot counts
 };
 
 } // namespace isocket::gui

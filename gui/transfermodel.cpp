@@ -31,9 +31,29 @@ void TransferModel::onFilesChanged(const QList<FileUpdate> &updates)
     }
 }
 
+void TransferModel::notePath(const FileTicket &t)
+{
+    const QString suffix = QLatin1Char('/') + t.relPath;
+    if (!t.absPath.endsWith(suffix))
+        return;
+    const QString dir = t.absPath.left(t.absPath.size() - suffix.size());
+    auto it = m_tagPaths.find(t.dbtag);
+    if (it == m_tagPaths.end())
+        m_tagPaths.insert(t.dbtag, dir);
+    else if (*it != dir)
+        *it = dir;
+}
+
+QString TransferModel::absPathOf(const QString &dbtag, const QString &relPath) const
+{
+    const auto it = m_tagPaths.constFind(dbtag);
+    return it == m_tagPaths.cend() ? QString() : *it + QLatin1Char('/') + relPath;
+}
+
 void TransferModel::onFileQueued(const FileTicket &ticket)
 {
     const QString key = fileKey(ticket);
+    notePath(ticket);
     m_inFlight.remove(key); // a ticket returned by a lost connection is queued again
     auto it = m_queued.find(key);
     if (it != m_queued.end())
@@ -54,6 +74,7 @@ void TransferModel::onFileStarted(const FileTicket &ticket, qint64 offset, qint6
     Flight f;
     f.dbtag = ticket.dbtag;
     f.relPath = ticket.relPath;
+    notePath(ticket);
     f.offset = offset;
     f.size = size;
     f.done = offset;
@@ -92,6 +113,7 @@ void TransferModel::onFileDelivered(const FileTicket &ticket, qint64 bytesSent, 
     row.kind = TransferRow::Delivered;
     row.dbtag = ticket.dbtag;
     row.relPath = ticket.relPath;
+    row.absPath = ticket.absPath;
     row.size = ticket.stamp.size;
     if (auto it = m_inFlight.find(key); it != m_inFlight.end()) {
         row.size = it->size;
@@ -102,7 +124,6 @@ void TransferModel::onFileDelivered(const FileTicket &ticket, qint64 bytesSent, 
     }
     row.done = row.size;
     row.durationMs = durationMs;
-    row.rate = durationMs > 0 ? double(bytesSent) * 1000.0 / double(durationMs) : 0.0;
     ++m_deliveredCount;
     m_deliveredBytes += row.size;
     addHistory(std::move(row));
@@ -114,6 +135,7 @@ void TransferModel::onFileFailed(const FileTicket &ticket, const Error &error)
     TransferRow row;
     row.dbtag = ticket.dbtag;
     row.relPath = ticket.relPath;
+    row.absPath = ticket.absPath;
     row.size = ticket.stamp.size;
     if (auto it = m_inFlight.find(key); it != m_inFlight.end()) {
         row.done = it->done;
@@ -144,6 +166,7 @@ void TransferModel::onFileDropped(const FileTicket &ticket, const QString &reaso
     row.kind = TransferRow::Dropped;
     row.dbtag = ticket.dbtag;
     row.relPath = ticket.relPath;
+    row.absPath = ticket.absPath;
     row.detail = reason;
     addHistory(std::move(row));
 }
@@ -173,12 +196,14 @@ QList<TransferRow> TransferModel::composeRows() const
         r.kind = TransferRow::InFlight;
         r.dbtag = f->dbtag;
         r.relPath = f->relPath;
+        r.absPath = absPathOf(f->dbtag, f->relPath);
         r.size = f->size;
         r.done = f->done;
         r.when = f->started;
         const qint64 ms = f->clock.elapsed();
-        r.rate = ms > 0 ? double(f->done - f->offset) * 1000.0 / double(ms) : 0.0;
-        r.etaSeconds = r.rate > 0 && f->done < f->size ? double(f->size - f->done) / r.rate : -1.0;
+        r.durationMs = ms;
+        const double rate = ms > 0 ? double(f->done - f->offset) * 1000.0 / double(ms) : 0.0;
+        r.etaSeconds = rate > 0 && f->done < f->size ? double(f->size - f->done) / rate : -1.0;
         rows.append(std::move(r));
     }
 
@@ -192,6 +217,7 @@ QList<TransferRow> TransferModel::composeRows() const
         r.kind = TransferRow::Queued;
         r.dbtag = key.section(QLatin1Char('/'), 0, 0);
         r.relPath = key.section(QLatin1Char('/'), 1);
+        r.absPath = absPathOf(r.dbtag, r.relPath);
         r.size = q.size;
         r.when = q.when;
         r.position = ++position;
@@ -247,16 +273,14 @@ QVariant TransferModel::data(const QModelIndex &index, int role) const
                        ? QVariant(QStringLiteral("%1 %").arg(percent))
                        : QVariant();
         case Size: return formatBytes(r.size);
-        case Rate:
-            return r.kind == TransferRow::InFlight || r.kind == TransferRow::Delivered
-                       ? formatRate(r.rate)
-                       : QString();
-        case Eta:
+        case Took:
             if (r.kind == TransferRow::InFlight)
-                return formatEta(r.etaSeconds);
-            if (r.kind == TransferRow::Queued)
+                return r.etaSeconds >= 0 ? QString(formatEta(r.etaSeconds) + QStringLiteral(" left"))
+                                         : QString(formatDuration(r.durationMs)
+                                                   + QStringLiteral(" so far"));
+            if (r.kind == TransferRow::Queued || r.kind == TransferRow::Dropped)
                 return QString();
-            return formatDuration(r.durationMs);
+            return QString(QStringLiteral("took ") + formatDuration(r.durationMs));
         case Time: return formatTime(r.when);
         }
         break;
@@ -273,6 +297,13 @@ QVariant TransferModel::data(const QModelIndex &index, int role) const
             return badgeTint(Badge::Failed);
         break;
     case Qt::ToolTipRole:
+        if (index.column() == File)
+            return displayName(r.absPath.isEmpty() ? r.dbtag + QLatin1Char('/') + r.relPath
+                                                   : r.absPath);
+        if (index.column() == Took && r.kind != TransferRow::Queued)
+            return QStringLiteral("From the moment a connection took the file until the "
+                                  "receiver confirmed it stored; the link's rate is in the "
+                                  "status bar and the chart.");
         switch (r.kind) {
         case TransferRow::InFlight:
             if (r.size > 0 && r.done >= r.size)
@@ -293,9 +324,13 @@ QVariant TransferModel::data(const QModelIndex &index, int role) const
         }
         break;
     case Qt::TextAlignmentRole:
-        if (index.column() == Size || index.column() == Rate || index.column() == Eta)
+        if (index.column() == Size || index.column() == Took)
             return int(Qt::AlignRight | Qt::AlignVCenter);
         break;
+    case PathRole:
+        return r.absPath.isEmpty() ? QString(r.dbtag + QLatin1Char('/') + r.relPath) : r.absPath;
+    case DbtagRole: return r.dbtag;
+    case RelPathRole: return r.relPath;
     case ProgressRole:
         return r.kind == TransferRow::InFlight || r.kind == TransferRow::Delivered ? percent : -1;
     case KindRole: return int(r.kind);
@@ -305,8 +340,7 @@ QVariant TransferModel::data(const QModelIndex &index, int role) const
         case Status: return int(r.kind);
         case Progress: return percent;
         case Size: return r.size;
-        case Rate: return r.rate;
-        case Eta: return r.kind == TransferRow::InFlight ? r.etaSeconds : double(r.durationMs) / 1000;
+        case Took: return r.kind == TransferRow::InFlight ? r.etaSeconds : double(r.durationMs) / 1000;
         case Time: return r.when;
         }
         break;
@@ -324,13 +358,13 @@ QVariant TransferModel::headerData(int section, Qt::Orientation orientation, int
         case Status: return QStringLiteral("Status");
         case Progress: return QStringLiteral("Progress");
         case Size: return QStringLiteral("Size");
-        case Rate: return QStringLiteral("Rate");
-        case Eta: return QStringLiteral("ETA / took");
+        case Took: return QStringLiteral("Took / left");
         case Time: return QStringLiteral("Time");
         }
     }
-    if (role == Qt::ToolTipRole && section == Eta)
-        return QStringLiteral("Time left for files in flight; time taken for finished ones");
+    if (role == Qt::ToolTipRole && section == Took)
+        return QStringLiteral("How long a finished file's transfer took; the time left for a "
+                              "file in flight. The link's rate is in the status bar.");
     return QVariant();
 }
 

@@ -1,9 +1,12 @@
 #pragma once
 // TransferModel: the sender window's transfer queue. Three groups, in this order: the files in
-// flight (progress, rate, ETA), the next files queued (the first MaxQueuedShown of them), and
+// flight (progress, ETA), the next files queued (the first MaxQueuedShown of them), and
 // the last files delivered or failed (at most MaxHistory, newest first). Fed by the agent's
 // file updates (EdAgent::filesChanged, a batch per tick); also counts the bytes that left into a
-// Throughput ring for the chart and the tray.
+// Throughput ring for the chart, the tray and the link's rate. A file shows the time its
+// transfer took, not a rate of its own: with several files in flight and a queue, bytes over a
+// file's time in the pipeline says little about the link (linkRate() does). The File cell's
+// tooltip is the file's full path (PathRole too).
 //
 // Memory is bounded by the engine's own queue (one small entry per queued file) plus the
 // fixed history; 10,000 delivered files leave MaxHistory rows. Batched (KeyedTableModel):
@@ -30,9 +33,9 @@ struct TransferRow
     Kind kind = Queued;
     QString dbtag;
     QString relPath;
+    QString absPath;
     qint64 size = 0;
     qint64 done = 0;
-    double rate = 0;        // bytes per second
     double etaSeconds = -1; // in flight only
     qint64 durationMs = 0;  // finished only
     QDateTime when;         // started, queued or finished
@@ -48,8 +51,9 @@ public:
     static constexpr int MaxQueuedShown = 10;
     static constexpr int MaxHistory = 500;
 
-    enum Column { File, Status, Progress, Size, Rate, Eta, Time, ColumnCount };
-    enum Role { SortRole = Qt::UserRole + 1, ProgressRole, KindRole };
+    enum Column { File, Status, Progress, Size, Took, Time, ColumnCount };
+    enum Role { SortRole = Qt::UserRole + 1, ProgressRole, KindRole, PathRole, DbtagRole,
+                RelPathRole };
 
     explicit TransferModel(QObject *parent = nullptr);
 
@@ -76,6 +80,8 @@ public:
     qint64 failedCount() const { return m_failedCount; }
     const Throughput &throughput() const { return m_throughput; }
     Throughput &throughput() { return m_throughput; }
+    // Bytes on the wire per second, the last few seconds (Throughput::linkRate()).
+    double linkRate() const { return m_throughput.linkRate(); }
 
 protected:
     QList<TransferRow> composeRows() const override;
@@ -99,8 +105,12 @@ private:
         QDateTime when;
     };
     static QString fileKey(const FileTicket &t) { return t.dbtag + QLatin1Char('/') + t.relPath; }
+    // Remembers the folder of the ticket's dbtag (queued files keep no path of their own).
+    void notePath(const FileTicket &t);
+    QString absPathOf(const QString &dbtag, const QString &relPath) const;
     void addHistory(TransferRow row);
 
+    QHash<QString, QString> m_tagPaths;          // dbtag → its folder
     QHash<QString, Flight> m_inFlight;           // by file key
     QHash<QString, QueuedFile> m_queued;         // by file key
     std::map<quint64, QString> m_queueOrder;     // order → file key

@@ -35,6 +35,7 @@ private slots:
     void vanishedFileIsDropped();
     void transientFailureIsRetried();
     void givesUpAfterMaxAttempts();
+    void operatorRetriesOneFile();
     void groupWritableAtFirstCloseWarns();
     void rescanQueuesNothingTwice();
     void incompleteCloseResendsTheMissingFile();
@@ -381,6 +382,66 @@ void TestEdEngine::givesUpAfterMaxAttempts()
     QCOMPARE(engine.failedCount(), 1);
     QVERIFY(engine.isIdle());
     QVERIFY(!test::hasGroupWrite(t->absPath));
+}
+
+void TestEdEngine::operatorRetriesOneFile()
+{
+    // A file failed for good goes back through the queue when the operator asks for it (the
+    // windows' "Retry this file"), with its attempts reset; the dbtag then finishes.
+    QTemporaryDir root;
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/a.dat")), "a"));
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC1/b.dat")), "b"));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC1"), true, false, 1000));
+    EdEngine engine(ScanOptions{root.path()}, fastOptions(false));
+    QSignalSpy available(&engine, &EdEngine::filesAvailable);
+    QSignalSpy ready(&engine, &EdEngine::dbtagReadyToClose);
+    QVERIFY(engine.start());
+    auto a = engine.takeNext();
+    QVERIFY(a);
+    QCOMPARE(a->relPath, QStringLiteral("a.dat"));
+    QTest::ignoreMessage(QtCriticalMsg, QRegularExpression(QStringLiteral("cannot send .*bad-path")));
+    engine.fileFailed(*a, Error{ErrorCode::BadPath, QStringLiteral("refused")});
+    QCOMPARE(engine.failedCount(), 1);
+    // Neither an unknown file nor one still queued is touched.
+    QVERIFY(!engine.retryFile(QStringLiteral("DC1"), QStringLiteral("nope.dat")));
+    QVERIFY(!engine.retryFile(QStringLiteral("DC9"), QStringLiteral("a.dat")));
+    QVERIFY(!engine.retryFile(QStringLiteral("DC1"), QStringLiteral("b.dat")));
+    auto b = engine.takeNext();
+    QVERIFY(b);
+    deliver(engine, *b);
+    QVERIFY(!engine.takeNext());
+    QVERIFY(engine.isIdle());
+    QCOMPARE(ready.count(), 0);
+
+    const int availableBefore = int(available.count());
+    QVERIFY(engine.retryFile(QStringLiteral("DC1"), QStringLiteral("a.dat")));
+    QCOMPARE(engine.failedCount(), 0);
+    QVERIFY(!engine.isIdle());
+    QCOMPARE(available.count(), availableBefore + 1); // the connections wake up
+    auto again = engine.takeNext();
+    QVERIFY(again);
+    QCOMPARE(again->relPath, QStringLiteral("a.dat"));
+    QCOMPARE(again->attempts, 0);
+    deliver(engine, *again);
+    QCOMPARE(ready.count(), 1); // every file is sent: the dbtag can be closed
+
+    // A file waiting for a delayed retry is sent now rather than after its delay.
+    QVERIFY(test::writeFile(root.filePath(QStringLiteral("DC2/c.dat")), "c"));
+    QVERIFY(test::makeDbtag(root.path(), QStringLiteral("DC2"), true, false, 2000));
+    EngineOptions slow = fastOptions(false);
+    slow.retryIntervalMs = 600000;
+    EdEngine engine2(ScanOptions{root.path()}, slow);
+    QVERIFY(engine2.start());
+    auto c = engine2.takeNext();
+    QVERIFY(c);
+    QCOMPARE(c->relPath, QStringLiteral("c.dat"));
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("disk-full.*retry 1")));
+    engine2.fileFailed(*c, Error{ErrorCode::DiskFull, QStringLiteral("full")});
+    QVERIFY(!engine2.takeNext());
+    QVERIFY(engine2.retryFile(QStringLiteral("DC2"), QStringLiteral("c.dat")));
+    auto now = engine2.takeNext();
+    QVERIFY(now);
+    QCOMPARE(now->relPath, QStringLiteral("c.dat"));
 }
 
 void TestEdEngine::groupWritableAtFirstCloseWarns()

@@ -39,8 +39,9 @@ QString sendHeadline(const EdStatus &status, qsizetype marked)
 // configuration file and the options again, checks the secret file (each connection attempt
 // reads it anyway) and reopens the log file (a rotated log starts anew at its path). On an
 // error the running settings stay, and the error is logged; what only a restart can change is
-// named in a warning.
-bool reloadSend(const CommandLine &cl, Config &running)
+// named in a warning. send.bwlimit applies at once (EdAgent::setBandwidthLimit(), as the
+// window's settings dialog applies it).
+bool reloadSend(const CommandLine &cl, Config &running, EdAgent &agent)
 {
     qCInfo(lcCli) << "reloading the configuration";
     auto config = cl.reread();
@@ -67,9 +68,14 @@ bool reloadSend(const CommandLine &cl, Config &running)
                  {"send.window", next.window != running.window},
                  {"send.retry_interval", next.retryIntervalMs != running.retryIntervalMs},
                  {"send.retry_max", next.retryMaxMs != running.retryMaxMs},
-                 {"send.bwlimit", next.bwlimit != running.bwlimit},
                  {"send.receiver_fingerprint",
                   next.receiverFingerprint != running.receiverFingerprint}});
+    if (next.bwlimit != running.bwlimit) {
+        agent.setBandwidthLimit(next.bwlimit);
+        running.bwlimit = next.bwlimit;
+        qCInfo(lcCli).noquote() << "send.bwlimit is now" << next.bwlimit
+                                << "bytes per second (0: no limit)";
+    }
     running.logFile = next.logFile;
     qCInfo(lcCli) << "reloaded: secret file and log file read again";
     return true;
@@ -179,7 +185,7 @@ int runSend(const QStringList &args)
     UnixSignals signals_;
     QObject::connect(&signals_, &UnixSignals::reloadRequested, &signals_, [&] {
         service.reloading();
-        reloadSend(cl, config);
+        reloadSend(cl, config, agent);
         service.reloaded(sendHeadline(agent.status(), marked.size()));
     });
     QObject::connect(&signals_, &UnixSignals::terminationRequested, &signals_, [&](int number) {

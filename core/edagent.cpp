@@ -79,6 +79,7 @@ EdAgent::EdAgent(EdAgentSetup setup, Threading threading, QObject *parent)
     m_status.receiver = m_setup.receiverAddress();
     m_status.source = m_setup.sender.source;
     m_status.root = m_setup.scan.root;
+    m_status.bwlimit = m_setup.sender.bwlimit * qMax(1, m_setup.sender.jobs);
     if (threading == Threading::OwnThread) {
         m_thread = std::make_unique<EventLoopThread>(QStringLiteral("isocket-sender"));
         m_context = m_thread->host(); // lives until the thread ends, in the destructor
@@ -152,6 +153,18 @@ void EdAgent::retryFile(const QString &dbtag, const QString &relPath)
     post([this, dbtag, relPath] {
         if (m_engine)
             m_engine->retryFile(dbtag, relPath);
+    });
+}
+
+void EdAgent::setBandwidthLimit(qint64 bytesPerSecond)
+{
+    post([this, bytesPerSecond] {
+        const qint64 total = qMax<qint64>(0, bytesPerSecond);
+        if (m_sender)
+            m_sender->setBandwidthLimit(total / qMax(1, m_sender->options().jobs));
+        std::lock_guard lock(m_statusMutex);
+        m_status.bwlimit = total;
+        touch();
     });
 }
 

@@ -100,6 +100,9 @@ public:
     // Stops the connections (tickets in flight go back to the engine unmarked).
     void stop();
     void setPaused(bool paused); // paused: no new file is handed to a connection
+    // send.bwlimit while running: bytes per second for all connections together (0: none),
+    // shared among them as at start; each connection takes it for its next chunk.
+    void setBandwidthLimit(qint64 bytesPerSecond);
     void retryNow();             // reconnect every waiting or refused link now
     void rescan();               // scan the data root again now
     // Send one file again now (a file failed for good, or waiting for a delayed retry): it

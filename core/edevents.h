@@ -70,6 +70,7 @@ struct EdStatus
     QString receiver;    // "host:port" ("[v6]:port"); several receivers: "a:1, b:2"
     QString source;      // the name the receiver files our dbtags under
     bool paused = false; // no new file is handed to a connection
+    qint64 bwlimit = 0;  // bytes per second for all connections together (send.bwlimit); 0: none
     bool idle = false;   // nothing queued, in flight, waiting or closing
     int queued = 0;
     int failed = 0;          // files failed for good, and dbtags that could not be finished

@@ -163,6 +163,16 @@ void Sender::retryNow()
         });
 }
 
+void Sender::setBandwidthLimit(qint64 perConnection)
+{
+    m_options.bwlimit = perConnection; // links started later take it too
+    for (auto &link : m_links)
+        link->post([c = link.get(), perConnection] {
+            if (c->conn)
+                c->conn->setBandwidthLimit(perConnection);
+        });
+}
+
 void Sender::setPaused(bool paused)
 {
     m_paused = paused;

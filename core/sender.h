@@ -38,6 +38,8 @@ public:
     void stop();                 // returns at once; stopped() follows
     void retryNow();             // reconnect every waiting link now
     void setPaused(bool paused); // paused: no new file is handed to a connection
+    // Bytes per second for each connection (0: none), from its next chunk on.
+    void setBandwidthLimit(qint64 perConnection);
     bool isPaused() const { return m_paused; }
     const SenderOptions &options() const { return m_options; }
     int inFlight() const;

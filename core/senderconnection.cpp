@@ -862,6 +862,12 @@ void SenderConnection::pumpData()
     }
 }
 
+void SenderConnection::setBandwidthLimit(qint64 bytesPerSecond)
+{
+    m_options.bwlimit = qMax<qint64>(0, bytesPerSecond);
+    m_rateClock.invalidate();
+}
+
 int SenderConnection::throttleDelayMs(qint64 nextChunk)
 {
     if (m_options.bwlimit <= 0)

@@ -19,7 +19,30 @@ QString age(qint64 seconds)
 
 } // namespace
 
-FleetModel::FleetModel(QObject *parent) : KeyedTableModel<FleetRow>(parent) {}
+FleetModel::FleetModel(QObject *parent) : KeyedTableModel<FleetRow>(parent)
+{
+    m_ageTimer.setInterval(AgeRefreshMs);
+    connect(&m_ageTimer, &QTimer::timeout, this, &FleetModel::refreshAges);
+}
+
+void FleetModel::watchAges()
+{
+    const bool shown = std::any_of(m_fleet.cbegin(), m_fleet.cend(), [](const FleetEntry &e) {
+        return !e.connected && e.lastSeen.isValid();
+    });
+    if (!shown)
+        m_ageTimer.stop();
+    else if (!m_ageTimer.isActive())
+        m_ageTimer.start();
+}
+
+void FleetModel::refreshAges()
+{
+    watchAges();
+    if (m_ageTimer.isActive() && rowCount() > 0)
+        Q_EMIT dataChanged(index(0, LastSeen), index(rowCount() - 1, LastSeen),
+                           {Qt::DisplayRole, Qt::ToolTipRole});
+}
 
 int FleetModel::columnCount(const QModelIndex &parent) const
 {
@@ -38,6 +61,7 @@ void FleetModel::setFleet(const QList<FleetEntry> &fleet)
                               }),
                   m_fleet.end());
     changed();
+    watchAges();
 }
 
 void FleetModel::tick()
@@ -115,7 +139,7 @@ QVariant FleetModel::data(const QModelIndex &index, int role) const
         case LastSeen:
             if (e.connected)
                 return QStringLiteral("connected");
-            return seen < 0 ? QStringLiteral("never") : formatAgo(e.lastSeen);
+            return seen < 0 ? QStringLiteral("never") : formatAgo(e.lastSeen, m_clock());
         case LiveDbtag:
             return h && !h->liveDbtag.isEmpty() ? displayName(h->liveDbtag) : QStringLiteral("—");
         case Received:

@@ -12,6 +12,9 @@
 
 #include <QDateTime>
 #include <QList>
+#include <QTimer>
+
+#include <functional>
 
 namespace isocket::gui {
 
@@ -55,6 +58,16 @@ public:
     // Ages and the stale verdict as of now.
     void tick();
 
+    // A disconnected ED's "Last seen" is relative ("3 min ago"): while one is shown, every
+    // ageRefreshInterval() a dataChanged() of that column alone moves it on, without anything
+    // else repainting; the timer stops when none is shown.
+    static constexpr int AgeRefreshMs = 10000;
+    void setAgeRefreshInterval(int ms) { m_ageTimer.setInterval(ms); }
+    int ageRefreshInterval() const { return m_ageTimer.interval(); }
+    bool isAgeRefreshActive() const { return m_ageTimer.isActive(); }
+    // What "now" is for the relative times (tests); default: the system clock.
+    void setClock(std::function<QDateTime()> clock) { m_clock = std::move(clock); }
+
     const QList<FleetEntry> &fleet() const { return m_fleet; }
     const FleetEntry *entryOf(const QString &source) const; // null when unknown
     // How many EDs have each verdict now.
@@ -67,6 +80,10 @@ protected:
     QList<FleetRow> composeRows() const override;
 
 private:
+    void watchAges(); // starts or stops m_ageTimer
+    void refreshAges();
+    QTimer m_ageTimer;
+    std::function<QDateTime()> m_clock = [] { return QDateTime::currentDateTimeUtc(); };
     QList<FleetEntry> m_fleet; // sorted by source
 };
 

@@ -57,9 +57,14 @@ QString formatTime(const QDateTime &time)
 
 QString formatAgo(const QDateTime &time)
 {
+    return formatAgo(time, QDateTime::currentDateTimeUtc());
+}
+
+QString formatAgo(const QDateTime &time, const QDateTime &now)
+{
     if (!time.isValid())
         return QStringLiteral("—");
-    const qint64 s = time.secsTo(QDateTime::currentDateTimeUtc());
+    const qint64 s = time.secsTo(now);
     if (s < 2)
         return QStringLiteral("just now");
     if (s < 60)

@@ -12,5 +12,6 @@ QString formatDuration(qint64 ms);          // "850 ms", "12 s", "3 min 05 s", "
 QString formatEta(double seconds);          // "12 s", "—" when unknown
 QString formatTime(const QDateTime &time);  // local "hh:mm:ss" today, "yyyy-MM-dd hh:mm" before
 QString formatAgo(const QDateTime &time);   // "just now", "5 s ago", "3 min ago"
+QString formatAgo(const QDateTime &time, const QDateTime &now); // as of `now`
 
 } // namespace isocket::gui

@@ -4,6 +4,8 @@
 #include "gui/statevisuals.h"
 #include "core/fsname.h"
 
+#include <algorithm>
+
 #include <QFont>
 
 namespace isocket::gui {
@@ -19,7 +21,30 @@ QString hostOf(const QString &peerAddress)
     return host;
 }
 
-PeerModel::PeerModel(QObject *parent) : KeyedTableModel<PeerRow>(parent) {}
+PeerModel::PeerModel(QObject *parent) : KeyedTableModel<PeerRow>(parent)
+{
+    m_ageTimer.setInterval(AgeRefreshMs);
+    connect(&m_ageTimer, &QTimer::timeout, this, &PeerModel::refreshAges);
+}
+
+void PeerModel::watchAges()
+{
+    const bool shown = std::any_of(m_peers.cbegin(), m_peers.cend(), [](const Peer &p) {
+        return p.row.connections == 0 && p.row.lastSeen.isValid();
+    });
+    if (!shown)
+        m_ageTimer.stop();
+    else if (!m_ageTimer.isActive())
+        m_ageTimer.start();
+}
+
+void PeerModel::refreshAges()
+{
+    watchAges();
+    if (m_ageTimer.isActive() && rowCount() > 0)
+        Q_EMIT dataChanged(index(0, Since), index(rowCount() - 1, Since),
+                           {Qt::DisplayRole, Qt::ToolTipRole});
+}
 
 int PeerModel::columnCount(const QModelIndex &parent) const
 {
@@ -77,6 +102,7 @@ void PeerModel::onUpdates(const QList<ReceiverUpdate> &updates)
         case ReceiverUpdate::Kind::DbtagCompleted: break;
         }
     }
+    watchAges();
 }
 
 void PeerModel::onPeerConnected(quint64 connId, const QString &peerAddress)
@@ -220,7 +246,7 @@ QVariant PeerModel::data(const QModelIndex &index, int role) const
             return connected ? r.source
                              : r.source + QStringLiteral(" (disconnected)");
         case Address: return r.address;
-        case Since: return connected ? formatTime(r.since) : formatAgo(r.lastSeen);
+        case Since: return connected ? formatTime(r.since) : formatAgo(r.lastSeen, m_clock());
         case Files: return r.files;
         case Bytes: return formatBytes(r.bytes);
         case Rate: return formatRate(r.rate);

@@ -12,6 +12,9 @@
 #include <QDateTime>
 #include <QHash>
 #include <QSet>
+#include <QTimer>
+
+#include <functional>
 
 #include <memory>
 
@@ -67,6 +70,16 @@ public:
     // Rates move with time: refresh them (the window's 1 s timer, only while visible).
     void tick();
 
+    // A disconnected ED's "Since" is relative ("3 min ago"): while one is shown, every
+    // ageRefreshInterval() a dataChanged() of that column alone moves it on, without anything
+    // else repainting; the timer stops when none is shown.
+    static constexpr int AgeRefreshMs = 10000;
+    void setAgeRefreshInterval(int ms) { m_ageTimer.setInterval(ms); }
+    int ageRefreshInterval() const { return m_ageTimer.interval(); }
+    bool isAgeRefreshActive() const { return m_ageTimer.isActive(); }
+    // What "now" is for the relative times (tests); default: the system clock.
+    void setClock(std::function<QDateTime()> clock) { m_clock = std::move(clock); }
+
     int connectedSources() const;
 
 protected:
@@ -86,6 +99,10 @@ private:
     };
     Peer &peer(const QString &key);
     void evict();
+    void watchAges(); // starts or stops m_ageTimer
+    void refreshAges();
+    QTimer m_ageTimer;
+    std::function<QDateTime()> m_clock = [] { return QDateTime::currentDateTimeUtc(); };
 
     QString m_root;
     QHash<QString, Peer> m_peers;

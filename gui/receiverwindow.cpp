@@ -11,6 +11,7 @@
 #include "gui/logpane.h"
 #include "gui/peermodel.h"
 #include "gui/progressdelegate.h"
+#include "gui/settingsdialog.h"
 #include "gui/statevisuals.h"
 #include "gui/tablemenu.h"
 #include "gui/throughputchart.h"
@@ -19,6 +20,7 @@
 #include "gui/windowlifecycle.h"
 #include "gui/windowstate.h"
 #include "core/fleetregistry.h"
+#include "core/logging.h"
 
 #include <QAction>
 #include <QComboBox>
@@ -92,7 +94,16 @@ ReceiverWindow::ReceiverWindow(ReceiverSetup setup, LogModel *log, QWidget *pare
     m_quit = new QAction(QStringLiteral("&Quit"), this);
     m_quit->setShortcut(QKeySequence::Quit);
     connect(m_quit, &QAction::triggered, this, [this] { m_lifecycle->requestQuit(); });
-    menuBar()->addMenu(QStringLiteral("&File"))->addAction(m_quit);
+    auto *settings = new QAction(QStringLiteral("S&ettings…"), this);
+    settings->setObjectName(QStringLiteral("settingsAction"));
+    settings->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Comma));
+    settings->setToolTip(QStringLiteral("Change the disk reserve, threads and partials' age in "
+                                        "the configuration file. Ctrl+,"));
+    connect(settings, &QAction::triggered, this, [this] { openSettings(); });
+    QMenu *fileMenu = menuBar()->addMenu(QStringLiteral("&File"));
+    fileMenu->addAction(settings);
+    fileMenu->addSeparator();
+    fileMenu->addAction(m_quit);
 
     buildLayout(log);
 
@@ -307,6 +318,22 @@ void ReceiverWindow::updateState()
                                  + QString::number(m_service->setup().port));
     setWindowTitle(QStringLiteral("isocket — receiver %1").arg(m_address->text()));
     updateStatus();
+}
+
+SettingsDialog *ReceiverWindow::openSettings()
+{
+    const QString path = m_configFile.isEmpty() ? Config::defaultPath() : m_configFile;
+    auto *dialog = new SettingsDialog(SettingsDialog::Side::Receiver, path, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    // The receiver takes none of these while it runs.
+    connect(dialog, &SettingsDialog::saved, this, [this, path](const Config &, const QStringList &keys) {
+        const QString text = QStringLiteral("Settings saved to %1; %2 take(s) effect after restart")
+                                 .arg(path, keys.join(QStringLiteral(", ")));
+        qCInfo(lcGui).noquote() << text;
+        statusBar()->showMessage(text, 10000);
+    });
+    dialog->open();
+    return dialog;
 }
 
 void ReceiverWindow::loadCompletedFromDisk(const QString &root)

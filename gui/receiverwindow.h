@@ -30,6 +30,7 @@ class LogModel;
 class LogPane;
 class NoticeArea;
 class PeerModel;
+class SettingsDialog;
 class ThroughputChart;
 class TrayIcon;
 class WindowLifecycle;
@@ -59,6 +60,12 @@ public:
     // Close to the tray, quit with a question, notifications (gui/windowlifecycle.h).
     WindowLifecycle *lifecycle() const { return m_lifecycle; }
     void flushModels();
+    // The INI file the settings dialog edits: the one the window was started with (--config),
+    // else the console's default (Config::defaultPath()).
+    void setConfigFile(const QString &path) { m_configFile = path; }
+    QString configFile() const { return m_configFile; }
+    // Opens the settings dialog (File > Settings…, Ctrl+,); it deletes itself when closed.
+    SettingsDialog *openSettings();
 
 Q_SIGNALS:
     // The datasets complete on disk at start were read (how many) and are in the model.
@@ -107,6 +114,7 @@ private:
     QAction *m_quit = nullptr;
     QTimer m_tick; // 1 s, only while visible: rates, status line, tray tooltip, fleet ages
     int m_ticks = 0;
+    QString m_configFile;
 };
 
 } // namespace isocket::gui

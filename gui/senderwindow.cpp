@@ -10,6 +10,7 @@
 #include "gui/logpane.h"
 #include "gui/problemsmodel.h"
 #include "gui/progressdelegate.h"
+#include "gui/settingsdialog.h"
 #include "gui/statevisuals.h"
 #include "gui/tablemenu.h"
 #include "gui/throughputchart.h"
@@ -19,6 +20,8 @@
 #include "gui/windowlifecycle.h"
 #include "gui/windowstate.h"
 #include "core/fsname.h"
+#include "core/logging.h"
+#include "core/senthistory.h"
 
 #include <QAction>
 #include <QComboBox>
@@ -26,6 +29,9 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDesktopServices>
+#include <QFuture>
+#include <QPromise>
+#include <QThreadPool>
 #include <QGroupBox>
 #include <QHeaderView>
 #include <QLabel>
@@ -105,6 +111,60 @@ SenderWindow::~SenderWindow() = default;
 void SenderWindow::start()
 {
     m_agent->start();
+    loadDeliveredFromDisk();
+}
+
+void SenderWindow::loadDeliveredFromDisk()
+{
+    // What earlier runs delivered, from the sent marks on disk: a walk of the newest dbtags, off
+    // the GUI thread in the global pool; the rows come back to the model through a continuation
+    // on this window (dropped if the window is gone by then).
+    constexpr int Shown = 200;
+    const ScanOptions &scan = m_agent->setup().scan;
+    auto promise = std::make_shared<QPromise<QList<SentFile>>>();
+    QFuture<QList<SentFile>> future = promise->future();
+    promise->start();
+    QThreadPool::globalInstance()->start([promise, scan] {
+        promise->addResult(recentlySent(resolveRoot(scan.root), scan.prefix,
+                                        {scan.doneParse, scan.doneWatch}, Shown));
+        promise->finish();
+    });
+    future.then(this, [this](const QList<SentFile> &files) {
+        m_transfers->addDeliveredFromDisk(files);
+        Q_EMIT deliveredLoaded(int(files.size()));
+    });
+}
+
+SettingsDialog *SenderWindow::openSettings()
+{
+    auto *dialog = new SettingsDialog(SettingsDialog::Side::Sender,
+                                      m_configFile.isEmpty() ? Config::defaultPath() : m_configFile,
+                                      this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &SettingsDialog::saved, this, &SenderWindow::applySettings);
+    dialog->open();
+    return dialog;
+}
+
+void SenderWindow::applySettings(const Config &saved, const QStringList &changedKeys)
+{
+    // What the running agent takes now; the rest is read at the next start.
+    QStringList later;
+    for (const QString &key : changedKeys) {
+        if (key == QLatin1String("send.bwlimit"))
+            m_agent->setBandwidthLimit(saved.bwlimit);
+        else
+            later.append(key);
+    }
+    QString text = QStringLiteral("Settings saved to %1")
+                       .arg(m_configFile.isEmpty() ? Config::defaultPath() : m_configFile);
+    if (changedKeys.contains(QLatin1String("send.bwlimit")))
+        text += QStringLiteral("; send.bwlimit applies now");
+    if (!later.isEmpty())
+        text += QStringLiteral("; %1 take(s) effect after restart")
+                    .arg(later.join(QStringLiteral(", ")));
+    qCInfo(lcGui).noquote() << text;
+    statusBar()->showMessage(text, 10000);
 }
 
 void SenderWindow::buildActions()
@@ -138,8 +198,15 @@ void SenderWindow::buildActions()
     m_quit->setShortcut(QKeySequence::Quit);
     connect(m_quit, &QAction::triggered, this, [this] { m_lifecycle->requestQuit(); });
 
+    m_settings = new QAction(QStringLiteral("S&ettings…"), this);
+    m_settings->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Comma));
+    m_settings->setToolTip(QStringLiteral("Change the bandwidth limit, connections and retries "
+                                          "in the configuration file. Ctrl+,"));
+    connect(m_settings, &QAction::triggered, this, [this] { openSettings(); });
+
     QMenu *file = menuBar()->addMenu(QStringLiteral("&File"));
     file->addAction(m_openFolder);
+    file->addAction(m_settings);
     file->addSeparator();
     file->addAction(m_quit);
     QMenu *transfer = menuBar()->addMenu(QStringLiteral("&Transfer"));

@@ -4,7 +4,9 @@
 // ThroughputChart, LogPane, tray icon), and offers the operator's actions: pause/resume
 // sending, rescan now, retry now, open a dbtag's folder (the desktop opens it). At the top the
 // health headline (the verdict in a shape, a word and the reason) and a notice for every
-// failing state with the action that helps (gui/notices.h), from the agent's snapshots. Does no file or
+// failing state with the action that helps (gui/notices.h), from the agent's snapshots. At start
+// the files already delivered (their sent marks) are read off the GUI thread into the transfer
+// list; File > Settings… edits the INI file (gui/settingsdialog.h). Does no file or
 // socket I/O itself. Owns the agent and every model and widget (children); the LogModel is
 // shared and not owned. Persists geometry and column layouts (QSettings). GUI thread.
 
@@ -29,6 +31,7 @@ class LogModel;
 class LogPane;
 class ProblemsModel;
 class NoticeArea;
+class SettingsDialog;
 class ThroughputChart;
 class TransferModel;
 class TrayIcon;
@@ -64,6 +67,17 @@ public:
     WindowLifecycle *lifecycle() const { return m_lifecycle; }
     // Applies every pending model change now (before a grab, in tests).
     void flushModels();
+    // The INI file the settings dialog edits: the one the window was started with (--config),
+    // else the console's default (Config::defaultPath()).
+    void setConfigFile(const QString &path) { m_configFile = path; }
+    QString configFile() const { return m_configFile; }
+    QAction *settingsAction() const { return m_settings; }
+    // Opens the settings dialog (File > Settings…, Ctrl+,); it deletes itself when closed.
+    SettingsDialog *openSettings();
+
+Q_SIGNALS:
+    // The files already marked sent at start were read (how many) and are in the transfer list.
+    void deliveredLoaded(int count);
 
 Q_SIGNALS:
     // The operator wants to change the settings the window started with (the start dialog).
@@ -81,6 +95,8 @@ private:
     void updateStatus();
     void openSelectedDbtag();
     QString selectedDbtagPath() const;
+    void loadDeliveredFromDisk();
+    void applySettings(const Config &saved, const QStringList &changedKeys);
 
     EdAgent *m_agent;
     DbtagModel *m_dbtags;
@@ -105,6 +121,8 @@ private:
     QAction *m_retry = nullptr;
     QAction *m_openFolder = nullptr;
     QAction *m_quit = nullptr;
+    QAction *m_settings = nullptr;
+    QString m_configFile;
     QTimer m_tick; // 1 s, only while visible: rates, ETAs, status line, tray tooltip
     EdStatus m_status; // the last snapshot
     bool m_paused = false;

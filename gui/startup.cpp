@@ -90,6 +90,9 @@ Startup resolveStartup(const QStringList &args)
         return out;
     }
     Config config = cl.config();
+    out.configFile = cl.parser().value(QStringLiteral("config"));
+    if (out.configFile.isEmpty())
+        out.configFile = Config::defaultPath();
 
     Startup::Role chosen = role == QLatin1String("receiver") ? Startup::Role::Receiver
                            : role == QLatin1String("monitor") ? Startup::Role::Monitor
@@ -152,6 +155,7 @@ void Launcher::launch(const Startup &startup)
     std::unique_ptr<QMainWindow> window;
     if (startup.role == Startup::Role::Sender) {
         auto w = std::make_unique<SenderWindow>(startup.sender, m_log);
+        w->setConfigFile(startup.configFile);
         connect(w.get(), &SenderWindow::startSettingsRequested, this, &Launcher::changeSettings);
         connect(w->lifecycle(), &WindowLifecycle::quitConfirmed, this, &Launcher::quitConfirmed);
         w->start();
@@ -162,6 +166,7 @@ void Launcher::launch(const Startup &startup)
         window = std::move(w);
     } else {
         auto w = std::make_unique<ReceiverWindow>(startup.receiver, m_log);
+        w->setConfigFile(startup.configFile);
         connect(w.get(), &ReceiverWindow::startSettingsRequested, this, &Launcher::changeSettings);
         connect(w->lifecycle(), &WindowLifecycle::quitConfirmed, this, &Launcher::quitConfirmed);
         w->start();

@@ -39,6 +39,8 @@ struct Startup
     EdAgentSetup sender;
     ReceiverSetup receiver;
     MonitorSetup monitor;
+    // The INI file the windows' settings dialogs write: --config, else the console's default.
+    QString configFile;
 };
 
 // Parses `args` (args[0] is the program); may show the StartupDialog. Errors go to stderr (and

@@ -1,5 +1,7 @@
 #include "gui/transfermodel.h"
 
+#include <QSet>
+
 #include "gui/format.h"
 #include "gui/statevisuals.h"
 #include "core/fsname.h"
@@ -169,6 +171,31 @@ void TransferModel::onFileDropped(const FileTicket &ticket, const QString &reaso
     row.absPath = ticket.absPath;
     row.detail = reason;
     addHistory(std::move(row));
+}
+
+void TransferModel::addDeliveredFromDisk(const QList<SentFile> &files)
+{
+    // A file this run delivered already (the load raced with the first transfers) is not
+    // listed twice.
+    QSet<QString> listed;
+    for (const TransferRow &h : m_history)
+        listed.insert(h.dbtag + QLatin1Char('/') + h.relPath);
+    for (const SentFile &f : files) {
+        if (m_history.size() >= size_t(MaxHistory))
+            break;
+        if (listed.contains(f.dbtag + QLatin1Char('/') + f.relPath))
+            continue;
+        TransferRow row;
+        row.key = QStringLiteral("h:%1").arg(m_nextHistory++);
+        row.kind = TransferRow::Delivered;
+        row.dbtag = f.dbtag;
+        row.relPath = f.relPath;
+        row.size = f.size;
+        row.done = f.size;
+        row.when = f.markedAt;
+        m_history.push_back(std::move(row)); // older than what this run delivered
+    }
+    changed();
 }
 
 void TransferModel::clearInFlight()

@@ -14,6 +14,7 @@
 
 #include "core/edengine.h"
 #include "core/edevents.h"
+#include "core/senthistory.h"
 #include "gui/keyedtablemodel.h"
 #include "gui/throughput.h"
 
@@ -72,6 +73,10 @@ public:
     void onFileDropped(const isocket::FileTicket &ticket, const QString &reason);
     // Connections were lost: files in flight went back to the engine's queue.
     void clearInFlight();
+    // Files delivered before this run (core/senthistory.h, read off the GUI thread at start),
+    // newest first: listed after this run's history as delivered, up to MaxHistory rows in all.
+    // Not counted in deliveredCount() / deliveredBytes() (this run's).
+    void addDeliveredFromDisk(const QList<isocket::SentFile> &files);
 
     int inFlightCount() const { return int(m_inFlight.size()); }
     int queuedCount() const { return int(m_queued.size()); }

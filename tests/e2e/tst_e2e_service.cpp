@@ -148,6 +148,7 @@ private slots:
     void reloadReopensTheLogFile();
     void reloadRereadsTheSecretFile();
     void reloadWithABadConfigurationKeepsRunning();
+    void reloadAppliesTheBandwidthLimit();
     void journalLinesCarryPriorities();
 };
 
@@ -350,6 +351,36 @@ void TestE2eService::reloadWithABadConfigurationKeepsRunning()
     QTRY_VERIFY_WITH_TIMEOUT(
         readAll(log).contains("receive.reserve changed: it takes effect at the next restart"),
         e2eTimeout());
+}
+
+void TestE2eService::reloadAppliesTheBandwidthLimit()
+{
+    // send.bwlimit changed in the file (by hand, or by the window's settings dialog) applies at
+    // the reload, without a restart; the sender says so instead of "at the next restart".
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const QString ini = path(scene.tmp.path(), QStringLiteral("isocket.ini"));
+    const QString log = path(scene.tmp.path(), QStringLiteral("send.log"));
+    QVERIFY(writeFile(ini, QStringLiteral("[general]\nlog = %1\n").arg(log).toUtf8()));
+    Process receiver(QStringLiteral("receiver"));
+    const quint16 port = startReceiver(receiver, scene.recv);
+    QVERIFY(port != 0);
+    QVERIFY(writeDbtag(scene.ed, scene.dbtag, 1));
+    Process sender(QStringLiteral("sender"));
+    QVERIFY(sender.startIsocket(
+        senderArgs(scene.ed, port, scene.source, {QStringLiteral("--config"), ini})));
+    // Connected: its signal handlers are in place.
+    QTRY_VERIFY_WITH_TIMEOUT(readAll(log).contains("connected to"), e2eTimeout());
+
+    QVERIFY(writeFile(ini, QStringLiteral("[general]\nlog = %1\n[send]\nbwlimit = 1M\n")
+                               .arg(log)
+                               .toUtf8()));
+    sender.sendSignal(SIGHUP);
+    QTRY_VERIFY_WITH_TIMEOUT(readAll(log).contains("reloaded"), e2eTimeout());
+    QVERIFY2(readAll(log).contains("send.bwlimit is now 1048576 bytes per second"),
+             readAll(log).constData());
+    QVERIFY(!readAll(log).contains("send.bwlimit changed"));
+    QVERIFY(sender.isRunning());
 }
 
 void TestE2eService::journalLinesCarryPriorities()

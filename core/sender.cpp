@@ -223,10 +223,16 @@ void Sender::feed(Link &link)
 {
     if (m_paused || m_stopping || link.state != LinkState::Ready)
         return;
-    // Keep each link's window full; the link itself limits what it offers at once. One queued
-    // call (one wake-up of the link's thread) for all the tickets of this turn.
+    // Keep each link's window full; the link itself limits what it offers at once. But a link
+    // takes its share of what waits, not a whole window: the first link ready would otherwise
+    // take a batch smaller than a window alone, and the other connections (and receivers of
+    // the list) get none of it. One queued call (one wake-up of the link's thread) for all the
+    // tickets of this turn.
+    const qint64 links = qint64(m_links.size());
+    const qint64 share = (qint64(m_engine->queuedCount()) + inFlight() + links - 1) / links;
+    const int limit = int(std::min<qint64>(m_options.window, std::max<qint64>(share, MinShare)));
     QList<FileTicket> tickets;
-    while (link.assigned < m_options.window) {
+    while (link.assigned < limit) {
         auto ticket = m_engine->takeNext();
         if (!ticket)
             break;

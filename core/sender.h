@@ -31,6 +31,10 @@ class Sender : public QObject
     Q_OBJECT
 
 public:
+    // A link takes at least this many files when that many wait, even beyond its fair share of
+    // the queue (enough to keep a connection's pipeline busy).
+    static constexpr int MinShare = 32;
+
     Sender(EdEngine *engine, SenderOptions options, QObject *parent = nullptr);
     ~Sender() override;
 

@@ -27,6 +27,7 @@ class TestFailover : public QObject
 private slots:
     void spreadsFailsOverAndReturns();
     void receiverWithAnotherSecretIsLeftAndNamed();
+    void backlogSmallerThanAWindowIsShared();
 };
 
 namespace {
@@ -257,6 +258,43 @@ void TestFailover::receiverWithAnotherSecretIsLeftAndNamed()
     QVERIFY2(last.health.downCause.startsWith(QStringLiteral("receivers down: ") + address(portA)),
              qPrintable(last.health.downCause));
     QVERIFY2(last.health.downCause.contains(address(portB)), qPrintable(last.health.downCause));
+}
+
+void TestFailover::backlogSmallerThanAWindowIsShared()
+{
+    // 200 files waiting when the ED starts, two receivers sharing one root (docs/SCALING.md),
+    // default windows (1,024 files): the link ready first must not take them all (found by the
+    // GlusterFS bench: one receiver of two stored nothing of 500 files).
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    constexpr int Files = 200;
+    const QString dir = data + QLatin1Char('/') + QString::fromLatin1(Dbtag);
+    for (int i = 0; i < Files; ++i)
+        QVERIFY(test::writeFile(dir + QStringLiteral("/f%1.dat").arg(i),
+                                test::patternBytes(4096, quint32(i))));
+    QVERIFY(test::makeDbtag(data, QString::fromLatin1(Dbtag), true, false, 1704067200));
+    auto a = startReceiver(tmp.filePath(QStringLiteral("shared")), 0);
+    auto b = startReceiver(tmp.filePath(QStringLiteral("shared")), 0);
+    QTRY_COMPARE(a->status().run, ReceiverStatus::Run::Listening);
+    QTRY_COMPARE(b->status().run, ReceiverStatus::Run::Listening);
+    Config config;
+    config.dataRoot = data;
+    QVERIFY(config.set(QStringLiteral("send.server"),
+                       address(a->status().port) + QStringLiteral(", ") + address(b->status().port),
+                       QStringLiteral("test"))
+                .ok());
+    config.source = QStringLiteral("ed-share");
+    config.jobs = 2;
+    auto setup = EdAgentSetup::fromConfig(config);
+    QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
+    EdAgent agent(setup.value());
+    agent.start();
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(dir + QStringLiteral("/finished.watch")),
+                             30000 * test::timeoutFactor());
+    QCOMPARE(a->status().stored + b->status().stored, qint64(Files)); // each stored once
+    QVERIFY2(a->status().stored >= Files / 4 && b->status().stored >= Files / 4,
+             qPrintable(QStringLiteral("A %1, B %2").arg(a->status().stored).arg(b->status().stored)));
 }
 
 QTEST_GUILESS_MAIN(TestFailover)

@@ -288,9 +288,9 @@ void SenderConnection::lose(const Error &error)
         back.append(t);
     m_offers.clear();
     m_pending.clear();
-    m_livePending = 0;
+    m_pendingOrder.clear();
     m_streamQueue.clear();
-    m_liveStreams = 0;
+    m_streamOrder.clear();
     m_current = 0;
     if (!back.isEmpty())
         Q_EMIT returned(m_index, back);
@@ -578,12 +578,8 @@ void SenderConnection::addTickets(const QList<FileTicket> &tickets)
         Q_EMIT returned(m_index, tickets);
         return;
     }
-    for (const FileTicket &t : tickets) {
-        if (t.live) // ahead of the backlog's, behind the live ones before it
-            m_pending.insert(m_pending.begin() + m_livePending++, t);
-        else
-            m_pending.push_back(t);
-    }
+    for (const FileTicket &t : tickets)
+        m_pendingOrder.push(m_pending, t, t.live);
     pumpOffers();
 }
 
@@ -594,8 +590,7 @@ void SenderConnection::pumpOffers()
            && static_cast<int>(m_offers.size()) < cap) {
         FileTicket ticket = std::move(m_pending.front());
         m_pending.pop_front();
-        if (m_livePending > 0)
-            --m_livePending;
+        m_pendingOrder.popped();
         // Before version 3 a name travels as UTF-8 text without control characters; the engine
         // makes such files skipped entries on those connections (EdEngine::setPeerVersion()).
         const NameRules rules = nameRules();
@@ -711,10 +706,7 @@ void SenderConnection::handleAccept(const proto::Accept &a)
     }
     t.pos = t.offset;
     t.streaming = true;
-    if (t.ticket.live) // streamed ahead of the backlog's files accepted before it
-        m_streamQueue.insert(m_streamQueue.begin() + m_liveStreams++, a.id);
-    else
-        m_streamQueue.push_back(a.id);
+    m_streamOrder.push(m_streamQueue, a.id, t.ticket.live);
     if (m_current == 0)
         startNextStream();
 }
@@ -724,8 +716,7 @@ void SenderConnection::startNextStream()
     while (m_current == 0 && !m_streamQueue.empty()) {
         const quint32 id = m_streamQueue.front();
         m_streamQueue.pop_front();
-        if (m_liveStreams > 0)
-            --m_liveStreams;
+        m_streamOrder.popped();
         auto it = m_offers.find(id);
         if (it == m_offers.end())
             continue;

@@ -33,6 +33,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <utility>
 
 namespace isocket {
 
@@ -225,13 +226,41 @@ private:
     // Files stay open from END to STORED, so the engine marks them without opening them again,
     // unless a window's worth on every connection would strain the open-file limit.
     bool m_keepFiles = false;
-    // Live first (FileTicket::live): the live tickets lead m_pending and the live files lead
-    // m_streamQueue, each in its order; the counters say how many lead.
+    // Live first (FileTicket::live) in a queue: live items lead, each class in its order; but
+    // once LiveShare live items in a row went ahead of a waiting backlog item, the next live
+    // one queues behind it, so a live stream faster than the link cannot starve the backlog
+    // (the engine's takeNext() keeps the same share).
+    struct LiveFirst
+    {
+        static constexpr int LiveShare = 4;
+        int leading = 0;   // live items at the front
+        int overtakes = 0; // live items put ahead of a waiting backlog item since one was taken
+
+        template <typename Queue, typename Item>
+        void push(Queue &queue, Item &&item, bool live)
+        {
+            const bool backlogWaits = queue.size() > size_t(leading);
+            if (live && !(backlogWaits && overtakes >= LiveShare)) {
+                queue.insert(queue.begin() + leading++, std::forward<Item>(item));
+                overtakes += backlogWaits ? 1 : 0;
+            } else {
+                queue.push_back(std::forward<Item>(item));
+            }
+        }
+        void popped() // the front item was taken
+        {
+            if (leading > 0)
+                --leading;
+            else
+                overtakes = 0;
+        }
+        void clear() { leading = overtakes = 0; }
+    };
     std::deque<FileTicket> m_pending;                      // handed in, not offered yet
-    int m_livePending = 0;
+    LiveFirst m_pendingOrder;
     std::map<quint32, std::unique_ptr<Transfer>> m_offers;  // offered, not finished
     std::deque<quint32> m_streamQueue;                     // accepted, waiting to stream
-    int m_liveStreams = 0;
+    LiveFirst m_streamOrder;
     quint32 m_current = 0;                                 // streaming now (0: none)
     struct Close
     {

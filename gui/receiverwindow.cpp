@@ -9,6 +9,7 @@
 #include "gui/incomingmodel.h"
 #include "gui/logmodel.h"
 #include "gui/logpane.h"
+#include "gui/offthread.h"
 #include "gui/peermodel.h"
 #include "gui/progressdelegate.h"
 #include "gui/settingsdialog.h"
@@ -30,16 +31,13 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
-#include <QFuture>
 #include <QMenuBar>
-#include <QPromise>
 #include <QProgressBar>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTableView>
-#include <QThreadPool>
 #include <QVBoxLayout>
 
 #include <algorithm>
@@ -338,23 +336,21 @@ SettingsDialog *ReceiverWindow::openSettings()
 
 void ReceiverWindow::loadCompletedFromDisk(const QString &root)
 {
-    // A walk of the receive root and a read of each manifest: off the GUI thread, in the
-    // global pool; the rows come back to the model through a continuation on this window
-    // (dropped if the window is gone by then).
-    auto promise = std::make_shared<QPromise<QList<DatasetRow>>>();
-    QFuture<QList<DatasetRow>> future = promise->future();
-    promise->start();
-    QThreadPool::globalInstance()->start([promise, root] {
-        QList<DatasetRow> rows;
-        for (const CompletedDataset &d : completedDatasets(root))
-            rows.append(DatasetRow{QString(), d.source, d.dbtag, d.files, d.bytes, d.completed});
-        promise->addResult(rows);
-        promise->finish();
-    });
-    future.then(this, [this](const QList<DatasetRow> &rows) {
-        m_datasets->addFromDisk(rows);
-        Q_EMIT datasetsLoaded(int(rows.size()));
-    });
+    // A walk of the receive root and a read of each manifest: off the GUI thread (runOffThread:
+    // dropped if the window is gone by then).
+    runOffThread<QList<DatasetRow>>(
+        this,
+        [root] {
+            QList<DatasetRow> rows;
+            for (const CompletedDataset &d : completedDatasets(root))
+                rows.append(
+                    DatasetRow{QString(), d.source, d.dbtag, d.files, d.bytes, d.completed});
+            return rows;
+        },
+        [this](const QList<DatasetRow> &rows) {
+            m_datasets->addFromDisk(rows);
+            Q_EMIT datasetsLoaded(int(rows.size()));
+        });
 }
 
 void ReceiverWindow::updateHealth()

@@ -8,6 +8,7 @@
 #include "gui/healthwidgets.h"
 #include "gui/logmodel.h"
 #include "gui/logpane.h"
+#include "gui/offthread.h"
 #include "gui/problemsmodel.h"
 #include "gui/progressdelegate.h"
 #include "gui/settingsdialog.h"
@@ -29,9 +30,6 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDesktopServices>
-#include <QFuture>
-#include <QPromise>
-#include <QThreadPool>
 #include <QGroupBox>
 #include <QHeaderView>
 #include <QLabel>
@@ -117,22 +115,19 @@ void SenderWindow::start()
 void SenderWindow::loadDeliveredFromDisk()
 {
     // What earlier runs delivered, from the sent marks on disk: a walk of the newest dbtags, off
-    // the GUI thread in the global pool; the rows come back to the model through a continuation
-    // on this window (dropped if the window is gone by then).
+    // the GUI thread (runOffThread: dropped if the window is gone by then).
     constexpr int Shown = 200;
     const ScanOptions &scan = m_agent->setup().scan;
-    auto promise = std::make_shared<QPromise<QList<SentFile>>>();
-    QFuture<QList<SentFile>> future = promise->future();
-    promise->start();
-    QThreadPool::globalInstance()->start([promise, scan] {
-        promise->addResult(recentlySent(resolveRoot(scan.root), scan.prefix,
-                                        {scan.doneParse, scan.doneWatch}, Shown));
-        promise->finish();
-    });
-    future.then(this, [this](const QList<SentFile> &files) {
-        m_transfers->addDeliveredFromDisk(files);
-        Q_EMIT deliveredLoaded(int(files.size()));
-    });
+    runOffThread<QList<SentFile>>(
+        this,
+        [scan] {
+            return recentlySent(resolveRoot(scan.root), scan.prefix,
+                                {scan.doneParse, scan.doneWatch}, Shown);
+        },
+        [this](const QList<SentFile> &files) {
+            m_transfers->addDeliveredFromDisk(files);
+            Q_EMIT deliveredLoaded(int(files.size()));
+        });
 }
 
 SettingsDialog *SenderWindow::openSettings()

@@ -1,16 +1,14 @@
 #include "gui/settingsdialog.h"
 
 #include "core/iniedit.h"
+#include "gui/offthread.h"
 
 #include <QDialogButtonBox>
 #include <QFile>
 #include <QFormLayout>
-#include <QFuture>
 #include <QLabel>
 #include <QLineEdit>
-#include <QPromise>
 #include <QPushButton>
-#include <QThreadPool>
 #include <QVBoxLayout>
 
 #include <memory>
@@ -245,27 +243,25 @@ bool SettingsDialog::save()
         std::optional<Config> config;
         QString error;
     };
-    auto promise = std::make_shared<QPromise<Outcome>>();
-    QFuture<Outcome> future = promise->future();
-    promise->start();
-    QThreadPool::globalInstance()->start([promise, path = m_configFile, values] {
-        auto r = writeIniValues(path, values);
-        promise->addResult(r ? Outcome{r.value(), QString()} : Outcome{{}, r.error().message});
-        promise->finish();
-    });
-    future.then(this, [this, changed](const Outcome &result) {
-        setBusy(false);
-        if (!result.config) {
-            m_status->setText(QStringLiteral("Not saved: ") + result.error);
-            Q_EMIT saveFailed(result.error);
-            return;
-        }
-        for (const QString &key : changed)
-            m_initial.insert(key, m_fields.value(key)->text().trimmed());
-        m_status->setText(QStringLiteral("Saved."));
-        Q_EMIT saved(*result.config, changed);
-        accept();
-    });
+    runOffThread<Outcome>(
+        this,
+        [path = m_configFile, values] {
+            auto r = writeIniValues(path, values);
+            return r ? Outcome{r.value(), QString()} : Outcome{{}, r.error().message};
+        },
+        [this, changed](const Outcome &result) {
+            setBusy(false);
+            if (!result.config) {
+                m_status->setText(QStringLiteral("Not saved: ") + result.error);
+                Q_EMIT saveFailed(result.error);
+                return;
+            }
+            for (const QString &key : changed)
+                m_initial.insert(key, m_fields.value(key)->text().trimmed());
+            m_status->setText(QStringLiteral("Saved."));
+            Q_EMIT saved(*result.config, changed);
+            accept();
+        });
     return true;
 }
 

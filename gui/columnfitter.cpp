@@ -7,7 +7,8 @@
 namespace isocket::gui {
 
 ColumnFitter::ColumnFitter(QTableView *view, int nameColumn, int comfortable)
-    : QObject(view), m_view(view), m_name(nameColumn), m_comfortable(comfortable)
+    : QObject(view), m_view(view), m_viewport(view->viewport()), m_name(nameColumn),
+      m_comfortable(comfortable)
 {
     QHeaderView *h = view->horizontalHeader();
     h->setStretchLastSection(false);
@@ -16,7 +17,7 @@ ColumnFitter::ColumnFitter(QTableView *view, int nameColumn, int comfortable)
         if (!m_fitting && logical != m_name)
             m_preferred.insert(logical, size); // the operator's (or a restored) width
     });
-    view->viewport()->installEventFilter(this);
+    m_viewport->installEventFilter(this);
 }
 
 void ColumnFitter::setMinimum(int column, int width)
@@ -34,7 +35,7 @@ int ColumnFitter::minimum(int column) const
 
 bool ColumnFitter::eventFilter(QObject *watched, QEvent *event)
 {
-    if (watched == m_view->viewport() && event->type() == QEvent::Resize)
+    if (event->type() == QEvent::Resize && watched == m_viewport)
         fit();
     return QObject::eventFilter(watched, event);
 }

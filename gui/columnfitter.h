@@ -35,6 +35,9 @@ protected:
 
 private:
     QTableView *m_view;
+    // The view's viewport, whose resizes we watch. Compared, never called through, in
+    // eventFilter(): events also come while the view is being destroyed.
+    QObject *m_viewport;
     int m_name;
     int m_comfortable;
     QHash<int, int> m_preferred;

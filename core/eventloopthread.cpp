@@ -1,28 +1,58 @@
 #include "core/eventloopthread.h"
 
+#include <QCoreApplication>
 #include <QThread>
+
+#include <openssl/crypto.h>
 
 namespace isocket {
 
-EventLoopThread::EventLoopThread(const QString &name) : m_thread(std::make_unique<QThread>())
+namespace {
+
+// The thread's run: its event loop, then `atEnd` in the thread, before QThread reports it
+// finished and wait() returns.
+class LoopThread final : public QThread
 {
+public:
+    explicit LoopThread(std::function<void()> atEnd) : m_atEnd(std::move(atEnd)) {}
+
+protected:
+    void run() override
+    {
+        exec();
+        m_atEnd();
+    }
+
+private:
+    std::function<void()> m_atEnd;
+};
+
+} // namespace
+
+EventLoopThread::EventLoopThread(const QString &name)
+{
+    // In the thread, on its way out: nothing is posted to the host from here on; it goes with
+    // its children (and what they handed to deleteLater()), and then the thread's OpenSSL state.
+    // Qt's threads are detached and wait() returns before the thread has really ended: what a
+    // thread-local destructor of OpenSSL did after that raced with the process's exit, which
+    // frees OpenSSL's globals: now and then `isocket send --once` ended in "double free or
+    // corruption" or SIGSEGV in libcrypto (once in CI; here 5 exits in 1,500 under load).
+    // OPENSSL_thread_stop() releases it here instead, before wait() returns, and leaves nothing
+    // for the thread's exit to do.
+    m_thread = std::make_unique<LoopThread>([this] {
+        QObject *host = nullptr;
+        {
+            std::lock_guard lock(m_hostMutex);
+            host = std::exchange(m_host, nullptr);
+        }
+        QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete);
+        delete host;
+        QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete);
+        OPENSSL_thread_stop();
+    });
     m_thread->setObjectName(name);
     m_host = new QObject; // no parent: it lives in the thread and dies there (see the header)
     m_host->moveToThread(m_thread.get());
-    // In the thread, on its way out (its deferred deletes are run then): nothing is posted to
-    // the host from here on, and it goes with its children.
-    QObject::connect(
-        m_thread.get(), &QThread::finished, m_thread.get(),
-        [this] {
-            QObject *host = nullptr;
-            {
-                std::lock_guard lock(m_hostMutex);
-                host = std::exchange(m_host, nullptr);
-            }
-            if (host)
-                host->deleteLater();
-        },
-        Qt::DirectConnection);
 }
 
 EventLoopThread::~EventLoopThread()

@@ -8,7 +8,8 @@
 // made in the thread are destroyed in it). The EventLoopThread itself lives in the thread that
 // made it; start(), quit(), wait() and the destructor are called there. host() and post() may be
 // called from any thread while the EventLoopThread exists. The destructor quits the event loop
-// and waits for the thread: nothing runs in it afterwards.
+// and waits for the thread: nothing runs in it afterwards (its OpenSSL state, too, is released
+// in it before wait() returns; Qt's threads are detached and end after wait()).
 
 #include <QObject>
 #include <QString>

@@ -103,6 +103,7 @@ private slots:
     void plainAndTlsMismatchSaySo();
     void plainOffLoopbackNeedsTheOptIn();
     void completeDatasetIsNeverRewritten();
+    void threadsReleaseOpenSslBeforeTheProcessExits();
 };
 
 void TestE2eTls::keygenWritesAPrivateKeyAndPrintsTheFingerprint()
@@ -427,6 +428,51 @@ void TestE2eTls::completeDatasetIsNeverRewritten()
     QVERIFY(!hasGroupWrite(a));
     QVERIFY(!hasGroupWrite(b));
     QVERIFY(!QFileInfo::exists(path(path(ed, dbtag), QStringLiteral("finished.watch"))));
+}
+
+void TestE2eTls::threadsReleaseOpenSslBeforeTheProcessExits()
+{
+    // CI once saw `isocket send --once` die after its work was done ("double free or corruption";
+    // here 5 exits in 1,500 under load, SIGSEGV in libcrypto): a link thread's OpenSSL
+    // thread-local destructor ran after QThread::wait() had returned and raced with the
+    // process's exit. Each thread now releases its OpenSSL state before wait() returns. The
+    // preloaded module (tests/testlib/tsdwatch.cpp) reports any such destructor that still
+    // runs: none may, in the sender (its TLS links) or the receiver (its I/O threads).
+#ifdef ISOCKET_SANITIZED
+    QSKIP("the sanitizer runtime must come first among the preloaded libraries");
+#endif
+    const E2eScene scene;
+    QVERIFY(scene.tmp.isValid());
+    const auto &[tmp, ed, recv, source, dbtag] = scene;
+    for (int i = 0; i < 4; ++i)
+        QVERIFY(writeFile(path(path(ed, dbtag), QStringLiteral("f%1.dat").arg(i)),
+                          patternBytes(10000, i)));
+    QVERIFY(makeDbtag(ed, dbtag, true, false, T0));
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("LD_PRELOAD"), QStringLiteral(ISOCKET_TSDWATCH));
+    const QString reported = QStringLiteral("tsdwatch: ");
+
+    Process receiver(QStringLiteral("receiver"));
+    receiver.setEnvironment(env);
+    const quint16 port =
+        startReceiver(receiver, recv, 0, {QStringLiteral("--threads"), QStringLiteral("2")});
+    QVERIFY(port != 0);
+    Process sender(QStringLiteral("sender"));
+    sender.setEnvironment(env);
+    QVERIFY(sender.startIsocket(senderArgs(ed, port, source,
+                                           {QStringLiteral("--once"), QStringLiteral("--jobs"),
+                                            QStringLiteral("4")})));
+    QVERIFY(sender.waitForExit(e2eTimeout()));
+    QCOMPARE(sender.exitCode(), 0);
+    QVERIFY(sender.exitedNormally());
+    QCOMPARE(dbtagFinished(ed, dbtag, recv, source), QString());
+    QVERIFY2(!sender.err().contains(reported), qPrintable(sender.err()));
+
+    receiver.terminate();
+    QVERIFY(receiver.waitForExit(e2eTimeout()));
+    QVERIFY(receiver.exitedNormally());
+    QCOMPARE(receiver.exitCode(), 0);
+    QVERIFY2(!receiver.err().contains(reported), qPrintable(receiver.err()));
 }
 
 QTEST_GUILESS_MAIN(TestE2eTls)

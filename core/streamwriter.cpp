@@ -1,5 +1,7 @@
 #include "core/streamwriter.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -26,7 +28,59 @@ void clearDirect(int fd)
         ::fcntl(fd, F_SETFL, flags & ~O_DIRECT);
 }
 
+std::atomic<int> g_stagedWriters{0};
+std::atomic<int> g_stagedWritersLimit{32};
+
 } // namespace
+
+int StreamWriter::stagedWritersLimit()
+{
+    return g_stagedWritersLimit.load();
+}
+
+void StreamWriter::setStagedWritersLimit(int writers)
+{
+    g_stagedWritersLimit = qMax(0, writers);
+}
+
+int StreamWriter::stagedWriters()
+{
+    return g_stagedWriters.load();
+}
+
+bool StreamWriter::takeStages()
+{
+    if (m_stages[0])
+        return true;
+    int held = g_stagedWriters.load();
+    do {
+        if (held >= g_stagedWritersLimit.load())
+            return false;
+    } while (!g_stagedWriters.compare_exchange_weak(held, held + 1));
+    for (auto &stage : m_stages) {
+        void *p = nullptr;
+        if (::posix_memalign(&p, size_t(Align), size_t(StageBytes)) != 0) {
+            releaseStages();
+            return false;
+        }
+        stage.reset(static_cast<char *>(p));
+    }
+    return true;
+}
+
+void StreamWriter::releaseStages()
+{
+    for (auto &w : m_writing) {
+        if (w.valid())
+            w.wait(); // a write still reading the stage (none when called from start())
+        w = {};
+    }
+    m_inherited[0] = m_inherited[1] = false;
+    m_active = 0;
+    m_stages[0].reset();
+    m_stages[1].reset();
+    g_stagedWriters.fetch_sub(1);
+}
 
 // A write holds a thread for about a millisecond.
 QThreadPool &StreamWriter::pool()
@@ -71,6 +125,8 @@ StreamWriter::~StreamWriter()
     for (auto &w : m_writing)
         if (w.valid())
             w.wait();
+    if (m_stages[0])
+        releaseStages();
 }
 
 void StreamWriter::Wake::operator()()
@@ -134,16 +190,15 @@ void StreamWriter::start(int fd, qint64 offset, qint64 expected)
     m_offset = offset;
     m_staged = 0;
     m_direct = false;
-    if (expected < DirectMinBytes || offset % Align != 0)
+    if (expected < DirectMinBytes || offset % Align != 0) {
+        // Not direct: the stages go back to the budget, unless a write of an earlier file
+        // still uses one (then they stay until the next such start, or the writer goes).
+        if (m_stages[0] && !writing())
+            releaseStages();
         return;
-    for (auto &stage : m_stages) {
-        if (stage)
-            continue;
-        void *p = nullptr;
-        if (::posix_memalign(&p, size_t(Align), size_t(StageBytes)) != 0)
-            return;
-        stage.reset(static_cast<char *>(p));
     }
+    if (!takeStages())
+        return; // the budget is spent: the page cache
     // Our own descriptor, held by every write in flight: whatever the caller closes, a write
     // never lands in another file that reused the number.
     auto dup = std::make_shared<UniqueFd>(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
@@ -153,7 +208,16 @@ void StreamWriter::start(int fd, qint64 offset, qint64 expected)
     if (m_direct) {
         m_file = dup;
         m_fd = dup->get();
+    } else if (!writing()) {
+        releaseStages(); // no direct I/O here: others may have the budget
     }
+}
+
+bool StreamWriter::writing() const
+{
+    return std::any_of(std::begin(m_writing), std::end(m_writing), [](const auto &w) {
+        return w.valid() && w.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
+    });
 }
 
 Result<void> StreamWriter::write(const char *data, qint64 size)

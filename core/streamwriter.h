@@ -22,8 +22,14 @@
 // wouldWait() before a write and, when it would, holds the data back and sets a wake-up
 // (setWake()) that a pool thread calls when a write ends.
 // One file at a time, used from one thread. The stages (2 × StageBytes per writer) are allocated
-// on first use and kept for the next file. Writes go through the writer's own duplicate of the
-// descriptor, so the caller may close its descriptor at any time.
+// on first use and kept for the next file; they are given back when the writer goes (its
+// connection closed) or starts a file that is not written directly while no write of its own
+// is in flight. The stages of all writers are bounded (stagedWritersLimit(), 32 writers: 64 MiB):
+// a writer that finds the budget spent writes its file through the page cache, as a filesystem
+// without O_DIRECT would. Without the bound a receiver serving many EDs at once held 2 MiB per
+// busy connection (bench/run --cases fleet: 768 MiB at 200 EDs); a disk is kept busy by far
+// fewer overlapped streams. Writes go through the writer's own duplicate of the descriptor, so
+// the caller may close its descriptor at any time.
 
 #include "core/error.h"
 #include "core/fileutil.h"
@@ -80,6 +86,11 @@ public:
     void setWake(std::function<void()> wake);
 
     bool direct() const { return m_direct; }
+    // How many writers may hold their stages at once, in this process (tests lower it).
+    static int stagedWritersLimit();
+    static void setStagedWritersLimit(int writers);
+    // How many hold them now.
+    static int stagedWriters();
     // The threads that write stages to the disk, shared by all writers (tests hold them up to
     // play a slow disk).
     static QThreadPool &pool();
@@ -96,6 +107,9 @@ private:
     // tail (less than Align) through the page cache. 0 or an errno.
     static int writeRest(int fd, const char *stage, qint64 staged, qint64 offset);
     void endFile(); // back to idle: no descriptor, not direct
+    bool writing() const;  // a write to the disk of ours is in flight
+    bool takeStages();     // allocates the stages within the budget; false: page cache
+    void releaseStages(); // frees them (no write of ours in flight) and gives the budget back
 
     // The wake-up, shared with the writes in flight.
     struct Wake

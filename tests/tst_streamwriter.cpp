@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <QFile>
+#include <QScopeGuard>
 #include <QRandomGenerator>
 #include <QTemporaryDir>
 #include <QTest>
@@ -35,6 +36,7 @@ private slots:
     void wouldWaitUntilTheDiskIsDone();
     void fileEndingOnAStageLeavesTheOtherFree();
     void reserveFillsTheStageInPlace();
+    void stagesAreBoundedAcrossWriters();
 
 private:
     // Feeds `data` from `from` on in pieces of 1 … maxPiece bytes; false on a write error.
@@ -323,6 +325,59 @@ void TestStreamWriter::reserveFillsTheStageInPlace()
     QVERIFY(w.finish().ok());
     QVERIFY(!hold.releasedByDeadline());
     QCOMPARE(readFile(tmp.filePath(QStringLiteral("f"))), data);
+}
+
+void TestStreamWriter::stagesAreBoundedAcrossWriters()
+{
+    // A receiver with many busy connections: the writers together hold at most the budget's
+    // stages; one that finds it spent writes its file through the page cache, byte for byte;
+    // a writer gives its stages back when it starts a small file or goes.
+    QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
+    QVERIFY(tmp.isValid());
+    const int limit = StreamWriter::stagedWritersLimit();
+    auto restore = qScopeGuard([limit] { StreamWriter::setStagedWritersLimit(limit); });
+    QCOMPARE(StreamWriter::stagedWriters(), 0);
+    StreamWriter::setStagedWritersLimit(2);
+    constexpr int Writers = 5;
+    const qint64 size = 2 * StreamWriter::StageBytes + 4097;
+    std::vector<UniqueFd> fds;
+    std::vector<std::unique_ptr<StreamWriter>> writers;
+    std::vector<QByteArray> datas;
+    for (int i = 0; i < Writers; ++i) {
+        const QString path = tmp.filePath(QStringLiteral("f%1").arg(i));
+        fds.emplace_back(::open(QFile::encodeName(path).constData(), O_RDWR | O_CREAT | O_CLOEXEC,
+                                0644));
+        QVERIFY(fds.back().valid());
+        writers.push_back(std::make_unique<StreamWriter>());
+        writers.back()->start(fds.back().get(), 0, size);
+        datas.push_back(test::patternBytes(size, 20 + i));
+    }
+    if (!writers.front()->direct())
+        QSKIP("no direct I/O on this filesystem: no stages are used");
+    // All five at once, as connections would: the first two direct, the rest buffered.
+    QCOMPARE(StreamWriter::stagedWriters(), 2);
+    for (int i = 0; i < Writers; ++i)
+        QCOMPARE(writers[i]->direct(), i < 2);
+    for (qint64 pos = 0; pos < size; pos += 65536)
+        for (int i = 0; i < Writers; ++i)
+            QVERIFY(writers[i]->write(datas[i].constData() + pos, qMin<qint64>(65536, size - pos)).ok());
+    for (int i = 0; i < Writers; ++i) {
+        QVERIFY(writers[i]->finish().ok());
+        QCOMPARE(readFile(tmp.filePath(QStringLiteral("f%1").arg(i))), datas[i]);
+    }
+    // A small file gives the first writer's stages back; the third then gets them.
+    UniqueFd small(::open(QFile::encodeName(tmp.filePath(QStringLiteral("small"))).constData(),
+                          O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    writers[0]->start(small.get(), 0, 1000);
+    QVERIFY(writers[0]->finish().ok());
+    QCOMPARE(StreamWriter::stagedWriters(), 1);
+    writers[2]->start(fds[2].get(), 0, size);
+    QVERIFY(writers[2]->direct());
+    QVERIFY(writers[2]->finish().ok());
+    QCOMPARE(StreamWriter::stagedWriters(), 2);
+    // Writers that go give theirs back.
+    writers.clear();
+    QCOMPARE(StreamWriter::stagedWriters(), 0);
 }
 
 QTEST_GUILESS_MAIN(TestStreamWriter)

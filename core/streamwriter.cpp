@@ -29,7 +29,7 @@ void clearDirect(int fd)
 }
 
 std::atomic<int> g_stagedWriters{0};
-std::atomic<int> g_stagedWritersLimit{32};
+std::atomic<int> g_stagedWritersLimit{16};
 
 } // namespace
 

@@ -24,11 +24,11 @@
 // One file at a time, used from one thread. The stages (2 × StageBytes per writer) are allocated
 // on first use and kept for the next file; they are given back when the writer goes (its
 // connection closed) or starts a file that is not written directly while no write of its own
-// is in flight. The stages of all writers are bounded (stagedWritersLimit(), 32 writers: 64 MiB):
+// is in flight. The stages of all writers are bounded (stagedWritersLimit(), 16 writers: 32 MiB):
 // a writer that finds the budget spent writes its file through the page cache, as a filesystem
 // without O_DIRECT would. Without the bound a receiver serving many EDs at once held 2 MiB per
-// busy connection (bench/run --cases fleet: 768 MiB at 200 EDs); a disk is kept busy by far
-// fewer overlapped streams. Writes go through the writer's own duplicate of the descriptor, so
+// busy connection (bench/run --cases fleet: 810-860 MiB at 200 EDs); the pool writes 4 stages
+// at once, which 16 writers keep fed many times over. Writes go through the writer's own duplicate of the descriptor, so
 // the caller may close its descriptor at any time.
 
 #include "core/error.h"

@@ -265,7 +265,9 @@ void EdAgent::doStart()
         touch();
     });
 
-    m_sender = std::make_unique<Sender>(e, m_setup.sender);
+    SenderOptions senderOptions = m_setup.sender;
+    senderOptions.liveShare = m_setup.engine.liveShare; // the engine's and the links' order agree
+    m_sender = std::make_unique<Sender>(e, senderOptions);
     Sender *s = m_sender.get();
     connect(s, &Sender::filesReported, c, [this](const QList<FileUpdate> &updates) {
         onFileReports(updates);

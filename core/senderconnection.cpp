@@ -56,6 +56,7 @@ SenderConnection::SenderConnection(int index, const SenderOptions &options, QObj
     if (!m_pool)
         m_pool = std::make_shared<ReceiverPool>(m_options.receiverList(),
                                                 m_options.retryIntervalMs, m_options.retryMaxMs);
+    m_pendingOrder.share = m_streamOrder.share = qMax(1, m_options.liveShare);
     m_homeTimer.setSingleShot(true);
     connect(&m_homeTimer, &QTimer::timeout, this, [this] {
         m_wantHome = true;

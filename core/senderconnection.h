@@ -62,6 +62,9 @@ struct SenderOptions
     // after an authentication or version failure, with backoff, since either side may be fixed).
     int maxConnectAttempts = 0;
     int chunkSize = 256 * 1024;
+    // Live first in each connection's queues (see LiveFirst): the engine's share, which EdAgent
+    // passes on (one knob).
+    int liveShare = EngineOptions().liveShare;
     int timeoutMs = 60000;       // receiver silent this long while we wait for it: reconnect
     qint64 bwlimit = 0;          // bytes per second for this connection; 0: no limit
     // TLS (docs/SECURITY.md): when set, the connection is TLS 1.3 with this identity, and the
@@ -227,12 +230,12 @@ private:
     // unless a window's worth on every connection would strain the open-file limit.
     bool m_keepFiles = false;
     // Live first (FileTicket::live) in a queue: live items lead, each class in its order; but
-    // once LiveShare live items in a row went ahead of a waiting backlog item, the next live
+    // once `share` live items in a row went ahead of a waiting backlog item, the next live
     // one queues behind it, so a live stream faster than the link cannot starve the backlog
-    // (the engine's takeNext() keeps the same share).
+    // (the engine's takeNext() keeps the same share: SenderOptions::liveShare).
     struct LiveFirst
     {
-        static constexpr int LiveShare = 4;
+        int share = 1;
         int leading = 0;   // live items at the front
         int overtakes = 0; // live items put ahead of a waiting backlog item since one was taken
 
@@ -240,7 +243,7 @@ private:
         void push(Queue &queue, Item &&item, bool live)
         {
             const bool backlogWaits = queue.size() > size_t(leading);
-            if (live && !(backlogWaits && overtakes >= LiveShare)) {
+            if (live && !(backlogWaits && overtakes >= share)) {
                 queue.insert(queue.begin() + leading++, std::forward<Item>(item));
                 overtakes += backlogWaits ? 1 : 0;
             } else {

@@ -28,8 +28,8 @@
 // a writer that finds the budget spent writes its file through the page cache, as a filesystem
 // without O_DIRECT would. Without the bound a receiver serving many EDs at once held 2 MiB per
 // busy connection (bench/run --cases fleet: 810-860 MiB at 200 EDs); the pool writes 4 stages
-// at once, which 16 writers keep fed many times over. Writes go through the writer's own duplicate of the descriptor, so
-// the caller may close its descriptor at any time.
+// at once, which 16 writers keep fed many times over. Writes go through the writer's own
+// duplicate of the descriptor, so the caller may close its descriptor at any time.
 
 #include "core/error.h"
 #include "core/fileutil.h"

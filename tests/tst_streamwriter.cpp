@@ -358,9 +358,11 @@ void TestStreamWriter::stagesAreBoundedAcrossWriters()
     QCOMPARE(StreamWriter::stagedWriters(), 2);
     for (int i = 0; i < Writers; ++i)
         QCOMPARE(writers[i]->direct(), i < 2);
-    for (qint64 pos = 0; pos < size; pos += 65536)
+    for (qint64 pos = 0; pos < size; pos += 65536) {
+        const qint64 n = qMin<qint64>(65536, size - pos);
         for (int i = 0; i < Writers; ++i)
-            QVERIFY(writers[i]->write(datas[i].constData() + pos, qMin<qint64>(65536, size - pos)).ok());
+            QVERIFY(writers[i]->write(datas[i].constData() + pos, n).ok());
+    }
     for (int i = 0; i < Writers; ++i) {
         QVERIFY(writers[i]->finish().ok());
         QCOMPARE(readFile(tmp.filePath(QStringLiteral("f%1").arg(i))), datas[i]);

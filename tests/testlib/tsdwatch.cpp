@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 namespace {
 
@@ -32,7 +33,8 @@ std::atomic<int> watched{0};
 template <int I>
 void wrapper(void *value)
 {
-    static const char line[] = "tsdwatch: an OpenSSL thread-local destructor ran at a thread's exit\n";
+    static const char line[] =
+        "tsdwatch: an OpenSSL thread-local destructor ran at a thread's exit\n";
     [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, line, sizeof line - 1);
     originals[I].load()(value);
 }

@@ -14,6 +14,7 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QRegularExpression>
 #include <QTest>
 
 #include <csignal>
@@ -450,7 +451,11 @@ void TestE2eTls::threadsReleaseOpenSslBeforeTheProcessExits()
     QVERIFY(makeDbtag(ed, dbtag, true, false, T0));
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.insert(QStringLiteral("LD_PRELOAD"), QStringLiteral(ISOCKET_TSDWATCH));
-    const QString reported = QStringLiteral("tsdwatch: ");
+    // The module says at exit that it was loaded and watches libcrypto's keys; each such
+    // destructor run at a thread's exit is a line of its own.
+    const QRegularExpression loaded(
+        QStringLiteral("tsdwatch loaded: watching [1-9][0-9]* OpenSSL thread-local"));
+    const QString reported = QStringLiteral("destructor ran at a thread's exit");
 
     Process receiver(QStringLiteral("receiver"));
     receiver.setEnvironment(env);
@@ -466,12 +471,14 @@ void TestE2eTls::threadsReleaseOpenSslBeforeTheProcessExits()
     QCOMPARE(sender.exitCode(), 0);
     QVERIFY(sender.exitedNormally());
     QCOMPARE(dbtagFinished(ed, dbtag, recv, source), QString());
+    QVERIFY2(sender.err().contains(loaded), qPrintable(sender.err()));
     QVERIFY2(!sender.err().contains(reported), qPrintable(sender.err()));
 
     receiver.terminate();
     QVERIFY(receiver.waitForExit(e2eTimeout()));
     QVERIFY(receiver.exitedNormally());
     QCOMPARE(receiver.exitCode(), 0);
+    QVERIFY2(receiver.err().contains(loaded), qPrintable(receiver.err()));
     QVERIFY2(!receiver.err().contains(reported), qPrintable(receiver.err()));
 }
 

@@ -54,7 +54,7 @@ Result<EdAgentSetup> EdAgentSetup::fromConfig(const Config &config, Run run)
     s.sender.retryIntervalMs = config.retryIntervalMs;
     s.sender.retryMaxMs = config.retryMaxMs;
     s.sender.maxConnectAttempts = run.once ? 5 : 0;
-    s.sender.bwlimit = config.bwlimit / qMax(1, config.jobs);
+    s.sender.bwlimit = config.bwlimit; // for the links together (one RateLimiter)
     s.sender.tls = transport.value().tls;
     s.sender.receiverFingerprints = transport.value().receiverFingerprints;
     return s;
@@ -79,7 +79,7 @@ EdAgent::EdAgent(EdAgentSetup setup, Threading threading, QObject *parent)
     m_status.receiver = m_setup.receiverAddress();
     m_status.source = m_setup.sender.source;
     m_status.root = m_setup.scan.root;
-    m_status.bwlimit = m_setup.sender.bwlimit * qMax(1, m_setup.sender.jobs);
+    m_status.bwlimit = m_setup.sender.bwlimit;
     if (threading == Threading::OwnThread) {
         m_thread = std::make_unique<EventLoopThread>(QStringLiteral("isocket-sender"));
         m_context = m_thread->host(); // lives until the thread ends, in the destructor
@@ -161,7 +161,7 @@ void EdAgent::setBandwidthLimit(qint64 bytesPerSecond)
     post([this, bytesPerSecond] {
         const qint64 total = qMax<qint64>(0, bytesPerSecond);
         if (m_sender)
-            m_sender->setBandwidthLimit(total / qMax(1, m_sender->options().jobs));
+            m_sender->setBandwidthLimit(total);
         std::lock_guard lock(m_statusMutex);
         m_status.bwlimit = total;
         touch();
@@ -287,6 +287,7 @@ void EdAgent::doStart()
                 while (m_status.links.size() <= link)
                     m_status.links.append(LinkStatus());
                 LinkStatus &l = m_status.links[link];
+                l.live = m_sender && link == m_sender->options().jobs;
                 l.state = state;
                 l.detail = detail;
                 l.retryAt = state == LinkState::Retrying

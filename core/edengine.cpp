@@ -706,7 +706,7 @@ FileTicket EdEngine::ticketFor(const TagRec &tag, const QString &relPath, const 
                       rec.stamp, rec.attempts, rec.linkTarget, tag.live};
 }
 
-std::optional<FileTicket> EdEngine::takeNext()
+std::optional<FileTicket> EdEngine::takeNext(Take take)
 {
     auto dropEmpty = [](Queue &queue) {
         while (!queue.empty() && queue.begin()->second.empty())
@@ -716,10 +716,11 @@ std::optional<FileTicket> EdEngine::takeNext()
     for (;;) {
         const bool noBacklog = dropEmpty(m_queue);
         const bool noLive = dropEmpty(m_liveQueue);
-        if (noBacklog && noLive)
+        if (noLive && (noBacklog || take == Take::LiveOnly))
             break;
         // Live first, but the backlog gets one file after every liveShare live ones.
-        const bool live = !noLive && (noBacklog || m_liveStreak < qMax(1, m_options.liveShare));
+        const bool live = !noLive && (noBacklog || take == Take::LiveOnly
+                                      || m_liveStreak < qMax(1, m_options.liveShare));
         Queue &queue = live ? m_liveQueue : m_queue;
         auto first = queue.begin();
         const QString rel = first->second.front();
@@ -747,7 +748,10 @@ std::optional<FileTicket> EdEngine::takeNext()
             continue;
         }
         setState(*tag, *it, FileState::InFlight);
-        if (!live)
+        // The share is of the links that carry both (the live link takes nothing else).
+        if (take == Take::LiveOnly)
+            ; // leaves the streak as it is
+        else if (!live)
             m_liveStreak = 0;
         else if (!noBacklog)
             ++m_liveStreak;

@@ -115,7 +115,9 @@ public:
     // dbtag (and of dbtags that were live while this engine watched them) go ahead of the
     // backlog (the dbtags found closed by a scan), liveShare of them for each backlog file
     // while both wait. Within each class: oldest dbtag first, then by mtime (or as queued).
-    std::optional<FileTicket> takeNext();
+    // LiveOnly: a live file or none (the Sender's live link).
+    enum class Take { Any, LiveOnly };
+    std::optional<FileTicket> takeNext(Take take = Take::Any);
     // The receiver stored the file durably; `read` is the size and mtime that were read and sent.
     // Marks it sent, unless it changed meanwhile (then it is queued again). `fd`: the file as
     // it was read, if still open (SentMark::mark()). True when it was marked.

@@ -47,6 +47,7 @@ struct LinkStatus
     QString detail;    // why (the error of a refusal or of the last attempt)
     QDateTime retryAt; // Retrying: when the next attempt is made (UTC)
     QString receiver;  // the receiver it is on, or tries ("host:port"); empty before the first
+    bool live = false; // the live link (the last, one more than send.jobs; core/sender.h)
 };
 
 // One receiver of the list (send.server, --to), as the sender sees it now.

@@ -15,6 +15,7 @@ namespace isocket {
 struct Sender::Link
 {
     int index = 0;
+    bool live = false; // the live link: live files only (see sender.h)
     std::unique_ptr<EventLoopThread> thread;
     QMutex mutex;
     SenderConnection *conn = nullptr;
@@ -53,6 +54,7 @@ Sender::Sender(EdEngine *engine, SenderOptions options, QObject *parent)
     m_options.jobs = qBound(1, m_options.jobs, 32);
     m_pool = std::make_shared<ReceiverPool>(m_options.receiverList(), m_options.retryIntervalMs,
                                             m_options.retryMaxMs);
+    m_rate = std::make_shared<RateLimiter>(m_options.bwlimit);
     connect(m_engine, &EdEngine::filesAvailable, this, qOverload<>(&Sender::feed));
     connect(m_engine, &EdEngine::dbtagReadyToClose, this,
             [this](const QString &dbtag, const QList<proto::ManifestEntry> &files) {
@@ -72,16 +74,18 @@ Sender::~Sender()
 
 void Sender::start()
 {
-    for (int i = 0; i < m_options.jobs; ++i) {
+    // `jobs` links, and the live link last.
+    for (int i = 0; i <= m_options.jobs; ++i) {
         auto link = std::make_shared<Link>();
         link->index = i;
+        link->live = i == m_options.jobs;
         m_links.push_back(link);
         const SenderOptions options = m_options;
         link->thread = std::make_unique<EventLoopThread>(QStringLiteral("isocket-link-%1").arg(i));
         link->thread->start();
         EventLoopThread *thread = link->thread.get();
-        thread->post([link, options, this, thread, pool = m_pool] {
-            auto *conn = new SenderConnection(link->index, options, thread->host(), pool);
+        thread->post([link, options, this, thread, pool = m_pool, rate = m_rate] {
+            auto *conn = new SenderConnection(link->index, options, thread->host(), pool, rate);
             connect(conn, &SenderConnection::receiverChanged, this,
                     [this](int index, const QString &receiver) {
                         m_links[index]->receiver = receiver;
@@ -163,14 +167,10 @@ void Sender::retryNow()
         });
 }
 
-void Sender::setBandwidthLimit(qint64 perConnection)
+void Sender::setBandwidthLimit(qint64 bytesPerSecond)
 {
-    m_options.bwlimit = perConnection; // links started later take it too
-    for (auto &link : m_links)
-        link->post([c = link.get(), perConnection] {
-            if (c->conn)
-                c->conn->setBandwidthLimit(perConnection);
-        });
+    m_options.bwlimit = bytesPerSecond;
+    m_rate->setLimit(bytesPerSecond); // shared by the links: no need to tell each
 }
 
 void Sender::setPaused(bool paused)
@@ -223,17 +223,22 @@ void Sender::feed(Link &link)
 {
     if (m_paused || m_stopping || link.state != LinkState::Ready)
         return;
+    // The live files go to the live link first, while it has room; the others take what it
+    // leaves (everything while it is not ready).
+    if (!link.live && !m_links.empty())
+        feed(*m_links.back());
     // Keep each link's window full; the link itself limits what it offers at once. But a link
     // takes its share of what waits, not a whole window: the first link ready would otherwise
     // take a batch smaller than a window alone, and the other connections (and receivers of
     // the list) get none of it. One queued call (one wake-up of the link's thread) for all the
     // tickets of this turn.
-    const qint64 links = qint64(m_links.size());
+    const qint64 links = qMax<qint64>(1, qint64(m_links.size()) - 1); // the live link aside
     const qint64 share = (qint64(m_engine->queuedCount()) + inFlight() + links - 1) / links;
     const int limit = int(std::min<qint64>(m_options.window, std::max<qint64>(share, MinShare)));
+    const EdEngine::Take take = link.live ? EdEngine::Take::LiveOnly : EdEngine::Take::Any;
     QList<FileTicket> tickets;
     while (link.assigned < limit) {
-        auto ticket = m_engine->takeNext();
+        auto ticket = m_engine->takeNext(take);
         if (!ticket)
             break;
         ++link.assigned;

@@ -3,6 +3,16 @@
 // receiver and reports their outcomes back to the engine (markDelivered, fileFailed,
 // returnTicket, dbtagClosed), so a file is marked sent only after the receiver stored it.
 //
+// The live link (issue 19): one more connection, the last (index `jobs`), that carries the
+// files of live dbtags only (EdEngine::Take::LiveOnly) and is fed first. During a catch-up
+// every other link streams a backlog file, with megabytes of it queued in the socket buffers
+// on both ends; a live file handed to one of them waited for the rest of that file and for
+// that queue (p99 ~100-300 ms on loopback, more on a slow network). On the live link it
+// finds an empty pipe. A burst of live files larger than its window also goes to the other
+// links (live first there too, SenderConnection's LiveFirst); while the live link is not
+// ready, they take everything. It adds no bandwidth: send.bwlimit is one RateLimiter for all
+// the links together.
+//
 // Lives in the engine's thread. Each connection (SenderConnection) runs in an event-loop thread
 // of its own (EventLoopThread, one per link, ending when its connection has stopped); all
 // traffic between them is queued calls and queued signals. The destructor stops the connections
@@ -42,8 +52,8 @@ public:
     void stop();                 // returns at once; stopped() follows
     void retryNow();             // reconnect every waiting link now
     void setPaused(bool paused); // paused: no new file is handed to a connection
-    // Bytes per second for each connection (0: none), from its next chunk on.
-    void setBandwidthLimit(qint64 perConnection);
+    // Bytes per second for all the connections together (0: none), from their next chunk on.
+    void setBandwidthLimit(qint64 bytesPerSecond);
     bool isPaused() const { return m_paused; }
     const SenderOptions &options() const { return m_options; }
     int inFlight() const;
@@ -80,6 +90,7 @@ private:
     EdEngine *m_engine;
     SenderOptions m_options;
     std::shared_ptr<ReceiverPool> m_pool;
+    std::shared_ptr<RateLimiter> m_rate; // send.bwlimit, shared by the links
     std::vector<std::shared_ptr<Link>> m_links;
     struct PendingClose
     {

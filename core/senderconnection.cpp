@@ -50,9 +50,13 @@ QString linkStateName(LinkState state)
 }
 
 SenderConnection::SenderConnection(int index, const SenderOptions &options, QObject *parent,
-                                   std::shared_ptr<ReceiverPool> pool)
-    : QObject(parent), m_index(index), m_options(options), m_pool(std::move(pool))
+                                   std::shared_ptr<ReceiverPool> pool,
+                                   std::shared_ptr<RateLimiter> rate)
+    : QObject(parent), m_index(index), m_options(options), m_pool(std::move(pool)),
+      m_rate(std::move(rate))
 {
+    if (!m_rate)
+        m_rate = std::make_shared<RateLimiter>(m_options.bwlimit);
     if (!m_pool)
         m_pool = std::make_shared<ReceiverPool>(m_options.receiverList(),
                                                 m_options.retryIntervalMs, m_options.retryMaxMs);
@@ -62,9 +66,10 @@ SenderConnection::SenderConnection(int index, const SenderOptions &options, QObj
         m_wantHome = true;
         maybeGoHome();
     });
-    // Up to a window of files per connection between END and STORED, twice over for safety.
+    // Up to a window of files per connection (the live link too) between END and STORED, twice
+    // over for safety.
     const long fileLimit = openFileLimit();
-    m_keepFiles = fileLimit < 0 || 2L * m_options.window * m_options.jobs + 256 <= fileLimit;
+    m_keepFiles = fileLimit < 0 || 2L * m_options.window * (m_options.jobs + 1) + 256 <= fileLimit;
     m_reconnectTimer.setSingleShot(true);
     connect(&m_reconnectTimer, &QTimer::timeout, this, &SenderConnection::connectNow);
     m_watchdog.setSingleShot(true);
@@ -808,7 +813,7 @@ void SenderConnection::pumpData()
         const qint64 left = t.offered.size - t.pos;
         if (left > 0) {
             const qint64 want = qMin<qint64>(left, m_options.chunkSize);
-            if (const int wait = throttleDelayMs(want); wait > 0) {
+            if (const int wait = m_rate->take(want); wait > 0) {
                 if (!m_throttle.isActive())
                     m_throttle.start(wait);
                 return;
@@ -824,7 +829,6 @@ void SenderConnection::pumpData()
                 continue;
             }
             t.hasher.add(m_buffer.constData(), n);
-            m_rateBytes += n;
             const bool kernelFull = !writeData(t.id, m_buffer.constData(), n);
             t.pos += n;
             const qint64 ms = t.clock.elapsed();
@@ -856,22 +860,7 @@ void SenderConnection::pumpData()
 
 void SenderConnection::setBandwidthLimit(qint64 bytesPerSecond)
 {
-    m_options.bwlimit = qMax<qint64>(0, bytesPerSecond);
-    m_rateClock.invalidate();
-}
-
-int SenderConnection::throttleDelayMs(qint64 nextChunk)
-{
-    if (m_options.bwlimit <= 0)
-        return 0;
-    if (!m_rateClock.isValid() || m_rateClock.elapsed() > 10000) {
-        // A fresh window now and then, so an idle spell does not bank an unlimited burst.
-        m_rateClock.start();
-        m_rateBytes = 0;
-    }
-    const qint64 allowedAt = (m_rateBytes + nextChunk) * 1000 / m_options.bwlimit;
-    const qint64 wait = allowedAt - m_rateClock.elapsed();
-    return wait > 0 ? static_cast<int>(qMin<qint64>(wait, 1000)) : 0;
+    m_rate->setLimit(bytesPerSecond);
 }
 
 void SenderConnection::cancel(quint32 id, const Error &error)

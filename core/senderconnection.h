@@ -22,6 +22,7 @@
 #include "core/edevents.h"
 #include "core/fileutil.h"
 #include "core/protocol.h"
+#include "core/ratelimiter.h"
 #include "core/receiverpool.h"
 #include "core/tls.h"
 
@@ -66,7 +67,9 @@ struct SenderOptions
     // passes on (one knob).
     int liveShare = EngineOptions().liveShare;
     int timeoutMs = 60000;       // receiver silent this long while we wait for it: reconnect
-    qint64 bwlimit = 0;          // bytes per second for this connection; 0: no limit
+    // Bytes per second for all the connections of a Sender together (they share one
+    // RateLimiter); 0: no limit.
+    qint64 bwlimit = 0;
     // TLS (docs/SECURITY.md): when set, the connection is TLS 1.3 with this identity, and the
     // receiver must show a certificate whose fingerprint is one of `receiverFingerprints`
     // before a single frame is sent (pinning). Unset: plain TCP.
@@ -99,16 +102,19 @@ class SenderConnection : public QObject
 
 public:
     // `pool`: the receivers and their backoff, shared by the Sender's links; null: a pool of
-    // this connection's own, made from the options.
+    // this connection's own, made from the options. `rate`: likewise the bandwidth limit
+    // (SenderOptions::bwlimit); null: one of its own.
     SenderConnection(int index, const SenderOptions &options, QObject *parent = nullptr,
-                     std::shared_ptr<ReceiverPool> pool = {});
+                     std::shared_ptr<ReceiverPool> pool = {},
+                     std::shared_ptr<RateLimiter> rate = {});
     ~SenderConnection() override;
 
     void start();
     void addTickets(const QList<isocket::FileTicket> &tickets);
     void closeDbtag(const QString &dbtag, const QList<isocket::proto::ManifestEntry> &files);
     void retryNow();
-    // Bytes per second from the next chunk on (0: no limit); the rate window starts anew.
+    // Bytes per second from the next chunk on (0: no limit), for every connection that shares
+    // this one's RateLimiter; the rate window starts anew.
     void setBandwidthLimit(qint64 bytesPerSecond);
     void shutdown(); // returns every ticket, closes the socket, then emits stopped()
     // STATUS (version 4): sends `json` (the ED's health) now when the link is ready and the
@@ -190,13 +196,13 @@ private:
     void dropSocket();             // stops hearing the socket; closes and deletes it next turn
     void armWatchdog();
     int room() const;
-    int throttleDelayMs(qint64 nextChunk);
 
     int m_index;
     SenderOptions m_options;
     QTcpSocket *m_socket = nullptr; // child; a QSslSocket with TLS
     QTimer m_reconnectTimer;
     std::shared_ptr<ReceiverPool> m_pool;
+    std::shared_ptr<RateLimiter> m_rate;
     int m_receiver = -1;  // the receiver of the current attempt or connection; -1: none
     QTimer m_homeTimer;   // on another receiver: when our own may be tried again
     bool m_wantHome = false;
@@ -204,10 +210,8 @@ private:
     QTimer m_throttle;        // armed only while over the rate limit
     QTimer m_flushTimer;      // zero-delay: hands m_reports over at the end of this loop turn
     QList<FileReport> m_reports;
-    QElapsedTimer m_rateClock;
     qint64 m_unflushed = 0;   // data written to the socket since its last flush()
     bool m_pumping = false;   // in writeData(): a flush's bytesWritten pumps nothing
-    qint64 m_rateBytes = 0;   // sent since m_rateClock started
     LinkState m_state = LinkState::Disconnected;
     proto::FrameReader m_reader;
     QByteArray m_clientNonce;

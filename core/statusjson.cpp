@@ -44,7 +44,8 @@ QJsonObject edStatusJson(const EdStatus &status, const EdCounters &counters)
         links.append(QJsonObject{{QStringLiteral("state"), linkStateName(link.state)},
                                  {QStringLiteral("detail"), link.detail},
                                  {QStringLiteral("receiver"), link.receiver},
-                                 {QStringLiteral("retry_at"), timeText(link.retryAt)}});
+                                 {QStringLiteral("retry_at"), timeText(link.retryAt)},
+                                 {QStringLiteral("live"), link.live}});
     QJsonArray receivers;
     for (const ReceiverLinkStatus &r : status.receivers)
         receivers.append(QJsonObject{{QStringLiteral("address"), r.address},

@@ -80,7 +80,7 @@ void TestFailover::spreadsFailsOverAndReturns()
     config.window = 2; // both links get files, not the first one all of them
     config.retryIntervalMs = 200;
     config.retryMaxMs = 1000;
-    config.bwlimit = 8 * 1024 * 1024; // 4 MiB/s a link: a run lasts long enough to stop A in it
+    config.bwlimit = 8 * 1024 * 1024; // for the ED: a run lasts long enough to stop A in it
     auto setup = EdAgentSetup::fromConfig(config);
     QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
     QCOMPARE(setup.value().receiverAddress(), address(portA) + QStringLiteral(", ") + address(portB));
@@ -91,18 +91,21 @@ void TestFailover::spreadsFailsOverAndReturns()
     connect(&agent, &EdAgent::statusChanged, &face, [&](const EdStatus &s) { last = s; });
     agent.start();
     const int timeout = 30000 * test::timeoutFactor();
-    // Link i starts at receiver i.
-    QTRY_VERIFY_WITH_TIMEOUT(last.links.size() == 2 && last.links[0].state == LinkState::Ready
-                                 && last.links[1].state == LinkState::Ready,
+    // Link i starts at receiver i mod 2; the live link (2, after the two jobs) at A.
+    QTRY_VERIFY_WITH_TIMEOUT(last.links.size() == 3 && last.links[0].state == LinkState::Ready
+                                 && last.links[1].state == LinkState::Ready
+                                 && last.links[2].state == LinkState::Ready,
                              timeout);
     QCOMPARE(last.links[0].receiver, address(portA));
     QCOMPARE(last.links[1].receiver, address(portB));
+    QCOMPARE(last.links[2].receiver, address(portA));
+    QVERIFY(last.links[2].live && !last.links[0].live && !last.links[1].live);
     QVERIFY(last.receiversDown.isEmpty());
     // The status shows each receiver: both up, a connection to each.
     QTRY_COMPARE(last.receivers.size(), 2);
     QCOMPARE(last.receivers[0].address, address(portA));
     QCOMPARE(last.receivers[1].address, address(portB));
-    QTRY_VERIFY(!last.receivers[0].down && last.receivers[0].readyLinks == 1
+    QTRY_VERIFY(!last.receivers[0].down && last.receivers[0].readyLinks == 2
                 && !last.receivers[1].down && last.receivers[1].readyLinks == 1);
 
     const QString dir = data + QLatin1Char('/') + QString::fromLatin1(Dbtag);
@@ -152,7 +155,7 @@ void TestFailover::spreadsFailsOverAndReturns()
     QVERIFY2(markedWhenStopped < written, "A stopped after the run: nothing failed over");
     QTRY_COMPARE_WITH_TIMEOUT(marked(), written, timeout);
     QVERIFY(allArrived());
-    // Both links on B now, and A named as down.
+    // Every link on B now, and A named as down.
     QTRY_VERIFY_WITH_TIMEOUT(last.links[0].receiver == address(portB)
                                  && last.links[0].state == LinkState::Ready,
                              timeout);
@@ -160,7 +163,7 @@ void TestFailover::spreadsFailsOverAndReturns()
     QVERIFY2(last.receiversDown.first().startsWith(address(portA) + QStringLiteral(" (")),
              qPrintable(last.receiversDown.join(QLatin1Char('|'))));
     QCOMPARE(last.receiversDown.size(), 1);
-    QTRY_VERIFY(last.receivers[1].readyLinks == 2);
+    QTRY_VERIFY(last.receivers[1].readyLinks == 3);
     QVERIFY(last.receivers[0].down);
     QVERIFY(!last.receivers[0].why.isEmpty());
     QCOMPARE(last.receivers[0].readyLinks, 0);
@@ -169,18 +172,18 @@ void TestFailover::spreadsFailsOverAndReturns()
         const QJsonArray json = edStatusJson(last, {}).value(QStringLiteral("receivers")).toArray();
         QCOMPARE(json.size(), 2);
         QCOMPARE(json[0].toObject().value(QStringLiteral("up")).toBool(), false);
-        QCOMPARE(json[1].toObject().value(QStringLiteral("ready_links")).toInt(), 2);
+        QCOMPARE(json[1].toObject().value(QStringLiteral("ready_links")).toInt(), 3);
     }
 
-    // 3. A comes back on its port: link 0 returns to it (its backoff expires, it has nothing in
-    // flight), and the files go to both again.
+    // 3. A comes back on its port: links 0 and 2 return to it (its backoff expires, they have
+    // nothing in flight), and the files go to both again.
     a = startReceiver(rootA, portA);
     QTRY_COMPARE(a->status().run, ReceiverStatus::Run::Listening);
     QTRY_VERIFY_WITH_TIMEOUT(last.links[0].receiver == address(portA)
                                  && last.links[0].state == LinkState::Ready,
                              timeout);
     QTRY_VERIFY(last.receiversDown.isEmpty());
-    QTRY_VERIFY(!last.receivers[0].down && last.receivers[0].readyLinks == 1);
+    QTRY_VERIFY(!last.receivers[0].down && last.receivers[0].readyLinks == 2);
     QCOMPARE(last.links[1].receiver, address(portB));
     const qint64 storedB = b->status().stored;
     writeBatch(20, 128 * 1024);
@@ -242,8 +245,8 @@ void TestFailover::receiverWithAnotherSecretIsLeftAndNamed()
     }
     QVERIFY(QFile::exists(dir + QStringLiteral("/finished.watch")));
     QCOMPARE(a->status().stored, qint64(0));
-    // Both links on B; A named, with why.
-    QCOMPARE(last.links.size(), 2);
+    // Every link on B; A named, with why.
+    QCOMPARE(last.links.size(), 3);
     for (const LinkStatus &l : std::as_const(last.links))
         QVERIFY2(l.state != LinkState::Ready || l.receiver == address(portB), qPrintable(l.receiver));
     QCOMPARE(last.receiversDown.size(), 1);

@@ -2,7 +2,8 @@
 // (ReceiverService) on loopback, the links throttled so that work waits: a file completed in the
 // live dbtag overtakes a backlog of closed dbtags queued before it, and the backlog still moves
 // while live files keep coming faster than the links can send. Asserted by the order in which
-// the receiver stored the files, never by times.
+// the receiver stored the files, never by times. And a live file does not wait for the backlog
+// file each connection is streaming: it goes on the live link (Sender).
 // (Fairness between EDs on the receiver: tst_committer's batchesAreFairBetweenSources. A test
 // here with two real EDs, one flooding over 8 links, was not stable yet: a batch the committer
 // takes while only the flooding ED waits is not bounded.)
@@ -31,6 +32,7 @@ private slots:
     void initTestCase();
     void liveFileOvertakesTheBacklog();
     void backlogMovesUnderALiveStream();
+    void liveFileDoesNotWaitForABacklogStream();
 };
 
 namespace {
@@ -51,6 +53,8 @@ struct Arrivals
     QHash<QString, int> storedFrom;        // source → files stored so far
     QHash<QString, int> storedBeforeSource; // source → files stored when it first authenticated
     QHash<QString, int> storedAtCompletion; // dbtag → its files stored when it was completed
+    QHash<quint64, QString> streaming;      // connection → the file it is receiving, once it
+                                            // has written some of it (FileProgress)
 
     int rankOf(const QString &file) const { return int(stored.indexOf(file)); }
 };
@@ -70,6 +74,10 @@ std::unique_ptr<ReceiverService> startReceiver(const QString &root, Arrivals &ar
                                  if (!arrivals.storedBeforeSource.contains(u.source))
                                      arrivals.storedBeforeSource.insert(
                                          u.source, int(arrivals.stored.size()));
+                             } else if (u.kind == ReceiverUpdate::Kind::FileProgress) {
+                                 if (u.done > 0)
+                                     arrivals.streaming.insert(u.connId,
+                                                               u.dbtag + QLatin1Char('/') + u.path);
                              } else if (u.kind == ReceiverUpdate::Kind::FileStored) {
                                  arrivals.stored << u.dbtag + QLatin1Char('/') + u.path;
                                  ++arrivals.storedOf[u.dbtag];
@@ -103,7 +111,7 @@ bool makeBacklog(const QString &data, int tags, int perTag)
 
 Result<EdAgentSetup> setupFor(const QString &data, quint16 port, int window,
                               const QString &source = QStringLiteral("ed-sched"), int jobs = 2,
-                              qint64 bwlimit = 2 * 1024 * 1024) // 1 MiB/s a link: 256 × 4 KiB
+                              qint64 bwlimit = 2 * 1024 * 1024) // for the ED: 512 × 4 KiB a second
 {
     Config config;
     config.dataRoot = data;
@@ -229,6 +237,56 @@ void TestScheduling::backlogMovesUnderALiveStream()
                             .arg(LiveFiles)));
     QTRY_VERIFY_WITH_TIMEOUT(arrivals.storedOf.value(Live) == LiveFiles, timeout);
     QTRY_VERIFY_WITH_TIMEOUT(arrivals.storedAtCompletion.value(tag) == Backlog, timeout);
+}
+
+void TestScheduling::liveFileDoesNotWaitForABacklogStream()
+{
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    // Two closed dbtags of one big file each, and the live dbtag, empty.
+    constexpr qint64 Big = 2 * 1024 * 1024;
+    for (int t = 0; t < 2; ++t) {
+        const QString path = data + QLatin1Char('/') + backlogTag(t) + QStringLiteral("/big.dat");
+        QVERIFY(test::writeFile(path, test::patternBytes(Big, quint32(t))));
+        QVERIFY(test::setMtime(path, OldMtime + t));
+        QVERIFY(test::makeDbtag(data, backlogTag(t), true, false, OldMtime + 86400 * t));
+    }
+    QVERIFY(test::makeDbtag(data, Live, false, false, OldMtime + 86400 * 30));
+
+    QObject face;
+    Arrivals arrivals;
+    auto receiver = startReceiver(tmp.filePath(QStringLiteral("drms")), arrivals, &face);
+    QTRY_COMPARE(receiver->status().run, ReceiverStatus::Run::Listening);
+    // A window of one file: each link takes one big file. 1 MiB/s for the ED: each takes its
+    // link ~4 s.
+    auto setup = setupFor(data, receiver->status().port, 1, QStringLiteral("ed-sched"), 2,
+                          1024 * 1024);
+    QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
+    EdStatus last;
+    EdAgent agent(setup.value());
+    connect(&agent, &EdAgent::statusChanged, &face, [&](const EdStatus &s) { last = s; });
+    agent.start();
+    const int timeout = 60000 * test::timeoutFactor();
+
+    // Both links are in the middle of a backlog file.
+    QTRY_VERIFY_WITH_TIMEOUT(arrivals.streaming.size() == 2, timeout);
+    QVERIFY(arrivals.stored.isEmpty());
+    // The status names the live link: the last, one more than send.jobs.
+    QTRY_COMPARE(last.links.size(), 3);
+    QVERIFY(!last.links[0].live && !last.links[1].live && last.links[2].live);
+
+    // A file completed in the live dbtag is stored before either of them.
+    const QString liveFile = Live + QStringLiteral("/now.dat");
+    QVERIFY(test::writeFile(data + QLatin1Char('/') + liveFile, test::patternBytes(4096, 7)));
+    QTRY_VERIFY_WITH_TIMEOUT(!arrivals.stored.isEmpty(), timeout);
+    QVERIFY2(arrivals.stored.first() == liveFile,
+             qPrintable(QStringLiteral("stored first: %1").arg(arrivals.stored.join(u' '))));
+
+    // The backlog completes.
+    QTRY_VERIFY_WITH_TIMEOUT(arrivals.storedAtCompletion.size() == 2, timeout);
+    QCOMPARE(arrivals.stored.size(), 3);
+    QTRY_VERIFY_WITH_TIMEOUT(last.idle, timeout);
 }
 
 QTEST_GUILESS_MAIN(TestScheduling)

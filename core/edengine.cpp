@@ -77,6 +77,7 @@ QList<proto::ManifestEntry> manifestOf(const QList<DataFile> &files,
                                        const QList<SkippedEntry> &skipped, bool *allSent)
 {
     QList<proto::ManifestEntry> manifest;
+    manifest.reserve(files.size() + skipped.size());
     *allSent = true;
     for (const DataFile &f : files) {
         if (!f.sent) {
@@ -1201,6 +1202,9 @@ void EdEngine::writeDoneWatch(TagRec &tag, const QString &how)
     }
     tag.state = DbtagState::Done;
     tag.lastActivity = QDateTime::currentDateTimeUtc();
+    // Only a dbtag on its way to done compares its listing with the manifest: a done one holding
+    // on to it cost a daemon a path for every file it ever finished (100,000 files: ~10 MiB).
+    tag.manifest = {};
     qCInfo(lcSend).noquote() << displayName(tag.name) << how + QStringLiteral("; wrote")
                              << m_scanner.options().doneWatch;
     emitStatus(tag);

@@ -1030,8 +1030,9 @@ class Bench:
                 "machine's disk, FUSE mounts); isocket: one receiver on mount A, an fsync per file "
                 "and per directory before the acknowledgement (docs/SCALING.md); 2 receivers: one "
                 "on mount A and one on mount B (two FUSE clients of the one volume, one root), the "
-                "sender given both (`--to a,b`, 2 connections); rsync -a: the daemon writing into "
-                "mount A, no fsync; rsync -a --fsync (big file only): an fsync per file")
+                "sender given both (`--to a,b`: 2 connections and the live link); rsync -a: the "
+                "daemon writing into mount A, no fsync; rsync -a --fsync (big file only): an fsync "
+                "per file")
         for _, name, unit in rows:
             self.res.case(name, unit, note=note)
         names = [name for _, name, _ in rows]

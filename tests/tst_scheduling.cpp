@@ -109,6 +109,20 @@ bool makeBacklog(const QString &data, int tags, int perTag)
     return test::makeDbtag(data, Live, false, false, OldMtime + 86400 * 30);
 }
 
+// An EdAgent, started, and its latest status.
+struct StartedEd
+{
+    explicit StartedEd(const EdAgentSetup &setup) : agent(setup)
+    {
+        QObject::connect(&agent, &EdAgent::statusChanged, &context,
+                         [this](const EdStatus &s) { last = s; });
+        agent.start();
+    }
+    EdStatus last;
+    EdAgent agent;
+    QObject context; // goes first: no status is written into a `last` that is gone
+};
+
 Result<EdAgentSetup> setupFor(const QString &data, quint16 port, int window,
                               const QString &source = QStringLiteral("ed-sched"), int jobs = 2,
                               qint64 bwlimit = 2 * 1024 * 1024) // for the ED: 512 × 4 KiB a second
@@ -150,18 +164,15 @@ void TestScheduling::liveFileOvertakesTheBacklog()
     // the live file exists.
     auto setup = setupFor(data, receiver->status().port, 1024);
     QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
-    EdStatus last;
-    EdAgent agent(setup.value());
-    connect(&agent, &EdAgent::statusChanged, &face, [&](const EdStatus &s) { last = s; });
-    agent.start();
+    StartedEd ed(setup.value());
     const int timeout = 60000 * test::timeoutFactor();
 
     // The backlog moves, and it is what the status calls catching up (the live dbtag has none).
     QTRY_VERIFY_WITH_TIMEOUT(arrivals.stored.size() >= 20, timeout);
-    QTRY_VERIFY_WITH_TIMEOUT(last.health.catchUpFiles > 0, timeout);
-    QVERIFY(last.health.catchUpFiles <= Backlog);
-    QVERIFY2(last.health.reason.contains(QStringLiteral("catching up: ")),
-             qPrintable(last.health.reason));
+    QTRY_VERIFY_WITH_TIMEOUT(ed.last.health.catchUpFiles > 0, timeout);
+    QVERIFY(ed.last.health.catchUpFiles <= Backlog);
+    QVERIFY2(ed.last.health.reason.contains(QStringLiteral("catching up: ")),
+             qPrintable(ed.last.health.reason));
 
     // A file completed in the live dbtag now: it goes ahead of the backlog still waiting.
     const int before = int(arrivals.stored.size());
@@ -186,8 +197,8 @@ void TestScheduling::liveFileOvertakesTheBacklog()
             QFile::exists(data + QLatin1Char('/') + backlogTag(t) + QStringLiteral("/finished.watch")),
             timeout);
     }
-    QTRY_VERIFY_WITH_TIMEOUT(last.idle, timeout);
-    QCOMPARE(last.health.catchUpFiles, qint64(0));
+    QTRY_VERIFY_WITH_TIMEOUT(ed.last.idle, timeout);
+    QCOMPARE(ed.last.health.catchUpFiles, qint64(0));
 }
 
 void TestScheduling::backlogMovesUnderALiveStream()
@@ -206,10 +217,7 @@ void TestScheduling::backlogMovesUnderALiveStream()
     // A small window: the backlog waits in the engine's queue, not on the links.
     auto setup = setupFor(data, receiver->status().port, 4);
     QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
-    EdStatus last;
-    EdAgent agent(setup.value());
-    connect(&agent, &EdAgent::statusChanged, &face, [&](const EdStatus &s) { last = s; });
-    agent.start();
+    StartedEd ed(setup.value());
     const int timeout = 60000 * test::timeoutFactor();
     QTRY_VERIFY_WITH_TIMEOUT(arrivals.stored.size() >= 10, timeout);
 
@@ -263,18 +271,15 @@ void TestScheduling::liveFileDoesNotWaitForABacklogStream()
     auto setup = setupFor(data, receiver->status().port, 1, QStringLiteral("ed-sched"), 2,
                           1024 * 1024);
     QVERIFY2(setup.ok(), setup.ok() ? "" : qPrintable(setup.error().message));
-    EdStatus last;
-    EdAgent agent(setup.value());
-    connect(&agent, &EdAgent::statusChanged, &face, [&](const EdStatus &s) { last = s; });
-    agent.start();
+    StartedEd ed(setup.value());
     const int timeout = 60000 * test::timeoutFactor();
 
     // Both links are in the middle of a backlog file.
     QTRY_VERIFY_WITH_TIMEOUT(arrivals.streaming.size() == 2, timeout);
     QVERIFY(arrivals.stored.isEmpty());
     // The status names the live link: the last, one more than send.jobs.
-    QTRY_COMPARE(last.links.size(), 3);
-    QVERIFY(!last.links[0].live && !last.links[1].live && last.links[2].live);
+    QTRY_COMPARE(ed.last.links.size(), 3);
+    QVERIFY(!ed.last.links[0].live && !ed.last.links[1].live && ed.last.links[2].live);
 
     // A file completed in the live dbtag is stored before either of them.
     const QString liveFile = Live + QStringLiteral("/now.dat");
@@ -286,7 +291,7 @@ void TestScheduling::liveFileDoesNotWaitForABacklogStream()
     // The backlog completes.
     QTRY_VERIFY_WITH_TIMEOUT(arrivals.storedAtCompletion.size() == 2, timeout);
     QCOMPARE(arrivals.stored.size(), 3);
-    QTRY_VERIFY_WITH_TIMEOUT(last.idle, timeout);
+    QTRY_VERIFY_WITH_TIMEOUT(ed.last.idle, timeout);
 }
 
 QTEST_GUILESS_MAIN(TestScheduling)

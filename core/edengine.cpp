@@ -1203,7 +1203,7 @@ void EdEngine::writeDoneWatch(TagRec &tag, const QString &how)
     tag.state = DbtagState::Done;
     tag.lastActivity = QDateTime::currentDateTimeUtc();
     // Only a dbtag on its way to done compares its listing with the manifest: a done one holding
-    // on to it cost a daemon a path for every file it ever finished (100,000 files: ~10 MiB).
+    // on to it cost a daemon a path for every file it ever finished (100,000 files: ~12 MiB).
     tag.manifest = {};
     qCInfo(lcSend).noquote() << displayName(tag.name) << how + QStringLiteral("; wrote")
                              << m_scanner.options().doneWatch;

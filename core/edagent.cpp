@@ -287,7 +287,7 @@ void EdAgent::doStart()
                 while (m_status.links.size() <= link)
                     m_status.links.append(LinkStatus());
                 LinkStatus &l = m_status.links[link];
-                l.live = m_sender && link == m_sender->options().jobs;
+                l.live = m_sender && m_sender->isLiveLink(link);
                 l.state = state;
                 l.detail = detail;
                 l.retryAt = state == LinkState::Retrying

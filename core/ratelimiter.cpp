@@ -11,12 +11,6 @@ void RateLimiter::setLimit(qint64 bytesPerSecond)
     m_clock.invalidate();
 }
 
-qint64 RateLimiter::limit() const
-{
-    QMutexLocker lock(&m_mutex);
-    return m_limit;
-}
-
 int RateLimiter::take(qint64 bytes)
 {
     QMutexLocker lock(&m_mutex);

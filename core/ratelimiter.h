@@ -17,13 +17,12 @@ public:
 
     // Bytes per second from the next chunk on (0: no limit); the window starts anew.
     void setLimit(qint64 bytesPerSecond);
-    qint64 limit() const;
     // 0 when `bytes` may go now (they are counted as sent), else how many milliseconds to wait
     // before asking again (at most 1,000).
     int take(qint64 bytes);
 
 private:
-    mutable QMutex m_mutex;
+    QMutex m_mutex;
     qint64 m_limit = 0;
     QElapsedTimer m_clock; // the window; invalid until the first chunk after a change
     qint64 m_bytes = 0;    // taken since m_clock started

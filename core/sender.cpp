@@ -78,7 +78,7 @@ void Sender::start()
     for (int i = 0; i <= m_options.jobs; ++i) {
         auto link = std::make_shared<Link>();
         link->index = i;
-        link->live = i == m_options.jobs;
+        link->live = isLiveLink(i);
         m_links.push_back(link);
         const SenderOptions options = m_options;
         link->thread = std::make_unique<EventLoopThread>(QStringLiteral("isocket-link-%1").arg(i));

@@ -56,6 +56,8 @@ public:
     void setBandwidthLimit(qint64 bytesPerSecond);
     bool isPaused() const { return m_paused; }
     const SenderOptions &options() const { return m_options; }
+    // The live link is the last, after the `jobs` others.
+    bool isLiveLink(int link) const { return link == m_options.jobs; }
     int inFlight() const;
     // The ED's health as compact JSON (STATUS, protocol version 4): sent now on one ready link
     // per receiver, and again on a link that becomes ready while no other is ready on its

@@ -858,11 +858,6 @@ void SenderConnection::pumpData()
     }
 }
 
-void SenderConnection::setBandwidthLimit(qint64 bytesPerSecond)
-{
-    m_rate->setLimit(bytesPerSecond);
-}
-
 void SenderConnection::cancel(quint32 id, const Error &error)
 {
     auto it = m_offers.find(id);

@@ -113,9 +113,6 @@ public:
     void addTickets(const QList<isocket::FileTicket> &tickets);
     void closeDbtag(const QString &dbtag, const QList<isocket::proto::ManifestEntry> &files);
     void retryNow();
-    // Bytes per second from the next chunk on (0: no limit), for every connection that shares
-    // this one's RateLimiter; the rate window starts anew.
-    void setBandwidthLimit(qint64 bytesPerSecond);
     void shutdown(); // returns every ticket, closes the socket, then emits stopped()
     // STATUS (version 4): sends `json` (the ED's health) now when the link is ready and the
     // receiver speaks version 4; dropped otherwise (the Sender sends the latest one again when

@@ -138,6 +138,8 @@ void ReceiverConnection::onReadyRead()
 {
     QPointer<ReceiverConnection> self(this);
     readFrames();
+    if (self)
+        m_writer.flush(); // all that has arrived is read: no stage held until the next frame
     if (self && m_tls && m_phase != Phase::Done && !m_heldBack)
         resumeDecrypting();
 }

@@ -1,7 +1,6 @@
 #include "core/streamwriter.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -28,58 +27,107 @@ void clearDirect(int fd)
         ::fcntl(fd, F_SETFL, flags & ~O_DIRECT);
 }
 
-std::atomic<int> g_stagedWriters{0};
-std::atomic<int> g_stagedWritersLimit{16};
+bool ended(const std::shared_future<int> &w)
+{
+    return w.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+
+// The stages of every writer: at most `limit` out at once. A stage given back is kept for the
+// next taker (it stays mapped: no page faults to fill it again), up to the limit.
+class StagePool
+{
+public:
+    static StagePool &instance()
+    {
+        static auto *pool = new StagePool; // never deleted: a write may be in flight at exit
+        return *pool;
+    }
+
+    std::shared_ptr<char> take()
+    {
+        char *stage = nullptr;
+        {
+            std::lock_guard lock(m_mutex);
+            if (m_inUse >= m_limit)
+                return {};
+            ++m_inUse;
+            if (!m_free.empty()) {
+                stage = m_free.back();
+                m_free.pop_back();
+            }
+        }
+        if (!stage) {
+            void *p = nullptr;
+            if (::posix_memalign(&p, size_t(StreamWriter::Align),
+                                 size_t(StreamWriter::StageBytes)) != 0) {
+                std::lock_guard lock(m_mutex);
+                --m_inUse;
+                return {};
+            }
+            stage = static_cast<char *>(p);
+        }
+        return std::shared_ptr<char>(stage, [](char *s) { instance().give(s); });
+    }
+
+    int free() const
+    {
+        std::lock_guard lock(m_mutex);
+        return m_limit - m_inUse;
+    }
+    int inUse() const
+    {
+        std::lock_guard lock(m_mutex);
+        return m_inUse;
+    }
+    int limit() const
+    {
+        std::lock_guard lock(m_mutex);
+        return m_limit;
+    }
+    void setLimit(int limit)
+    {
+        std::lock_guard lock(m_mutex);
+        m_limit = limit;
+        trim();
+    }
+
+private:
+    void give(char *stage)
+    {
+        std::lock_guard lock(m_mutex);
+        --m_inUse;
+        m_free.push_back(stage);
+        trim();
+    }
+    void trim() // no more stages kept than the limit allows out
+    {
+        while (!m_free.empty() && int(m_free.size()) + m_inUse > m_limit) {
+            std::free(m_free.back());
+            m_free.pop_back();
+        }
+    }
+
+    mutable std::mutex m_mutex;
+    std::vector<char *> m_free;
+    int m_inUse = 0;
+    int m_limit = 32; // 32 MiB
+};
 
 } // namespace
 
-int StreamWriter::stagedWritersLimit()
+int StreamWriter::stageLimit()
 {
-    return g_stagedWritersLimit.load();
+    return StagePool::instance().limit();
 }
 
-void StreamWriter::setStagedWritersLimit(int writers)
+void StreamWriter::setStageLimit(int stages)
 {
-    g_stagedWritersLimit = qMax(0, writers);
+    StagePool::instance().setLimit(qMax(0, stages));
 }
 
-int StreamWriter::stagedWriters()
+int StreamWriter::stagesInUse()
 {
-    return g_stagedWriters.load();
-}
-
-bool StreamWriter::takeStages()
-{
-    if (m_stages[0])
-        return true;
-    int held = g_stagedWriters.load();
-    do {
-        if (held >= g_stagedWritersLimit.load())
-            return false;
-    } while (!g_stagedWriters.compare_exchange_weak(held, held + 1));
-    for (auto &stage : m_stages) {
-        void *p = nullptr;
-        if (::posix_memalign(&p, size_t(Align), size_t(StageBytes)) != 0) {
-            releaseStages();
-            return false;
-        }
-        stage.reset(static_cast<char *>(p));
-    }
-    return true;
-}
-
-void StreamWriter::releaseStages()
-{
-    for (auto &w : m_writing) {
-        if (w.valid())
-            w.wait(); // a write still reading the stage (none when called from start())
-        w = {};
-    }
-    m_inherited[0] = m_inherited[1] = false;
-    m_active = 0;
-    m_stages[0].reset();
-    m_stages[1].reset();
-    g_stagedWriters.fetch_sub(1);
+    return StagePool::instance().inUse();
 }
 
 // A write holds a thread for about a millisecond.
@@ -122,11 +170,8 @@ int StreamWriter::writeFully(int fd, const char *data, qint64 size, qint64 offse
 StreamWriter::~StreamWriter()
 {
     setWake({});
-    for (auto &w : m_writing)
-        if (w.valid())
-            w.wait();
-    if (m_stages[0])
-        releaseStages();
+    for (auto &w : m_writes) // this file's: what arrived is on the disk when the writer goes
+        w.wait();
 }
 
 void StreamWriter::Wake::operator()()
@@ -142,63 +187,68 @@ void StreamWriter::setWake(std::function<void()> wake)
     m_wake->fn = std::move(wake);
 }
 
-bool StreamWriter::wouldWait(qint64 size) const
+void StreamWriter::prune()
 {
-    if (!m_direct)
-        return false;
-    auto busy = [this](int stage) {
-        return m_writing[stage].valid() &&
-               m_writing[stage].wait_for(std::chrono::seconds(0)) != std::future_status::ready;
-    };
-    // Walk the stages write() would fill, as it would.
-    int stage = m_active;
-    qint64 staged = m_staged;
-    while (size > 0) {
-        if (staged == 0 && busy(stage))
-            return true;
-        const qint64 n = qMin(size, StageBytes - staged);
-        staged += n;
-        size -= n;
-        if (staged == StageBytes) {
-            stage ^= 1;
-            staged = 0;
-        }
-    }
-    return false;
+    m_busy.erase(std::remove_if(m_busy.begin(), m_busy.end(), ended), m_busy.end());
 }
 
-Result<void> StreamWriter::waitFor(int stage)
+int StreamWriter::held() const
 {
-    if (!m_writing[stage].valid())
-        return {};
-    const int err = m_writing[stage].get();
-    m_writing[stage] = {};
-    // An earlier file's write: its error was that file's (finishAsync() reported it).
-    if (err && !std::exchange(m_inherited[stage], false))
-        return writeFailure(err);
-    m_inherited[stage] = false;
-    return {};
+    const auto busy = std::count_if(m_busy.begin(), m_busy.end(),
+                                    [](const auto &w) { return !ended(w); });
+    return int(busy) + (m_fill ? 1 : 0);
+}
+
+Result<void> StreamWriter::firstError()
+{
+    const auto done = std::stable_partition(m_writes.begin(), m_writes.end(),
+                                            [](const auto &w) { return !ended(w); });
+    for (auto it = done; it != m_writes.end(); ++it) {
+        if (const int err = it->get(); err && !m_error)
+            m_error = err;
+    }
+    m_writes.erase(done, m_writes.end());
+    return m_error ? Result<void>(writeFailure(m_error)) : Result<void>();
+}
+
+bool StreamWriter::takeStage()
+{
+    m_fill = StagePool::instance().take();
+    return bool(m_fill);
+}
+
+bool StreamWriter::wouldWait(qint64 size) const
+{
+    if (!m_direct || m_buffered)
+        return false;
+    const qint64 room = m_fill ? StageBytes - m_staged : 0;
+    if (size <= room)
+        return false;
+    const int need = int((size - room + StageBytes - 1) / StageBytes);
+    const int busy = held() - (m_fill ? 1 : 0);
+    if (busy == 0)
+        return false; // nothing of ours to wait for: new stages, or the page cache
+    // Ours would be too many, or the pool has too few: one of ours ending gives one back.
+    return busy + (m_fill ? 1 : 0) + need > StagesPerWriter ||
+           StagePool::instance().free() < need;
 }
 
 void StreamWriter::start(int fd, qint64 offset, qint64 expected)
 {
-    // Writes of earlier files may still be in flight (finishAsync(), or a file given up on):
-    // a stage is waited for when it is filled again; their errors are not this file's.
-    m_inherited[0] = m_inherited[1] = true;
+    // An earlier file given up on (no finish()) may still have writes in flight: they end on
+    // their own, with their stages; their errors are not this file's.
+    m_writes.clear();
+    m_fill.reset();
+    prune();
     m_file.reset();
     m_fd = fd;
     m_offset = offset;
     m_staged = 0;
+    m_error = 0;
     m_direct = false;
-    if (expected < DirectMinBytes || offset % Align != 0) {
-        // Not direct: the stages go back to the budget, unless a write of an earlier file
-        // still uses one (then they stay until the next such start, or the writer goes).
-        if (m_stages[0] && !writing())
-            releaseStages();
+    m_buffered = false;
+    if (expected < DirectMinBytes || offset % Align != 0)
         return;
-    }
-    if (!takeStages())
-        return; // the budget is spent: the page cache
     // Our own descriptor, held by every write in flight: whatever the caller closes, a write
     // never lands in another file that reused the number.
     auto dup = std::make_shared<UniqueFd>(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
@@ -208,95 +258,113 @@ void StreamWriter::start(int fd, qint64 offset, qint64 expected)
     if (m_direct) {
         m_file = dup;
         m_fd = dup->get();
-    } else if (!writing()) {
-        releaseStages(); // no direct I/O here: others may have the budget
     }
 }
 
-bool StreamWriter::writing() const
+Result<void> StreamWriter::writeBuffered(const char *data, qint64 size)
 {
-    return std::any_of(std::begin(m_writing), std::end(m_writing), [](const auto &w) {
-        return w.valid() && w.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
-    });
+    if (auto r = ReceiveStore::writeAt(m_fd, m_offset, data, size); !r)
+        return r;
+    m_offset += size;
+    return {};
 }
 
 Result<void> StreamWriter::write(const char *data, qint64 size)
 {
-    if (!m_direct) {
-        if (auto r = ReceiveStore::writeAt(m_fd, m_offset, data, size); !r)
-            return r;
-        m_offset += size;
-        return {};
-    }
+    if (!m_direct || m_buffered)
+        return writeBuffered(data, size);
+    if (auto r = firstError(); !r)
+        return r;
     while (size > 0) {
-        if (m_staged == 0) { // this stage's previous write must be done before it is reused
-            if (auto r = waitFor(m_active); !r)
-                return r;
+        if (!m_fill) {
+            prune();
+            while (held() >= StagesPerWriter) { // the caller did not ask wouldWait()
+                m_busy.front().wait();
+                prune();
+            }
+            if (!takeStage()) {
+                // The pool is spent: the rest of this file through the page cache. Writes of
+                // ours still in flight may then go through it too; either way they land.
+                m_buffered = true;
+                clearDirect(m_fd);
+                return writeBuffered(data, size);
+            }
         }
         const qint64 n = qMin(size, StageBytes - m_staged);
-        std::memcpy(m_stages[m_active].get() + m_staged, data, size_t(n));
+        std::memcpy(m_fill.get() + m_staged, data, size_t(n));
         m_staged += n;
         data += n;
         size -= n;
-        if (m_staged == StageBytes) {
-            if (auto r = submit(); !r)
-                return r;
-        }
+        if (m_staged == StageBytes)
+            submit();
     }
     return {};
 }
 
 Result<char *> StreamWriter::reserve(qint64 size)
 {
-    if (!m_direct || size > StageBytes - m_staged)
+    if (!m_direct || m_buffered)
         return nullptr;
-    if (m_staged == 0) { // as in write(): the stage's previous write must be done
-        const auto &w = m_writing[m_active];
-        if (w.valid() && w.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
-            return nullptr;
-        if (auto r = waitFor(m_active); !r)
-            return r.error();
-    }
-    return m_stages[m_active].get() + m_staged;
+    if (auto r = firstError(); !r)
+        return r.error();
+    if (m_fill)
+        return size <= StageBytes - m_staged ? m_fill.get() + m_staged : nullptr;
+    prune();
+    if (size > StageBytes || held() >= StagesPerWriter || !takeStage())
+        return nullptr;
+    return m_fill.get();
 }
 
 Result<void> StreamWriter::commit(qint64 size)
 {
-    Q_ASSERT(m_direct && size <= StageBytes - m_staged);
+    Q_ASSERT(m_direct && m_fill && size <= StageBytes - m_staged);
     m_staged += size;
-    return m_staged == StageBytes ? submit() : Result<void>();
+    if (m_staged == StageBytes)
+        submit();
+    return {};
 }
 
-Result<void> StreamWriter::submit()
+void StreamWriter::flush()
+{
+    // Only when stages run short: a stream that fills whole stages writes fewer, larger pieces
+    // (one ED, 800 x 1 MiB: 1.00 against 0.93 GB/s flushing always).
+    if (m_direct && !m_buffered && m_fill && m_staged > 0 && m_staged % Align == 0 &&
+        StagePool::instance().free() < StagePool::instance().limit() / 2)
+        submit();
+}
+
+void StreamWriter::submit()
 {
     auto done = std::make_shared<std::promise<int>>();
-    m_writing[m_active] = done->get_future().share();
-    m_inherited[m_active] = false;
-    pool().start(
-        [done, file = m_file, data = m_stages[m_active].get(), offset = m_offset, wake = m_wake] {
-            done->set_value(writeFully(file->get(), data, StageBytes, offset));
-            (*wake)();
-        });
-    m_offset += StageBytes;
+    std::shared_future<int> written = done->get_future().share();
+    m_writes.push_back(written);
+    m_busy.push_back(written);
+    pool().start([done, file = m_file, stage = m_fill, bytes = m_staged, offset = m_offset,
+                  wake = m_wake]() mutable {
+        const int err = writeFully(file->get(), stage.get(), bytes, offset);
+        stage.reset(); // back to the pool before anyone hears the write ended
+        done->set_value(err);
+        (*wake)();
+    });
+    m_fill.reset();
+    m_offset += m_staged;
     m_staged = 0;
-    m_active ^= 1;
-    return {};
 }
 
 Result<void> StreamWriter::finish()
 {
-    Result<void> result;
-    for (int s = 0; s < 2; ++s) {
-        if (auto r = waitFor(s); !r && result)
-            result = r;
-    }
+    for (auto &w : m_writes)
+        w.wait();
+    Result<void> result = firstError();
     if (result && m_staged > 0) {
-        if (const int err = writeRest(m_fd, m_stages[m_active].get(), m_staged, m_offset))
+        if (const int err = writeRest(m_fd, m_fill.get(), m_staged, m_offset))
             result = writeFailure(err);
         else
             m_offset += m_staged;
     }
+    m_fill.reset();
     m_staged = 0;
+    prune();
     endFile();
     return result;
 }
@@ -312,7 +380,10 @@ int StreamWriter::writeRest(int fd, const char *stage, qint64 staged, qint64 off
 
 void StreamWriter::endFile()
 {
+    m_writes.clear();
     m_direct = false;
+    m_buffered = false;
+    m_error = 0;
     m_file.reset();
     m_fd = -1;
 }
@@ -321,42 +392,27 @@ std::shared_future<int> StreamWriter::finishAsync(std::function<int(int fd)> the
 {
     auto done = std::make_shared<std::promise<int>>();
     std::shared_future<int> result = done->get_future().share();
-    const int last = m_active;
-    const bool rest = m_staged > 0;
-    // The task waits for both stages' writes of this file (earlier files' writes: their errors
-    // were theirs), then writes the rest from `last`, if any: that stage stays busy until then.
-    const std::shared_future<int> mine[2] = {
-        m_inherited[0] ? std::shared_future<int>() : m_writing[0],
-        m_inherited[1] ? std::shared_future<int>() : m_writing[1]};
-    const std::shared_future<int> earlier =
-        rest && m_inherited[last] ? m_writing[last] : std::shared_future<int>();
-    pool().start([done, file = m_file, mine, earlier, stage = m_stages[last].get(),
-                  staged = m_staged, offset = m_offset, then = std::move(then), wake = m_wake] {
-        int err = 0;
+    // The task waits for this file's writes (queued before it, so they run before it starts:
+    // no wait for a thread of the pool), then writes the rest, if any, from the stage.
+    pool().start([done, file = m_file, mine = m_writes, early = m_error, stage = m_fill,
+                  staged = m_staged, offset = m_offset, then = std::move(then),
+                  wake = m_wake]() mutable {
+        int err = early;
         for (const auto &w : mine) {
-            if (w.valid()) {
-                const int e = w.get();
-                if (!err)
-                    err = e;
-            }
+            if (const int e = w.get(); !err)
+                err = e;
         }
-        if (earlier.valid())
-            earlier.wait(); // the stage is free only once that write is done
         if (!err && staged > 0)
-            err = writeRest(file->get(), stage, staged, offset);
+            err = writeRest(file->get(), stage.get(), staged, offset);
+        stage.reset();
         if (!err)
             err = then(file->get());
         done->set_value(err);
         (*wake)();
     });
-    if (rest) {
-        m_writing[last] = result;
-        m_active = last ^ 1; // the next file fills the other stage first
-    }
-    // Else the file ended with a full stage (a 1 MiB file: its only one) and `last` holds none of
-    // it: the next file fills `last` while that stage is written.
-    for (bool &inherited : m_inherited) // this file's errors: reported through `result`
-        inherited = true;
+    if (m_fill)
+        m_busy.push_back(result); // holds the stage until then
+    m_fill.reset();
     m_offset += m_staged;
     m_staged = 0;
     endFile();

@@ -1452,8 +1452,10 @@ void TestReceiver::slowDiskHoldsOnlyItsConnection()
         QSKIP("no direct I/O under the temporary directory");
     QSignalSpy gone(f.receiver.get(), &Receiver::peerDisconnected);
     constexpr int Frame = 256 * 1024;
-    const QByteArray data = test::patternBytes(4 * StreamWriter::StageBytes + 3, 9);
-    const qint64 sent = 2 * StreamWriter::StageBytes + Frame; // both stages, then one frame more
+    constexpr qint64 Stages = StreamWriter::StagesPerWriter;
+    const QByteArray data = test::patternBytes((Stages + 2) * StreamWriter::StageBytes + 3, 9);
+    // All the stages one writer may hold, then one frame more
+    const qint64 sent = Stages * StreamWriter::StageBytes + Frame;
     {
         ProtoClient big;
         QVERIFY(connectAndGreet(big, f.port()));
@@ -1503,7 +1505,8 @@ void TestReceiver::heldBackConnectionReadsOn()
     QVERIFY(f.listen());
     if (!directIo(f.root))
         QSKIP("no direct I/O under the temporary directory");
-    constexpr int Frame = int(StreamWriter::StageBytes); // the largest DATA frame
+    constexpr int Frame = int(MaxChunk); // the largest DATA frame: one stage
+    static_assert(2 * MaxChunk == StreamWriter::StagesPerWriter * StreamWriter::StageBytes);
     const QByteArray data = test::patternBytes(6 * Frame + 7, 11);
     ProtoClient c;
     QVERIFY(connectAndGreet(c, f.port()));

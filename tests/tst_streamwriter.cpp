@@ -1,5 +1,5 @@
 // StreamWriter: a file arriving in pieces of any size ends up byte for byte on disk, whether it
-// was written directly (O_DIRECT through the aligned stage) or through the page cache, and a
+// was written directly (O_DIRECT through aligned stages) or through the page cache, and a
 // stream stopped early leaves exactly the bytes received (what a resume starts from).
 
 #include "core/fileutil.h"
@@ -36,9 +36,12 @@ private slots:
     void wouldWaitUntilTheDiskIsDone();
     void fileEndingOnAStageLeavesTheOtherFree();
     void reserveFillsTheStageInPlace();
-    void stagesAreBoundedAcrossWriters();
+    void stagesFollowTheWritesNotTheWriters();
+    void spentPoolFallsBackToThePageCache();
+    void flushGivesTheStageBackWhenStagesRunShort();
 
 private:
+    static bool isDirect(int fd);
     // Feeds `data` from `from` on in pieces of 1 … maxPiece bytes; false on a write error.
     static bool feed(StreamWriter &w, const QByteArray &data, qint64 from, qint64 to, int maxPiece,
                      quint32 seed);
@@ -198,15 +201,16 @@ void TestStreamWriter::wouldWaitUntilTheDiskIsDone()
 {
     // The receiver serves every connection from one thread: before a write it asks whether the
     // write would wait for the disk, and if so holds the data back until the wake-up. So
-    // wouldWait() must say yes exactly when a stage the write needs is still being written, and
-    // the wake-up must come when a write ends.
+    // wouldWait() must say yes exactly when the write needs more stages than the writer may hold
+    // beside those still being written, and the wake-up must come when a write ends.
     QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
     QVERIFY(tmp.isValid());
     const QString path = tmp.filePath(QStringLiteral("f"));
     UniqueFd fd(::open(QFile::encodeName(path).constData(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     QVERIFY(fd.valid());
     constexpr qint64 Stage = StreamWriter::StageBytes;
-    const QByteArray data = test::patternBytes(3 * Stage + 100, 5);
+    constexpr int Stages = StreamWriter::StagesPerWriter;
+    const QByteArray data = test::patternBytes((Stages + 1) * Stage + 100, 5);
     StreamWriter w;
     std::atomic<int> wakes{0};
     w.setWake([&wakes] { ++wakes; });
@@ -214,22 +218,22 @@ void TestStreamWriter::wouldWaitUntilTheDiskIsDone()
     w.start(fd.get(), 0, data.size());
     if (!w.direct())
         QSKIP("no direct I/O on this filesystem");
-    QVERIFY(!w.wouldWait(Stage));                   // both stages free
-    QVERIFY(w.write(data.constData(), Stage).ok()); // stage 1 full: to the (held) disk
-    QVERIFY(!w.wouldWait(1));
-    QVERIFY(!w.wouldWait(Stage));    // fills stage 2 exactly
-    QVERIFY(w.wouldWait(Stage + 1)); // … and would need stage 1 again
-    QVERIFY(w.write(data.constData() + Stage, Stage - 10).ok());
+    QVERIFY(!w.wouldWait(Stages * Stage));          // nothing being written
+    QVERIFY(w.write(data.constData(), Stage).ok()); // one stage full: to the (held) disk
+    QVERIFY(!w.wouldWait((Stages - 1) * Stage));    // the writer's other stages
+    QVERIFY(w.wouldWait((Stages - 1) * Stage + 1)); // … and one more
+    // Stages - 2 stages more to the disk, and one filled but 10 bytes
+    QVERIFY(w.write(data.constData() + Stage, (Stages - 1) * Stage - 10).ok());
     QVERIFY(!w.wouldWait(10));
     QVERIFY(w.wouldWait(11));
-    QVERIFY(w.write(data.constData() + 2 * Stage - 10, 10).ok()); // stage 2 full: to the disk
+    QVERIFY(w.write(data.constData() + Stages * Stage - 10, 10).ok()); // to the disk as well
     QVERIFY(w.wouldWait(1));
     QCOMPARE(wakes.load(), 0);
     hold.release();
-    QTRY_VERIFY(!w.wouldWait(2 * Stage)); // both written
-    QTRY_COMPARE(wakes.load(), 2);        // one wake-up per write
+    QTRY_VERIFY(!w.wouldWait(Stages * Stage)); // all written
+    QTRY_COMPARE(wakes.load(), Stages);        // one wake-up per write
     QVERIFY(!hold.releasedByDeadline());
-    QVERIFY(w.write(data.constData() + 2 * Stage, Stage + 100).ok());
+    QVERIFY(w.write(data.constData() + Stages * Stage, Stage + 100).ok());
     QVERIFY(w.finish().ok());
     w.setWake({});
     QCOMPARE(readFile(path), data);
@@ -238,17 +242,19 @@ void TestStreamWriter::wouldWaitUntilTheDiskIsDone()
 void TestStreamWriter::fileEndingOnAStageLeavesTheOtherFree()
 {
     // A 1 MiB file is exactly one stage. While its write is on the disk, the next file must be
-    // able to fill the other stage (the receiver then reads the next file while the disk writes
-    // this one: 1,000 x 1 MiB 696 -> 962 MB/s side by side), not wait for the disk.
+    // able to fill another stage (the receiver then reads the next file while the disk writes
+    // this one: 1,000 x 1 MiB 696 -> 962 MB/s side by side), not wait for the disk, until the
+    // writer holds all the stages it may.
     QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
     QVERIFY(tmp.isValid());
     constexpr qint64 Stage = StreamWriter::StageBytes;
+    constexpr int Files = StreamWriter::StagesPerWriter + 1;
     QList<QByteArray> datas;
     std::vector<UniqueFd> fds;
     QList<std::shared_future<int>> done;
     StreamWriter w;
     test::DiskHold hold(30000 * test::timeoutFactor());
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < Files; ++i) {
         fds.emplace_back(
             ::open(QFile::encodeName(tmp.filePath(QStringLiteral("f%1").arg(i))).constData(),
                    O_RDWR | O_CREAT | O_CLOEXEC, 0644));
@@ -257,9 +263,9 @@ void TestStreamWriter::fileEndingOnAStageLeavesTheOtherFree()
         w.start(fds.back().get(), 0, Stage);
         if (!w.direct())
             QSKIP("no direct I/O on this filesystem");
-        // Files 1 and 2 fit beside the writes still held; file 3 would need file 1's stage.
-        QCOMPARE(w.wouldWait(Stage), i == 2);
-        if (i == 2)
+        // The last file would need a stage while the writer's all are held by the disk
+        QCOMPARE(w.wouldWait(Stage), i == Files - 1);
+        if (i == Files - 1)
             break;
         QVERIFY(w.write(datas.last().constData(), Stage).ok());
         done << w.finishAsync([](int) { return 0; });
@@ -268,7 +274,7 @@ void TestStreamWriter::fileEndingOnAStageLeavesTheOtherFree()
     QTRY_VERIFY(!w.wouldWait(Stage));
     QVERIFY(w.write(datas.last().constData(), Stage).ok());
     done << w.finishAsync([](int) { return 0; });
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < Files; ++i) {
         QCOMPARE(done[i].get(), 0);
         QCOMPARE(readFile(tmp.filePath(QStringLiteral("f%1").arg(i))), datas[i]);
     }
@@ -278,12 +284,13 @@ void TestStreamWriter::fileEndingOnAStageLeavesTheOtherFree()
 void TestStreamWriter::reserveFillsTheStageInPlace()
 {
     // The receiver reads a DATA payload straight into the stage reserve() hands out. It must
-    // hand one out only where write() would not wait (the stage free) and the bytes fit whole,
-    // and what is committed must land in the file in order with what write() wrote.
+    // hand one out only where write() would not wait and the bytes fit whole, and what is
+    // committed must land in the file in order with what write() wrote.
     QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
     QVERIFY(tmp.isValid());
     constexpr qint64 Stage = StreamWriter::StageBytes;
-    const QByteArray data = test::patternBytes(3 * Stage + 777, 17);
+    constexpr int Stages = StreamWriter::StagesPerWriter;
+    const QByteArray data = test::patternBytes((Stages + 1) * Stage + 777, 17);
     auto open = [&tmp](const QString &name) {
         return UniqueFd(::open(QFile::encodeName(tmp.filePath(name)).constData(),
                                O_RDWR | O_CREAT | O_CLOEXEC, 0644));
@@ -313,36 +320,42 @@ void TestStreamWriter::reserveFillsTheStageInPlace()
     QVERIFY(w.write(data.constData() + 100, 50).ok());
     r = w.reserve(Stage - 149);
     QVERIFY(r.ok() && !r.value());  // one byte more than the stage has left
-    QVERIFY(put(150, Stage - 150)); // stage 1 full: to the (held) disk
-    QVERIFY(put(Stage, Stage));     // stage 2, free, filled whole: to the disk as well
+    QVERIFY(put(150, Stage - 150)); // the first stage full: to the (held) disk
+    for (int i = 1; i < Stages; ++i)
+        QVERIFY(put(i * Stage, Stage)); // new stages, filled whole: to the disk as well
     r = w.reserve(1);
-    QVERIFY(r.ok() && !r.value()); // stage 1 again, still being written
+    QVERIFY(r.ok() && !r.value()); // all of the writer's stages are being written
     QVERIFY(w.wouldWait(1));
     hold.release();
     QTRY_VERIFY(w.reserve(1).value() != nullptr);
-    QVERIFY(put(2 * Stage, Stage));
-    QVERIFY(w.write(data.constData() + 3 * Stage, 777).ok());
+    QVERIFY(put(Stages * Stage, Stage));
+    QVERIFY(w.write(data.constData() + (Stages + 1) * Stage, 777).ok());
     QVERIFY(w.finish().ok());
     QVERIFY(!hold.releasedByDeadline());
     QCOMPARE(readFile(tmp.filePath(QStringLiteral("f"))), data);
 }
 
-void TestStreamWriter::stagesAreBoundedAcrossWriters()
+bool TestStreamWriter::isDirect(int fd)
 {
-    // A receiver with many busy connections: the writers together hold at most the budget's
-    // stages; one that finds it spent writes its file through the page cache, byte for byte;
-    // a writer gives its stages back when it starts a small file or goes.
+    const int flags = ::fcntl(fd, F_GETFL);
+    return flags >= 0 && (flags & O_DIRECT);
+}
+
+void TestStreamWriter::stagesFollowTheWritesNotTheWriters()
+{
+    // A receiver serving 200 EDs has as many files arriving at once, a frame at a time. While
+    // the disk keeps up, every one of them is written directly: the stages in use are those
+    // being filled or written at the moment, not a pair per writer.
     QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
     QVERIFY(tmp.isValid());
-    const int limit = StreamWriter::stagedWritersLimit();
-    auto restore = qScopeGuard([limit] { StreamWriter::setStagedWritersLimit(limit); });
-    QCOMPARE(StreamWriter::stagedWriters(), 0);
-    StreamWriter::setStagedWritersLimit(2);
-    constexpr int Writers = 5;
-    const qint64 size = 2 * StreamWriter::StageBytes + 4097;
+    QCOMPARE(StreamWriter::stagesInUse(), 0);
+    constexpr int Writers = 200;
+    constexpr qint64 Frame = 256 * 1024; // as senders send them
+    const qint64 size = 4 * Frame + 4097;
+    QVERIFY(Writers > StreamWriter::stageLimit());
     std::vector<UniqueFd> fds;
     std::vector<std::unique_ptr<StreamWriter>> writers;
-    std::vector<QByteArray> datas;
+    const QByteArray data = test::patternBytes(size, 21);
     for (int i = 0; i < Writers; ++i) {
         const QString path = tmp.filePath(QStringLiteral("f%1").arg(i));
         fds.emplace_back(::open(QFile::encodeName(path).constData(), O_RDWR | O_CREAT | O_CLOEXEC,
@@ -350,36 +363,115 @@ void TestStreamWriter::stagesAreBoundedAcrossWriters()
         QVERIFY(fds.back().valid());
         writers.push_back(std::make_unique<StreamWriter>());
         writers.back()->start(fds.back().get(), 0, size);
-        datas.push_back(test::patternBytes(size, 20 + i));
     }
     if (!writers.front()->direct())
-        QSKIP("no direct I/O on this filesystem: no stages are used");
-    // All five at once, as connections would: the first two direct, the rest buffered.
-    QCOMPARE(StreamWriter::stagedWriters(), 2);
+        QSKIP("no direct I/O on this filesystem");
+    for (qint64 pos = 0; pos < size; pos += Frame) {
+        const qint64 n = qMin(Frame, size - pos);
+        for (int i = 0; i < Writers; ++i) {
+            // A disk that keeps up: a stage is free when the frame arrives
+            QTRY_VERIFY(StreamWriter::stagesInUse() < StreamWriter::stageLimit());
+            QVERIFY(!writers[i]->wouldWait(n));
+            QVERIFY(writers[i]->write(data.constData() + pos, n).ok());
+            writers[i]->flush(); // the receiver has read all that arrived on this connection
+            QVERIFY(StreamWriter::stagesInUse() <= StreamWriter::stageLimit());
+            if (pos + n == size) { // the last frame, and END
+                QVERIFY2(isDirect(fds[i].get()), "a file went through the page cache");
+                QVERIFY(writers[i]->finish().ok());
+            }
+        }
+    }
     for (int i = 0; i < Writers; ++i)
-        QCOMPARE(writers[i]->direct(), i < 2);
-    for (qint64 pos = 0; pos < size; pos += 65536) {
-        const qint64 n = qMin<qint64>(65536, size - pos);
-        for (int i = 0; i < Writers; ++i)
-            QVERIFY(writers[i]->write(datas[i].constData() + pos, n).ok());
+        QCOMPARE(readFile(tmp.filePath(QStringLiteral("f%1").arg(i))), data);
+    QTRY_COMPARE(StreamWriter::stagesInUse(), 0);
+}
+
+void TestStreamWriter::spentPoolFallsBackToThePageCache()
+{
+    // Stages are bounded for the whole process. A writer that finds them all taken, with none of
+    // its own on the way to the disk, writes the rest of its file through the page cache, byte
+    // for byte, and never waits; one that has writes of its own in flight waits for them.
+    QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
+    QVERIFY(tmp.isValid());
+    const int limit = StreamWriter::stageLimit();
+    auto restore = qScopeGuard([limit] { StreamWriter::setStageLimit(limit); });
+    StreamWriter::setStageLimit(2);
+    constexpr qint64 Stage = StreamWriter::StageBytes;
+    const qint64 size = 3 * Stage + 5;
+    const QByteArray a = test::patternBytes(size, 31), b = test::patternBytes(size, 32);
+    auto open = [&tmp](const QString &name) {
+        return UniqueFd(::open(QFile::encodeName(tmp.filePath(name)).constData(),
+                               O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    };
+    const UniqueFd fa = open(QStringLiteral("a")), fb = open(QStringLiteral("b"));
+    StreamWriter wa, wb;
+    test::DiskHold hold(30000 * test::timeoutFactor());
+    wa.start(fa.get(), 0, size);
+    wb.start(fb.get(), 0, size);
+    if (!wa.direct())
+        QSKIP("no direct I/O on this filesystem");
+    QVERIFY(wa.write(a.constData(), 2 * Stage).ok()); // both stages to the (held) disk
+    QCOMPARE(StreamWriter::stagesInUse(), 2);
+    QVERIFY(wa.wouldWait(1)); // its own writes give stages back
+    QVERIFY(!wb.wouldWait(Stage));
+    QVERIFY(wb.write(b.constData(), size).ok()); // did not wait for the held disk
+    QVERIFY(!hold.released());
+    QVERIFY(!isDirect(fb.get()));
+    QVERIFY(wb.finish().ok());
+    QCOMPARE(readFile(tmp.filePath(QStringLiteral("b"))), b);
+    hold.release();
+    QTRY_VERIFY(!wa.wouldWait(Stage));
+    QVERIFY(wa.write(a.constData() + 2 * Stage, size - 2 * Stage).ok());
+    QVERIFY(wa.finish().ok());
+    QCOMPARE(readFile(tmp.filePath(QStringLiteral("a"))), a);
+    QVERIFY(!hold.releasedByDeadline());
+    QTRY_COMPARE(StreamWriter::stagesInUse(), 0);
+}
+
+void TestStreamWriter::flushGivesTheStageBackWhenStagesRunShort()
+{
+    // A stream that pauses between frames (the receiver calls flush() when it has read all that
+    // arrived) keeps its half-filled stage while stages are plentiful, so that a fast stream
+    // writes whole stages; when they run short, it sends what it has to the disk and the stage
+    // goes back to the pool once written, instead of waiting for the stream's next frame.
+    QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
+    QVERIFY(tmp.isValid());
+    const int limit = StreamWriter::stageLimit();
+    auto restore = qScopeGuard([limit] { StreamWriter::setStageLimit(limit); });
+    StreamWriter::setStageLimit(4);
+    constexpr qint64 Stage = StreamWriter::StageBytes;
+    constexpr qint64 Frame = 256 * 1024;
+    const qint64 size = 2 * Stage + 3;
+    const QByteArray a = test::patternBytes(size, 41), b = test::patternBytes(size, 42);
+    auto open = [&tmp](const QString &name) {
+        return UniqueFd(::open(QFile::encodeName(tmp.filePath(name)).constData(),
+                               O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    };
+    const UniqueFd fa = open(QStringLiteral("a")), fb = open(QStringLiteral("b"));
+    StreamWriter wa, wb;
+    wa.start(fa.get(), 0, size);
+    wb.start(fb.get(), 0, size);
+    if (!wa.direct())
+        QSKIP("no direct I/O on this filesystem");
+    QVERIFY(wa.write(a.constData(), Frame).ok());
+    wa.flush(); // 3 of 4 stages free: kept
+    QCOMPARE(wa.onDisk(), qint64(0));
+    QCOMPARE(StreamWriter::stagesInUse(), 1);
+    {
+        test::DiskHold hold(30000 * test::timeoutFactor());
+        QVERIFY(wb.write(b.constData(), 2 * Stage).ok()); // 2 stages held by the disk
+        QCOMPARE(StreamWriter::stagesInUse(), 3);
+        wa.flush(); // 1 of 4 free: to the disk
+        QCOMPARE(wa.onDisk(), Frame);
+        QVERIFY(!hold.releasedByDeadline());
     }
-    for (int i = 0; i < Writers; ++i) {
-        QVERIFY(writers[i]->finish().ok());
-        QCOMPARE(readFile(tmp.filePath(QStringLiteral("f%1").arg(i))), datas[i]);
-    }
-    // A small file gives the first writer's stages back; the third then gets them.
-    UniqueFd small(::open(QFile::encodeName(tmp.filePath(QStringLiteral("small"))).constData(),
-                          O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    writers[0]->start(small.get(), 0, 1000);
-    QVERIFY(writers[0]->finish().ok());
-    QCOMPARE(StreamWriter::stagedWriters(), 1);
-    writers[2]->start(fds[2].get(), 0, size);
-    QVERIFY(writers[2]->direct());
-    QVERIFY(writers[2]->finish().ok());
-    QCOMPARE(StreamWriter::stagedWriters(), 2);
-    // Writers that go give theirs back.
-    writers.clear();
-    QCOMPARE(StreamWriter::stagedWriters(), 0);
+    QTRY_COMPARE(StreamWriter::stagesInUse(), 0);
+    QVERIFY(wa.write(a.constData() + Frame, size - Frame).ok());
+    QVERIFY(wb.write(b.constData() + 2 * Stage, size - 2 * Stage).ok());
+    QVERIFY(wa.finish().ok());
+    QVERIFY(wb.finish().ok());
+    QCOMPARE(readFile(tmp.filePath(QStringLiteral("a"))), a);
+    QCOMPARE(readFile(tmp.filePath(QStringLiteral("b"))), b);
 }
 
 QTEST_GUILESS_MAIN(TestStreamWriter)

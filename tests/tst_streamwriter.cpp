@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <QFile>
-#include <QScopeGuard>
 #include <QRandomGenerator>
 #include <QTemporaryDir>
 #include <QTest>
@@ -46,6 +45,7 @@ private:
     static bool feed(StreamWriter &w, const QByteArray &data, qint64 from, qint64 to, int maxPiece,
                      quint32 seed);
     static QByteArray readFile(const QString &path);
+    static UniqueFd create(const QString &path); // for writing, empty
 };
 
 bool TestStreamWriter::feed(StreamWriter &w, const QByteArray &data, qint64 from, qint64 to,
@@ -60,6 +60,22 @@ bool TestStreamWriter::feed(StreamWriter &w, const QByteArray &data, qint64 from
     }
     return true;
 }
+
+UniqueFd TestStreamWriter::create(const QString &path)
+{
+    return UniqueFd(
+        ::open(QFile::encodeName(path).constData(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+}
+
+// The process's stage pool bounded to `stages` while it lives.
+struct StageLimit
+{
+    explicit StageLimit(int stages) { StreamWriter::setStageLimit(stages); }
+    ~StageLimit() { StreamWriter::setStageLimit(old); }
+    StageLimit(const StageLimit &) = delete;
+    StageLimit &operator=(const StageLimit &) = delete;
+    const int old = StreamWriter::stageLimit();
+};
 
 QByteArray TestStreamWriter::readFile(const QString &path)
 {
@@ -90,7 +106,7 @@ void TestStreamWriter::wholeFile()
     QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
     QVERIFY(tmp.isValid());
     const QString path = tmp.filePath(QStringLiteral("f"));
-    UniqueFd fd(::open(QFile::encodeName(path).constData(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    UniqueFd fd = create(path);
     QVERIFY(fd.valid());
     const QByteArray data = test::patternBytes(size, 11);
 
@@ -115,7 +131,7 @@ void TestStreamWriter::stoppedEarlyKeepsWhatArrived()
     QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
     QVERIFY(tmp.isValid());
     const QString path = tmp.filePath(QStringLiteral("part"));
-    UniqueFd fd(::open(QFile::encodeName(path).constData(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    UniqueFd fd = create(path);
     QVERIFY(fd.valid());
     const qint64 size = 4 * StreamWriter::StageBytes;
     const QByteArray data = test::patternBytes(size, 12);
@@ -167,8 +183,7 @@ void TestStreamWriter::finishAsyncOverlapsTheNextFile()
                             StreamWriter::DirectMinBytes + 4096, StreamWriter::StageBytes};
     for (int i = 0; i < 4; ++i) {
         paths << tmp.filePath(QStringLiteral("f%1").arg(i));
-        fds.push_back(UniqueFd(
-            ::open(QFile::encodeName(paths[i]).constData(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)));
+        fds.push_back(create(paths[i]));
         QVERIFY(fds[i].valid());
         datas << test::patternBytes(sizes[i], 20 + quint32(i));
         w.start(fds[i].get(), 0, sizes[i]);
@@ -206,7 +221,7 @@ void TestStreamWriter::wouldWaitUntilTheDiskIsDone()
     QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
     QVERIFY(tmp.isValid());
     const QString path = tmp.filePath(QStringLiteral("f"));
-    UniqueFd fd(::open(QFile::encodeName(path).constData(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    UniqueFd fd = create(path);
     QVERIFY(fd.valid());
     constexpr qint64 Stage = StreamWriter::StageBytes;
     constexpr int Stages = StreamWriter::StagesPerWriter;
@@ -255,9 +270,7 @@ void TestStreamWriter::fileEndingOnAStageLeavesTheOtherFree()
     StreamWriter w;
     test::DiskHold hold(30000 * test::timeoutFactor());
     for (int i = 0; i < Files; ++i) {
-        fds.emplace_back(
-            ::open(QFile::encodeName(tmp.filePath(QStringLiteral("f%1").arg(i))).constData(),
-                   O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+        fds.push_back(create(tmp.filePath(QStringLiteral("f%1").arg(i))));
         QVERIFY(fds.back().valid());
         datas << test::patternBytes(Stage, 40 + quint32(i));
         w.start(fds.back().get(), 0, Stage);
@@ -291,18 +304,14 @@ void TestStreamWriter::reserveFillsTheStageInPlace()
     constexpr qint64 Stage = StreamWriter::StageBytes;
     constexpr int Stages = StreamWriter::StagesPerWriter;
     const QByteArray data = test::patternBytes((Stages + 1) * Stage + 777, 17);
-    auto open = [&tmp](const QString &name) {
-        return UniqueFd(::open(QFile::encodeName(tmp.filePath(name)).constData(),
-                               O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    };
     StreamWriter w;
-    const UniqueFd small = open(QStringLiteral("small"));
+    const UniqueFd small = create(tmp.filePath(QStringLiteral("small")));
     w.start(small.get(), 0, StreamWriter::DirectMinBytes - 1);
     auto r = w.reserve(1);
     QVERIFY(r.ok() && !r.value()); // the page cache: nothing to reserve
     QVERIFY(w.finish().ok());
 
-    const UniqueFd fd = open(QStringLiteral("f"));
+    const UniqueFd fd = create(tmp.filePath(QStringLiteral("f")));
     test::DiskHold hold(30000 * test::timeoutFactor());
     w.start(fd.get(), 0, data.size());
     if (!w.direct())
@@ -358,8 +367,7 @@ void TestStreamWriter::stagesFollowTheWritesNotTheWriters()
     const QByteArray data = test::patternBytes(size, 21);
     for (int i = 0; i < Writers; ++i) {
         const QString path = tmp.filePath(QStringLiteral("f%1").arg(i));
-        fds.emplace_back(::open(QFile::encodeName(path).constData(), O_RDWR | O_CREAT | O_CLOEXEC,
-                                0644));
+        fds.push_back(create(path));
         QVERIFY(fds.back().valid());
         writers.push_back(std::make_unique<StreamWriter>());
         writers.back()->start(fds.back().get(), 0, size);
@@ -393,17 +401,12 @@ void TestStreamWriter::spentPoolFallsBackToThePageCache()
     // for byte, and never waits; one that has writes of its own in flight waits for them.
     QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
     QVERIFY(tmp.isValid());
-    const int limit = StreamWriter::stageLimit();
-    auto restore = qScopeGuard([limit] { StreamWriter::setStageLimit(limit); });
-    StreamWriter::setStageLimit(2);
+    const StageLimit limit(2);
     constexpr qint64 Stage = StreamWriter::StageBytes;
     const qint64 size = 3 * Stage + 5;
     const QByteArray a = test::patternBytes(size, 31), b = test::patternBytes(size, 32);
-    auto open = [&tmp](const QString &name) {
-        return UniqueFd(::open(QFile::encodeName(tmp.filePath(name)).constData(),
-                               O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    };
-    const UniqueFd fa = open(QStringLiteral("a")), fb = open(QStringLiteral("b"));
+    const UniqueFd fa = create(tmp.filePath(QStringLiteral("a")));
+    const UniqueFd fb = create(tmp.filePath(QStringLiteral("b")));
     StreamWriter wa, wb;
     test::DiskHold hold(30000 * test::timeoutFactor());
     wa.start(fa.get(), 0, size);
@@ -436,18 +439,13 @@ void TestStreamWriter::flushGivesTheStageBackWhenStagesRunShort()
     // goes back to the pool once written, instead of waiting for the stream's next frame.
     QTemporaryDir tmp(QDir::currentPath() + QStringLiteral("/tst_streamwriter-XXXXXX"));
     QVERIFY(tmp.isValid());
-    const int limit = StreamWriter::stageLimit();
-    auto restore = qScopeGuard([limit] { StreamWriter::setStageLimit(limit); });
-    StreamWriter::setStageLimit(4);
+    const StageLimit limit(4);
     constexpr qint64 Stage = StreamWriter::StageBytes;
     constexpr qint64 Frame = 256 * 1024;
     const qint64 size = 2 * Stage + 3;
     const QByteArray a = test::patternBytes(size, 41), b = test::patternBytes(size, 42);
-    auto open = [&tmp](const QString &name) {
-        return UniqueFd(::open(QFile::encodeName(tmp.filePath(name)).constData(),
-                               O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    };
-    const UniqueFd fa = open(QStringLiteral("a")), fb = open(QStringLiteral("b"));
+    const UniqueFd fa = create(tmp.filePath(QStringLiteral("a")));
+    const UniqueFd fb = create(tmp.filePath(QStringLiteral("b")));
     StreamWriter wa, wb;
     wa.start(fa.get(), 0, size);
     wb.start(fb.get(), 0, size);
